@@ -1,0 +1,160 @@
+package cdc
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// SourceInfo is the constant part of the envelope's "source" block.
+type SourceInfo struct {
+	// Name is the logical server name (the topic prefix).
+	Name string
+	// DB is the database name.
+	DB string
+	// Version is cdcd's version.
+	Version string
+}
+
+// AppendEnvelope appends the Debezium JSON envelope of e (without the
+// embedded schema) to dst: before, after, source, op, ts_ms, plus cdcd's
+// "unchanged" list of TOASTed columns omitted from after. now is the
+// envelope's ts_ms, the time cdcd processed the event.
+func AppendEnvelope(dst []byte, e *Event, src *SourceInfo, now time.Time) []byte {
+	dst = append(dst, `{"before":`...)
+	dst = appendRow(dst, e.Before)
+	dst = append(dst, `,"after":`...)
+	dst = appendRow(dst, e.After)
+	dst = append(dst, `,"source":{"version":`...)
+	dst = AppendJSONString(dst, src.Version)
+	connector := "postgresql"
+	if e.Source != "" && e.Source != SourcePostgres {
+		connector = e.Source
+	}
+	dst = append(dst, `,"connector":`...)
+	dst = AppendJSONString(dst, connector)
+	dst = append(dst, `,"name":`...)
+	dst = AppendJSONString(dst, src.Name)
+	dst = append(dst, `,"ts_ms":`...)
+	dst = strconv.AppendInt(dst, e.CommitTime.UnixMilli(), 10)
+	dst = append(dst, `,"snapshot":`...)
+	if e.Op == OpRead {
+		dst = append(dst, `"true"`...)
+	} else {
+		dst = append(dst, `"false"`...)
+	}
+	dst = append(dst, `,"db":`...)
+	dst = AppendJSONString(dst, src.DB)
+	dst = append(dst, `,"schema":`...)
+	dst = AppendJSONString(dst, e.Schema)
+	dst = append(dst, `,"table":`...)
+	dst = AppendJSONString(dst, e.Table)
+	if e.Pos.CommitLSN != 0 {
+		dst = append(dst, `,"txId":`...)
+		dst = strconv.AppendUint(dst, uint64(e.TxID), 10)
+		dst = append(dst, `,"lsn":`...)
+		dst = strconv.AppendUint(dst, uint64(e.Pos.CommitLSN), 10)
+		dst = append(dst, `,"index":`...)
+		dst = strconv.AppendUint(dst, uint64(e.Pos.Index), 10)
+	}
+	dst = append(dst, `,"origin":`...)
+	if e.Origin == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = AppendJSONString(dst, e.Origin)
+	}
+	dst = append(dst, `},"op":"`...)
+	dst = append(dst, byte(e.Op))
+	dst = append(dst, `","ts_ms":`...)
+	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	if len(e.Unchanged) > 0 {
+		dst = append(dst, `,"unchanged":[`...)
+		for i, name := range e.Unchanged {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendJSONString(dst, name)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+// AppendKey appends the message key: a JSON object of the key columns, or
+// null for a table without a key.
+func AppendKey(dst []byte, e *Event) []byte {
+	return appendRow(dst, e.Key)
+}
+
+func appendRow(dst []byte, r Row) []byte {
+	if r == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '{')
+	for i := range r {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendJSONString(dst, r[i].Name)
+		dst = append(dst, ':')
+		if len(r[i].Value) == 0 {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, r[i].Value...)
+		}
+	}
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as encoding/json does.
+func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		end := min(i+utf8.UTFMax, len(s))
+		r, size := utf8.DecodeRuneInString(string(s[i:end]))
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
