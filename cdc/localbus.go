@@ -1,0 +1,319 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Route sends the events it matches to one sink.
+type Route struct {
+	// Name identifies the route (the pipeline) in logs and metrics.
+	Name string
+	// System is the sink's system. Events whose Origin is this system are
+	// never delivered to it: that is where they came from.
+	System string
+	// Match selects the route's events; nil matches every event.
+	Match func(*Event) bool
+	Sink  Sink
+}
+
+// LocalBusConfig sizes the in-process bus.
+type LocalBusConfig struct {
+	// Capacity bounds the deliveries queued across all routes; Publish
+	// blocks beyond it.
+	Capacity int
+	// BatchSize bounds the events given to one Sink.Write.
+	BatchSize int
+}
+
+// LocalBus is the in-process bus for a single machine. Each route has one
+// worker that writes to its sink in publish order, so per-key order holds.
+// An event is acknowledged once every route that matched it delivered it.
+// A failed write is retried with backoff until it succeeds or the bus is
+// closed; a slow route holds back only the confirmation, and, once the
+// bus's capacity is used, the reader.
+type LocalBus struct {
+	cfg    LocalBusConfig
+	log    zerolog.Logger
+	routes []*route
+
+	mu       sync.Mutex
+	inflight int
+	space    chan struct{} // closed and replaced when capacity is released
+	closed   bool
+}
+
+type route struct {
+	Route
+	bus     *LocalBus
+	mu      sync.Mutex
+	queue   []*Event
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	writes  prometheus.Counter
+	retries prometheus.Counter
+	depth   prometheus.Gauge
+}
+
+// NewLocalBus starts one worker per route.
+func NewLocalBus(cfg LocalBusConfig, routes []Route, log zerolog.Logger, reg prometheus.Registerer) *LocalBus {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 100_000
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 512
+	}
+	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cdcd_bus_delivered_total", Help: "Events delivered by the in-process bus, by route.",
+	}, []string{"route"})
+	retried := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cdcd_bus_write_retries_total", Help: "Failed sink writes that were retried, by route.",
+	}, []string{"route"})
+	depth := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cdcd_bus_queue_depth", Help: "Events waiting in the in-process bus, by route.",
+	}, []string{"route"})
+	if reg != nil {
+		reg.MustRegister(delivered, retried, depth)
+	}
+	b := &LocalBus{cfg: cfg, log: log.With().Str("component", "localbus").Logger(), space: make(chan struct{})}
+	for _, rt := range routes {
+		r := &route{
+			Route: rt, bus: b,
+			wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+			writes: delivered.WithLabelValues(rt.Name), retries: retried.WithLabelValues(rt.Name),
+			depth: depth.WithLabelValues(rt.Name),
+		}
+		b.routes = append(b.routes, r)
+		go r.run()
+	}
+	return b
+}
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("bus closed")
+
+// Publish queues the events on every route that matches them. It blocks
+// while the bus is at capacity and takes all of the events or none.
+func (b *LocalBus) Publish(ctx context.Context, events []Event) error {
+	matched := make([][]*Event, len(b.routes))
+	n := 0
+	for i := range events {
+		e := &events[i]
+		k := 0
+		for j, r := range b.routes {
+			if r.matches(e) {
+				matched[j] = append(matched[j], e)
+				k++
+			}
+		}
+		switch {
+		case k == 0:
+			e.Settle(nil)
+		case k > 1 && e.Ack != nil:
+			f := &fanout{parent: e.Ack}
+			f.pending.Store(int32(k))
+			e.Ack = f
+		}
+		n += k
+	}
+	if n == 0 {
+		return nil
+	}
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return ErrClosed
+		}
+		if b.inflight == 0 || b.inflight+n <= b.cfg.Capacity {
+			b.inflight += n
+			b.mu.Unlock()
+			break
+		}
+		space := b.space
+		b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			for i := range events { // undo the fan-out wrapping: none was taken
+				if f, ok := events[i].Ack.(*fanout); ok {
+					events[i].Ack = f.parent
+				}
+			}
+			return ctx.Err()
+		case <-space:
+		}
+	}
+	for j, r := range b.routes {
+		if len(matched[j]) > 0 {
+			r.enqueue(matched[j])
+		}
+	}
+	return nil
+}
+
+func (b *LocalBus) release(n int) {
+	b.mu.Lock()
+	b.inflight -= n
+	close(b.space)
+	b.space = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// Close stops accepting events, lets each route deliver what it holds until
+// ctx ends, and closes the sinks.
+func (b *LocalBus) Close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	var errs []error
+	for _, r := range b.routes {
+		r.mu.Lock()
+		idle := len(r.queue) == 0
+		r.mu.Unlock()
+		if !idle {
+			select {
+			case <-ctx.Done():
+			case <-r.drained():
+			}
+		}
+		close(r.stop)
+		<-r.done
+		if err := r.Sink.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *route) matches(e *Event) bool {
+	if e.Origin != "" && e.Origin == r.System {
+		return false
+	}
+	return r.Match == nil || r.Match(e)
+}
+
+func (r *route) enqueue(events []*Event) {
+	r.mu.Lock()
+	r.queue = append(r.queue, events...)
+	r.depth.Set(float64(len(r.queue)))
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drained is closed once the route's queue is empty.
+func (r *route) drained() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		for {
+			r.mu.Lock()
+			empty := len(r.queue) == 0
+			r.mu.Unlock()
+			if empty {
+				return
+			}
+			select {
+			case <-r.done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return ch
+}
+
+func (r *route) run() {
+	defer close(r.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-r.stop
+		cancel()
+	}()
+	batch := make([]Event, 0, r.bus.cfg.BatchSize)
+	for {
+		r.mu.Lock()
+		n := min(len(r.queue), r.bus.cfg.BatchSize)
+		taken := r.queue[:n:n]
+		r.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-r.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		batch = batch[:0]
+		for _, e := range taken {
+			batch = append(batch, *e)
+		}
+		if !r.write(ctx, batch) {
+			return // closed while the sink was failing: not acknowledged
+		}
+		for _, e := range taken {
+			e.Settle(nil)
+		}
+		r.mu.Lock()
+		clear(r.queue[:n]) // taken shares this array
+		r.queue = r.queue[n:]
+		r.depth.Set(float64(len(r.queue)))
+		r.mu.Unlock()
+		r.writes.Add(float64(n))
+		r.bus.release(n)
+	}
+}
+
+// write delivers a batch, retrying with backoff and jitter until it
+// succeeds or ctx ends.
+func (r *route) write(ctx context.Context, batch []Event) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.Sink.Write(ctx, batch)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.retries.Inc()
+		r.bus.log.Warn().Err(err).Str("route", r.Name).Int("events", len(batch)).Msg("sink write failed; retrying")
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// fanout acknowledges its parent once every route delivered the event.
+type fanout struct {
+	parent  Acker
+	pending atomic.Int32
+	failed  atomic.Pointer[error]
+}
+
+func (f *fanout) Ack(err error) {
+	if err != nil {
+		f.failed.CompareAndSwap(nil, &err)
+	}
+	if f.pending.Add(-1) == 0 {
+		if p := f.failed.Load(); p != nil {
+			f.parent.Ack(*p)
+			return
+		}
+		f.parent.Ack(nil)
+	}
+}

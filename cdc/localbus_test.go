@@ -1,0 +1,149 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// recordingSink keeps what it was given; failFirst makes its first writes fail.
+type recordingSink struct {
+	mu        sync.Mutex
+	got       []string
+	failFirst int
+	block     chan struct{}
+}
+
+func (s *recordingSink) Write(ctx context.Context, events []Event) error {
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failFirst > 0 {
+		s.failFirst--
+		return errors.New("vendor unavailable")
+	}
+	for _, e := range events {
+		s.got = append(s.got, e.Table+":"+e.ID())
+	}
+	return nil
+}
+
+func (s *recordingSink) Close(context.Context) error { return nil }
+
+func (s *recordingSink) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLocalBusFanOutAndEchoSuppression(t *testing.T) {
+	erp, shop, pos := &recordingSink{}, &recordingSink{}, &recordingSink{}
+	bus := NewLocalBus(LocalBusConfig{}, []Route{
+		{Name: "to-erp", System: "erp", Sink: erp},
+		{Name: "to-shop", System: "shop", Sink: shop, Match: func(e *Event) bool { return e.Table == "inventory" }},
+		{Name: "to-pos", System: "pos", Sink: pos},
+	}, zerolog.Nop(), nil)
+	tr := NewTracker(0)
+	x := tr.Open()
+	events := []Event{
+		{Table: "inventory", Pos: Position{100, 0}},
+		{Table: "inventory", Pos: Position{100, 1}, Origin: "pos"}, // came from the POS
+		{Table: "orders", Pos: Position{100, 2}},
+	}
+	for i := range events {
+		events[i].Ack = x
+	}
+	x.Add(len(events))
+	if err := bus.Publish(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	x.Seal(200)
+	waitFor(t, "confirmation", func() bool { return tr.Confirmed() == 200 })
+	if err := bus.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[*recordingSink][]string{
+		erp:  {"inventory:0/64/0", "inventory:0/64/1", "orders:0/64/2"},
+		shop: {"inventory:0/64/0", "inventory:0/64/1"},
+		pos:  {"inventory:0/64/0", "orders:0/64/2"}, // never back to where it came from
+	}
+	for s, w := range want {
+		if got := s.ids(); !equal(got, w) {
+			t.Errorf("sink got %v, want %v", got, w)
+		}
+	}
+}
+
+func TestLocalBusRetriesFailedWritesInOrder(t *testing.T) {
+	s := &recordingSink{failFirst: 2}
+	bus := NewLocalBus(LocalBusConfig{BatchSize: 2}, []Route{{Name: "r", System: "s", Sink: s}}, zerolog.Nop(), nil)
+	defer bus.Close(context.Background())
+	tr := NewTracker(0)
+	var want []string
+	for i := range 5 {
+		x := tr.Open()
+		x.Add(1)
+		e := Event{Table: "t", Pos: Position{LSN(i + 1), 0}, Ack: x}
+		want = append(want, "t:"+e.ID())
+		if err := bus.Publish(context.Background(), []Event{e}); err != nil {
+			t.Fatal(err)
+		}
+		x.Seal(LSN(i + 10))
+	}
+	waitFor(t, "all confirmed", func() bool { return tr.Confirmed() == 14 })
+	if got := s.ids(); !equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
+
+func TestLocalBusBackpressure(t *testing.T) {
+	s := &recordingSink{block: make(chan struct{})}
+	bus := NewLocalBus(LocalBusConfig{Capacity: 2}, []Route{{Name: "r", Sink: s}}, zerolog.Nop(), nil)
+	defer bus.Close(context.Background())
+	if err := bus.Publish(context.Background(), []Event{{Table: "a"}, {Table: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := bus.Publish(ctx, []Event{{Table: "c"}}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish beyond capacity: %v, want deadline exceeded", err)
+	}
+	close(s.block)
+	if err := bus.Publish(context.Background(), []Event{{Table: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", func() bool { return len(s.ids()) == 3 })
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
