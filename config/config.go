@@ -1,0 +1,134 @@
+// Package config loads cdcd's YAML configuration: strict decoding, ${VAR}
+// interpolation of values, defaults, and offline validation that reports
+// every problem at once with its file, line and key path. It also holds
+// the Registry through which main makes plugins known to the loader.
+//
+// docs/config.md is the reference for the file format.
+package config
+
+import "time"
+
+// Config is a loaded configuration. After Load, table names are qualified
+// ("contacts" becomes "public.contacts") and every value is valid.
+type Config struct {
+	Postgres Postgres `yaml:"postgres"`
+	// Kafka is nil when the file has no kafka section: events then travel
+	// on the in-process bus.
+	Kafka   *Kafka             `yaml:"kafka"`
+	HTTP    HTTP               `yaml:"http"`
+	Log     Log                `yaml:"log"`
+	Systems map[string]*System `yaml:"systems"`
+	// Pipelines are in file order.
+	Pipelines []*Pipeline `yaml:"pipelines"`
+}
+
+// Postgres is the source database and its logical replication setup.
+type Postgres struct {
+	// URL is a postgres:// URL or a key=value DSN.
+	URL         string `yaml:"url"`
+	Slot        string `yaml:"slot"`
+	Publication string `yaml:"publication"`
+	// Tables are "schema.table" names; empty means every table.
+	Tables []string `yaml:"tables"`
+	// StatusInterval is the standby status update cadence.
+	StatusInterval time.Duration `yaml:"status_interval"`
+	// Heartbeat is how often cdcd writes to the WAL when idle; 0 disables.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+}
+
+// Kafka is the Kafka side of the bus.
+type Kafka struct {
+	Brokers     []string    `yaml:"brokers"`
+	TopicPrefix string      `yaml:"topic_prefix"`
+	ClientID    string      `yaml:"client_id"`
+	Topics      KafkaTopics `yaml:"topics"`
+	Batch       KafkaBatch  `yaml:"batch"`
+	Buffer      KafkaBuffer `yaml:"buffer"`
+	// Compression is none, gzip, snappy, lz4 or zstd.
+	Compression string `yaml:"compression"`
+}
+
+// KafkaTopics says whether and how cdcd creates missing topics.
+type KafkaTopics struct {
+	Create            bool `yaml:"create"`
+	Partitions        int  `yaml:"partitions"`
+	ReplicationFactor int  `yaml:"replication_factor"`
+}
+
+// KafkaBatch bounds one produce request.
+type KafkaBatch struct {
+	Size   int           `yaml:"size"`
+	Bytes  int           `yaml:"bytes"`
+	Linger time.Duration `yaml:"linger"`
+}
+
+// KafkaBuffer bounds what is sent but not yet acknowledged; when it is
+// full, capture waits (backpressure).
+type KafkaBuffer struct {
+	Events int `yaml:"events"`
+	Bytes  int `yaml:"bytes"`
+}
+
+// SetDefaults sets the defaults of a kafka section that is present.
+func (k *Kafka) SetDefaults() {
+	*k = Kafka{
+		TopicPrefix: "cdcd",
+		ClientID:    "cdcd",
+		Topics:      KafkaTopics{Create: true, Partitions: 6, ReplicationFactor: 1},
+		Batch:       KafkaBatch{Size: 1000, Bytes: 1 << 20, Linger: 5 * time.Millisecond},
+		Buffer:      KafkaBuffer{Events: 100_000, Bytes: 64 << 20},
+		Compression: "none",
+	}
+}
+
+// HTTP is the admin and webhook listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+	// AdminToken, when set, is required as a bearer token by admin
+	// endpoints. It is a secret: never log it.
+	AdminToken string `yaml:"admin_token"`
+}
+
+// Log configures cdcd's own log output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error
+	Format string `yaml:"format"` // json or console
+}
+
+// System is one external system: its name (the key under systems), its
+// type (the plugin) and the plugin's config, as NewConfig returned it,
+// filled from the file and validated.
+type System struct {
+	Name   string
+	Type   string
+	Config Validator
+	// Line is where the system is defined.
+	Line int
+}
+
+// Pipeline moves events from a table or system to a system.
+type Pipeline struct {
+	Name string `yaml:"name"`
+	// From is a qualified table name ("schema.table") or, for inbound
+	// events, a system name; a system name never contains a dot.
+	From string `yaml:"from"`
+	// To is a system name.
+	To string `yaml:"to"`
+	// Line is where the pipeline is defined.
+	Line int `yaml:"-"`
+}
+
+// Default returns a config holding every default; Load decodes the file
+// over it.
+func Default() *Config {
+	return &Config{
+		Postgres: Postgres{
+			Slot:           "cdcd",
+			Publication:    "cdcd",
+			StatusInterval: time.Second,
+			Heartbeat:      30 * time.Second,
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		Log:  Log{Level: "info", Format: "json"},
+	}
+}

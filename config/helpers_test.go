@@ -1,0 +1,92 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// fakeConfig exercises the decoding rules a real plugin relies on.
+type fakeConfig struct {
+	URL     string   `yaml:"url"`
+	Token   string   `yaml:"token"`
+	Rate    fakeRate `yaml:"rate"`
+	Tags    []string `yaml:"tags"`
+	Enabled bool     `yaml:"enabled"`
+	Ratio   float64  `yaml:"ratio"`
+	Retries uint8    `yaml:"retries"`
+}
+
+type fakeRate struct {
+	Requests int           `yaml:"requests"`
+	Per      time.Duration `yaml:"per"`
+}
+
+func (c *fakeConfig) Validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, FieldError{Path: "url", Msg: "required"})
+	}
+	if c.Rate.Per <= 0 {
+		errs = append(errs, FieldError{Path: "rate.per", Msg: "must be more than 0"})
+	}
+	if c.Token == "bad" {
+		errs = append(errs, errors.New("token rejected"))
+	}
+	return errors.Join(errs...)
+}
+
+type noKeys struct{}
+
+func (*noKeys) Validate() error { return nil }
+
+type fakeSink struct {
+	name string
+	cfg  *fakeConfig
+	env  Env
+}
+
+func (*fakeSink) Write(context.Context, []cdc.Event) error { return nil }
+func (*fakeSink) Close(context.Context) error              { return nil }
+
+func testRegistry() *Registry {
+	r := NewRegistry()
+	r.Sink("fake", SinkSpec{
+		NewConfig: func() Validator { return &fakeConfig{Rate: fakeRate{Requests: 100, Per: 10 * time.Second}} },
+		New: func(name string, cfg Validator, env Env) (cdc.Sink, error) {
+			c := cfg.(*fakeConfig)
+			if err := c.Validate(); err != nil {
+				return nil, err
+			}
+			return &fakeSink{name: name, cfg: c, env: env}, nil
+		},
+	})
+	r.Sink("nokeys", SinkSpec{
+		NewConfig: func() Validator { return &noKeys{} },
+		New: func(name string, cfg Validator, env Env) (cdc.Sink, error) {
+			return &fakeSink{name: name, env: env}, nil
+		},
+	})
+	return r
+}
+
+func envOf(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+// loadString loads src as cdcd.yaml. Tabs at line starts are not YAML, so
+// tests write the source indented with two spaces after a leading newline.
+func loadString(t *testing.T, src string, env map[string]string) (*Config, error) {
+	t.Helper()
+	return load("cdcd.yaml", []byte(strings.TrimPrefix(src, "\n")), testRegistry(), envOf(env))
+}
+
+// minimal is the smallest valid config.
+const minimal = "postgres: {url: 'postgres://localhost/app'}\n"

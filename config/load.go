@@ -1,0 +1,150 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Load reads, decodes and validates the config file at path, resolving
+// system types in reg. It never connects to anything.
+//
+// A file that cannot be read yields a plain error. Any problem with its
+// content yields an *Errors listing every problem found, each at its line
+// and column.
+func Load(path string, reg *Registry) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return load(path, data, reg, os.LookupEnv)
+}
+
+func load(file string, data []byte, reg *Registry, lookup func(string) (string, bool)) (*Config, error) {
+	d := newDecoder(file, reg, lookup)
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, &Errors{Problems: []Problem{syntaxProblem(file, err)}}
+	}
+	var root ast.Node
+	for _, doc := range f.Docs {
+		switch {
+		case doc == nil || doc.Body == nil:
+		case root == nil:
+			root = doc.Body
+		default:
+			d.problem(doc.Body, "", "a config file holds one YAML document; remove the ---")
+		}
+	}
+	if root != nil {
+		ast.Walk(anchorVisitor(d.anchors), root)
+	}
+
+	cfg := Default()
+	d.value(root, reflect.ValueOf(cfg).Elem(), "", 0)
+	for name, s := range cfg.Systems {
+		s.Name = name
+		s.Line = d.locate("systems." + name).line
+	}
+	for i, p := range cfg.Pipelines {
+		p.Line = d.locate(fmt.Sprintf("pipelines[%d]", i)).line
+	}
+	cfg.qualifyTables()
+
+	for _, fe := range fieldErrors("", cfg.Validate()) {
+		if d.badAncestry(fe.Path) {
+			continue // already reported while decoding
+		}
+		d.problemAt(d.locate(fe.Path), fe.Path, fe.Msg)
+	}
+	if len(d.probs) > 0 {
+		errs := &Errors{Problems: d.probs}
+		errs.sort()
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// syntaxProblem places a parser error. Only the parser's message is kept:
+// its formatted form quotes the source.
+func syntaxProblem(file string, err error) Problem {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		p := Problem{File: file, Msg: ye.GetMessage()}
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			p.Line, p.Col = tk.Position.Line, tk.Position.Column
+		}
+		return p
+	}
+	return Problem{File: file, Msg: "invalid YAML"}
+}
+
+// decodeNode decodes a system: its type picks the plugin, whose config
+// receives the other keys.
+func (s *System) decodeNode(d *decoder, n ast.Node, path string) {
+	es, ok := d.entries(n, path, 0)
+	if !ok {
+		return
+	}
+	rest := es[:0:0]
+	var typ *entry
+	for i := range es {
+		if es[i].key == "type" {
+			typ = &es[i]
+		} else {
+			rest = append(rest, es[i])
+		}
+	}
+	if typ == nil {
+		return // Validate reports the missing type
+	}
+	tpath := path + ".type"
+	d.record(tpath, typ.keyNode)
+	v, ok := d.resolve(typ.value, tpath)
+	if !ok || isNull(v) {
+		return
+	}
+	sc, ok := d.scalar(v, tpath, "a string")
+	if !ok {
+		return
+	}
+	s.Type = sc.text
+	spec, ok := d.reg.sinks[s.Type]
+	if !ok {
+		known := d.reg.SinkTypes()
+		d.problem(v, tpath, fmt.Sprintf("unknown system type %s%s; known types: %s",
+			sc.describe(), suggest(s.Type, known), strings.Join(known, ", ")))
+		return
+	}
+	s.Config = spec.NewConfig()
+	cv := reflect.ValueOf(s.Config)
+	if cv.Kind() != reflect.Pointer || cv.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("config: NewConfig of system type %q must return a pointer to a struct", s.Type))
+	}
+	d.fields(rest, cv.Elem(), path, 1)
+}
+
+// qualifyTables rewrites valid unqualified table names as "public.<name>"
+// in postgres.tables and in the from of pipelines that do not name a
+// system.
+func (c *Config) qualifyTables() {
+	for i, t := range c.Postgres.Tables {
+		if q, ok := qualify(t); ok {
+			c.Postgres.Tables[i] = q
+		}
+	}
+	for _, p := range c.Pipelines {
+		if _, isSystem := c.Systems[p.From]; isSystem {
+			continue
+		}
+		if q, ok := qualify(p.From); ok {
+			p.From = q
+		}
+	}
+}

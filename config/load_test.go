@@ -1,0 +1,197 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const fullExample = `
+postgres:
+  url: ${DATABASE_URL}
+  slot: cdcd_main
+  publication: cdcd_pub
+  tables: [public.contacts, orders]
+  status_interval: 500ms
+  heartbeat: 0
+kafka:
+  brokers: [localhost:9092, "kafka-2.internal:9093"]
+  topic_prefix: app.cdc
+  client_id: cdcd-1
+  topics: {create: false, partitions: 12, replication_factor: 3}
+  batch: {size: 500, bytes: 524288, linger: 10ms}
+  buffer: {events: 5000, bytes: 33554432}
+  compression: zstd
+http:
+  listen: 0.0.0.0:9000
+  admin_token: ${CDCD_ADMIN_TOKEN}
+log:
+  level: debug
+  format: console
+systems:
+  crm:
+    type: fake
+    url: https://crm.example.com
+    token: ${CRM_TOKEN:-dev-token}
+    rate: {requests: 50, per: 1s}
+    tags: [a, b]
+    enabled: true
+    ratio: 0.5
+    retries: 3
+  out:
+    type: nokeys
+pipelines:
+  - name: contacts-to-crm
+    from: public.contacts
+    to: crm
+  - name: orders-out
+    from: orders
+    to: out
+  - name: crm-inbound
+    from: crm
+    to: out
+`
+
+func TestLoadFullExample(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadString(t, fullExample, map[string]string{
+		"DATABASE_URL":     "postgres://cdcd:s3cret@db:5432/app?sslmode=disable",
+		"CDCD_ADMIN_TOKEN": "tok",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Postgres: Postgres{
+			URL:            "postgres://cdcd:s3cret@db:5432/app?sslmode=disable",
+			Slot:           "cdcd_main",
+			Publication:    "cdcd_pub",
+			Tables:         []string{"public.contacts", "public.orders"},
+			StatusInterval: 500 * time.Millisecond,
+			Heartbeat:      0,
+		},
+		Kafka: &Kafka{
+			Brokers:     []string{"localhost:9092", "kafka-2.internal:9093"},
+			TopicPrefix: "app.cdc",
+			ClientID:    "cdcd-1",
+			Topics:      KafkaTopics{Create: false, Partitions: 12, ReplicationFactor: 3},
+			Batch:       KafkaBatch{Size: 500, Bytes: 524288, Linger: 10 * time.Millisecond},
+			Buffer:      KafkaBuffer{Events: 5000, Bytes: 32 << 20},
+			Compression: "zstd",
+		},
+		HTTP: HTTP{Listen: "0.0.0.0:9000", AdminToken: "tok"},
+		Log:  Log{Level: "debug", Format: "console"},
+		Systems: map[string]*System{
+			"crm": {Name: "crm", Type: "fake", Line: 23, Config: &fakeConfig{
+				URL: "https://crm.example.com", Token: "dev-token",
+				Rate: fakeRate{Requests: 50, Per: time.Second},
+				Tags: []string{"a", "b"}, Enabled: true, Ratio: 0.5, Retries: 3,
+			}},
+			"out": {Name: "out", Type: "nokeys", Line: 32, Config: &noKeys{}},
+		},
+		Pipelines: []*Pipeline{
+			{Name: "contacts-to-crm", From: "public.contacts", To: "crm", Line: 35},
+			{Name: "orders-out", From: "public.orders", To: "out", Line: 38},
+			{Name: "crm-inbound", From: "crm", To: "out", Line: 41},
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)
+		for name, s := range cfg.Systems {
+			t.Logf("system %s: %#v %#v", name, s, s.Config)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadString(t, minimal, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Postgres.URL = "postgres://localhost/app"
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("got %#v, want %#v", cfg, want)
+	}
+	if cfg.Kafka != nil {
+		t.Error("kafka is set without a kafka section")
+	}
+	if cfg.Postgres.Slot != "cdcd" || cfg.Postgres.Publication != "cdcd" ||
+		cfg.Postgres.StatusInterval != time.Second || cfg.Postgres.Heartbeat != 30*time.Second ||
+		cfg.HTTP.Listen != "127.0.0.1:8080" || cfg.Log != (Log{"info", "json"}) {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+func TestKafkaDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadString(t, minimal+"kafka:\n  brokers: [localhost:9092]\n  batch: {size: 10}\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Kafka{
+		Brokers:     []string{"localhost:9092"},
+		TopicPrefix: "cdcd",
+		ClientID:    "cdcd",
+		Topics:      KafkaTopics{Create: true, Partitions: 6, ReplicationFactor: 1},
+		Batch:       KafkaBatch{Size: 10, Bytes: 1048576, Linger: 5 * time.Millisecond},
+		Buffer:      KafkaBuffer{Events: 100000, Bytes: 67108864},
+		Compression: "none",
+	}
+	if !reflect.DeepEqual(cfg.Kafka, want) {
+		t.Errorf("got %+v, want %+v", cfg.Kafka, want)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cdcd.yaml")
+	if err := os.WriteFile(path, []byte("postgres:\n  url: ${CDCD_TEST_URL}\nlog: {level: loud}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CDCD_TEST_URL", "host=localhost dbname=app")
+	_, err := Load(path, testRegistry())
+	want := path + `:3:7: log.level: "loud" is not one of debug, info, warn, error`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	if _, ok := err.(*Errors); !ok {
+		t.Errorf("error is %T, want *Errors", err)
+	}
+
+	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"), testRegistry())
+	if err == nil || !strings.HasPrefix(err.Error(), "read config: open ") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestAnchorsAndMergeKeys(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadString(t, `
+postgres: {url: 'postgres://localhost/app'}
+systems:
+  a: &base
+    type: fake
+    url: https://a.example.com
+    rate: {requests: 1, per: 1s}
+  b:
+    <<: *base
+    url: https://b.example.com
+pipelines:
+  - &p {name: one, from: contacts, to: a}
+  - {<<: *p, name: two}
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Systems["b"].Config.(*fakeConfig)
+	if cfg.Systems["b"].Type != "fake" || b.URL != "https://b.example.com" || b.Rate.Per != time.Second {
+		t.Errorf("merged system b: %+v", b)
+	}
+	if p := cfg.Pipelines[1]; p.Name != "two" || p.From != "public.contacts" || p.To != "a" {
+		t.Errorf("merged pipeline: %+v", p)
+	}
+}

@@ -1,0 +1,157 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/config"
+)
+
+// maxKeptBuffer is the largest batch buffer kept between writes.
+const maxKeptBuffer = 4 << 20
+
+var errClosed = errors.New("file sink is closed")
+
+// output is an open events file; *os.File implements it.
+type output interface {
+	io.Writer
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// sink writes one line per event with a single write per batch.
+//
+// For a file, the sink must be the file's only writer: a Write that fails
+// truncates the file back to where the batch began, so that a retried
+// batch never follows a torn line. The file is opened on the first Write,
+// not by the constructor. Standard output cannot be rolled back.
+type sink struct {
+	log   zerolog.Logger
+	src   cdc.SourceInfo
+	now   func() time.Time
+	path  string // empty for standard output
+	fsync bool
+	open  func(path string, syncDir bool) (output, int64, error)
+
+	w      io.Writer
+	out    output // nil for standard output
+	size   int64  // length of the file after the last successful Write
+	buf    []byte
+	closed bool
+}
+
+func newFile(path string, fsync bool, env config.Env) *sink {
+	return &sink{log: env.Log, src: env.Source, now: time.Now, path: path, fsync: fsync, open: openFile}
+}
+
+func newStdout(env config.Env) *sink {
+	w := env.Stdout
+	if w == nil {
+		w = os.Stdout
+	}
+	return &sink{log: env.Log, src: env.Source, now: time.Now, w: w}
+}
+
+// Write appends the events. With fsync on, it returns nil only once they
+// are on disk. On error none of the batch remains in the file.
+func (s *sink) Write(ctx context.Context, events []cdc.Event) error {
+	if s.closed {
+		return errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if s.w == nil {
+		out, size, err := s.open(s.path, s.fsync)
+		if err != nil {
+			return err
+		}
+		s.w, s.out, s.size = out, out, size
+		s.log.Info().Str("path", s.path).Int64("size", size).Msg("events file opened")
+	}
+
+	buf := s.buf[:0]
+	now := s.now()
+	for i := range events {
+		buf = cdc.AppendEnvelope(buf, &events[i], &s.src, now)
+		buf = append(buf, '\n')
+	}
+	if cap(buf) <= maxKeptBuffer {
+		s.buf = buf
+	} else {
+		s.buf = nil
+	}
+
+	_, err := s.w.Write(buf)
+	if s.out == nil {
+		return err
+	}
+	if err == nil && s.fsync {
+		err = s.out.Sync()
+	}
+	if err != nil {
+		if terr := s.out.Truncate(s.size); terr != nil {
+			err = errors.Join(err, fmt.Errorf("roll back %s to %d bytes: %w", s.path, s.size, terr))
+		}
+		return err
+	}
+	s.size += int64(len(buf))
+	return nil
+}
+
+// Close closes the file; it does not close standard output. Everything a
+// successful Write returned for is already written, so there is nothing
+// to flush.
+func (s *sink) Close(context.Context) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.out == nil {
+		return nil
+	}
+	return s.out.Close()
+}
+
+// openFile opens path for appending, creating it with mode 0644, and
+// returns its current size. With syncDir, it also syncs the directory so
+// that a newly created file survives a crash.
+func openFile(path string, syncDir bool) (output, int64, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = fmt.Errorf(`%s is not a regular file (for standard output use path "-" or type stdout)`, path)
+	}
+	if err == nil && syncDir {
+		err = syncDirectory(filepath.Dir(path))
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, info.Size(), nil
+}
+
+func syncDirectory(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}
