@@ -1,0 +1,162 @@
+package kafkabus
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// Config configures a Producer. Zero values take the defaults below.
+type Config struct {
+	// Brokers are the bootstrap addresses, "host:port".
+	Brokers []string
+	// TopicPrefix starts every topic name: <prefix>.<schema>.<table>.
+	// Default "cdcd".
+	TopicPrefix string
+	// ClientID names the client to the brokers. Default "cdcd".
+	ClientID string
+	// CreateTopics makes the producer create missing topics with
+	// Partitions and ReplicationFactor before their first message. Without
+	// it, events for a topic that does not exist are nacked, unless the
+	// brokers create topics on metadata requests.
+	CreateTopics bool
+	// Partitions and ReplicationFactor of created topics. Defaults 6 and 1.
+	Partitions        int
+	ReplicationFactor int
+	// BatchSize, BatchBytes and Linger bound one produce batch (per
+	// partition): it is sent when it holds BatchSize messages or BatchBytes
+	// bytes, or Linger after its first message. Defaults 1000, 1 MiB, 5ms.
+	BatchSize  int
+	BatchBytes int
+	Linger     time.Duration
+	// BufferEvents and BufferBytes bound what was handed over and not yet
+	// acknowledged by Kafka; Publish blocks while they are reached.
+	// Defaults 100000 events and 64 MiB.
+	BufferEvents int
+	BufferBytes  int
+	// Compression is none (default), gzip, snappy, lz4 or zstd.
+	Compression string
+	// MaxAttempts is how many times a batch is sent before its events are
+	// nacked. Retries back off from 100ms to 1s. Default 10.
+	MaxAttempts int
+	// Source fills the envelope's source block.
+	Source cdc.SourceInfo
+}
+
+const (
+	defaultPrefix       = "cdcd"
+	defaultClientID     = "cdcd"
+	defaultPartitions   = 6
+	defaultReplication  = 1
+	defaultBatchSize    = 1000
+	defaultBatchBytes   = 1 << 20
+	defaultLinger       = 5 * time.Millisecond
+	defaultBufferEvents = 100_000
+	defaultBufferBytes  = 64 << 20
+	defaultMaxAttempts  = 10
+)
+
+func orDefault[T int | time.Duration | string](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// withDefaults returns c with zero values replaced by the defaults.
+func (c Config) withDefaults() Config {
+	c.TopicPrefix = orDefault(c.TopicPrefix, defaultPrefix)
+	c.ClientID = orDefault(c.ClientID, defaultClientID)
+	c.Partitions = orDefault(c.Partitions, defaultPartitions)
+	c.ReplicationFactor = orDefault(c.ReplicationFactor, defaultReplication)
+	c.BatchSize = orDefault(c.BatchSize, defaultBatchSize)
+	c.BatchBytes = orDefault(c.BatchBytes, defaultBatchBytes)
+	c.Linger = orDefault(c.Linger, defaultLinger)
+	c.BufferEvents = orDefault(c.BufferEvents, defaultBufferEvents)
+	c.BufferBytes = orDefault(c.BufferBytes, defaultBufferBytes)
+	c.Compression = orDefault(c.Compression, "none")
+	c.MaxAttempts = orDefault(c.MaxAttempts, defaultMaxAttempts)
+	return c
+}
+
+var compressions = map[string]kafka.Compression{
+	"none":   0,
+	"gzip":   kafka.Gzip,
+	"snappy": kafka.Snappy,
+	"lz4":    kafka.Lz4,
+	"zstd":   kafka.Zstd,
+}
+
+// Validate reports every problem of the configuration with defaults
+// applied, each naming its field under "kafka".
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("kafka.%s: "+format, append([]any{field}, args...)...))
+	}
+	if len(c.Brokers) == 0 {
+		bad("brokers", "at least one broker address (host:port) is required")
+	}
+	for i, b := range c.Brokers {
+		if host, port, err := net.SplitHostPort(b); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("kafka.brokers[%d]: %q is not host:port", i, b))
+		}
+	}
+	if !validTopic(c.TopicPrefix) {
+		bad("topic_prefix", "%q may hold only letters, digits, '.', '_' and '-'", c.TopicPrefix)
+	}
+	positive := []struct {
+		field string
+		v     int
+	}{
+		{"partitions", c.Partitions},
+		{"replication_factor", c.ReplicationFactor},
+		{"batch_size", c.BatchSize},
+		{"batch_bytes", c.BatchBytes},
+		{"buffer_events", c.BufferEvents},
+		{"buffer_bytes", c.BufferBytes},
+		{"max_attempts", c.MaxAttempts},
+	}
+	for _, p := range positive {
+		if p.v < 0 {
+			bad(p.field, "%d is negative", p.v)
+		}
+	}
+	if c.Linger < 0 {
+		bad("linger", "%v is negative", c.Linger)
+	}
+	if c.BufferBytes < c.BatchBytes {
+		bad("buffer_bytes", "%d is smaller than batch_bytes (%d), so batches could never fill", c.BufferBytes, c.BatchBytes)
+	}
+	if _, ok := compressions[c.Compression]; !ok {
+		bad("compression", "unknown codec %q; use none, gzip, snappy, lz4 or zstd", c.Compression)
+	}
+	return errors.Join(errs...)
+}
+
+// validTopic reports whether s is a legal Kafka topic name.
+func validTopic(s string) bool {
+	if s == "" || len(s) > maxTopicLen || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !topicChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+const maxTopicLen = 249
+
+func topicChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-'
+}
