@@ -1,0 +1,145 @@
+package pgwal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+)
+
+// Config says what to stream and how.
+type Config struct {
+	URL         string
+	Slot        string
+	Publication string
+	// Tables to publish; empty means all tables.
+	Tables []Table
+	// StatusInterval is how often the confirmed position is reported to the
+	// server (and so how far the slot trails the bus's acks).
+	StatusInterval time.Duration
+	// Heartbeat is how often a logical message is written so that an idle
+	// slot advances while other databases are busy; 0 disables it.
+	Heartbeat time.Duration
+	// DrainTimeout bounds how long a stop waits for in-flight events.
+	DrainTimeout time.Duration
+	// BatchSize and Linger bound how many events are handed to the bus at
+	// once and how long a partial batch waits.
+	BatchSize int
+	Linger    time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1024
+	}
+	if c.Linger <= 0 {
+		c.Linger = 5 * time.Millisecond
+	}
+}
+
+// Reader streams a logical replication slot into a cdc.Publisher. It
+// creates the publication and the slot when they are missing, resumes from
+// the slot's confirmed position, and confirms only what the bus
+// acknowledged. It never drops the slot.
+type Reader struct {
+	cfg      Config
+	pub      cdc.Publisher
+	log      zerolog.Logger
+	metrics  *metrics
+	decoder  *Decoder
+	pk       map[Table][]string // primary keys, refreshed each session
+	database string
+
+	confirmed atomic.Uint64 // last position reported to the server
+	streaming atomic.Bool
+}
+
+// NewReader validates the configuration; it does not connect.
+func NewReader(cfg Config, pub cdc.Publisher, log zerolog.Logger, reg prometheus.Registerer) (*Reader, error) {
+	cfg.setDefaults()
+	if cfg.URL == "" || cfg.Slot == "" || cfg.Publication == "" {
+		return nil, errors.New("pgwal: url, slot and publication are required")
+	}
+	pgCfg, err := pgconn.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("pgwal: parse url: %w", err)
+	}
+	r := &Reader{
+		database: pgCfg.Database,
+		cfg:      cfg,
+		pub:      pub,
+		log:      log.With().Str("component", "pgwal").Str("slot", cfg.Slot).Logger(),
+		metrics:  newMetrics(reg),
+	}
+	r.decoder = NewDecoder(DecoderOptions{
+		Log: r.log,
+		PrimaryKey: func(schema, table string) []string {
+			return r.pk[Table{schema, table}]
+		},
+	})
+	return r, nil
+}
+
+// Streaming reports whether the reader currently streams from the slot
+// (false while connecting, waiting for a busy slot, or backing off).
+func (r *Reader) Streaming() bool { return r.streaming.Load() }
+
+// Confirmed is the last position confirmed to the server.
+func (r *Reader) Confirmed() cdc.LSN { return cdc.LSN(r.confirmed.Load()) }
+
+// Run streams until ctx ends, reconnecting with backoff after errors. It
+// returns nil after a clean stop and an error only for problems that
+// retrying cannot fix (wal_level, privileges, missing tables, ...).
+func (r *Reader) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { r.monitor(gctx); return nil })
+	g.Go(func() error {
+		backoff := time.Second
+		for {
+			began := time.Now()
+			err := r.session(gctx)
+			r.streaming.Store(false)
+			if gctx.Err() != nil {
+				return nil
+			}
+			if IsPermanent(err) {
+				return err
+			}
+			if time.Since(began) > time.Minute {
+				backoff = time.Second
+			}
+			wait := backoff/2 + rand.N(backoff/2+1)
+			if errors.Is(err, errSlotBusy) {
+				r.log.Info().Err(err).Dur("retry_in", wait).Msg("slot held by another process; standing by")
+			} else {
+				r.metrics.reconnects.Inc()
+				r.log.Warn().Err(err).Dur("retry_in", wait).Msg("replication interrupted; reconnecting")
+			}
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			backoff = min(backoff*2, 30*time.Second)
+		}
+	})
+	err := g.Wait()
+	if err != nil {
+		return fmt.Errorf("capture from slot %q: %w", r.cfg.Slot, err)
+	}
+	return nil
+}

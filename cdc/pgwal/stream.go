@@ -1,0 +1,349 @@
+package pgwal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// session runs one replication connection from connect to error or stop.
+func (r *Reader) session(ctx context.Context) error {
+	conn, err := connect(ctx, r.cfg.URL, true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	start, err := r.prepare(ctx, conn)
+	if err != nil {
+		return err
+	}
+	sql := fmt.Sprintf("START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s, messages 'true')",
+		quoteIdent(r.cfg.Slot), start, quoteLiteral(quoteIdent(r.cfg.Publication)))
+	conn.Frontend().Send(&pgproto3.Query{String: sql})
+	if err := conn.Frontend().Flush(); err != nil {
+		return fmt.Errorf("start replication: %w", err)
+	}
+	msg, err := conn.ReceiveMessage(ctx)
+	if err != nil {
+		return fmt.Errorf("start replication: %w", err)
+	}
+	switch m := msg.(type) {
+	case *pgproto3.CopyBothResponse:
+	case *pgproto3.ErrorResponse:
+		return classify(pgconn.ErrorResponseToPgError(m), r.cfg.Slot)
+	default:
+		return fmt.Errorf("start replication: unexpected %T", msg)
+	}
+	r.decoder.Reset()
+	s := &stream{
+		r:       r,
+		conn:    conn,
+		tracker: cdc.NewTracker(start),
+		sent:    start,
+	}
+	r.streaming.Store(true)
+	r.log.Info().Stringer("start_lsn", start).Msg("replication started")
+	return s.run(ctx)
+}
+
+// prepare checks the server, ensures publication and slot, and returns
+// where to start.
+func (r *Reader) prepare(ctx context.Context, conn *pgconn.PgConn) (cdc.LSN, error) {
+	if err := checkServer(ctx, conn); err != nil {
+		return 0, err
+	}
+	if err := checkTables(ctx, conn, r.cfg.Tables); err != nil {
+		return 0, err
+	}
+	created, err := ensurePublication(ctx, conn, r.cfg.Publication, r.cfg.Tables)
+	if err != nil {
+		return 0, err
+	}
+	if created {
+		r.log.Info().Str("publication", r.cfg.Publication).Int("tables", len(r.cfg.Tables)).Msg("publication created")
+	}
+	if r.pk, err = primaryKeys(ctx, conn); err != nil {
+		return 0, err
+	}
+	slot, err := readSlot(ctx, conn, r.cfg.Slot, r.database)
+	if err != nil {
+		return 0, err
+	}
+	var start cdc.LSN
+	switch {
+	case slot == nil:
+		if start, err = createSlot(ctx, conn, r.cfg.Slot); err != nil {
+			return 0, classify(err, r.cfg.Slot)
+		}
+		r.log.Info().Stringer("consistent_point", start).Msg("replication slot created")
+	case slot.active:
+		return 0, fmt.Errorf("%w (pid %s)", errSlotBusy, slot.activePID)
+	default:
+		start = slot.confirmed
+	}
+	// The server may not have persisted our last confirmation; starting
+	// at it skips what this process already had acknowledged.
+	return max(start, r.Confirmed()), nil
+}
+
+// classify turns server errors into actionable ones.
+func classify(err error, slot string) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case "55006":
+		return fmt.Errorf("%w: %s", errSlotBusy, pgErr.Message)
+	case "55000":
+		if pgErr.Detail != "" {
+			return permanent(fmt.Errorf("replication slot %q cannot be read: %s (%s); drop it, let cdcd recreate it, and backfill", slot, pgErr.Message, pgErr.Detail))
+		}
+		return permanent(fmt.Errorf("%s; set wal_level=logical in postgresql.conf and restart Postgres", pgErr.Message))
+	case "42501":
+		return permanent(fmt.Errorf("%s: grant the role REPLICATION (ALTER ROLE ... REPLICATION)", pgErr.Message))
+	}
+	return err
+}
+
+// stream is one session's receive loop. A single goroutine owns the
+// connection: receiving, decoding, publishing and status updates.
+type stream struct {
+	r       *Reader
+	conn    *pgconn.PgConn
+	tracker *cdc.Tracker
+
+	batch      []cdc.Event
+	batchSince time.Time
+	txn        *cdc.Txn // open transaction, nil between transactions
+	lastSealed cdc.LSN  // end of the newest transaction handed to the bus
+	sent       cdc.LSN  // last position reported to the server
+	nextStatus time.Time
+	statusBuf  []byte
+}
+
+func (s *stream) run(ctx context.Context) error {
+	cfg := &s.r.cfg
+	netConn := s.conn.Conn()
+	stop := context.AfterFunc(ctx, func() { _ = netConn.SetReadDeadline(time.Now()) })
+	defer stop()
+	s.nextStatus = time.Now().Add(cfg.StatusInterval)
+	for {
+		if ctx.Err() != nil {
+			return s.drain(ctx)
+		}
+		select {
+		case <-s.tracker.Failed():
+			return fmt.Errorf("bus did not acknowledge an event: %w", s.tracker.Err())
+		default:
+		}
+		deadline := s.nextStatus
+		if flushAt := s.batchSince.Add(cfg.Linger); len(s.batch) > 0 && flushAt.Before(deadline) {
+			deadline = flushAt
+		}
+		_ = netConn.SetReadDeadline(deadline)
+		msg, err := s.conn.ReceiveMessage(context.Background())
+		if err != nil {
+			if !pgconn.Timeout(err) {
+				return fmt.Errorf("receive replication message: %w", err)
+			}
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+			if err := s.statusIfDue(false); err != nil {
+				return err
+			}
+			continue
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if err := s.handle(ctx, m.Data); err != nil {
+				return err
+			}
+		case *pgproto3.ErrorResponse:
+			return classify(pgconn.ErrorResponseToPgError(m), cfg.Slot)
+		case *pgproto3.CopyDone, *pgproto3.CommandComplete:
+			return errors.New("server ended replication")
+		}
+		if len(s.batch) >= cfg.BatchSize || (len(s.batch) > 0 && time.Since(s.batchSince) >= cfg.Linger) {
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+		}
+		if err := s.statusIfDue(false); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *stream) handle(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case 'k':
+		ka, err := parseKeepalive(data)
+		if err != nil {
+			return err
+		}
+		if s.txn == nil && len(s.batch) == 0 {
+			s.tracker.AdvanceIdle(ka.walEnd)
+		}
+		if ka.replyRequested {
+			return s.sendStatus(false)
+		}
+		return nil
+	case 'w':
+		_, payload, err := xlogData(data)
+		if err != nil {
+			return err
+		}
+		return s.decode(ctx, payload)
+	}
+	return nil
+}
+
+func (s *stream) decode(ctx context.Context, payload []byte) error {
+	n := len(s.batch)
+	out, step, err := s.r.decoder.Decode(payload, s.batch)
+	if err != nil {
+		return fmt.Errorf("decode pgoutput: %w", err)
+	}
+	s.batch = out
+	switch step {
+	case StepBegin:
+		s.txn = s.tracker.Open()
+	case StepChange:
+		if s.txn == nil {
+			return errors.New("decode pgoutput: change outside a transaction")
+		}
+		if n == 0 {
+			s.batchSince = time.Now()
+		}
+		s.txn.Add(len(out) - n)
+		for i := n; i < len(out); i++ {
+			out[i].Ack = s.txn
+			s.r.metrics.event(&out[i])
+		}
+	case StepCommit:
+		if s.txn == nil {
+			return errors.New("decode pgoutput: commit outside a transaction")
+		}
+		end := s.r.decoder.Txn().EndLSN
+		s.txn.Seal(end)
+		s.txn = nil
+		s.lastSealed = end
+		s.r.metrics.transactions.Inc()
+	case StepMessage:
+		if s.txn == nil {
+			msg := s.r.decoder.Message()
+			s.tracker.Open().Seal(msg.LSN)
+			s.lastSealed = max(s.lastSealed, msg.LSN)
+		}
+	}
+	return nil
+}
+
+// flush hands the pending batch to the bus. While the bus applies
+// backpressure it keeps the server informed, so the walsender does not
+// time out.
+func (s *stream) flush(ctx context.Context) error {
+	if len(s.batch) == 0 {
+		return nil
+	}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.r.cfg.StatusInterval)
+		began := time.Now()
+		err := s.r.pub.Publish(pctx, s.batch)
+		cancel()
+		if err == nil {
+			s.r.metrics.publishWait.Observe(time.Since(began).Seconds())
+			s.batch = make([]cdc.Event, 0, s.r.cfg.BatchSize)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("publish: %w", err)
+		}
+		if s.tracker.Err() != nil {
+			return fmt.Errorf("bus did not acknowledge an event: %w", s.tracker.Err())
+		}
+		if err := s.sendStatus(false); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *stream) statusIfDue(reply bool) error {
+	if time.Now().Before(s.nextStatus) {
+		return nil
+	}
+	return s.sendStatus(reply)
+}
+
+// sendStatus reports the tracker's confirmed position as written, flushed
+// and applied.
+func (s *stream) sendStatus(reply bool) error {
+	confirmed := s.tracker.Confirmed()
+	now := time.Now()
+	s.statusBuf = standbyStatus(s.statusBuf[:0], confirmed, now, reply)
+	s.conn.Frontend().Send(&pgproto3.CopyData{Data: s.statusBuf})
+	if err := s.conn.Frontend().Flush(); err != nil {
+		return fmt.Errorf("send standby status: %w", err)
+	}
+	s.nextStatus = now.Add(s.r.cfg.StatusInterval)
+	if confirmed != s.sent {
+		s.sent = confirmed
+		s.r.confirmed.Store(uint64(confirmed))
+		s.r.metrics.confirmed.Set(float64(confirmed))
+	}
+	return nil
+}
+
+// drain stops reading and waits, up to the drain timeout, for what was
+// handed to the bus to be acknowledged; then it confirms it and ends the
+// copy.
+func (s *stream) drain(ctx context.Context) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.cfg.DrainTimeout)
+	defer cancel()
+	if err := s.flush(dctx); err == nil && !s.waitConfirmed(dctx, s.lastSealed) {
+		s.r.log.Warn().Stringer("confirmed_lsn", s.tracker.Confirmed()).Stringer("pending_lsn", s.lastSealed).
+			Msg("stopped before the bus acknowledged everything; the rest is read again on start")
+	}
+	if err := s.sendStatus(false); err != nil {
+		return nil // the server keeps the last confirmation it got
+	}
+	s.conn.Frontend().Send(&pgproto3.CopyDone{})
+	_ = s.conn.Frontend().Flush()
+	s.r.log.Info().Stringer("confirmed_lsn", s.tracker.Confirmed()).Msg("replication stopped")
+	return nil
+}
+
+// waitConfirmed polls until the tracker confirmed lsn, reporting whether it
+// did before ctx ended or a nack.
+func (s *stream) waitConfirmed(ctx context.Context, lsn cdc.LSN) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.tracker.Confirmed() < lsn {
+		if s.tracker.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
