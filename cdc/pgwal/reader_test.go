@@ -247,3 +247,33 @@ func rowJSON(r cdc.Row) []byte {
 	e := cdc.Event{Key: r}
 	return cdc.AppendKey(nil, &e)
 }
+
+func TestReaderStandsByWhileSlotBusyThenTakesOver(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	url := pg.CreateDB(t, "app")
+	pg.Exec(t, "app", `CREATE TABLE t (id int PRIMARY KEY)`)
+	first, stopFirst, _ := startReader(t, testConfig(url, "t"), &cdctest.Collector{})
+	cdctest.Eventually(t, 30*time.Second, "first reader streaming", first.Streaming)
+
+	col := &cdctest.Collector{}
+	second, _, ended := startReader(t, testConfig(url, "t"), col)
+	pg.Exec(t, "app", `INSERT INTO t VALUES (1)`)
+	waitStatusUpdates(t, url, 2)
+	if second.Streaming() {
+		t.Fatal("second reader streams from a slot the first one holds")
+	}
+	select {
+	case err := <-ended:
+		t.Fatalf("standby gave up: %v", err)
+	default:
+	}
+
+	if err := stopFirst(); err != nil {
+		t.Fatal(err)
+	}
+	cdctest.Eventually(t, 60*time.Second, "standby taking over", second.Streaming)
+	pg.Exec(t, "app", `INSERT INTO t VALUES (2)`)
+	col.WaitFor(t, 30*time.Second, "the change after take-over", func(es []cdc.Event) bool {
+		return len(es) > 0 && string(cdc.AppendKey(nil, &es[len(es)-1])) == `{"id":2}`
+	})
+}
