@@ -1,0 +1,61 @@
+package delivery
+
+import (
+	"context"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// Record is one change mapped for one system.
+type Record struct {
+	// Event is the change the record was mapped from (id, position, origin,
+	// before and after).
+	Event *cdc.Event
+	// Op is what to do: OpCreate and OpUpdate upsert the record, OpDelete
+	// removes it as the system's delete policy says.
+	Op cdc.Op
+	// Object is the system's object type: contacts, companies, Contact, ...
+	Object string
+	// Key identifies the local record (the JSON of its key columns). Records
+	// with one Key are written in order and never two at once.
+	Key string
+	// ExternalID is the record's id in the system, from its link; empty
+	// when the record was never synced.
+	ExternalID string
+	// Fields are the mapped values, named as the system names them. Dotted
+	// target paths (account.name) are nested maps. Values are what
+	// encoding/json decodes: string, float64 or json.Number, bool, nil,
+	// []any, map[string]any.
+	Fields map[string]any
+}
+
+// Result is the outcome of writing one record.
+type Result struct {
+	// ExternalID is the system's id for the record after a create or an
+	// upsert (and the known id otherwise).
+	ExternalID string
+	// Version is the system's version or updated-at stamp of the record
+	// after the write, when it reports one.
+	Version string
+	// Err is nil on success. cdc.Permanent errors are dead-lettered at once;
+	// others are retried (no sooner than cdc.RetryAfterOf says).
+	Err error
+}
+
+// Writer writes records to one external system.
+//
+// Write returns one Result per record, in order. A non-nil error means the
+// call failed as a whole (nothing applied, or the outcome is unknown) and is
+// classified like Result.Err. Write receives at most MaxBatch records; the
+// caller never passes two records with the same Key in one call. Writes
+// must be idempotent (upsert by external id or a unique property): after a
+// timeout the same records are written again.
+type Writer interface {
+	Write(ctx context.Context, records []Record) ([]Result, error)
+}
+
+// Batcher is implemented by writers that take more than one record per
+// call; MaxBatch is the most records one Write accepts.
+type Batcher interface {
+	MaxBatch() int
+}
