@@ -1,14 +1,13 @@
 package delivery
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// Rate is a request budget: Requests per Per.
+// Rate is a request budget: at most Requests in any window of Per.
 type Rate struct {
 	Requests int           `yaml:"requests"`
 	Per      time.Duration `yaml:"per"`
@@ -22,26 +21,88 @@ func (r Rate) Validate() error {
 	return nil
 }
 
-// Limiters holds one token bucket per vendor account, shared by every
-// writer (and every pipeline) that uses that account. Vendors count limits
-// per account, not per worker.
+// Limiter admits at most Rate.Requests calls in any rolling window of
+// Rate.Per, which is how vendors such as HubSpot count. (A token bucket with
+// a burst would allow twice that in a window and draw 429s.)
+type Limiter struct {
+	rate Rate
+	mu   sync.Mutex
+	log  []time.Time // start times of the admitted calls in the current window, oldest first
+	// pause, when set, holds every call until then (a vendor's 429 said so).
+	pause time.Time
+}
+
+// safety pads the window for clock differences with the vendor.
+const safety = 50 * time.Millisecond
+
+// NewLimiter returns a limiter for r.
+func NewLimiter(r Rate) *Limiter { return &Limiter{rate: r} }
+
+// Wait blocks until a call may start, or ctx ends.
+func (l *Limiter) Wait(ctx context.Context) error {
+	for {
+		wait := l.reserve(time.Now())
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// reserve admits a call at now and returns 0, or returns how long to wait.
+func (l *Limiter) reserve(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.pause) {
+		return l.pause.Sub(now)
+	}
+	window := l.rate.Per + safety
+	i := 0
+	for i < len(l.log) && now.Sub(l.log[i]) >= window {
+		i++
+	}
+	l.log = l.log[i:]
+	if len(l.log) < l.rate.Requests {
+		l.log = append(l.log, now)
+		return 0
+	}
+	return window - now.Sub(l.log[0])
+}
+
+// Pause holds every call for d: a vendor reported its limit exhausted.
+func (l *Limiter) Pause(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until := time.Now().Add(d); until.After(l.pause) {
+		l.pause = until
+	}
+}
+
+// Limiters holds one limiter per vendor account, shared by every writer
+// and pipeline that uses the account: vendors count limits per account, not
+// per worker.
 type Limiters struct {
 	mu sync.Mutex
-	m  map[string]*rate.Limiter
+	m  map[string]*Limiter
 }
 
 // NewLimiters returns an empty set.
-func NewLimiters() *Limiters { return &Limiters{m: map[string]*rate.Limiter{}} }
+func NewLimiters() *Limiters { return &Limiters{m: map[string]*Limiter{}} }
 
-// For returns the account's bucket, creating it with r on first use. The
-// bucket allows no burst beyond one window's worth of requests.
-func (l *Limiters) For(account string, r Rate) *rate.Limiter {
+// For returns the account's limiter, creating it with r on first use.
+func (l *Limiters) For(account string, r Rate) *Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if lim, ok := l.m[account]; ok {
 		return lim
 	}
-	lim := rate.NewLimiter(rate.Limit(float64(r.Requests)/r.Per.Seconds()), r.Requests)
+	lim := NewLimiter(r)
 	l.m[account] = lim
 	return lim
 }
