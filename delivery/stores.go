@@ -1,0 +1,93 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// Link ties a local record to its record in a system, with the base
+// version: the field values both sides agreed on at the last sync.
+type Link struct {
+	System     string
+	Object     string
+	Table      string // local schema.table
+	Key        string // local key (JSON of the key columns)
+	ExternalID string
+	Base       map[string]any // mapped field values last written or received
+	Version    string         // the system's version/updated-at after the last sync
+	LSN        cdc.LSN        // commit LSN of the local change last synced
+	UpdatedAt  time.Time
+}
+
+// LinkRef names a local record in a system.
+type LinkRef struct {
+	System, Object, Table, Key string
+}
+
+// Links stores links. Get returns the links that exist for refs, keyed by
+// ref; a missing ref has no link yet.
+type Links interface {
+	Get(ctx context.Context, refs []LinkRef) (map[LinkRef]*Link, error)
+	Put(ctx context.Context, links []Link) error
+}
+
+// DeadLetter is a change that could not be delivered: a permanent error, or
+// retries exhausted. It keeps everything needed to replay it.
+type DeadLetter struct {
+	ID       int64 // assigned by the store
+	Pipeline string
+	System   string
+	Object   string
+	Table    string
+	Key      string
+	EventID  string
+	Op       cdc.Op
+	Record   json.RawMessage // the mapped Record's fields, as JSON
+	Event    json.RawMessage // the source event's envelope
+	Error    string          // the system's error text
+	Attempts int
+	FailedAt time.Time
+}
+
+// DeadLetters stores undeliverable changes. Replays returns, and marks as
+// taken, the dead letters of a pipeline that an operator asked to replay
+// (cdcd dlq replay); Resolve records the outcome of a replay.
+type DeadLetters interface {
+	Put(ctx context.Context, letters []DeadLetter) error
+	Replays(ctx context.Context, pipeline string, limit int) ([]DeadLetter, error)
+	Resolve(ctx context.Context, id int64, err error) error
+}
+
+// Status is a delivery outcome in the audit trail.
+type Status string
+
+const (
+	StatusDelivered    Status = "delivered"
+	StatusRetried      Status = "retried"
+	StatusDeadLettered Status = "dead_lettered"
+	StatusSkipped      Status = "skipped" // filtered out, coalesced, or an echo
+	StatusReplayed     Status = "replayed"
+)
+
+// Outcome is one attempt to deliver one record.
+type Outcome struct {
+	At       time.Time
+	Pipeline string
+	System   string
+	Object   string
+	Key      string
+	EventID  string
+	Op       cdc.Op
+	Status   Status
+	Attempt  int
+	Latency  time.Duration
+	Error    string
+}
+
+// Audit keeps the delivery trail (cdcd.sync_events).
+type Audit interface {
+	Record(ctx context.Context, outcomes []Outcome) error
+}
