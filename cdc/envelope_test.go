@@ -1,0 +1,98 @@
+package cdc
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func sampleEvent() Event {
+	return Event{
+		Op: OpUpdate, Source: SourcePostgres, Origin: "hubspot",
+		Schema: "public", Table: "contacts",
+		Key:        Row{{"id", json.RawMessage(`7`)}},
+		Before:     Row{{"id", json.RawMessage(`7`)}},
+		After:      Row{{"id", json.RawMessage(`7`)}, {"email", json.RawMessage(`"a\"b@x"`)}, {"n", json.RawMessage(`"1.50"`)}, {"tags", json.RawMessage(`["x",null]`)}},
+		Unchanged:  []string{"bio"},
+		CommitTime: time.UnixMilli(1700000000123).UTC(),
+		Pos:        Position{CommitLSN: 0x19F4CD8, Index: 3},
+		TxID:       42,
+	}
+}
+
+func TestEnvelopeGolden(t *testing.T) {
+	e := sampleEvent()
+	got := AppendEnvelope(nil, &e, &SourceInfo{Name: "cdcd", DB: "app", Version: "1.0.0"}, time.UnixMilli(1700000000999))
+	want := `{"before":{"id":7},"after":{"id":7,"email":"a\"b@x","n":"1.50","tags":["x",null]},` +
+		`"source":{"version":"1.0.0","connector":"postgresql","name":"cdcd","ts_ms":1700000000123,"snapshot":"false","db":"app",` +
+		`"schema":"public","table":"contacts","txId":42,"lsn":27217112,"index":3,"origin":"hubspot"},"op":"u","ts_ms":1700000000999,"unchanged":["bio"]}`
+	if string(got) != want {
+		t.Fatalf("envelope\n got %s\nwant %s", got, want)
+	}
+	if !json.Valid(got) {
+		t.Fatal("envelope is not valid JSON")
+	}
+	if key := AppendKey(nil, &e); string(key) != `{"id":7}` {
+		t.Fatalf("key %s", key)
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	e := sampleEvent()
+	value := AppendEnvelope(nil, &e, &SourceInfo{Name: "cdcd"}, time.Now())
+	got, err := ParseEnvelope(AppendKey(nil, &e), value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID() != e.ID() || got.Op != e.Op || got.Origin != e.Origin || got.Table != e.Table || got.TxID != e.TxID ||
+		!got.CommitTime.Equal(e.CommitTime) || len(got.Unchanged) != 1 {
+		t.Fatalf("round trip: %+v", got)
+	}
+	for _, pair := range [][2]Row{{got.After, e.After}, {got.Before, e.Before}, {got.Key, e.Key}} {
+		if string(appendRow(nil, pair[0])) != string(appendRow(nil, pair[1])) {
+			t.Fatalf("row %s, want %s", appendRow(nil, pair[0]), appendRow(nil, pair[1]))
+		}
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "quote\" back\\ slash", "ctl\x00\x1f\n\t\r", "ünïcödé ✓", "bad\xffutf8", "\u2028\u2029", "<&>"} {
+		got := AppendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q encoded as invalid JSON %s: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Fatalf("%q round-trips to %q, want %q", s, back, wantBack)
+		}
+	}
+}
+
+func FuzzParseEnvelope(f *testing.F) {
+	e := sampleEvent()
+	f.Add(AppendKey(nil, &e), AppendEnvelope(nil, &e, &SourceInfo{}, time.Now()))
+	f.Add([]byte(`null`), []byte(`{"op":"t","before":null,"after":null,"source":{}}`))
+	f.Add([]byte(`{`), []byte(`{"op":"c","after":{"a":}}`))
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		ev, err := ParseEnvelope(key, value)
+		if err != nil {
+			return
+		}
+		out := AppendEnvelope(nil, &ev, &SourceInfo{}, time.Now())
+		if !json.Valid(out) {
+			t.Fatalf("re-encoded envelope is invalid JSON: %s", out)
+		}
+	})
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("x\"\\\x00\u2028\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		if out := AppendJSONString(nil, s); !json.Valid(out) {
+			t.Fatalf("invalid JSON for %q: %s", s, out)
+		}
+	})
+}
