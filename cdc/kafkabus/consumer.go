@@ -1,0 +1,230 @@
+package kafkabus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// ConsumerConfig says what one consumer group reads and where it delivers.
+type ConsumerConfig struct {
+	Brokers []string
+	// Group is the consumer group id: one group per pipeline, so a slow or
+	// failing sink never holds back another pipeline.
+	Group  string
+	Topics []string
+	// System is the sink's system: events whose origin is this system are
+	// skipped (acknowledged without delivery), since that is where they
+	// came from.
+	System string
+	// MaxBatch bounds the events given to one Sink.Write; MaxWait bounds how
+	// long a partial batch waits for more.
+	MaxBatch int
+	MaxWait  time.Duration
+}
+
+// Consumer feeds one consumer group's messages to a cdc.Sink and commits
+// offsets only after the sink acknowledged them (Write returned nil). A
+// crash between delivery and commit re-delivers, so sinks must be
+// idempotent; nothing is committed that was not delivered. Messages of a
+// partition are delivered in offset order, which keeps per-key order.
+type Consumer struct {
+	cfg  ConsumerConfig
+	sink cdc.Sink
+	log  zerolog.Logger
+	m    *consumerMetrics
+}
+
+// NewConsumer validates cfg; it does not connect.
+func NewConsumer(cfg ConsumerConfig, sink cdc.Sink, log zerolog.Logger, reg prometheus.Registerer) (*Consumer, error) {
+	if len(cfg.Brokers) == 0 || cfg.Group == "" || len(cfg.Topics) == 0 {
+		return nil, errors.New("kafkabus: consumer needs brokers, a group and topics")
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 50 * time.Millisecond
+	}
+	m, err := newConsumerMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Consumer{
+		cfg: cfg, sink: sink, m: m,
+		log: log.With().Str("component", "kafkabus").Str("group", cfg.Group).Logger(),
+	}, nil
+}
+
+// Run consumes until ctx ends. Sink failures are retried with backoff; the
+// same messages are offered again until the sink takes them.
+func (c *Consumer) Run(ctx context.Context) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		GroupID:        c.cfg.Group,
+		GroupTopics:    c.cfg.Topics,
+		StartOffset:    kafka.FirstOffset,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        250 * time.Millisecond,
+		CommitInterval: 0, // commit synchronously, after delivery
+		ErrorLogger:    kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug().Msgf(msg, args...) }),
+	})
+	defer r.Close()
+	c.log.Info().Strs("topics", c.cfg.Topics).Msg("consumer started")
+	msgs := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	for {
+		msgs = msgs[:0]
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("consume group %q: %w", c.cfg.Group, err)
+		}
+		msgs = append(msgs, m)
+		wctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
+		for len(msgs) < c.cfg.MaxBatch {
+			m, err := r.FetchMessage(wctx)
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+		}
+		cancel()
+		if err := c.deliver(ctx, msgs); err != nil {
+			return nil // ctx ended: uncommitted messages come again
+		}
+		if err := r.CommitMessages(ctx, msgs...); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.m.commitErrors.Inc()
+			return fmt.Errorf("commit offsets of group %q: %w", c.cfg.Group, err)
+		}
+		c.m.consumed.WithLabelValues(c.cfg.Group).Add(float64(len(msgs)))
+		c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(r.Lag()))
+	}
+}
+
+// deliver parses the messages and writes them to the sink until it takes
+// them; it fails only when ctx ends.
+func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
+	events := make([]cdc.Event, 0, len(msgs))
+	for i := range msgs {
+		e, err := ParseMessage(msgs[i])
+		if err != nil {
+			// Not something cdcd can deliver; keep the partition moving and
+			// say where it is.
+			c.m.invalid.Inc()
+			c.log.Error().Err(err).Str("topic", msgs[i].Topic).Int("partition", msgs[i].Partition).
+				Int64("offset", msgs[i].Offset).Msg("skipping a message that is not a cdcd event")
+			continue
+		}
+		if e.Origin != "" && e.Origin == c.cfg.System {
+			continue
+		}
+		events = append(events, e)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		err := c.sink.Write(ctx, events)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		c.log.Warn().Err(err).Int("events", len(events)).Dur("retry_in", wait).Msg("sink write failed; retrying")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// ParseMessage reads a cdcd event from a Kafka message: the envelope, the
+// key, and the event id header (inbound events' delivery ids).
+func ParseMessage(m kafka.Message) (cdc.Event, error) {
+	e, err := cdc.ParseEnvelope(m.Key, m.Value)
+	if err != nil {
+		return cdc.Event{}, err
+	}
+	for _, h := range m.Headers {
+		if h.Key == HeaderEventID && e.Pos.CommitLSN == 0 {
+			e.DeliveryID = string(h.Value)
+		}
+	}
+	return e, nil
+}
+
+type consumerMetrics struct {
+	consumed     *prometheus.CounterVec
+	lag          *prometheus.GaugeVec
+	commitErrors prometheus.Counter
+	invalid      prometheus.Counter
+}
+
+func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
+	m := &consumerMetrics{
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcd_kafka_consumed_total", Help: "Messages delivered to a sink and committed, by consumer group.",
+		}, []string{"group"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cdcd_kafka_consumer_lag", Help: "Messages behind the end of the assigned partitions, by consumer group.",
+		}, []string{"group"}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cdcd_kafka_commit_errors_total", Help: "Offset commits that failed (the messages are delivered again).",
+		}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cdcd_kafka_invalid_messages_total", Help: "Messages skipped because they are not cdcd events.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	// Every pipeline's consumer shares these collectors.
+	var err error
+	if m.consumed, err = registerShared(reg, m.consumed); err != nil {
+		return nil, err
+	}
+	if m.lag, err = registerShared(reg, m.lag); err != nil {
+		return nil, err
+	}
+	if m.commitErrors, err = registerShared(reg, m.commitErrors); err != nil {
+		return nil, err
+	}
+	if m.invalid, err = registerShared(reg, m.invalid); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// registerShared registers c, or returns the collector already registered
+// under its name.
+func registerShared[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	if err := reg.Register(c); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			if existing, ok := already.ExistingCollector.(T); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("register consumer metrics: %w", err)
+	}
+	return c, nil
+}
