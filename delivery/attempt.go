@@ -1,0 +1,202 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// verdict is what became of one record in one Writer call.
+type verdict struct {
+	q       *keyQueue
+	it      *item
+	err     error  // nil when delivered
+	class   string // why a failed record is dead: permanent, retries_exhausted, max_age
+	extID   string
+	readyAt time.Time // retry time; zero when delivered or dead
+}
+
+// attempt writes the heads of qs in one Writer call, settles each record in
+// the stores, and advances the queues. The scheduler does not touch qs
+// until the report is sent.
+func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) report {
+	recs := make([]Record, len(qs))
+	start := time.Now()
+	for i, q := range qs {
+		it := q.items[0]
+		if it.attempt == 0 {
+			it.first = start
+		}
+		it.attempt++
+		recs[i] = it.rec
+		recs[i].ExternalID = q.externalID(it.rec.Op)
+	}
+	results, err := p.w.Write(ctx, recs)
+	end := time.Now()
+	took := end.Sub(start)
+	p.met.writeSeconds.Observe(took.Seconds())
+	if ctx.Err() != nil {
+		return report{err: ctx.Err()}
+	}
+	if err == nil && len(results) != len(recs) {
+		err = fmt.Errorf("writer returned %d results for %d records", len(results), len(recs))
+	}
+
+	vs := make([]verdict, len(qs))
+	for i, q := range qs {
+		v := verdict{q: q, it: q.items[0], err: err}
+		if err == nil {
+			v.err = results[i].Err
+			v.extID = firstNonEmpty(results[i].ExternalID, recs[i].ExternalID)
+		}
+		switch {
+		case v.err == nil:
+		case cdc.IsPermanent(v.err):
+			v.class = "permanent"
+		case v.it.attempt >= p.cfg.MaxAttempts:
+			v.class = "retries_exhausted"
+		case end.Sub(v.it.first) >= p.cfg.MaxAge:
+			v.class = "max_age"
+		default:
+			v.readyAt = end.Add(p.backoff(v.it.attempt, v.err))
+		}
+		vs[i] = v
+	}
+	if err := p.settle(ctx, vs, results, took, end, replay); err != nil {
+		return report{err: err}
+	}
+
+	r := report{qs: qs}
+	for _, v := range vs {
+		q := v.q
+		switch {
+		case !v.readyAt.IsZero():
+			q.readyAt = v.readyAt
+			r.stats.retried++
+			continue
+		case v.err == nil:
+			q.extID = v.extID
+			q.deleted = v.it.rec.Op == cdc.OpDelete
+			r.stats.delivered++
+		default:
+			p.logDead(v.it, v.class)
+			r.stats.dead++
+		}
+		q.items[0] = nil
+		q.items = q.items[1:]
+		q.readyAt = time.Time{}
+		r.resolved++
+	}
+	p.met.delivered.Add(float64(r.stats.delivered))
+	p.met.retried.Add(float64(r.stats.retried))
+	p.met.dead.Add(float64(r.stats.dead))
+	return r
+}
+
+// settle records the verdicts: links for delivered records, dead letters
+// (or, for a replay, the dead letters' resolution), and the audit trail.
+func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, took time.Duration, now time.Time, replay bool) error {
+	var links []Link
+	var letters []DeadLetter
+	outcomes := make([]Outcome, 0, len(vs))
+	for i, v := range vs {
+		it := v.it
+		switch {
+		case v.err == nil:
+			status := StatusDelivered
+			if replay {
+				status = StatusReplayed
+			}
+			outcomes = append(outcomes, p.outcome(it, status, now, took, ""))
+			if ref, ok := it.ref(p.cfg.System); ok && v.extID != "" {
+				links = append(links, p.link(ref, it, v.extID, results[i].Version, now))
+			}
+		case !v.readyAt.IsZero():
+			outcomes = append(outcomes, p.outcome(it, StatusRetried, now, took, errorText(v.err)))
+		default:
+			dl := p.deadLetter(it, v.err, now)
+			letters = append(letters, dl)
+			outcomes = append(outcomes, p.outcome(it, StatusDeadLettered, now, took, dl.Error))
+		}
+	}
+	if len(links) > 0 && p.st.Links != nil {
+		if err := p.st.Links.Put(ctx, links); err != nil {
+			return fmt.Errorf("store %d links: %w", len(links), err)
+		}
+	}
+	if replay {
+		if err := p.resolve(ctx, vs); err != nil {
+			return err
+		}
+	} else if err := p.putDeadLetters(ctx, letters); err != nil {
+		return err
+	}
+	return p.audit(ctx, outcomes)
+}
+
+// resolve records the outcome of replayed dead letters that are settled.
+func (p *Pipeline) resolve(ctx context.Context, vs []verdict) error {
+	for _, v := range vs {
+		if !v.readyAt.IsZero() || v.it.letter == nil {
+			continue
+		}
+		var rerr error
+		if v.err != nil {
+			rerr = errors.New(errorText(v.err))
+		}
+		if err := p.st.DeadLetters.Resolve(ctx, v.it.letter.ID, rerr); err != nil {
+			return fmt.Errorf("resolve dead letter %d: %w", v.it.letter.ID, err)
+		}
+	}
+	return nil
+}
+
+// link is the link after a successful write. A delete keeps the link as a
+// tombstone: its id, and no Base.
+func (p *Pipeline) link(ref LinkRef, it *item, extID, version string, now time.Time) Link {
+	l := Link{
+		System: ref.System, Object: ref.Object, Table: ref.Table, Key: ref.Key,
+		ExternalID: extID, Version: version, LSN: it.rec.Event.Pos.CommitLSN, UpdatedAt: now,
+	}
+	if it.rec.Op != cdc.OpDelete {
+		l.Base = it.rec.Fields
+		if l.Base == nil {
+			l.Base = map[string]any{}
+		}
+	}
+	return l
+}
+
+// backoff is the delay before attempt+1: uniform between MinBackoff and
+// MinBackoff·2^(attempt-1) capped at MaxBackoff, and never sooner than the
+// error's cdc.RetryAfter.
+func (p *Pipeline) backoff(attempt int, err error) time.Duration {
+	lo, hi := p.cfg.MinBackoff, p.cfg.MaxBackoff
+	ceil := lo
+	for i := 1; i < attempt && ceil < hi; i++ {
+		if ceil > hi/2 {
+			ceil = hi
+			break
+		}
+		ceil *= 2
+	}
+	ceil = min(ceil, hi)
+	d := lo + rand.N(ceil-lo+1)
+	if after, ok := cdc.RetryAfterOf(err); ok && after > d {
+		d = after
+	}
+	return d
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

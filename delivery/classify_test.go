@@ -1,0 +1,122 @@
+package delivery
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+func TestHTTPError(t *testing.T) {
+	t.Parallel()
+	type class int
+	const (
+		ok class = iota
+		transient
+		permanent
+		retryAfter
+	)
+	retryIn := func(v string) http.Header { return http.Header{"Retry-After": {v}} }
+	tests := []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		want   class
+		after  time.Duration
+		text   string
+	}{
+		{name: "200", status: 200, want: ok},
+		{name: "207 is success for the call", status: 207, want: ok},
+		{name: "hubspot validation", status: 400, body: `{"status":"error","message":"Property values were not valid","correlationId":"x","errors":[{"message":"email"}]}`,
+			want: permanent, text: "upsert contacts: HTTP 400: Property values were not valid"},
+		{name: "salesforce array", status: 400, body: `[{"message":"Email: invalid email address","errorCode":"INVALID_EMAIL_ADDRESS"}]`,
+			want: permanent, text: "upsert contacts: HTTP 400: Email: invalid email address"},
+		{name: "errors[0] string", status: 400, body: `{"status":"invalid event","errors":["Length of 'routing_key' is incorrect"]}`,
+			want: permanent, text: "upsert contacts: HTTP 400: Length of 'routing_key' is incorrect"},
+		{name: "oauth", status: 401, body: `{"error":"invalid_grant","error_description":"expired"}`, want: permanent, text: "upsert contacts: HTTP 401: expired"},
+		{name: "nested error object", status: 403, body: `{"error":{"code":7,"message":"forbidden here"}}`, want: permanent, text: "upsert contacts: HTTP 403: forbidden here"},
+		{name: "slack text", status: 404, body: "channel_not_found\n", want: permanent, text: "upsert contacts: HTTP 404: channel_not_found"},
+		{name: "no body", status: 410, want: permanent, text: "upsert contacts: HTTP 410 Gone"},
+		{name: "408", status: 408, want: transient},
+		{name: "409 by default", status: 409, want: transient},
+		{name: "425", status: 425, want: transient},
+		{name: "429 without header", status: 429, want: transient},
+		{name: "429 seconds", status: 429, header: retryIn("7"), want: retryAfter, after: 7 * time.Second},
+		{name: "503 date", status: 503, header: retryIn(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)), want: retryAfter, after: time.Hour},
+		{name: "503 past date", status: 503, header: retryIn("Mon, 02 Jan 2006 15:04:05 GMT"), want: retryAfter, after: 0},
+		{name: "503 garbage header", status: 503, header: retryIn("soon"), want: transient},
+		{name: "500 html", status: 500, body: "<html>oops</html>", want: transient, text: "upsert contacts: HTTP 500: <html>oops</html>"},
+		{name: "502", status: 502, want: transient},
+	}
+	for _, tt := range tests {
+		err := HTTPError(tt.status, tt.header, []byte(tt.body), "upsert contacts")
+		var got class
+		after, hasAfter := cdc.RetryAfterOf(err)
+		switch {
+		case err == nil:
+			got = ok
+		case cdc.IsPermanent(err):
+			got = permanent
+		case hasAfter:
+			got = retryAfter
+		default:
+			got = transient
+		}
+		if got != tt.want {
+			t.Errorf("%s: class %d, want %d (%v)", tt.name, got, tt.want, err)
+			continue
+		}
+		if tt.want == retryAfter && (after > tt.after || after < tt.after-2*time.Second) {
+			t.Errorf("%s: retry after %v, want about %v", tt.name, after, tt.after)
+		}
+		if tt.text != "" && err.Error() != tt.text {
+			t.Errorf("%s: text %q, want %q", tt.name, err.Error(), tt.text)
+		}
+	}
+}
+
+func TestHTTPErrorBoundsTheMessage(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("é", 1000) // 2000 bytes
+	msg := HTTPError(400, nil, []byte(body), "op").Error()
+	if len(msg) > len("op: HTTP 400: ")+maxMessage+len("…") || !strings.HasSuffix(msg, "…") {
+		t.Errorf("message of %d bytes: %q", len(msg), msg)
+	}
+	if !strings.HasPrefix(msg, "op: HTTP 400: éé") || strings.ContainsRune(msg, '\uFFFD') {
+		t.Errorf("message cut inside a character: %q", msg[:40])
+	}
+}
+
+func TestErrorTextRedactsURLs(t *testing.T) {
+	t.Parallel()
+	err := errors.New(`Post "https://user:s3cret@api.example.com/v1/contacts?hapikey=abc123&x=1": dial tcp: i/o timeout`)
+	got := errorText(err)
+	want := `Post "https://api.example.com/v1/contacts?redacted": dial tcp: i/o timeout`
+	if got != want {
+		t.Errorf("errorText = %q, want %q", got, want)
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	t.Parallel()
+	p := &Pipeline{cfg: PipelineConfig{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}
+	for attempt := 1; attempt <= 100; attempt++ {
+		ceil := min(100*time.Millisecond<<min(attempt-1, 20), time.Second)
+		for range 50 {
+			d := p.backoff(attempt, errors.New("x"))
+			if d < 100*time.Millisecond || d > ceil {
+				t.Fatalf("attempt %d: backoff %v outside [100ms, %v]", attempt, d, ceil)
+			}
+		}
+	}
+	if d := p.backoff(1, cdc.RetryAfter(errors.New("429"), time.Hour)); d != time.Hour {
+		t.Errorf("backoff with Retry-After 1h = %v", d)
+	}
+	if d := p.backoff(9, cdc.RetryAfter(errors.New("429"), time.Millisecond)); d < 100*time.Millisecond {
+		t.Errorf("a short Retry-After shortened the backoff to %v", d)
+	}
+}

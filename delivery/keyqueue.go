@@ -1,0 +1,182 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// keyQueue holds the pending items of one local record, head first. Only
+// the scheduler touches a queue, except while a worker writes its head.
+type keyQueue struct {
+	items   []*item
+	extID   string // the system's id, from the link or the last write
+	deleted bool   // the record was deleted in the system by cdcd
+	readyAt time.Time
+}
+
+// externalID is the id a record with op is written with: none after a
+// delete, unless it deletes again.
+func (q *keyQueue) externalID(op cdc.Op) string {
+	if q.deleted && op != cdc.OpDelete {
+		return ""
+	}
+	return q.extID
+}
+
+type runStats struct{ delivered, retried, dead int }
+
+func (s *runStats) add(o runStats) {
+	s.delivered += o.delivered
+	s.retried += o.retried
+	s.dead += o.dead
+}
+
+// report is a worker's answer for the queues whose heads it wrote.
+type report struct {
+	qs       []*keyQueue
+	resolved int // items delivered or dead-lettered
+	stats    runStats
+	err      error // a store failed or ctx ended: the run stops
+}
+
+// queues groups items by local record, in order, and seeds each queue
+// with its record's link.
+func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link) []*keyQueue {
+	at := make(map[string]*keyQueue, len(items))
+	var qs []*keyQueue
+	for _, it := range items {
+		id := it.identity()
+		q := at[id]
+		if q == nil {
+			q = &keyQueue{}
+			if ref, ok := it.ref(p.cfg.System); ok {
+				if l := links[ref]; l != nil {
+					q.extID = l.ExternalID
+					q.deleted = l.ExternalID != "" && l.Base == nil
+				}
+			}
+			at[id] = q
+			qs = append(qs, q)
+		}
+		q.items = append(q.items, it)
+	}
+	return qs
+}
+
+// deliver writes items until each is delivered or dead-lettered. It
+// returns early only when ctx ends or a store fails, after the Writer
+// calls in flight returned.
+func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[LinkRef]*Link, replay bool) (runStats, error) {
+	var stats runStats
+	if len(items) == 0 {
+		return stats, nil
+	}
+	pending := len(items)
+	p.met.depth.Set(float64(pending))
+	defer p.met.depth.Set(0)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := p.queues(items, links)
+	var waiting []*keyQueue
+	reports := make(chan report, p.cfg.Concurrency)
+	var wg sync.WaitGroup
+	inflight := 0
+	var fail error
+	done := ctx.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		for fail == nil && inflight < p.cfg.Concurrency && len(ready) > 0 {
+			var batch []*keyQueue
+			batch, ready = p.take(ready)
+			inflight++
+			wg.Go(func() { reports <- p.attempt(ctx, batch, replay) })
+		}
+		if inflight == 0 && (fail != nil || len(ready)+len(waiting) == 0) {
+			break
+		}
+		var wake <-chan time.Time
+		if fail == nil && len(waiting) > 0 {
+			timer.Reset(time.Until(earliest(waiting)))
+			wake = timer.C
+		}
+		select {
+		case r := <-reports:
+			inflight--
+			if r.err != nil {
+				if fail == nil {
+					fail = r.err
+					cancel()
+				}
+				continue
+			}
+			stats.add(r.stats)
+			pending -= r.resolved
+			p.met.depth.Set(float64(pending))
+			now := time.Now()
+			for _, q := range r.qs {
+				switch {
+				case len(q.items) == 0:
+				case q.readyAt.After(now):
+					waiting = append(waiting, q)
+				default:
+					ready = append(ready, q)
+				}
+			}
+		case <-wake:
+			now := time.Now()
+			still := waiting[:0]
+			for _, q := range waiting {
+				if q.readyAt.After(now) {
+					still = append(still, q)
+				} else {
+					ready = append(ready, q)
+				}
+			}
+			clear(waiting[len(still):])
+			waiting = still
+		case <-done:
+			done = nil
+			if fail == nil {
+				fail = ctx.Err()
+			}
+		}
+	}
+	wg.Wait()
+	return stats, fail
+}
+
+// take picks the next Writer call: up to MaxBatch queues whose heads have
+// distinct keys, oldest ready first.
+func (p *Pipeline) take(ready []*keyQueue) (batch, rest []*keyQueue) {
+	if p.batch == 1 {
+		return ready[:1:1], ready[1:]
+	}
+	keys := make(map[string]bool, min(p.batch, len(ready)))
+	rest = make([]*keyQueue, 0, len(ready))
+	for _, q := range ready {
+		k := q.items[0].rec.Key
+		if len(batch) < p.batch && !keys[k] {
+			keys[k] = true
+			batch = append(batch, q)
+			continue
+		}
+		rest = append(rest, q)
+	}
+	return batch, rest
+}
+
+func earliest(qs []*keyQueue) time.Time {
+	t := qs[0].readyAt
+	for _, q := range qs[1:] {
+		if q.readyAt.Before(t) {
+			t = q.readyAt
+		}
+	}
+	return t
+}

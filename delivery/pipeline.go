@@ -1,0 +1,232 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// Mapper turns an event into the record for a system; ok=false means the
+// pipeline skips the event (filtered out, or its op is not selected). An
+// error means the event cannot be mapped: the pipeline dead-letters it, and
+// a replay maps it again. Package transform implements it.
+type Mapper interface {
+	Map(ctx context.Context, e *cdc.Event) (rec Record, ok bool, err error)
+}
+
+// PipelineConfig configures the delivery of one pipeline to one system.
+type PipelineConfig struct {
+	// Name identifies the pipeline in stores, logs and metrics; System is
+	// the target system; Object is the default Record.Object.
+	Name, System, Object string
+	// Coalesce collapses the pending changes to one record within a Write
+	// into its latest state. The pipeline file defaults it to true; the
+	// zero value writes every change.
+	Coalesce bool
+	// Concurrency is how many Writer calls, each for records of distinct
+	// keys, run at once (default 4).
+	Concurrency int
+	// MaxAttempts bounds the attempts for one record before it is
+	// dead-lettered (default 8).
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the delay before a retry (defaults
+	// 200ms and 1m). The delay grows exponentially with full jitter above
+	// MinBackoff; a cdc.RetryAfter delay is honoured even beyond MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxAge dead-letters a record still failing this long after its first
+	// attempt (default 24h).
+	MaxAge time.Duration
+}
+
+func (c *PipelineConfig) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name: required"))
+	}
+	if c.System == "" {
+		errs = append(errs, errors.New("system: required"))
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"concurrency", int64(c.Concurrency)},
+		{"max_attempts", int64(c.MaxAttempts)},
+		{"min_backoff", int64(c.MinBackoff)},
+		{"max_backoff", int64(c.MaxBackoff)},
+		{"max_age", int64(c.MaxAge)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", f.name))
+		}
+	}
+	c.Concurrency = orDefault(c.Concurrency, 4)
+	c.MaxAttempts = orDefault(c.MaxAttempts, 8)
+	c.MinBackoff = orDefault(c.MinBackoff, 200*time.Millisecond)
+	c.MaxBackoff = orDefault(c.MaxBackoff, time.Minute)
+	c.MaxAge = orDefault(c.MaxAge, 24*time.Hour)
+	if c.MinBackoff > c.MaxBackoff {
+		errs = append(errs, fmt.Errorf("min_backoff %v exceeds max_backoff %v", c.MinBackoff, c.MaxBackoff))
+	}
+	return errors.Join(errs...)
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Stores are the pipeline's durable state. A nil store is not used: no
+// links are looked up or kept, dead letters are dropped (after a warning),
+// no audit trail is written. Only tests leave them nil.
+type Stores struct {
+	Links       Links
+	DeadLetters DeadLetters
+	Audit       Audit
+}
+
+// Pipeline delivers a pipeline's events to one system through its Writer.
+// It is a cdc.Sink.
+//
+// Write returns nil only once every event is delivered (the Writer reported
+// success), skipped (the Mapper skipped it, or a later change to the same
+// record in the batch superseded it), or durably dead-lettered, so the
+// caller may acknowledge them all. It returns an error only when ctx ends
+// or a store fails; then none of the events may be acknowledged and the
+// caller writes the whole batch again (writes are idempotent).
+//
+// Within a Write, the records of one key (one local record: table, object
+// and key) are written strictly in order and never concurrently; records of
+// different keys are written concurrently, in batches of distinct keys. A
+// record that fails transiently is retried with backoff and holds back the
+// later records of its key, not those of other keys; Write waits for it
+// until it is delivered or dead-lettered (after MaxAttempts, or MaxAge).
+// Dead letters: a Permanent error at once, exhausted retries, and events
+// the Mapper fails on (Attempts 0).
+//
+// Links: after a successful write the record's link holds the system's id,
+// the fields written (Base), the system's version and the event's commit
+// LSN. A successful delete keeps the link, with its ExternalID, as a
+// tombstone with a nil Base; a later change to that record is written
+// without an ExternalID (created anew), while a repeated delete still
+// carries it. Records without a key and results without an external id
+// make no link.
+//
+// Audit: every attempt is recorded (delivered with its attempt number and
+// the Writer call's latency, retried, dead_lettered); skipped events are
+// recorded with the reason in Outcome.Error.
+type Pipeline struct {
+	cfg   PipelineConfig
+	m     Mapper
+	w     Writer
+	st    Stores
+	log   zerolog.Logger
+	met   *metrics
+	batch int
+
+	mu     sync.Mutex // one Write or replay at a time
+	closed atomic.Bool
+}
+
+var errClosed = errors.New("delivery pipeline is closed")
+
+var _ cdc.Sink = (*Pipeline)(nil)
+
+// NewPipeline validates cfg and returns the pipeline. It does not contact
+// the system or the stores.
+func NewPipeline(cfg PipelineConfig, m Mapper, w Writer, st Stores, log zerolog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+	err := cfg.validate()
+	if m == nil {
+		err = errors.Join(err, errors.New("mapper: required"))
+	}
+	if w == nil {
+		err = errors.Join(err, errors.New("writer: required"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %q: %w", cfg.Name, err)
+	}
+	met, err := newMetrics(reg, cfg.Name, cfg.System)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %q: %w", cfg.Name, err)
+	}
+	batch := 1
+	if b, ok := w.(Batcher); ok && b.MaxBatch() > 1 {
+		batch = b.MaxBatch()
+	}
+	return &Pipeline{
+		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch,
+		log: log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
+	}, nil
+}
+
+// Write delivers events as the Pipeline documentation says.
+func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
+	if p.closed.Load() {
+		return errClosed
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := time.Now()
+	items, err := p.prepare(ctx, events)
+	if err != nil {
+		return err
+	}
+	links, err := p.lookup(ctx, items)
+	if err != nil {
+		return err
+	}
+	st, err := p.deliver(ctx, items, links, false)
+	if err != nil {
+		return fmt.Errorf("deliver %d events to %s: %w", len(events), p.cfg.System, err)
+	}
+	p.log.Debug().Int("events", len(events)).Int("records", len(items)).
+		Int("delivered", st.delivered).Int("retried", st.retried).Int("dead_lettered", st.dead).
+		Dur("took", time.Since(start)).Msg("batch delivered")
+	return nil
+}
+
+// Close stops the pipeline: later Writes fail. It closes the Writer if it
+// has a Close(context.Context) error method.
+func (p *Pipeline) Close(ctx context.Context) error {
+	p.closed.Store(true)
+	if c, ok := p.w.(interface{ Close(context.Context) error }); ok {
+		return c.Close(ctx)
+	}
+	return nil
+}
+
+// lookup fetches, in one call, the links of the items' records.
+func (p *Pipeline) lookup(ctx context.Context, items []*item) (map[LinkRef]*Link, error) {
+	if p.st.Links == nil {
+		return nil, nil
+	}
+	seen := make(map[LinkRef]bool, len(items))
+	refs := make([]LinkRef, 0, len(items))
+	for _, it := range items {
+		if ref, ok := it.ref(p.cfg.System); ok && !seen[ref] {
+			seen[ref] = true
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	links, err := p.st.Links.Get(ctx, refs)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d links: %w", len(refs), err)
+	}
+	return links, nil
+}

@@ -1,0 +1,159 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// item is one record on its way to the system, with its retry state.
+type item struct {
+	rec     Record
+	table   string    // the event's schema.table
+	attempt int       // attempts made so far
+	first   time.Time // start of the first attempt
+	letter  *DeadLetter
+}
+
+// identity names the local record: records of one identity are written in
+// order, one at a time.
+func (it *item) identity() string {
+	return it.table + "\x00" + it.rec.Object + "\x00" + it.rec.Key
+}
+
+func (it *item) ref(system string) (LinkRef, bool) {
+	if it.rec.Key == "" {
+		return LinkRef{}, false
+	}
+	return LinkRef{System: system, Object: it.rec.Object, Table: it.table, Key: it.rec.Key}, true
+}
+
+func tableOf(e *cdc.Event) string {
+	if e.Schema == "" {
+		return e.Table
+	}
+	return e.Schema + "." + e.Table
+}
+
+// newItem fills what the Mapper left empty: the event, its op, the
+// pipeline's object and the event's key.
+func (p *Pipeline) newItem(e *cdc.Event, rec Record) *item {
+	if rec.Event == nil {
+		rec.Event = e
+	}
+	if rec.Op == 0 {
+		rec.Op = e.Op
+	}
+	if rec.Object == "" {
+		rec.Object = p.cfg.Object
+	}
+	if rec.Key == "" && len(e.Key) > 0 {
+		rec.Key = string(cdc.AppendKey(nil, e))
+	}
+	return &item{rec: rec, table: tableOf(e)}
+}
+
+// prepare maps the events into items, coalesces them, dead-letters the
+// events that cannot be mapped and audits the skipped ones.
+func (p *Pipeline) prepare(ctx context.Context, events []cdc.Event) ([]*item, error) {
+	items := make([]*item, 0, len(events))
+	var letters []DeadLetter
+	var outcomes []Outcome
+	now := time.Now()
+	for i := range events {
+		e := &events[i]
+		rec, ok, err := p.m.Map(ctx, e)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		switch {
+		case err != nil:
+			it := p.newItem(e, Record{})
+			letters = append(letters, p.deadLetter(it, fmt.Errorf("map: %w", err), now))
+			outcomes = append(outcomes, p.outcome(it, StatusDeadLettered, now, 0, letters[len(letters)-1].Error))
+			p.logDead(it, "mapping")
+		case !ok:
+			outcomes = append(outcomes, p.outcome(p.newItem(e, Record{}), StatusSkipped, now, 0, "filtered"))
+		default:
+			items = append(items, p.newItem(e, rec))
+		}
+	}
+	if p.cfg.Coalesce {
+		var gone []Outcome
+		items, gone = p.coalesce(items, now)
+		outcomes = append(outcomes, gone...)
+	}
+	if err := p.putDeadLetters(ctx, letters); err != nil {
+		return nil, err
+	}
+	if err := p.audit(ctx, outcomes); err != nil {
+		return nil, err
+	}
+	p.met.dead.Add(float64(len(letters)))
+	p.met.skipped.Add(float64(len(outcomes) - len(letters)))
+	return items, nil
+}
+
+// deadLetter describes it for the dead-letter store. Attempts is 0 for an
+// event that could not be mapped: a replay maps it again.
+func (p *Pipeline) deadLetter(it *item, err error, now time.Time) DeadLetter {
+	e := it.rec.Event
+	dl := DeadLetter{
+		Pipeline: p.cfg.Name, System: p.cfg.System, Object: it.rec.Object,
+		Table: it.table, Key: it.rec.Key, EventID: e.ID(), Op: it.rec.Op,
+		Event:    cdc.AppendEnvelope(nil, e, &cdc.SourceInfo{}, now),
+		Error:    errorText(err),
+		Attempts: it.attempt,
+		FailedAt: now,
+	}
+	if it.attempt > 0 {
+		b, jerr := json.Marshal(it.rec.Fields)
+		if jerr != nil {
+			b = []byte("null")
+		}
+		dl.Record = b
+	}
+	return dl
+}
+
+func (p *Pipeline) outcome(it *item, s Status, now time.Time, latency time.Duration, msg string) Outcome {
+	return Outcome{
+		At: now, Pipeline: p.cfg.Name, System: p.cfg.System, Object: it.rec.Object,
+		Key: it.rec.Key, EventID: it.rec.Event.ID(), Op: it.rec.Op,
+		Status: s, Attempt: it.attempt, Latency: latency, Error: msg,
+	}
+}
+
+func (p *Pipeline) putDeadLetters(ctx context.Context, letters []DeadLetter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	if p.st.DeadLetters == nil {
+		p.log.Warn().Int("records", len(letters)).Msg("no dead-letter store; undeliverable records dropped")
+		return nil
+	}
+	if err := p.st.DeadLetters.Put(ctx, letters); err != nil {
+		return fmt.Errorf("store %d dead letters: %w", len(letters), err)
+	}
+	return nil
+}
+
+func (p *Pipeline) audit(ctx context.Context, outcomes []Outcome) error {
+	if len(outcomes) == 0 || p.st.Audit == nil {
+		return nil
+	}
+	if err := p.st.Audit.Record(ctx, outcomes); err != nil {
+		return fmt.Errorf("record %d audit outcomes: %w", len(outcomes), err)
+	}
+	return nil
+}
+
+// logDead reports a dead letter without its values or error text.
+func (p *Pipeline) logDead(it *item, class string) {
+	p.log.Warn().Str("event_id", it.rec.Event.ID()).Str("object", it.rec.Object).
+		Str("table", it.table).Str("op", it.rec.Op.String()).Str("class", class).
+		Int("attempts", it.attempt).Msg("record dead-lettered")
+}

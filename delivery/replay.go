@@ -1,0 +1,175 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// replayBatch is how many dead letters one ReplayDeadLetters takes.
+const replayBatch = 100
+
+// ReplayDeadLetters takes up to 100 of the pipeline's dead letters that an
+// operator asked to replay (DeadLetters.Replays) and writes them again
+// through the same path as Write: links looked up again, per-key order,
+// retries, the audit trail (StatusReplayed once delivered).
+//
+// Every letter taken is resolved. Resolve(id, nil): it was delivered, or a
+// newer change to the record (a higher commit LSN on its link) was
+// delivered since, so writing the letter would undo it. Resolve(id, err):
+// it failed permanently again or ran out of retries, and stays dead. A
+// letter whose event could not be mapped (Attempts 0) is mapped again.
+//
+// Replays and Writes of one pipeline run one at a time. It returns how
+// many letters it took. An error means ctx ended or a store failed; the
+// letters not yet resolved stay taken.
+func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
+	if p.closed.Load() {
+		return 0, errClosed
+	}
+	if p.st.DeadLetters == nil {
+		return 0, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	letters, err := p.st.DeadLetters.Replays(ctx, p.cfg.Name, replayBatch)
+	if err != nil {
+		return 0, fmt.Errorf("take dead letters to replay: %w", err)
+	}
+	if len(letters) == 0 {
+		return 0, nil
+	}
+	now := time.Now()
+	items := make([]*item, 0, len(letters))
+	var outcomes []Outcome
+	for i := range letters {
+		dl := &letters[i]
+		it, err := p.rebuild(ctx, dl)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if err == nil && it != nil {
+			items = append(items, it)
+			continue
+		}
+		status, reason := StatusSkipped, "filtered on replay"
+		if err != nil {
+			status, reason = StatusDeadLettered, errorText(err)
+			err = errors.New(reason)
+		}
+		if rerr := p.st.DeadLetters.Resolve(ctx, dl.ID, err); rerr != nil {
+			return 0, fmt.Errorf("resolve dead letter %d: %w", dl.ID, rerr)
+		}
+		outcomes = append(outcomes, p.letterOutcome(dl, status, now, reason))
+	}
+	links, err := p.lookup(ctx, items)
+	if err != nil {
+		return 0, err
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if !p.superseded(it, links) {
+			kept = append(kept, it)
+			continue
+		}
+		if err := p.st.DeadLetters.Resolve(ctx, it.letter.ID, nil); err != nil {
+			return 0, fmt.Errorf("resolve dead letter %d: %w", it.letter.ID, err)
+		}
+		outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, 0, "superseded by a newer delivered change"))
+	}
+	if err := p.audit(ctx, outcomes); err != nil {
+		return 0, err
+	}
+	for _, o := range outcomes {
+		if o.Status == StatusSkipped {
+			p.met.skipped.Inc()
+		}
+	}
+	st, err := p.deliver(ctx, kept, links, true)
+	if err != nil {
+		return 0, fmt.Errorf("replay %d dead letters to %s: %w", len(kept), p.cfg.System, err)
+	}
+	p.log.Info().Int("taken", len(letters)).Int("delivered", st.delivered).
+		Int("still_dead", st.dead).Msg("dead letters replayed")
+	return len(letters), nil
+}
+
+// RunReplays calls ReplayDeadLetters every interval (default 10s) until
+// ctx ends, as long as full batches come back. Failures are logged and
+// tried again at the next tick. It returns nil when ctx ends or the
+// pipeline is closed.
+func (p *Pipeline) RunReplays(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for {
+			n, err := p.ReplayDeadLetters(ctx)
+			switch {
+			case errors.Is(err, errClosed):
+				return nil
+			case err != nil:
+				if ctx.Err() == nil {
+					p.log.Warn().Err(err).Msg("dead-letter replay failed; retrying at the next tick")
+				}
+			case n == replayBatch:
+				continue
+			}
+			break
+		}
+	}
+}
+
+// rebuild turns a dead letter back into an item; nil when the Mapper now
+// skips its event.
+func (p *Pipeline) rebuild(ctx context.Context, dl *DeadLetter) (*item, error) {
+	e, err := eventOf(dl)
+	if err != nil {
+		return nil, err
+	}
+	if dl.Attempts == 0 {
+		rec, ok, err := p.m.Map(ctx, e)
+		if err != nil {
+			return nil, fmt.Errorf("map: %w", err)
+		}
+		if !ok {
+			return nil, nil
+		}
+		it := p.newItem(e, rec)
+		it.letter = dl
+		return it, nil
+	}
+	fields, err := decodeFields(dl.Record)
+	if err != nil {
+		return nil, fmt.Errorf("decode dead letter %d record: %w", dl.ID, err)
+	}
+	rec := Record{Event: e, Op: dl.Op, Object: dl.Object, Key: dl.Key, Fields: fields}
+	return &item{rec: rec, table: dl.Table, letter: dl}, nil
+}
+
+// superseded reports whether a newer change to the replayed record was
+// delivered since it was dead-lettered.
+func (p *Pipeline) superseded(it *item, links map[LinkRef]*Link) bool {
+	ref, ok := it.ref(p.cfg.System)
+	if !ok {
+		return false
+	}
+	l := links[ref]
+	lsn := it.rec.Event.Pos.CommitLSN
+	return l != nil && lsn != 0 && l.LSN > lsn
+}
+
+func (p *Pipeline) letterOutcome(dl *DeadLetter, s Status, now time.Time, msg string) Outcome {
+	return Outcome{
+		At: now, Pipeline: p.cfg.Name, System: p.cfg.System, Object: dl.Object,
+		Key: dl.Key, EventID: dl.EventID, Op: dl.Op, Status: s, Error: msg,
+	}
+}
