@@ -106,18 +106,6 @@ type System struct {
 	Line int
 }
 
-// Pipeline moves events from a table or system to a system.
-type Pipeline struct {
-	Name string `yaml:"name"`
-	// From is a qualified table name ("schema.table") or, for inbound
-	// events, a system name; a system name never contains a dot.
-	From string `yaml:"from"`
-	// To is a system name.
-	To string `yaml:"to"`
-	// Line is where the pipeline is defined.
-	Line int `yaml:"-"`
-}
-
 // Default returns a config holding every default; Load decodes the file
 // over it.
 func Default() *Config {

@@ -161,3 +161,8 @@ func editDistance(a, b string) int {
 	}
 	return d[len(a)][len(b)]
 }
+
+// Suggest returns " (did you mean "x"?)" for the candidate closest to s, or
+// "" when none is close enough to be a likely typo. It is for messages
+// about config values that checkers outside this package report.
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }

@@ -19,6 +19,8 @@ func FuzzLoad(f *testing.F) {
 		"? [a]\n: b\n",
 		"kafka: !!map {brokers: !!seq [a]}\n",
 		"a: |\n  ${X}\n---\nb: 1\n",
+		pipelineSrc,
+		"pipelines: [{map: {a: {const: [1]}, b: {expr: ~}, c: {const: .inf}}, lookups: [~, {cache: ~}]}]\n",
 	} {
 		f.Add([]byte(seed))
 	}

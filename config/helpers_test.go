@@ -90,3 +90,11 @@ func loadString(t *testing.T, src string, env map[string]string) (*Config, error
 
 // minimal is the smallest valid config.
 const minimal = "postgres: {url: 'postgres://localhost/app'}\n"
+
+// defaultPipeline is a pipeline with only its defaults and the given keys.
+func defaultPipeline(name, from, to string, line int) *Pipeline {
+	p := &Pipeline{}
+	p.SetDefaults()
+	p.Name, p.From, p.To, p.Line = name, from, to, line
+	return p
+}

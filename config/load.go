@@ -57,11 +57,9 @@ func load(file string, data []byte, reg *Registry, lookup func(string) (string, 
 	}
 	cfg.qualifyTables()
 
-	for _, fe := range fieldErrors("", cfg.Validate()) {
-		if d.badAncestry(fe.Path) {
-			continue // already reported while decoding
-		}
-		d.problemAt(d.locate(fe.Path), fe.Path, fe.Msg)
+	d.place(cfg.Validate())
+	for _, check := range reg.checkers {
+		d.place(check(cfg))
 	}
 	if len(d.probs) > 0 {
 		errs := &Errors{Problems: d.probs}
@@ -69,6 +67,17 @@ func load(file string, data []byte, reg *Registry, lookup func(string) (string, 
 		return nil, errs
 	}
 	return cfg, nil
+}
+
+// place reports the FieldErrors of err at the lines of their paths, except
+// those under a path that already has a problem.
+func (d *decoder) place(err error) {
+	for _, fe := range fieldErrors("", err) {
+		if d.badAncestry(fe.Path) {
+			continue
+		}
+		d.problemAt(d.locate(fe.Path), fe.Path, fe.Msg)
+	}
 }
 
 // syntaxProblem places a parser error. Only the parser's message is kept:
@@ -115,14 +124,14 @@ func (s *System) decodeNode(d *decoder, n ast.Node, path string) {
 		return
 	}
 	s.Type = sc.text
-	spec, ok := d.reg.sinks[s.Type]
+	cfg, ok := d.reg.newConfig(s.Type)
 	if !ok {
-		known := d.reg.SinkTypes()
+		known := d.reg.Types()
 		d.problem(v, tpath, fmt.Sprintf("unknown system type %s%s; known types: %s",
 			sc.describe(), suggest(s.Type, known), strings.Join(known, ", ")))
 		return
 	}
-	s.Config = spec.NewConfig()
+	s.Config = cfg
 	cv := reflect.ValueOf(s.Config)
 	if cv.Kind() != reflect.Pointer || cv.Elem().Kind() != reflect.Struct {
 		panic(fmt.Sprintf("config: NewConfig of system type %q must return a pointer to a struct", s.Type))
@@ -145,6 +154,13 @@ func (c *Config) qualifyTables() {
 		}
 		if q, ok := qualify(p.From); ok {
 			p.From = q
+		}
+	}
+	for _, p := range c.Pipelines {
+		for _, l := range p.Lookups {
+			if q, ok := qualify(l.Table); ok {
+				l.Table = q
+			}
 		}
 	}
 }

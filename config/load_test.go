@@ -93,9 +93,9 @@ func TestLoadFullExample(t *testing.T) {
 			"out": {Name: "out", Type: "nokeys", Line: 32, Config: &noKeys{}},
 		},
 		Pipelines: []*Pipeline{
-			{Name: "contacts-to-crm", From: "public.contacts", To: "crm", Line: 35},
-			{Name: "orders-out", From: "public.orders", To: "out", Line: 38},
-			{Name: "crm-inbound", From: "crm", To: "out", Line: 41},
+			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 35),
+			defaultPipeline("orders-out", "public.orders", "out", 38),
+			defaultPipeline("crm-inbound", "crm", "out", 41),
 		},
 	}
 	if !reflect.DeepEqual(cfg, want) {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Validator is a plugin's config. Validate checks it offline and returns
@@ -32,6 +34,23 @@ type SinkSpec struct {
 	New func(name string, cfg Validator, env Env) (cdc.Sink, error)
 }
 
+// WriterSpec describes one system type whose plugin is a vendor writer:
+// records reach it through package delivery (mapping, ordering, retries,
+// rate limits, links). Its fields follow the rules of SinkSpec.
+type WriterSpec struct {
+	NewConfig func() Validator
+	New       func(name string, cfg Validator, env Env) (delivery.Writer, error)
+}
+
+// Checker checks a decoded config beyond what Validate sees: that the
+// expressions of pipelines compile, or that the columns they name exist.
+// It returns FieldErrors whose paths start at the config's root
+// ("pipelines[1].map.firstname"), joined; any other error is reported at
+// the root. Load runs it on a config that may still hold problems, so it
+// skips what it cannot check. Only a checker registered for an explicit
+// request (cdcd validate --check-db) may connect to anything.
+type Checker func(cfg *Config) error
+
 // Env is what the daemon gives every component it builds.
 type Env struct {
 	Log     zerolog.Logger
@@ -40,41 +59,96 @@ type Env struct {
 	Stdout io.Writer
 	// Source fills the "source" block of Debezium envelopes.
 	Source cdc.SourceInfo
+	// Limiters holds the rate limiters of vendor accounts, shared by every
+	// writer of the daemon.
+	Limiters *delivery.Limiters
 }
 
-// Registry maps the "type" of a system to its plugin. main builds one
-// (cmd/cdcd/components.go) and passes it to Load.
+// Registry maps the "type" of a system to its plugin, a sink or a writer
+// (one namespace for both), and holds the checkers Load runs. main builds
+// one (cmd/cdcd/components.go) and passes it to Load.
 type Registry struct {
-	sinks map[string]SinkSpec
+	sinks    map[string]SinkSpec
+	writers  map[string]WriterSpec
+	checkers []Checker
 }
 
 func NewRegistry() *Registry {
-	return &Registry{sinks: map[string]SinkSpec{}}
+	return &Registry{sinks: map[string]SinkSpec{}, writers: map[string]WriterSpec{}}
 }
 
 // Sink registers a system type. An empty or duplicate type, or a spec
 // without NewConfig or New, panics: it is a programming error.
 func (r *Registry) Sink(typ string, spec SinkSpec) {
-	switch {
-	case typ == "":
-		panic("config: Sink: empty type")
-	case spec.NewConfig == nil || spec.New == nil:
-		panic(fmt.Sprintf("config: Sink %q: NewConfig and New are required", typ))
-	}
-	if _, dup := r.sinks[typ]; dup {
-		panic(fmt.Sprintf("config: Sink %q registered twice", typ))
-	}
+	r.claim("Sink", typ, spec.NewConfig == nil || spec.New == nil)
 	r.sinks[typ] = spec
 }
 
-// SinkTypes returns the registered system types, sorted.
-func (r *Registry) SinkTypes() []string {
-	types := make([]string, 0, len(r.sinks))
-	for t := range r.sinks {
-		types = append(types, t)
+// Writer registers a system type served by a vendor writer. It panics like
+// Sink; a type may be registered once, as a sink or as a writer.
+func (r *Registry) Writer(typ string, spec WriterSpec) {
+	r.claim("Writer", typ, spec.NewConfig == nil || spec.New == nil)
+	r.writers[typ] = spec
+}
+
+func (r *Registry) claim(kind, typ string, incomplete bool) {
+	switch {
+	case typ == "":
+		panic(fmt.Sprintf("config: %s: empty type", kind))
+	case incomplete:
+		panic(fmt.Sprintf("config: %s %q: NewConfig and New are required", kind, typ))
 	}
-	slices.Sort(types)
-	return types
+	_, sink := r.sinks[typ]
+	_, writer := r.writers[typ]
+	if sink || writer {
+		panic(fmt.Sprintf("config: %s %q registered twice", kind, typ))
+	}
+}
+
+// Checker adds a check that Load runs after decoding, in the order added.
+func (r *Registry) Checker(c Checker) {
+	if c == nil {
+		panic("config: nil Checker")
+	}
+	r.checkers = append(r.checkers, c)
+}
+
+// IsWriter reports whether typ is a writer type.
+func (r *Registry) IsWriter(typ string) bool {
+	_, ok := r.writers[typ]
+	return ok
+}
+
+// newConfig returns the fresh config of a system type.
+func (r *Registry) newConfig(typ string) (Validator, bool) {
+	if s, ok := r.sinks[typ]; ok {
+		return s.NewConfig(), true
+	}
+	if w, ok := r.writers[typ]; ok {
+		return w.NewConfig(), true
+	}
+	return nil, false
+}
+
+// SinkTypes returns the registered sink types, sorted.
+func (r *Registry) SinkTypes() []string {
+	return slices.Sorted(maps.Keys(r.sinks))
+}
+
+// Types returns every registered system type, sinks and writers, sorted.
+func (r *Registry) Types() []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for t := range r.sinks {
+			if !yield(t) {
+				return
+			}
+		}
+		for t := range r.writers {
+			if !yield(t) {
+				return
+			}
+		}
+	})
 }
 
 // NewSink builds the sink of the named system. The sink's logger carries
@@ -86,8 +160,7 @@ func (c *Config) NewSink(reg *Registry, name string, env Env) (cdc.Sink, error) 
 	}
 	spec, ok := reg.sinks[sys.Type]
 	if !ok {
-		return nil, fmt.Errorf("systems.%s.type: unknown system type %q; known types: %s",
-			name, sys.Type, strings.Join(reg.SinkTypes(), ", "))
+		return nil, reg.wrongKind(name, sys.Type, "sink")
 	}
 	env.Log = env.Log.With().Str("system", name).Logger()
 	sink, err := spec.New(name, sys.Config, env)
@@ -95,4 +168,33 @@ func (c *Config) NewSink(reg *Registry, name string, env Env) (cdc.Sink, error) 
 		return nil, fmt.Errorf("systems.%s: %w", name, err)
 	}
 	return sink, nil
+}
+
+// NewWriter builds the writer of the named system. The writer's logger
+// carries the system name.
+func (c *Config) NewWriter(reg *Registry, name string, env Env) (delivery.Writer, error) {
+	sys, ok := c.Systems[name]
+	if !ok || sys == nil {
+		return nil, fmt.Errorf("systems.%s: no such system", name)
+	}
+	spec, ok := reg.writers[sys.Type]
+	if !ok {
+		return nil, reg.wrongKind(name, sys.Type, "writer")
+	}
+	env.Log = env.Log.With().Str("system", name).Logger()
+	w, err := spec.New(name, sys.Config, env)
+	if err != nil {
+		return nil, fmt.Errorf("systems.%s: %w", name, err)
+	}
+	return w, nil
+}
+
+func (r *Registry) wrongKind(name, typ, want string) error {
+	_, sink := r.sinks[typ]
+	_, writer := r.writers[typ]
+	if sink || writer {
+		return fmt.Errorf("systems.%s.type: system type %q is not a %s", name, typ, want)
+	}
+	return fmt.Errorf("systems.%s.type: unknown system type %q; known types: %s",
+		name, typ, strings.Join(r.Types(), ", "))
 }

@@ -2,12 +2,15 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 func TestRegistryPanics(t *testing.T) {
@@ -68,4 +71,64 @@ func TestSinkTypes(t *testing.T) {
 	if got := strings.Join(testRegistry().SinkTypes(), ","); got != "fake,nokeys" {
 		t.Errorf("SinkTypes = %s", got)
 	}
+}
+
+type fakeWriter struct {
+	name string
+	env  Env
+}
+
+func (*fakeWriter) Write(context.Context, []delivery.Record) ([]delivery.Result, error) {
+	return nil, nil
+}
+
+func TestWriters(t *testing.T) {
+	t.Parallel()
+	reg := testRegistry()
+	reg.Writer("crmx", WriterSpec{
+		NewConfig: func() Validator { return &fakeConfig{Rate: fakeRate{Requests: 1, Per: time.Second}} },
+		New: func(name string, cfg Validator, env Env) (delivery.Writer, error) {
+			return &fakeWriter{name: name, env: env}, nil
+		},
+	})
+	if got := strings.Join(reg.Types(), ","); got != "crmx,fake,nokeys" {
+		t.Errorf("Types = %s", got)
+	}
+	if !reg.IsWriter("crmx") || reg.IsWriter("fake") {
+		t.Error("IsWriter")
+	}
+	src := minimal + "systems:\n  crm: {type: crmx, url: 'https://crm', rate: {per: 2s}}\n  out: {type: nokeys}\n  bad: {type: crmz}\n"
+	_, err := load("cdcd.yaml", []byte(src), reg, envOf(nil))
+	want := `cdcd.yaml:5:15: systems.bad.type: unknown system type "crmz" (did you mean "crmx"?); known types: crmx, fake, nokeys`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	cfg, err := load("cdcd.yaml", []byte(strings.Split(src, "  bad:")[0]), reg, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Systems["crm"].Config.(*fakeConfig); c.URL != "https://crm" || c.Rate.Per != 2*time.Second {
+		t.Errorf("writer config %+v", c)
+	}
+	limiters := delivery.NewLimiters()
+	w, err := cfg.NewWriter(reg, "crm", Env{Limiters: limiters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fw := w.(*fakeWriter); fw.name != "crm" || fw.env.Limiters != limiters {
+		t.Errorf("writer built with %+v", fw)
+	}
+	if _, err := cfg.NewWriter(reg, "out", Env{}); err == nil || err.Error() != `systems.out.type: system type "nokeys" is not a writer` {
+		t.Errorf("sink as writer: %v", err)
+	}
+	if _, err := cfg.NewSink(reg, "crm", Env{}); err == nil || err.Error() != `systems.crm.type: system type "crmx" is not a sink` {
+		t.Errorf("writer as sink: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a writer type that is a sink type did not panic")
+		}
+	}()
+	reg.Writer("fake", WriterSpec{NewConfig: func() Validator { return &noKeys{} },
+		New: func(string, Validator, Env) (delivery.Writer, error) { return nil, nil }})
 }

@@ -215,6 +215,7 @@ func (c *Config) validatePipelines(v *problems) {
 		case p.To == p.From:
 			v.add(path+".to", "from and to name the same system")
 		}
+		p.validate(v, path, !fromSystem)
 	}
 }
 

@@ -4,22 +4,32 @@ import (
 	"fmt"
 
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/spf13/cobra"
 )
 
 func validateCommand() *cobra.Command {
-	var path string
+	var (
+		path    string
+		checkDB bool
+	)
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check a config file without connecting to anything",
 		Long: `validate loads the config file, interpolates ${ENV} variables, and reports
 every problem at once with its file, line and key path. It never connects to
-Postgres, Kafka or any other system. Exit status 0 means valid, 2 invalid.`,
+Postgres, Kafka or any other system, unless --check-db asks it to connect to
+postgres.url and check that every table and column the pipelines name
+exists. Exit status 0 means valid, 2 invalid.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path)
+			reg := components()
+			if checkDB {
+				reg.Checker(transform.CheckSchema(cmd.Context()))
+			}
+			cfg, err := config.Load(path, reg)
 			if err != nil {
-				return err
+				return usageError(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d systems, %d pipelines, bus: %s)\n",
 				path, len(cfg.Systems), len(cfg.Pipelines), busName(cfg))
@@ -27,6 +37,7 @@ Postgres, Kafka or any other system. Exit status 0 means valid, 2 invalid.`,
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "cdcd.yaml", "config file")
+	cmd.Flags().BoolVar(&checkDB, "check-db", false, "also connect to Postgres and check that referenced tables and columns exist")
 	return cmd
 }
 

@@ -1,0 +1,77 @@
+package transform
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/config"
+)
+
+type noKeys struct{}
+
+func (*noKeys) Validate() error { return nil }
+
+type nopSink struct{}
+
+func (nopSink) Write(context.Context, []cdc.Event) error { return nil }
+func (nopSink) Close(context.Context) error              { return nil }
+
+func testRegistry() *config.Registry {
+	r := config.NewRegistry()
+	r.Sink("nokeys", config.SinkSpec{
+		NewConfig: func() config.Validator { return &noKeys{} },
+		New:       func(string, config.Validator, config.Env) (cdc.Sink, error) { return nopSink{}, nil },
+	})
+	return r
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cdcd.yaml")
+	src := `postgres: {url: "postgres://localhost/app"}
+systems: {crm: {type: nokeys}}
+pipelines:
+  - name: ok
+    from: contacts
+    to: crm
+    map: {email: email}
+  - name: bad
+    from: contacts
+    to: crm
+    map:
+      firstname: {expr: "upper(after.first_name"}
+      lastname: {expr: "lookup.custmer.name"}
+    filter: "after.stock <"
+    lookups:
+      - name: customer
+        table: customers
+        key: {id: "after.customer_id +"}
+        columns: [name]
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := testRegistry()
+	reg.Checker(Check)
+	_, err := config.Load(path, reg)
+	want := path + `:12:7: pipelines[1].map.firstname: does not compile: unexpected token EOF (column 22)
+` + path + `:13:7: pipelines[1].map.lastname: unknown lookup "custmer" (did you mean "customer"?)
+` + path + `:14:5: pipelines[1].filter: does not compile: unexpected token EOF (column 13)
+` + path + `:18:15: pipelines[1].lookups[0].key.id: does not compile: unexpected token EOF (column 19)`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+
+	reg = testRegistry()
+	reg.Checker(Check)
+	if err := os.WriteFile(path, []byte(strings.SplitN(src, "  - name: bad", 2)[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(path, reg); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
