@@ -62,7 +62,7 @@ to the systems declared in its config file.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(runCommand(), validateCommand(), versionCommand())
+	root.AddCommand(runCommand(), validateCommand(), versionCommand(), dlqCommand())
 	return root
 }
 

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Audit appends delivery outcomes to cdcd.sync_events. It implements
+// delivery.Audit.
+type Audit struct {
+	pool *pgxpool.Pool
+}
+
+var auditColumns = []string{"at", "pipeline", "system", "object", "local_key", "event_id", "op", "status", "attempt", "latency_ms", "error"}
+
+// Record appends outcomes with one COPY, all or none. A zero At means now.
+// COPY: faster than a multi-row INSERT of unnested arrays at every batch
+// size measured, 1 to 1000.
+func (a *Audit) Record(ctx context.Context, outcomes []delivery.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	now := time.Now()
+	_, err := a.pool.CopyFrom(ctx, pgx.Identifier{"cdcd", "sync_events"}, auditColumns,
+		pgx.CopyFromSlice(len(outcomes), func(i int) ([]any, error) {
+			o := &outcomes[i]
+			at := o.At
+			if at.IsZero() {
+				at = now
+			}
+			var errText *string
+			if o.Error != "" {
+				errText = &o.Error
+			}
+			return []any{at, o.Pipeline, o.System, o.Object, o.Key, o.EventID, o.Op.String(), string(o.Status),
+				int32(o.Attempt), float64(o.Latency) / float64(time.Millisecond), errText}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("record %d audit events: %w", len(outcomes), err)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// LetterStatus is where a dead letter is in its lifecycle:
+//
+//	dead ──(operator: replay)──► replay ──(pipeline: Replays)──► replaying ──(Resolve ok)──► replayed
+//	  ▲                                                              │
+//	  └───────────────────────────(Resolve with an error)────────────┘
+//
+// An operator may discard a dead letter that is dead or waiting for replay.
+type LetterStatus string
+
+const (
+	StatusDead      LetterStatus = "dead"
+	StatusReplay    LetterStatus = "replay"    // an operator asked for a replay
+	StatusReplaying LetterStatus = "replaying" // a pipeline took it
+	StatusReplayed  LetterStatus = "replayed"
+	StatusDiscarded LetterStatus = "discarded"
+)
+
+// LetterStatuses lists every status in lifecycle order.
+func LetterStatuses() []LetterStatus {
+	return []LetterStatus{StatusDead, StatusReplay, StatusReplaying, StatusReplayed, StatusDiscarded}
+}
+
+// ReplayLease is how long a taken dead letter stays with the pipeline that
+// took it. One not resolved by then (its process died) is taken again:
+// replays are at-least-once, like every delivery.
+const ReplayLease = 15 * time.Minute
+
+// ErrNotReplaying reports a Resolve of a dead letter that no pipeline holds
+// for replay.
+var ErrNotReplaying = errors.New("not being replayed")
+
+// DeadLetter is a stored dead letter with its lifecycle.
+type DeadLetter struct {
+	delivery.DeadLetter
+	Status LetterStatus
+	// StatusAt is when Status last changed.
+	StatusAt time.Time
+	// ResolvedAt is when it was replayed or discarded; zero before.
+	ResolvedAt time.Time
+	// LastError is the error of the last failed replay.
+	LastError string
+}
+
+// DeadLetters stores dead letters in cdcd.dead_letters. It implements
+// delivery.DeadLetters.
+type DeadLetters struct {
+	pool *pgxpool.Pool
+}
+
+// Put stores letters in one statement, all or none, with status dead. IDs
+// are assigned by the store; a zero FailedAt means now.
+func (d *DeadLetters) Put(ctx context.Context, letters []delivery.DeadLetter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	n := len(letters)
+	pipe, sys, obj, tbl, key, evID, op, errText := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	rec, ev := make([]*string, n), make([]*string, n)
+	attempts := make([]int32, n)
+	failed := make([]time.Time, n)
+	now := time.Now()
+	for i, l := range letters {
+		pipe[i], sys[i], obj[i], tbl[i], key[i], evID[i] = l.Pipeline, l.System, l.Object, l.Table, l.Key, l.EventID
+		op[i], errText[i], attempts[i], failed[i] = l.Op.String(), l.Error, int32(l.Attempts), l.FailedAt
+		if l.FailedAt.IsZero() {
+			failed[i] = now
+		}
+		if len(l.Record) > 0 {
+			s := string(l.Record)
+			rec[i] = &s
+		}
+		if len(l.Event) > 0 {
+			s := string(l.Event)
+			ev[i] = &s
+		}
+	}
+	_, err := d.pool.Exec(ctx, `
+		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, event_id, op, record, event, error, attempts, failed_at)
+		SELECT pipeline, system, object, local_table, local_key, event_id, op, record::jsonb, event::jsonb, error, attempts, failed_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::timestamptz[])
+		     AS r(pipeline, system, object, local_table, local_key, event_id, op, record, event, error, attempts, failed_at)`,
+		pipe, sys, obj, tbl, key, evID, op, rec, ev, errText, attempts, failed)
+	if err != nil {
+		return fmt.Errorf("put %d dead letters: %w", n, err)
+	}
+	return nil
+}
+
+// Replays takes up to limit dead letters of pipeline that an operator asked
+// to replay, oldest first, and marks them replaying. A dead letter is taken
+// by one caller only, however many call at once, until ReplayLease passes
+// without a Resolve.
+func (d *DeadLetters) Replays(ctx context.Context, pipeline string, limit int) ([]delivery.DeadLetter, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, _ := d.pool.Query(ctx, `
+		WITH taken AS (
+			SELECT id FROM cdcd.dead_letters
+			WHERE pipeline = $1
+			  AND (status = 'replay' OR (status = 'replaying' AND status_at < now() - make_interval(secs => $3)))
+			ORDER BY id
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		UPDATE cdcd.dead_letters d SET status = 'replaying', status_at = now()
+		FROM taken WHERE d.id = taken.id
+		RETURNING `+qualified("d", letterColumns),
+		pipeline, limit, ReplayLease.Seconds())
+	letters, err := pgx.CollectRows(rows, scanLetter)
+	if err != nil {
+		return nil, fmt.Errorf("take dead letters of %s for replay: %w", pipeline, err)
+	}
+	out := make([]delivery.DeadLetter, len(letters))
+	for i := range letters {
+		out[i] = letters[i].DeadLetter
+	}
+	sortByID(out)
+	return out, nil
+}
+
+// Resolve records the outcome of replaying dead letter id, which Replays
+// returned: nil marks it replayed, an error puts it back to dead with the
+// error as LastError. Either way it counts one more attempt. A dead letter
+// that is not replaying is an error wrapping ErrNotReplaying or ErrNotFound.
+func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) error {
+	var msg *string
+	if replayErr != nil {
+		s := replayErr.Error()
+		msg = &s
+	}
+	tag, err := d.pool.Exec(ctx, `
+		UPDATE cdcd.dead_letters SET
+			status      = CASE WHEN $2::text IS NULL THEN 'replayed' ELSE 'dead' END,
+			status_at   = now(),
+			resolved_at = CASE WHEN $2::text IS NULL THEN now() END,
+			last_error  = coalesce($2::text, last_error),
+			attempts    = attempts + 1
+		WHERE id = $1 AND status = 'replaying'`, id, msg)
+	if err != nil {
+		return fmt.Errorf("resolve dead letter %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var status string
+	err = d.pool.QueryRow(ctx, "SELECT status FROM cdcd.dead_letters WHERE id = $1", id).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("resolve dead letter %d: %w", id, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("resolve dead letter %d: %w", id, err)
+	}
+	return fmt.Errorf("resolve dead letter %d (status %s): %w", id, status, ErrNotReplaying)
+}
+
+// letterColumns is the column list scanLetter reads.
+var letterColumns = []string{"id", "pipeline", "system", "object", "local_table", "local_key", "event_id", "op",
+	"record", "event", "error", "attempts", "failed_at", "status", "status_at", "resolved_at", "last_error"}
+
+func scanLetter(row pgx.CollectableRow) (DeadLetter, error) {
+	var (
+		l          DeadLetter
+		op, status string
+		rec, ev    []byte
+		attempts   int32
+		resolvedAt *time.Time
+		lastError  *string
+	)
+	err := row.Scan(&l.ID, &l.Pipeline, &l.System, &l.Object, &l.Table, &l.Key, &l.EventID, &op,
+		&rec, &ev, &l.Error, &attempts, &l.FailedAt, &status, &l.StatusAt, &resolvedAt, &lastError)
+	if err != nil {
+		return l, err
+	}
+	if op != "" {
+		l.Op = cdc.Op(op[0])
+	}
+	l.Record, l.Event, l.Attempts, l.Status = rec, ev, int(attempts), LetterStatus(status)
+	if resolvedAt != nil {
+		l.ResolvedAt = *resolvedAt
+	}
+	if lastError != nil {
+		l.LastError = *lastError
+	}
+	return l, nil
+}

@@ -1,0 +1,205 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Links stores links in cdcd.links. It implements delivery.Links.
+//
+// An external id belongs to at most one local record per system and object.
+// Put fails with a *LinkConflictError when a link would give a second local
+// record an external id that another record holds.
+type Links struct {
+	pool *pgxpool.Pool
+}
+
+// LinkConflictError reports an external id claimed by a local record while
+// another local record holds it.
+type LinkConflictError struct {
+	System, Object, ExternalID string
+	// Holder is the local record linked to ExternalID.
+	HolderTable, HolderKey string
+	// Claimant is the local record whose link was refused.
+	ClaimantTable, ClaimantKey string
+}
+
+func (e *LinkConflictError) Error() string {
+	return fmt.Sprintf("link %s %s %q: already linked to %s %s, claimed by %s %s",
+		e.System, e.Object, e.ExternalID, e.HolderTable, e.HolderKey, e.ClaimantTable, e.ClaimantKey)
+}
+
+// Get returns the links of refs that exist, in one query.
+func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]*delivery.Link, error) {
+	out := make(map[delivery.LinkRef]*delivery.Link, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	sys, obj, tbl, key := make([]string, len(refs)), make([]string, len(refs)), make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		sys[i], obj[i], tbl[i], key[i] = r.System, r.Object, r.Table, r.Key
+	}
+	rows, _ := l.pool.Query(ctx, `
+		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base,
+		       coalesce(l.version, ''), coalesce(l.lsn::text, ''), l.updated_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
+		JOIN cdcd.links l USING (system, object, local_table, local_key)`,
+		sys, obj, tbl, key)
+	var (
+		lk   delivery.Link
+		base []byte
+		lsn  string
+	)
+	_, err := pgx.ForEachRow(rows, []any{&lk.System, &lk.Object, &lk.Table, &lk.Key, &lk.ExternalID, &base, &lk.Version, &lsn, &lk.UpdatedAt}, func() error {
+		link := lk
+		if err := decodeBase(base, &link.Base); err != nil {
+			return fmt.Errorf("base of %s %s %s: %w", link.System, link.Table, link.Key, err)
+		}
+		if lsn != "" {
+			p, err := cdc.ParseLSN(lsn)
+			if err != nil {
+				return err
+			}
+			link.LSN = p
+		}
+		out[delivery.LinkRef{System: link.System, Object: link.Object, Table: link.Table, Key: link.Key}] = &link
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get links: %w", err)
+	}
+	return out, nil
+}
+
+// decodeBase keeps numbers exact (json.Number), as the base is compared
+// with values received later.
+func decodeBase(b []byte, dst *map[string]any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return d.Decode(dst)
+}
+
+// Put upserts links in one statement, all or none. UpdatedAt is set to the
+// time of the write. When links holds one ref twice, the last one wins.
+// An external id may move from one local record to another within one Put;
+// a conflict with a link that stays is a *LinkConflictError (joined, one per
+// conflict) and nothing is written.
+func (l *Links) Put(ctx context.Context, links []delivery.Link) error {
+	links = lastPerRef(links)
+	if len(links) == 0 {
+		return nil
+	}
+	n := len(links)
+	sys, obj, tbl, key, ext, base := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ver, lsn := make([]*string, n), make([]*string, n)
+	for i, lk := range links {
+		if lk.ExternalID == "" {
+			return fmt.Errorf("put link %s %s %s %s: empty external id", lk.System, lk.Object, lk.Table, lk.Key)
+		}
+		b := []byte("{}")
+		if lk.Base != nil {
+			var err error
+			if b, err = json.Marshal(lk.Base); err != nil {
+				return fmt.Errorf("put link %s %s %s %s: encode base: %w", lk.System, lk.Object, lk.Table, lk.Key, err)
+			}
+		}
+		sys[i], obj[i], tbl[i], key[i], ext[i], base[i] = lk.System, lk.Object, lk.Table, lk.Key, lk.ExternalID, string(b)
+		if lk.Version != "" {
+			ver[i] = &lk.Version
+		}
+		if lk.LSN != 0 {
+			s := lk.LSN.String()
+			lsn[i] = &s
+		}
+	}
+	_, err := l.pool.Exec(ctx, `
+		INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, lsn, updated_at)
+		SELECT system, object, local_table, local_key, external_id, base::jsonb, version, lsn::pg_lsn, now()
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+		     AS r(system, object, local_table, local_key, external_id, base, version, lsn)
+		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
+			external_id = excluded.external_id, base = excluded.base, version = excluded.version,
+			lsn = excluded.lsn, updated_at = excluded.updated_at`,
+		sys, obj, tbl, key, ext, base, ver, lsn)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "links_external_id_key" {
+		if cerr := l.conflicts(ctx, links); cerr != nil {
+			return cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("put %d links: %w", n, err)
+	}
+	return nil
+}
+
+// conflicts explains a unique violation on external ids: for each link of
+// the batch, the record that holds its external id and is neither in the
+// batch nor giving it up, or another link of the batch with the same id.
+func (l *Links) conflicts(ctx context.Context, links []delivery.Link) error {
+	type extRef struct{ system, object, ext string }
+	type local struct{ table, key string }
+	claimed := map[extRef]local{}
+	inBatch := map[delivery.LinkRef]bool{}
+	var errs []error
+	for _, lk := range links {
+		inBatch[delivery.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] = true
+		r := extRef{lk.System, lk.Object, lk.ExternalID}
+		if h, ok := claimed[r]; ok {
+			errs = append(errs, &LinkConflictError{System: r.system, Object: r.object, ExternalID: r.ext,
+				HolderTable: h.table, HolderKey: h.key, ClaimantTable: lk.Table, ClaimantKey: lk.Key})
+			continue
+		}
+		claimed[r] = local{lk.Table, lk.Key}
+	}
+	sys, obj, ext := make([]string, len(links)), make([]string, len(links)), make([]string, len(links))
+	for i, lk := range links {
+		sys[i], obj[i], ext[i] = lk.System, lk.Object, lk.ExternalID
+	}
+	rows, _ := l.pool.Query(ctx, `
+		SELECT DISTINCT l.system, l.object, l.external_id, l.local_table, l.local_key
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS r(system, object, external_id)
+		JOIN cdcd.links l USING (system, object, external_id)`, sys, obj, ext)
+	var s, o, e, t, k string
+	_, err := pgx.ForEachRow(rows, []any{&s, &o, &e, &t, &k}, func() error {
+		if inBatch[delivery.LinkRef{System: s, Object: o, Table: t, Key: k}] {
+			return nil // the holder is relinked by this batch
+		}
+		if c, ok := claimed[extRef{s, o, e}]; ok && (c.table != t || c.key != k) {
+			errs = append(errs, &LinkConflictError{System: s, Object: o, ExternalID: e,
+				HolderTable: t, HolderKey: k, ClaimantTable: c.table, ClaimantKey: c.key})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put links: find external id conflicts: %w", err)
+	}
+	return errors.Join(errs...)
+}
+
+// lastPerRef drops all but the last link of each ref, keeping order.
+func lastPerRef(links []delivery.Link) []delivery.Link {
+	last := make(map[delivery.LinkRef]int, len(links))
+	for i, lk := range links {
+		last[delivery.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] = i
+	}
+	if len(last) == len(links) {
+		return links
+	}
+	out := make([]delivery.Link, 0, len(last))
+	for i, lk := range links {
+		if last[delivery.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] == i {
+			out = append(out, lk)
+		}
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+func link(key, ext string) delivery.Link {
+	return delivery.Link{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: key, ExternalID: ext}
+}
+
+func ref(key string) delivery.LinkRef {
+	return delivery.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: key}
+}
+
+func TestLinksRoundTrip(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	links := s.Links()
+
+	a := link(`{"id":1}`, "901")
+	a.Base = map[string]any{"email": "a@example.com", "score": json.Number("9007199254740993"), "tags": []any{"x"}}
+	a.Version = "2024-05-01T10:00:00Z"
+	a.LSN = 0x16B3748
+	b := link(`{"id":2}`, "902") // no base, version or LSN
+	other := a
+	other.System, other.ExternalID = "salesforce", "003XX"
+	before := time.Now().Add(-time.Second)
+	if err := links.Put(ctx, []delivery.Link{a, b, other}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`), ref(`{"id":3}`),
+		{System: "salesforce", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %d links, want 3 (the missing ref has none): %v", len(got), got)
+	}
+	ga := got[ref(`{"id":1}`)]
+	if ga.ExternalID != "901" || ga.Version != a.Version || ga.LSN != a.LSN || ga.UpdatedAt.Before(before) {
+		t.Fatalf("link a = %+v", ga)
+	}
+	// Numbers stay exact: 2^53+1 would round as a float64.
+	if n, ok := ga.Base["score"].(json.Number); !ok || n.String() != "9007199254740993" || ga.Base["email"] != "a@example.com" {
+		t.Fatalf("base = %#v", ga.Base)
+	}
+	if gb := got[ref(`{"id":2}`)]; gb.ExternalID != "902" || gb.Version != "" || gb.LSN != 0 || len(gb.Base) != 0 {
+		t.Fatalf("link b = %+v", gb)
+	}
+	if gs := got[delivery.LinkRef{System: "salesforce", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`}]; gs.ExternalID != "003XX" {
+		t.Fatalf("salesforce link = %+v", gs)
+	}
+
+	// An update replaces everything but the ref.
+	a2 := link(`{"id":1}`, "901")
+	a2.Base = map[string]any{"email": "new@example.com"}
+	a2.LSN = 0x16B3800
+	if err := links.Put(ctx, []delivery.Link{a2}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got[ref(`{"id":1}`)]; g.Base["email"] != "new@example.com" || g.Version != "" || g.LSN != a2.LSN || !g.UpdatedAt.After(ga.UpdatedAt) {
+		t.Fatalf("updated link = %+v, was %+v", g, ga)
+	}
+}
+
+func TestLinksGetManyInOneQuery(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	var put []delivery.Link
+	var refs []delivery.LinkRef
+	for i := range 2000 {
+		key := fmt.Sprintf(`{"id":%d}`, i)
+		if i%2 == 0 {
+			put = append(put, link(key, fmt.Sprint(100000+i)))
+		}
+		refs = append(refs, ref(key))
+	}
+	if err := s.Links().Put(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Links().Get(ctx, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1000 || got[ref(`{"id":1998}`)].ExternalID != "101998" || got[ref(`{"id":1}`)] != nil {
+		t.Fatalf("got %d links", len(got))
+	}
+}
+
+// A second local record claiming an external id that another record holds
+// is refused, naming both, and nothing of the batch is written.
+func TestLinksExternalIDBelongsToOneLocalRecord(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	links := s.Links()
+	if err := links.Put(ctx, []delivery.Link{link(`{"id":1}`, "901")}); err != nil {
+		t.Fatal(err)
+	}
+
+	err := links.Put(ctx, []delivery.Link{link(`{"id":3}`, "903"), link(`{"id":2}`, "901")})
+	var ce *LinkConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("put: %v, want a *LinkConflictError", err)
+	}
+	if ce.ExternalID != "901" || ce.HolderKey != `{"id":1}` || ce.ClaimantKey != `{"id":2}` {
+		t.Fatalf("conflict = %+v", ce)
+	}
+	want := `link hubspot contacts "901": already linked to public.contacts {"id":1}, claimed by public.contacts {"id":2}`
+	if err.Error() != want {
+		t.Fatalf("error %q\nwant   %q", err, want)
+	}
+	got, _ := links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`), ref(`{"id":3}`)})
+	if len(got) != 1 || got[ref(`{"id":1}`)].ExternalID != "901" {
+		t.Fatalf("after the refused put: %v", got)
+	}
+
+	// Two records of one batch claiming one id.
+	err = links.Put(ctx, []delivery.Link{link(`{"id":4}`, "904"), link(`{"id":5}`, "904")})
+	if !errors.As(err, &ce) || ce.HolderKey != `{"id":4}` || ce.ClaimantKey != `{"id":5}` {
+		t.Fatalf("put of a batch claiming one id twice: %v", err)
+	}
+
+	// The same external id in another object or system is another record.
+	other := link(`{"id":2}`, "901")
+	other.Object = "companies"
+	if err := links.Put(ctx, []delivery.Link{other}); err != nil {
+		t.Fatalf("same id in another object: %v", err)
+	}
+
+	// An id may move between local records when the holder gives it up in
+	// the same batch (merged records).
+	if err := links.Put(ctx, []delivery.Link{link(`{"id":2}`, "901"), link(`{"id":1}`, "911")}); err != nil {
+		t.Fatalf("move external id: %v", err)
+	}
+	got, _ = links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`)})
+	if got[ref(`{"id":1}`)].ExternalID != "911" || got[ref(`{"id":2}`)].ExternalID != "901" {
+		t.Fatalf("after the move: 1→%s 2→%s", got[ref(`{"id":1}`)].ExternalID, got[ref(`{"id":2}`)].ExternalID)
+	}
+}
+
+func TestLinksPutKeepsTheLastOfARef(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	l1, l2 := link(`{"id":1}`, "901"), link(`{"id":1}`, "902")
+	l2.LSN = cdc.LSN(42)
+	if err := s.Links().Put(ctx, []delivery.Link{l1, l2}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Links().Get(ctx, []delivery.LinkRef{ref(`{"id":1}`)})
+	if g := got[ref(`{"id":1}`)]; g == nil || g.ExternalID != "902" || g.LSN != 42 {
+		t.Fatalf("link = %+v", g)
+	}
+	if err := s.Links().Put(ctx, []delivery.Link{link(`{"id":9}`, "")}); err == nil {
+		t.Fatal("put of a link without an external id succeeded")
+	}
+}

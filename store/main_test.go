@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+)
+
+// One server for the package; each test gets its own database.
+var (
+	pgOnce sync.Once
+	pg     *cdctest.Postgres
+	pgErr  error
+	dbSeq  atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pg != nil {
+		pg.Destroy()
+	}
+	os.Exit(code)
+}
+
+// newDB returns the URL of a new, empty database.
+func newDB(t testing.TB) string {
+	t.Helper()
+	pgOnce.Do(func() { pg, pgErr = cdctest.NewPostgres() })
+	if pgErr != nil {
+		t.Fatal(pgErr)
+	}
+	return pg.CreateDB(t, fmt.Sprintf("store_%d", dbSeq.Add(1)))
+}
+
+// openStore opens a Store on a new database.
+func openStore(t testing.TB) (*Store, string) {
+	t.Helper()
+	url := newDB(t)
+	s, err := Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, url
+}
+
+// queryInt runs a query returning one integer on a separate connection.
+func queryInt(t testing.TB, url, sql string, args ...any) int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func execSQL(t testing.TB, url, sql string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+func TestOpenMigratesOnceWhenProcessesStartTogether(t *testing.T) {
+	url := newDB(t)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := Open(ctx, url, log)
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+	}
+	// And once more, with everything applied.
+	s, err := Open(ctx, url, log)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	s.Close()
+	if n := queryInt(t, url, "SELECT count(*) FROM cdcd.schema_migrations"); n != int64(len(ms)) {
+		t.Fatalf("%d rows in cdcd.schema_migrations, want %d", n, len(ms))
+	}
+	for _, table := range []string{"cdcd.links", "cdcd.dead_letters", "cdcd.sync_events"} {
+		if n := queryInt(t, url, "SELECT count(*) FROM pg_class WHERE oid = to_regclass($1)", table); n != 1 {
+			t.Errorf("table %s missing", table)
+		}
+	}
+}
+
+func TestOpenRefusesAMigrationChangedAfterItWasApplied(t *testing.T) {
+	s, url := openStore(t)
+	s.Close()
+	execSQL(t, url, "UPDATE cdcd.schema_migrations SET checksum = 'edited' WHERE version = 1")
+	_, err := Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err == nil || !strings.Contains(err.Error(), "0001_init.sql changed after it was applied") {
+		t.Fatalf("open after edit: %v, want a changed-migration error", err)
+	}
+}
+
+func TestOpenUnreachableDatabase(t *testing.T) {
+	_, err := Open(context.Background(), "postgres://cdcd@127.0.0.1:1/none?sslmode=disable&connect_timeout=5", zerolog.Nop())
+	if err == nil || !strings.HasPrefix(err.Error(), "connect to postgres:") {
+		t.Fatalf("open: %v, want a connect error", err)
+	}
+}
