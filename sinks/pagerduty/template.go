@@ -1,0 +1,73 @@
+package pagerduty
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"text/template"
+
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// templateData is the dot of every template: {{.Fields.sku}}, {{.Op}},
+// {{.Table}}. Op is create, update, delete or read. A field a record lacks
+// is an error, so a typo in a template dead-letters the record instead of
+// sending "<no value>".
+type templateData struct {
+	Op         string
+	Object     string
+	Key        string
+	ExternalID string
+	EventID    string
+	Schema     string
+	Table      string
+	Fields     map[string]any
+}
+
+var funcs = template.FuncMap{
+	// json renders a value as JSON, for templates that produce JSON.
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+}
+
+func parseTemplate(name, text string) (*template.Template, error) {
+	return template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
+}
+
+func render(t *template.Template, d *templateData) (string, error) {
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+var opNames = map[byte]string{'c': "create", 'u': "update", 'd': "delete", 'r': "read", 't': "truncate"}
+
+func newTemplateData(r *delivery.Record) *templateData {
+	d := &templateData{
+		Op:         opNames[byte(r.Op)],
+		Object:     r.Object,
+		Key:        r.Key,
+		ExternalID: r.ExternalID,
+		Fields:     make(map[string]any, len(r.Fields)),
+	}
+	if e := r.Event; e != nil {
+		d.EventID, d.Schema, d.Table = e.ID(), e.Schema, e.Table
+	}
+	for k, v := range r.Fields {
+		d.Fields[k] = wholeNumber(v)
+	}
+	return d
+}
+
+// wholeNumber turns an integral float64 into an int64 so that 1000000
+// renders as 1000000, not 1e+06.
+func wholeNumber(v any) any {
+	if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return int64(f)
+	}
+	return v
+}

@@ -1,0 +1,240 @@
+// Package pagerduty sends one PagerDuty Events API v2 event per record:
+// a trigger, acknowledge or resolve of the alert named by the record's
+// dedup key.
+//
+// Events are idempotent by dedup key: resending a trigger for an open
+// alert only adds a log entry, so a retried write does not page twice.
+package pagerduty
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"text/template"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// Limits of the Events API.
+const (
+	maxDedupKey = 255
+	maxSummary  = 1024
+	maxBody     = 512 << 10
+)
+
+// Writer sends records as events. It implements delivery.Writer, one
+// record per call.
+type Writer struct {
+	url         string
+	routingKey  string
+	action      string
+	actionField string
+	tmpl        map[string]*template.Template // by config path; nil for unset optional fields
+	client      *http.Client
+	limit       *delivery.Limiter
+	log         zerolog.Logger
+}
+
+var _ delivery.Writer = (*Writer)(nil)
+
+// New validates cfg and returns a writer that waits on the limiter
+// env.Limiters holds for the routing key (a private one when env.Limiters
+// is nil). It does not connect.
+func New(name string, cfg *Config, env config.Env) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	limiters := env.Limiters
+	if limiters == nil {
+		limiters = delivery.NewLimiters()
+	}
+	w := &Writer{
+		url:         cfg.URL,
+		routingKey:  cfg.RoutingKey,
+		action:      cfg.Action,
+		actionField: cfg.ActionField,
+		tmpl:        map[string]*template.Template{},
+		client:      &http.Client{Timeout: cfg.Timeout},
+		limit:       limiters.For(Account(cfg.RoutingKey), cfg.Rate),
+		log:         env.Log,
+	}
+	for _, t := range cfg.templates() {
+		if t.text != "" {
+			w.tmpl[t.path], _ = parseTemplate(t.path, t.text)
+		}
+	}
+	return w, nil
+}
+
+// Account names a routing key's rate-limit account without revealing it.
+func Account(routingKey string) string {
+	sum := sha256.Sum256([]byte(routingKey))
+	return "pagerduty:" + hex.EncodeToString(sum[:8])
+}
+
+type event struct {
+	RoutingKey  string   `json:"routing_key"`
+	EventAction string   `json:"event_action"`
+	DedupKey    string   `json:"dedup_key"`
+	Payload     *payload `json:"payload,omitempty"`
+}
+
+type payload struct {
+	Summary       string         `json:"summary"`
+	Source        string         `json:"source"`
+	Severity      string         `json:"severity"`
+	Timestamp     string         `json:"timestamp,omitempty"`
+	Component     string         `json:"component,omitempty"`
+	Group         string         `json:"group,omitempty"`
+	Class         string         `json:"class,omitempty"`
+	CustomDetails map[string]any `json:"custom_details,omitempty"`
+}
+
+// Write sends one event per record. Result.ExternalID is the dedup key
+// PagerDuty reports. A record that cannot be rendered and 400 answers are
+// permanent; 429 and 5xx are retried.
+func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
+	results := make([]delivery.Result, len(records))
+	for i := range records {
+		results[i].ExternalID, results[i].Err = w.send(ctx, &records[i])
+	}
+	return results, nil
+}
+
+func (w *Writer) send(ctx context.Context, r *delivery.Record) (string, error) {
+	ev, err := w.event(r)
+	if err != nil {
+		return "", cdc.Permanent(err)
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return "", cdc.Permanent(fmt.Errorf("encode pagerduty event: %w", err))
+	}
+	if len(body) > maxBody {
+		return "", cdc.Permanent(fmt.Errorf("pagerduty event is %d bytes, over the 512 KB limit; map fewer fields", len(body)))
+	}
+	if err := w.limit.Wait(ctx); err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return "", cdc.Permanent(transportError("send pagerduty event", err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return "", transportError("send pagerduty event", err)
+	}
+	defer resp.Body.Close()
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err := delivery.HTTPError(resp.StatusCode, resp.Header, respBody, "send pagerduty event"); err != nil {
+		if d, ok := cdc.RetryAfterOf(err); ok {
+			w.limit.Pause(d)
+		}
+		return "", err
+	}
+	var ok struct {
+		DedupKey string `json:"dedup_key"`
+	}
+	if json.Unmarshal(respBody, &ok) != nil || ok.DedupKey == "" {
+		ok.DedupKey = ev.DedupKey
+	}
+	return ok.DedupKey, nil
+}
+
+func (w *Writer) event(r *delivery.Record) (*event, error) {
+	action, err := w.actionOf(r)
+	if err != nil {
+		return nil, err
+	}
+	d := newTemplateData(r)
+	key, err := render(w.tmpl["dedup_key"], d)
+	if err != nil || key == "" {
+		return nil, fmt.Errorf("render pagerduty dedup_key: %w", cmp.Or(err, errors.New("empty")))
+	}
+	ev := &event{RoutingKey: w.routingKey, EventAction: action, DedupKey: dedupKey(key)}
+	if action != ActionTrigger {
+		// Only a trigger carries a payload, so a delete's empty fields do
+		// not trip the payload's templates.
+		return ev, nil
+	}
+	out := map[string]string{}
+	for path, t := range w.tmpl {
+		s, err := render(t, d)
+		if err != nil {
+			return nil, fmt.Errorf("render pagerduty %s: %w", path, err)
+		}
+		out[path] = s
+	}
+	switch out["severity"] {
+	case "critical", "error", "warning", "info":
+	default:
+		return nil, fmt.Errorf("pagerduty severity %q is not critical, error, warning or info", out["severity"])
+	}
+	if out["summary"] == "" || out["source"] == "" {
+		return nil, fmt.Errorf("pagerduty summary and source must not render empty")
+	}
+	ev.Payload = &payload{
+		Summary:       truncate(out["summary"], maxSummary),
+		Source:        out["source"],
+		Severity:      out["severity"],
+		Component:     out["component"],
+		Group:         out["group"],
+		Class:         out["class"],
+		CustomDetails: r.Fields,
+	}
+	if r.Event != nil && !r.Event.CommitTime.IsZero() {
+		ev.Payload.Timestamp = r.Event.CommitTime.UTC().Format(time.RFC3339Nano)
+	}
+	return ev, nil
+}
+
+func (w *Writer) actionOf(r *delivery.Record) (string, error) {
+	if w.actionField != "" {
+		v, _ := r.Fields[w.actionField].(string)
+		switch v {
+		case ActionTrigger, ActionAcknowledge, ActionResolve:
+			return v, nil
+		}
+		return "", fmt.Errorf("field %s holds no pagerduty action (trigger, acknowledge or resolve)", w.actionField)
+	}
+	if w.action != ActionAuto {
+		return w.action, nil
+	}
+	if r.Op == cdc.OpDelete {
+		return ActionResolve, nil
+	}
+	return ActionTrigger, nil
+}
+
+// dedupKey returns k, or its SHA-256 when k is over PagerDuty's limit, so
+// that the same long key always maps to the same alert.
+func dedupKey(k string) string {
+	if utf8.RuneCountInString(k) <= maxDedupKey {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// truncate cuts s to at most n characters, marking the cut with "…".
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	runes := []rune(s)
+	return string(runes[:n-1]) + "…"
+}

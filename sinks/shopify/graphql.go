@@ -1,0 +1,167 @@
+package shopify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// API versions whose inventorySetQuantities behaves differently: 2026-01
+// takes the @idempotent directive, 2026-04 requires it and replaces
+// compareQuantity with changeFromQuantity. "unstable" sorts after both.
+const (
+	versionIdempotent = "2026-01"
+	versionChangeFrom = "2026-04"
+)
+
+const setQuantitiesMutation = `mutation cdcdSetAvailable($input: InventorySetQuantitiesInput!%s) {
+  inventorySetQuantities(input: $input)%s {
+    inventoryAdjustmentGroup { createdAt }
+    userErrors { code field message }
+  }
+}`
+
+// staleCodes are the user error codes of a compare mismatch.
+var staleCodes = map[string]bool{"COMPARE_QUANTITY_STALE": true, "CHANGE_FROM_QUANTITY_STALE": true}
+
+type gqlResponse struct {
+	Data struct {
+		InventorySetQuantities *struct {
+			InventoryAdjustmentGroup *struct {
+				CreatedAt string `json:"createdAt"`
+			} `json:"inventoryAdjustmentGroup"`
+			UserErrors []struct {
+				Code    string   `json:"code"`
+				Field   []string `json:"field"`
+				Message string   `json:"message"`
+			} `json:"userErrors"`
+		} `json:"inventorySetQuantities"`
+	} `json:"data"`
+	Errors []struct {
+		Message    string `json:"message"`
+		Extensions struct {
+			Code string `json:"code"`
+		} `json:"extensions"`
+	} `json:"errors"`
+	Extensions struct {
+		Cost struct {
+			RequestedQueryCost float64 `json:"requestedQueryCost"`
+			ThrottleStatus     struct {
+				CurrentlyAvailable float64 `json:"currentlyAvailable"`
+				RestoreRate        float64 `json:"restoreRate"`
+			} `json:"throttleStatus"`
+		} `json:"cost"`
+	} `json:"extensions"`
+}
+
+// compareAndSet sets the level if Shopify holds lv.compare (or
+// unconditionally when lv.compare is nil) and returns the adjustment's
+// createdAt.
+func (w *Writer) compareAndSet(ctx context.Context, lv *level) (string, error) {
+	const op = "set shopify inventory quantity"
+	v := w.cfg.APIVersion
+	q := map[string]any{
+		"inventoryItemId": "gid://shopify/InventoryItem/" + lv.item,
+		"locationId":      "gid://shopify/Location/" + lv.location,
+		"quantity":        lv.available,
+	}
+	input := map[string]any{"name": "available", "reason": w.cfg.Reason, "quantities": []any{q}}
+	if v >= versionChangeFrom {
+		q["changeFromQuantity"] = lv.compare // null opts out of the check
+	} else if lv.compare != nil {
+		q["compareQuantity"] = *lv.compare
+	} else {
+		input["ignoreCompareQuantity"] = true
+	}
+	vars := map[string]any{"input": input}
+	decl, directive := "", ""
+	if v >= versionIdempotent {
+		decl, directive = ", $idempotencyKey: String!", " @idempotent(key: $idempotencyKey)"
+		vars["idempotencyKey"] = idempotencyKey(lv)
+	}
+	body, err := w.post(ctx, "graphql.json", map[string]any{
+		"query":     fmt.Sprintf(setQuantitiesMutation, decl, directive),
+		"variables": vars,
+	}, op)
+	if err != nil {
+		return "", err
+	}
+	var resp gqlResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return "", fmt.Errorf("%s: decode response: %w", op, err)
+	}
+	if len(resp.Errors) > 0 {
+		return "", w.topLevelError(op, &resp)
+	}
+	res := resp.Data.InventorySetQuantities
+	if res == nil {
+		return "", fmt.Errorf("%s: response has no inventorySetQuantities", op)
+	}
+	if len(res.UserErrors) > 0 {
+		var msgs []string
+		stale := false
+		for _, ue := range res.UserErrors {
+			stale = stale || staleCodes[ue.Code]
+			msgs = append(msgs, fmt.Sprintf("%s (%s)", ue.Message, ue.Code))
+		}
+		err := fmt.Errorf("%s: %s", op, strings.Join(msgs, "; "))
+		if stale {
+			err = fmt.Errorf("%w: %w", ErrCompareMismatch, err)
+		}
+		return "", cdc.Permanent(err)
+	}
+	if g := res.InventoryAdjustmentGroup; g != nil {
+		return g.CreatedAt, nil
+	}
+	return "", nil // the quantity already had that value: nothing to adjust
+}
+
+// topLevelError classifies GraphQL errors: throttling waits for the cost
+// bucket to refill, internal errors are transient, the rest permanent.
+func (w *Writer) topLevelError(op string, resp *gqlResponse) error {
+	var msgs []string
+	codes := map[string]bool{}
+	for _, e := range resp.Errors {
+		msgs = append(msgs, e.Message)
+		codes[e.Extensions.Code] = true
+	}
+	err := fmt.Errorf("%s: %s", op, strings.Join(msgs, "; "))
+	switch {
+	case codes["THROTTLED"]:
+		c := resp.Extensions.Cost
+		wait := time.Second
+		if rate := c.ThrottleStatus.RestoreRate; rate > 0 {
+			need := c.RequestedQueryCost - c.ThrottleStatus.CurrentlyAvailable
+			wait = max(wait, time.Duration(math.Ceil(need/rate))*time.Second)
+		}
+		w.limit.Pause(wait)
+		return cdc.RetryAfter(err, wait)
+	case codes["INTERNAL_SERVER_ERROR"]:
+		return err
+	}
+	return cdc.Permanent(err)
+}
+
+// idempotencyKey derives a UUID from the event and the level: the same
+// change always carries the same key.
+func idempotencyKey(lv *level) string {
+	cmp := "-"
+	if lv.compare != nil {
+		cmp = strconv.FormatInt(*lv.compare, 10)
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{lv.eventID, lv.item, lv.location,
+		strconv.FormatInt(lv.available, 10), cmp}, "\x00")))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,77 @@
+package shopify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// callLimitHeader reports the REST leaky bucket: "<used>/<size>".
+const callLimitHeader = "X-Shopify-Shop-Api-Call-Limit"
+
+// post sends body as JSON to the Admin API path (after /admin/api/<version>/)
+// and returns the response body, or the classified error.
+func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]byte, error) {
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, cdc.Permanent(err)
+	}
+	if err := w.limit.Wait(ctx); err != nil {
+		return nil, err
+	}
+	url := w.base + "/admin/api/" + w.cfg.APIVersion + "/" + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
+	if err != nil {
+		return nil, cdc.Permanent(transportError(op, err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Shopify-Access-Token", w.cfg.AccessToken)
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return nil, transportError(op, err)
+	}
+	defer resp.Body.Close()
+	w.drainBucket(resp.Header.Get(callLimitHeader))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if herr := delivery.HTTPError(resp.StatusCode, resp.Header, respBody, op); herr != nil {
+		if d, ok := cdc.RetryAfterOf(herr); ok {
+			w.limit.Pause(d)
+			w.log.Debug().Dur("retry_after", d).Msg("shopify rate limit reached")
+		}
+		return nil, herr
+	}
+	if err != nil {
+		return nil, transportError(op, err)
+	}
+	return respBody, nil
+}
+
+// drainBucket pauses the shop's limiter while the REST bucket is over
+// four fifths full, until it has leaked back to that level at the
+// configured rate: other apps of the shop share the bucket.
+func (w *Writer) drainBucket(h string) {
+	usedS, sizeS, ok := strings.Cut(h, "/")
+	if !ok {
+		return
+	}
+	used, err1 := strconv.Atoi(usedS)
+	size, err2 := strconv.Atoi(sizeS)
+	if err1 != nil || err2 != nil || size <= 0 {
+		return
+	}
+	over := used - size*4/5
+	if over <= 0 {
+		return
+	}
+	perCall := w.cfg.Rate.Per / time.Duration(w.cfg.Rate.Requests)
+	w.limit.Pause(time.Duration(over) * perCall)
+}

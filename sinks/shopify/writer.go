@@ -1,0 +1,195 @@
+// Package shopify sets inventory levels in a Shopify shop, one record per
+// call: compare-and-set through GraphQL inventorySetQuantities (default),
+// or a plain set through REST inventory_levels/set.json.
+//
+// Compare-and-set sends the quantity Shopify is expected to hold (the
+// record's previous value). When Shopify holds another, a sale or another
+// system changed it since: the write fails with an error that wraps
+// ErrCompareMismatch and is cdc.Permanent, because resending the same
+// expectation can never succeed; the change is dead-lettered unless a
+// conflict handler settles it first (errors.Is(err, ErrCompareMismatch)).
+//
+// Each compare-and-set carries an idempotency key derived from the event
+// id and the level (API versions 2026-01 and later), so a retry after a
+// lost response returns the first outcome instead of a false mismatch.
+// Before 2026-01 such a retry may report a mismatch.
+package shopify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// ErrCompareMismatch means Shopify's quantity differs from the one the
+// record expected: Shopify changed since the previous sync.
+var ErrCompareMismatch = errors.New("shopify quantity differs from the expected previous quantity")
+
+// Writer sets inventory levels. It implements delivery.Writer, one record
+// per call.
+type Writer struct {
+	cfg    Config
+	base   string
+	client *http.Client
+	limit  *delivery.Limiter
+	log    zerolog.Logger
+}
+
+var _ delivery.Writer = (*Writer)(nil)
+
+// New validates cfg and returns a writer that waits on the limiter
+// env.Limiters holds for the shop (a private one when env.Limiters is
+// nil). It does not connect.
+func New(name string, cfg *Config, env config.Env) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	limiters := env.Limiters
+	if limiters == nil {
+		limiters = delivery.NewLimiters()
+	}
+	base := strings.TrimSuffix(cfg.baseURL(), "/")
+	return &Writer{
+		cfg:    *cfg,
+		base:   base,
+		client: &http.Client{Timeout: cfg.Timeout},
+		limit:  limiters.For("shopify:"+strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://"), cfg.Rate),
+		log:    env.Log,
+	}, nil
+}
+
+// level is one inventory level to set.
+type level struct {
+	item, location string // numeric ids
+	available      int64
+	compare        *int64 // nil: no expectation
+	eventID        string
+}
+
+// Write sets one level per record. Result.ExternalID is the inventory
+// item id and Result.Version Shopify's timestamp of the change. A record
+// without usable ids or quantities, 4xx answers and GraphQL user errors
+// are permanent; 429 (after its Retry-After), throttling and 5xx are
+// retried.
+func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
+	results := make([]delivery.Result, len(records))
+	for i := range records {
+		r := &records[i]
+		if r.Op == cdc.OpDelete && w.cfg.OnDelete == "ignore" {
+			continue
+		}
+		lv, err := w.level(r)
+		if err != nil {
+			results[i].Err = cdc.Permanent(err)
+			continue
+		}
+		results[i].ExternalID = lv.item
+		if w.cfg.Mode == ModeSet {
+			results[i].Version, results[i].Err = w.setREST(ctx, lv)
+		} else {
+			results[i].Version, results[i].Err = w.compareAndSet(ctx, lv)
+		}
+	}
+	return results, nil
+}
+
+func (w *Writer) level(r *delivery.Record) (*level, error) {
+	lv := &level{}
+	if r.Event != nil {
+		lv.eventID = r.Event.ID()
+	}
+	var err error
+	if lv.item, err = id(r.Fields[w.cfg.ItemField], "InventoryItem"); err != nil {
+		return nil, fmt.Errorf("field %s: %w", w.cfg.ItemField, err)
+	}
+	loc := any(w.cfg.LocationID)
+	if w.cfg.LocationField != "" {
+		loc = r.Fields[w.cfg.LocationField]
+	}
+	if lv.location, err = id(loc, "Location"); err != nil {
+		return nil, fmt.Errorf("location: %w", err)
+	}
+	if r.Op != cdc.OpDelete {
+		if lv.available, err = quantity(r.Fields[w.cfg.AvailableField]); err != nil {
+			return nil, fmt.Errorf("field %s: %w", w.cfg.AvailableField, err)
+		}
+	}
+	if w.cfg.Mode == ModeSet {
+		return lv, nil
+	}
+	prev, ok := r.Fields[w.cfg.CompareField]
+	if (!ok || prev == nil) && w.cfg.CompareColumn != "" && r.Event != nil {
+		if raw, found := r.Event.Before.Get(w.cfg.CompareColumn); found && !cdc.IsNull(raw) {
+			ok, prev = true, json.Number(strings.Trim(string(raw), `"`))
+		}
+	}
+	switch {
+	case ok && prev != nil:
+		c, err := quantity(prev)
+		if err != nil {
+			return nil, fmt.Errorf("previous quantity: %w", err)
+		}
+		lv.compare = &c
+	case r.Op == cdc.OpUpdate || r.Op == cdc.OpDelete:
+		return nil, fmt.Errorf("no previous quantity to compare with: map it to %s, or set compare_column and REPLICA IDENTITY FULL on the table, or use mode set", w.cfg.CompareField)
+	}
+	// A create or a snapshot read has nothing to compare with: it sets.
+	return lv, nil
+}
+
+// id returns the numeric id in v: a number, a numeric string or a
+// gid://shopify/<kind>/<n>.
+func id(v any, kind string) (string, error) {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = strings.TrimPrefix(v, "gid://shopify/"+kind+"/")
+	case json.Number:
+		s = v.String()
+	case float64:
+		if v != math.Trunc(v) || v > 1<<53 {
+			return "", fmt.Errorf("%v is not an id", v)
+		}
+		s = strconv.FormatInt(int64(v), 10)
+	case nil:
+		return "", fmt.Errorf("missing")
+	default:
+		return "", fmt.Errorf("a %T is not an id", v)
+	}
+	if _, err := strconv.ParseUint(s, 10, 64); err != nil {
+		return "", fmt.Errorf("not a numeric id or gid://shopify/%s/<id>", kind)
+	}
+	return s, nil
+}
+
+// quantity returns the whole number in v.
+func quantity(v any) (int64, error) {
+	switch v := v.(type) {
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v), nil
+		}
+	case json.Number, string:
+		if n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64); err == nil {
+			return n, nil
+		}
+	case int:
+		return int64(v), nil
+	case int64:
+		return v, nil
+	case nil:
+		return 0, fmt.Errorf("missing")
+	}
+	return 0, fmt.Errorf("not a whole number")
+}

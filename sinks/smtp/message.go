@@ -1,0 +1,79 @@
+package smtp
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// message is a rendered email.
+type message struct {
+	id    string
+	rcpts []string // envelope recipients
+	data  []byte   // headers and body, CRLF line endings
+}
+
+// message renders the record. Rendered values never reach a header raw:
+// addresses are parsed and re-encoded, the subject is an encoded word when
+// it holds anything but printable ASCII (line breaks included).
+func (w *Writer) message(r *delivery.Record) (*message, error) {
+	d := newTemplateData(r)
+	var to []*mail.Address
+	for i, t := range w.to {
+		s, err := render(t, d)
+		if err != nil {
+			return nil, fmt.Errorf("render smtp to[%d]: %w", i, err)
+		}
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		list, err := mail.ParseAddressList(s)
+		if err != nil {
+			return nil, fmt.Errorf("smtp to[%d] does not render to addresses: %w", i, err)
+		}
+		to = append(to, list...)
+	}
+	if len(to) == 0 {
+		return nil, fmt.Errorf("smtp to renders no recipient")
+	}
+	subject, err := render(w.subject, d)
+	if err != nil {
+		return nil, fmt.Errorf("render smtp subject: %w", err)
+	}
+	body, err := render(w.body, d)
+	if err != nil {
+		return nil, fmt.Errorf("render smtp body: %w", err)
+	}
+
+	m := &message{id: messageID(w.name, d.EventID, r.Key, domainOf(w.from.Address))}
+	var b bytes.Buffer
+	header := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	header("From", w.from.String())
+	addrs := make([]string, len(to))
+	for i, a := range to {
+		addrs[i] = a.String()
+		m.rcpts = append(m.rcpts, a.Address)
+	}
+	header("To", strings.Join(addrs, ", "))
+	header("Subject", mime.QEncoding.Encode("utf-8", subject))
+	header("Date", w.now().Format(time.RFC1123Z))
+	header("Message-ID", m.id)
+	if d.EventID != "" {
+		header("X-Cdcd-Event-Id", mime.QEncoding.Encode("utf-8", d.EventID))
+	}
+	header("MIME-Version", "1.0")
+	header("Content-Type", `text/plain; charset="utf-8"`)
+	header("Content-Transfer-Encoding", "quoted-printable")
+	b.WriteString("\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	qp.Write([]byte(strings.ReplaceAll(strings.ReplaceAll(body, "\r\n", "\n"), "\n", "\r\n")))
+	qp.Close()
+	m.data = b.Bytes()
+	return m, nil
+}
