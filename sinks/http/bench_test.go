@@ -1,0 +1,75 @@
+package http
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// BenchmarkWrite writes records one per request to a local endpoint that
+// answers 204 at once, and reports events/s and the CPU time of the whole
+// process (writer and endpoint) per 1,000 events.
+func BenchmarkWrite(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	c := NewConfig()
+	c.Rate = delivery.Rate{Requests: 1 << 30, Per: time.Second}
+	c.Update = &Request{Method: "PUT", URL: srv.URL + "/stock/{{.Fields.sku}}"}
+	c.Auth = Auth{Type: "hmac", Secret: "bench", TimestampHeader: "X-Ts"}
+	w, err := New("bench", c, zerolog.Nop(), delivery.NewLimiters())
+	if err != nil {
+		b.Fatal(err)
+	}
+	fields := map[string]any{"sku": "SKU-000123", "location": "W1", "available": float64(42), "updated_at": "2026-03-01T12:00:00Z"}
+
+	for _, par := range []int{1, 4} {
+		b.Run(fmt.Sprintf("goroutines=%d", par), func(b *testing.B) {
+			cpu0 := cpuTime()
+			start := time.Now()
+			b.ResetTimer()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range par {
+				wg.Go(func() {
+					recs := []delivery.Record{{Event: &cdc.Event{DeliveryID: "ev-1"}, Op: cdc.OpUpdate, Object: "stock", Key: `{"sku":"SKU-000123"}`, ExternalID: "x", Fields: fields}}
+					for next.Add(1) <= int64(b.N) {
+						res, err := w.Write(context.Background(), recs)
+						if err != nil || res[0].Err != nil {
+							b.Errorf("write: %v %v", err, res[0].Err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			elapsed, cpu := time.Since(start), cpuTime()-cpu0
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(cpu.Milliseconds())*1000/float64(b.N), "cpu-ms/1k-events")
+		})
+	}
+}
+
+// cpuTime is the user plus system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,122 @@
+package salesforce
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// apiError is one error of a Salesforce response. Failed calls name the
+// code errorCode; failed records in a collection name it statusCode.
+type apiError struct {
+	Message    string   `json:"message"`
+	ErrorCode  string   `json:"errorCode"`
+	StatusCode string   `json:"statusCode"`
+	Fields     []string `json:"fields"`
+}
+
+func (e apiError) code() string {
+	if e.ErrorCode != "" {
+		return e.ErrorCode
+	}
+	return e.StatusCode
+}
+
+func (e apiError) String() string {
+	s := e.code() + ": " + e.Message
+	if len(e.Fields) > 0 {
+		s += " (fields " + strings.Join(e.Fields, ", ") + ")"
+	}
+	return s
+}
+
+// transientCodes are the record error codes that a later attempt can
+// clear; every other code is permanent (validation, access, duplicates).
+var transientCodes = map[string]bool{
+	"UNABLE_TO_LOCK_ROW":                true,
+	"SERVER_UNAVAILABLE":                true,
+	"REQUEST_RUNNING_TOO_LONG":          true,
+	"QUERY_TIMEOUT":                     true,
+	"ALL_OR_NONE_OPERATION_ROLLED_BACK": true,
+	"API_CURRENTLY_DISABLED":            true,
+	"REQUEST_LIMIT_EXCEEDED":            true,
+}
+
+// recordError classifies the errors of one failed record of a collection.
+func recordError(op string, errs []apiError) error {
+	if len(errs) == 0 {
+		return fmt.Errorf("%s: record failed without an error", op)
+	}
+	texts := make([]string, len(errs))
+	for i, e := range errs {
+		texts[i] = e.String()
+	}
+	err := fmt.Errorf("%s: %s", op, strings.Join(texts, "; "))
+	for _, e := range errs {
+		if !transientCodes[e.code()] {
+			return cdc.Permanent(err)
+		}
+	}
+	return err
+}
+
+// statusError classifies a failed API call: several matches (300) are
+// permanent with the matching ids; REQUEST_LIMIT_EXCEEDED pauses the
+// account's limiter and retries after limit_backoff; a 401 that survived a
+// new session is transient; the rest as delivery.HTTPError says, with the
+// Salesforce error code in the text.
+func (w *Writer) statusError(op string, status int, h http.Header, body []byte) error {
+	if status == http.StatusMultipleChoices {
+		return cdc.Permanent(fmt.Errorf("%s: several records match the external id (%s): ids %s; merge or fix the duplicates in Salesforce",
+			op, w.cfg.ExternalIDField, strings.Join(matchIDs(body), ", ")))
+	}
+	var errs []apiError
+	_ = json.Unmarshal(body, &errs)
+	if len(errs) == 0 {
+		return delivery.HTTPError(status, h, body, op)
+	}
+	switch e := errs[0]; {
+	case e.code() == "REQUEST_LIMIT_EXCEEDED":
+		w.limiter.Pause(w.cfg.LimitBackoff)
+		err := fmt.Errorf("%s: HTTP %d: %s (%w)", op, status, e, ErrRequestLimit)
+		return cdc.RetryAfter(err, w.cfg.LimitBackoff)
+	case status == http.StatusUnauthorized:
+		return fmt.Errorf("%s: HTTP %d: %s; a new session was refused too", op, status, e)
+	}
+	return delivery.HTTPError(status, h, body, op+" ("+errs[0].code()+")")
+}
+
+// matchIDs returns the record ids of a 300 response, a list of record
+// URLs (or of objects with an Id or url).
+func matchIDs(body []byte) []string {
+	var items []json.RawMessage
+	if json.Unmarshal(body, &items) != nil {
+		return nil
+	}
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		var s string
+		if json.Unmarshal(it, &s) == nil {
+			ids = append(ids, path.Base(s))
+			continue
+		}
+		var o struct {
+			ID         string `json:"Id"`
+			Attributes struct {
+				URL string `json:"url"`
+			} `json:"attributes"`
+		}
+		if json.Unmarshal(it, &o) == nil {
+			if o.ID == "" && o.Attributes.URL != "" {
+				o.ID = path.Base(o.Attributes.URL)
+			}
+			ids = append(ids, o.ID)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,212 @@
+package salesforce
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var versionRE = regexp.MustCompile(`^v\d+\.\d$`)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rec := Request{
+		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		CallOptions: r.Header.Get("Sforce-Call-Options"), Body: body,
+	}
+	if r.URL.Path == "/services/oauth2/token" {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		sw := &statusWriter{ResponseWriter: w}
+		s.token(sw, r)
+		rec.Status = sw.status
+		s.mu.Lock()
+		s.requests = append(s.requests, rec)
+		s.mu.Unlock()
+		return
+	}
+
+	s.mu.Lock()
+	status, resp, fault := s.call(r, body)
+	rec.Status, rec.Fault = status, fault
+	if fault == "timeout" {
+		rec.Status = 0
+	}
+	s.requests = append(s.requests, rec)
+	hang := s.opts.Faults.Hang
+	s.mu.Unlock()
+
+	if fault == "timeout" {
+		t := time.NewTimer(hang)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		return
+	}
+	if resp == nil {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, resp)
+}
+
+// call authenticates, counts and routes one API call; s.mu is held.
+func (s *Server) call(r *http.Request, body []byte) (int, any, string) {
+	if !s.session(r, time.Now()) {
+		return http.StatusUnauthorized, apiError("INVALID_SESSION_ID", "Session expired or invalid"), ""
+	}
+	s.calls++
+	if s.opts.DailyLimit > 0 && s.calls > s.opts.DailyLimit {
+		return http.StatusForbidden, apiError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."), ""
+	}
+	fault := ""
+	if f := s.opts.Faults; f.Rate5xx+f.Timeout > 0 {
+		switch x := s.rng.Float64(); {
+		case x < f.Rate5xx:
+			return http.StatusServiceUnavailable, apiError("SERVER_UNAVAILABLE", "Server unavailable"), "5xx"
+		case x < f.Rate5xx+f.Timeout:
+			fault = "timeout"
+		}
+	}
+	status, resp := s.route(r.Method, r.URL.Path, body)
+	return status, resp, fault
+}
+
+// route dispatches /services/data/vXX.X/...; s.mu is held.
+func (s *Server) route(method, path string, body []byte) (int, any) {
+	rest, ok := strings.CutPrefix(path, "/services/data/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) < 3 || !versionRE.MatchString(parts[0]) {
+		return notFound()
+	}
+	version := parts[0]
+	switch {
+	case parts[1] == "sobjects" && len(parts) == 3:
+		return s.byID(method, parts[2], "", body)
+	case parts[1] == "sobjects" && len(parts) == 4:
+		return s.byID(method, parts[2], parts[3], body)
+	case parts[1] == "sobjects" && len(parts) == 5:
+		return s.byExternalID(method, version, parts[2], parts[3], parts[4], body)
+	case parts[1] == "composite" && len(parts) == 5 && parts[2] == "sobjects":
+		if method != http.MethodPatch {
+			return http.StatusMethodNotAllowed, apiError("METHOD_NOT_ALLOWED", "HTTP Method '"+method+"' not allowed. Allowed are PATCH")
+		}
+		return s.upsertCollection(parts[3], parts[4], body)
+	}
+	return notFound()
+}
+
+// byID serves GET, PATCH and DELETE of /sobjects/{Type}/{id}.
+func (s *Server) byID(method, typ, id string, body []byte) (int, any) {
+	rec, ok := s.records[typ][id]
+	if id == "" || !ok {
+		return notFound()
+	}
+	switch method {
+	case http.MethodGet:
+		return http.StatusOK, withAttributes(typ, rec)
+	case http.MethodDelete:
+		delete(s.records[typ], id)
+		return http.StatusNoContent, nil
+	case http.MethodPatch:
+		var in map[string]any
+		if json.Unmarshal(body, &in) != nil {
+			return http.StatusBadRequest, apiError("JSON_PARSER_ERROR", "malformed JSON")
+		}
+		for k, v := range in {
+			rec[k] = v
+		}
+		return http.StatusNoContent, nil
+	}
+	return http.StatusMethodNotAllowed, apiError("METHOD_NOT_ALLOWED", "HTTP Method '"+method+"' not allowed")
+}
+
+// byExternalID serves GET, PATCH (upsert) and DELETE of
+// /sobjects/{Type}/{Field}/{value}. Several matches answer 300 with the
+// matching records' URLs.
+func (s *Server) byExternalID(method, version, typ, field, value string, body []byte) (int, any) {
+	ids := s.match(typ, field, value)
+	if len(ids) > 1 {
+		urls := make([]string, len(ids))
+		for i, id := range ids {
+			urls[i] = "/services/data/" + version + "/sobjects/" + typ + "/" + id
+		}
+		return http.StatusMultipleChoices, urls
+	}
+	switch method {
+	case http.MethodGet:
+		if len(ids) == 0 {
+			return notFound()
+		}
+		return http.StatusOK, withAttributes(typ, s.records[typ][ids[0]])
+	case http.MethodDelete:
+		if len(ids) == 0 {
+			return notFound()
+		}
+		delete(s.records[typ], ids[0])
+		return http.StatusNoContent, nil
+	case http.MethodPatch:
+		var in map[string]any
+		if json.Unmarshal(body, &in) != nil || in == nil {
+			return http.StatusBadRequest, apiError("JSON_PARSER_ERROR", "malformed JSON")
+		}
+		in[field] = value
+		res := s.upsertOne(typ, field, value, in, ids, true)
+		switch {
+		case !res.Success:
+			e := res.Errors[0]
+			return http.StatusBadRequest, []map[string]any{{"message": e.Message, "errorCode": e.StatusCode, "fields": e.Fields}}
+		case res.Created:
+			return http.StatusCreated, res
+		}
+		return http.StatusNoContent, nil
+	}
+	return http.StatusMethodNotAllowed, apiError("METHOD_NOT_ALLOWED", "HTTP Method '"+method+"' not allowed")
+}
+
+func withAttributes(typ string, rec map[string]any) map[string]any {
+	out := clone(rec)
+	out["attributes"] = map[string]any{"type": typ, "url": "/services/data/v60.0/sobjects/" + typ + "/" + rec["Id"].(string)}
+	return out
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func notFound() (int, any) {
+	return http.StatusNotFound, apiError("NOT_FOUND", "The requested resource does not exist")
+}
+
+// apiError is the body of a failed call.
+func apiError(code, msg string) []map[string]any {
+	return []map[string]any{{"message": msg, "errorCode": code, "fields": []string{}}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func clone(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out
+}
