@@ -65,8 +65,31 @@ func NewConsumer(cfg ConsumerConfig, sink cdc.Sink, log zerolog.Logger, reg prom
 }
 
 // Run consumes until ctx ends. Sink failures are retried with backoff; the
-// same messages are offered again until the sink takes them.
+// same messages are offered again until the sink takes them. Broker errors
+// restart the group session with backoff; uncommitted messages come again.
 func (c *Consumer) Run(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		began := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(began) > time.Minute {
+			backoff = time.Second
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		c.log.Warn().Err(err).Dur("retry_in", wait).Msg("consumer interrupted; restarting")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func (c *Consumer) session(ctx context.Context) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.cfg.Brokers,
 		GroupID:        c.cfg.Group,
@@ -85,9 +108,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		msgs = msgs[:0]
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			return fmt.Errorf("consume group %q: %w", c.cfg.Group, err)
 		}
 		msgs = append(msgs, m)
@@ -101,12 +121,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		cancel()
 		if err := c.deliver(ctx, msgs); err != nil {
-			return nil // ctx ended: uncommitted messages come again
+			return err // ctx ended: uncommitted messages come again
 		}
 		if err := r.CommitMessages(ctx, msgs...); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			c.m.commitErrors.Inc()
 			return fmt.Errorf("commit offsets of group %q: %w", c.cfg.Group, err)
 		}

@@ -24,7 +24,7 @@ import (
 )
 
 func runCommand() *cobra.Command {
-	var path string
+	var path, roleName string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Stream changes from Postgres to the bus and the configured systems",
@@ -34,23 +34,63 @@ config, events go to Kafka topics <prefix>.<schema>.<table>; without it, the
 in-process bus delivers them to the pipelines' systems (standard output when
 no pipeline is configured). The slot is confirmed only once the bus
 acknowledged, so a crash or restart loses nothing. SIGINT or SIGTERM stops
-cleanly.`,
+cleanly.
+
+With Kafka, --role splits the work across processes and machines: "capture"
+runs only the reader (one per slot; a second one stands by), "sinks" runs
+only the pipelines' writers as Kafka consumer groups (run as many as you
+like), "all" (the default) runs both.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := parseRole(roleName)
+			if err != nil {
+				return err
+			}
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
+			if cfg.Kafka == nil && r != roleAll {
+				return usageError(fmt.Errorf("--role %s needs a kafka: section; the in-process bus runs capture and sinks in one process", roleName))
+			}
+			stopProfile, err := startCPUProfile()
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return run(ctx, cfg)
+			return run(ctx, cfg, r)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "cdcd.yaml", "config file")
+	cmd.Flags().StringVar(&roleName, "role", "all", "what this process runs: capture, sinks or all")
 	return cmd
 }
 
-func run(ctx context.Context, cfg *config.Config) error {
+type role int
+
+const (
+	roleAll role = iota
+	roleCapture
+	roleSinks
+)
+
+func parseRole(s string) (role, error) {
+	switch s {
+	case "all", "":
+		return roleAll, nil
+	case "capture":
+		return roleCapture, nil
+	case "sinks":
+		return roleSinks, nil
+	}
+	return 0, usageError(fmt.Errorf("--role %q: want capture, sinks or all", s))
+}
+
+func (r role) String() string { return [...]string{"all", "capture", "sinks"}[r] }
+
+func run(ctx context.Context, cfg *config.Config, r role) error {
 	log := newLogger(cfg.Log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -59,22 +99,88 @@ func run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return usageError(fmt.Errorf("postgres.url: %w", err))
 	}
-	tables := make([]pgwal.Table, 0, len(cfg.Postgres.Tables))
-	for _, t := range cfg.Postgres.Tables {
-		tt, err := pgwal.ParseTable(t)
-		if err != nil {
-			return usageError(err)
-		}
-		tables = append(tables, tt)
-	}
 	source := cdc.SourceInfo{Name: "cdcd", DB: pgCfg.Database, Version: cdcdVersion()}
 	if cfg.Kafka != nil {
 		source.Name = cfg.Kafka.TopicPrefix
 	}
+	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source}
+	srv := server.New(cfg.HTTP.Listen, log, reg)
+	g, gctx := errgroup.WithContext(ctx)
+	var closers []func(context.Context) error // run in reverse order after the stop
 
-	pub, err := newBus(ctx, cfg, tables, source, log, reg)
+	outbound, err := buildPipelines(cfg, env)
 	if err != nil {
 		return err
+	}
+	if r != roleCapture && cfg.Kafka != nil {
+		for _, p := range outbound {
+			c, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{
+				Brokers: cfg.Kafka.Brokers,
+				Group:   cfg.Kafka.TopicPrefix + "." + p.name,
+				Topics:  []string{kafkabus.TopicName(cfg.Kafka.TopicPrefix, p.from.Schema, p.from.Name)},
+				System:  p.system,
+			}, p.sink, log, reg)
+			if err != nil {
+				return usageError(fmt.Errorf("pipeline %s: %w", p.name, err))
+			}
+			g.Go(func() error { return c.Run(gctx) })
+			closers = append(closers, p.sink.Close)
+		}
+	}
+	var reader *pgwal.Reader
+	if r != roleSinks {
+		pub, err := newPublisher(cfg, outbound, source, log, reg)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, pub.Close) // closes the in-process sinks too
+		if reader, err = newReader(cfg, pub, log, reg); err != nil {
+			return err
+		}
+		srv.Ready("capture", func() error {
+			if !reader.Streaming() {
+				return errors.New("not streaming from the replication slot")
+			}
+			return nil
+		})
+		g.Go(func() error {
+			if err := reader.Run(gctx); err != nil {
+				return err
+			}
+			return gctx.Err() // a clean stop of the reader stops the rest
+		})
+	}
+	g.Go(func() error { return srv.Run(gctx) })
+
+	log.Info().Str("version", cdcdVersion()).Str("bus", busName(cfg)).Stringer("role", r).
+		Int("pipelines", len(outbound)).Msg("cdcd starting")
+	err = g.Wait()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	for i := len(closers) - 1; i >= 0; i-- {
+		if cerr := closers[i](cctx); cerr != nil {
+			log.Warn().Err(cerr).Msg("closing")
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	ev := log.Info()
+	if reader != nil {
+		ev = ev.Stringer("confirmed_lsn", reader.Confirmed())
+	}
+	ev.Msg("cdcd stopped")
+	return nil
+}
+
+func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg prometheus.Registerer) (*pgwal.Reader, error) {
+	tables := make([]pgwal.Table, 0, len(cfg.Postgres.Tables))
+	for _, t := range cfg.Postgres.Tables {
+		tt, err := pgwal.ParseTable(t)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		tables = append(tables, tt)
 	}
 	reader, err := pgwal.NewReader(pgwal.Config{
 		URL:            cfg.Postgres.URL,
@@ -85,41 +191,45 @@ func run(ctx context.Context, cfg *config.Config) error {
 		Heartbeat:      cfg.Postgres.Heartbeat,
 	}, pub, log, reg)
 	if err != nil {
-		return usageError(err)
+		return nil, usageError(err)
 	}
-	srv := server.New(cfg.HTTP.Listen, log, reg)
-	srv.Ready("capture", func() error {
-		if !reader.Streaming() {
-			return errors.New("not streaming from the replication slot")
-		}
-		return nil
-	})
-
-	log.Info().Str("version", cdcdVersion()).Str("bus", busName(cfg)).Str("slot", cfg.Postgres.Slot).Msg("cdcd starting")
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error {
-		if err := reader.Run(gctx); err != nil {
-			return err
-		}
-		return gctx.Err() // a clean stop of the reader stops the rest
-	})
-	err = g.Wait()
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	if cerr := pub.Close(cctx); cerr != nil {
-		log.Warn().Err(cerr).Msg("closing the bus")
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	log.Info().Stringer("confirmed_lsn", reader.Confirmed()).Msg("cdcd stopped")
-	return nil
+	return reader, nil
 }
 
-// newBus builds the Kafka producer, or the in-process bus with one route per
-// pipeline (everything to standard output when there are none).
-func newBus(ctx context.Context, cfg *config.Config, tables []pgwal.Table, source cdc.SourceInfo, log zerolog.Logger, reg prometheus.Registerer) (cdc.Publisher, error) {
+// pipeline is an outbound pipeline ready to deliver: events of one table to
+// one system's sink.
+type pipeline struct {
+	name, system string
+	from         pgwal.Table
+	sink         cdc.Sink
+}
+
+// buildPipelines makes the sink of every outbound pipeline (those whose
+// from: is a table).
+func buildPipelines(cfg *config.Config, env config.Env) ([]pipeline, error) {
+	reg := components()
+	var out []pipeline
+	for _, p := range cfg.Pipelines {
+		if _, ok := cfg.Systems[p.From]; ok {
+			continue // inbound: from a system, applied to Postgres
+		}
+		from, err := pgwal.ParseTable(p.From)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+		}
+		sink, err := cfg.NewSink(reg, p.To, env)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+		}
+		out = append(out, pipeline{name: p.Name, system: p.To, from: from, sink: sink})
+	}
+	return out, nil
+}
+
+// newPublisher builds the Kafka producer, or the in-process bus with one
+// route per outbound pipeline (every change to standard output when there
+// is no pipeline at all).
+func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo, log zerolog.Logger, reg prometheus.Registerer) (cdc.Publisher, error) {
 	if k := cfg.Kafka; k != nil {
 		p, err := kafkabus.New(kafkabus.Config{
 			Brokers:           k.Brokers,
@@ -141,40 +251,17 @@ func newBus(ctx context.Context, cfg *config.Config, tables []pgwal.Table, sourc
 		}
 		return p, nil
 	}
-	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source}
-	reg2 := components()
 	var routes []cdc.Route
-	for _, p := range cfg.Pipelines {
-		sys := cfg.Systems[p.To]
-		if sys == nil {
-			continue // an inbound pipeline: applied by its own writer
-		}
-		sink, err := cfg.NewSink(reg2, p.To, env)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("pipelines %s: %w", p.Name, err))
-		}
-		routes = append(routes, cdc.Route{Name: p.Name, System: p.To, Match: matchTable(p.From), Sink: sink})
+	for _, p := range outbound {
+		from := p.from
+		routes = append(routes, cdc.Route{Name: p.name, System: p.system, Sink: p.sink,
+			Match: func(e *cdc.Event) bool { return e.Schema == from.Schema && e.Table == from.Name }})
 	}
 	if len(cfg.Pipelines) == 0 {
-		sink := file.NewStdout(env)
-		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: sink})
+		env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source}
+		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(env)})
 	}
 	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, log, reg), nil
-}
-
-// matchTable selects a pipeline's events by its from: a table (schema.table
-// or table) or a system name for inbound events.
-func matchTable(from string) func(*cdc.Event) bool {
-	t, err := pgwal.ParseTable(from)
-	if err != nil {
-		return func(*cdc.Event) bool { return false }
-	}
-	return func(e *cdc.Event) bool {
-		if e.Source != "" && e.Source != cdc.SourcePostgres {
-			return e.Source == from
-		}
-		return e.Schema == t.Schema && e.Table == t.Name
-	}
 }
 
 func newLogger(c config.Log) zerolog.Logger {
