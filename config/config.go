@@ -17,9 +17,17 @@ type Config struct {
 	Kafka   *Kafka             `yaml:"kafka"`
 	HTTP    HTTP               `yaml:"http"`
 	Log     Log                `yaml:"log"`
+	Audit   Audit              `yaml:"audit"`
 	Systems map[string]*System `yaml:"systems"`
 	// Pipelines are in file order.
 	Pipelines []*Pipeline `yaml:"pipelines"`
+}
+
+// Audit is the delivery audit trail (cdcd.sync_events).
+type Audit struct {
+	// Retention is how long delivery outcomes are kept; 0 keeps them
+	// forever.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Postgres is the source database and its logical replication setup.
@@ -116,7 +124,8 @@ func Default() *Config {
 			StatusInterval: time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:8080"},
-		Log:  Log{Level: "info", Format: "json"},
+		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
+		Log:   Log{Level: "info", Format: "json"},
+		Audit: Audit{Retention: 30 * 24 * time.Hour},
 	}
 }

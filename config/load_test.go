@@ -82,8 +82,9 @@ func TestLoadFullExample(t *testing.T) {
 			Buffer:      KafkaBuffer{Events: 5000, Bytes: 32 << 20},
 			Compression: "zstd",
 		},
-		HTTP: HTTP{Listen: "0.0.0.0:9000", AdminToken: "tok"},
-		Log:  Log{Level: "debug", Format: "console"},
+		HTTP:  HTTP{Listen: "0.0.0.0:9000", AdminToken: "tok"},
+		Log:   Log{Level: "debug", Format: "console"},
+		Audit: Audit{Retention: 30 * 24 * time.Hour},
 		Systems: map[string]*System{
 			"crm": {Name: "crm", Type: "fake", Line: 23, Config: &fakeConfig{
 				URL: "https://crm.example.com", Token: "dev-token",

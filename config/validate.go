@@ -40,6 +40,9 @@ func (c *Config) Validate() error {
 	}
 	v.oneOf("log.level", c.Log.Level, logLevels)
 	v.oneOf("log.format", c.Log.Format, logFormats)
+	if c.Audit.Retention < 0 {
+		v.add("audit.retention", "must not be negative (0 keeps the trail forever)")
+	}
 	c.validateSystems(&v)
 	c.validatePipelines(&v)
 	return errors.Join(v...)

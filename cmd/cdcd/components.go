@@ -3,11 +3,27 @@ package main
 import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/sinks/file"
+	httpsink "github.com/cdcd-dev/cdcd/sinks/http"
+	kafkasink "github.com/cdcd-dev/cdcd/sinks/kafka"
+	"github.com/cdcd-dev/cdcd/sinks/pagerduty"
+	"github.com/cdcd-dev/cdcd/sinks/salesforce"
+	"github.com/cdcd-dev/cdcd/sinks/shopify"
+	"github.com/cdcd-dev/cdcd/sinks/slack"
+	"github.com/cdcd-dev/cdcd/sinks/smtp"
+	"github.com/cdcd-dev/cdcd/transform"
 )
 
 // components is the one place that names every plugin.
 func components() *config.Registry {
 	r := config.NewRegistry()
 	file.Register(r)
+	httpsink.Register(r)
+	kafkasink.Register(r)
+	pagerduty.Register(r)
+	salesforce.Register(r)
+	shopify.Register(r)
+	slack.Register(r)
+	smtp.Register(r)
+	r.Checker(transform.Check)
 	return r
 }

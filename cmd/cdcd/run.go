@@ -13,6 +13,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/server"
 	"github.com/cdcd-dev/cdcd/sinks/file"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -103,17 +104,30 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	if cfg.Kafka != nil {
 		source.Name = cfg.Kafka.TopicPrefix
 	}
-	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source}
+	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: delivery.NewLimiters()}
 	srv := server.New(cfg.HTTP.Listen, log, reg)
 	g, gctx := errgroup.WithContext(ctx)
 	var closers []func(context.Context) error // run in reverse order after the stop
 
-	outbound, err := buildPipelines(cfg, env)
-	if err != nil {
-		return err
+	var pipelines []pipeline
+	if r != roleCapture {
+		out, err := buildOutbound(ctx, cfg, env)
+		if err != nil {
+			return err
+		}
+		defer out.close()
+		pipelines = out.pipelines
+		for _, p := range pipelines {
+			if p.delivery != nil {
+				g.Go(func() error { return p.delivery.RunReplays(gctx, 10*time.Second) })
+			}
+		}
+		if out.store != nil && cfg.Audit.Retention > 0 {
+			g.Go(func() error { return out.store.RunRetention(gctx, cfg.Audit.Retention, time.Hour) })
+		}
 	}
 	if r != roleCapture && cfg.Kafka != nil {
-		for _, p := range outbound {
+		for _, p := range pipelines {
 			c, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{
 				Brokers: cfg.Kafka.Brokers,
 				Group:   cfg.Kafka.TopicPrefix + "." + p.name,
@@ -129,7 +143,7 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	}
 	var reader *pgwal.Reader
 	if r != roleSinks {
-		pub, err := newPublisher(cfg, outbound, source, log, reg)
+		pub, err := newPublisher(cfg, pipelines, source, log, reg)
 		if err != nil {
 			return err
 		}
@@ -153,7 +167,7 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	g.Go(func() error { return srv.Run(gctx) })
 
 	log.Info().Str("version", cdcdVersion()).Str("bus", busName(cfg)).Stringer("role", r).
-		Int("pipelines", len(outbound)).Msg("cdcd starting")
+		Int("pipelines", len(pipelines)).Msg("cdcd starting")
 	err = g.Wait()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
@@ -196,36 +210,6 @@ func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg pr
 	return reader, nil
 }
 
-// pipeline is an outbound pipeline ready to deliver: events of one table to
-// one system's sink.
-type pipeline struct {
-	name, system string
-	from         pgwal.Table
-	sink         cdc.Sink
-}
-
-// buildPipelines makes the sink of every outbound pipeline (those whose
-// from: is a table).
-func buildPipelines(cfg *config.Config, env config.Env) ([]pipeline, error) {
-	reg := components()
-	var out []pipeline
-	for _, p := range cfg.Pipelines {
-		if _, ok := cfg.Systems[p.From]; ok {
-			continue // inbound: from a system, applied to Postgres
-		}
-		from, err := pgwal.ParseTable(p.From)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
-		}
-		sink, err := cfg.NewSink(reg, p.To, env)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
-		}
-		out = append(out, pipeline{name: p.Name, system: p.To, from: from, sink: sink})
-	}
-	return out, nil
-}
-
 // newPublisher builds the Kafka producer, or the in-process bus with one
 // route per outbound pipeline (every change to standard output when there
 // is no pipeline at all).
@@ -258,7 +242,7 @@ func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo
 			Match: func(e *cdc.Event) bool { return e.Schema == from.Schema && e.Table == from.Name }})
 	}
 	if len(cfg.Pipelines) == 0 {
-		env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source}
+		env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: delivery.NewLimiters()}
 		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(env)})
 	}
 	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, log, reg), nil

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/transform"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pipeline is an outbound pipeline ready to deliver: the events of one
+// table to one system. delivery is set for vendor writers, which run
+// through the delivery engine (mapping, retries, links, dead letters).
+type pipeline struct {
+	name, system string
+	from         pgwal.Table
+	sink         cdc.Sink
+	delivery     *delivery.Pipeline
+}
+
+// outbound holds what the outbound pipelines share: cdcd's state store and
+// the pool used for lookups. Both are nil when no pipeline needs them.
+type outbound struct {
+	pipelines []pipeline
+	store     *store.Store
+	lookups   *pgxpool.Pool
+}
+
+func (o *outbound) close() {
+	if o.store != nil {
+		o.store.Close()
+	}
+	if o.lookups != nil {
+		o.lookups.Close()
+	}
+}
+
+// buildOutbound makes the sink of every outbound pipeline (those whose
+// from: is a table). Vendor writers need cdcd's state store, which is
+// opened (and migrated) here.
+func buildOutbound(ctx context.Context, cfg *config.Config, env config.Env) (*outbound, error) {
+	reg := components()
+	o := &outbound{}
+	for _, p := range cfg.Pipelines {
+		if _, ok := cfg.Systems[p.From]; ok {
+			continue // inbound: from a system, applied to Postgres
+		}
+		from, err := pgwal.ParseTable(p.From)
+		if err != nil {
+			o.close()
+			return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+		}
+		pl := pipeline{name: p.Name, system: p.To, from: from}
+		if reg.IsWriter(cfg.Systems[p.To].Type) {
+			pl.delivery, err = o.deliveryPipeline(ctx, cfg, reg, p, env)
+			pl.sink = pl.delivery
+		} else {
+			pl.sink, err = cfg.NewSink(reg, p.To, env)
+		}
+		if err != nil {
+			o.close()
+			return nil, err
+		}
+		o.pipelines = append(o.pipelines, pl)
+	}
+	return o, nil
+}
+
+func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg *config.Registry, p *config.Pipeline, env config.Env) (*delivery.Pipeline, error) {
+	if o.store == nil {
+		st, err := store.Open(ctx, cfg.Postgres.URL, env.Log)
+		if err != nil {
+			return nil, fmt.Errorf("open cdcd's state in postgres: %w", err)
+		}
+		o.store = st
+		pool, err := pgxpool.New(ctx, cfg.Postgres.URL) // connects lazily
+		if err != nil {
+			return nil, usageError(fmt.Errorf("postgres.url: %w", err))
+		}
+		o.lookups = pool
+	}
+	w, err := cfg.NewWriter(reg, p.To, env)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+	}
+	m, err := transform.New(transform.SpecOf(p), transform.NewPostgres(o.lookups), env.Log)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+	}
+	dp, err := delivery.NewPipeline(delivery.PipelineConfig{
+		Name:        p.Name,
+		System:      p.To,
+		Object:      p.Object,
+		Coalesce:    p.Coalesce,
+		Concurrency: p.Concurrency,
+		MaxAttempts: p.MaxAttempts,
+		MinBackoff:  p.Backoff.Min,
+		MaxBackoff:  p.Backoff.Max,
+		MaxAge:      p.MaxAge,
+	}, m, w, delivery.Stores{Links: o.store.Links(), DeadLetters: o.store.DeadLetters(), Audit: o.store.Audit()}, env.Log, env.Metrics)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+	}
+	return dp, nil
+}
