@@ -4,6 +4,7 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/sinks/file"
 	httpsink "github.com/cdcd-dev/cdcd/sinks/http"
+	"github.com/cdcd-dev/cdcd/sinks/hubspot"
 	kafkasink "github.com/cdcd-dev/cdcd/sinks/kafka"
 	"github.com/cdcd-dev/cdcd/sinks/pagerduty"
 	"github.com/cdcd-dev/cdcd/sinks/salesforce"
@@ -18,6 +19,7 @@ func components() *config.Registry {
 	r := config.NewRegistry()
 	file.Register(r)
 	httpsink.Register(r)
+	hubspot.Register(r)
 	kafkasink.Register(r)
 	pagerduty.Register(r)
 	salesforce.Register(r)

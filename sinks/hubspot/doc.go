@@ -1,0 +1,53 @@
+// Package hubspot writes records to HubSpot's CRM objects API (contacts,
+// companies, deals and custom objects) with its batch endpoints, up to 100
+// records per call.
+//
+// # Which call a record takes
+//
+//   - With an external id (a link): batch update by id.
+//   - Without one, when id_property is set and the record carries that
+//     property: batch upsert by it; HubSpot creates or updates.
+//   - Otherwise: batch create. When HubSpot refuses it as a duplicate
+//     ("Contact already exists. Existing ID: N", a 409 or a per-input
+//     CONFLICT) the record is linked to N and updated there.
+//   - Deletes follow on_delete: archive (batch archive), clear (set every
+//     mapped property but id_property to ""), ignore. A delete of a record
+//     that was never synced needs no call.
+//
+// Result.ExternalID is HubSpot's id and Result.Version its updatedAt.
+//
+// # Idempotency after an unknown outcome
+//
+// A call that times out or loses its connection may have been applied.
+// The writer never resends on its own; it returns a transient error
+// wrapping ErrOutcomeUnknown and the delivery layer writes the records
+// again. That second write is safe when:
+//
+//   - the record has an external id (an update sets the same values), or
+//   - id_property is set and the record carries it (an upsert finds the
+//     record the first attempt created), or
+//   - it is a contact with an email: HubSpot enforces unique emails, so a
+//     second create is refused with the existing id and linked.
+//
+// Any other create (a company or deal without id_property, a contact
+// without email) cannot be read back safely: the search API lags writes
+// by seconds, so "search, then create" makes the very duplicates it is
+// meant to avoid. The writer remembers such creates in memory and fails
+// their retry with a permanent error (dead-lettered, to be checked and
+// replayed by an operator) instead of sending them blindly. The memory
+// does not survive a restart: a create whose answer was lost just before
+// one is sent again and may be duplicated. Configure id_property with a
+// property that has unique values to close that gap.
+//
+// # Errors and rate limits
+//
+// Every call waits on the account's shared delivery.Limiter (rate, default
+// 100 requests per 10 s). A 429 pauses that limiter for everyone on the
+// account (the window HubSpot reports for TEN_SECONDLY_ROLLING, an hour
+// for DAILY, or Retry-After) and fails the rest of the Write with
+// cdc.RetryAfter. 401, 403 and other 4xx answers are cdc.Permanent with
+// HubSpot's message, as are per-input validation errors of a 207; 5xx,
+// 408, 423 and transport failures are transient. A batch refused as a
+// whole with 400 or 409 is split into single-record calls so that one bad
+// record fails alone.
+package hubspot
