@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 )
@@ -95,7 +97,7 @@ func (c *Config) Validate() error {
 	for _, t := range c.templates() {
 		if t.required && t.text == "" && t.path != "summary" {
 			bad(t.path, "required")
-		} else if _, err := parseTemplate(t.path, t.text); err != nil {
+		} else if _, err := tmpl.Parse(t.path, t.text); err != nil {
 			bad(t.path, "%v", err)
 		}
 	}

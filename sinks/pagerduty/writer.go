@@ -21,6 +21,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -73,7 +75,7 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	}
 	for _, t := range cfg.templates() {
 		if t.text != "" {
-			w.tmpl[t.path], _ = parseTemplate(t.path, t.text)
+			w.tmpl[t.path], _ = tmpl.Parse(t.path, t.text)
 		}
 	}
 	return w, nil
@@ -160,8 +162,8 @@ func (w *Writer) event(r *delivery.Record) (*event, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := newTemplateData(r)
-	key, err := render(w.tmpl["dedup_key"], d)
+	d := tmpl.NewData(r)
+	key, err := tmpl.Render(w.tmpl["dedup_key"], d)
 	if err != nil || key == "" {
 		return nil, fmt.Errorf("render pagerduty dedup_key: %w", cmp.Or(err, errors.New("empty")))
 	}
@@ -173,7 +175,7 @@ func (w *Writer) event(r *delivery.Record) (*event, error) {
 	}
 	out := map[string]string{}
 	for path, t := range w.tmpl {
-		s, err := render(t, d)
+		s, err := tmpl.Render(t, d)
 		if err != nil {
 			return nil, fmt.Errorf("render pagerduty %s: %w", path, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 )
@@ -42,11 +44,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Text == "" {
 		errs = append(errs, config.FieldError{Path: "text", Msg: "required: a template for the message text"})
-	} else if _, err := parseTemplate("text", c.Text); err != nil {
+	} else if _, err := tmpl.Parse("text", c.Text); err != nil {
 		errs = append(errs, config.FieldError{Path: "text", Msg: err.Error()})
 	}
 	if c.Blocks != "" {
-		if _, err := parseTemplate("blocks", c.Blocks); err != nil {
+		if _, err := tmpl.Parse("blocks", c.Blocks); err != nil {
 			errs = append(errs, config.FieldError{Path: "blocks", Msg: err.Error()})
 		}
 	}

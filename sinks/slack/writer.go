@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -53,9 +55,9 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 		limit:  limiters.For(Account(cfg.WebhookURL), cfg.Rate),
 		log:    env.Log,
 	}
-	w.text, _ = parseTemplate("text", cfg.Text)
+	w.text, _ = tmpl.Parse("text", cfg.Text)
 	if cfg.Blocks != "" {
-		w.blocks, _ = parseTemplate("blocks", cfg.Blocks)
+		w.blocks, _ = tmpl.Parse("blocks", cfg.Blocks)
 	}
 	return w, nil
 }
@@ -116,14 +118,14 @@ func (w *Writer) post(ctx context.Context, r *delivery.Record) error {
 }
 
 func (w *Writer) payload(r *delivery.Record) ([]byte, error) {
-	d := newTemplateData(r)
-	text, err := render(w.text, d)
+	d := tmpl.NewData(r)
+	text, err := tmpl.Render(w.text, d)
 	if err != nil {
 		return nil, fmt.Errorf("render slack text: %w", err)
 	}
 	m := message{Text: text}
 	if w.blocks != nil {
-		blocks, err := render(w.blocks, d)
+		blocks, err := tmpl.Render(w.blocks, d)
 		if err != nil {
 			return nil, fmt.Errorf("render slack blocks: %w", err)
 		}

@@ -6,6 +6,8 @@ import (
 	"net/mail"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+
 	"github.com/cdcd-dev/cdcd/config"
 )
 
@@ -67,18 +69,18 @@ func (c *Config) Validate() error {
 		bad("to", "required: at least one recipient")
 	}
 	for i, to := range c.To {
-		if _, err := parseTemplate("to", to); err != nil {
+		if _, err := tmpl.Parse("to", to); err != nil {
 			bad(fmt.Sprintf("to[%d]", i), "%v", err)
 		}
 	}
 	if c.Subject == "" {
 		bad("subject", "required")
-	} else if _, err := parseTemplate("subject", c.Subject); err != nil {
+	} else if _, err := tmpl.Parse("subject", c.Subject); err != nil {
 		bad("subject", "%v", err)
 	}
 	if c.Body == "" {
 		bad("body", "required")
-	} else if _, err := parseTemplate("body", c.Body); err != nil {
+	} else if _, err := tmpl.Parse("body", c.Body); err != nil {
 		bad("body", "%v", err)
 	}
 	switch c.TLS {

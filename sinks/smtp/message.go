@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+
 	"github.com/cdcd-dev/cdcd/delivery"
 )
 
@@ -23,10 +25,10 @@ type message struct {
 // addresses are parsed and re-encoded, the subject is an encoded word when
 // it holds anything but printable ASCII (line breaks included).
 func (w *Writer) message(r *delivery.Record) (*message, error) {
-	d := newTemplateData(r)
+	d := tmpl.NewData(r)
 	var to []*mail.Address
 	for i, t := range w.to {
-		s, err := render(t, d)
+		s, err := tmpl.Render(t, d)
 		if err != nil {
 			return nil, fmt.Errorf("render smtp to[%d]: %w", i, err)
 		}
@@ -42,11 +44,11 @@ func (w *Writer) message(r *delivery.Record) (*message, error) {
 	if len(to) == 0 {
 		return nil, fmt.Errorf("smtp to renders no recipient")
 	}
-	subject, err := render(w.subject, d)
+	subject, err := tmpl.Render(w.subject, d)
 	if err != nil {
 		return nil, fmt.Errorf("render smtp subject: %w", err)
 	}
-	body, err := render(w.body, d)
+	body, err := tmpl.Render(w.body, d)
 	if err != nil {
 		return nil, fmt.Errorf("render smtp body: %w", err)
 	}

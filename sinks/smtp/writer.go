@@ -23,6 +23,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -56,11 +58,11 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	w := &Writer{name: name, cfg: *cfg, log: env.Log, now: time.Now}
 	w.from, _ = mail.ParseAddress(cfg.From)
 	for _, to := range cfg.To {
-		t, _ := parseTemplate("to", to)
+		t, _ := tmpl.Parse("to", to)
 		w.to = append(w.to, t)
 	}
-	w.subject, _ = parseTemplate("subject", cfg.Subject)
-	w.body, _ = parseTemplate("body", cfg.Body)
+	w.subject, _ = tmpl.Parse("subject", cfg.Subject)
+	w.body, _ = tmpl.Parse("body", cfg.Body)
 	return w, nil
 }
 

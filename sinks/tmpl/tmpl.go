@@ -1,4 +1,6 @@
-package pagerduty
+// Package tmpl renders the text templates that notification writers (Slack,
+// PagerDuty, SMTP) build their messages from.
+package tmpl
 
 import (
 	"encoding/json"
@@ -9,11 +11,11 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 )
 
-// templateData is the dot of every template: {{.Fields.sku}}, {{.Op}},
+// Data is the dot of every template: {{.Fields.sku}}, {{.Op}},
 // {{.Table}}. Op is create, update, delete or read. A field a record lacks
 // is an error, so a typo in a template dead-letters the record instead of
 // sending "<no value>".
-type templateData struct {
+type Data struct {
 	Op         string
 	Object     string
 	Key        string
@@ -32,11 +34,13 @@ var funcs = template.FuncMap{
 	},
 }
 
-func parseTemplate(name, text string) (*template.Template, error) {
+// Parse compiles a template; a field the record lacks is an error when it runs.
+func Parse(name, text string) (*template.Template, error) {
 	return template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
 }
 
-func render(t *template.Template, d *templateData) (string, error) {
+// Render runs t over d.
+func Render(t *template.Template, d *Data) (string, error) {
 	var b strings.Builder
 	if err := t.Execute(&b, d); err != nil {
 		return "", err
@@ -46,8 +50,9 @@ func render(t *template.Template, d *templateData) (string, error) {
 
 var opNames = map[byte]string{'c': "create", 'u': "update", 'd': "delete", 'r': "read", 't': "truncate"}
 
-func newTemplateData(r *delivery.Record) *templateData {
-	d := &templateData{
+// NewData is the dot of a record's templates.
+func NewData(r *delivery.Record) *Data {
+	d := &Data{
 		Op:         opNames[byte(r.Op)],
 		Object:     r.Object,
 		Key:        r.Key,
