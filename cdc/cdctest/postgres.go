@@ -133,6 +133,10 @@ func (p *Postgres) cmd(name string, args ...string) *exec.Cmd {
 	return exec.Command(full[0], full[1:]...)
 }
 
+// Dir is the directory holding the server's data and log; Destroy removes
+// it.
+func (p *Postgres) Dir() string { return p.dir }
+
 // BinDir is the directory of the server's programs (pg_recvlogical lives
 // in the same place).
 func (p *Postgres) BinDir() string { return p.binDir }

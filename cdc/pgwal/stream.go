@@ -129,6 +129,7 @@ type stream struct {
 	sent       cdc.LSN  // last position reported to the server
 	nextStatus time.Time
 	statusBuf  []byte
+	deadline   time.Time // the read deadline last set on the connection
 }
 
 func (s *stream) run(ctx context.Context) error {
@@ -150,7 +151,10 @@ func (s *stream) run(ctx context.Context) error {
 		if flushAt := s.batchSince.Add(cfg.Linger); len(s.batch) > 0 && flushAt.Before(deadline) {
 			deadline = flushAt
 		}
-		_ = netConn.SetReadDeadline(deadline)
+		if !deadline.Equal(s.deadline) {
+			_ = netConn.SetReadDeadline(deadline)
+			s.deadline = deadline
+		}
 		msg, err := s.conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if !pgconn.Timeout(err) {
@@ -267,7 +271,10 @@ func (s *stream) flush(ctx context.Context) error {
 		cancel()
 		if err == nil {
 			s.r.metrics.publishWait.Observe(time.Since(began).Seconds())
-			s.batch = make([]cdc.Event, 0, s.r.cfg.BatchSize)
+			// The bus owns the events now. Size the next batch like this
+			// one: a full-size batch is large, and under light load most
+			// batches hold a few events.
+			s.batch = make([]cdc.Event, 0, min(s.r.cfg.BatchSize, max(64, 2*len(s.batch))))
 			return nil
 		}
 		if ctx.Err() != nil {

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// result is one capture run over a workload's WAL.
+type result struct {
+	elapsed time.Duration
+	peakRSS int64         // bytes (cdcd only)
+	cpu     time.Duration // user+system (cdcd only)
+	// walsender is the CPU time of the walsender that decoded for the
+	// reader; bench that of the bench process (kfake) during the run.
+	walsender, bench time.Duration
+}
+
+// recvlogical streams the slot with pg_recvlogical to /dev/null until it
+// reaches end.
+func (b *bench) recvlogical(ctx context.Context, slot, pub, end string) (result, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(b.pg.BinDir(), "pg_recvlogical"),
+		"-d", b.pg.URL("postgres"), "--slot", slot, "--start", "--no-loop",
+		"-o", "proto_version=1", "-o", "publication_names="+pub,
+		"--endpos", end, "-f", "/dev/null")
+	watch, err := b.watchCPU(ctx, slot)
+	if err != nil {
+		return result{}, err
+	}
+	began := time.Now()
+	out, err := cmd.CombinedOutput()
+	res := result{elapsed: time.Since(began)}
+	res.walsender, res.bench = watch.finish()
+	if err != nil {
+		return result{}, fmt.Errorf("pg_recvlogical: %v: %s", err, out)
+	}
+	return res, nil
+}
+
+// cdcdConfig is the generated config of one cdcd run.
+const cdcdConfig = `postgres:
+  url: %q
+  slot: %s
+  publication: %s
+  tables: [public.%s]
+  status_interval: %s
+  heartbeat: 0s
+kafka:
+  brokers: [%s]%s
+http:
+  listen: %s
+log:
+  level: warn
+`
+
+// statusInterval is how often cdcd confirms to the server in these runs:
+// the slot's confirmed_flush_lsn, which stops the clock, trails cdcd's acks
+// by up to this much.
+const statusInterval = 100 * time.Millisecond
+
+// cdcd runs the cdcd binary on the slot until the slot is confirmed at end,
+// then samples the process and stops it.
+func (b *bench) cdcd(ctx context.Context, w workload, slot, pub, end string) (result, error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	cfgPath := filepath.Join(b.dir, "cdcd-"+w.name+".yaml")
+	cfg := fmt.Sprintf(cdcdConfig, b.pg.URL("postgres"), slot, pub, w.table, statusInterval, strings.Join(b.brokers, ", "), b.kafkaExtra, listen)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return result{}, err
+	}
+	logPath := filepath.Join(b.dir, "cdcd-"+w.name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return result{}, err
+	}
+	defer logFile.Close()
+
+	cmd := exec.Command(b.cdcdBin, "run", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = os.Environ()
+	if b.profileDir != "" {
+		cmd.Env = append(cmd.Env, "CDCD_CPUPROFILE="+filepath.Join(b.profileDir, "cdcd-"+w.name+".pprof"))
+	}
+	watch, err := b.watchCPU(ctx, slot)
+	if err != nil {
+		return result{}, err
+	}
+	defer watch.finish()
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("start cdcd: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			return errors.New("cdcd did not stop within 30s of SIGTERM")
+		}
+	}
+
+	done, err := b.waitConfirmed(ctx, slot, end, exited)
+	if err != nil {
+		_ = stop()
+		return result{}, fmt.Errorf("%w\ncdcd log (%s):\n%s", err, logPath, tail(logPath))
+	}
+	res := result{elapsed: done.Sub(began)}
+	res.walsender, res.bench = watch.finish()
+	if res.peakRSS, err = peakRSS(cmd.Process.Pid); err == nil {
+		res.cpu, err = cpuTime(cmd.Process.Pid)
+	}
+	if serr := stop(); serr != nil && err == nil {
+		err = fmt.Errorf("stop cdcd: %w\n%s", serr, tail(logPath))
+	}
+	return res, err
+}
+
+// waitConfirmed polls the slot until its confirmed_flush_lsn reaches end
+// and returns when it saw that. It fails if cdcd exits first.
+func (b *bench) waitConfirmed(ctx context.Context, slot, end string, exited <-chan error) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var done bool
+		err := b.poll.QueryRow(ctx,
+			"SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false) FROM pg_replication_slots WHERE slot_name = $1",
+			slot, end).Scan(&done)
+		now := time.Now()
+		if err != nil {
+			return now, fmt.Errorf("poll slot %s: %w", slot, err)
+		}
+		if done {
+			return now, nil
+		}
+		select {
+		case err := <-exited:
+			return now, fmt.Errorf("cdcd exited before confirming %s: %v", end, err)
+		case <-ctx.Done():
+			return now, fmt.Errorf("slot %s not confirmed at %s: %w", slot, end, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in bytes.
+func peakRSS(pid int) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// clockTicks is USER_HZ, 100 on every Linux platform Go supports.
+const clockTicks = 100
+
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which ends with the last ')': state
+	// is field 3, utime 14 and stime 15.
+	i := bytes.LastIndexByte(stat, ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// freeAddr returns a loopback address with a free port.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// tail returns the end of a log file.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
