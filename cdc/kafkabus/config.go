@@ -42,7 +42,9 @@ type Config struct {
 	// Compression is none (default), gzip, snappy, lz4 or zstd.
 	Compression string
 	// MaxAttempts is how many times a batch is sent before its events are
-	// nacked. Retries back off from 100ms to 1s. Default 10.
+	// nacked. Retries back off from 100ms to 1s. The default, 300,000, keeps
+	// retrying for about 83 hours: giving up on a batch lets the partition's
+	// later batches overtake it (see the package documentation).
 	MaxAttempts int
 	// Source fills the envelope's source block.
 	Source cdc.SourceInfo
@@ -58,7 +60,9 @@ const (
 	defaultLinger       = 5 * time.Millisecond
 	defaultBufferEvents = 100_000
 	defaultBufferBytes  = 64 << 20
-	defaultMaxAttempts  = 10
+	// defaultMaxAttempts is as many as kafka-go's backoff allows: past about
+	// 303,000 attempts its squared delay overflows and retries run hot.
+	defaultMaxAttempts = 300_000
 )
 
 func orDefault[T int | time.Duration | string](v, def T) T {

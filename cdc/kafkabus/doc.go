@@ -18,7 +18,10 @@
 // Kafka acknowledges every batch with acks=all. The writer keeps one
 // goroutine per topic partition that sends that partition's batches one at
 // a time, in the order their messages were handed over, and retries a batch
-// (MaxAttempts times, backing off up to 1s) before it sends the next. So:
+// (MaxAttempts times, backing off up to 1s) before it sends the next. By
+// default it retries for days, so a Kafka outage stalls the partition, and
+// through the buffer the capture, rather than letting a later batch of the
+// partition overtake one that was given up on. So:
 //
 //   - Messages handed over one Publish after another reach each partition
 //     in that order, and so do the events of one key.
@@ -32,7 +35,8 @@
 //     sharing an acker with AckN (a *cdc.Txn) are settled with one call;
 //     such ackers must be comparable with ==.
 //
-// A failed batch does not stop its partition: later batches of the same
+// A failed batch (an error kafka-go does not retry, or MaxAttempts set low)
+// does not stop its partition: later batches of the same
 // partition are still sent and, if Kafka takes them, acknowledged with nil,
 // so Kafka can hold a key's newer change without the failed older one. The
 // checkpoint never passes the failed event because the cdc.Tracker fails
