@@ -277,3 +277,24 @@ func TestReaderStandsByWhileSlotBusyThenTakesOver(t *testing.T) {
 		return len(es) > 0 && string(cdc.AppendKey(nil, &es[len(es)-1])) == `{"id":2}`
 	})
 }
+
+func TestReaderNeverCapturesCdcdsOwnSchema(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	url := pg.CreateDB(t, "app")
+	pg.Exec(t, "app", `CREATE TABLE t (id int PRIMARY KEY); CREATE SCHEMA cdcd; CREATE TABLE cdcd.links (k text PRIMARY KEY)`)
+	col := &cdctest.Collector{}
+	r, _, _ := startReader(t, testConfig(url), col) // all tables
+	cdctest.Eventually(t, 30*time.Second, "streaming", r.Streaming)
+	pg.Exec(t, "app", `INSERT INTO cdcd.links VALUES ('a'); INSERT INTO t VALUES (1); INSERT INTO cdcd.links VALUES ('b')`)
+	pg.Exec(t, "app", `BEGIN; INSERT INTO cdcd.links VALUES ('c'); INSERT INTO t VALUES (2); COMMIT`)
+	got := col.WaitFor(t, 30*time.Second, "the two changes of public.t", func(es []cdc.Event) bool { return len(es) >= 2 })
+	for _, e := range got {
+		if e.Schema != "public" {
+			t.Fatalf("captured %s.%s", e.Schema, e.Table)
+		}
+	}
+	last := got[len(got)-1].Pos.CommitLSN
+	cdctest.Eventually(t, 10*time.Second, "the slot confirmed past the mixed transaction", func() bool {
+		return slotLSN(t, url, "cdcd") > last
+	})
+}

@@ -230,6 +230,11 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 		if s.txn == nil {
 			return errors.New("decode pgoutput: change outside a transaction")
 		}
+		out = dropStateEvents(out, n)
+		s.batch = out
+		if len(out) == n {
+			return nil
+		}
 		if n == 0 {
 			s.batchSince = time.Now()
 		}
@@ -255,6 +260,25 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// StateSchema is the schema holding cdcd's own state (links, dead letters,
+// audit). Its changes are never captured, even by a publication FOR ALL
+// TABLES.
+const StateSchema = "cdcd"
+
+// dropStateEvents removes the events of cdcd's own schema appended after
+// index n.
+func dropStateEvents(out []cdc.Event, n int) []cdc.Event {
+	kept := n
+	for i := n; i < len(out); i++ {
+		if out[i].Schema != StateSchema {
+			out[kept] = out[i]
+			kept++
+		}
+	}
+	clear(out[kept:])
+	return out[:kept]
 }
 
 // flush hands the pending batch to the bus. While the bus applies
