@@ -92,6 +92,10 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 	if err != nil {
 		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}
+	var links delivery.Links = o.store.Links()
+	if p.Link != nil && p.Link.Column != "" {
+		links = o.store.LinkBack(links, p.Link.Column)
+	}
 	dp, err := delivery.NewPipeline(delivery.PipelineConfig{
 		Name:        p.Name,
 		System:      p.To,
@@ -102,7 +106,7 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 		MinBackoff:  p.Backoff.Min,
 		MaxBackoff:  p.Backoff.Max,
 		MaxAge:      p.MaxAge,
-	}, m, w, delivery.Stores{Links: o.store.Links(), DeadLetters: o.store.DeadLetters(), Audit: o.store.Audit()}, env.Log, env.Metrics)
+	}, m, w, delivery.Stores{Links: links, DeadLetters: o.store.DeadLetters(), Audit: o.store.Audit()}, env.Log, env.Metrics)
 	if err != nil {
 		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}
