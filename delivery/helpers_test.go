@@ -86,6 +86,7 @@ func (m *mapper) Map(_ context.Context, e *cdc.Event) (delivery.Record, bool, er
 // in one call, a call larger than MaxBatch).
 type vendor struct {
 	batch int           // MaxBatch when wrapped in batching
+	every bool          // EveryChange: compare-and-set writes, never coalesced
 	delay time.Duration // latency of each call
 	// fail, when set, decides the error of each record's attempt (1-based).
 	fail func(r delivery.Record, attempt int) error
@@ -108,6 +109,8 @@ type vendor struct {
 	creates    map[string]int
 	nextID     int
 }
+
+func (v *vendor) EveryChange() bool { return v.every }
 
 func newVendor() *vendor {
 	return &vendor{

@@ -159,6 +159,9 @@ func NewPipeline(cfg PipelineConfig, m Mapper, w Writer, st Stores, log zerolog.
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %q: %w", cfg.Name, err)
 	}
+	if ec, ok := w.(EveryChange); ok && ec.EveryChange() {
+		cfg.Coalesce = false
+	}
 	batch := 1
 	if b, ok := w.(Batcher); ok && b.MaxBatch() > 1 {
 		batch = b.MaxBatch()

@@ -126,6 +126,27 @@ func TestCoalescing(t *testing.T) {
 	}
 }
 
+// Compare-and-set writers (Shopify inventory) compare against each change's
+// previous value, so merging 10→8 and 8→5 into "set 5 if 8" would fail
+// against a store that still holds 10: their changes are never coalesced.
+func TestNoCoalescingForWritersThatNeedEveryChange(t *testing.T) {
+	v := newVendor()
+	v.every = true
+	h := newHarness(t, delivery.PipelineConfig{Coalesce: true}, v)
+	events := []cdc.Event{ev(1, 0, 1, cdc.OpCreate, "a=1"), ev(2, 0, 1, cdc.OpUpdate, "a=2"), ev(3, 0, 1, cdc.OpUpdate, "a=3")}
+	h.write(t, events...)
+	var got, want []string
+	for _, r := range v.records() {
+		got = append(got, r.Event.ID())
+	}
+	for i := range events {
+		want = append(want, events[i].ID())
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("written %v, want every change in order %v", got, want)
+	}
+}
+
 // TestCoalescedRecordsCarryTheLinkedID checks the external ids the vendor
 // sees when coalesced changes are delivered, a delete-then-create included.
 func TestCoalescedRecordsCarryTheLinkedID(t *testing.T) {

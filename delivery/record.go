@@ -59,3 +59,11 @@ type Writer interface {
 type Batcher interface {
 	MaxBatch() int
 }
+
+// EveryChange is implemented by writers whose writes depend on each
+// change's previous state (a compare-and-set against the before-image):
+// when EveryChange reports true, the pipeline never coalesces pending
+// changes of a record into the latest one.
+type EveryChange interface {
+	EveryChange() bool
+}

@@ -48,6 +48,11 @@ type Writer struct {
 
 var _ delivery.Writer = (*Writer)(nil)
 
+// EveryChange reports whether writes compare against each change's previous
+// quantity (compare_and_set): two changes merged into one would compare
+// against the wrong quantity, so the pipeline must not coalesce them.
+func (w *Writer) EveryChange() bool { return w.cfg.Mode == ModeCompareAndSet }
+
 // New validates cfg and returns a writer that waits on the limiter
 // env.Limiters holds for the shop (a private one when env.Limiters is
 // nil). It does not connect.
