@@ -17,8 +17,10 @@
 //	op      "create", "update" or "delete"
 //	table   "schema.table" (for inbound events "system.entity")
 //	key     the key columns; nil for a table without a key
-//	before  the old row; nil for an insert, only key columns for an
-//	        update unless the table has REPLICA IDENTITY FULL
+//	before  the old row, sent in full only for tables with REPLICA
+//	        IDENTITY FULL; otherwise nil for an insert and for an update
+//	        that keeps the key, and the key columns for a delete or an
+//	        update that changes the key
 //	after   the new row; nil for a delete; unchanged TOASTed columns absent
 //	lookup  lookup.<name>: the looked-up row, nil when no row matched
 //
@@ -33,8 +35,9 @@
 //
 //	after.stock < after.reorder_point && before.stock >= before.reorder_point
 //
-// is false for an insert. To alert on an insert that starts below the
-// point, say so: (before == nil || before.stock >= before.reorder_point).
+// is false for an insert. It needs REPLICA IDENTITY FULL on the table, or
+// before is nil for updates too. To alert on an insert that starts below
+// the point, say so: (op == 'create' || before.stock >= before.reorder_point).
 // Arithmetic and + on nil are errors; use coalesce or concat. A number
 // compared with a string holding a number (a numeric column) compares as
 // numbers; two numeric columns compare as strings unless wrapped in
