@@ -39,6 +39,7 @@ type bench struct {
 	cdcdBin    string
 	profileDir string
 	kafkaExtra string // more keys of cdcd's kafka section
+	cdcdFirst  bool   // stream with cdcd before pg_recvlogical
 }
 
 // measurement is one workload's line of the report.
@@ -58,6 +59,7 @@ func main() {
 	batchSize := flag.Int("kafka-batch-size", 0, "cdcd's kafka.batch.size (0: cdcd's default)")
 	cdcdBin := flag.String("cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
 	blackhole := flag.Bool("blackhole", false, "make kfake discard records after acknowledging them (takes broker storage out of the figures)")
+	cdcdFirst := flag.Bool("cdcd-first", false, "stream with cdcd before pg_recvlogical (the first reader of fresh WAL tends to pay more)")
 	flag.Parse()
 	if *scale <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -scale must be positive")
@@ -65,14 +67,26 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *scale, *keep, *profileDir, *only, *cdcdBin, *batchSize, *blackhole); err != nil {
+	o := options{scale: *scale, keep: *keep, profileDir: *profileDir, only: *only, cdcdBin: *cdcdBin,
+		batchSize: *batchSize, blackhole: *blackhole, cdcdFirst: *cdcdFirst}
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, scale float64, keep bool, profileDir, only, cdcdBin string, batchSize int, blackhole bool) (err error) {
-	b := &bench{}
+// options are the command's flags.
+type options struct {
+	scale                     float64
+	keep, blackhole           bool
+	profileDir, only, cdcdBin string
+	batchSize                 int
+	cdcdFirst                 bool
+}
+
+func run(ctx context.Context, o options) (err error) {
+	scale, keep, profileDir, only, cdcdBin, batchSize, blackhole := o.scale, o.keep, o.profileDir, o.only, o.cdcdBin, o.batchSize, o.blackhole
+	b := &bench{cdcdFirst: o.cdcdFirst}
 	if batchSize > 0 {
 		b.kafkaExtra = fmt.Sprintf("\n  batch: {size: %d}", batchSize)
 	}
@@ -185,14 +199,26 @@ func (b *bench) measure(ctx context.Context, w workload) (m measurement, err err
 	}
 	step("    %d changes written in %.1f s; WAL ends at %s", m.changes, time.Since(began).Seconds(), end)
 
-	if m.recv, err = b.recvlogical(ctx, pgSlot, pub, end); err != nil {
-		return m, err
+	readers := []func() error{
+		func() (err error) {
+			m.recv, err = b.recvlogical(ctx, pgSlot, pub, end)
+			step("    pg_recvlogical: %.2f s", m.recv.elapsed.Seconds())
+			return err
+		},
+		func() (err error) {
+			m.cdcd, err = b.cdcd(ctx, w, cdcdSlot, pub, end)
+			step("    cdcd: %.2f s", m.cdcd.elapsed.Seconds())
+			return err
+		},
 	}
-	step("    pg_recvlogical: %.2f s", m.recv.elapsed.Seconds())
-	if m.cdcd, err = b.cdcd(ctx, w, cdcdSlot, pub, end); err != nil {
-		return m, err
+	if b.cdcdFirst {
+		readers[0], readers[1] = readers[1], readers[0]
 	}
-	step("    cdcd: %.2f s", m.cdcd.elapsed.Seconds())
+	for _, read := range readers {
+		if err := read(); err != nil {
+			return m, err
+		}
+	}
 	if m.inKafka, err = topicRecords(ctx, b.brokers, "cdcd.public."+w.table); err != nil {
 		return m, err
 	}
