@@ -62,6 +62,17 @@ log:
   level: warn
 `
 
+// httpPipeline attaches one generic HTTP pipeline (a consumer group in the
+// same process, in Kafka mode) posting every change to a no-op endpoint.
+const httpPipeline = `systems:
+  noop:
+    type: http
+    create: {method: POST, url: "%s/items"}
+    rate: {requests: 1000000, per: 1s}
+pipelines:
+  - {name: noop, from: public.%s, to: noop}
+`
+
 // statusInterval is how often cdcd confirms to the server in these runs:
 // the slot's confirmed_flush_lsn, which stops the clock, trails cdcd's acks
 // by up to this much.
@@ -76,6 +87,9 @@ func (b *bench) cdcd(ctx context.Context, w workload, slot, pub, end string) (re
 	}
 	cfgPath := filepath.Join(b.dir, "cdcd-"+w.name+".yaml")
 	cfg := fmt.Sprintf(cdcdConfig, b.pg.URL("postgres"), slot, pub, w.table, statusInterval, strings.Join(b.brokers, ", "), b.kafkaExtra, listen)
+	if b.noop != nil {
+		cfg += fmt.Sprintf(httpPipeline, b.noop.url, w.table)
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return result{}, err
 	}

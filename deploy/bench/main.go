@@ -40,6 +40,7 @@ type bench struct {
 	profileDir string
 	kafkaExtra string // more keys of cdcd's kafka section
 	cdcdFirst  bool   // stream with cdcd before pg_recvlogical
+	noop       *noop  // the endpoint of the attached HTTP pipeline, if any
 }
 
 // measurement is one workload's line of the report.
@@ -59,6 +60,7 @@ func main() {
 	batchSize := flag.Int("kafka-batch-size", 0, "cdcd's kafka.batch.size (0: cdcd's default)")
 	cdcdBin := flag.String("cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
 	blackhole := flag.Bool("blackhole", false, "make kfake discard records after acknowledging them (takes broker storage out of the figures)")
+	httpPipe := flag.Bool("http-pipeline", false, "attach one generic HTTP pipeline to a local no-op endpoint (Kafka mode, same process)")
 	cdcdFirst := flag.Bool("cdcd-first", false, "stream with cdcd before pg_recvlogical (the first reader of fresh WAL tends to pay more)")
 	flag.Parse()
 	if *scale <= 0 {
@@ -68,7 +70,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	o := options{scale: *scale, keep: *keep, profileDir: *profileDir, only: *only, cdcdBin: *cdcdBin,
-		batchSize: *batchSize, blackhole: *blackhole, cdcdFirst: *cdcdFirst}
+		batchSize: *batchSize, blackhole: *blackhole, cdcdFirst: *cdcdFirst, httpPipeline: *httpPipe}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -81,12 +83,16 @@ type options struct {
 	keep, blackhole           bool
 	profileDir, only, cdcdBin string
 	batchSize                 int
-	cdcdFirst                 bool
+	cdcdFirst, httpPipeline   bool
 }
 
 func run(ctx context.Context, o options) (err error) {
 	scale, keep, profileDir, only, cdcdBin, batchSize, blackhole := o.scale, o.keep, o.profileDir, o.only, o.cdcdBin, o.batchSize, o.blackhole
 	b := &bench{cdcdFirst: o.cdcdFirst}
+	if o.httpPipeline {
+		b.noop = startNoop()
+		defer b.noop.close()
+	}
 	if batchSize > 0 {
 		b.kafkaExtra = fmt.Sprintf("\n  batch: {size: %d}", batchSize)
 	}
@@ -208,6 +214,9 @@ func (b *bench) measure(ctx context.Context, w workload) (m measurement, err err
 		func() (err error) {
 			m.cdcd, err = b.cdcd(ctx, w, cdcdSlot, pub, end)
 			step("    cdcd: %.2f s", m.cdcd.elapsed.Seconds())
+			if b.noop != nil {
+				step("    http pipeline: %d requests delivered by then", b.noop.requests.Swap(0))
+			}
 			return err
 		},
 	}
