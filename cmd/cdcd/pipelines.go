@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
@@ -29,9 +30,13 @@ type outbound struct {
 	pipelines []pipeline
 	store     *store.Store
 	lookups   *pgxpool.Pool
+	dlqTopics []*kafkabus.DeadLetterTopic
 }
 
 func (o *outbound) close() {
+	for _, d := range o.dlqTopics {
+		_ = d.Close(context.Background())
+	}
 	if o.store != nil {
 		o.store.Close()
 	}
@@ -92,6 +97,16 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 	if err != nil {
 		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}
+	var dead delivery.DeadLetters = o.store.DeadLetters()
+	if cfg.Kafka != nil {
+		// In Kafka mode dead letters also go to <prefix>.dlq.<pipeline>.
+		d, err := kafkabus.NewDeadLetterTopic(dead, kafkaConfig(cfg, env.Source), p.Name, env.Log)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+		}
+		o.dlqTopics = append(o.dlqTopics, d)
+		dead = d
+	}
 	var links delivery.Links = o.store.Links()
 	if p.Link != nil && p.Link.Column != "" {
 		links = o.store.LinkBack(links, p.Link.Column)
@@ -106,7 +121,7 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 		MinBackoff:  p.Backoff.Min,
 		MaxBackoff:  p.Backoff.Max,
 		MaxAge:      p.MaxAge,
-	}, m, w, delivery.Stores{Links: links, DeadLetters: o.store.DeadLetters(), Audit: o.store.Audit()}, env.Log, env.Metrics)
+	}, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
 	if err != nil {
 		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}

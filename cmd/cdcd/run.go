@@ -214,22 +214,8 @@ func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg pr
 // route per outbound pipeline (every change to standard output when there
 // is no pipeline at all).
 func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo, log zerolog.Logger, reg prometheus.Registerer) (cdc.Publisher, error) {
-	if k := cfg.Kafka; k != nil {
-		p, err := kafkabus.New(kafkabus.Config{
-			Brokers:           k.Brokers,
-			TopicPrefix:       k.TopicPrefix,
-			ClientID:          k.ClientID,
-			CreateTopics:      k.Topics.Create,
-			Partitions:        k.Topics.Partitions,
-			ReplicationFactor: k.Topics.ReplicationFactor,
-			BatchSize:         k.Batch.Size,
-			BatchBytes:        k.Batch.Bytes,
-			Linger:            k.Batch.Linger,
-			BufferEvents:      k.Buffer.Events,
-			BufferBytes:       k.Buffer.Bytes,
-			Compression:       k.Compression,
-			Source:            source,
-		}, log, reg)
+	if cfg.Kafka != nil {
+		p, err := kafkabus.New(kafkaConfig(cfg, source), log, reg)
 		if err != nil {
 			return nil, usageError(err)
 		}
@@ -246,6 +232,26 @@ func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo
 		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(env)})
 	}
 	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, log, reg), nil
+}
+
+// kafkaConfig is the bus's Kafka configuration.
+func kafkaConfig(cfg *config.Config, source cdc.SourceInfo) kafkabus.Config {
+	k := cfg.Kafka
+	return kafkabus.Config{
+		Brokers:           k.Brokers,
+		TopicPrefix:       k.TopicPrefix,
+		ClientID:          k.ClientID,
+		CreateTopics:      k.Topics.Create,
+		Partitions:        k.Topics.Partitions,
+		ReplicationFactor: k.Topics.ReplicationFactor,
+		BatchSize:         k.Batch.Size,
+		BatchBytes:        k.Batch.Bytes,
+		Linger:            k.Batch.Linger,
+		BufferEvents:      k.Buffer.Events,
+		BufferBytes:       k.Buffer.Bytes,
+		Compression:       k.Compression,
+		Source:            source,
+	}
 }
 
 func newLogger(c config.Log) zerolog.Logger {
