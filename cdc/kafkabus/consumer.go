@@ -90,6 +90,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 func (c *Consumer) session(ctx context.Context) error {
+	if err := c.waitTopics(ctx); err != nil {
+		return err
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.cfg.Brokers,
 		GroupID:        c.cfg.Group,
@@ -130,6 +133,62 @@ func (c *Consumer) session(ctx context.Context) error {
 		c.m.consumed.WithLabelValues(c.cfg.Group).Add(float64(len(msgs)))
 		c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(r.Lag()))
 	}
+}
+
+// topicPoll is how often a consumer checks whether its topics exist yet.
+const topicPoll = time.Second
+
+// waitTopics returns once every topic of the group exists, or ctx ends. A
+// member that joins its group before the producer created the topics is
+// assigned no partitions, and kafka-go does not rebalance when they appear:
+// it would deliver nothing until restarted.
+func (c *Consumer) waitTopics(ctx context.Context) error {
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 10 * time.Second}
+	tick := time.NewTicker(topicPoll)
+	defer tick.Stop()
+	logged := false
+	for {
+		missing, err := c.missingTopics(ctx, client)
+		switch {
+		case err != nil:
+			return err
+		case len(missing) == 0:
+			return nil
+		case !logged:
+			c.log.Info().Strs("topics", missing).Msg("waiting for topics to be created")
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// missingTopics returns the group's topics that do not exist. The metadata
+// request does not create them.
+func (c *Consumer) missingTopics(ctx context.Context, client *kafka.Client) ([]string, error) {
+	res, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: c.cfg.Topics})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of topics %q: %w", c.cfg.Topics, err)
+	}
+	found := make(map[string]bool, len(res.Topics))
+	for _, t := range res.Topics {
+		switch {
+		case t.Error == nil:
+			found[t.Name] = true
+		case !errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+			return nil, fmt.Errorf("metadata of topic %q: %w", t.Name, t.Error)
+		}
+	}
+	var missing []string
+	for _, t := range c.cfg.Topics {
+		if !found[t] {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
 }
 
 // deliver parses the messages and writes them to the sink until it takes
