@@ -92,8 +92,9 @@ func decode(body []byte, v any) error {
 
 // properties checks and converts input properties: scalars become strings,
 // null becomes "" (which clears the property), arrays and objects are
-// invalid, contacts' email must look like an address, and unknown
-// properties are invalid when Options.Properties lists the type's.
+// invalid, contacts' email must look like an address, enumeration
+// properties (SetOptions) take only their options, and unknown properties
+// are invalid when Options.Properties lists the type's.
 func (s *Server) properties(typ string, in map[string]json.RawMessage) (map[string]string, *problem) {
 	out := make(map[string]string, len(in))
 	var bad []detail
@@ -114,6 +115,10 @@ func (s *Server) properties(typ string, in map[string]json.RawMessage) (map[stri
 		v, ok := scalar(raw)
 		if !ok {
 			bad = append(bad, detail{Message: fmt.Sprintf("Property %q must be a string, number or boolean", name), Code: "INVALID_PROPERTY_VALUE", Context: map[string][]string{"propertyName": {name}}})
+			continue
+		}
+		if d := s.invalidOption(typ, name, v); d != nil {
+			bad = append(bad, *d)
 			continue
 		}
 		if typ == "contacts" && name == "email" && v != "" && !looksLikeEmail(v) {

@@ -67,6 +67,7 @@ type Server struct {
 	seen     map[string][]time.Time // token → admission times in the current window
 	daily    map[string]int
 	forced   []Fault
+	enums    map[string]map[string][]string // type → enumeration property → options (SetOptions)
 	n429     int
 	nextCorr uint64
 }
