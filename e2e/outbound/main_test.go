@@ -1,0 +1,99 @@
+package outbound
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+)
+
+var (
+	// cdcdBin is the cdcd binary built for this test run.
+	cdcdBin string
+	// pg is the Postgres server every test shares, each with a database and
+	// a replication slot of its own.
+	pg *cdctest.Postgres
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // every test skips itself
+	}
+	os.Exit(setUp(m))
+}
+
+func setUp(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "cdcd-outbound-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "outbound:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cdcdBin = filepath.Join(dir, "cdcd")
+	build := exec.Command("go", "build", "-o", cdcdBin, "github.com/cdcd-dev/cdcd/cmd/cdcd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "outbound: build cdcd:", err)
+		return 1
+	}
+	pg, err = cdctest.NewPostgres()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "outbound: start postgres:", err)
+		return 1
+	}
+	defer pg.Destroy()
+	return m.Run()
+}
+
+// needsServers skips t under -short: every test here starts cdcd against
+// Postgres, and some Kafka.
+func needsServers(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Postgres, Kafka and cdcd")
+	}
+}
+
+var (
+	unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
+	databases  atomic.Int32
+)
+
+// dbName is a database and slot name for t, unique in the shared server
+// even when tests repeat (-count).
+func dbName(t *testing.T) string {
+	n := strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(t.Name()), "_"), "_")
+	if len(n) > 50 {
+		n = n[len(n)-50:]
+	}
+	return fmt.Sprintf("t%d_%s", databases.Add(1), n)
+}
+
+// poll calls check every interval until it returns nil, and fails the test
+// with its last error at the deadline. Use it for checks too heavy for
+// cdctest.Eventually's 10ms pace.
+func poll(t *testing.T, timeout, interval time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		<-tick.C
+	}
+}
