@@ -4,9 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/cdcd-dev/cdcd/e2e/e2etest"
 )
 
 // cdcdBin is the cdcd binary built for this test run.
@@ -22,10 +22,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
-	cdcdBin = filepath.Join(dir, "cdcd")
-	build := exec.Command("go", "build", "-o", cdcdBin, "github.com/cdcd-dev/cdcd/cmd/cdcd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if cdcdBin, err = e2etest.BuildCdcd(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build cdcd:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)

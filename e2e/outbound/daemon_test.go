@@ -3,15 +3,14 @@ package outbound
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/e2e/e2etest"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/vendortest/hubspot"
@@ -68,7 +67,7 @@ func newDeployment(t *testing.T, kafka bool, opts hubspot.Options) *deployment {
 // returns its path and that address.
 func (d *deployment) config() (path, listen string) {
 	d.t.Helper()
-	listen = net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(d.t)))
+	listen = e2etest.FreeAddr(d.t)
 	var b strings.Builder
 	fmt.Fprintf(&b, `postgres:
   url: %q
@@ -117,16 +116,6 @@ pipelines:
 	return path, listen
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // cli runs a cdcd command with the deployment's config and returns its
 // standard output; a non-zero exit fails the test.
 func (d *deployment) cli(args ...string) string {
@@ -141,16 +130,11 @@ func (d *deployment) cli(args ...string) string {
 	return out.String()
 }
 
-// proc is one `cdcd run --role R` process, restartable. Its log is kept in
-// a file whose tail is printed when the test fails.
+// proc is one `cdcd run --role R` process, restartable.
 type proc struct {
-	t       *testing.T
-	role    string
-	config  string
-	listen  string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when cmd has exited
+	*e2etest.Process
+	role   string
+	listen string
 }
 
 // start runs cdcd with role and waits until it is ready; a capture role
@@ -158,95 +142,18 @@ type proc struct {
 func (d *deployment) start(role string) *proc {
 	d.t.Helper()
 	path, listen := d.config()
-	p := &proc{t: d.t, role: role, config: path, listen: listen,
-		logPath: filepath.Join(d.t.TempDir(), "cdcd-"+role+".log")}
-	d.t.Cleanup(func() {
-		p.stop()
-		if d.t.Failed() {
-			p.printLogTail(40)
-		}
-	})
+	p := &proc{
+		Process: e2etest.NewProcess(d.t, "cdcd --role "+role, cdcdBin, "run", "--config", path, "--role", role),
+		role:    role, listen: listen,
+	}
 	p.restart()
 	return p
 }
 
 // restart starts the process (again) and waits until it is ready.
 func (p *proc) restart() {
-	p.t.Helper()
-	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer log.Close()
-	cmd := exec.Command(cdcdBin, "run", "--config", p.config, "--role", p.role)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		p.t.Fatalf("start cdcd --role %s: %v", p.role, err)
-	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	done := p.done
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	client := &http.Client{Timeout: time.Second}
-	cdctest.Eventually(p.t, 30*time.Second, "cdcd --role "+p.role+" to report ready", func() bool {
-		p.mustRun("while starting")
-		resp, err := client.Get("http://" + p.listen + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	p.Start()
+	p.WaitReady(p.listen, 30*time.Second)
 }
 
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// mustRun fails the test if the process has exited.
-func (p *proc) mustRun(when string) {
-	p.t.Helper()
-	if !p.running() {
-		p.t.Fatalf("cdcd --role %s exited %s: %v", p.role, when, p.cmd.ProcessState)
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	p.t.Helper()
-	p.mustRun("before it was killed")
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop asks the process to stop with SIGTERM, and kills it if it has not
-// within 20s.
-func (p *proc) stop() {
-	if p.cmd == nil || !p.running() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-func (p *proc) printLogTail(n int) {
-	data, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return
-	}
-	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
-	lines = lines[max(0, len(lines)-n):]
-	p.t.Logf("last %d lines of the cdcd --role %s log:\n%s", len(lines), p.role, bytes.Join(lines, []byte("\n")))
-}
+func (p *proc) kill() { p.Kill() }

@@ -4,13 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/e2e/e2etest"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 )
@@ -38,10 +38,7 @@ func setUp(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cdcdBin = filepath.Join(dir, "cdcd")
-	build := exec.Command("go", "build", "-o", cdcdBin, "github.com/cdcd-dev/cdcd/cmd/cdcd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if cdcdBin, err = e2etest.BuildCdcd(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "outbound: build cdcd:", err)
 		return 1
 	}
