@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Rate is a request budget: at most Requests in any window of Per.
@@ -25,9 +28,10 @@ func (r Rate) Validate() error {
 // Rate.Per, which is how vendors such as HubSpot count. (A token bucket with
 // a burst would allow twice that in a window and draw 429s.)
 type Limiter struct {
-	rate Rate
-	mu   sync.Mutex
-	log  []time.Time // start times of the admitted calls in the current window, oldest first
+	rate   Rate
+	waited atomic.Int64 // nanoseconds callers spent blocked in Wait
+	mu     sync.Mutex
+	log    []time.Time // start times of the admitted calls in the current window, oldest first
 	// pause, when set, holds every call until then (a vendor's 429 said so).
 	pause time.Time
 }
@@ -40,6 +44,12 @@ func NewLimiter(r Rate) *Limiter { return &Limiter{rate: r} }
 
 // Wait blocks until a call may start, or ctx ends.
 func (l *Limiter) Wait(ctx context.Context) error {
+	start := time.Now()
+	defer func() {
+		if d := time.Since(start); d > time.Millisecond {
+			l.waited.Add(int64(d))
+		}
+	}()
 	for {
 		wait := l.reserve(time.Now())
 		if wait <= 0 {
@@ -86,7 +96,9 @@ func (l *Limiter) Pause(d time.Duration) {
 
 // Limiters holds one limiter per vendor account, shared by every writer
 // and pipeline that uses the account: vendors count limits per account, not
-// per worker.
+// per worker. Registered with Prometheus, it reports the time writers spent
+// waiting on each account's limit as
+// cdcd_sink_rate_limit_wait_seconds_total{account}.
 type Limiters struct {
 	mu sync.Mutex
 	m  map[string]*Limiter
@@ -105,4 +117,20 @@ func (l *Limiters) For(account string, r Rate) *Limiter {
 	lim := NewLimiter(r)
 	l.m[account] = lim
 	return lim
+}
+
+var waitDesc = prometheus.NewDesc("cdcd_sink_rate_limit_wait_seconds_total",
+	"Time writers spent waiting for a vendor account's rate limit.", []string{"account"}, nil)
+
+// Describe implements prometheus.Collector.
+func (l *Limiters) Describe(ch chan<- *prometheus.Desc) { ch <- waitDesc }
+
+// Collect implements prometheus.Collector.
+func (l *Limiters) Collect(ch chan<- prometheus.Metric) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for account, lim := range l.m {
+		ch <- prometheus.MustNewConstMetric(waitDesc, prometheus.CounterValue,
+			time.Duration(lim.waited.Load()).Seconds(), account)
+	}
 }

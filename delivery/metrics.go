@@ -1,10 +1,8 @@
 package delivery
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -40,9 +38,6 @@ func newMetrics(reg prometheus.Registerer, pipeline, system string) (*metrics, e
 	if err != nil {
 		return nil, err
 	}
-	if _, err := NewWaitMeter(reg, system); err != nil {
-		return nil, err
-	}
 	return &metrics{
 		delivered:    events.WithLabelValues(pipeline, system, "delivered"),
 		retried:      events.WithLabelValues(pipeline, system, "retried"),
@@ -70,35 +65,4 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		}
 	}
 	return c, fmt.Errorf("register metrics: %w", err)
-}
-
-// WaitMeter counts the time a system's writers spend blocked on a Limiter,
-// as cdcd_sink_rate_limit_wait_seconds_total{system}. Writers wait through
-// it instead of calling Limiter.Wait. A nil *WaitMeter only waits.
-type WaitMeter struct {
-	seconds prometheus.Counter
-}
-
-// NewWaitMeter returns the meter of system, registering the counter on reg
-// (shared with every other meter on reg). A nil reg counts nowhere.
-func NewWaitMeter(reg prometheus.Registerer, system string) (*WaitMeter, error) {
-	vec, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "cdcd_sink_rate_limit_wait_seconds_total",
-		Help: "Time writers spent waiting for a rate limiter, by system.",
-	}, []string{"system"}))
-	if err != nil {
-		return nil, err
-	}
-	return &WaitMeter{seconds: vec.WithLabelValues(system)}, nil
-}
-
-// Wait is l.Wait(ctx), counting the time it blocked.
-func (m *WaitMeter) Wait(ctx context.Context, l *Limiter) error {
-	if m == nil {
-		return l.Wait(ctx)
-	}
-	start := time.Now()
-	err := l.Wait(ctx)
-	m.seconds.Add(time.Since(start).Seconds())
-	return err
 }

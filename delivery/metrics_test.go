@@ -54,42 +54,36 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
-	if series["cdcd_sink_write_seconds"] != 2 || series["cdcd_sink_queue_depth"] != 2 || series["cdcd_sink_rate_limit_wait_seconds_total"] != 1 {
+	if series["cdcd_sink_write_seconds"] != 2 || series["cdcd_sink_queue_depth"] != 2 {
 		t.Errorf("series per metric %v", series)
 	}
 }
 
-func TestWaitMeterCountsLimiterWaits(t *testing.T) {
+func TestLimitersReportWaitingPerAccount(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m, err := delivery.NewWaitMeter(reg, "hubspot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := delivery.NewWaitMeter(reg, "hubspot"); err != nil { // each writer may ask
-		t.Fatal(err)
-	}
-	l := delivery.NewLimiter(delivery.Rate{Requests: 1, Per: 20 * time.Millisecond})
+	ls := delivery.NewLimiters()
+	reg.MustRegister(ls)
+	l := ls.For("hubspot:portal-1", delivery.Rate{Requests: 1, Per: 20 * time.Millisecond})
+	ls.For("slack:abc", delivery.Rate{Requests: 10, Per: time.Second})
 	for range 2 {
-		if err := m.Wait(context.Background(), l); err != nil {
+		if err := l.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c, err := reg.Gather()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got float64
-	for _, mf := range c {
+	got := map[string]float64{}
+	for _, mf := range mfs {
 		if mf.GetName() == "cdcd_sink_rate_limit_wait_seconds_total" {
-			got = mf.GetMetric()[0].GetCounter().GetValue()
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
 		}
 	}
-	if got < 0.015 {
-		t.Errorf("counted %vs of waiting, want about 0.02s", got)
-	}
-	var none *delivery.WaitMeter
-	if err := none.Wait(context.Background(), delivery.NewLimiter(delivery.Rate{Requests: 1, Per: time.Second})); err != nil {
-		t.Errorf("nil meter: %v", err)
+	if got["hubspot:portal-1"] < 0.015 || got["slack:abc"] != 0 || len(got) != 2 {
+		t.Errorf("waits by account %v, want about 0.02s for hubspot:portal-1 and 0 for slack:abc", got)
 	}
 }

@@ -104,7 +104,9 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	if cfg.Kafka != nil {
 		source.Name = cfg.Kafka.TopicPrefix
 	}
-	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: delivery.NewLimiters()}
+	limiters := delivery.NewLimiters()
+	reg.MustRegister(limiters)
+	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: limiters}
 	srv := server.New(cfg.HTTP.Listen, log, reg)
 	g, gctx := errgroup.WithContext(ctx)
 	var closers []func(context.Context) error // run in reverse order after the stop
@@ -228,7 +230,9 @@ func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo
 			Match: func(e *cdc.Event) bool { return e.Schema == from.Schema && e.Table == from.Name }})
 	}
 	if len(cfg.Pipelines) == 0 {
-		env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: delivery.NewLimiters()}
+		limiters := delivery.NewLimiters()
+	reg.MustRegister(limiters)
+	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: limiters}
 		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(env)})
 	}
 	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, log, reg), nil
