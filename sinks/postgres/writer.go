@@ -1,0 +1,251 @@
+// Package postgres applies the changes of a remote system to a local table.
+//
+// Every Write is one transaction tagged with the system as its origin, so
+// the capture reader stamps the resulting events with Origin = the system
+// and the router never sends them back there. The tag is the replication
+// origin "cdcd:<system>" when the role may use replication origins, and
+// otherwise a transactional logical message with prefix store.OriginPrefix
+// emitted as the transaction's first statement.
+//
+// A change older than the one last applied to its record is skipped, and
+// so is an update of a record deleted less than tombstone_ttl ago (see
+// cdcd.apply_state).
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/store"
+)
+
+// maxBatch is the most records one Write applies in its transaction.
+const maxBatch = 100
+
+// originNamePrefix prefixes the system in the replication origin's name;
+// the capture reader strips it.
+const originNamePrefix = "cdcd:"
+
+// Writer applies records to one table. It implements delivery.Writer and
+// delivery.Batcher; Close releases its connections.
+type Writer struct {
+	cfg    Config
+	origin string // the system the records come from
+	target string // quoted schema.table
+	pool   *pgxpool.Pool
+	log    zerolog.Logger
+
+	mu        sync.Mutex
+	ready     bool
+	useOrigin bool // replication origin, else a logical message
+	pruned    time.Time
+}
+
+var (
+	_ delivery.Writer  = (*Writer)(nil)
+	_ delivery.Batcher = (*Writer)(nil)
+)
+
+// New validates cfg and returns a writer for the system name (the origin
+// unless cfg.Origin is set). It does not connect.
+func New(name string, cfg *Config, env config.Env) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres writer: url is not a valid connection string")
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres writer: %w", err)
+	}
+	origin := cfg.Origin
+	if origin == "" {
+		origin = name
+	}
+	schema, table, _ := splitTable(cfg.Table)
+	return &Writer{
+		cfg:    *cfg,
+		origin: origin,
+		target: pgx.Identifier{schema, table}.Sanitize(),
+		pool:   pool,
+		log:    env.Log.With().Str("component", "postgres_writer").Str("table", cfg.Table).Logger(),
+	}, nil
+}
+
+// MaxBatch is the most records one Write takes.
+func (w *Writer) MaxBatch() int { return maxBatch }
+
+// Close closes the connection pool.
+func (w *Writer) Close(context.Context) error {
+	w.pool.Close()
+	return nil
+}
+
+// UsesReplicationOrigin reports whether writes are tagged with a
+// replication origin (true) or a logical message (false). It is valid
+// after the first successful Write.
+func (w *Writer) UsesReplicationOrigin() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.useOrigin
+}
+
+// setup creates the state table and picks the tagging mode, once.
+func (w *Writer) setup(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ready {
+		return nil
+	}
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return classify("connect to the local database", err)
+	}
+	defer conn.Release()
+	if err := ensureState(ctx, conn.Conn()); err != nil {
+		return classify("prepare the state table", err)
+	}
+	useOrigin, err := probeOrigin(ctx, conn.Conn(), originNamePrefix+w.origin)
+	if err != nil {
+		return classify("set up the replication origin", err)
+	}
+	w.useOrigin, w.ready = useOrigin, true
+	mode := "logical_message"
+	if useOrigin {
+		mode = "replication_origin"
+	}
+	w.log.Info().Str("origin", w.origin).Str("mode", mode).Msg("origin tagging ready")
+	return nil
+}
+
+// probeOrigin creates the replication origin if missing and reports
+// whether this role may use it; a missing privilege is no error.
+func probeOrigin(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
+	_, err := conn.Exec(ctx, "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL", name)
+	if hasCode(err, codeInsufficientPrivilege) {
+		return false, nil
+	}
+	if err != nil && !hasCode(err, "23505") { // created concurrently
+		return false, err
+	}
+	_, err = conn.Exec(ctx, "SELECT pg_replication_origin_session_setup($1)", name)
+	switch {
+	case hasCode(err, codeInsufficientPrivilege):
+		return false, nil
+	case hasCode(err, codeObjectInUse): // another session holds it: the privilege is there
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_replication_origin_session_reset()"); err != nil {
+		conn.Close(ctx)
+		return false, err
+	}
+	return true, nil
+}
+
+// Write applies the records in one transaction tagged with the origin and
+// returns one Result per record. A skipped record (stale, or an update of
+// a tombstoned record) has a nil Err; its Result.Version is the version
+// already applied, which is newer. A record the table refuses (a
+// constraint violation, bad data, an unknown column) gets a permanent
+// Err; the others still apply. A transient failure fails the whole call
+// and nothing is applied.
+func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
+	if err := w.setup(ctx); err != nil {
+		return nil, err
+	}
+	if len(records) == 0 {
+		return nil, nil
+	}
+	w.prune(ctx)
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return nil, classify("connect to the local database", err)
+	}
+	defer conn.Release()
+	session, err := w.originSession(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	if session {
+		defer func() {
+			cleanup := context.WithoutCancel(ctx)
+			if _, err := conn.Exec(cleanup, "SELECT pg_replication_origin_session_reset()"); err != nil {
+				conn.Conn().Close(cleanup) // the pool drops it; the server frees the origin
+			}
+		}()
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, classify("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if !session {
+		if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", store.OriginPrefix, w.origin); err != nil {
+			return nil, classify("tag the transaction with its origin", err)
+		}
+	}
+	results := make([]delivery.Result, len(records))
+	var counts [outcomes]int
+	for i := range records {
+		res, out, err := w.apply(ctx, tx, &records[i])
+		if err != nil {
+			return nil, err
+		}
+		results[i] = res
+		counts[out]++
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, classify("commit", err)
+	}
+	w.log.Debug().Int("applied", counts[applied]).Int("skipped_stale", counts[skippedStale]).
+		Int("skipped_tombstoned", counts[skippedTombstoned]).Int("failed", counts[failed]).
+		Bool("replication_origin", session).Msg("batch applied")
+	return results, nil
+}
+
+// originSession sets up the replication origin on conn when that mode is
+// in use. It reports false when the transaction must be tagged with a
+// message instead: the origin is busy in another session (Postgres allows
+// one session per origin).
+func (w *Writer) originSession(ctx context.Context, conn *pgxpool.Conn) (bool, error) {
+	if !w.UsesReplicationOrigin() {
+		return false, nil
+	}
+	_, err := conn.Exec(ctx, "SELECT pg_replication_origin_session_setup($1)", originNamePrefix+w.origin)
+	switch {
+	case err == nil:
+		return true, nil
+	case hasCode(err, codeObjectInUse):
+		return false, nil
+	}
+	return false, classify("set up the replication origin session", err)
+}
+
+// prune drops expired tombstones at most once per TTL (and hour).
+func (w *Writer) prune(ctx context.Context) {
+	every := min(w.cfg.TombstoneTTL, time.Hour)
+	w.mu.Lock()
+	due := time.Since(w.pruned) >= every
+	if due {
+		w.pruned = time.Now()
+	}
+	w.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := w.pruneState(ctx); err != nil {
+		w.log.Warn().Err(err).Msg("tombstones not pruned")
+	}
+}
