@@ -231,8 +231,8 @@ func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo
 	}
 	if len(cfg.Pipelines) == 0 {
 		limiters := delivery.NewLimiters()
-	reg.MustRegister(limiters)
-	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: limiters}
+		reg.MustRegister(limiters)
+		env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: limiters}
 		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(env)})
 	}
 	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, log, reg), nil
