@@ -145,7 +145,7 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	}
 	var reader *pgwal.Reader
 	if r != roleSinks {
-		pub, err := newPublisher(cfg, pipelines, source, log, reg)
+		pub, err := newPublisher(cfg, pipelines, env)
 		if err != nil {
 			return err
 		}
@@ -215,9 +215,9 @@ func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg pr
 // newPublisher builds the Kafka producer, or the in-process bus with one
 // route per outbound pipeline (every change to standard output when there
 // is no pipeline at all).
-func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo, log zerolog.Logger, reg prometheus.Registerer) (cdc.Publisher, error) {
+func newPublisher(cfg *config.Config, outbound []pipeline, env config.Env) (cdc.Publisher, error) {
 	if cfg.Kafka != nil {
-		p, err := kafkabus.New(kafkaConfig(cfg, source), log, reg)
+		p, err := kafkabus.New(kafkaConfig(cfg, env.Source), env.Log, env.Metrics)
 		if err != nil {
 			return nil, usageError(err)
 		}
@@ -230,12 +230,9 @@ func newPublisher(cfg *config.Config, outbound []pipeline, source cdc.SourceInfo
 			Match: func(e *cdc.Event) bool { return e.Schema == from.Schema && e.Table == from.Name }})
 	}
 	if len(cfg.Pipelines) == 0 {
-		limiters := delivery.NewLimiters()
-		reg.MustRegister(limiters)
-		env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: limiters}
 		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(env)})
 	}
-	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, log, reg), nil
+	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, env.Log, env.Metrics), nil
 }
 
 // kafkaConfig is the bus's Kafka configuration.

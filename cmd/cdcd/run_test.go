@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+)
+
+// Regression: the embedded default (no kafka, no pipelines: every change to
+// standard output) registered the rate-limit collector twice and panicked
+// at start.
+func TestRunEmbeddedDefaultStartsAndStops(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	url := pg.CreateDB(t, "app")
+	pg.Exec(t, "app", "CREATE TABLE contacts (id int PRIMARY KEY)")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	path := filepath.Join(t.TempDir(), "cdcd.yaml")
+	yaml := fmt.Sprintf("postgres:\n  url: %q\n  tables: [contacts]\nhttp:\n  listen: %q\nlog:\n  level: warn\n", url, addr)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, roleAll) }()
+	cdctest.Eventually(t, 30*time.Second, "cdcd to stream from the slot", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended while starting: %v", err)
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v after a clean stop", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}
