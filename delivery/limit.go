@@ -107,8 +107,12 @@ type Limiters struct {
 // NewLimiters returns an empty set.
 func NewLimiters() *Limiters { return &Limiters{m: map[string]*Limiter{}} }
 
-// For returns the account's limiter, creating it with r on first use.
+// For returns the account's limiter, creating it with r on first use. A
+// nil set gives a limiter of its own to each caller (tests, tools).
 func (l *Limiters) For(account string, r Rate) *Limiter {
+	if l == nil {
+		return NewLimiter(r)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if lim, ok := l.m[account]; ok {

@@ -52,3 +52,18 @@ func TestLimitersShareOneLimiterPerAccount(t *testing.T) {
 		t.Fatal("accounts share a limiter")
 	}
 }
+
+func TestNilLimitersGiveEachCallerItsOwnLimiter(t *testing.T) {
+	var ls *Limiters
+	a := ls.For("acct", Rate{Requests: 1, Per: time.Hour})
+	b := ls.For("acct", Rate{Requests: 1, Per: time.Hour})
+	if a == nil || a == b {
+		t.Fatal("a nil set must hand out separate limiters")
+	}
+	if wait := a.reserve(time.Now()); wait != 0 {
+		t.Fatalf("first call waits %v", wait)
+	}
+	if wait := b.reserve(time.Now()); wait != 0 {
+		t.Fatalf("another caller's limiter was used up: waits %v", wait)
+	}
+}

@@ -91,11 +91,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters
 	if account == "" {
 		account = "http:" + name
 	}
-	if limiters != nil {
-		w.limiter = limiters.For(account, c.Rate)
-	} else {
-		w.limiter = delivery.NewLimiter(c.Rate)
-	}
+	w.limiter = limiters.For(account, c.Rate)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
 	w.client = &http.Client{

@@ -49,9 +49,6 @@ func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if limiters == nil {
-		limiters = delivery.NewLimiters()
-	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 16
 	return &Writer{

@@ -59,10 +59,6 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	limiters := env.Limiters
-	if limiters == nil {
-		limiters = delivery.NewLimiters()
-	}
 	w := &Writer{
 		url:         cfg.URL,
 		routingKey:  cfg.RoutingKey,
@@ -70,7 +66,7 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 		actionField: cfg.ActionField,
 		tmpl:        map[string]*template.Template{},
 		client:      &http.Client{Timeout: cfg.Timeout},
-		limit:       limiters.For(Account(cfg.RoutingKey), cfg.Rate),
+		limit:       env.Limiters.For(Account(cfg.RoutingKey), cfg.Rate),
 		log:         env.Log,
 	}
 	for _, t := range cfg.templates() {

@@ -74,11 +74,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters
 		u, _ := url.Parse(base)
 		account = "salesforce:" + u.Host
 	}
-	if limiters != nil {
-		w.limiter = limiters.For(account, c.Rate)
-	} else {
-		w.limiter = delivery.NewLimiter(c.Rate)
-	}
+	w.limiter = limiters.For(account, c.Rate)
 	w.client = &http.Client{
 		Transport:     http.DefaultTransport.(*http.Transport).Clone(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

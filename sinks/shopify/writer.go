@@ -60,16 +60,12 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	limiters := env.Limiters
-	if limiters == nil {
-		limiters = delivery.NewLimiters()
-	}
 	base := strings.TrimSuffix(cfg.baseURL(), "/")
 	return &Writer{
 		cfg:    *cfg,
 		base:   base,
 		client: &http.Client{Timeout: cfg.Timeout},
-		limit:  limiters.For("shopify:"+strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://"), cfg.Rate),
+		limit:  env.Limiters.For("shopify:"+strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://"), cfg.Rate),
 		log:    env.Log,
 	}, nil
 }

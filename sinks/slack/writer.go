@@ -45,14 +45,10 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	limiters := env.Limiters
-	if limiters == nil {
-		limiters = delivery.NewLimiters()
-	}
 	w := &Writer{
 		url:    cfg.WebhookURL,
 		client: &http.Client{Timeout: cfg.Timeout},
-		limit:  limiters.For(Account(cfg.WebhookURL), cfg.Rate),
+		limit:  env.Limiters.For(Account(cfg.WebhookURL), cfg.Rate),
 		log:    env.Log,
 	}
 	w.text, _ = tmpl.Parse("text", cfg.Text)
