@@ -33,7 +33,12 @@ wal_level = logical
 CONF
 fi
 if ! "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null
+  if ! "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w start >/dev/null; then
+    echo "Postgres did not start; the end of $dir/log says:" >&2
+    tail -n 5 "$dir/log" >&2
+    echo "(another server on port $port? set CDCD_DEMO_PORT, or remove $dir to start over)" >&2
+    exit 1
+  fi
 fi
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
