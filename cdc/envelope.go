@@ -18,7 +18,9 @@ type SourceInfo struct {
 
 // AppendEnvelope appends the Debezium JSON envelope of e (without the
 // embedded schema) to dst: before, after, source, op, ts_ms, plus cdcd's
-// "unchanged" list of TOASTed columns omitted from after. now is the
+// "unchanged" list of TOASTed columns omitted from after and, for inbound
+// events, an "inbound" block (delivery_id, partial, refetch, origin_hint).
+// now is the
 // envelope's ts_ms, the time cdcd processed the event.
 func AppendEnvelope(dst []byte, e *Event, src *SourceInfo, now time.Time) []byte {
 	dst = append(dst, `{"before":`...)
@@ -67,6 +69,9 @@ func AppendEnvelope(dst []byte, e *Event, src *SourceInfo, now time.Time) []byte
 	dst = append(dst, byte(e.Op))
 	dst = append(dst, `","ts_ms":`...)
 	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	if e.DeliveryID != "" || e.Partial || e.Refetch || e.OriginHint != "" {
+		dst = appendInbound(dst, e)
+	}
 	if len(e.Unchanged) > 0 {
 		dst = append(dst, `,"unchanged":[`...)
 		for i, name := range e.Unchanged {
@@ -157,4 +162,17 @@ func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendInbound appends the "inbound" block of a vendor's event.
+func appendInbound(dst []byte, e *Event) []byte {
+	dst = append(dst, `,"inbound":{"delivery_id":`...)
+	dst = AppendJSONString(dst, e.DeliveryID)
+	dst = append(dst, `,"partial":`...)
+	dst = strconv.AppendBool(dst, e.Partial)
+	dst = append(dst, `,"refetch":`...)
+	dst = strconv.AppendBool(dst, e.Refetch)
+	dst = append(dst, `,"origin_hint":`...)
+	dst = AppendJSONString(dst, e.OriginHint)
+	return append(dst, '}')
 }

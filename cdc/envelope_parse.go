@@ -17,7 +17,13 @@ func ParseEnvelope(key, value []byte) (Event, error) {
 		After     json.RawMessage `json:"after"`
 		Op        string          `json:"op"`
 		Unchanged []string        `json:"unchanged"`
-		Source    struct {
+		Inbound   struct {
+			DeliveryID string `json:"delivery_id"`
+			Partial    bool   `json:"partial"`
+			Refetch    bool   `json:"refetch"`
+			OriginHint string `json:"origin_hint"`
+		} `json:"inbound"`
+		Source struct {
 			Connector string `json:"connector"`
 			TsMs      int64  `json:"ts_ms"`
 			Schema    string `json:"schema"`
@@ -44,6 +50,10 @@ func ParseEnvelope(key, value []byte) (Event, error) {
 		Pos:        Position{CommitLSN: LSN(env.Source.LSN), Index: env.Source.Index},
 		TxID:       env.Source.TxID,
 		Source:     SourcePostgres,
+		DeliveryID: env.Inbound.DeliveryID,
+		Partial:    env.Inbound.Partial,
+		Refetch:    env.Inbound.Refetch,
+		OriginHint: env.Inbound.OriginHint,
 	}
 	switch e.Op {
 	case OpCreate, OpUpdate, OpDelete, OpRead, OpTruncate:

@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,3 +97,30 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+func TestEnvelopeRoundTripInbound(t *testing.T) {
+	e := Event{
+		Op: OpUpdate, Source: "hubspot", Origin: "hubspot", Schema: "hubspot", Table: "contacts",
+		Key: Row{{"id", json.RawMessage(`"512"`)}}, After: Row{{"firstname", json.RawMessage(`"Ada"`)}},
+		CommitTime: time.UnixMilli(1763819940123).UTC(), DeliveryID: "hs-1#0",
+		Partial: true, Refetch: true, OriginHint: "INTEGRATION/77",
+	}
+	value := AppendEnvelope(nil, &e, &SourceInfo{Name: "cdcd"}, time.Now())
+	if !json.Valid(value) {
+		t.Fatalf("invalid JSON: %s", value)
+	}
+	got, err := ParseEnvelope(AppendKey(nil, &e), value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID() != "hs-1#0" || !got.Partial || !got.Refetch || got.OriginHint != "INTEGRATION/77" ||
+		got.Source != "hubspot" || got.Origin != "hubspot" || !got.CommitTime.Equal(e.CommitTime) {
+		t.Fatalf("round trip: %+v", got)
+	}
+	local := sampleEvent()
+	if v := AppendEnvelope(nil, &local, &SourceInfo{}, time.Now()); json.Valid(v) && bytesContains(v, `"inbound"`) {
+		t.Fatalf("a local event carries an inbound block: %s", v)
+	}
+}
+
+func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }

@@ -96,6 +96,19 @@ type Event struct {
 	TxID uint32
 	// DeliveryID, when set, is the event id (a vendor's delivery id).
 	DeliveryID string
+	// Partial (inbound events) means After holds only the fields the vendor
+	// reported as changed: a field absent from After is unknown, not null;
+	// a field present with null was cleared.
+	Partial bool
+	// Refetch (inbound events) means the vendor sent no or not enough data:
+	// the record must be read back from the vendor before it is applied. Op
+	// is still the best guess. A nil Key with Refetch means the whole Table
+	// must be re-read (a Salesforce GAP_OVERFLOW).
+	Refetch bool
+	// OriginHint (inbound events) is what the vendor says about who made the
+	// change (HubSpot changeSource[/sourceId], Salesforce changeOrigin). It
+	// is a hint for echo suppression, not proof, so it is not Origin.
+	OriginHint string
 	// Ack is settled once the event is durable downstream. Nil for events
 	// nobody tracks.
 	Ack Acker

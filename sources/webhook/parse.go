@@ -18,28 +18,14 @@ type Parser interface {
 }
 
 // Change is one inbound change: a cdc.Event (Source and Schema are the
-// system name, Table the vendor entity, Key {"id": "<vendor id>"}) plus
-// what the vendor said beyond the row, which the apply step needs before it
-// hands the Event on.
+// system name, Table the vendor entity, Key {"id": "<vendor id>"}, and
+// Partial, Refetch and OriginHint as the vendor's payload says) plus what
+// the vendor said beyond the row for logs and tests.
 type Change struct {
 	cdc.Event
-	// Partial means After holds only the fields the vendor reported as
-	// changed (a HubSpot propertyChange, a Salesforce UPDATE). A field absent
-	// from After is unknown, not null; a field present with null was cleared.
-	Partial bool
-	// Refetch means the vendor sent no (or not enough) data: read the record
-	// back before applying. Op is still the best guess (c for a HubSpot
-	// creation, u for a Salesforce GAP event). A nil Key with Refetch means
-	// the whole Table must be re-read (Salesforce GAP_OVERFLOW).
-	Refetch bool
 	// Kind is the vendor's own name for the change (HubSpot subscriptionType,
 	// Salesforce changeType, Shopify topic).
 	Kind string
-	// OriginHint is what the vendor says about who made the change (HubSpot
-	// changeSource, followed by "/<sourceId>" when one is sent; Salesforce
-	// changeOrigin). It is a hint for
-	// echo suppression, not proof, so it is not Event.Origin.
-	OriginHint string
 	// MergedInto is the surviving id when this record was merged away (a
 	// HubSpot merge): Op is OpDelete and the survivor arrives as its own
 	// Change with Refetch.

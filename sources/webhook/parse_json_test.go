@@ -26,10 +26,10 @@ func TestJSONParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Change{{
-		Kind: "customer.updated", Partial: true,
+		Kind: "customer.updated",
 		Event: cdc.Event{Op: cdc.OpUpdate, Source: "billing", Schema: "billing", Table: "customers",
 			Key: row("id", `"cus_R4nd0m"`), After: row("email", `"ada@example.com"`, "name", `"Ada <Lovelace>"`, "balance", `-1250`),
-			CommitTime: time.Unix(1763819940, 0).UTC(), DeliveryID: "evt_1QxYz2"},
+			CommitTime: time.Unix(1763819940, 0).UTC(), DeliveryID: "evt_1QxYz2", Partial: true},
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)

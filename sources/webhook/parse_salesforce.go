@@ -141,10 +141,10 @@ func (p *SalesforceParser) appendEvent(out []Change, item json.RawMessage) ([]Ch
 			Schema:     p.system,
 			Table:      h.EntityName,
 			CommitTime: time.UnixMilli(h.CommitTimestamp).UTC(),
+			OriginHint: h.ChangeOrigin,
+			Refetch:    strings.HasPrefix(h.ChangeType, "GAP_") || h.ChangeType == "UNDELETE",
 		},
-		Kind:       h.ChangeType,
-		OriginHint: h.ChangeOrigin,
-		Refetch:    strings.HasPrefix(h.ChangeType, "GAP_") || h.ChangeType == "UNDELETE",
+		Kind: h.ChangeType,
 	}
 	if !c.Refetch && op != cdc.OpDelete {
 		all, err := objectRow(payload, func(n string) bool { return n == "ChangeEventHeader" })
