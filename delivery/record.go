@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 )
@@ -67,3 +68,15 @@ type Batcher interface {
 type EveryChange interface {
 	EveryChange() bool
 }
+
+// Fetcher is implemented by writers that can read a record back from their
+// system, for inbound changes that carry too little (a webhook naming only
+// the record, or one property of it). Fetch returns the record's fields as
+// the system names them, or an error wrapping ErrNotFound when the record
+// no longer exists; other errors are classified like Write's.
+type Fetcher interface {
+	Fetch(ctx context.Context, object, id string) (cdc.Row, error)
+}
+
+// ErrNotFound is returned (wrapped) by Fetch for a record that is gone.
+var ErrNotFound = errors.New("record not found")

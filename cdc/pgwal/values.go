@@ -279,3 +279,17 @@ func unhex(c byte) byte {
 	}
 	return 255
 }
+
+// AppendValueJSON appends the JSON that events carry for text, a
+// text-format value of the type typeOID (read in a session with the
+// reader's settings: UTC, ISO dates). A type that is not built in is a JSON
+// string. Tools that build keys of their own (the apply step's links) use
+// it so that their keys equal the keys of captured events.
+func AppendValueJSON(dst []byte, typeOID uint32, text []byte) []byte {
+	r, ok := builtinRule(typeOID)
+	if !ok {
+		return cdc.AppendJSONString(dst, text)
+	}
+	var e valueEncoder
+	return e.appendValue(dst, r, text)
+}

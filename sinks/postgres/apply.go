@@ -1,10 +1,11 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,8 @@ const (
 	applied outcome = iota
 	skippedStale
 	skippedTombstoned
+	skippedEcho
+	skippedGone
 	failed
 	outcomes
 )
@@ -32,16 +35,11 @@ const (
 // returned error is transient and fails the batch.
 func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (delivery.Result, outcome, error) {
 	res := delivery.Result{ExternalID: rec.ExternalID}
-	match, key, err := w.matchValues(rec)
-	if err != nil {
-		res.Err = cdc.Permanent(err)
-		return res, failed, nil
-	}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return res, failed, classify("savepoint", err)
 	}
-	out, version, err := w.applyIn(ctx, sp, rec, match, key)
+	out, version, err := w.applyIn(ctx, sp, rec)
 	if err != nil {
 		if !cdc.IsPermanent(err) {
 			return res, failed, err
@@ -61,10 +59,27 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (de
 	return res, out, nil
 }
 
-// applyIn checks the record against the state of its key and applies it.
-// It returns the newest version of the record that is now applied.
-func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, match map[string]any, key string) (outcome, time.Time, error) {
-	st, err := w.loadState(ctx, tx, key)
+// applyIn checks the record against its link and the state of its key,
+// and applies it. It returns the newest version of the record that is now
+// applied.
+func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (outcome, time.Time, error) {
+	object, id := w.object(rec), vendorID(rec.Event)
+	var lk *link
+	if id != "" {
+		var err error
+		if lk, err = w.loadLink(ctx, tx, object, id); err != nil {
+			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
+		}
+	}
+	if layer := w.echoLayer(rec, lk); layer != "" {
+		w.in.Echoes.Add(w.origin, layer)
+		return skippedEcho, time.Time{}, nil
+	}
+	match, stateKey, err := w.matchValues(rec, lk)
+	if err != nil {
+		return failed, time.Time{}, cdc.Permanent(err)
+	}
+	st, err := w.loadState(ctx, tx, stateKey)
 	if err != nil {
 		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 	}
@@ -77,9 +92,10 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, m
 	case !newer:
 		return skippedStale, st.version, nil
 	}
+	var localKey string
 	switch rec.Op {
 	case cdc.OpCreate, cdc.OpUpdate, cdc.OpRead:
-		err = w.upsert(ctx, tx, rec.Fields, match)
+		localKey, err = w.write(ctx, tx, rec, match, lk != nil)
 	case cdc.OpDelete:
 		err = w.delete(ctx, tx, match)
 	default:
@@ -88,7 +104,17 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, m
 	if err != nil {
 		return failed, time.Time{}, classify(fmt.Sprintf("apply %s to %s", opName(rec.Op), w.cfg.Table), err)
 	}
-	if err := w.saveState(ctx, tx, key, s, rec.Op == cdc.OpDelete); err != nil {
+	if id != "" {
+		if rec.Op == cdc.OpDelete {
+			err = w.dropLink(ctx, tx, object, id)
+		} else {
+			err = w.saveLink(ctx, tx, object, id, localKey, lk, rec.Event)
+		}
+		if err != nil {
+			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
+		}
+	}
+	if err := w.saveState(ctx, tx, stateKey, s, rec.Op == cdc.OpDelete); err != nil {
 		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 	}
 	if s.version.IsZero() {
@@ -104,24 +130,76 @@ func opName(op cdc.Op) string {
 	return "an upsert"
 }
 
-// upsert inserts the record or updates only the fields it carries. Values
-// go as untyped literals (simple protocol) that Postgres coerces to each
-// column's type.
-func (w *Writer) upsert(ctx context.Context, tx pgx.Tx, fields, match map[string]any) error {
-	values := make(map[string]any, len(fields)+len(match))
-	for c, v := range fields {
-		values[c] = v
+// write updates the linked row, or upserts the record by its match
+// columns when it is not linked or its linked row is gone; it returns the
+// row's local key.
+func (w *Writer) write(ctx context.Context, tx pgx.Tx, rec *delivery.Record, match map[string]any, linked bool) (string, error) {
+	if !linked {
+		return w.upsert(ctx, tx, rec.Fields, match)
 	}
-	for c, v := range match {
-		values[c] = v
+	localKey, found, err := w.update(ctx, tx, rec.Fields, match)
+	if err != nil || found {
+		return localKey, err
 	}
-	cols := slices.Sorted(func(yield func(string) bool) {
-		for c := range values {
-			if !yield(c) {
-				return
-			}
+	byMatch, _, err := w.matchValues(rec, nil)
+	if err != nil {
+		return "", cdc.Permanent(fmt.Errorf("the linked row of %s is gone and the change cannot recreate it: %w", w.cfg.Table, err))
+	}
+	return w.upsert(ctx, tx, rec.Fields, byMatch)
+}
+
+// update sets the fields of the row whose primary key is pk and reports
+// whether there was one.
+func (w *Writer) update(ctx context.Context, tx pgx.Tx, fields, pk map[string]any) (string, bool, error) {
+	args := []any{pgx.QueryExecModeSimpleProtocol}
+	arg := func(c string, v any) (string, error) {
+		lit, err := literal(v)
+		if err != nil {
+			return "", fmt.Errorf("column %q: %w", c, err)
 		}
-	})
+		args = append(args, lit)
+		return "$" + strconv.Itoa(len(args)-1), nil
+	}
+	var sets, conds []string
+	for _, c := range slices.Sorted(maps.Keys(fields)) {
+		if _, isKey := pk[c]; isKey {
+			continue
+		}
+		p, err := arg(c, fields[c])
+		if err != nil {
+			return "", false, err
+		}
+		sets = append(sets, pgx.Identifier{c}.Sanitize()+" = "+p)
+	}
+	for _, c := range slices.Sorted(maps.Keys(pk)) {
+		p, err := arg(c, pk[c])
+		if err != nil {
+			return "", false, err
+		}
+		conds = append(conds, pgx.Identifier{c}.Sanitize()+" = "+p)
+	}
+	if len(sets) == 0 { // nothing to set: still report the row
+		first := pgx.Identifier{w.pk[0].name}.Sanitize()
+		sets = append(sets, first+" = "+first)
+	}
+	sql := "UPDATE " + w.target + " SET " + strings.Join(sets, ", ") + " WHERE " + strings.Join(conds, " AND ") +
+		" RETURNING " + w.returning()
+	localKey, err := w.scanKey(tx.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return localKey, err == nil, err
+}
+
+// upsert inserts the record or updates only the fields it carries, and
+// returns the local key (JSON of the primary key) of the row. Values go as
+// untyped literals (simple protocol) that Postgres coerces to each
+// column's type. match holds the match columns' values.
+func (w *Writer) upsert(ctx context.Context, tx pgx.Tx, fields, match map[string]any) (string, error) {
+	values := make(map[string]any, len(fields)+len(match))
+	maps.Copy(values, fields)
+	maps.Copy(values, match)
+	cols := slices.Sorted(maps.Keys(values))
 	args := []any{pgx.QueryExecModeSimpleProtocol}
 	names := make([]string, len(cols))
 	params := make([]string, len(cols))
@@ -129,7 +207,7 @@ func (w *Writer) upsert(ctx context.Context, tx pgx.Tx, fields, match map[string
 	for i, c := range cols {
 		lit, err := literal(values[c])
 		if err != nil {
-			return fmt.Errorf("column %q: %w", c, err)
+			return "", fmt.Errorf("column %q: %w", c, err)
 		}
 		args = append(args, lit)
 		names[i] = pgx.Identifier{c}.Sanitize()
@@ -138,14 +216,39 @@ func (w *Writer) upsert(ctx context.Context, tx pgx.Tx, fields, match map[string
 			sets = append(sets, names[i]+" = EXCLUDED."+names[i])
 		}
 	}
-	conflict := "DO NOTHING"
-	if len(sets) > 0 {
-		conflict = "DO UPDATE SET " + strings.Join(sets, ", ")
+	matchCols := slices.Sorted(maps.Keys(match))
+	target := make([]string, len(matchCols))
+	for i, c := range matchCols {
+		target[i] = pgx.Identifier{c}.Sanitize()
+	}
+	if len(sets) == 0 { // touch the row so that RETURNING reports it
+		sets = append(sets, target[0]+" = EXCLUDED."+target[0])
 	}
 	sql := "INSERT INTO " + w.target + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(params, ", ") +
-		") ON CONFLICT (" + w.matchList() + ") " + conflict
-	_, err := tx.Exec(ctx, sql, args...)
-	return err
+		") ON CONFLICT (" + strings.Join(target, ", ") + ") DO UPDATE SET " + strings.Join(sets, ", ") +
+		" RETURNING " + w.returning()
+	return w.scanKey(tx.QueryRow(ctx, sql, args...))
+}
+
+func (w *Writer) returning() string {
+	cols := make([]string, len(w.pk))
+	for i, c := range w.pk {
+		cols[i] = pgx.Identifier{c.name}.Sanitize() + "::text"
+	}
+	return strings.Join(cols, ", ")
+}
+
+// scanKey reads the primary key a RETURNING w.returning() reported.
+func (w *Writer) scanKey(r pgx.Row) (string, error) {
+	texts := make([]*string, len(w.pk))
+	dest := make([]any, len(w.pk))
+	for i := range texts {
+		dest[i] = &texts[i]
+	}
+	if err := r.Scan(dest...); err != nil {
+		return "", err
+	}
+	return w.localKeyJSON(texts), nil
 }
 
 // delete applies the delete policy to the matched row.
@@ -154,8 +257,9 @@ func (w *Writer) delete(ctx context.Context, tx pgx.Tx, match map[string]any) er
 		return nil
 	}
 	args := []any{pgx.QueryExecModeSimpleProtocol}
-	conds := make([]string, len(w.cfg.Match))
-	for i, c := range w.cfg.Match {
+	cols := slices.Sorted(maps.Keys(match))
+	conds := make([]string, len(cols))
+	for i, c := range cols {
 		lit, err := literal(match[c])
 		if err != nil {
 			return fmt.Errorf("column %q: %w", c, err)
@@ -173,38 +277,36 @@ func (w *Writer) delete(ctx context.Context, tx pgx.Tx, match map[string]any) er
 	return err
 }
 
-func (w *Writer) matchList() string {
-	names := make([]string, len(w.cfg.Match))
-	for i, c := range w.cfg.Match {
-		names[i] = pgx.Identifier{c}.Sanitize()
-	}
-	return strings.Join(names, ", ")
-}
-
-// matchValues returns the record's values of the match columns, from its
-// Fields or else its Key, and the state key: their canonical JSON.
-func (w *Writer) matchValues(rec *delivery.Record) (map[string]any, string, error) {
-	var key map[string]any
-	match := make(map[string]any, len(w.cfg.Match))
-	canon := make(map[string]string, len(w.cfg.Match))
-	for _, c := range w.cfg.Match {
-		v, ok := rec.Fields[c]
-		if !ok || v == nil {
-			if key == nil && rec.Key != "" {
-				dec := json.NewDecoder(bytes.NewReader([]byte(rec.Key)))
-				dec.UseNumber()
-				if err := dec.Decode(&key); err != nil {
-					return nil, "", fmt.Errorf("apply to %s: record key is not a JSON object", w.cfg.Table)
-				}
+// matchValues returns how the record finds its row: the primary key's
+// values when it is linked, else the match columns' values from its
+// Fields. It also returns the key of its apply state: the record's Key
+// (the system's id), else the canonical JSON of the match values.
+func (w *Writer) matchValues(rec *delivery.Record, lk *link) (map[string]any, string, error) {
+	var match map[string]any
+	if lk != nil {
+		kv, err := keyValues(lk.localKey)
+		if err != nil {
+			return nil, "", err
+		}
+		match = kv
+	} else {
+		match = make(map[string]any, len(w.cfg.Match))
+		for _, c := range w.cfg.Match {
+			v, ok := rec.Fields[c]
+			if _, err := literal(v); !ok || v == nil || err != nil {
+				return nil, "", fmt.Errorf("apply to %s: the record is not linked yet and has no usable value for match column %q", w.cfg.Table, c)
 			}
-			v, ok = key[c]
+			match[c] = v
 		}
-		lit, err := literal(v)
-		if !ok || v == nil || err != nil {
-			return nil, "", fmt.Errorf("apply to %s: the record has no usable value for match column %q", w.cfg.Table, c)
-		}
-		match[c] = v
-		canon[c] = lit.(string)
+	}
+	if rec.Key != "" {
+		return match, rec.Key, nil
+	}
+	canon := make(map[string]string, len(match))
+	for c, v := range match {
+		lit, _ := literal(v)
+		s, _ := lit.(string)
+		canon[c] = s
 	}
 	b, err := json.Marshal(canon)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Delete policies.
@@ -95,18 +94,4 @@ func (c *Config) Validate() error {
 func splitTable(s string) (schema, table string, ok bool) {
 	schema, table, ok = strings.Cut(s, ".")
 	return schema, table, ok && schema != "" && table != "" && !strings.Contains(table, ".")
-}
-
-// Register adds the "postgres" system type to r.
-func Register(r *config.Registry) {
-	r.Writer("postgres", config.WriterSpec{
-		NewConfig: func() config.Validator { return DefaultConfig() },
-		New: func(name string, cfg config.Validator, env config.Env) (delivery.Writer, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("postgres writer: config is %T, want *postgres.Config", cfg)
-			}
-			return New(name, c, env)
-		},
-	})
 }

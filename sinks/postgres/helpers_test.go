@@ -27,7 +27,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newWriter(t *testing.T, name string, cfg *Config) *Writer {
 	t.Helper()
-	w, err := New(name, cfg, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
+	w, err := New(name, cfg, Inbound{}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ const originNamePrefix = "cdcd:"
 // delivery.Batcher; Close releases its connections.
 type Writer struct {
 	cfg    Config
+	in     Inbound
 	origin string // the system the records come from
 	target string // quoted schema.table
 	pool   *pgxpool.Pool
@@ -46,6 +47,7 @@ type Writer struct {
 	mu        sync.Mutex
 	ready     bool
 	useOrigin bool // replication origin, else a logical message
+	pk        []pkColumn
 	pruned    time.Time
 }
 
@@ -56,7 +58,10 @@ var (
 
 // New validates cfg and returns a writer for the system name (the origin
 // unless cfg.Origin is set). It does not connect.
-func New(name string, cfg *Config, env config.Env) (*Writer, error) {
+func New(name string, cfg *Config, in Inbound, env config.Env) (*Writer, error) {
+	if in.Fetcher != nil && in.Mapper == nil {
+		return nil, fmt.Errorf("postgres writer: a Fetcher needs a Mapper")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -75,6 +80,7 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	schema, table, _ := splitTable(cfg.Table)
 	return &Writer{
 		cfg:    *cfg,
+		in:     in,
 		origin: origin,
 		target: pgx.Identifier{schema, table}.Sanitize(),
 		pool:   pool,
@@ -115,11 +121,15 @@ func (w *Writer) setup(ctx context.Context) error {
 	if err := ensureState(ctx, conn.Conn()); err != nil {
 		return classify("prepare the state table", err)
 	}
+	pk, err := loadPK(ctx, conn.Conn(), w.cfg.Table)
+	if err != nil {
+		return classify("prepare "+w.cfg.Table, err)
+	}
 	useOrigin, err := probeOrigin(ctx, conn.Conn(), originNamePrefix+w.origin)
 	if err != nil {
 		return classify("set up the replication origin", err)
 	}
-	w.useOrigin, w.ready = useOrigin, true
+	w.pk, w.useOrigin, w.ready = pk, useOrigin, true
 	mode := "logical_message"
 	if useOrigin {
 		mode = "replication_origin"
@@ -168,6 +178,12 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 	if len(records) == 0 {
 		return nil, nil
 	}
+	results := make([]delivery.Result, len(records))
+	var counts [outcomes]int
+	records, done, err := w.refetch(ctx, records, results, &counts)
+	if err != nil {
+		return nil, err
+	}
 	w.prune(ctx)
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
@@ -196,9 +212,10 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 			return nil, classify("tag the transaction with its origin", err)
 		}
 	}
-	results := make([]delivery.Result, len(records))
-	var counts [outcomes]int
 	for i := range records {
+		if done[i] {
+			continue
+		}
 		res, out, err := w.apply(ctx, tx, &records[i])
 		if err != nil {
 			return nil, err
@@ -210,7 +227,8 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 		return nil, classify("commit", err)
 	}
 	w.log.Debug().Int("applied", counts[applied]).Int("skipped_stale", counts[skippedStale]).
-		Int("skipped_tombstoned", counts[skippedTombstoned]).Int("failed", counts[failed]).
+		Int("skipped_tombstoned", counts[skippedTombstoned]).Int("skipped_echo", counts[skippedEcho]).
+		Int("skipped_gone", counts[skippedGone]).Int("failed", counts[failed]).
 		Bool("replication_origin", session).Msg("batch applied")
 	return results, nil
 }

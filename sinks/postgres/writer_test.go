@@ -44,17 +44,6 @@ func TestWriter(t *testing.T) {
 		}
 	})
 
-	t.Run("match value from the record key", func(t *testing.T) {
-		url := newDB(t)
-		w := newWriter(t, "crm", testConfig(url))
-		r := rec(cdc.OpCreate, 1, "e1", map[string]any{"name": "Bo"})
-		r.Key = `{"email":"b@x"}`
-		write(t, w, r)
-		if got := row(t, url, "b@x"); got["name"] != "Bo" {
-			t.Fatalf("row %v", got)
-		}
-	})
-
 	for _, tt := range []struct {
 		policy string
 		want   map[string]string // nil: no row

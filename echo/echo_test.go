@@ -1,0 +1,76 @@
+package echo
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestEqual(t *testing.T) {
+	for _, tt := range []struct {
+		raw  string
+		v    any
+		want bool
+	}{
+		{`"Ada"`, "Ada", true},
+		{`"Ada"`, "ada", false},
+		{`42`, json.Number("42"), true},
+		{`"42"`, 42.0, true}, // HubSpot sends every property as a string
+		{`42.0`, 42, true},
+		{`"true"`, true, true},
+		{`false`, "false", true},
+		{`null`, nil, true},
+		{`null`, "", false},
+		{`{"a":1,"b":[1,"x"]}`, map[string]any{"b": []any{1, "x"}, "a": 1}, true},
+		{`{"a":1}`, map[string]any{"a": 1, "b": 2}, false},
+		{`[1,2]`, []any{2, 1}, false},
+		{`not json`, "not json", false},
+	} {
+		if got := Equal(json.RawMessage(tt.raw), tt.v); got != tt.want {
+			t.Errorf("Equal(%s, %#v) = %v, want %v", tt.raw, tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestKnown(t *testing.T) {
+	base := map[string]any{"firstname": "Ann", "email": "a@x"}
+	writes := []map[string]any{{"firstname": "Anne"}, {"firstname": "Annie", "phone": "1"}}
+	raw := func(kv ...string) map[string]json.RawMessage {
+		m := map[string]json.RawMessage{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = json.RawMessage(kv[i+1])
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name   string
+		fields map[string]json.RawMessage
+		echo   bool
+		layer  string
+	}{
+		{"equal to the base", raw("firstname", `"Ann"`, "email", `"a@x"`), true, LayerBase},
+		{"an older write", raw("firstname", `"Annie"`), true, LayerRecent},
+		{"fields from the base and a write", raw("firstname", `"Anne"`, "email", `"a@x"`), true, LayerRecent},
+		{"a new value", raw("firstname", `"Bea"`), false, ""},
+		{"one new field among known ones", raw("firstname", `"Ann"`, "company", `"Acme"`), false, ""},
+		{"nothing to compare", raw(), false, ""},
+	} {
+		echo, layer := Known(tt.fields, base, writes)
+		if echo != tt.echo || layer != tt.layer {
+			t.Errorf("%s: Known = %v %q, want %v %q", tt.name, echo, layer, tt.echo, tt.layer)
+		}
+	}
+}
+
+func TestRecentKeepsTheLastWrites(t *testing.T) {
+	r := NewRecent(10, 0)
+	for i := range 6 {
+		r.Add("hubspot", "contacts", "1", map[string]any{"n": i})
+	}
+	w := r.Writes("hubspot", "contacts", "1")
+	if len(w) != writesPerRecord || w[0]["n"] != 5 || w[len(w)-1]["n"] != 2 {
+		t.Fatalf("writes %v", w)
+	}
+	if r.Writes("hubspot", "contacts", "2") != nil || (*Recent)(nil).Writes("a", "b", "c") != nil {
+		t.Fatal("writes of an unknown record")
+	}
+}

@@ -1,0 +1,351 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/echo"
+)
+
+// Inbound is what the writer needs beyond its Config to apply a system's
+// changes: how to recognise echoes of cdcd's own writes, and how to read a
+// record back when a webhook carried too little. Every field may be zero.
+type Inbound struct {
+	// Object is the system's entity (contacts); links are kept under the
+	// origin system and Object. Default: the record's Object.
+	Object string
+	// Reads reports whether the pipeline maps a vendor field; only those
+	// take part in echo checks and the link's base. Nil means every field.
+	Reads func(field string) bool
+	// Fetcher reads a record back from the system, for changes marked
+	// Refetch and for partial changes of records that are not linked yet
+	// and lack the match columns. Mapper maps the record read back.
+	Fetcher delivery.Fetcher
+	Mapper  delivery.Mapper
+	// Recent holds cdcd's recent writes to the system.
+	Recent *echo.Recent
+	// OwnWrite reports whether a vendor's origin hint names cdcd's own
+	// client.
+	OwnWrite func(hint string) bool
+	// Echoes counts suppressed echoes.
+	Echoes *echo.Counter
+}
+
+// link is a record's row in cdcd.links, seen from the inbound side.
+type link struct {
+	localKey string         // JSON of the local primary key
+	base     map[string]any // the agreed field values (vendor names)
+}
+
+// vendorID is the record's id in the system: the "id" of the event's key.
+func vendorID(e *cdc.Event) string {
+	if e == nil {
+		return ""
+	}
+	raw, ok := e.Key.Get("id")
+	if !ok {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw) // a number, as its text
+}
+
+// relevant returns the fields of the change the pipeline maps.
+func (w *Writer) relevant(e *cdc.Event) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(e.After))
+	for _, f := range e.After {
+		if w.in.Reads == nil || w.in.Reads(f.Name) {
+			out[f.Name] = f.Value
+		}
+	}
+	return out
+}
+
+func (w *Writer) object(rec *delivery.Record) string {
+	if w.in.Object != "" {
+		return w.in.Object
+	}
+	return rec.Object
+}
+
+// loadLink locks and returns the link of the system's record id to this
+// writer's table; nil when there is none.
+func (w *Writer) loadLink(ctx context.Context, tx pgx.Tx, object, id string) (*link, error) {
+	var (
+		table, key string
+		base       []byte
+	)
+	err := tx.QueryRow(ctx, `SELECT local_table, local_key, base FROM cdcd.links
+		WHERE system = $1 AND object = $2 AND external_id = $3 FOR UPDATE`, w.origin, object, id).Scan(&table, &key, &base)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the link: %w", err)
+	}
+	if table != w.cfg.Table {
+		return nil, nil // linked to a record of another table
+	}
+	l := &link{localKey: key}
+	d := json.NewDecoder(bytes.NewReader(base))
+	d.UseNumber()
+	if err := d.Decode(&l.base); err != nil {
+		return nil, fmt.Errorf("decode the link's base: %w", err)
+	}
+	return l, nil
+}
+
+// saveLink records that the system's record id is the local record
+// localKey, with the change's fields merged into the base.
+func (w *Writer) saveLink(ctx context.Context, tx pgx.Tx, object, id, localKey string, old *link, e *cdc.Event) error {
+	base := map[string]any{}
+	if old != nil && old.localKey == localKey {
+		maps.Copy(base, old.base)
+	}
+	for name, v := range w.relevant(e) {
+		base[name] = v // json.RawMessage encodes as itself
+	}
+	b, err := json.Marshal(base)
+	if err != nil {
+		return fmt.Errorf("encode the link's base: %w", err)
+	}
+	var version *string
+	if !e.CommitTime.IsZero() {
+		s := e.CommitTime.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
+		version = &s
+	}
+	// The record may have been linked under another id (a merge), or the id
+	// to another local record (an old row): both give way.
+	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2
+		AND ((external_id = $3 AND (local_table, local_key) <> ($4, $5)))`,
+		w.origin, object, id, w.cfg.Table, localKey); err != nil {
+		return fmt.Errorf("move the link: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now())
+		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
+			external_id = excluded.external_id, base = excluded.base,
+			version = COALESCE(excluded.version, l.version), updated_at = now()`,
+		w.origin, object, w.cfg.Table, localKey, id, string(b), version)
+	if err != nil {
+		return fmt.Errorf("save the link: %w", err)
+	}
+	return nil
+}
+
+// dropLink removes the link of a record the system deleted.
+func (w *Writer) dropLink(ctx context.Context, tx pgx.Tx, object, id string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2 AND external_id = $3`,
+		w.origin, object, id); err != nil {
+		return fmt.Errorf("drop the link: %w", err)
+	}
+	return nil
+}
+
+// echoLayer returns the layer that recognises the change as an echo of
+// cdcd's own write, or "".
+func (w *Writer) echoLayer(rec *delivery.Record, l *link) string {
+	e := rec.Event
+	if e == nil || rec.Op == cdc.OpDelete {
+		return ""
+	}
+	if e.OriginHint != "" && w.in.OwnWrite != nil && w.in.OwnWrite(e.OriginHint) {
+		return echo.LayerHint
+	}
+	var base map[string]any
+	if l != nil {
+		base = l.base
+	}
+	writes := w.in.Recent.Writes(w.origin, w.object(rec), vendorID(e))
+	if ok, layer := echo.Known(w.relevant(e), base, writes); ok {
+		return layer
+	}
+	return ""
+}
+
+// localKey returns the JSON of the primary key values, as captured events
+// carry it, from their text forms.
+func (w *Writer) localKeyJSON(texts []*string) string {
+	var b []byte
+	b = append(b, '{')
+	for i, c := range w.pk {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = cdc.AppendJSONString(b, c.name)
+		b = append(b, ':')
+		if texts[i] == nil {
+			b = append(b, "null"...)
+		} else {
+			b = pgwal.AppendValueJSON(b, c.oid, []byte(*texts[i]))
+		}
+	}
+	return string(append(b, '}'))
+}
+
+// keyValues decodes a local key's JSON into column values.
+func keyValues(localKey string) (map[string]any, error) {
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader([]byte(localKey)))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("local key %q is not a JSON object", localKey)
+	}
+	return m, nil
+}
+
+// pkColumn is a primary key column and its type.
+type pkColumn struct {
+	name string
+	oid  uint32
+}
+
+// loadPK reads the target's primary key columns, in key order.
+func loadPK(ctx context.Context, conn *pgx.Conn, table string) ([]pkColumn, error) {
+	rows, _ := conn.Query(ctx, `SELECT a.attname, a.atttypid::int8
+		FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		WHERE i.indrelid = $1::regclass AND i.indisprimary
+		ORDER BY array_position(i.indkey::int2[], a.attnum)`, table)
+	var (
+		name string
+		oid  int64
+		pk   []pkColumn
+	)
+	_, err := pgx.ForEachRow(rows, []any{&name, &oid}, func() error {
+		pk = append(pk, pkColumn{name, uint32(oid)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the primary key of %s: %w", table, err)
+	}
+	if len(pk) == 0 {
+		return nil, cdc.Permanent(fmt.Errorf("%s has no primary key; cdcd links its rows to the system's records by it (add one)", table))
+	}
+	return pk, nil
+}
+
+// refetch reads back, before the transaction, the records whose change
+// carried too little: marked Refetch, or partial, not linked, and missing
+// a match column. It returns the records with those replaced by the
+// records read back and mapped, and which records are done already (gone
+// from the system, or failing for good), with their results filled in.
+func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results []delivery.Result, counts *[outcomes]int) ([]delivery.Record, []bool, error) {
+	done := make([]bool, len(records))
+	var need []int
+	for i := range records {
+		if w.needsFetch(&records[i]) {
+			need = append(need, i)
+		}
+	}
+	if len(need) == 0 {
+		return records, done, nil
+	}
+	if w.in.Fetcher == nil {
+		for _, i := range need {
+			if records[i].Event.Refetch {
+				results[i].Err = cdc.Permanent(fmt.Errorf("the change names the record only and %s cannot read records back; configure the system's API so cdcd can fetch it", w.origin))
+				done[i] = true
+				counts[failed]++
+			}
+		}
+		return records, done, nil
+	}
+	linked, err := w.linkedIDs(ctx, records, need)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := slices.Clone(records)
+	for _, i := range need {
+		rec := &out[i]
+		id := vendorID(rec.Event)
+		if !rec.Event.Refetch && linked[id] {
+			continue // the link finds the row; the partial change applies as is
+		}
+		if id == "" {
+			results[i].Err = cdc.Permanent(fmt.Errorf("the change names no record id to read back"))
+			done[i], counts[failed] = true, counts[failed]+1
+			continue
+		}
+		row, err := w.in.Fetcher.Fetch(ctx, w.object(rec), id)
+		switch {
+		case errors.Is(err, delivery.ErrNotFound):
+			w.log.Debug().Str("event_id", rec.Event.ID()).Msg("record gone from the system; change skipped")
+			done[i], counts[skippedGone] = true, counts[skippedGone]+1
+			continue
+		case cdc.IsPermanent(err):
+			results[i].Err = err
+			done[i], counts[failed] = true, counts[failed]+1
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("read %s %s back from %s: %w", w.object(rec), id, w.origin, err)
+		}
+		e := *rec.Event
+		e.After, e.Partial, e.Refetch = row, false, false
+		if e.Op == cdc.OpDelete {
+			e.Op = cdc.OpUpdate
+		}
+		mapped, ok, err := w.in.Mapper.Map(ctx, &e)
+		switch {
+		case err != nil:
+			results[i].Err = cdc.Permanent(fmt.Errorf("map the record read back: %w", err))
+			done[i], counts[failed] = true, counts[failed]+1
+			continue
+		case !ok:
+			done[i] = true // filtered out
+			continue
+		}
+		rec.Event, rec.Fields = &e, mapped.Fields
+	}
+	return out, done, nil
+}
+
+func (w *Writer) needsFetch(rec *delivery.Record) bool {
+	e := rec.Event
+	if e == nil || rec.Op == cdc.OpDelete {
+		return false
+	}
+	if e.Refetch {
+		return true
+	}
+	if !e.Partial {
+		return false
+	}
+	for _, c := range w.cfg.Match {
+		if v, ok := rec.Fields[c]; !ok || v == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// linkedIDs reports which of the records' system ids are linked to a row
+// of this writer's table.
+func (w *Writer) linkedIDs(ctx context.Context, records []delivery.Record, idx []int) (map[string]bool, error) {
+	objects, ids := make([]string, 0, len(idx)), make([]string, 0, len(idx))
+	for _, i := range idx {
+		objects = append(objects, w.object(&records[i]))
+		ids = append(ids, vendorID(records[i].Event))
+	}
+	rows, _ := w.pool.Query(ctx, `SELECT l.external_id FROM unnest($2::text[], $3::text[]) AS r(object, external_id)
+		JOIN cdcd.links l ON l.system = $1 AND l.object = r.object AND l.external_id = r.external_id AND l.local_table = $4`,
+		w.origin, objects, ids, w.cfg.Table)
+	linked := map[string]bool{}
+	var id string
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { linked[id] = true; return nil }); err != nil {
+		return nil, classify("look up links", err)
+	}
+	return linked, nil
+}

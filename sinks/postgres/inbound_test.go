@@ -1,0 +1,237 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/echo"
+	"github.com/cdcd-dev/cdcd/store"
+)
+
+// crmMapper maps a CRM contact (email, firstname) to local columns.
+type crmMapper struct{}
+
+func (crmMapper) Map(_ context.Context, e *cdc.Event) (delivery.Record, bool, error) {
+	fields := map[string]any{}
+	for _, f := range e.After {
+		var v any
+		if err := json.Unmarshal(f.Value, &v); err != nil {
+			return delivery.Record{}, false, err
+		}
+		switch f.Name {
+		case "email":
+			fields["email"] = v
+		case "firstname":
+			fields["name"] = v
+		}
+	}
+	return delivery.Record{Fields: fields}, true, nil
+}
+
+// crmRecord is the record the inbound pipeline makes of a CRM change.
+func crmRecord(op cdc.Op, sec int, id, crmID string, partial bool, after ...string) delivery.Record {
+	e := &cdc.Event{Op: op, Source: "crm", Schema: "crm", Table: "contacts",
+		Key:        cdc.Row{{Name: "id", Value: json.RawMessage(`"` + crmID + `"`)}},
+		CommitTime: t0.Add(timeSec(sec)), DeliveryID: id, Partial: partial}
+	for i := 0; i+1 < len(after); i += 2 {
+		e.After = append(e.After, cdc.Field{Name: after[i], Value: json.RawMessage(after[i+1])})
+	}
+	r, _, _ := crmMapper{}.Map(context.Background(), e)
+	r.Op, r.Object, r.Event, r.Key = op, "contacts", e, string(cdc.AppendKey(nil, e))
+	return r
+}
+
+// fetcher serves CRM records from a map and counts calls.
+type fetcher struct {
+	mu      sync.Mutex
+	records map[string]cdc.Row
+	calls   int
+	fail    error
+}
+
+func (f *fetcher) Fetch(_ context.Context, object, id string) (cdc.Row, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	r, ok := f.records[id]
+	if !ok {
+		return nil, fmt.Errorf("%s %s: %w", object, id, delivery.ErrNotFound)
+	}
+	return r, nil
+}
+
+func TestInbound(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	n := 0
+	setup := func(t *testing.T, in Inbound) (*Writer, string) {
+		n++
+		name := fmt.Sprintf("in%d", n)
+		url := pg.CreateDB(t, name)
+		pg.Exec(t, name, contactsDDL)
+		st, err := store.Open(context.Background(), url, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		w, err := New("crm", testConfig(url), in, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close(context.Background()) })
+		return w, url
+	}
+	linkOf := func(t *testing.T, url, crmID string) (key, base string) {
+		t.Helper()
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		err = conn.QueryRow(context.Background(), `SELECT local_key, base::text FROM cdcd.links
+			WHERE system = 'crm' AND object = 'contacts' AND external_id = $1`, crmID).Scan(&key, &base)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		return key, base
+	}
+
+	t.Run("a linked record takes partial changes without its match column", func(t *testing.T) {
+		w, url := setup(t, Inbound{})
+		write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ann"`))
+		if key, base := linkOf(t, url, "512"); key != `{"id":1}` || base != `{"email": "a@x", "firstname": "Ann"}` {
+			t.Fatalf("link key %s base %s", key, base)
+		}
+		res := write(t, w, crmRecord(cdc.OpUpdate, 2, "d2", "512", true, "firstname", `"Anne"`))
+		if res[0].Err != nil || row(t, url, "a@x")["name"] != "Anne" {
+			t.Fatalf("partial update: %v, row %v", res[0].Err, row(t, url, "a@x"))
+		}
+		if _, base := linkOf(t, url, "512"); base != `{"email": "a@x", "firstname": "Anne"}` {
+			t.Fatalf("base after the partial update: %s", base)
+		}
+		// The email changes on the CRM side: the link still finds the row.
+		write(t, w, crmRecord(cdc.OpUpdate, 3, "d3", "512", true, "email", `"ann@x"`))
+		if got := row(t, url, "ann@x"); got == nil || got["name"] != "Anne" {
+			t.Fatalf("email change moved the record: %v", got)
+		}
+		write(t, w, crmRecord(cdc.OpDelete, 4, "d4", "512", false))
+		if row(t, url, "ann@x") != nil {
+			t.Fatal("delete of a linked record left the row")
+		}
+		if key, _ := linkOf(t, url, "512"); key != "" {
+			t.Fatalf("link kept after the record was deleted: %s", key)
+		}
+	})
+
+	t.Run("echoes of cdcd's own writes change nothing and are counted by layer", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		counter, err := echo.NewCounter(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recent := echo.NewRecent(0, 0)
+		w, url := setup(t, Inbound{Recent: recent, Echoes: counter,
+			OwnWrite: func(h string) bool { return h == "INTEGRATION/7" }})
+		write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "9", false, "email", `"b@x"`, "firstname", `"Bo"`))
+		pg.Exec(t, "in"+fmt.Sprint(n), `UPDATE contacts SET name = 'local edit' WHERE email = 'b@x'`)
+
+		// Same values as the base: nothing new.
+		write(t, w, crmRecord(cdc.OpUpdate, 2, "d2", "9", true, "firstname", `"Bo"`))
+		// cdcd wrote "Bob" then "Bobby"; the late webhook for "Bob" is known.
+		recent.Add("crm", "contacts", "9", map[string]any{"firstname": "Bob"})
+		recent.Add("crm", "contacts", "9", map[string]any{"firstname": "Bobby"})
+		write(t, w, crmRecord(cdc.OpUpdate, 3, "d3", "9", true, "firstname", `"Bob"`))
+		// The vendor says cdcd's own client made it.
+		hinted := crmRecord(cdc.OpUpdate, 4, "d4", "9", true, "firstname", `"Other"`)
+		hinted.Event.OriginHint = "INTEGRATION/7"
+		write(t, w, hinted)
+		if got := row(t, url, "b@x")["name"]; got != "local edit" {
+			t.Fatalf("an echo was applied: name %q", got)
+		}
+		for layer, want := range map[string]float64{echo.LayerBase: 1, echo.LayerRecent: 1, echo.LayerHint: 1} {
+			if got := echoes(t, reg, layer); got != want {
+				t.Errorf("layer %s: %v echoes, want %v", layer, got, want)
+			}
+		}
+		// A real change still applies.
+		write(t, w, crmRecord(cdc.OpUpdate, 5, "d5", "9", true, "firstname", `"Beatrice"`))
+		if got := row(t, url, "b@x")["name"]; got != "Beatrice" {
+			t.Fatalf("a real change was dropped: name %q", got)
+		}
+	})
+
+	t.Run("refetch reads the record back and maps it", func(t *testing.T) {
+		f := &fetcher{records: map[string]cdc.Row{
+			"77": {{Name: "email", Value: json.RawMessage(`"c@x"`)}, {Name: "firstname", Value: json.RawMessage(`"Cy"`)}},
+		}}
+		w, url := setup(t, Inbound{Fetcher: f, Mapper: crmMapper{}})
+		created := crmRecord(cdc.OpCreate, 1, "d1", "77", false)
+		created.Event.Refetch = true
+		// A partial change of an unlinked record without its email is read back too.
+		partial := crmRecord(cdc.OpUpdate, 2, "d2", "78", true, "firstname", `"Di"`)
+		res := write(t, w, created, partial)
+		if res[0].Err != nil || row(t, url, "c@x")["name"] != "Cy" {
+			t.Fatalf("refetched create: %v, row %v", res[0].Err, row(t, url, "c@x"))
+		}
+		if res[1].Err != nil || f.calls != 2 {
+			t.Fatalf("record gone from the system: %v after %d fetches, want a skip after 2", res[1].Err, f.calls)
+		}
+		// Linked now: a partial change needs no fetch.
+		write(t, w, crmRecord(cdc.OpUpdate, 3, "d3", "77", true, "firstname", `"Cyd"`))
+		if f.calls != 2 || row(t, url, "c@x")["name"] != "Cyd" {
+			t.Fatalf("%d fetches, row %v", f.calls, row(t, url, "c@x"))
+		}
+		f.fail = cdc.RetryAfter(fmt.Errorf("503"), 0)
+		again := crmRecord(cdc.OpCreate, 4, "d4", "77", false)
+		again.Event.Refetch = true
+		if _, err := w.Write(context.Background(), []delivery.Record{again}); err == nil || cdc.IsPermanent(err) {
+			t.Fatalf("vendor outage during a refetch: %v, want a transient error", err)
+		}
+	})
+
+	t.Run("without a fetcher a change that names only the record is permanent", func(t *testing.T) {
+		w, _ := setup(t, Inbound{})
+		r := crmRecord(cdc.OpCreate, 1, "d1", "5", false)
+		r.Event.Refetch = true
+		res := write(t, w, r)
+		if !cdc.IsPermanent(res[0].Err) {
+			t.Fatalf("result %v, want a permanent error", res[0].Err)
+		}
+	})
+}
+
+// echoes reads cdcd_echoes_suppressed_total for a layer.
+func echoes(t *testing.T, reg *prometheus.Registry, layer string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "layer" && l.GetValue() == layer {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func timeSec(n int) time.Duration { return time.Duration(n) * time.Second }
