@@ -13,7 +13,9 @@ import (
 // mapFields builds the record's fields. Column sources read after, or
 // before for a delete. A source column absent from the row (an unchanged
 // TOASTed value, or a column a delete's before lacks) leaves its target
-// absent, and so does an expression that names an unchanged column.
+// absent, and so does an expression that names an unchanged column or,
+// in a partial change (a vendor's one changed property), a column the
+// change does not carry.
 func (m *Mapper) mapFields(st *state, e *cdc.Event) (map[string]any, error) {
 	row := e.After
 	if row == nil {
@@ -41,7 +43,7 @@ func (m *Mapper) mapFields(st *state, e *cdc.Event) (map[string]any, error) {
 		case t.src.IsConst:
 			v = t.src.Const
 		case t.prog != nil:
-			if touchesUnchanged(t.prog, e.Unchanged) {
+			if touchesUnchanged(t.prog, e.Unchanged) || e.Partial && !hasAll(row, t.prog.after) {
 				continue
 			}
 			out, err := st.vm.Run(t.prog.prog, &st.env)
@@ -111,3 +113,13 @@ func fieldErrors(err error) []config.FieldError {
 func joinErrors(errs []error) error { return errors.Join(errs...) }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// hasAll reports whether row has every named column.
+func hasAll(row cdc.Row, names []string) bool {
+	for _, n := range names {
+		if _, ok := row.Get(n); !ok {
+			return false
+		}
+	}
+	return true
+}

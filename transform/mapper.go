@@ -316,3 +316,28 @@ func permanent(err error) error {
 	}
 	return cdc.Permanent(err)
 }
+
+// Reads returns the row columns the mapping reads: column sources and the
+// columns expressions name. Nil means every column (no map, or an
+// expression that reads the row other than by static names).
+func (m *Mapper) Reads() []string {
+	if len(m.fields) == 0 {
+		return nil
+	}
+	var cols []string
+	for i := range m.fields {
+		t := &m.fields[i]
+		switch {
+		case t.src.IsConst:
+		case t.prog != nil:
+			if t.prog.dynamic {
+				return nil
+			}
+			cols = append(cols, t.prog.after...)
+		default:
+			cols = append(cols, t.src.Column)
+		}
+	}
+	slices.Sort(cols)
+	return slices.Compact(cols)
+}

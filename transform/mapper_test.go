@@ -81,6 +81,12 @@ func TestMapFields(t *testing.T) {
 			&cdc.Event{Op: cdc.OpUpdate, Schema: "public", Table: "contacts", Key: row("id", "7"),
 				After: row("id", "7"), Unchanged: []string{"note"}},
 			`{"id":7}`},
+		{"a partial change leaves out what it does not carry",
+			Spec{Map: map[string]config.Source{"first_name": col("firstname"), "email": col("email"),
+				"full": ex(`after.firstname + " " + after.lastname`), "src": cst("crm")}},
+			&cdc.Event{Op: cdc.OpUpdate, Schema: "crm", Table: "contacts", Key: row("id", `"9"`),
+				After: row("firstname", `"Ada"`), Partial: true},
+			`{"first_name":"Ada","src":"crm"}`},
 		{"unchanged TOAST column without a map",
 			Spec{},
 			&cdc.Event{Op: cdc.OpUpdate, Schema: "public", Table: "contacts", Key: row("id", "7"),
@@ -243,3 +249,18 @@ func TestNowIsUTC(t *testing.T) {
 }
 
 var _ delivery.Mapper = (*Mapper)(nil)
+
+func TestReads(t *testing.T) {
+	m := mustNew(t, Spec{Map: map[string]config.Source{
+		"a": col("email"), "b": ex(`after.firstname + after.lastname`), "c": cst(1), "d": col("email"),
+	}}, nil)
+	if got := strings.Join(m.Reads(), ","); got != "email,firstname,lastname" {
+		t.Fatalf("Reads = %s", got)
+	}
+	if got := mustNew(t, Spec{}, nil).Reads(); got != nil {
+		t.Fatalf("no map: Reads = %v, want nil (every column)", got)
+	}
+	if got := mustNew(t, Spec{Map: map[string]config.Source{"k": ex(`json(after)`)}}, nil).Reads(); got != nil {
+		t.Fatalf("whole row: Reads = %v, want nil", got)
+	}
+}
