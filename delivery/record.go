@@ -72,10 +72,12 @@ type EveryChange interface {
 // Fetcher is implemented by writers that can read a record back from their
 // system, for inbound changes that carry too little (a webhook naming only
 // the record, or one property of it). Fetch returns the record's fields as
-// the system names them, or an error wrapping ErrNotFound when the record
-// no longer exists; other errors are classified like Write's.
+// the system names them (at least those named in fields, when the system
+// returns only what it is asked for; nil fields means its default set), or
+// an error wrapping ErrNotFound when the record no longer exists; other
+// errors are classified like Write's.
 type Fetcher interface {
-	Fetch(ctx context.Context, object, id string) (cdc.Row, error)
+	Fetch(ctx context.Context, object, id string, fields []string) (cdc.Row, error)
 }
 
 // ErrNotFound is returned (wrapped) by Fetch for a record that is gone.

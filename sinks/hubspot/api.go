@@ -49,16 +49,27 @@ func (w *Writer) post(ctx context.Context, op, path string, in, out any) (int, e
 	if err != nil {
 		return 0, cdc.Permanent(fmt.Errorf("%s: encode: %w", op, err))
 	}
+	return w.call(ctx, http.MethodPost, op, path, b, out)
+}
+
+// call is post's request with any method; body may be nil.
+func (w *Writer) call(ctx context.Context, method, op, path string, body []byte, out any) (int, error) {
 	if err := w.limiter.Wait(ctx); err != nil {
 		return 0, fmt.Errorf("%s: wait for the rate limit: %w", op, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.base+path, bytes.NewReader(b))
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, w.base+path, rd)
 	if err != nil {
 		return 0, cdc.Permanent(fmt.Errorf("%s: %w", op, err))
 	}
 	req.Header.Set("Authorization", "Bearer "+w.token)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	start := time.Now()
 	resp, err := w.client.Do(req)
 	if err != nil {

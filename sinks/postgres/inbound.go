@@ -24,9 +24,10 @@ type Inbound struct {
 	// Object is the system's entity (contacts); links are kept under the
 	// origin system and Object. Default: the record's Object.
 	Object string
-	// Reads reports whether the pipeline maps a vendor field; only those
-	// take part in echo checks and the link's base. Nil means every field.
-	Reads func(field string) bool
+	// Fields are the vendor fields the pipeline maps; only those take part
+	// in echo checks and the link's base, and a record read back is asked
+	// for them. Nil means every field.
+	Fields []string
 	// Fetcher reads a record back from the system, for changes marked
 	// Refetch and for partial changes of records that are not linked yet
 	// and lack the match columns. Mapper maps the record read back.
@@ -67,7 +68,7 @@ func vendorID(e *cdc.Event) string {
 func (w *Writer) relevant(e *cdc.Event) map[string]json.RawMessage {
 	out := make(map[string]json.RawMessage, len(e.After))
 	for _, f := range e.After {
-		if w.in.Reads == nil || w.in.Reads(f.Name) {
+		if w.in.Fields == nil || slices.Contains(w.in.Fields, f.Name) {
 			out[f.Name] = f.Value
 		}
 	}
@@ -279,7 +280,7 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 			done[i], counts[failed] = true, counts[failed]+1
 			continue
 		}
-		row, err := w.in.Fetcher.Fetch(ctx, w.object(rec), id)
+		row, err := w.in.Fetcher.Fetch(ctx, w.object(rec), id, w.in.Fields)
 		switch {
 		case errors.Is(err, delivery.ErrNotFound):
 			w.log.Debug().Str("event_id", rec.Event.ID()).Msg("record gone from the system; change skipped")

@@ -62,7 +62,7 @@ type fetcher struct {
 	fail    error
 }
 
-func (f *fetcher) Fetch(_ context.Context, object, id string) (cdc.Row, error) {
+func (f *fetcher) Fetch(_ context.Context, object, id string, _ []string) (cdc.Row, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
