@@ -31,6 +31,9 @@ type LocalBusConfig struct {
 	Capacity int
 	// BatchSize bounds the events given to one Sink.Write.
 	BatchSize int
+	// OnOrigin, when set, is called with a route's system each time an
+	// event the route matches is held back because it came from there.
+	OnOrigin func(system string)
 }
 
 // LocalBus is the in-process bus for a single machine. Each route has one
@@ -194,10 +197,16 @@ func (b *LocalBus) Close(ctx context.Context) error {
 }
 
 func (r *route) matches(e *Event) bool {
-	if e.Origin != "" && e.Origin == r.System {
+	if r.Match != nil && !r.Match(e) {
 		return false
 	}
-	return r.Match == nil || r.Match(e)
+	if e.Origin != "" && e.Origin == r.System {
+		if r.bus.cfg.OnOrigin != nil {
+			r.bus.cfg.OnOrigin(r.System)
+		}
+		return false
+	}
+	return true
 }
 
 func (r *route) enqueue(events []*Event) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +60,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestLocalBusFanOutAndEchoSuppression(t *testing.T) {
 	erp, shop, pos := &recordingSink{}, &recordingSink{}, &recordingSink{}
-	bus := NewLocalBus(LocalBusConfig{}, []Route{
+	var held sync.Map
+	onOrigin := func(system string) { n, _ := held.LoadOrStore(system, new(atomic.Int32)); n.(*atomic.Int32).Add(1) }
+	bus := NewLocalBus(LocalBusConfig{OnOrigin: onOrigin}, []Route{
 		{Name: "to-erp", System: "erp", Sink: erp},
 		{Name: "to-shop", System: "shop", Sink: shop, Match: func(e *Event) bool { return e.Table == "inventory" }},
 		{Name: "to-pos", System: "pos", Sink: pos},
@@ -92,6 +95,10 @@ func TestLocalBusFanOutAndEchoSuppression(t *testing.T) {
 		if got := s.ids(); !equal(got, w) {
 			t.Errorf("sink got %v, want %v", got, w)
 		}
+	}
+	n, _ := held.Load("pos")
+	if n == nil || n.(*atomic.Int32).Load() != 1 {
+		t.Errorf("origin echoes counted for pos: %v, want 1", n)
 	}
 }
 

@@ -25,6 +25,9 @@ type ConsumerConfig struct {
 	// skipped (acknowledged without delivery), since that is where they
 	// came from.
 	System string
+	// OnOrigin, when set, is called with System for each event skipped
+	// because it came from there.
+	OnOrigin func(system string)
 	// MaxBatch bounds the events given to one Sink.Write; MaxWait bounds how
 	// long a partial batch waits for more.
 	MaxBatch int
@@ -206,6 +209,9 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 			continue
 		}
 		if e.Origin != "" && e.Origin == c.cfg.System {
+			if c.cfg.OnOrigin != nil {
+				c.cfg.OnOrigin(c.cfg.System)
+			}
 			continue
 		}
 		events = append(events, e)
