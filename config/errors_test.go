@@ -134,7 +134,9 @@ func TestLoadErrors(t *testing.T) {
 				"cdcd.yaml:11:5: pipelines[1].to: no system named \"outt\" (did you mean \"out\"?)\n" +
 				"cdcd.yaml:13:5: pipelines[2].from: \"a.b.c\" is neither a table (schema.table or table) nor a system\n" +
 				"cdcd.yaml:15:5: pipelines[3].name: duplicate pipeline name \"a\" (also pipelines[2])\n" +
-				"cdcd.yaml:17:5: pipelines[3].to: from and to name the same system"},
+				"cdcd.yaml:15:5: pipelines[3].object: required: the system's entity whose changes the pipeline applies (contacts, products, ...)\n" +
+				"cdcd.yaml:15:5: pipelines[3].match: required: the local column(s) a record not linked yet is matched on, e.g. [email] (they need a unique index)\n" +
+				"cdcd.yaml:16:5: pipelines[3].from: system \"out\" has no webhook: section; add one (its secrets) so cdcd can receive its changes"},
 		{"pipeline not a mapping", pg + "pipelines: [contacts]\n", nil,
 			"cdcd.yaml:3:13: pipelines[0]: expected a mapping, got a string"},
 	}

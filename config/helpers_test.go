@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -53,8 +54,26 @@ type fakeSink struct {
 func (*fakeSink) Write(context.Context, []cdc.Event) error { return nil }
 func (*fakeSink) Close(context.Context) error              { return nil }
 
+// fakeWebhook is the webhook section of "fake" systems.
+type fakeWebhook struct {
+	Secrets []string `yaml:"secrets"`
+}
+
+func (w *fakeWebhook) Validate() error {
+	if len(w.Secrets) == 0 {
+		return FieldError{Path: "secrets", Msg: "required"}
+	}
+	return nil
+}
+
 func testRegistry() *Registry {
 	r := NewRegistry()
+	r.Webhooks(func(typ string) (Validator, error) {
+		if typ != "fake" {
+			return nil, fmt.Errorf("system type %q sends no webhooks", typ)
+		}
+		return &fakeWebhook{}, nil
+	})
 	r.Sink("fake", SinkSpec{
 		NewConfig: func() Validator { return &fakeConfig{Rate: fakeRate{Requests: 100, Per: 10 * time.Second}} },
 		New: func(name string, cfg Validator, env Env) (cdc.Sink, error) {

@@ -102,11 +102,14 @@ func (s *System) decodeNode(d *decoder, n ast.Node, path string) {
 		return
 	}
 	rest := es[:0:0]
-	var typ *entry
+	var typ, hook *entry
 	for i := range es {
-		if es[i].key == "type" {
+		switch es[i].key {
+		case "type":
 			typ = &es[i]
-		} else {
+		case "webhook":
+			hook = &es[i]
+		default:
 			rest = append(rest, es[i])
 		}
 	}
@@ -137,11 +140,44 @@ func (s *System) decodeNode(d *decoder, n ast.Node, path string) {
 		panic(fmt.Sprintf("config: NewConfig of system type %q must return a pointer to a struct", s.Type))
 	}
 	d.fields(rest, cv.Elem(), path, 1)
+	if hook != nil {
+		s.decodeWebhook(d, hook, path+".webhook")
+	}
+}
+
+// decodeWebhook decodes a system's webhook section into the config the
+// registry's webhook hook returns for the system's type.
+func (s *System) decodeWebhook(d *decoder, e *entry, path string) {
+	d.record(path, e.keyNode)
+	if d.reg.webhook == nil {
+		d.problem(e.keyNode, path, "this build of cdcd receives no webhooks")
+		return
+	}
+	cfg, err := d.reg.webhook(s.Type)
+	if err != nil {
+		d.problem(e.keyNode, path, err.Error())
+		return
+	}
+	v, ok := d.resolve(e.value, path)
+	if !ok || isNull(v) {
+		d.problem(e.keyNode, path, "must be a mapping (secrets, and how to verify and parse deliveries)")
+		return
+	}
+	es, ok := d.entries(v, path, 1)
+	if !ok {
+		return
+	}
+	cv := reflect.ValueOf(cfg)
+	if cv.Kind() != reflect.Pointer || cv.Elem().Kind() != reflect.Struct {
+		panic("config: the webhook hook must return a pointer to a struct")
+	}
+	d.fields(es, cv.Elem(), path, 2)
+	s.Webhook = cfg
 }
 
 // qualifyTables rewrites valid unqualified table names as "public.<name>"
-// in postgres.tables and in the from of pipelines that do not name a
-// system.
+// in postgres.tables, in the from of pipelines that do not name a system
+// and in the to of those that do.
 func (c *Config) qualifyTables() {
 	for i, t := range c.Postgres.Tables {
 		if q, ok := qualify(t); ok {
@@ -150,6 +186,9 @@ func (c *Config) qualifyTables() {
 	}
 	for _, p := range c.Pipelines {
 		if _, isSystem := c.Systems[p.From]; isSystem {
+			if q, ok := qualify(p.To); ok {
+				p.To = q
+			}
 			continue
 		}
 		if q, ok := qualify(p.From); ok {

@@ -41,6 +41,7 @@ systems:
     enabled: true
     ratio: 0.5
     retries: 3
+    webhook: {secrets: ["${CRM_SECRET:-whsec}"]}
   out:
     type: nokeys
 pipelines:
@@ -52,7 +53,9 @@ pipelines:
     to: out
   - name: crm-inbound
     from: crm
-    to: out
+    object: contacts
+    to: crm_contacts
+    match: [email]
 `
 
 func TestLoadFullExample(t *testing.T) {
@@ -90,13 +93,17 @@ func TestLoadFullExample(t *testing.T) {
 				URL: "https://crm.example.com", Token: "dev-token",
 				Rate: fakeRate{Requests: 50, Per: time.Second},
 				Tags: []string{"a", "b"}, Enabled: true, Ratio: 0.5, Retries: 3,
-			}},
-			"out": {Name: "out", Type: "nokeys", Line: 32, Config: &noKeys{}},
+			}, Webhook: &fakeWebhook{Secrets: []string{"whsec"}}},
+			"out": {Name: "out", Type: "nokeys", Line: 33, Config: &noKeys{}},
 		},
 		Pipelines: []*Pipeline{
-			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 35),
-			defaultPipeline("orders-out", "public.orders", "out", 38),
-			defaultPipeline("crm-inbound", "crm", "out", 41),
+			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 36),
+			defaultPipeline("orders-out", "public.orders", "out", 39),
+			func() *Pipeline {
+				p := defaultPipeline("crm-inbound", "crm", "public.crm_contacts", 42)
+				p.Object, p.Match = "contacts", []string{"email"}
+				return p
+			}(),
 		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -194,5 +201,27 @@ pipelines:
 	}
 	if p := cfg.Pipelines[1]; p.Name != "two" || p.From != "public.contacts" || p.To != "a" {
 		t.Errorf("merged pipeline: %+v", p)
+	}
+}
+
+func TestWebhookSection(t *testing.T) {
+	t.Parallel()
+	const doc = `postgres: {url: "postgres://localhost/app"}
+systems:
+  crm:
+    type: fake
+    url: https://crm.example.com
+    rate: {requests: 1, per: 1s}
+    webhook: {secrets: [], sekrets: [x]}
+  out:
+    type: nokeys
+    webhook: {secrets: [x]}
+`
+	_, err := loadString(t, doc, nil)
+	want := "cdcd.yaml:7:15: systems.crm.webhook.secrets: required\n" +
+		"cdcd.yaml:7:28: systems.crm.webhook.sekrets: unknown key (did you mean \"secrets\"?)\n" +
+		"cdcd.yaml:10:5: systems.out.webhook: system type \"nokeys\" sends no webhooks"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
 }

@@ -47,18 +47,30 @@ type Pipeline struct {
 	// MaxAge dead-letters a record still undelivered this long after its
 	// change committed; 0 means no limit.
 	MaxAge time.Duration `yaml:"max_age"`
+
+	// Inbound pipelines (from a system, to a table) only:
+	// Match names the local columns a record not linked yet is matched on
+	// (they need a unique index).
+	Match []string `yaml:"match"`
+	// OnDelete is what a delete in the system does locally: delete, soft
+	// (set SoftDeleteColumn to now()) or ignore.
+	OnDelete         string `yaml:"on_delete"`
+	SoftDeleteColumn string `yaml:"soft_delete_column"`
+	// TombstoneTTL is how long a deleted record refuses late updates.
+	TombstoneTTL time.Duration `yaml:"tombstone_ttl"`
 	// Line is where the pipeline is defined.
 	Line int `yaml:"-"`
 }
 
 // Pipeline defaults.
 const (
-	DefaultConcurrency = 4
-	DefaultMaxAttempts = 10
-	DefaultBackoffMin  = time.Second
-	DefaultBackoffMax  = 5 * time.Minute
-	DefaultCacheSize   = 10_000
-	DefaultCacheTTL    = 5 * time.Minute
+	DefaultConcurrency  = 4
+	DefaultMaxAttempts  = 10
+	DefaultBackoffMin   = time.Second
+	DefaultBackoffMax   = 5 * time.Minute
+	DefaultCacheSize    = 10_000
+	DefaultCacheTTL     = 5 * time.Minute
+	DefaultTombstoneTTL = 24 * time.Hour
 )
 
 // Ops a pipeline may select.
@@ -71,12 +83,21 @@ const (
 // SetDefaults sets every pipeline default.
 func (p *Pipeline) SetDefaults() {
 	*p = Pipeline{
-		Ops:         []string{OpCreate, OpUpdate, OpDelete},
-		Coalesce:    true,
-		Concurrency: DefaultConcurrency,
-		MaxAttempts: DefaultMaxAttempts,
-		Backoff:     Backoff{Min: DefaultBackoffMin, Max: DefaultBackoffMax},
+		Ops:              []string{OpCreate, OpUpdate, OpDelete},
+		Coalesce:         true,
+		Concurrency:      DefaultConcurrency,
+		MaxAttempts:      DefaultMaxAttempts,
+		Backoff:          Backoff{Min: DefaultBackoffMin, Max: DefaultBackoffMax},
+		OnDelete:         "delete",
+		SoftDeleteColumn: "deleted_at",
+		TombstoneTTL:     DefaultTombstoneTTL,
 	}
+}
+
+// IsInbound reports whether p applies a system's changes to a table.
+func (c *Config) IsInbound(p *Pipeline) bool {
+	_, ok := c.Systems[p.From]
+	return ok
 }
 
 // Source is where one mapped field's value comes from: exactly one of a
@@ -215,6 +236,27 @@ func (p *Pipeline) validate(v *problems, path string, fromTable bool) {
 	}
 	if p.MaxAge < 0 {
 		v.add(path+".max_age", "must not be negative (0 means no limit)")
+	}
+	if fromTable {
+		if len(p.Match) > 0 {
+			v.add(path+".match", "only a pipeline from a system to a table matches local rows")
+		}
+		return
+	}
+	if len(p.Match) == 0 {
+		v.add(path+".match", "required: the local column(s) a record not linked yet is matched on, e.g. [email] (they need a unique index)")
+	}
+	for i, c := range p.Match {
+		if !identifier.MatchString(c) || slices.Contains(p.Match[:i], c) {
+			v.add(fmt.Sprintf("%s.match[%d]", path, i), fmt.Sprintf("%q is not a column name, or repeats one", c))
+		}
+	}
+	v.oneOf(path+".on_delete", p.OnDelete, []string{"delete", "soft", "ignore"})
+	if p.OnDelete == "soft" && !identifier.MatchString(p.SoftDeleteColumn) {
+		v.add(path+".soft_delete_column", fmt.Sprintf("%q is not a column name", p.SoftDeleteColumn))
+	}
+	if p.TombstoneTTL <= 0 {
+		v.add(path+".tombstone_ttl", "must be more than 0")
 	}
 }
 

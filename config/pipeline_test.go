@@ -73,7 +73,8 @@ func TestPipelineKeys(t *testing.T) {
 		MaxAttempts: 5,
 		Backoff:     Backoff{Min: 500 * time.Millisecond, Max: time.Minute},
 		MaxAge:      24 * time.Hour,
-		Line:        4,
+		OnDelete:    "delete", SoftDeleteColumn: "deleted_at", TombstoneTTL: DefaultTombstoneTTL,
+		Line: 4,
 	}
 	if got := cfg.Pipelines[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", got, want)
@@ -138,10 +139,17 @@ func TestPipelineErrors(t *testing.T) {
 				"cdcd.yaml:9:15: pipelines[0].backoff.min: must be more than 0\n" +
 				"cdcd.yaml:10:5: pipelines[0].max_age: must not be negative (0 means no limit)\n" +
 				"cdcd.yaml:11:15: pipelines[0].coalesce: \"maybe\" is not a boolean (true or false)"},
-		{"link", head + "    link: {}\n  - {name: q, from: crm, to: crm2, link: {column: id}}\n",
+		{"link", head + "    link: {}\n  - {name: q, from: crm, to: crm.x.y, object: c, match: [email], link: {column: id}}\n",
 			"cdcd.yaml:7:5: pipelines[0].link.column: required (the local column that holds the external id)\n" +
-				"cdcd.yaml:8:26: pipelines[1].to: no system named \"crm2\" (did you mean \"crm\"?)\n" +
-				"cdcd.yaml:8:36: pipelines[1].link: only a pipeline from a table can link records (from names a system)"},
+				"cdcd.yaml:8:15: pipelines[1].from: system \"crm\" has no webhook: section; add one (its secrets) so cdcd can receive its changes\n" +
+				"cdcd.yaml:8:26: pipelines[1].to: \"crm.x.y\" is not a table name (schema.table or table); a pipeline from a system applies to a local table\n" +
+				"cdcd.yaml:8:66: pipelines[1].link: only a pipeline from a table can link records (from names a system)"},
+		{"inbound keys", head + "    match: [email]\n  - {name: q, from: crm, to: t, object: c, match: [\"a b\"], on_delete: drop, tombstone_ttl: 0s}\n",
+			"cdcd.yaml:7:5: pipelines[0].match: only a pipeline from a system to a table matches local rows\n" +
+				"cdcd.yaml:8:15: pipelines[1].from: system \"crm\" has no webhook: section; add one (its secrets) so cdcd can receive its changes\n" +
+				"cdcd.yaml:8:52: pipelines[1].match[0]: \"a b\" is not a column name, or repeats one\n" +
+				"cdcd.yaml:8:60: pipelines[1].on_delete: \"drop\" is not one of delete, soft, ignore\n" +
+				"cdcd.yaml:8:77: pipelines[1].tombstone_ttl: must be more than 0"},
 		{"conflict is not yet a key", head + "    conflict: {strategy: merge}\n",
 			`cdcd.yaml:7:5: pipelines[0].conflict: unknown key`},
 	}

@@ -71,6 +71,18 @@ type Registry struct {
 	sinks    map[string]SinkSpec
 	writers  map[string]WriterSpec
 	checkers []Checker
+	webhook  func(systemType string) (Validator, error)
+}
+
+// Webhooks sets the hook that makes the config of a system's webhook
+// section: a pointer to a struct with its defaults set, decoded like a
+// plugin's config, or an error when systems of that type send no webhooks.
+// It panics when set twice or nil.
+func (r *Registry) Webhooks(newConfig func(systemType string) (Validator, error)) {
+	if newConfig == nil || r.webhook != nil {
+		panic("config: Webhooks set twice or nil")
+	}
+	r.webhook = newConfig
 }
 
 func NewRegistry() *Registry {

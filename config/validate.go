@@ -169,6 +169,11 @@ func (c *Config) validateSystems(v *problems) {
 				*v = append(*v, fe)
 			}
 		}
+		if s != nil && s.Webhook != nil {
+			for _, fe := range fieldErrors(path+".webhook", s.Webhook.Validate()) {
+				*v = append(*v, fe)
+			}
+		}
 	}
 }
 
@@ -210,15 +215,34 @@ func (c *Config) validatePipelines(v *problems) {
 		case len(tables) > 0 && !tables[q]:
 			v.add(path+".from", fmt.Sprintf("table %q is not in postgres.tables", q))
 		}
-		switch _, ok := c.Systems[p.To]; {
-		case p.To == "":
-			v.add(path+".to", "required (a system)")
-		case !ok:
-			v.add(path+".to", fmt.Sprintf("no system named %q%s", p.To, suggest(p.To, systems)))
-		case p.To == p.From:
-			v.add(path+".to", "from and to name the same system")
+		if fromSystem {
+			c.validateInbound(v, path, p)
+		} else {
+			switch _, ok := c.Systems[p.To]; {
+			case p.To == "":
+				v.add(path+".to", "required (a system)")
+			case !ok:
+				v.add(path+".to", fmt.Sprintf("no system named %q%s", p.To, suggest(p.To, systems)))
+			}
 		}
 		p.validate(v, path, !fromSystem)
+	}
+}
+
+// validateInbound checks the ends of a pipeline from a system: the system
+// sends webhooks, and to names a table.
+func (c *Config) validateInbound(v *problems, path string, p *Pipeline) {
+	if s := c.Systems[p.From]; s != nil && s.Config != nil && s.Webhook == nil {
+		v.add(path+".from", fmt.Sprintf("system %q has no webhook: section; add one (its secrets) so cdcd can receive its changes", p.From))
+	}
+	switch _, ok := qualify(p.To); {
+	case p.To == "":
+		v.add(path+".to", "required (the local table the changes are applied to)")
+	case !ok:
+		v.add(path+".to", fmt.Sprintf("%q is not a table name (schema.table or table); a pipeline from a system applies to a local table", p.To))
+	}
+	if p.Object == "" {
+		v.add(path+".object", "required: the system's entity whose changes the pipeline applies (contacts, products, ...)")
 	}
 }
 
