@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,10 +36,39 @@ func NewPostgresDeduper(ctx context.Context, pool *pgxpool.Pool, cache *MemoryDe
 	if cache == nil {
 		cache = NewMemoryDeduper(0, 0)
 	}
-	if _, err := pool.Exec(ctx, createDeliveries, pgx.QueryExecModeSimpleProtocol); err != nil {
-		return nil, fmt.Errorf("create cdcd.webhook_deliveries: %w", err)
+	if err := CreateDeliveries(ctx, pool); err != nil {
+		return nil, err
 	}
 	return &PostgresDeduper{pool: pool, cache: cache}, nil
+}
+
+// CreateDeliveries creates cdcd.webhook_deliveries, the accepted delivery
+// ids, if it does not exist.
+func CreateDeliveries(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, createDeliveries, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("create cdcd.webhook_deliveries: %w", err)
+	}
+	return nil
+}
+
+// PruneDeliveries forgets delivery ids accepted more than olderThan ago,
+// in bounded chunks, and returns how many it deleted. Vendors stop
+// retrying within days (HubSpot after 24 hours), so a week is safe.
+func PruneDeliveries(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (int64, error) {
+	cutoff := time.Now().Add(-olderThan)
+	var total int64
+	for {
+		tag, err := pool.Exec(ctx, `
+			DELETE FROM cdcd.webhook_deliveries WHERE (system, delivery_id) IN (
+				SELECT system, delivery_id FROM cdcd.webhook_deliveries WHERE accepted_at < $1 LIMIT 5000)`, cutoff)
+		if err != nil {
+			return total, fmt.Errorf("prune cdcd.webhook_deliveries: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < 5000 || ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+	}
 }
 
 // Seen implements Deduper.
