@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/internal/promshare"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -83,9 +84,10 @@ func NewLocalBus(cfg LocalBusConfig, routes []Route, log zerolog.Logger, reg pro
 	depth := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "cdcd_bus_queue_depth", Help: "Events waiting in the in-process bus, by route.",
 	}, []string{"route"})
-	if reg != nil {
-		reg.MustRegister(delivered, retried, depth)
-	}
+	// A second bus (the inbox's) shares the collectors; routes differ.
+	delivered = promshare.MustRegister(reg, delivered)
+	retried = promshare.MustRegister(reg, retried)
+	depth = promshare.MustRegister(reg, depth)
 	b := &LocalBus{cfg: cfg, log: log.With().Str("component", "localbus").Logger(), space: make(chan struct{})}
 	for _, rt := range routes {
 		r := &route{

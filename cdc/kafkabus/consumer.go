@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/internal/promshare"
 )
 
 // ConsumerConfig says what one consumer group reads and where it delivers.
@@ -281,32 +282,17 @@ func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
 	}
 	// Every pipeline's consumer shares these collectors.
 	var err error
-	if m.consumed, err = registerShared(reg, m.consumed); err != nil {
+	if m.consumed, err = promshare.Register(reg, m.consumed); err != nil {
 		return nil, err
 	}
-	if m.lag, err = registerShared(reg, m.lag); err != nil {
+	if m.lag, err = promshare.Register(reg, m.lag); err != nil {
 		return nil, err
 	}
-	if m.commitErrors, err = registerShared(reg, m.commitErrors); err != nil {
+	if m.commitErrors, err = promshare.Register(reg, m.commitErrors); err != nil {
 		return nil, err
 	}
-	if m.invalid, err = registerShared(reg, m.invalid); err != nil {
+	if m.invalid, err = promshare.Register(reg, m.invalid); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// registerShared registers c, or returns the collector already registered
-// under its name.
-func registerShared[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	if err := reg.Register(c); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if errors.As(err, &already) {
-			if existing, ok := already.ExistingCollector.(T); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register consumer metrics: %w", err)
-	}
-	return c, nil
 }
