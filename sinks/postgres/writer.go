@@ -52,8 +52,9 @@ type Writer struct {
 }
 
 var (
-	_ delivery.Writer  = (*Writer)(nil)
-	_ delivery.Batcher = (*Writer)(nil)
+	_ delivery.Writer      = (*Writer)(nil)
+	_ delivery.Batcher     = (*Writer)(nil)
+	_ delivery.EveryChange = (*Writer)(nil)
 )
 
 // New validates cfg and returns a writer for the system name (the origin
@@ -90,6 +91,11 @@ func New(name string, cfg *Config, in Inbound, env config.Env) (*Writer, error) 
 
 // MaxBatch is the most records one Write takes.
 func (w *Writer) MaxBatch() int { return maxBatch }
+
+// EveryChange tells the pipeline never to coalesce: each change is checked
+// on its own for staleness and echoes, so a user's change is never folded
+// into an echo that follows it and dropped with it.
+func (w *Writer) EveryChange() bool { return true }
 
 // Close closes the connection pool.
 func (w *Writer) Close(context.Context) error {
