@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/sinks/file"
 	httpsink "github.com/cdcd-dev/cdcd/sinks/http"
@@ -14,6 +11,7 @@ import (
 	"github.com/cdcd-dev/cdcd/sinks/shopify"
 	"github.com/cdcd-dev/cdcd/sinks/slack"
 	"github.com/cdcd-dev/cdcd/sinks/smtp"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/transform"
 )
 
@@ -29,23 +27,7 @@ func components() *config.Registry {
 	shopify.Register(r)
 	slack.Register(r)
 	smtp.Register(r)
+	webhook.Register(r)
 	r.Checker(transform.Check)
-	r.Checker(refuseInbound)
 	return r
-}
-
-// refuseInbound rejects pipelines from a system to Postgres: they need the
-// webhook intake, which this version does not have, and a pipeline that
-// validates but never runs would lose every change it was meant to carry.
-func refuseInbound(cfg *config.Config) error {
-	var errs []error
-	for i, p := range cfg.Pipelines {
-		if _, ok := cfg.Systems[p.From]; ok {
-			errs = append(errs, config.FieldError{
-				Path: fmt.Sprintf("pipelines[%d].from", i),
-				Msg:  fmt.Sprintf("pipelines from a system (%q) into Postgres need webhook intake, which this version of cdcd does not have yet; remove the pipeline", p.From),
-			})
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/store"
 	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,11 +18,16 @@ import (
 // pipeline is an outbound pipeline ready to deliver: the events of one
 // table to one system. delivery is set for vendor writers, which run
 // through the delivery engine (mapping, retries, links, dead letters).
+//
+// An inbound pipeline applies a system's changes to a local table: from is
+// then the system and its entity, as inbound events name them (Schema and
+// Table), and system is the table.
 type pipeline struct {
 	name, system string
 	from         pgwal.Table
 	sink         cdc.Sink
 	delivery     *delivery.Pipeline
+	inbound      bool
 }
 
 // outbound holds what the outbound pipelines share: cdcd's state store and
@@ -31,6 +37,10 @@ type outbound struct {
 	store     *store.Store
 	lookups   *pgxpool.Pool
 	dlqTopics []*kafkabus.DeadLetterTopic
+	// recent holds cdcd's recent writes to each system, echoes counts the
+	// echoes of them that were suppressed.
+	recent *echo.Recent
+	echoes *echo.Counter
 }
 
 func (o *outbound) close() {
@@ -50,10 +60,20 @@ func (o *outbound) close() {
 // opened (and migrated) here.
 func buildOutbound(ctx context.Context, cfg *config.Config, env config.Env) (*outbound, error) {
 	reg := components()
-	o := &outbound{}
+	echoes, err := echo.NewCounter(env.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	o := &outbound{recent: echo.NewRecent(0, 0), echoes: echoes}
 	for _, p := range cfg.Pipelines {
-		if _, ok := cfg.Systems[p.From]; ok {
-			continue // inbound: from a system, applied to Postgres
+		if cfg.IsInbound(p) {
+			pl, err := o.inboundPipeline(ctx, cfg, reg, p, env)
+			if err != nil {
+				o.close()
+				return nil, err
+			}
+			o.pipelines = append(o.pipelines, pl)
+			continue
 		}
 		from, err := pgwal.ParseTable(p.From)
 		if err != nil {
@@ -76,18 +96,43 @@ func buildOutbound(ctx context.Context, cfg *config.Config, env config.Env) (*ou
 	return o, nil
 }
 
+// open opens cdcd's state store (migrating it) and the pool for lookups,
+// once.
+func (o *outbound) open(ctx context.Context, cfg *config.Config, env config.Env) error {
+	if o.store != nil {
+		return nil
+	}
+	st, err := store.Open(ctx, cfg.Postgres.URL, env.Log)
+	if err != nil {
+		return fmt.Errorf("open cdcd's state in postgres: %w", err)
+	}
+	o.store = st
+	pool, err := pgxpool.New(ctx, cfg.Postgres.URL) // connects lazily
+	if err != nil {
+		return usageError(fmt.Errorf("postgres.url: %w", err))
+	}
+	o.lookups = pool
+	return nil
+}
+
+// deadLetters is where a pipeline's undeliverable records go: cdcd's
+// store and, in Kafka mode, also <prefix>.dlq.<pipeline>.
+func (o *outbound) deadLetters(cfg *config.Config, p *config.Pipeline, env config.Env) (delivery.DeadLetters, error) {
+	var dead delivery.DeadLetters = o.store.DeadLetters()
+	if cfg.Kafka == nil {
+		return dead, nil
+	}
+	d, err := kafkabus.NewDeadLetterTopic(dead, kafkaConfig(cfg, env.Source), p.Name, env.Log)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+	}
+	o.dlqTopics = append(o.dlqTopics, d)
+	return d, nil
+}
+
 func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg *config.Registry, p *config.Pipeline, env config.Env) (*delivery.Pipeline, error) {
-	if o.store == nil {
-		st, err := store.Open(ctx, cfg.Postgres.URL, env.Log)
-		if err != nil {
-			return nil, fmt.Errorf("open cdcd's state in postgres: %w", err)
-		}
-		o.store = st
-		pool, err := pgxpool.New(ctx, cfg.Postgres.URL) // connects lazily
-		if err != nil {
-			return nil, usageError(fmt.Errorf("postgres.url: %w", err))
-		}
-		o.lookups = pool
+	if err := o.open(ctx, cfg, env); err != nil {
+		return nil, err
 	}
 	w, err := cfg.NewWriter(reg, p.To, env)
 	if err != nil {
@@ -97,17 +142,13 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 	if err != nil {
 		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}
-	var dead delivery.DeadLetters = o.store.DeadLetters()
-	if cfg.Kafka != nil {
-		// In Kafka mode dead letters also go to <prefix>.dlq.<pipeline>.
-		d, err := kafkabus.NewDeadLetterTopic(dead, kafkaConfig(cfg, env.Source), p.Name, env.Log)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
-		}
-		o.dlqTopics = append(o.dlqTopics, d)
-		dead = d
+	dead, err := o.deadLetters(cfg, p, env)
+	if err != nil {
+		return nil, err
 	}
-	var links delivery.Links = o.store.Links()
+	// Every link written is also remembered as a recent write, so that
+	// the system reporting it back is known as an echo.
+	links := echo.Remember(o.store.Links(), o.recent)
 	if p.Link != nil && p.Link.Column != "" {
 		links = o.store.LinkBack(links, p.Link.Column)
 	}

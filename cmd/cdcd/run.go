@@ -112,12 +112,12 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	var closers []func(context.Context) error // run in reverse order after the stop
 
 	var pipelines []pipeline
+	out := &outbound{} // the capture role needs only its store, for webhook dedupe
+	defer func() { out.close() }()
 	if r != roleCapture {
-		out, err := buildOutbound(ctx, cfg, env)
-		if err != nil {
+		if out, err = buildOutbound(ctx, cfg, env); err != nil {
 			return err
 		}
-		defer out.close()
 		pipelines = out.pipelines
 		for _, p := range pipelines {
 			if p.delivery != nil {
@@ -131,10 +131,11 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	if r != roleCapture && cfg.Kafka != nil {
 		for _, p := range pipelines {
 			c, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{
-				Brokers: cfg.Kafka.Brokers,
-				Group:   cfg.Kafka.TopicPrefix + "." + p.name,
-				Topics:  []string{kafkabus.TopicName(cfg.Kafka.TopicPrefix, p.from.Schema, p.from.Name)},
-				System:  p.system,
+				Brokers:  cfg.Kafka.Brokers,
+				Group:    cfg.Kafka.TopicPrefix + "." + p.name,
+				Topics:   []string{kafkabus.TopicName(cfg.Kafka.TopicPrefix, p.from.Schema, p.from.Name)},
+				System:   p.system,
+				OnOrigin: out.echoes.OnOrigin(),
 			}, p.sink, log, reg)
 			if err != nil {
 				return usageError(fmt.Errorf("pipeline %s: %w", p.name, err))
@@ -145,11 +146,18 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	}
 	var reader *pgwal.Reader
 	if r != roleSinks {
-		pub, err := newPublisher(cfg, pipelines, env)
+		pub, err := newPublisher(cfg, out, env)
 		if err != nil {
 			return err
 		}
 		closers = append(closers, pub.Close) // closes the in-process sinks too
+		// Webhooks are received where events can be published: in-process,
+		// or by capture processes in Kafka mode.
+		more, err := intake(ctx, g, gctx, cfg, out, pub, srv.Handle, env)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, more...)
 		if reader, err = newReader(cfg, pub, log, reg); err != nil {
 			return err
 		}
@@ -215,7 +223,7 @@ func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg pr
 // newPublisher builds the Kafka producer, or the in-process bus with one
 // route per outbound pipeline (every change to standard output when there
 // is no pipeline at all).
-func newPublisher(cfg *config.Config, outbound []pipeline, env config.Env) (cdc.Publisher, error) {
+func newPublisher(cfg *config.Config, o *outbound, env config.Env) (cdc.Publisher, error) {
 	if cfg.Kafka != nil {
 		p, err := kafkabus.New(kafkaConfig(cfg, env.Source), env.Log, env.Metrics)
 		if err != nil {
@@ -224,15 +232,15 @@ func newPublisher(cfg *config.Config, outbound []pipeline, env config.Env) (cdc.
 		return p, nil
 	}
 	var routes []cdc.Route
-	for _, p := range outbound {
-		from := p.from
-		routes = append(routes, cdc.Route{Name: p.name, System: p.system, Sink: p.sink,
-			Match: func(e *cdc.Event) bool { return e.Schema == from.Schema && e.Table == from.Name }})
+	for _, p := range o.pipelines {
+		if !p.inbound {
+			routes = append(routes, route(p))
+		}
 	}
 	if len(cfg.Pipelines) == 0 {
 		routes = append(routes, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(env)})
 	}
-	return cdc.NewLocalBus(cdc.LocalBusConfig{}, routes, env.Log, env.Metrics), nil
+	return cdc.NewLocalBus(cdc.LocalBusConfig{OnOrigin: o.echoes.OnOrigin()}, routes, env.Log, env.Metrics), nil
 }
 
 // kafkaConfig is the bus's Kafka configuration.

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/postgres"
+	"github.com/cdcd-dev/cdcd/sources/inbox"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
+	"github.com/cdcd-dev/cdcd/transform"
+	"golang.org/x/sync/errgroup"
+)
+
+// deliveriesKept is how long webhook delivery ids are remembered: far
+// longer than any vendor retries a delivery.
+const deliveriesKept = 7 * 24 * time.Hour
+
+// inboundPipeline applies the changes a system reports through its
+// webhooks to a local table, through the delivery engine (mapping,
+// retries, dead letters).
+func (o *outbound) inboundPipeline(ctx context.Context, cfg *config.Config, reg *config.Registry, p *config.Pipeline, env config.Env) (pipeline, error) {
+	bad := func(err error) (pipeline, error) {
+		return pipeline{}, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+	}
+	if err := o.open(ctx, cfg, env); err != nil {
+		return pipeline{}, err
+	}
+	m, err := transform.New(transform.SpecOf(p), transform.NewPostgres(o.lookups), env.Log)
+	if err != nil {
+		return bad(err)
+	}
+	in := postgres.Inbound{Object: p.Object, Fields: m.Reads(), Recent: o.recent, Echoes: o.echoes}
+	if reg.IsWriter(cfg.Systems[p.From].Type) {
+		w, err := cfg.NewWriter(reg, p.From, env)
+		if err != nil {
+			return bad(err)
+		}
+		if f, ok := w.(delivery.Fetcher); ok {
+			in.Fetcher, in.Mapper = f, m
+		}
+	}
+	if wh, ok := cfg.Systems[p.From].Webhook.(*webhook.Config); ok {
+		in.OwnWrite = wh.IsOwnWrite
+	}
+	w, err := postgres.New(p.From, &postgres.Config{
+		URL:              cfg.Postgres.URL,
+		Table:            p.To,
+		Match:            p.Match,
+		OnDelete:         p.OnDelete,
+		SoftDeleteColumn: p.SoftDeleteColumn,
+		TombstoneTTL:     p.TombstoneTTL,
+	}, in, env)
+	if err != nil {
+		return bad(err)
+	}
+	dead, err := o.deadLetters(cfg, p, env)
+	if err != nil {
+		return pipeline{}, err
+	}
+	dp, err := delivery.NewPipeline(delivery.PipelineConfig{
+		Name:        p.Name,
+		System:      p.To,
+		Object:      p.Object,
+		Coalesce:    p.Coalesce,
+		Concurrency: p.Concurrency,
+		MaxAttempts: p.MaxAttempts,
+		MinBackoff:  p.Backoff.Min,
+		MaxBackoff:  p.Backoff.Max,
+		MaxAge:      p.MaxAge,
+	}, m, w, delivery.Stores{DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
+	if err != nil {
+		return bad(err)
+	}
+	return pipeline{
+		name: p.Name, system: p.To, inbound: true,
+		from: pgwal.Table{Schema: p.From, Name: p.Object},
+		sink: dp, delivery: dp,
+	}, nil
+}
+
+// webhookSystems are the systems with a webhook: section, ready to mount.
+func webhookSystems(cfg *config.Config) ([]webhook.System, error) {
+	var systems []webhook.System
+	for _, name := range slices.Sorted(maps.Keys(cfg.Systems)) {
+		wh, ok := cfg.Systems[name].Webhook.(*webhook.Config)
+		if !ok {
+			continue
+		}
+		s, err := wh.System(name)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		systems = append(systems, s)
+	}
+	return systems, nil
+}
+
+// intake mounts POST /webhooks/{system} when a system has a webhook:
+// section. In Kafka mode deliveries are accepted once the producer pub has
+// them acknowledged on <prefix>.<system>.<entity>; in-process they are
+// accepted into cdcd.inbox, which is pumped to a bus of the inbound
+// pipelines (started on g). It returns what to close after g ends, in
+// order.
+func intake(ctx context.Context, g *errgroup.Group, gctx context.Context, cfg *config.Config, o *outbound, pub cdc.Publisher,
+	mount func(string, http.Handler), env config.Env) ([]func(context.Context) error, error) {
+	systems, err := webhookSystems(cfg)
+	if err != nil || len(systems) == 0 {
+		return nil, err
+	}
+	if err := o.open(ctx, cfg, env); err != nil {
+		return nil, err
+	}
+	var (
+		acc     webhook.Acceptor
+		dedupe  webhook.Deduper
+		closers []func(context.Context) error
+	)
+	if cfg.Kafka != nil {
+		d, err := webhook.NewPostgresDeduper(ctx, o.lookups, nil)
+		if err != nil {
+			return nil, err
+		}
+		acc, dedupe = webhook.PublishAcceptor{Publisher: pub}, d
+	} else {
+		ib, err := inbox.Open(ctx, o.lookups, inbox.Config{}, env.Log, env.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		var routes []cdc.Route
+		for _, p := range o.pipelines {
+			if p.inbound {
+				routes = append(routes, route(p))
+			}
+		}
+		bus := cdc.NewLocalBus(cdc.LocalBusConfig{OnOrigin: o.echoes.OnOrigin()}, routes, env.Log, env.Metrics)
+		g.Go(func() error { return ib.Run(gctx, bus) })
+		// The inbox stops accepting before the bus drains and closes the
+		// inbound sinks.
+		closers = append(closers, func(context.Context) error { ib.Close(); return nil }, bus.Close)
+		acc, dedupe = ib, webhook.NewMemoryDeduper(0, 0)
+	}
+	h, err := webhook.NewHandler(webhook.HandlerConfig{}, systems, acc, dedupe, env.Log, env.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	mount("POST /webhooks/{system}", h)
+	g.Go(func() error { return pruneDeliveries(gctx, o, env) })
+	return closers, nil
+}
+
+// route sends a pipeline's events to its sink on an in-process bus.
+func route(p pipeline) cdc.Route {
+	from := p.from
+	return cdc.Route{Name: p.name, System: p.system, Sink: p.sink,
+		Match: func(e *cdc.Event) bool { return e.Schema == from.Schema && e.Table == from.Name }}
+}
+
+// pruneDeliveries forgets old webhook delivery ids, hourly, until ctx ends.
+func pruneDeliveries(ctx context.Context, o *outbound, env config.Env) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := webhook.PruneDeliveries(ctx, o.lookups, deliveriesKept)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			env.Log.Warn().Err(err).Msg("prune webhook delivery ids")
+		case n > 0:
+			env.Log.Info().Int64("deleted", n).Msg("old webhook delivery ids pruned")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
