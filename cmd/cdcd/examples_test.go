@@ -29,6 +29,8 @@ const examplesDir = "../../deploy/examples"
 var exampleEnv = map[string]string{
 	"DATABASE_URL":             "postgres://cdcd@localhost:5432/app?sslmode=disable",
 	"HUBSPOT_TOKEN":            "pat-na1-00000000-0000-0000-0000-000000000000",
+	"HUBSPOT_CLIENT_SECRET":    "hubspot-client-secret",
+	"HUBSPOT_APP_ID":           "1160453",
 	"SALESFORCE_LOGIN_URL":     "https://acme.my.salesforce.com",
 	"SALESFORCE_CLIENT_ID":     "3MVG9-consumer-key",
 	"SALESFORCE_CLIENT_SECRET": "consumer-secret",
@@ -40,6 +42,7 @@ var exampleEnv = map[string]string{
 	"SHOPIFY_SHOP":             "acme.myshopify.com",
 	"SHOPIFY_ACCESS_TOKEN":     "shpat_0000",
 	"POS_API_KEY":              "pos-key",
+	"POS_WEBHOOK_SECRET":       "pos-webhook-secret",
 	"WMS_API_TOKEN":            "wms-token",
 	"SLACK_WEBHOOK_URL":        "https://hooks.slack.com/services/T000/B000/XXXX",
 	"PAGERDUTY_ROUTING_KEY":    "0123456789abcdef0123456789abcdef",
