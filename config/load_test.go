@@ -225,3 +225,51 @@ systems:
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
 }
+
+func TestConflictSection(t *testing.T) {
+	t.Parallel()
+	const head = `postgres: {url: "postgres://localhost/app"}
+systems:
+  crm:
+    type: fake
+    url: https://crm.example.com
+    webhook: {secrets: [s]}
+pipelines:
+  - name: in
+    from: crm
+    to: contacts
+    object: contacts
+    match: [email]
+`
+	cfg, err := loadString(t, head+`    conflict:
+      strategy: merge
+      then: [{prefer: crm}, newest, manual]
+      skew: 30s
+      fields: {price: [{prefer_unless_blank: local}, llm]}
+      llm: {base_url: "https://llm.example.com/v1", model: m}
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Pipelines[0].Conflict
+	want := []ConflictRule{{Kind: "merge"}, {Kind: "prefer", Side: "crm"}, {Kind: "newest"}, {Kind: "manual"}}
+	if !reflect.DeepEqual(c.Rules(), want) || c.Skew != 30*time.Second || c.Remind != DefaultConflictRemind ||
+		!reflect.DeepEqual(c.Fields["price"], []ConflictRule{{Kind: "prefer_unless_blank", Side: "local"}, {Kind: "llm"}}) ||
+		c.LLM.Timeout != DefaultLLMTimeout || c.LLM.Model != "m" {
+		t.Fatalf("decoded %+v", c)
+	}
+	_, err = loadString(t, head+`    conflict:
+      strategy: newst
+      then: [prefer, {prefer: erp}, {newest: x}, llm]
+      skew: -1s
+`, nil)
+	wantErr := "cdcd.yaml:13:5: pipelines[0].conflict.llm: required by the llm rule: base_url and model of an OpenAI-compatible endpoint\n" +
+		"cdcd.yaml:14:17: pipelines[0].conflict.strategy: \"newst\" is not a rule; want merge, newest, manual, llm, {prefer: <system or local>} or {prefer_unless_blank: <system or local>} (did you mean \"newest\"?)\n" +
+		"cdcd.yaml:15:14: pipelines[0].conflict.then[0]: prefer needs the side it prefers: {prefer: <system or local>}\n" +
+		"cdcd.yaml:15:23: pipelines[0].conflict.then[1].prefer: \"erp\" is neither local nor \"crm\", the pipeline's system\n" +
+		"cdcd.yaml:15:38: pipelines[0].conflict.then[2]: expected merge, newest, manual, llm, {prefer: <system or local>} or {prefer_unless_blank: <system or local>}\n" +
+		"cdcd.yaml:16:7: pipelines[0].conflict.skew: must not be negative"
+	if err == nil || err.Error() != wantErr {
+		t.Fatalf("got\n%v\nwant\n%s", err, wantErr)
+	}
+}

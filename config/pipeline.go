@@ -58,6 +58,9 @@ type Pipeline struct {
 	SoftDeleteColumn string `yaml:"soft_delete_column"`
 	// TombstoneTTL is how long a deleted record refuses late updates.
 	TombstoneTTL time.Duration `yaml:"tombstone_ttl"`
+	// Conflict decides fields changed on both sides since the last sync;
+	// DefaultConflict when absent.
+	Conflict *Conflict `yaml:"conflict"`
 	// Line is where the pipeline is defined.
 	Line int `yaml:"-"`
 }
@@ -240,6 +243,9 @@ func (p *Pipeline) validate(v *problems, path string, fromTable bool) {
 	if fromTable {
 		if len(p.Match) > 0 {
 			v.add(path+".match", "only a pipeline from a system to a table matches local rows")
+		}
+		if p.Conflict != nil {
+			v.add(path+".conflict", "only a pipeline from a system to a table decides conflicts (set it on the pipeline that brings the system's changes in)")
 		}
 		return
 	}

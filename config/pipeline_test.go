@@ -150,8 +150,8 @@ func TestPipelineErrors(t *testing.T) {
 				"cdcd.yaml:8:52: pipelines[1].match[0]: \"a b\" is not a column name, or repeats one\n" +
 				"cdcd.yaml:8:60: pipelines[1].on_delete: \"drop\" is not one of delete, soft, ignore\n" +
 				"cdcd.yaml:8:77: pipelines[1].tombstone_ttl: must be more than 0"},
-		{"conflict is not yet a key", head + "    conflict: {strategy: merge}\n",
-			`cdcd.yaml:7:5: pipelines[0].conflict: unknown key`},
+		{"conflict on an outbound pipeline", head + "    conflict: {strategy: merge}\n",
+			`cdcd.yaml:7:5: pipelines[0].conflict: only a pipeline from a system to a table decides conflicts (set it on the pipeline that brings the system's changes in)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

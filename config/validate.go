@@ -244,6 +244,9 @@ func (c *Config) validateInbound(v *problems, path string, p *Pipeline) {
 	if p.Object == "" {
 		v.add(path+".object", "required: the system's entity whose changes the pipeline applies (contacts, products, ...)")
 	}
+	if p.Conflict != nil {
+		p.Conflict.validate(v, path+".conflict", p.From)
+	}
 }
 
 // qualify returns "public.<t>" for an unqualified table name, t for a
