@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/cdcd-dev/cdcd/conflict"
+	"github.com/jackc/pgx/v5"
+)
+
+// openConflict stores an escalated conflict on contact 1's name.
+func openConflict(t *testing.T, url string) int64 {
+	t.Helper()
+	execSQL(t, url, `INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key, fields, columns,
+		base, local, remote, rule, status)
+		VALUES ('crm-in', 'crm', 'contacts', '512', 'public.contacts', '{"id": 1}', '{name}', '{"name": "first_name", "email": "email"}',
+		'{"name": "Ada", "email": "a@x"}', '{"name": "Ann", "email": "a@x"}', '{"name": "Bea", "email": "a@x"}', 'manual', 'escalated')`)
+	return queryInt(t, url, `SELECT max(id) FROM cdcd.conflicts`)
+}
+
+func TestResolveConflict(t *testing.T) {
+	t.Parallel()
+	s, url := openStore(t)
+	ctx := context.Background()
+	execSQL(t, url, `CREATE TABLE contacts (id int PRIMARY KEY, email text, first_name text, visits int)`)
+	execSQL(t, url, `INSERT INTO contacts VALUES (1, 'a@x', 'Ann', 3)`)
+	name := func() string {
+		return queryText(t, url, `SELECT first_name FROM contacts WHERE id = 1`)
+	}
+
+	id := openConflict(t, url)
+	open, err := s.ListConflicts(ctx, "open", 0)
+	if err != nil || len(open) != 1 || open[0].ID != id || open[0].Status != ConflictEscalated || string(open[0].Remote["name"]) != `"Bea"` {
+		t.Fatalf("open conflicts %+v, %v", open, err)
+	}
+	c, err := s.ResolveConflict(ctx, id, conflict.ChoiceRemote, nil, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name() != "Bea" || c.Status != ConflictResolved || c.ResolvedBy != "alice" || c.Rule != "manual:remote" || string(c.Result["name"]) != `"Bea"` || c.ResolvedAt == nil {
+		t.Fatalf("resolved %+v, local name %s", c, name())
+	}
+	// The same resolution again changes nothing; another one is refused.
+	if _, err := s.ResolveConflict(ctx, id, conflict.ChoiceRemote, nil, "bob"); err != nil {
+		t.Fatalf("resolving again: %v", err)
+	}
+	if _, err := s.ResolveConflict(ctx, id, conflict.ChoiceLocal, nil, "bob"); !errors.Is(err, ErrResolvedOtherwise) {
+		t.Fatalf("another resolution: %v", err)
+	}
+	if got, _ := s.GetConflict(ctx, id); got.ResolvedBy != "alice" {
+		t.Fatalf("resolved again by %s", got.ResolvedBy)
+	}
+
+	id = openConflict(t, url)
+	if _, err := s.ResolveConflict(ctx, id, conflict.ChoiceMerged, conflict.Values{}, "alice"); !errors.Is(err, conflict.ErrChoice) {
+		t.Fatalf("merged without values: %v", err)
+	}
+	if _, err := s.ResolveConflict(ctx, id, conflict.ChoiceMerged, conflict.Values{"name": json.RawMessage(`"Ann-Bea"`)}, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if name() != "Ann-Bea" {
+		t.Fatalf("merged value not applied: %s", name())
+	}
+	if _, err := s.GetConflict(ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing conflict: %v", err)
+	}
+	all, _ := s.ListConflicts(ctx, "", 0)
+	resolved, _ := s.ListConflicts(ctx, ConflictResolved, 0)
+	if len(all) != 2 || len(resolved) != 2 {
+		t.Fatalf("rows kept: %d, resolved %d", len(all), len(resolved))
+	}
+}
+
+func queryText(t *testing.T, url, sql string) string {
+	t.Helper()
+	var s string
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, sql).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
