@@ -26,6 +26,8 @@ const (
 	skippedTombstoned
 	skippedEcho
 	skippedGone
+	heldConflict // joined an open conflict
+	conflicted   // left to resolveConflicts
 	failed
 	outcomes
 )
@@ -91,6 +93,23 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (
 		return skippedTombstoned, st.version, nil
 	case !newer:
 		return skippedStale, st.version, nil
+	}
+	if lk != nil && w.in.Conflicts != nil && rec.Op != cdc.OpDelete {
+		t, err := w.compare(ctx, tx, rec, lk, match)
+		if err != nil {
+			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
+		}
+		switch {
+		case t.open:
+			return heldConflict, time.Time{}, nil
+		case len(t.decision.Conflicts) > 0:
+			return conflicted, time.Time{}, nil
+		}
+		// Only what changed in the system: a field changed locally alone
+		// keeps its local value.
+		r := *rec
+		r.Fields = w.remoteChanges(rec, t.decision)
+		rec = &r
 	}
 	var localKey string
 	switch rec.Op {

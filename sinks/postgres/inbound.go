@@ -40,6 +40,9 @@ type Inbound struct {
 	OwnWrite func(hint string) bool
 	// Echoes counts suppressed echoes.
 	Echoes *echo.Counter
+	// Conflicts, when set, decides changes to fields that also changed
+	// locally since the last sync.
+	Conflicts *Conflicts
 }
 
 // link is a record's row in cdcd.links, seen from the inbound side.

@@ -47,8 +47,11 @@ type Writer struct {
 	mu        sync.Mutex
 	ready     bool
 	useOrigin bool // replication origin, else a logical message
-	pk        []pkColumn
-	pruned    time.Time
+	// commitTimes: the server tracks commit timestamps, which tell when
+	// a local row last changed (for the newest rule).
+	commitTimes bool
+	pk          []pkColumn
+	pruned      time.Time
 }
 
 var (
@@ -135,6 +138,9 @@ func (w *Writer) setup(ctx context.Context) error {
 	if err != nil {
 		return classify("set up the replication origin", err)
 	}
+	if err := conn.QueryRow(ctx, `SELECT current_setting('track_commit_timestamp') = 'on'`).Scan(&w.commitTimes); err != nil {
+		return classify("read track_commit_timestamp", err)
+	}
 	w.pk, w.useOrigin, w.ready = pk, useOrigin, true
 	mode := "logical_message"
 	if useOrigin {
@@ -218,6 +224,10 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 			return nil, classify("tag the transaction with its origin", err)
 		}
 	}
+	var (
+		conflicting []*delivery.Record
+		theirs      []*delivery.Result
+	)
 	for i := range records {
 		if done[i] {
 			continue
@@ -228,13 +238,22 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 		}
 		results[i] = res
 		counts[out]++
+		if out == conflicted {
+			conflicting, theirs = append(conflicting, &records[i]), append(theirs, &results[i])
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, classify("commit", err)
 	}
+	if len(conflicting) > 0 {
+		if err := w.resolveConflicts(ctx, conflicting, theirs); err != nil {
+			return nil, err
+		}
+	}
 	w.log.Debug().Int("applied", counts[applied]).Int("skipped_stale", counts[skippedStale]).
 		Int("skipped_tombstoned", counts[skippedTombstoned]).Int("skipped_echo", counts[skippedEcho]).
-		Int("skipped_gone", counts[skippedGone]).Int("failed", counts[failed]).
+		Int("skipped_gone", counts[skippedGone]).Int("held", counts[heldConflict]).Int("conflicts", counts[conflicted]).
+		Int("failed", counts[failed]).
 		Bool("replication_origin", session).Msg("batch applied")
 	return results, nil
 }

@@ -1,0 +1,319 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/conflict"
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// Conflicts turns on conflict detection for linked records: a change from
+// the system to a field the local row also changed since the link's base
+// (the values both sides last agreed on) is decided by Policy instead of
+// overwriting the local value.
+type Conflicts struct {
+	// Pipeline names the pipeline in conflict rows and metrics.
+	Pipeline string
+	Policy   conflict.Policy
+	// LLM proposes merges for the llm rule; nil leaves that rule undecided.
+	LLM conflict.Proposer
+	// Columns maps the system's fields to the local columns they are
+	// written to. Only these fields are compared; fields mapped through
+	// expressions are applied as they come.
+	Columns map[string]string
+	// Detected counts conflicts by pipeline and deciding rule; nil counts
+	// nothing.
+	Detected *prometheus.CounterVec
+}
+
+// threeWay is a linked change compared with the local row and the base.
+type threeWay struct {
+	open     bool // the record has an open conflict, which the change joined
+	in       conflict.Input
+	decision conflict.Decision
+}
+
+// compare locks the local row, compares it and the change with the
+// link's base, and decides the conflicting fields by the policy. A change
+// to a record whose conflict is still open joins that conflict: its
+// values become the conflict's remote side and nothing is applied.
+func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, lk *link, pk map[string]any) (threeWay, error) {
+	c := w.in.Conflicts
+	object, id := w.object(rec), vendorID(rec.Event)
+	remote := conflict.Values{}
+	for f, v := range w.relevant(rec.Event) {
+		if _, ok := c.Columns[f]; ok {
+			remote[f] = v
+		}
+	}
+	rb, _ := json.Marshal(remote)
+	tag, err := tx.Exec(ctx, `UPDATE cdcd.conflicts SET remote = remote || $4::jsonb, remote_at = GREATEST(remote_at, $5)
+		WHERE system = $1 AND object = $2 AND external_id = $3 AND status <> 'resolved'`,
+		w.origin, object, id, string(rb), nullTime(rec.Event.CommitTime))
+	if err != nil {
+		return threeWay{}, fmt.Errorf("join the open conflict: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		return threeWay{open: true}, nil
+	}
+	local, localAt, err := w.localValues(ctx, tx, pk)
+	if err != nil {
+		return threeWay{}, err
+	}
+	base := conflict.Values{}
+	for f, v := range lk.base {
+		if _, ok := c.Columns[f]; ok {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return threeWay{}, fmt.Errorf("encode the link's base: %w", err)
+			}
+			base[f] = b
+		}
+	}
+	in := conflict.Input{
+		Pipeline: c.Pipeline, System: w.origin, Fields: slices.Sorted(maps.Keys(c.Columns)), Base: base,
+		Local:  conflict.Side{Values: local, Time: localAt},
+		Remote: conflict.Side{Values: remote, Time: rec.Event.CommitTime},
+	}
+	return threeWay{in: in, decision: conflict.Resolve(ctx, in, c.Policy, c.LLM)}, nil
+}
+
+// localValues reads the compared columns of the row whose primary key is
+// pk, as captured events carry them, and when the row last changed (when
+// the server tracks commit timestamps).
+func (w *Writer) localValues(ctx context.Context, tx pgx.Tx, pk map[string]any) (conflict.Values, time.Time, error) {
+	fields := slices.Sorted(maps.Keys(w.in.Conflicts.Columns))
+	cols := make([]string, len(fields))
+	for i, f := range fields {
+		cols[i] = pgx.Identifier{w.in.Conflicts.Columns[f]}.Sanitize()
+	}
+	ts := "NULL::timestamptz"
+	if w.commitTimes {
+		ts = "pg_xact_commit_timestamp(xmin)"
+	}
+	args := []any{pgx.QueryExecModeSimpleProtocol}
+	var conds []string
+	for _, k := range slices.Sorted(maps.Keys(pk)) {
+		lit, err := literal(pk[k])
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		args = append(args, lit)
+		conds = append(conds, fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), len(args)-1))
+	}
+	// Values read as the capture reader reads them: UTC, ISO dates.
+	var zone, style string
+	if err := tx.QueryRow(ctx, `SELECT current_setting('TimeZone'), current_setting('DateStyle')`).Scan(&zone, &style); err != nil {
+		return nil, time.Time{}, fmt.Errorf("read the session settings: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, MDY', true)`); err != nil {
+		return nil, time.Time{}, fmt.Errorf("pin the session settings: %w", err)
+	}
+	defer tx.Exec(context.WithoutCancel(ctx), `SELECT set_config('TimeZone', $1, true), set_config('DateStyle', $2, true)`, zone, style)
+	sql := "SELECT " + strings.Join(append(cols, ts), ", ") + " FROM " + w.target + " WHERE " + strings.Join(conds, " AND ") + " FOR UPDATE"
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read the local row: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, time.Time{}, fmt.Errorf("read the local row: %w", err)
+		}
+		return conflict.Values{}, time.Time{}, nil // gone: nothing changed locally to keep
+	}
+	raw, descs := rows.RawValues(), rows.FieldDescriptions()
+	local := conflict.Values{}
+	for i, f := range fields {
+		if raw[i] == nil {
+			local[f] = json.RawMessage("null")
+			continue
+		}
+		local[f] = pgwal.AppendValueJSON(nil, descs[i].DataTypeOID, raw[i])
+	}
+	var at time.Time
+	if t := raw[len(fields)]; t != nil {
+		if p, err := time.Parse("2006-01-02 15:04:05.999999Z07", string(t)); err == nil {
+			at = p
+		}
+	}
+	return local, at, rows.Err()
+}
+
+// remoteChanges keeps, of rec's fields, those the decision gives the local
+// row, plus every field not compared (expressions, constants).
+func (w *Writer) remoteChanges(rec *delivery.Record, d conflict.Decision) map[string]any {
+	out := make(map[string]any, len(rec.Fields))
+	compared := map[string]string{} // local column -> field
+	for f, col := range w.in.Conflicts.Columns {
+		compared[col] = f
+	}
+	for col, v := range rec.Fields {
+		f, ok := compared[col]
+		if !ok {
+			out[col] = v
+			continue
+		}
+		if x, ok := d.ToLocal[f]; ok {
+			out[col] = decodeJSON(x)
+		}
+	}
+	return out
+}
+
+// conflictRow records a conflict and its decision in cdcd.conflicts.
+func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *delivery.Record, lk *link, t threeWay) error {
+	c, d := w.in.Conflicts, t.decision
+	status, by, rule := "resolved", "policy", d.Rule()
+	var result any
+	if d.Resolved() {
+		rb, _ := json.Marshal(d.Result)
+		result = string(rb)
+	} else {
+		status = "pending"
+		if slices.ContainsFunc(d.Pending, func(f string) bool { return d.Fields[f].Rule == conflict.KindManual || d.Fields[f].Rule == "" }) {
+			status = "escalated"
+		}
+		by = ""
+	}
+	var proposal any
+	if len(d.Proposal) > 0 {
+		pb, _ := json.Marshal(d.Proposal)
+		proposal = string(pb)
+	}
+	columns := map[string]string{}
+	for _, f := range d.Conflicts {
+		columns[f] = c.Columns[f]
+	}
+	enc := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	_, err := tx.Exec(ctx, `INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key,
+		fields, columns, base, local, remote, local_at, remote_at, result, proposal, rule, status, resolved_by, resolved_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17,
+			NULLIF($18, ''), CASE WHEN $17 = 'resolved' THEN now() END)`,
+		c.Pipeline, w.origin, w.object(rec), vendorID(rec.Event), w.cfg.Table, lk.localKey,
+		d.Conflicts, enc(columns), enc(t.in.Base), enc(t.in.Local.Values), enc(t.in.Remote.Values),
+		nullTime(t.in.Local.Time), nullTime(t.in.Remote.Time), result, proposal, rule, status, by)
+	if err != nil {
+		return fmt.Errorf("record the conflict: %w", err)
+	}
+	if c.Detected != nil {
+		c.Detected.WithLabelValues(c.Pipeline, rule).Inc()
+	}
+	return nil
+}
+
+// resolveConflicts applies the changes that conflicted, in a transaction
+// without an origin: what the policy decided is written to the local row
+// and, captured as a local change, goes to every system, the one in
+// conflict included. A change older in flight to that system is then
+// overwritten by the decision, so both sides converge. Undecided
+// conflicts are recorded and hold their record.
+func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Record, results []*delivery.Result) error {
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return classify("connect to the local database", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return classify("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for i, rec := range records {
+		object, id := w.object(rec), vendorID(rec.Event)
+		lk, err := w.loadLink(ctx, tx, object, id)
+		if err != nil {
+			return classify("resolve a conflict in "+w.cfg.Table, err)
+		}
+		if lk == nil {
+			continue // unlinked meanwhile: the next delivery applies it
+		}
+		pk, stateKey, err := w.matchValues(rec, lk)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		t, err := w.compare(ctx, tx, rec, lk, pk)
+		if err != nil {
+			return classify("resolve a conflict in "+w.cfg.Table, err)
+		}
+		if t.open {
+			continue
+		}
+		d := t.decision
+		if len(d.Conflicts) > 0 {
+			if err := w.conflictRow(ctx, tx, rec, lk, t); err != nil {
+				return classify("resolve a conflict in "+w.cfg.Table, err)
+			}
+			if !d.Resolved() {
+				continue
+			}
+		}
+		fields := w.remoteChanges(rec, d)
+		for _, f := range d.Conflicts {
+			if v, ok := d.Result[f]; ok {
+				fields[w.in.Conflicts.Columns[f]] = decodeJSON(v)
+			}
+		}
+		if _, _, err := w.update(ctx, tx, fields, pk); err != nil {
+			return classify("apply a resolved conflict to "+w.cfg.Table, err)
+		}
+		if err := w.saveLinkBase(ctx, tx, object, id, lk, d.Result); err != nil {
+			return classify("resolve a conflict in "+w.cfg.Table, err)
+		}
+		if err := w.saveState(ctx, tx, stateKey, stampOf(rec.Event), false); err != nil {
+			return classify("resolve a conflict in "+w.cfg.Table, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return classify("commit", err)
+	}
+	return nil
+}
+
+// saveLinkBase merges values into the link's base: what both sides hold
+// once the decision reached them.
+func (w *Writer) saveLinkBase(ctx context.Context, tx pgx.Tx, object, id string, lk *link, values conflict.Values) error {
+	base := maps.Clone(lk.base)
+	if base == nil {
+		base = map[string]any{}
+	}
+	for f, v := range values {
+		base[f] = v
+	}
+	b, err := json.Marshal(base)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE cdcd.links SET base = $4::jsonb, updated_at = now() WHERE system = $1 AND object = $2 AND external_id = $3`,
+		w.origin, object, id, string(b))
+	return err
+}
+
+func decodeJSON(raw json.RawMessage) any {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return string(raw)
+	}
+	return v
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}

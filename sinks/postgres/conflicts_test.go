@@ -1,0 +1,158 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/conflict"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/store"
+)
+
+// conflictRow is the newest row of cdcd.conflicts, as text.
+type conflictRow struct {
+	status, rule, fields, local, remote, result string
+	n                                           int
+}
+
+func lastConflict(t *testing.T, url string) conflictRow {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var c conflictRow
+	err = conn.QueryRow(ctx, `SELECT status, rule, array_to_string(fields, ','), local::text, remote::text, coalesce(result::text, ''),
+		(SELECT count(*) FROM cdcd.conflicts) FROM cdcd.conflicts ORDER BY id DESC LIMIT 1`).
+		Scan(&c.status, &c.rule, &c.fields, &c.local, &c.remote, &c.result, &c.n)
+	if err != nil && err != pgx.ErrNoRows {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConflicts(t *testing.T) {
+	pg := cdctest.StartPostgres(t, "track_commit_timestamp = on")
+	n := 0
+	// setup links contact 512 (a@x, Ada) and then changes its name
+	// locally to Ann; the CRM's changes come after.
+	setup := func(t *testing.T, rules ...conflict.Rule) (*Writer, string, *prometheus.CounterVec) {
+		n++
+		name := fmt.Sprintf("c%d", n)
+		url := pg.CreateDB(t, name)
+		pg.Exec(t, name, contactsDDL)
+		st, err := store.Open(context.Background(), url, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		detected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"pipeline", "rule"})
+		w, err := New("crm", testConfig(url), Inbound{Conflicts: &Conflicts{
+			Pipeline: "crm-in", Policy: conflict.Policy{Rules: rules},
+			Columns: map[string]string{"email": "email", "firstname": "name"}, Detected: detected,
+		}}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close(context.Background()) })
+		write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ada"`))
+		pg.Exec(t, name, `UPDATE contacts SET name = 'Ann' WHERE email = 'a@x'`)
+		return w, url, detected
+	}
+	// change is the CRM's change of firstname, made at now + offset.
+	change := func(id, firstname string, offset time.Duration) delivery.Record {
+		r := crmRecord(cdc.OpUpdate, 2, id, "512", true, "firstname", `"`+firstname+`"`)
+		r.Event.CommitTime = time.Now().Add(offset)
+		return r
+	}
+	newest := []conflict.Rule{{Kind: conflict.KindMerge}, {Kind: conflict.KindNewest}, {Kind: conflict.KindManual}}
+
+	t.Run("newest: the remote change is later by more than the skew", func(t *testing.T) {
+		w, url, detected := setup(t, newest...)
+		res := write(t, w, change("d2", "Bea", 5*time.Minute))
+		if res[0].Err != nil || row(t, url, "a@x")["name"] != "Bea" {
+			t.Fatalf("%v, row %v", res[0].Err, row(t, url, "a@x"))
+		}
+		c := lastConflict(t, url)
+		if c.status != "resolved" || c.rule != "newest" || c.fields != "firstname" || c.local != `{"email": "a@x", "firstname": "Ann"}` ||
+			c.remote != `{"firstname": "Bea"}` || c.result != `{"email": "a@x", "firstname": "Bea"}` {
+			t.Fatalf("conflict row %+v", c)
+		}
+		if count(t, detected, "crm-in", "newest") != 1 {
+			t.Fatal("the conflict is not counted")
+		}
+	})
+	t.Run("newest: the local change is later", func(t *testing.T) {
+		w, url, _ := setup(t, newest...)
+		write(t, w, change("d2", "Bea", -5*time.Minute))
+		if got := row(t, url, "a@x")["name"]; got != "Ann" {
+			t.Fatalf("the older remote change overwrote the local one: %s", got)
+		}
+		if c := lastConflict(t, url); c.status != "resolved" || c.rule != "newest" || c.result != `{"email": "a@x", "firstname": "Ann"}` {
+			t.Fatalf("conflict row %+v", c)
+		}
+	})
+	t.Run("inside the skew window the record is held until resolved", func(t *testing.T) {
+		w, url, _ := setup(t, newest...)
+		write(t, w, change("d2", "Bea", 0))
+		if got := row(t, url, "a@x")["name"]; got != "Ann" {
+			t.Fatalf("an escalated conflict was applied: %s", got)
+		}
+		c := lastConflict(t, url)
+		if c.status != "escalated" || c.rule != "pending" || c.n != 1 {
+			t.Fatalf("conflict row %+v", c)
+		}
+		// A later change of the held record joins the open conflict.
+		write(t, w, change("d3", "Cleo", time.Second))
+		if c := lastConflict(t, url); c.n != 1 || c.remote != `{"firstname": "Cleo"}` || row(t, url, "a@x")["name"] != "Ann" {
+			t.Fatalf("the held record moved: %+v, row %v", c, row(t, url, "a@x"))
+		}
+	})
+	t.Run("prefer the system", func(t *testing.T) {
+		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindPrefer, Side: "crm"})
+		write(t, w, change("d2", "Bea", 0))
+		if got := row(t, url, "a@x")["name"]; got != "Bea" {
+			t.Fatalf("name %s", got)
+		}
+		if c := lastConflict(t, url); c.rule != "prefer:crm" || c.status != "resolved" {
+			t.Fatalf("conflict row %+v", c)
+		}
+	})
+	t.Run("disjoint changes merge without a conflict", func(t *testing.T) {
+		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindManual})
+		pg.Exec(t, fmt.Sprintf("c%d", n), `UPDATE contacts SET name = 'Ada' WHERE email = 'a@x'`) // undo the name change
+		pg.Exec(t, fmt.Sprintf("c%d", n), `UPDATE contacts SET email = 'ada@x' WHERE email = 'a@x'`)
+		r := crmRecord(cdc.OpUpdate, 2, "d2", "512", false, "email", `"a@x"`, "firstname", `"Bea"`)
+		r.Event.CommitTime = time.Now()
+		write(t, w, r)
+		got := row(t, url, "ada@x")
+		if got == nil || got["name"] != "Bea" {
+			t.Fatalf("row %v: the local email change or the remote name change was lost", got)
+		}
+		if c := lastConflict(t, url); c.n != 0 {
+			t.Fatalf("a conflict was recorded: %+v", c)
+		}
+	})
+}
+
+// count reads one counter of v.
+func count(t *testing.T, v *prometheus.CounterVec, labels ...string) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := v.WithLabelValues(labels...).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
