@@ -11,11 +11,14 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/internal/promshare"
 	"github.com/cdcd-dev/cdcd/sinks/postgres"
 	"github.com/cdcd-dev/cdcd/sources/inbox"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/transform"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -49,6 +52,9 @@ func (o *outbound) inboundPipeline(ctx context.Context, cfg *config.Config, reg 
 	}
 	if wh, ok := cfg.Systems[p.From].Webhook.(*webhook.Config); ok {
 		in.OwnWrite = wh.IsOwnWrite
+	}
+	if in.Conflicts, err = o.conflicts(p, env); err != nil {
+		return bad(err)
 	}
 	w, err := postgres.New(p.From, &postgres.Config{
 		URL:              cfg.Postgres.URL,
@@ -183,4 +189,29 @@ func pruneDeliveries(ctx context.Context, o *outbound, env config.Env) error {
 		case <-t.C:
 		}
 	}
+}
+
+// conflicts is how the inbound pipeline p decides changes made on both
+// sides: its conflict: policy (the default without one) over the fields
+// its map takes as they are.
+func (o *outbound) conflicts(p *config.Pipeline, env config.Env) (*postgres.Conflicts, error) {
+	if o.detected == nil {
+		vec, err := promshare.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcd_conflicts_total", Help: "Conflicts detected, by pipeline and the rule that decided them (pending: none yet).",
+		}, []string{"pipeline", "rule"}))
+		if err != nil {
+			return nil, err
+		}
+		o.detected = vec
+	}
+	c := &postgres.Conflicts{Pipeline: p.Name, Policy: conflict.PolicyOf(p.Conflict), Columns: map[string]string{}, Detected: o.detected}
+	for col, src := range p.Map {
+		if src.Column != "" {
+			c.Columns[src.Column] = col
+		}
+	}
+	if c.Policy.UsesLLM() {
+		c.LLM = conflict.NewLLM(p.Conflict.LLM, nil)
+	}
+	return c, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cdcd-dev/cdcd/store"
 	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // pipeline is an outbound pipeline ready to deliver: the events of one
@@ -41,6 +42,8 @@ type outbound struct {
 	// echoes of them that were suppressed.
 	recent *echo.Recent
 	echoes *echo.Counter
+	// detected counts conflicts, by pipeline and rule.
+	detected *prometheus.CounterVec
 }
 
 func (o *outbound) close() {

@@ -174,6 +174,12 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 			return gctx.Err() // a clean stop of the reader stops the rest
 		})
 	}
+	if out.store != nil {
+		(&conflictsAPI{store: out.store, token: cfg.HTTP.AdminToken, log: log}).mount(srv.Handle)
+		if err := reg.Register(out.store.ConflictMetrics()); err != nil {
+			return err
+		}
+	}
 	g.Go(func() error { return srv.Run(gctx) })
 
 	log.Info().Str("version", cdcdVersion()).Str("bus", busName(cfg)).Stringer("role", r).

@@ -61,6 +61,7 @@ func newCRM(t *testing.T, k *cdctest.Kafka) *crm {
   heartbeat: 1s
 http:
   listen: %q
+  admin_token: test-admin-token
 systems:
   hubspot:
     type: hubspot
@@ -81,6 +82,7 @@ pipelines:
     object: contacts
     map: {email: email, firstname: first_name, lastname: last_name}
     backoff: {min: 50ms, max: 500ms}
+    max_attempts: 1000
   - name: contacts-to-erp
     from: public.contacts
     to: erp

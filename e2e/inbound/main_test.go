@@ -44,7 +44,8 @@ func setUp(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "inbound: build cdcd:", err)
 		return 1
 	}
-	if pg, err = cdctest.NewPostgres(); err != nil {
+	// Commit timestamps tell the newest rule when a local row changed.
+	if pg, err = cdctest.NewPostgres("track_commit_timestamp = on"); err != nil {
 		fmt.Fprintln(os.Stderr, "inbound: start postgres:", err)
 		return 1
 	}

@@ -84,6 +84,13 @@ func (s *Server) FailNext(f Fault, n int) {
 	}
 }
 
+// ClearFaults drops the failures FailNext queued and not yet served.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forced = nil
+}
+
 func (s *Server) pickFault() Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()

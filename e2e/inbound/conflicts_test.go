@@ -1,0 +1,131 @@
+package inbound
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/vendortest/hubspot"
+)
+
+// A contact changed locally and in HubSpot within one sync (HubSpot is
+// refusing writes, so the local change has not reached it yet) is a
+// conflict on firstname, decided by the default policy (merge, newest
+// with a 60 s skew, manual) and recorded; both sides end with the same
+// name.
+func TestConflictsConverge(t *testing.T) {
+	t.Parallel()
+	bus(t, func(t *testing.T, k *cdctest.Kafka) {
+		c := newCRM(t, k)
+		scenario := func(email string, remoteAt time.Duration) (string, int64) {
+			t.Helper()
+			execSQL(t, c.url, `INSERT INTO contacts (email, first_name) VALUES ($1, 'Ada')`, email)
+			id := c.waitHub(email, "Ada")
+			c.hub.FailNext(hubspot.Fault503, 1_000_000) // the local change waits, retrying
+			defer c.hub.ClearFaults()
+			execSQL(t, c.url, `UPDATE contacts SET first_name = 'Ann' WHERE email = $1`, email)
+			e := c.hubEvent("contact.propertyChange", id, "firstname", "Bea", "CRM_UI")
+			e["occurredAt"] = time.Now().Add(remoteAt).UnixMilli()
+			c.deliver(e)
+			var conflictID int64
+			poll(t, 30*time.Second, func() error {
+				var cs []struct {
+					ID         int64  `json:"id"`
+					ExternalID string `json:"external_id"`
+				}
+				api(t, c, "GET", "/api/conflicts?status=all", nil, &cs)
+				for _, x := range cs {
+					if x.ExternalID == id {
+						conflictID = x.ID
+						return nil
+					}
+				}
+				return fmt.Errorf("no conflict recorded for contact %s", id)
+			})
+			return id, conflictID
+		}
+		converged := func(email, name string) {
+			t.Helper()
+			poll(t, 30*time.Second, func() error {
+				if got := query(t, c.url, `SELECT first_name FROM contacts WHERE email = $1`, email); got != name {
+					return fmt.Errorf("local first_name %q, want %q", got, name)
+				}
+				return nil
+			})
+			c.waitHub(email, name)
+			c.waitERP(email, name)
+		}
+		type row struct {
+			Status     string `json:"status"`
+			Rule       string `json:"rule"`
+			ResolvedBy string `json:"resolved_by"`
+		}
+
+		// HubSpot's change is newer by more than the skew: it wins.
+		_, id := scenario("remote-newer@example.com", 5*time.Minute)
+		converged("remote-newer@example.com", "Bea")
+		var r row
+		api(t, c, "GET", fmt.Sprintf("/api/conflicts/%d", id), nil, &r)
+		if r.Status != "resolved" || r.Rule != "newest" || r.ResolvedBy != "policy" {
+			t.Fatalf("conflict %d: %+v", id, r)
+		}
+
+		// The local change is newer: it wins.
+		_, id = scenario("local-newer@example.com", -5*time.Minute)
+		converged("local-newer@example.com", "Ann")
+		api(t, c, "GET", fmt.Sprintf("/api/conflicts/%d", id), nil, &r)
+		if r.Status != "resolved" || r.Rule != "newest" {
+			t.Fatalf("conflict %d: %+v", id, r)
+		}
+
+		// Within the skew window: escalated, the local row is held, until
+		// someone resolves it through the API.
+		_, id = scenario("same-time@example.com", 0)
+		api(t, c, "GET", fmt.Sprintf("/api/conflicts/%d", id), nil, &r)
+		if r.Status != "escalated" {
+			t.Fatalf("conflict %d: %+v", id, r)
+		}
+		if got := query(t, c.url, `SELECT first_name FROM contacts WHERE email = 'same-time@example.com'`); got != "Ann" {
+			t.Fatalf("the held record changed locally: %s", got)
+		}
+		api(t, c, "POST", fmt.Sprintf("/api/conflicts/%d/resolve", id), map[string]any{"choice": "remote", "by": "alice"}, &r)
+		if r.Status != "resolved" || r.Rule != "manual:remote" || r.ResolvedBy != "alice" {
+			t.Fatalf("resolution: %+v", r)
+		}
+		converged("same-time@example.com", "Bea")
+
+		// The API refuses requests without the token.
+		req, _ := http.NewRequest("GET", "http://"+c.listen+"/api/conflicts", nil)
+		if status, _ := send(t, req); status != http.StatusUnauthorized {
+			t.Fatalf("no token: %d", status)
+		}
+	})
+}
+
+// api calls the admin API and decodes the answer into out.
+func api(t *testing.T, c *crm, method, path string, body, out any) {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	req, _ := http.NewRequest(method, "http://"+c.listen+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer test-admin-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, e)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
+}
