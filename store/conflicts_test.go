@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/jackc/pgx/v5"
@@ -86,4 +87,37 @@ func queryText(t *testing.T, url, sql string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestConflictSchedule(t *testing.T) {
+	t.Parallel()
+	s, url := openStore(t)
+	ctx := context.Background()
+	execSQL(t, url, `CREATE TABLE contacts (id int PRIMARY KEY, email text, first_name text)`)
+	execSQL(t, url, `INSERT INTO contacts VALUES (1, 'a@x', 'Ann')`)
+	id := openConflict(t, url)
+
+	// Still manual: nothing decided, but an old notification is repeated.
+	manual := map[string]ConflictPolicy{"crm-in": {Policy: conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindManual}}}, Remind: time.Hour}}
+	if n, err := s.ReevaluateConflicts(ctx, manual); err != nil || n != 0 {
+		t.Fatalf("re-evaluated %d, %v", n, err)
+	}
+	execSQL(t, url, `UPDATE cdcd.conflicts SET notified_at = now() - interval '2 hours'`)
+	if n, err := s.RemindConflicts(ctx, manual); err != nil || n != 1 {
+		t.Fatalf("reminded %d, %v", n, err)
+	}
+	if n, _ := s.RemindConflicts(ctx, manual); n != 0 {
+		t.Fatalf("reminded again within the interval: %d", n)
+	}
+
+	// The policy now prefers the system: the conflict is decided.
+	prefer := map[string]ConflictPolicy{"crm-in": {Policy: conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindPrefer, Side: "crm"}}}}}
+	if n, err := s.ReevaluateConflicts(ctx, prefer); err != nil || n != 1 {
+		t.Fatalf("re-evaluated %d, %v", n, err)
+	}
+	c, _ := s.GetConflict(ctx, id)
+	if c.Status != ConflictResolved || c.Rule != "prefer:crm" || c.ResolvedBy != "policy" ||
+		queryText(t, url, `SELECT first_name FROM contacts WHERE id = 1`) != "Bea" {
+		t.Fatalf("conflict %+v", c)
+	}
 }

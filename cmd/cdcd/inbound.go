@@ -17,6 +17,7 @@ import (
 	"github.com/cdcd-dev/cdcd/sinks/postgres"
 	"github.com/cdcd-dev/cdcd/sources/inbox"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
+	"github.com/cdcd-dev/cdcd/store"
 	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -213,5 +214,13 @@ func (o *outbound) conflicts(p *config.Pipeline, env config.Env) (*postgres.Conf
 	if c.Policy.UsesLLM() {
 		c.LLM = conflict.NewLLM(p.Conflict.LLM, nil)
 	}
+	remind := config.DefaultConflictRemind
+	if p.Conflict != nil {
+		remind = p.Conflict.Remind
+	}
+	if o.policies == nil {
+		o.policies = map[string]store.ConflictPolicy{}
+	}
+	o.policies[p.Name] = store.ConflictPolicy{Policy: c.Policy, LLM: c.LLM, Remind: remind}
 	return c, nil
 }

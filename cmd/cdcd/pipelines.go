@@ -42,8 +42,10 @@ type outbound struct {
 	// echoes of them that were suppressed.
 	recent *echo.Recent
 	echoes *echo.Counter
-	// detected counts conflicts, by pipeline and rule.
+	// detected counts conflicts, by pipeline and rule; policies are the
+	// inbound pipelines' conflict policies, by pipeline.
 	detected *prometheus.CounterVec
+	policies map[string]store.ConflictPolicy
 }
 
 func (o *outbound) close() {

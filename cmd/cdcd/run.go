@@ -124,6 +124,9 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 				g.Go(func() error { return p.delivery.RunReplays(gctx, 10*time.Second) })
 			}
 		}
+		if out.store != nil && len(out.policies) > 0 {
+			g.Go(func() error { return out.store.RunConflictSchedule(gctx, time.Minute, out.policies) })
+		}
 		if out.store != nil && cfg.Audit.Retention > 0 {
 			g.Go(func() error { return out.store.RunRetention(gctx, cfg.Audit.Retention, time.Hour) })
 		}

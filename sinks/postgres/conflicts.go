@@ -198,9 +198,9 @@ func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *delivery.Recor
 	}
 	enc := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	_, err := tx.Exec(ctx, `INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key,
-		fields, columns, base, local, remote, local_at, remote_at, result, proposal, rule, status, resolved_by, resolved_at)
+		fields, columns, base, local, remote, local_at, remote_at, result, proposal, rule, status, resolved_by, resolved_at, notified_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17,
-			NULLIF($18, ''), CASE WHEN $17 = 'resolved' THEN now() END)`,
+			NULLIF($18, ''), CASE WHEN $17 = 'resolved' THEN now() END, CASE WHEN $17 = 'escalated' THEN now() END)`,
 		c.Pipeline, w.origin, w.object(rec), vendorID(rec.Event), w.cfg.Table, lk.localKey,
 		d.Conflicts, enc(columns), enc(t.in.Base), enc(t.in.Local.Values), enc(t.in.Remote.Values),
 		nullTime(t.in.Local.Time), nullTime(t.in.Remote.Time), result, proposal, rule, status, by)
