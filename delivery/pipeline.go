@@ -191,6 +191,9 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	if err != nil {
 		return err
 	}
+	if items, err = p.hold(ctx, items, links); err != nil {
+		return err
+	}
 	st, err := p.deliver(ctx, items, links, false)
 	if err != nil {
 		return fmt.Errorf("deliver %d events to %s: %w", len(events), p.cfg.System, err)
@@ -209,6 +212,28 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		return c.Close(ctx)
 	}
 	return nil
+}
+
+// hold skips, and audits, the items of records held by an open conflict.
+func (p *Pipeline) hold(ctx context.Context, items []*item, links map[LinkRef]*Link) ([]*item, error) {
+	kept := items[:0:0]
+	var outcomes []Outcome
+	now := time.Now()
+	for _, it := range items {
+		if ref, ok := it.ref(p.cfg.System); ok && links[ref] != nil && links[ref].Held {
+			outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, 0, "held by an open conflict; its resolution is synced instead"))
+			continue
+		}
+		kept = append(kept, it)
+	}
+	if len(outcomes) == 0 {
+		return items, nil
+	}
+	if err := p.audit(ctx, outcomes); err != nil {
+		return nil, err
+	}
+	p.met.skipped.Add(float64(len(outcomes)))
+	return kept, nil
 }
 
 // lookup fetches, in one call, the links of the items' records.

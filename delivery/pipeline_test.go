@@ -388,3 +388,29 @@ func TestWholeCallFailureAppliesToAllRecords(t *testing.T) {
 		}
 	}
 }
+
+// A record with an open conflict is not synced: its changes are skipped
+// and audited, until the conflict's resolution (a change of its own) goes
+// through once the hold is lifted.
+func TestHeldRecordsAreNotSynced(t *testing.T) {
+	t.Parallel()
+	v := newVendor()
+	h := newHarness(t, delivery.PipelineConfig{}, v)
+	h.write(t, ev(0x10, 0, 1, cdc.OpCreate, "email=a@b.c", "name=Ada"))
+	link, _ := h.links.Link(refOf(1))
+	link.Held = true
+	h.links.Seed(link)
+	h.write(t, ev(0x20, 0, 1, cdc.OpUpdate, "email=a@b.c", "name=Ann"), ev(0x20, 1, 2, cdc.OpCreate, "email=x@y.z", "name=Other"))
+	if n := len(v.records()); n != 2 {
+		t.Fatalf("vendor got %d records, want the create and the other record's", n)
+	}
+	if got := h.statuses("0/20/0"); !slices.Equal(got, []string{"skipped#0"}) {
+		t.Fatalf("held change audited as %v", got)
+	}
+	link.Held = false
+	h.links.Seed(link)
+	h.write(t, ev(0x30, 0, 1, cdc.OpUpdate, "email=a@b.c", "name=Bea"))
+	if r := v.records()[2]; r.Fields["name"] != "Bea" {
+		t.Fatalf("after the hold: %+v", r)
+	}
+}

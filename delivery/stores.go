@@ -20,6 +20,10 @@ type Link struct {
 	Version    string         // the system's version/updated-at after the last sync
 	LSN        cdc.LSN        // commit LSN of the local change last synced
 	UpdatedAt  time.Time
+	// Held is set when the local record has an open conflict: its changes
+	// are not synced until the conflict is resolved, and the resolution,
+	// a change of its own, carries the record's values then.
+	Held bool
 }
 
 // LinkRef names a local record in a system.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/conflict"
+	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -119,5 +120,37 @@ func TestConflictSchedule(t *testing.T) {
 	if c.Status != ConflictResolved || c.Rule != "prefer:crm" || c.ResolvedBy != "policy" ||
 		queryText(t, url, `SELECT first_name FROM contacts WHERE id = 1`) != "Bea" {
 		t.Fatalf("conflict %+v", c)
+	}
+}
+
+func TestLinksOfHeldRecords(t *testing.T) {
+	t.Parallel()
+	s, url := openStore(t)
+	ctx := context.Background()
+	execSQL(t, url, `CREATE TABLE contacts (id int PRIMARY KEY, email text, first_name text)`)
+	execSQL(t, url, `INSERT INTO contacts VALUES (1, 'a@x', 'Ann')`)
+	refs := []delivery.LinkRef{{System: "erp", Object: "contacts", Table: "public.contacts", Key: `{"id": 1}`}}
+	if err := s.Links().Put(ctx, []delivery.Link{{System: "erp", Object: "contacts", Table: "public.contacts", Key: `{"id": 1}`, ExternalID: "E1"}}); err != nil {
+		t.Fatal(err)
+	}
+	held := func() bool {
+		links, err := s.Links().Get(ctx, refs)
+		if err != nil || links[refs[0]] == nil {
+			t.Fatalf("links %v, %v", links, err)
+		}
+		return links[refs[0]].Held
+	}
+	if held() {
+		t.Fatal("held without a conflict")
+	}
+	id := openConflict(t, url) // in the CRM, but it holds the record for every system
+	if !held() {
+		t.Fatal("not held by an open conflict")
+	}
+	if _, err := s.ResolveConflict(ctx, id, conflict.ChoiceLocal, nil, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if held() {
+		t.Fatal("still held after the resolution")
 	}
 }

@@ -50,7 +50,9 @@ func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.
 	}
 	rows, _ := l.pool.Query(ctx, `
 		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base,
-		       coalesce(l.version, ''), coalesce(l.lsn::text, ''), l.updated_at
+		       coalesce(l.version, ''), coalesce(l.lsn::text, ''), l.updated_at,
+		       EXISTS (SELECT 1 FROM cdcd.conflicts c WHERE c.status <> 'resolved'
+		               AND c.local_table = l.local_table AND c.local_key = l.local_key)
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
 		JOIN cdcd.links l USING (system, object, local_table, local_key)`,
 		sys, obj, tbl, key)
@@ -59,7 +61,7 @@ func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.
 		base []byte
 		lsn  string
 	)
-	_, err := pgx.ForEachRow(rows, []any{&lk.System, &lk.Object, &lk.Table, &lk.Key, &lk.ExternalID, &base, &lk.Version, &lsn, &lk.UpdatedAt}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&lk.System, &lk.Object, &lk.Table, &lk.Key, &lk.ExternalID, &base, &lk.Version, &lsn, &lk.UpdatedAt, &lk.Held}, func() error {
 		link := lk
 		if err := decodeBase(base, &link.Base); err != nil {
 			return fmt.Errorf("base of %s %s %s: %w", link.System, link.Table, link.Key, err)

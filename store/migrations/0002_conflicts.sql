@@ -30,6 +30,9 @@ CREATE INDEX conflicts_status ON cdcd.conflicts (status, detected_at);
 -- At most one open conflict per record: later changes join it.
 CREATE UNIQUE INDEX conflicts_open ON cdcd.conflicts (system, object, external_id)
     WHERE status <> 'resolved';
+-- Outbound pipelines hold the changes of a record with an open conflict.
+CREATE INDEX conflicts_open_record ON cdcd.conflicts (local_table, local_key)
+    WHERE status <> 'resolved';
 -- Captured in full, so a pipeline from cdcd.conflicts can alert on
 -- escalations and reminders (notified_at moves) with before and after.
 ALTER TABLE cdcd.conflicts REPLICA IDENTITY FULL;
