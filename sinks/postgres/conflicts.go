@@ -81,6 +81,16 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l
 			base[f] = b
 		}
 	}
+	// A change the system made before cdcd's last write to it reached it
+	// was overwritten there by that write: what the two sides last agreed
+	// on is unknown for the fields it changed, so both count as changed.
+	if at := rec.Event.CommitTime; !lk.version.IsZero() && !at.IsZero() && at.Before(lk.version) {
+		for f, v := range remote {
+			if b, ok := base[f]; ok && !bytes.Equal(b, v) {
+				delete(base, f)
+			}
+		}
+	}
 	in := conflict.Input{
 		Pipeline: c.Pipeline, System: w.origin, Fields: slices.Sorted(maps.Keys(c.Columns)), Base: base,
 		Local:  conflict.Side{Values: local, Time: localAt},

@@ -130,6 +130,19 @@ func TestConflicts(t *testing.T) {
 			t.Fatalf("conflict row %+v", c)
 		}
 	})
+	// cdcd pushed Ann (the system's updated-at after that write is in the
+	// link), but the system had changed the name to Bea before the push
+	// arrived: the push overwrote Bea there. That is a conflict too.
+	t.Run("a change cdcd's later write overwrote in the system", func(t *testing.T) {
+		w, url, _ := setup(t, newest...)
+		pg.Exec(t, fmt.Sprintf("c%d", n), fmt.Sprintf(`UPDATE cdcd.links SET base = '{"email": "a@x", "firstname": "Ann"}', version = '%s'`,
+			time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)))
+		write(t, w, change("d2", "Bea", 30*time.Minute))
+		c := lastConflict(t, url)
+		if c.status != "resolved" || c.rule != "newest" || c.result != `{"email": "a@x", "firstname": "Bea"}` || row(t, url, "a@x")["name"] != "Bea" {
+			t.Fatalf("conflict row %+v, row %v", c, row(t, url, "a@x"))
+		}
+	})
 	t.Run("disjoint changes merge without a conflict", func(t *testing.T) {
 		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindManual})
 		pg.Exec(t, fmt.Sprintf("c%d", n), `UPDATE contacts SET name = 'Ada' WHERE email = 'a@x'`) // undo the name change

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,6 +50,10 @@ type Inbound struct {
 type link struct {
 	localKey string         // JSON of the local primary key
 	base     map[string]any // the agreed field values (vendor names)
+	// version is the system's time of the record when it was last synced:
+	// its updated-at after cdcd's write, or the occurred-at of the change
+	// applied. Zero when unknown.
+	version time.Time
 }
 
 // vendorID is the record's id in the system: the "id" of the event's key.
@@ -89,11 +94,11 @@ func (w *Writer) object(rec *delivery.Record) string {
 // writer's table; nil when there is none.
 func (w *Writer) loadLink(ctx context.Context, tx pgx.Tx, object, id string) (*link, error) {
 	var (
-		table, key string
-		base       []byte
+		table, key, version string
+		base                []byte
 	)
-	err := tx.QueryRow(ctx, `SELECT local_table, local_key, base FROM cdcd.links
-		WHERE system = $1 AND object = $2 AND external_id = $3 FOR UPDATE`, w.origin, object, id).Scan(&table, &key, &base)
+	err := tx.QueryRow(ctx, `SELECT local_table, local_key, base, coalesce(version, '') FROM cdcd.links
+		WHERE system = $1 AND object = $2 AND external_id = $3 FOR UPDATE`, w.origin, object, id).Scan(&table, &key, &base, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -104,6 +109,7 @@ func (w *Writer) loadLink(ctx context.Context, tx pgx.Tx, object, id string) (*l
 		return nil, nil // linked to a record of another table
 	}
 	l := &link{localKey: key}
+	l.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
 	d := json.NewDecoder(bytes.NewReader(base))
 	d.UseNumber()
 	if err := d.Decode(&l.base); err != nil {
