@@ -298,3 +298,22 @@ func TestReaderNeverCapturesCdcdsOwnSchema(t *testing.T) {
 		return slotLSN(t, url, "cdcd") > last
 	})
 }
+
+// A table of cdcd's schema named in the config (cdcd.conflicts, to alert
+// on conflicts) is captured.
+func TestReaderCapturesConfiguredStateTables(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	url := pg.CreateDB(t, "app")
+	pg.Exec(t, "app", `CREATE SCHEMA cdcd; CREATE TABLE cdcd.links (k text PRIMARY KEY); CREATE TABLE cdcd.conflicts (id int PRIMARY KEY)`)
+	col := &cdctest.Collector{}
+	cfg := testConfig(url)
+	cfg.Tables = []Table{{Schema: "cdcd", Name: "conflicts"}}
+	cfg.Publication = "cdcd_state"
+	r, _, _ := startReader(t, cfg, col)
+	cdctest.Eventually(t, 30*time.Second, "streaming", r.Streaming)
+	pg.Exec(t, "app", `INSERT INTO cdcd.links VALUES ('a'); INSERT INTO cdcd.conflicts VALUES (7)`)
+	got := col.WaitFor(t, 30*time.Second, "the conflict", func(es []cdc.Event) bool { return len(es) >= 1 })
+	if len(got) != 1 || got[0].Schema != "cdcd" || got[0].Table != "conflicts" {
+		t.Fatalf("captured %+v", got)
+	}
+}

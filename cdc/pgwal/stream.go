@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -230,7 +231,7 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 		if s.txn == nil {
 			return errors.New("decode pgoutput: change outside a transaction")
 		}
-		out = dropStateEvents(out, n)
+		out = dropStateEvents(out, n, s.r.cfg.Tables)
 		s.batch = out
 		if len(out) == n {
 			return nil
@@ -263,16 +264,17 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 }
 
 // StateSchema is the schema holding cdcd's own state (links, dead letters,
-// audit). Its changes are never captured, even by a publication FOR ALL
-// TABLES.
+// audit). Its changes are not captured, even by a publication FOR ALL
+// TABLES, unless a table of it is configured by name (cdcd.conflicts, to
+// alert on conflicts).
 const StateSchema = "cdcd"
 
 // dropStateEvents removes the events of cdcd's own schema appended after
-// index n.
-func dropStateEvents(out []cdc.Event, n int) []cdc.Event {
+// index n, but for those of the tables named in configured.
+func dropStateEvents(out []cdc.Event, n int, configured []Table) []cdc.Event {
 	kept := n
 	for i := n; i < len(out); i++ {
-		if out[i].Schema != StateSchema {
+		if out[i].Schema != StateSchema || slices.Contains(configured, Table{Schema: StateSchema, Name: out[i].Table}) {
 			out[kept] = out[i]
 			kept++
 		}

@@ -92,6 +92,16 @@ func TestConflictsConverge(t *testing.T) {
 		if got := query(t, c.url, `SELECT first_name FROM contacts WHERE email = 'same-time@example.com'`); got != "Ann" {
 			t.Fatalf("the held record changed locally: %s", got)
 		}
+		// The escalation is announced by the pipeline from cdcd.conflicts.
+		alert := fmt.Sprintf("Conflict %d on hubspot-to-contacts needs a decision", id)
+		poll(t, 30*time.Second, func() error {
+			for _, m := range c.slack.Messages() {
+				if m.Text == alert {
+					return nil
+				}
+			}
+			return fmt.Errorf("slack got %d messages, none %q", len(c.slack.Messages()), alert)
+		})
 		api(t, c, "POST", fmt.Sprintf("/api/conflicts/%d/resolve", id), map[string]any{"choice": "remote", "by": "alice"}, &r)
 		if r.Status != "resolved" || r.Rule != "manual:remote" || r.ResolvedBy != "alice" {
 			t.Fatalf("resolution: %+v", r)

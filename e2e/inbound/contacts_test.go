@@ -19,6 +19,7 @@ import (
 	"github.com/cdcd-dev/cdcd/e2e/e2etest"
 	"github.com/cdcd-dev/cdcd/vendortest/httpapi"
 	"github.com/cdcd-dev/cdcd/vendortest/hubspot"
+	"github.com/cdcd-dev/cdcd/vendortest/slack"
 )
 
 const (
@@ -35,6 +36,7 @@ type crm struct {
 	listen string
 	hub    *hubspot.Server
 	erp    *httpapi.Server
+	slack  *slack.Server
 	cdcd   *e2etest.Process
 	events atomic.Int64
 }
@@ -51,12 +53,13 @@ func newCRM(t *testing.T, k *cdctest.Kafka) *crm {
 	c.hub = hubspot.New(hubspot.Options{Tokens: []string{hubToken}, Limit: -1})
 	t.Cleanup(c.hub.Close)
 	c.erp = httpapi.New(t, httpapi.Options{})
+	c.slack = slack.New(t)
 	c.listen = e2etest.FreeAddr(t)
 	config := fmt.Sprintf(`postgres:
   url: %q
   slot: %[2]s
   publication: %[2]s
-  tables: [public.contacts]
+  tables: [public.contacts, cdcd.conflicts]
   status_interval: 100ms
   heartbeat: 1s
 http:
@@ -75,7 +78,17 @@ systems:
   erp:
     type: http
     update: {method: PUT, url: "%s/contacts/{{.Fields.email}}"}
+  slack:
+    type: slack
+    webhook_url: %q
+    text: "Conflict {{.Fields.id}} on {{.Fields.pipeline}} needs a decision"
 pipelines:
+  - name: conflicts-to-slack
+    from: cdcd.conflicts
+    to: slack
+    ops: [create, update]
+    filter: "after.status == 'escalated' && (op == 'create' || after.notified_at != before.notified_at)"
+    map: {id: id, pipeline: pipeline}
   - name: contacts-to-hubspot
     from: public.contacts
     to: hubspot
@@ -94,7 +107,7 @@ pipelines:
     to: public.contacts
     map: {email: email, first_name: firstname, last_name: lastname}
     match: [email]
-%s`, url, name, c.listen, c.hub.URL(), hubToken, hubSecret, hubAppID, c.erp.URL, kafkaSection(k))
+%s`, url, name, c.listen, c.hub.URL(), hubToken, hubSecret, hubAppID, c.erp.URL, c.slack.Hook("conflicts"), kafkaSection(k))
 	c.cdcd = start(t, config, c.listen)
 	return c
 }
