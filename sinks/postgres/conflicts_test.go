@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -48,7 +49,11 @@ func TestConflicts(t *testing.T) {
 	n := 0
 	// setup links contact 512 (a@x, Ada) and then changes its name
 	// locally to Ann; the CRM's changes come after.
+	var setupWith func(t *testing.T, policy conflict.Policy, llm conflict.Proposer) (*Writer, string, *prometheus.CounterVec)
 	setup := func(t *testing.T, rules ...conflict.Rule) (*Writer, string, *prometheus.CounterVec) {
+		return setupWith(t, conflict.Policy{Rules: rules}, nil)
+	}
+	setupWith = func(t *testing.T, policy conflict.Policy, llm conflict.Proposer) (*Writer, string, *prometheus.CounterVec) {
 		n++
 		name := fmt.Sprintf("c%d", n)
 		url := pg.CreateDB(t, name)
@@ -60,7 +65,7 @@ func TestConflicts(t *testing.T) {
 		st.Close()
 		detected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"pipeline", "rule"})
 		w, err := New("crm", testConfig(url), Inbound{Conflicts: &Conflicts{
-			Pipeline: "crm-in", Policy: conflict.Policy{Rules: rules},
+			Pipeline: "crm-in", Policy: policy, LLM: llm,
 			Columns: map[string]string{"email": "email", "firstname": "name"}, Detected: detected,
 		}}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
 		if err != nil {
@@ -143,6 +148,34 @@ func TestConflicts(t *testing.T) {
 			t.Fatalf("conflict row %+v, row %v", c, row(t, url, "a@x"))
 		}
 	})
+	t.Run("prefer the system unless its value is blank", func(t *testing.T) {
+		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindPreferUnlessBlank, Side: "crm"}, conflict.Rule{Kind: conflict.KindPrefer, Side: "local"})
+		write(t, w, change("d2", "", 0))
+		if got := row(t, url, "a@x")["name"]; got != "Ann" {
+			t.Fatalf("a blank value won: %q", got)
+		}
+		if c := lastConflict(t, url); c.rule != "prefer:local" {
+			t.Fatalf("conflict row %+v", c)
+		}
+	})
+	t.Run("llm: a proposal applied, or only proposed", func(t *testing.T) {
+		llm := conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindLLM}, {Kind: conflict.KindManual}}, AutoApply: true}
+		w, url, _ := setupWith(t, llm, proposal{"firstname": json.RawMessage(`"Ann-Bea"`)})
+		write(t, w, change("d2", "Bea", 0))
+		if got := row(t, url, "a@x")["name"]; got != "Ann-Bea" {
+			t.Fatalf("the proposal was not applied: %q", got)
+		}
+		if c := lastConflict(t, url); c.rule != "llm" || c.status != "resolved" {
+			t.Fatalf("conflict row %+v", c)
+		}
+		llm.AutoApply = false
+		w, url, _ = setupWith(t, llm, proposal{"firstname": json.RawMessage(`"Ann-Bea"`)})
+		write(t, w, change("d2", "Bea", 0))
+		c := lastConflict(t, url)
+		if got := row(t, url, "a@x")["name"]; got != "Ann" || c.status != "pending" {
+			t.Fatalf("only proposed, yet: name %q, conflict %+v", got, c)
+		}
+	})
 	t.Run("disjoint changes merge without a conflict", func(t *testing.T) {
 		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindManual})
 		pg.Exec(t, fmt.Sprintf("c%d", n), `UPDATE contacts SET name = 'Ada' WHERE email = 'a@x'`) // undo the name change
@@ -168,4 +201,11 @@ func count(t *testing.T, v *prometheus.CounterVec, labels ...string) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// proposal is an llm that always proposes the same values.
+type proposal conflict.Values
+
+func (p proposal) Propose(context.Context, conflict.Input, []string) (conflict.Values, error) {
+	return conflict.Values(p), nil
 }
