@@ -14,7 +14,8 @@ import (
 type verdict struct {
 	q       *keyQueue
 	it      *item
-	err     error  // nil when delivered
+	err     error  // nil when delivered or skipped
+	skip    string // why the record was not written and never will be
 	class   string // why a failed record is dead: permanent, retries_exhausted, max_age
 	extID   string
 	readyAt time.Time // retry time; zero when delivered or dead
@@ -35,26 +36,49 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 		recs[i] = it.rec
 		recs[i].ExternalID = q.externalID(it.rec.Op)
 	}
-	results, err := p.w.Write(ctx, recs)
+	hold, skip := p.checkVersions(ctx, qs, recs)
+	var write []Record
+	var at []int
+	for i := range recs {
+		if hold[i] == nil && skip[i] == "" {
+			write, at = append(write, recs[i]), append(at, i)
+		}
+	}
+	results := make([]Result, len(recs))
+	var err error
+	if len(write) > 0 {
+		var written []Result
+		written, err = p.w.Write(ctx, write)
+		if err == nil && len(written) != len(write) {
+			err = fmt.Errorf("writer returned %d results for %d records", len(written), len(write))
+		}
+		if err == nil {
+			for k, i := range at {
+				results[i] = written[k]
+			}
+		}
+	}
 	end := time.Now()
 	took := end.Sub(start)
 	p.met.writeSeconds.Observe(took.Seconds())
 	if ctx.Err() != nil {
 		return report{err: ctx.Err()}
 	}
-	if err == nil && len(results) != len(recs) {
-		err = fmt.Errorf("writer returned %d results for %d records", len(results), len(recs))
-	}
 
 	vs := make([]verdict, len(qs))
 	for i, q := range qs {
-		v := verdict{q: q, it: q.items[0], err: err}
-		if err == nil {
+		v := verdict{q: q, it: q.items[0], err: err, skip: skip[i]}
+		switch {
+		case skip[i] != "":
+			v.err = nil
+		case hold[i] != nil:
+			v.err = hold[i]
+		case err == nil:
 			v.err = results[i].Err
 			v.extID = firstNonEmpty(results[i].ExternalID, recs[i].ExternalID)
 		}
 		switch {
-		case v.err == nil:
+		case v.skip != "", v.err == nil:
 		case cdc.IsPermanent(v.err):
 			v.class = "permanent"
 		case v.it.attempt >= p.cfg.MaxAttempts:
@@ -71,16 +95,20 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 	}
 
 	r := report{qs: qs}
-	for _, v := range vs {
+	for i, v := range vs {
 		q := v.q
 		switch {
 		case !v.readyAt.IsZero():
 			q.readyAt = v.readyAt
 			r.stats.retried++
 			continue
+		case v.skip != "":
 		case v.err == nil:
 			q.extID = v.extID
 			q.deleted = v.it.rec.Op == cdc.OpDelete
+			if ver := parseVersion(results[i].Version); !ver.IsZero() {
+				q.version = ver
+			}
 			r.stats.delivered++
 		default:
 			p.logDead(v.it, v.class)
@@ -106,6 +134,8 @@ func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, t
 	for i, v := range vs {
 		it := v.it
 		switch {
+		case v.skip != "":
+			outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, took, v.skip))
 		case v.err == nil:
 			status := StatusDelivered
 			if replay {

@@ -12,8 +12,9 @@ import (
 // the scheduler touches a queue, except while a worker writes its head.
 type keyQueue struct {
 	items   []*item
-	extID   string // the system's id, from the link or the last write
-	deleted bool   // the record was deleted in the system by cdcd
+	extID   string    // the system's id, from the link or the last write
+	deleted bool      // the record was deleted in the system by cdcd
+	version time.Time // the system's version at the last sync, from the link or the last write
 	readyAt time.Time
 }
 
@@ -56,6 +57,7 @@ func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link) []*keyQueue {
 				if l := links[ref]; l != nil {
 					q.extID = l.ExternalID
 					q.deleted = l.ExternalID != "" && l.Base == nil
+					q.version = parseVersion(l.Version)
 				}
 			}
 			at[id] = q

@@ -44,6 +44,11 @@ type PipelineConfig struct {
 	// MaxAge dead-letters a record still failing this long after its first
 	// attempt (default 24h).
 	MaxAge time.Duration
+	// RemoteMoved, when set and the Writer is a Versioner, is called for
+	// each record about to be updated that the system changed since cdcd
+	// last synced it (with the system's version), so that the change is
+	// brought in and compared; the update is retried meanwhile.
+	RemoteMoved func(ctx context.Context, object, externalID string, version time.Time) error
 }
 
 func (c *PipelineConfig) validate() error {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
@@ -51,4 +52,40 @@ func (w *Writer) Fetch(ctx context.Context, object, id string, fields []string) 
 		row = append(row, cdc.Field{Name: n, Value: ans.Properties[n]})
 	}
 	return row, nil
+}
+
+// Versions returns the updatedAt of the records ids of object (the
+// writer's object when empty), read in batches of 100; a record that does
+// not exist is absent. It implements delivery.Versioner.
+func (w *Writer) Versions(ctx context.Context, object string, ids []string) (map[string]time.Time, error) {
+	if object == "" {
+		object = w.object
+	}
+	out := make(map[string]time.Time, len(ids))
+	for chunk := range slices.Chunk(ids, maxBatch) {
+		inputs := make([]map[string]string, len(chunk))
+		for i, id := range chunk {
+			inputs[i] = map[string]string{"id": id}
+		}
+		body, err := json.Marshal(map[string]any{"inputs": inputs, "properties": []string{"hs_object_id"}})
+		if err != nil {
+			return nil, err
+		}
+		var ans struct {
+			Results []struct {
+				ID        string `json:"id"`
+				UpdatedAt string `json:"updatedAt"`
+			} `json:"results"`
+		}
+		op := fmt.Sprintf("read the versions of %d %s", len(chunk), object)
+		if _, err := w.call(ctx, http.MethodPost, op, "/"+url.PathEscape(object)+"/batch/read", body, &ans); err != nil {
+			return nil, err
+		}
+		for _, r := range ans.Results {
+			if t, err := time.Parse(time.RFC3339Nano, r.UpdatedAt); err == nil {
+				out[r.ID] = t
+			}
+		}
+	}
+	return out, nil
 }

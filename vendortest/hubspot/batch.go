@@ -43,12 +43,16 @@ type item struct {
 	problem *problem
 }
 
-// batch serves {type}/batch/{create,update,upsert,archive}.
+// batch serves {type}/batch/{read,create,update,upsert,archive}.
 //
 // Not-found inputs fail alone (207). Other per-input problems (validation,
 // conflicts) fail alone only when every input carries a distinct
 // objectWriteTraceId; otherwise the whole call fails and nothing applies.
 func (s *Server) batch(w http.ResponseWriter, typ, op string, body []byte) {
+	if op == "read" {
+		s.batchRead(w, typ, body)
+		return
+	}
 	if op != "create" && op != "update" && op != "upsert" && op != "archive" {
 		s.fail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "No batch operation "+op, nil)
 		return
@@ -224,4 +228,42 @@ func distinctTraceIDs(inputs []batchInput) bool {
 		seen[in.TraceID] = true
 	}
 	return true
+}
+
+// batchRead serves {type}/batch/read: the records of the input ids, with
+// the asked properties; unknown ids fail alone (207).
+func (s *Server) batchRead(w http.ResponseWriter, typ string, body []byte) {
+	var req struct {
+		Inputs     []batchInput `json:"inputs"`
+		Properties []string     `json:"properties"`
+	}
+	if err := decode(body, &req); err != nil {
+		s.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON: "+err.Error(), nil)
+		return
+	}
+	if len(req.Inputs) > MaxBatch {
+		s.fail(w, http.StatusBadRequest, "VALIDATION_ERROR",
+			fmt.Sprintf("Too many inputs: %d. The maximum is %d.", len(req.Inputs), MaxBatch), nil)
+		return
+	}
+	started := time.Now()
+	out := batchJSON{Status: "COMPLETE", Results: []objectJSON{}, StartedAt: stamp(started)}
+	s.mu.Lock()
+	for _, in := range req.Inputs {
+		o := s.store.get(typ, in.ID)
+		if o == nil || o.Archived {
+			out.Errors = append(out.Errors, batchErrorJSON{Status: "error", Category: "OBJECT_NOT_FOUND",
+				Message: "Could not get some " + typ + " objects, they may be deleted or not exist.", Context: map[string][]string{"ids": {in.ID}}})
+			continue
+		}
+		out.Results = append(out.Results, toJSON(o, req.Properties))
+	}
+	s.mu.Unlock()
+	out.CompletedAt = stamp(time.Now())
+	out.NumErrors = len(out.Errors)
+	status := http.StatusOK
+	if out.NumErrors > 0 {
+		status = http.StatusMultiStatus
+	}
+	writeJSON(w, status, out)
 }

@@ -70,6 +70,19 @@ func (s *Server) Insert(typ string, props map[string]string) string {
 	return s.store.create(typ, maps.Clone(props)).ID
 }
 
+// Update changes a record directly, as if in HubSpot's UI: its
+// properties and updatedAt move. It reports whether the record exists.
+func (s *Server) Update(typ, id string, props map[string]string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.store.get(typ, id)
+	if o == nil {
+		return false
+	}
+	s.store.update(o, maps.Clone(props))
+	return true
+}
+
 // Writes returns every write applied so far, in order.
 func (s *Server) Writes() []Write {
 	s.mu.Lock()

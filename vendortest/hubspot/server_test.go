@@ -287,3 +287,28 @@ func TestConcurrentCreates(t *testing.T) {
 		t.Fatalf("%d contacts, want 161", n)
 	}
 }
+
+func TestBatchRead(t *testing.T) {
+	t.Parallel()
+	s, c := newServer(t, Options{})
+	id := s.Insert("contacts", map[string]string{"email": "a@example.com", "firstname": "Ada"})
+	before, _ := s.Get("contacts", id)
+	if !s.Update("contacts", id, map[string]string{"firstname": "Bea"}) || s.Update("contacts", "404", nil) {
+		t.Fatal("Update")
+	}
+	after, _ := s.Get("contacts", id)
+	if !after.UpdatedAt.After(before.UpdatedAt) || after.Properties["firstname"] != "Bea" {
+		t.Fatalf("Update did not move the record: %+v", after)
+	}
+	status, body, _ := c.do("POST", "contacts/batch/read", map[string]any{
+		"properties": []string{"firstname"}, "inputs": []map[string]string{{"id": id}, {"id": "999"}}})
+	results, _ := body["results"].([]any)
+	errs, _ := body["errors"].([]any)
+	if status != 207 || len(results) != 1 || len(errs) != 1 {
+		t.Fatalf("batch read: %d %v", status, body)
+	}
+	r := results[0].(map[string]any)
+	if r["id"] != id || r["updatedAt"] != after.UpdatedAt.UTC().Format("2006-01-02T15:04:05.000Z") || r["properties"].(map[string]any)["firstname"] != "Bea" {
+		t.Fatalf("result %v", r)
+	}
+}

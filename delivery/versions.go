@@ -1,0 +1,106 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// Versioner is a Writer that reads the system's current version (its
+// updated-at) of records. With PipelineConfig.RemoteMoved set, a pipeline
+// reads the versions of the records it is about to update and does not
+// write over a change the system made since cdcd last synced the record.
+type Versioner interface {
+	Versions(ctx context.Context, object string, ids []string) (map[string]time.Time, error)
+}
+
+// versionSlack is how much newer than the link's version the system's may
+// be and still count as cdcd's own last sync: the two clocks of one write
+// (the write's answer and a later read) may differ by milliseconds.
+const versionSlack = time.Second
+
+// errRemoteMoved holds a change back while the system's own change of the
+// record is compared with it.
+var errRemoteMoved = errors.New("the record changed in the system since the last sync; holding this change until that one is compared with it")
+
+// checkVersions returns, per record, why it must not be written now: the
+// system changed it since the version in its link (RemoteMoved is told, so
+// the change is compared on the inbound side, which then moves the link's
+// version), or the record is held by an open conflict (skip). Records
+// that may be written have neither.
+func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Record) (hold []error, skip []string) {
+	hold, skip = make([]error, len(recs)), make([]string, len(recs))
+	v, ok := p.w.(Versioner)
+	if !ok || p.cfg.RemoteMoved == nil || p.st.Links == nil {
+		return hold, skip
+	}
+	var ids []string
+	var at []int
+	for i, r := range recs {
+		if r.Op == cdc.OpUpdate && r.ExternalID != "" && !qs[i].version.IsZero() {
+			ids, at = append(ids, r.ExternalID), append(at, i)
+		}
+	}
+	if len(ids) == 0 {
+		return hold, skip
+	}
+	remote, err := v.Versions(ctx, p.cfg.Object, ids)
+	if err != nil {
+		for _, i := range at {
+			hold[i] = fmt.Errorf("read the system's version of the record: %w", err)
+		}
+		return hold, skip
+	}
+	// Candidates read their link again: the inbound side may have compared
+	// the system's change and moved the version since this Write began.
+	var refs []LinkRef
+	var moved []int
+	for _, i := range at {
+		if rv, ok := remote[recs[i].ExternalID]; ok && rv.After(qs[i].version.Add(versionSlack)) {
+			if ref, ok := qs[i].items[0].ref(p.cfg.System); ok {
+				refs, moved = append(refs, ref), append(moved, i)
+			}
+		}
+	}
+	if len(moved) == 0 {
+		return hold, skip
+	}
+	links, err := p.st.Links.Get(ctx, refs)
+	if err != nil {
+		for _, i := range moved {
+			hold[i] = fmt.Errorf("read the record's link: %w", err)
+		}
+		return hold, skip
+	}
+	for k, i := range moved {
+		l := links[refs[k]]
+		if l != nil {
+			qs[i].version = parseVersion(l.Version)
+			if l.Held {
+				skip[i] = "held by an open conflict; its resolution is synced instead"
+				continue
+			}
+		}
+		rv := remote[recs[i].ExternalID]
+		if !rv.After(qs[i].version.Add(versionSlack)) {
+			continue
+		}
+		hold[i] = errRemoteMoved
+		if err := p.cfg.RemoteMoved(ctx, recs[i].Object, recs[i].ExternalID, rv); err != nil {
+			hold[i] = fmt.Errorf("%w (and handing the system's change over failed: %v)", errRemoteMoved, err)
+		}
+	}
+	return hold, skip
+}
+
+// parseVersion reads a link's version; zero when it is not a time.
+func parseVersion(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
