@@ -172,6 +172,9 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, choice string, me
 	if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
 		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
 	}
+	if err := knownUpTo(ctx, tx, &c); err != nil {
+		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
+	}
 	if by == "" {
 		by = "operator"
 	}
@@ -252,4 +255,29 @@ func applyLocal(ctx context.Context, tx pgx.Tx, table, localKey string, columns 
 		return fmt.Errorf("the local record %s %s no longer exists", table, localKey)
 	}
 	return nil
+}
+
+// knownUpTo moves the version of the conflict's link to the remote change
+// it decided on, when that is later: the decision took the system's record
+// as of then into account, so an update of it is no longer held back as
+// written over an unseen change.
+func knownUpTo(ctx context.Context, tx pgx.Tx, c *Conflict) error {
+	if c.RemoteAt == nil {
+		return nil
+	}
+	var version string
+	err := tx.QueryRow(ctx, `SELECT coalesce(version, '') FROM cdcd.links WHERE system = $1 AND object = $2 AND external_id = $3 FOR UPDATE`,
+		c.System, c.Object, c.ExternalID).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if v, err := time.Parse(time.RFC3339Nano, version); err == nil && !c.RemoteAt.After(v) {
+		return nil
+	}
+	_, err = tx.Exec(ctx, `UPDATE cdcd.links SET version = $4 WHERE system = $1 AND object = $2 AND external_id = $3`,
+		c.System, c.Object, c.ExternalID, c.RemoteAt.UTC().Format(time.RFC3339Nano))
+	return err
 }

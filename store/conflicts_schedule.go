@@ -71,6 +71,9 @@ func (s *Store) settle(ctx context.Context, id int64, d conflict.Decision, by st
 	if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
 		return false, fmt.Errorf("conflict %d: %w", id, err)
 	}
+	if err := knownUpTo(ctx, tx, &c); err != nil {
+		return false, fmt.Errorf("conflict %d: %w", id, err)
+	}
 	rb, _ := json.Marshal(result)
 	if _, err := tx.Exec(ctx, `UPDATE cdcd.conflicts SET status = 'resolved', result = $2, rule = $3, resolved_by = $4, resolved_at = now()
 		WHERE id = $1`, id, rb, d.Rule(), by); err != nil {

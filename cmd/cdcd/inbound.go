@@ -154,6 +154,7 @@ func intake(ctx context.Context, g *errgroup.Group, gctx context.Context, cfg *c
 		closers = append(closers, func(context.Context) error { ib.Close(); return nil }, bus.Close)
 		acc, dedupe = ib, webhook.NewMemoryDeduper(0, 0)
 	}
+	o.intake = acc
 	h, err := webhook.NewHandler(webhook.HandlerConfig{}, systems, acc, dedupe, env.Log, env.Metrics)
 	if err != nil {
 		return nil, err
@@ -223,4 +224,27 @@ func (o *outbound) conflicts(p *config.Pipeline, env config.Env) (*postgres.Conf
 	}
 	o.policies[p.Name] = store.ConflictPolicy{Policy: c.Policy, LLM: c.LLM, Remind: remind}
 	return c, nil
+}
+
+// remoteMoved is the outbound pipeline p's hand-over of a record its
+// system changed since the last sync: when an inbound pipeline brings
+// that system's changes of the object in, the record is read back from
+// the system and compared there, as a change of its own (nil otherwise).
+func (o *outbound) remoteMoved(cfg *config.Config, p *config.Pipeline) func(context.Context, string, string, time.Time) error {
+	inbound := slices.ContainsFunc(cfg.Pipelines, func(q *config.Pipeline) bool {
+		return q.From == p.To && q.Object == p.Object && cfg.IsInbound(q)
+	})
+	if !inbound {
+		return nil
+	}
+	system := p.To
+	return func(ctx context.Context, object, id string, at time.Time) error {
+		if o.intake == nil {
+			return fmt.Errorf("no intake to hand the change of %s %s over to", system, id)
+		}
+		e := cdc.Event{Op: cdc.OpUpdate, Source: system, Schema: system, Table: object,
+			Key:        cdc.Row{{Name: "id", Value: cdc.AppendJSONString(nil, id)}},
+			CommitTime: at, Refetch: true, DeliveryID: fmt.Sprintf("moved/%s/%s/%d", object, id, at.UnixMilli())}
+		return o.intake.Accept(ctx, system, []webhook.Change{{Event: e, Kind: "record.moved"}})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/store"
 	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -46,6 +47,9 @@ type outbound struct {
 	// inbound pipelines' conflict policies, by pipeline.
 	detected *prometheus.CounterVec
 	policies map[string]store.ConflictPolicy
+	// intake accepts changes from the systems (webhooks, and records an
+	// outbound pipeline found changed in the system); set by intake.
+	intake webhook.Acceptor
 }
 
 func (o *outbound) close() {
@@ -167,6 +171,7 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 		MinBackoff:  p.Backoff.Min,
 		MaxBackoff:  p.Backoff.Max,
 		MaxAge:      p.MaxAge,
+		RemoteMoved: o.remoteMoved(cfg, p),
 	}, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
 	if err != nil {
 		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))

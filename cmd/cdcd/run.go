@@ -16,6 +16,7 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/server"
 	"github.com/cdcd-dev/cdcd/sinks/file"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -146,6 +147,16 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 			g.Go(func() error { return c.Run(gctx) })
 			closers = append(closers, p.sink.Close)
 		}
+	}
+	if r == roleSinks && cfg.Kafka != nil && len(out.policies) > 0 {
+		// Outbound pipelines hand records found changed in a system over
+		// to the inbound topics.
+		pub, err := kafkabus.New(kafkaConfig(cfg, env.Source), log, reg)
+		if err != nil {
+			return usageError(err)
+		}
+		closers = append(closers, pub.Close)
+		out.intake = webhook.PublishAcceptor{Publisher: pub}
 	}
 	var reader *pgwal.Reader
 	if r != roleSinks {

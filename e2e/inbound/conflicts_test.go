@@ -108,6 +108,42 @@ func TestConflictsConverge(t *testing.T) {
 		}
 		converged("same-time@example.com", "Bea")
 
+		// HubSpot changed the contact and its webhook has not come (yet):
+		// cdcd reads HubSpot's version before updating, finds the record
+		// moved, reads it back and compares. Within the skew window that is
+		// an escalated conflict: HubSpot keeps its change, nothing is
+		// overwritten, until someone decides.
+		email := "moved@example.com"
+		execSQL(t, c.url, `INSERT INTO contacts (email, first_name) VALUES ($1, 'Ada')`, email)
+		hubID := c.waitHub(email, "Ada")
+		c.hub.Advance(10 * time.Second) // an edit made a little later
+		c.hub.Update("contacts", hubID, map[string]string{"firstname": "Bea"})
+		execSQL(t, c.url, `UPDATE contacts SET first_name = 'Ann' WHERE email = $1`, email)
+		var moved struct {
+			ID     int64  `json:"id"`
+			Status string `json:"status"`
+		}
+		poll(t, 30*time.Second, func() error {
+			var cs []struct {
+				ID         int64  `json:"id"`
+				Status     string `json:"status"`
+				ExternalID string `json:"external_id"`
+			}
+			api(t, c, "GET", "/api/conflicts?status=open", nil, &cs)
+			for _, x := range cs {
+				if x.ExternalID == hubID {
+					moved.ID, moved.Status = x.ID, x.Status
+					return nil
+				}
+			}
+			return fmt.Errorf("no open conflict for contact %s", hubID)
+		})
+		if _, props := c.contact(email); props["firstname"] != "Bea" || moved.Status != "escalated" {
+			t.Fatalf("HubSpot's change was overwritten (%q) or the conflict is %s", props["firstname"], moved.Status)
+		}
+		api(t, c, "POST", fmt.Sprintf("/api/conflicts/%d/resolve", moved.ID), map[string]any{"choice": "local"}, &r)
+		converged(email, "Ann")
+
 		// The API refuses requests without the token.
 		req, _ := http.NewRequest("GET", "http://"+c.listen+"/api/conflicts", nil)
 		if status, _ := send(t, req); status != http.StatusUnauthorized {

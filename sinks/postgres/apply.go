@@ -75,7 +75,17 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (
 	}
 	if layer := w.echoLayer(rec, lk); layer != "" {
 		w.in.Echoes.Add(w.origin, layer)
+		// The system's record as of this change is what cdcd knows.
+		if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
+			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
+		}
 		return skippedEcho, time.Time{}, nil
+	}
+	// A record read back as of a time the link already knows (cdcd's write
+	// or a decided conflict was later) brings nothing new: a hand-over
+	// repeated by a retry, or a creation webhook of cdcd's own record.
+	if e := rec.Event; lk != nil && e != nil && e.Refetch && !lk.version.IsZero() && !e.CommitTime.After(lk.version) {
+		return skippedStale, lk.version, nil
 	}
 	match, stateKey, err := w.matchValues(rec, lk)
 	if err != nil {

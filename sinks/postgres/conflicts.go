@@ -282,6 +282,9 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 		if err := w.saveLinkBase(ctx, tx, object, id, lk, d.Result); err != nil {
 			return classify("resolve a conflict in "+w.cfg.Table, err)
 		}
+		if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
+			return classify("resolve a conflict in "+w.cfg.Table, err)
+		}
 		if err := w.saveState(ctx, tx, stateKey, stampOf(rec.Event), false); err != nil {
 			return classify("resolve a conflict in "+w.cfg.Table, err)
 		}

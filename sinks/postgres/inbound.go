@@ -156,6 +156,21 @@ func (w *Writer) saveLink(ctx context.Context, tx pgx.Tx, object, id, localKey s
 	return nil
 }
 
+// touchVersion moves the link's version to at when that is later: the
+// system's record as of at is known (an echo, a compared change).
+func (w *Writer) touchVersion(ctx context.Context, tx pgx.Tx, object, id string, lk *link, at time.Time) error {
+	if lk == nil || at.IsZero() || !at.After(lk.version) {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE cdcd.links SET version = $4 WHERE system = $1 AND object = $2 AND external_id = $3`,
+		w.origin, object, id, at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("move the link's version: %w", err)
+	}
+	lk.version = at
+	return nil
+}
+
 // dropLink removes the link of a record the system deleted.
 func (w *Writer) dropLink(ctx context.Context, tx pgx.Tx, object, id string) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2 AND external_id = $3`,
@@ -303,7 +318,7 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 			return nil, nil, fmt.Errorf("read %s %s back from %s: %w", w.object(rec), id, w.origin, err)
 		}
 		e := *rec.Event
-		e.After, e.Partial, e.Refetch = row, false, false
+		e.After, e.Partial = row, false // Refetch stays: the values are as of the fetch, not of the change
 		if e.Op == cdc.OpDelete {
 			e.Op = cdc.OpUpdate
 		}

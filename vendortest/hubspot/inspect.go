@@ -83,6 +83,18 @@ func (s *Server) Update(typ, id string, props map[string]string) bool {
 	return true
 }
 
+// Advance moves the server's clock d ahead of the later of now and its
+// last stamp: the next write's updatedAt is at least that late.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if s.store.last.After(now) {
+		now = s.store.last
+	}
+	s.store.last = now.Add(d)
+}
+
 // Writes returns every write applied so far, in order.
 func (s *Server) Writes() []Write {
 	s.mu.Lock()
