@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -225,6 +226,72 @@ func TestProperties(t *testing.T) {
 				t.Fatalf("case %d: unchanged %s changed: %+v", i, f, d)
 			case lChanged && rChanged && !equal(l, rv) && !slices.Contains(d.Conflicts, f):
 				t.Fatalf("case %d: conflict on %s missed", i, f)
+			}
+		}
+		// Result holds no field none of the sides has; where the sides'
+		// changes are disjoint, it is exactly their union over the base.
+		for f := range d.Result {
+			_, b := in.Base[f]
+			_, l := in.Local.Values[f]
+			_, rr := in.Remote.Values[f]
+			if !b && !l && !rr {
+				t.Fatalf("case %d: result field %s from nowhere", i, f)
+			}
+		}
+		if len(d.Conflicts) == 0 {
+			union := maps.Clone(in.Base)
+			for f, v := range in.Local.Values {
+				if !equal(v, in.Base[f]) {
+					union[f] = v
+				}
+			}
+			for f, v := range in.Remote.Values {
+				if !equal(v, in.Base[f]) {
+					union[f] = v
+				}
+			}
+			for f := range union {
+				if !equal(union[f], d.Result[f]) {
+					t.Fatalf("case %d: disjoint changes did not merge to their union at %s: %+v", i, f, d)
+				}
+			}
+		}
+		// Once each side takes what the decision gives it, both hold the
+		// result on every decided field.
+		if d.Resolved() {
+			local, remote := maps.Clone(in.Local.Values), maps.Clone(in.Remote.Values)
+			for _, side := range []struct {
+				vals Values
+				to   Values
+			}{{local, d.ToLocal}, {remote, d.ToRemote}} {
+				for f := range d.Result {
+					v, ok := side.vals[f]
+					if !ok {
+						v = in.Base[f]
+					}
+					if x, ok := side.to[f]; ok {
+						v = x
+					}
+					if !equal(v, d.Result[f]) {
+						t.Fatalf("case %d: a side does not converge on %s: %s, want %s (%+v)", i, f, v, d.Result[f], d)
+					}
+				}
+			}
+		}
+		// A merged resolution takes the given values for every conflict.
+		if len(d.Conflicts) > 0 {
+			merged := Values{}
+			for _, f := range d.Conflicts {
+				merged[f] = json.RawMessage(`"merged"`)
+			}
+			m, err := Apply(in, ChoiceMerged, merged)
+			if err != nil || !m.Resolved() {
+				t.Fatalf("case %d: merged: %+v, %v", i, m, err)
+			}
+			for _, f := range d.Conflicts {
+				if string(m.Result[f]) != `"merged"` {
+					t.Fatalf("case %d: merged value of %s lost", i, f)
+				}
 			}
 		}
 		// Applying a resolution, then again on its result, changes nothing.
