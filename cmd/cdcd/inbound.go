@@ -72,17 +72,7 @@ func (o *outbound) inboundPipeline(ctx context.Context, cfg *config.Config, reg 
 	if err != nil {
 		return pipeline{}, err
 	}
-	dp, err := delivery.NewPipeline(delivery.PipelineConfig{
-		Name:        p.Name,
-		System:      p.To,
-		Object:      p.Object,
-		Coalesce:    p.Coalesce,
-		Concurrency: p.Concurrency,
-		MaxAttempts: p.MaxAttempts,
-		MinBackoff:  p.Backoff.Min,
-		MaxBackoff:  p.Backoff.Max,
-		MaxAge:      p.MaxAge,
-	}, m, w, delivery.Stores{DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
+	dp, err := delivery.NewPipeline(deliveryConfig(p), m, w, delivery.Stores{DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
 	if err != nil {
 		return bad(err)
 	}

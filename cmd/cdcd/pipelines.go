@@ -161,7 +161,18 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 	if p.Link != nil && p.Link.Column != "" {
 		links = o.store.LinkBack(links, p.Link.Column)
 	}
-	dp, err := delivery.NewPipeline(delivery.PipelineConfig{
+	dc := deliveryConfig(p)
+	dc.RemoteMoved = o.remoteMoved(cfg, p)
+	dp, err := delivery.NewPipeline(dc, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+	}
+	return dp, nil
+}
+
+// deliveryConfig is how the delivery engine runs pipeline p.
+func deliveryConfig(p *config.Pipeline) delivery.PipelineConfig {
+	return delivery.PipelineConfig{
 		Name:        p.Name,
 		System:      p.To,
 		Object:      p.Object,
@@ -171,10 +182,5 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 		MinBackoff:  p.Backoff.Min,
 		MaxBackoff:  p.Backoff.Max,
 		MaxAge:      p.MaxAge,
-		RemoteMoved: o.remoteMoved(cfg, p),
-	}, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
-	if err != nil {
-		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}
-	return dp, nil
 }

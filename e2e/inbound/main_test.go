@@ -2,7 +2,6 @@ package inbound
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"regexp"
@@ -26,31 +25,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run()) // every test skips itself
-	}
-	os.Exit(setUp(m))
-}
-
-func setUp(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "cdcd-inbound-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "inbound:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if cdcdBin, err = e2etest.BuildCdcd(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "inbound: build cdcd:", err)
-		return 1
-	}
 	// Commit timestamps tell the newest rule when a local row changed.
-	if pg, err = cdctest.NewPostgres("track_commit_timestamp = on"); err != nil {
-		fmt.Fprintln(os.Stderr, "inbound: start postgres:", err)
-		return 1
-	}
-	defer pg.Destroy()
-	return m.Run()
+	os.Exit(e2etest.Main(m, "inbound", func(bin string, p *cdctest.Postgres) { cdcdBin, pg = bin, p }, "track_commit_timestamp = on"))
 }
 
 var (

@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"regexp"
@@ -24,31 +23,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run()) // every test skips itself
-	}
-	os.Exit(setUp(m))
-}
-
-func setUp(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "cdcd-outbound-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "outbound:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if cdcdBin, err = e2etest.BuildCdcd(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "outbound: build cdcd:", err)
-		return 1
-	}
-	pg, err = cdctest.NewPostgres()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "outbound: start postgres:", err)
-		return 1
-	}
-	defer pg.Destroy()
-	return m.Run()
+	os.Exit(e2etest.Main(m, "outbound", func(bin string, p *cdctest.Postgres) { cdcdBin, pg = bin, p }))
 }
 
 // needsServers skips t under -short: every test here starts cdcd against
