@@ -139,9 +139,9 @@ func intake(ctx context.Context, g *errgroup.Group, gctx context.Context, cfg *c
 		}
 		bus := cdc.NewLocalBus(cdc.LocalBusConfig{OnOrigin: o.echoes.OnOrigin()}, routes, env.Log, env.Metrics)
 		g.Go(func() error { return ib.Run(gctx, bus) })
-		// The inbox stops accepting before the bus drains and closes the
-		// inbound sinks.
-		closers = append(closers, func(context.Context) error { ib.Close(); return nil }, bus.Close)
+		// Closers run last to first: the inbox stops accepting, then the
+		// bus drains and closes the inbound sinks.
+		closers = append(closers, bus.Close, func(context.Context) error { ib.Close(); return nil })
 		acc, dedupe = ib, webhook.NewMemoryDeduper(0, 0)
 	}
 	o.intake = acc
