@@ -37,11 +37,12 @@ type crm struct {
 	hub    *hubspot.Server
 	erp    *httpapi.Server
 	slack  *slack.Server
-	cdcd   *e2etest.Process
 	events atomic.Int64
 }
 
-func newCRM(t *testing.T, k *cdctest.Kafka) *crm {
+// newCRM starts the deployment: one cdcd process, or with Kafka one per
+// role in roles (the first one receives the webhooks and serves the API).
+func newCRM(t *testing.T, k *cdctest.Kafka, roles ...string) *crm {
 	name, url := newDB(t)
 	execSQL(t, url, `CREATE TABLE contacts (
 		id         serial PRIMARY KEY,
@@ -54,8 +55,22 @@ func newCRM(t *testing.T, k *cdctest.Kafka) *crm {
 	t.Cleanup(c.hub.Close)
 	c.erp = httpapi.New(t, httpapi.Options{})
 	c.slack = slack.New(t)
-	c.listen = e2etest.FreeAddr(t)
-	config := fmt.Sprintf(`postgres:
+	if len(roles) == 0 {
+		roles = []string{"all"}
+	}
+	for i, role := range roles {
+		listen := e2etest.FreeAddr(t)
+		if i == 0 {
+			c.listen = listen
+		}
+		start(t, c.config(name, listen, k), listen, "--role", role)
+	}
+	return c
+}
+
+// config is the deployment's config with the HTTP listener on listen.
+func (c *crm) config(name, listen string, k *cdctest.Kafka) string {
+	return fmt.Sprintf(`postgres:
   url: %q
   slot: %[2]s
   publication: %[2]s
@@ -107,9 +122,7 @@ pipelines:
     to: public.contacts
     map: {email: email, first_name: firstname, last_name: lastname}
     match: [email]
-%s`, url, name, c.listen, c.hub.URL(), hubToken, hubSecret, hubAppID, c.erp.URL, c.slack.Hook("conflicts"), kafkaSection(k))
-	c.cdcd = start(t, config, c.listen)
-	return c
+%s`, c.url, name, listen, c.hub.URL(), hubToken, hubSecret, hubAppID, c.erp.URL, c.slack.Hook("conflicts"), kafkaSection(k))
 }
 
 // contact is a contact's properties in the HubSpot double, and its id.
@@ -348,4 +361,29 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// With Kafka split across processes, the capture process receives the
+// webhooks and the sinks workers apply them and deliver the rest.
+func TestSplitRoles(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Kafka")
+	}
+	c := newCRM(t, cdctest.StartKafka(t), "capture", "sinks", "sinks")
+	execSQL(t, c.url, `INSERT INTO contacts (email, first_name) VALUES ('ada@example.com', 'Ada')`)
+	id := c.waitHub("ada@example.com", "Ada")
+	c.waitERP("ada@example.com", "Ada")
+	calls := len(c.hub.Requests())
+	c.deliver(c.hubEvent("contact.propertyChange", id, "firstname", "Augusta", "CRM_UI"))
+	c.waitERP("ada@example.com", "Augusta")
+	if got := query(t, c.url, `SELECT first_name FROM contacts WHERE email = 'ada@example.com'`); got != "Augusta" {
+		t.Fatalf("local first_name %q", got)
+	}
+	c.barrier()
+	for _, call := range c.hubRequestsSince(calls) {
+		if strings.Contains(call, "Augusta") {
+			t.Fatalf("HubSpot's own change was written back to it: %s", call)
+		}
+	}
 }

@@ -107,13 +107,13 @@ func poll(t *testing.T, timeout time.Duration, check func() error) {
 
 // start writes the config and runs cdcd until t ends, waiting until it
 // is ready.
-func start(t *testing.T, config, listen string) *e2etest.Process {
+func start(t *testing.T, config, listen string, args ...string) *e2etest.Process {
 	t.Helper()
 	path := t.TempDir() + "/cdcd.yaml"
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := e2etest.NewProcess(t, "cdcd", cdcdBin, "run", "--config", path)
+	p := e2etest.NewProcess(t, strings.Join(append([]string{"cdcd"}, args...), " "), cdcdBin, append([]string{"run", "--config", path}, args...)...)
 	p.Start()
 	p.WaitReady(listen, 60*time.Second)
 	return p
