@@ -414,3 +414,29 @@ func TestHeldRecordsAreNotSynced(t *testing.T) {
 		t.Fatalf("after the hold: %+v", r)
 	}
 }
+
+// A record a conflict holds while its change is being retried is not
+// written at the next attempt.
+func TestHeldWhileRetrying(t *testing.T) {
+	t.Parallel()
+	v := newVendor()
+	h := newHarness(t, delivery.PipelineConfig{MaxAttempts: 50}, v)
+	h.write(t, ev(0x10, 0, 1, cdc.OpCreate, "email=a@b.c", "name=Ada"))
+	link, _ := h.links.Link(refOf(1))
+	// The first attempt fails; meanwhile a conflict opens on the record.
+	v.fail = func(_ delivery.Record, attempt int) error {
+		if attempt > 1 {
+			return nil
+		}
+		link.Held = true
+		h.links.Seed(link)
+		return transient("HTTP 503")
+	}
+	h.write(t, ev(0x20, 0, 1, cdc.OpUpdate, "email=a@b.c", "name=Ann"))
+	if n := len(v.records()); n != 1 {
+		t.Fatalf("vendor got %d records, want only the create", n)
+	}
+	if got := h.statuses("0/20/0"); !slices.Equal(got, []string{"retried#1", "skipped#2"}) {
+		t.Fatalf("audit %v", got)
+	}
+}

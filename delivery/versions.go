@@ -33,14 +33,18 @@ var errRemoteMoved = errors.New("the record changed in the system since the last
 // that may be written have neither.
 func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Record) (hold []error, skip []string) {
 	hold, skip = make([]error, len(recs)), make([]string, len(recs))
+	if p.st.Links == nil {
+		return hold, skip
+	}
+	p.heldSince(ctx, qs, hold, skip)
 	v, ok := p.w.(Versioner)
-	if !ok || p.cfg.RemoteMoved == nil || p.st.Links == nil {
+	if !ok || p.cfg.RemoteMoved == nil {
 		return hold, skip
 	}
 	var ids []string
 	var at []int
 	for i, r := range recs {
-		if r.Op == cdc.OpUpdate && r.ExternalID != "" && !qs[i].version.IsZero() {
+		if hold[i] == nil && skip[i] == "" && r.Op == cdc.OpUpdate && r.ExternalID != "" && !qs[i].version.IsZero() {
 			ids, at = append(ids, r.ExternalID), append(at, i)
 		}
 	}
@@ -94,6 +98,35 @@ func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Rec
 		}
 	}
 	return hold, skip
+}
+
+// heldSince skips the retried records whose record a conflict has held
+// since their first attempt (the first attempt was checked at Write).
+func (p *Pipeline) heldSince(ctx context.Context, qs []*keyQueue, hold []error, skip []string) {
+	var refs []LinkRef
+	var at []int
+	for i, q := range qs {
+		if it := q.items[0]; it.attempt > 1 {
+			if ref, ok := it.ref(p.cfg.System); ok {
+				refs, at = append(refs, ref), append(at, i)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return
+	}
+	links, err := p.st.Links.Get(ctx, refs)
+	if err != nil {
+		for _, i := range at {
+			hold[i] = fmt.Errorf("read the record's link: %w", err)
+		}
+		return
+	}
+	for k, i := range at {
+		if l := links[refs[k]]; l != nil && l.Held {
+			skip[i] = "held by an open conflict; its resolution is synced instead"
+		}
+	}
 }
 
 // parseVersion reads a link's version; zero when it is not a time.
