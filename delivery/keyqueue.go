@@ -12,9 +12,10 @@ import (
 // the scheduler touches a queue, except while a worker writes its head.
 type keyQueue struct {
 	items   []*item
-	extID   string    // the system's id, from the link or the last write
-	deleted bool      // the record was deleted in the system by cdcd
-	version time.Time // the system's version at the last sync, from the link or the last write
+	extID   string         // the system's id, from the link or the last write
+	deleted bool           // the record was deleted in the system by cdcd
+	version time.Time      // the system's version at the last sync, from the link or the last write
+	base    map[string]any // the fields last synced, from the link or the last write
 	readyAt time.Time
 }
 
@@ -58,6 +59,7 @@ func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link) []*keyQueue {
 					q.extID = l.ExternalID
 					q.deleted = l.ExternalID != "" && l.Base == nil
 					q.version = parseVersion(l.Version)
+					q.base = l.Base
 				}
 			}
 			at[id] = q

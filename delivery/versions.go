@@ -1,7 +1,9 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -136,4 +138,34 @@ func parseVersion(s string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// Patcher is a Writer whose updates change only the fields they carry
+// (PATCH). Its updates of linked records carry only the fields that differ
+// from the last sync, so a field changed in the system meanwhile is not
+// written over with the value it had then.
+type Patcher interface {
+	PatchesFields() bool
+}
+
+// changedFields returns the fields of an update that differ from base
+// (every field when base is nil).
+func changedFields(fields, base map[string]any) map[string]any {
+	if base == nil {
+		return fields
+	}
+	out := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if b, ok := base[k]; !ok || !sameJSON(v, b) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// sameJSON compares two decoded values by their JSON.
+func sameJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }

@@ -131,3 +131,43 @@ func TestRemoteMovedSinceTheLastSync(t *testing.T) {
 		t.Fatalf("audit %+v", o)
 	}
 }
+
+// patching is a vendor whose updates change only the fields they carry.
+type patching struct{ *vendor }
+
+func (patching) PatchesFields() bool { return true }
+
+// Updates to a PATCH-style system carry only what changed since the last
+// sync, so a field changed in the system meanwhile is not written over.
+func TestPatchesCarryOnlyChangedFields(t *testing.T) {
+	t.Parallel()
+	v := newVendor()
+	links, audit := deliverytest.NewLinks(), &deliverytest.Audit{}
+	p, err := delivery.NewPipeline(delivery.PipelineConfig{Name: "contacts-to-crm", System: "crm", Object: "contacts"}, &mapper{}, patching{v},
+		delivery.Stores{Links: links, DeadLetters: deliverytest.NewDeadLetters(), Audit: audit}, zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(events ...cdc.Event) {
+		t.Helper()
+		if err := p.Write(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(ev(0x10, 0, 1, cdc.OpCreate, "email=a@b.c", "name=Ada", "city=Paris"))
+	write(ev(0x20, 0, 1, cdc.OpUpdate, "email=a@b.c", "name=Ann", "city=Paris"))
+	recs := v.records()
+	if len(recs) != 2 || len(recs[0].Fields) != 3 || len(recs[1].Fields) != 1 || recs[1].Fields["name"] != "Ann" {
+		t.Fatalf("records written %+v", recs)
+	}
+	if l, _ := links.Link(refOf(1)); l.Base["city"] != "Paris" || l.Base["name"] != "Ann" {
+		t.Fatalf("the base lost the fields not written: %+v", l.Base)
+	}
+	write(ev(0x30, 0, 1, cdc.OpUpdate, "email=a@b.c", "name=Ann", "city=Paris"))
+	if n := len(v.records()); n != 2 {
+		t.Fatalf("an unchanged record was written again (%d writes)", n)
+	}
+	if o := audit.Outcomes("0/30/0"); len(o) != 1 || o[0].Status != delivery.StatusSkipped {
+		t.Fatalf("audit %+v", o)
+	}
+}

@@ -42,6 +42,9 @@ func (o *outbound) inboundPipeline(ctx context.Context, cfg *config.Config, reg 
 		return bad(err)
 	}
 	in := postgres.Inbound{Object: p.Object, Fields: m.Reads(), Recent: o.recent, Echoes: o.echoes}
+	if in.Conflicts, err = o.conflicts(p, env); err != nil {
+		return bad(err)
+	}
 	if reg.IsWriter(cfg.Systems[p.From].Type) {
 		w, err := cfg.NewWriter(reg, p.From, env)
 		if err != nil {
@@ -50,12 +53,11 @@ func (o *outbound) inboundPipeline(ctx context.Context, cfg *config.Config, reg 
 		if f, ok := w.(delivery.Fetcher); ok {
 			in.Fetcher, in.Mapper = f, m
 		}
+		pw, ok := w.(delivery.Patcher)
+		in.Conflicts.Patched = ok && pw.PatchesFields()
 	}
 	if wh, ok := cfg.Systems[p.From].Webhook.(*webhook.Config); ok {
 		in.OwnWrite = wh.IsOwnWrite
-	}
-	if in.Conflicts, err = o.conflicts(p, env); err != nil {
-		return bad(err)
 	}
 	w, err := postgres.New(p.From, &postgres.Config{
 		URL:              cfg.Postgres.URL,

@@ -175,3 +175,61 @@ func api(t *testing.T, c *crm, method, path string, body, out any) {
 		t.Fatal(err)
 	}
 }
+
+// The other policies, end to end: the system preferred for firstname,
+// and disjoint changes merging.
+func TestConflictPolicies(t *testing.T) {
+	t.Parallel()
+	bus(t, func(t *testing.T, k *cdctest.Kafka) {
+		c := newCRMWith(t, k, "    conflict: {strategy: merge, then: [manual], fields: {firstname: [{prefer: hubspot}]}}\n")
+		sameSync := func(email string, local string, remote map[string]any) {
+			t.Helper()
+			execSQL(t, c.url, `INSERT INTO contacts (email, first_name, last_name) VALUES ($1, 'Ada', 'Lovelace')`, email)
+			id := c.waitHub(email, "Ada")
+			c.hub.FailNext(hubspot.Fault503, 1_000_000)
+			defer c.hub.ClearFaults()
+			execSQL(t, c.url, `UPDATE contacts SET `+local+` WHERE email = $1`, email)
+			e := c.hubEvent("contact.propertyChange", id, "", "", "CRM_UI")
+			for k, v := range remote {
+				e["propertyName"], e["propertyValue"] = k, v
+				c.hub.Update("contacts", id, map[string]string{k: v.(string)}) // the edit the webhook reports
+			}
+			c.deliver(e)
+			poll(t, 30*time.Second, func() error {
+				var cs []struct {
+					ExternalID string `json:"external_id"`
+				}
+				api(t, c, "GET", "/api/conflicts?status=all", nil, &cs)
+				for _, x := range cs {
+					if x.ExternalID == id {
+						return nil
+					}
+				}
+				if _, ok := remote["lastname"]; ok { // disjoint: no conflict to wait for
+					if got := query(t, c.url, `SELECT last_name FROM contacts WHERE email = $1`, email); got == remote["lastname"] {
+						return nil
+					}
+				}
+				return fmt.Errorf("contact %s not compared yet", id)
+			})
+		}
+		both := func(email, first, last string) {
+			t.Helper()
+			poll(t, 30*time.Second, func() error {
+				got := query(t, c.url, `SELECT first_name || ' ' || last_name FROM contacts WHERE email = $1`, email)
+				_, props := c.contact(email)
+				if got != first+" "+last || props["firstname"] != first || props["lastname"] != last {
+					id, _ := c.contact(email)
+					return fmt.Errorf("local %q, HubSpot %q %q; want %s %s; history %+v", got, props["firstname"], props["lastname"], first, last, c.hub.History("contacts", id))
+				}
+				return nil
+			})
+		}
+		// firstname changed on both sides: HubSpot is preferred.
+		sameSync("prefer@example.com", "first_name = 'Ann'", map[string]any{"firstname": "Bea"})
+		both("prefer@example.com", "Bea", "Lovelace")
+		// firstname locally, lastname in HubSpot: no conflict, both kept.
+		sameSync("disjoint@example.com", "first_name = 'Ann'", map[string]any{"lastname": "Byron"})
+		both("disjoint@example.com", "Ann", "Byron")
+	})
+}

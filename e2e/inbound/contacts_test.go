@@ -37,12 +37,18 @@ type crm struct {
 	hub    *hubspot.Server
 	erp    *httpapi.Server
 	slack  *slack.Server
+	policy string // the inbound pipeline's conflict: section, if any
 	events atomic.Int64
 }
 
 // newCRM starts the deployment: one cdcd process, or with Kafka one per
 // role in roles (the first one receives the webhooks and serves the API).
 func newCRM(t *testing.T, k *cdctest.Kafka, roles ...string) *crm {
+	return newCRMWith(t, k, "", roles...)
+}
+
+// newCRMWith is newCRM with a conflict: section for the inbound pipeline.
+func newCRMWith(t *testing.T, k *cdctest.Kafka, policy string, roles ...string) *crm {
 	name, url := newDB(t)
 	execSQL(t, url, `CREATE TABLE contacts (
 		id         serial PRIMARY KEY,
@@ -50,7 +56,7 @@ func newCRM(t *testing.T, k *cdctest.Kafka, roles ...string) *crm {
 		first_name text,
 		last_name  text
 	)`)
-	c := &crm{t: t, url: url}
+	c := &crm{t: t, url: url, policy: policy}
 	c.hub = hubspot.New(hubspot.Options{Tokens: []string{hubToken}, Limit: -1})
 	t.Cleanup(c.hub.Close)
 	c.erp = httpapi.New(t, httpapi.Options{})
@@ -122,7 +128,7 @@ pipelines:
     to: public.contacts
     map: {email: email, first_name: firstname, last_name: lastname}
     match: [email]
-%s`, c.url, name, listen, c.hub.URL(), hubToken, hubSecret, hubAppID, c.erp.URL, c.slack.Hook("conflicts"), kafkaSection(k))
+%s%s`, c.url, name, listen, c.hub.URL(), hubToken, hubSecret, hubAppID, c.erp.URL, c.slack.Hook("conflicts"), c.policy, kafkaSection(k))
 }
 
 // contact is a contact's properties in the HubSpot double, and its id.

@@ -68,6 +68,10 @@ func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters
 // MaxBatch is HubSpot's batch limit.
 func (w *Writer) MaxBatch() int { return maxBatch }
 
+// PatchesFields tells the pipeline that an update by id changes only the
+// properties it carries (delivery.Patcher).
+func (w *Writer) PatchesFields() bool { return true }
+
 // Write applies records, grouped by object type, with one batch call per
 // kind of write: archive, update (records with an external id, and clears),
 // upsert by id_property, create. A create that HubSpot refuses as a

@@ -112,7 +112,11 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (
 		switch {
 		case t.open:
 			return heldConflict, time.Time{}, nil
-		case len(t.decision.Conflicts) > 0:
+		case len(t.decision.Conflicts) > 0, len(t.decision.ToRemote) > 0 && len(t.decision.ToLocal) > 0:
+			// Decided, or merged with local changes still on their way to
+			// the system (their change carries the old values of the
+			// fields the system just changed): applied without an origin,
+			// so the merged record goes to the system after them.
 			return conflicted, time.Time{}, nil
 		}
 		// Only what changed in the system: a field changed locally alone

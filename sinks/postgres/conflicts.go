@@ -35,6 +35,11 @@ type Conflicts struct {
 	// Detected counts conflicts by pipeline and deciding rule; nil counts
 	// nothing.
 	Detected *prometheus.CounterVec
+	// Patched is set when cdcd's writes to the system carry only the
+	// fields that changed (delivery.Patcher): a field the local side did
+	// not change was not written, so the system's change of it was not
+	// overwritten.
+	Patched bool
 }
 
 // threeWay is a linked change compared with the local row and the base.
@@ -86,9 +91,11 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l
 	// on is unknown for the fields it changed, so both count as changed.
 	if at := rec.Event.CommitTime; !lk.version.IsZero() && !at.IsZero() && at.Before(lk.version) {
 		for f, v := range remote {
-			if b, ok := base[f]; ok && !bytes.Equal(b, v) {
-				delete(base, f)
+			b, ok := base[f]
+			if !ok || bytes.Equal(b, v) || c.Patched && bytes.Equal(local[f], b) {
+				continue
 			}
+			delete(base, f)
 		}
 	}
 	in := conflict.Input{
