@@ -286,7 +286,13 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 		if _, _, err := w.update(ctx, tx, fields, pk); err != nil {
 			return classify("apply a resolved conflict to "+w.cfg.Table, err)
 		}
-		if err := w.saveLinkBase(ctx, tx, object, id, lk, d.Result); err != nil {
+		// The base is what both sides hold: the system does not hold the
+		// values still to be sent to it (ToRemote) until they are.
+		agreed := maps.Clone(d.Result)
+		for f := range d.ToRemote {
+			delete(agreed, f)
+		}
+		if err := w.saveLinkBase(ctx, tx, object, id, lk, agreed); err != nil {
 			return classify("resolve a conflict in "+w.cfg.Table, err)
 		}
 		if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {

@@ -108,6 +108,17 @@ func TestConflicts(t *testing.T) {
 		if c := lastConflict(t, url); c.status != "resolved" || c.rule != "newest" || c.result != `{"email": "a@x", "firstname": "Ann"}` {
 			t.Fatalf("conflict row %+v", c)
 		}
+		// The CRM does not hold Ann until the local change reaches it: the
+		// base must not claim it does, or that change would look synced.
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var base string
+		if err := conn.QueryRow(context.Background(), `SELECT base->>'firstname' FROM cdcd.links WHERE external_id = '512'`).Scan(&base); err != nil || base != "Ada" {
+			t.Fatalf("link base firstname %q, %v; want Ada", base, err)
+		}
 	})
 	t.Run("inside the skew window the record is held until resolved", func(t *testing.T) {
 		w, url, _ := setup(t, newest...)
