@@ -116,9 +116,11 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	out := &outbound{} // the capture role needs only its store, for webhook dedupe
 	defer func() { out.close() }()
 	if r != roleCapture {
-		if out, err = buildOutbound(ctx, cfg, env); err != nil {
+		o, err := buildOutbound(ctx, cfg, env)
+		if err != nil {
 			return err
 		}
+		out = o
 		pipelines = out.pipelines
 		for _, p := range pipelines {
 			if p.delivery != nil {

@@ -61,3 +61,30 @@ func TestRunEmbeddedDefaultStartsAndStops(t *testing.T) {
 		t.Fatal("run did not stop")
 	}
 }
+
+// Regression: when the pipelines could not be built (cdcd's state store
+// unreachable), run panicked closing them instead of returning the error.
+func TestRunReportsAnUnreachableStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cdcd.yaml")
+	yaml := `postgres:
+  url: "postgres://cdcd@127.0.0.1:1/app?connect_timeout=2"
+  tables: [contacts]
+systems:
+  erp: {type: http, update: {method: PUT, url: "http://127.0.0.1:1/x"}}
+pipelines:
+  - {name: contacts-to-erp, from: contacts, to: erp}
+log: {level: error}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, cfg, roleAll); err == nil {
+		t.Fatal("run started without its state store")
+	}
+}
