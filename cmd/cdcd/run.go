@@ -122,18 +122,8 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 		}
 		out = o
 		pipelines = out.pipelines
-		for _, p := range pipelines {
-			if p.delivery != nil {
-				g.Go(func() error { return p.delivery.RunReplays(gctx, 10*time.Second) })
-			}
-		}
-		if out.store != nil && len(out.policies) > 0 {
-			g.Go(func() error { return out.store.RunConflictSchedule(gctx, time.Minute, out.policies) })
-		}
-		if out.store != nil && cfg.Audit.Retention > 0 {
-			g.Go(func() error { return out.store.RunRetention(gctx, cfg.Audit.Retention, time.Hour) })
-		}
 	}
+	var consumers []*kafkabus.Consumer
 	if r != roleCapture && cfg.Kafka != nil {
 		for _, p := range pipelines {
 			c, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{
@@ -146,7 +136,7 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 			if err != nil {
 				return usageError(fmt.Errorf("pipeline %s: %w", p.name, err))
 			}
-			g.Go(func() error { return c.Run(gctx) })
+			consumers = append(consumers, c)
 			closers = append(closers, p.sink.Close)
 		}
 	}
@@ -177,6 +167,16 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 		if reader, err = newReader(cfg, pub, log, reg); err != nil {
 			return err
 		}
+	}
+	if out.store != nil {
+		(&conflictsAPI{store: out.store, token: cfg.HTTP.AdminToken, log: log}).mount(srv.Handle)
+		if err := reg.Register(out.store.ConflictMetrics()); err != nil {
+			return err
+		}
+	}
+	// The reader and the workers start once everything they hand changes
+	// to is in place (outbound pipelines may hand records to the intake).
+	if reader != nil {
 		srv.Ready("capture", func() error {
 			if !reader.Streaming() {
 				return errors.New("not streaming from the replication slot")
@@ -190,11 +190,21 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 			return gctx.Err() // a clean stop of the reader stops the rest
 		})
 	}
-	if out.store != nil {
-		(&conflictsAPI{store: out.store, token: cfg.HTTP.AdminToken, log: log}).mount(srv.Handle)
-		if err := reg.Register(out.store.ConflictMetrics()); err != nil {
-			return err
+	if r != roleCapture {
+		for _, p := range pipelines {
+			if p.delivery != nil {
+				g.Go(func() error { return p.delivery.RunReplays(gctx, 10*time.Second) })
+			}
 		}
+		if out.store != nil && len(out.policies) > 0 {
+			g.Go(func() error { return out.store.RunConflictSchedule(gctx, time.Minute, out.policies) })
+		}
+		if out.store != nil && cfg.Audit.Retention > 0 {
+			g.Go(func() error { return out.store.RunRetention(gctx, cfg.Audit.Retention, time.Hour) })
+		}
+	}
+	for _, c := range consumers {
+		g.Go(func() error { return c.Run(gctx) })
 	}
 	g.Go(func() error { return srv.Run(gctx) })
 
