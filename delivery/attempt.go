@@ -37,16 +37,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 		recs[i].ExternalID = q.externalID(it.rec.Op)
 	}
 	hold, skip := p.checkVersions(ctx, qs, recs)
-	if pw, ok := p.w.(Patcher); ok && pw.PatchesFields() {
-		for i, q := range qs {
-			if recs[i].Op == cdc.OpUpdate && recs[i].ExternalID != "" && q.base != nil && skip[i] == "" {
-				recs[i].Fields = changedFields(recs[i].Fields, q.base)
-				if len(recs[i].Fields) == 0 {
-					skip[i] = "unchanged since the last sync"
-				}
-			}
-		}
-	}
+	p.patch(qs, recs, skip)
 	var write []Record
 	var at []int
 	for i := range recs {

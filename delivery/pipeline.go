@@ -226,7 +226,7 @@ func (p *Pipeline) hold(ctx context.Context, items []*item, links map[LinkRef]*L
 	now := time.Now()
 	for _, it := range items {
 		if ref, ok := it.ref(p.cfg.System); ok && links[ref] != nil && links[ref].Held {
-			outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, 0, "held by an open conflict; its resolution is synced instead"))
+			outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, 0, heldReason))
 			continue
 		}
 		kept = append(kept, it)

@@ -24,6 +24,10 @@ type Versioner interface {
 // (the write's answer and a later read) may differ by milliseconds.
 const versionSlack = time.Second
 
+// heldReason is why the change of a record with an open conflict is
+// skipped.
+const heldReason = "held by an open conflict; its resolution is synced instead"
+
 // errRemoteMoved holds a change back while the system's own change of the
 // record is compared with it.
 var errRemoteMoved = errors.New("the record changed in the system since the last sync; holding this change until that one is compared with it")
@@ -86,7 +90,7 @@ func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Rec
 		if l != nil {
 			qs[i].version = parseVersion(l.Version)
 			if l.Held {
-				skip[i] = "held by an open conflict; its resolution is synced instead"
+				skip[i] = heldReason
 				continue
 			}
 		}
@@ -126,7 +130,7 @@ func (p *Pipeline) heldSince(ctx context.Context, qs []*keyQueue, hold []error, 
 	}
 	for k, i := range at {
 		if l := links[refs[k]]; l != nil && l.Held {
-			skip[i] = "held by an open conflict; its resolution is synced instead"
+			skip[i] = heldReason
 		}
 	}
 }
@@ -146,6 +150,22 @@ func parseVersion(s string) time.Time {
 // written over with the value it had then.
 type Patcher interface {
 	PatchesFields() bool
+}
+
+// patch cuts the updates to a Patcher down to the fields changed since
+// the last sync, and skips those left with none.
+func (p *Pipeline) patch(qs []*keyQueue, recs []Record, skip []string) {
+	if pw, ok := p.w.(Patcher); !ok || !pw.PatchesFields() {
+		return
+	}
+	for i, q := range qs {
+		if recs[i].Op == cdc.OpUpdate && recs[i].ExternalID != "" && q.base != nil && skip[i] == "" {
+			recs[i].Fields = changedFields(recs[i].Fields, q.base)
+			if len(recs[i].Fields) == 0 {
+				skip[i] = "unchanged since the last sync"
+			}
+		}
+	}
 }
 
 // changedFields returns the fields of an update that differ from base
