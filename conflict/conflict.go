@@ -27,6 +27,10 @@ import (
 // side that omits it did not change it); the JSON null is a blank value.
 type Values map[string]json.RawMessage
 
+// Equal reports whether v and w hold the same fields with equal values
+// (compared as values: numbers by value, numeric strings as numbers).
+func (v Values) Equal(w Values) bool { return maps.EqualFunc(v, w, equal) }
+
 // Side is one side's current version of a record.
 type Side struct {
 	Values Values

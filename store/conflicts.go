@@ -164,7 +164,7 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, choice string, me
 	}
 	result := pick(d.Result, c.Fields)
 	if !c.Open() {
-		if equalValues(c.Result, result) {
+		if c.Result.Equal(result) {
 			return c, nil
 		}
 		return c, fmt.Errorf("conflict %d: %w (%s)", id, ErrResolvedOtherwise, c.Rule)
@@ -199,13 +199,6 @@ func pick(v conflict.Values, fields []string) conflict.Values {
 		}
 	}
 	return out
-}
-
-func equalValues(a, b conflict.Values) bool {
-	return maps.EqualFunc(a, b, func(x, y json.RawMessage) bool {
-		var vx, vy any
-		return json.Unmarshal(x, &vx) == nil && json.Unmarshal(y, &vy) == nil && fmt.Sprint(vx) == fmt.Sprint(vy)
-	})
 }
 
 // applyLocal sets the local columns of fields (values in the system's
@@ -277,7 +270,17 @@ func knownUpTo(ctx context.Context, tx pgx.Tx, c *Conflict) error {
 	if v, err := time.Parse(time.RFC3339Nano, version); err == nil && !c.RemoteAt.After(v) {
 		return nil
 	}
-	_, err = tx.Exec(ctx, `UPDATE cdcd.links SET version = $4 WHERE system = $1 AND object = $2 AND external_id = $3`,
-		c.System, c.Object, c.ExternalID, c.RemoteAt.UTC().Format(time.RFC3339Nano))
-	return err
+	return SetLinkVersion(ctx, tx, c.System, c.Object, c.ExternalID, *c.RemoteAt)
+}
+
+// SetLinkVersion sets the version of the link of the system's record id
+// to the time at (the system's time of the record as cdcd knows it), in
+// tx.
+func SetLinkVersion(ctx context.Context, tx pgx.Tx, system, object, id string, at time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE cdcd.links SET version = $4 WHERE system = $1 AND object = $2 AND external_id = $3`,
+		system, object, id, at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("move the link's version: %w", err)
+	}
+	return nil
 }

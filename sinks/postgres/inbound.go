@@ -16,6 +16,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
+	"github.com/cdcd-dev/cdcd/store"
 )
 
 // Inbound is what the writer needs beyond its Config to apply a system's
@@ -162,10 +163,8 @@ func (w *Writer) touchVersion(ctx context.Context, tx pgx.Tx, object, id string,
 	if lk == nil || at.IsZero() || !at.After(lk.version) {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE cdcd.links SET version = $4 WHERE system = $1 AND object = $2 AND external_id = $3`,
-		w.origin, object, id, at.UTC().Format(time.RFC3339Nano))
-	if err != nil {
-		return fmt.Errorf("move the link's version: %w", err)
+	if err := store.SetLinkVersion(ctx, tx, w.origin, object, id, at); err != nil {
+		return err
 	}
 	lk.version = at
 	return nil
