@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
@@ -14,29 +11,18 @@ import (
 )
 
 // One server for the package; each test gets its own database.
-var (
-	pgOnce sync.Once
-	pg     *cdctest.Postgres
-	pgErr  error
-	dbSeq  atomic.Int64
-)
+var pg cdctest.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pg != nil {
-		pg.Destroy()
-	}
+	pg.Destroy()
 	os.Exit(code)
 }
 
 // newDB returns the URL of a new, empty database.
 func newDB(t testing.TB) string {
 	t.Helper()
-	pgOnce.Do(func() { pg, pgErr = cdctest.NewPostgres() })
-	if pgErr != nil {
-		t.Fatal(pgErr)
-	}
-	return pg.CreateDB(t, fmt.Sprintf("store_%d", dbSeq.Add(1)))
+	return pg.DB(t, "store")
 }
 
 // openStore opens a Store on a new database.

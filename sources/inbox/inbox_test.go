@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,29 +18,19 @@ import (
 	"github.com/rs/zerolog"
 )
 
-var (
-	pgOnce sync.Once
-	pg     *cdctest.Postgres
-	pgErr  error
-	dbSeq  atomic.Int64
-)
+// One server for the package; each test gets its own database.
+var pg cdctest.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pg != nil {
-		pg.Destroy()
-	}
+	pg.Destroy()
 	os.Exit(code)
 }
 
 // newPool returns a pool on a new, empty database.
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pgOnce.Do(func() { pg, pgErr = cdctest.NewPostgres() })
-	if pgErr != nil {
-		t.Fatal(pgErr)
-	}
-	pool, err := pgxpool.New(t.Context(), pg.CreateDB(t, fmt.Sprintf("inbox_%d", dbSeq.Add(1))))
+	pool, err := pgxpool.New(t.Context(), pg.DB(t, "inbox"))
 	if err != nil {
 		t.Fatal(err)
 	}
