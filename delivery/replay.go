@@ -1,10 +1,14 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
 )
 
 // replayBatch is how many dead letters one ReplayDeadLetters takes.
@@ -172,4 +176,36 @@ func (p *Pipeline) letterOutcome(dl *DeadLetter, s Status, now time.Time, msg st
 		At: now, Pipeline: p.cfg.Name, System: p.cfg.System, Object: dl.Object,
 		Key: dl.Key, EventID: dl.EventID, Op: dl.Op, Status: s, Error: msg,
 	}
+}
+
+// eventOf rebuilds a dead letter's event from its envelope with the one
+// envelope codec (cdc.ParseEnvelope), so a replayed change is the original
+// one: inbound block, origin and position included.
+func eventOf(dl *DeadLetter) (*cdc.Event, error) {
+	if len(bytes.TrimSpace(dl.Event)) == 0 {
+		return nil, fmt.Errorf("dead letter %d has no event to replay", dl.ID)
+	}
+	e, err := cdc.ParseEnvelope([]byte(dl.Key), dl.Event)
+	if err != nil {
+		return nil, fmt.Errorf("decode dead letter %d: %w", dl.ID, err)
+	}
+	if e.ID() != dl.EventID {
+		e.DeliveryID = dl.EventID
+	}
+	return &e, nil
+}
+
+// decodeFields decodes a dead letter's record fields; numbers stay exact
+// (json.Number).
+func decodeFields(raw json.RawMessage) (map[string]any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil {
+		return nil, err
+	}
+	return fields, nil
 }

@@ -2,7 +2,9 @@ package delivery_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -188,5 +190,56 @@ func TestReplayStoreFailureIsReturned(t *testing.T) {
 	h.dead.Fail(errDown)
 	if _, err := h.p.ReplayDeadLetters(context.Background()); !errors.Is(err, errDown) {
 		t.Errorf("ReplayDeadLetters = %v, want the store's error", err)
+	}
+}
+
+// inboundEvent is a HubSpot-like webhook change: partial, to be read back,
+// with an origin hint and the vendor's delivery id.
+func inboundEvent() cdc.Event {
+	return cdc.Event{
+		Op: cdc.OpUpdate, Source: "hubspot", Table: "contacts",
+		Key:        cdc.Row{{Name: "id", Value: json.RawMessage(`"901"`)}},
+		After:      cdc.Row{{Name: "email", Value: json.RawMessage(`"bad"`)}, {Name: "name", Value: json.RawMessage(`"Ada\u0000"`)}},
+		CommitTime: time.UnixMilli(1700000000123).UTC(),
+		DeliveryID: "hubspot:4711", Partial: true, Refetch: true, OriginHint: "integration:cdcd",
+	}
+}
+
+// Regression: a replayed inbound dead letter lost its inbound block
+// (partial, refetch, origin hint), so the writer skipped the read-back and
+// the own-write check. The replayed record's event must be the original.
+func TestReplayedInboundLetterIsTheOriginalChange(t *testing.T) {
+	t.Parallel()
+	for _, unmappable := range []bool{false, true} {
+		v := newVendor()
+		var broken atomic.Bool
+		broken.Store(true)
+		rejecting(v, &broken)
+		h := newHarness(t, delivery.PipelineConfig{}, v)
+		e := inboundEvent()
+		if unmappable {
+			h.m.broken.Store(true)
+			e.After = append(e.After, cdc.Field{Name: "bad", Value: json.RawMessage(`1`)})
+		}
+		h.write(t, e)
+		if n := len(h.dead.Letters()); n != 1 {
+			t.Fatalf("%d dead letters, want 1", n)
+		}
+		broken.Store(false)
+		h.m.broken.Store(false)
+		h.dead.AskReplay("contacts-to-crm")
+		if n := replay(t, h); n != 1 {
+			t.Fatalf("replayed %d, want 1", n)
+		}
+		recs := v.records()
+		if len(recs) != 1 {
+			t.Fatalf("vendor got %d records, want 1", len(recs))
+		}
+		if got := *recs[0].Event; !reflect.DeepEqual(got, e) {
+			t.Errorf("unmappable=%v: replayed event\n%+v\nwant the original\n%+v", unmappable, got, e)
+		}
+		if recs[0].Key != `{"id":"901"}` || recs[0].Op != cdc.OpUpdate {
+			t.Errorf("replayed record %+v", recs[0])
+		}
 	}
 }
