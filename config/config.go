@@ -95,6 +95,14 @@ type HTTP struct {
 	// AdminToken, when set, is required as a bearer token by admin
 	// endpoints. It is a secret: never log it.
 	AdminToken string `yaml:"admin_token"`
+	// ReadTimeout bounds reading a whole request, WriteTimeout writing
+	// its answer, IdleTimeout how long a kept-alive connection may wait
+	// for its next request.
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the open connections; more are closed at once.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Log configures cdcd's own log output.
@@ -127,7 +135,11 @@ func Default() *Config {
 			StatusInterval: time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		HTTP:  HTTP{Listen: "127.0.0.1:8080"},
+		HTTP: HTTP{
+			Listen:      "127.0.0.1:8080",
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
+			MaxConnections: 1024,
+		},
 		Log:   Log{Level: "info", Format: "json"},
 		Audit: Audit{Retention: 30 * 24 * time.Hour},
 	}

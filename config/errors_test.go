@@ -117,8 +117,10 @@ func TestLoadErrors(t *testing.T) {
 				"cdcd.yaml:5:3: kafka.compression: \"lz5\" is not one of none, gzip, snappy, lz4, zstd (did you mean \"lz4\"?)"},
 
 		// HTTP and log.
-		{"http and log", pg + "http: {listen: 8080}\nlog: {level: verbose, format: text}\n", nil,
+		{"http and log", pg + "http: {listen: 8080, idle_timeout: 0s, max_connections: 0}\nlog: {level: verbose, format: text}\n", nil,
 			"cdcd.yaml:3:8: http.listen: \"8080\" is not host:port\n" +
+				"cdcd.yaml:3:22: http.idle_timeout: 0s must be more than 0\n" +
+				"cdcd.yaml:3:40: http.max_connections: 0 must be at least 1\n" +
 				"cdcd.yaml:4:7: log.level: \"verbose\" is not one of debug, info, warn, error\n" +
 				"cdcd.yaml:4:23: log.format: \"text\" is not one of json, console"},
 

@@ -28,6 +28,8 @@ kafka:
 http:
   listen: 0.0.0.0:9000
   admin_token: ${CDCD_ADMIN_TOKEN}
+  idle_timeout: 5s
+  max_connections: 50
 log:
   level: debug
   format: console
@@ -85,22 +87,23 @@ func TestLoadFullExample(t *testing.T) {
 			Buffer:      KafkaBuffer{Events: 5000, Bytes: 32 << 20},
 			Compression: "zstd",
 		},
-		HTTP:  HTTP{Listen: "0.0.0.0:9000", AdminToken: "tok"},
+		HTTP: HTTP{Listen: "0.0.0.0:9000", AdminToken: "tok",
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 5 * time.Second, MaxConnections: 50},
 		Log:   Log{Level: "debug", Format: "console"},
 		Audit: Audit{Retention: 30 * 24 * time.Hour},
 		Systems: map[string]*System{
-			"crm": {Name: "crm", Type: "fake", Line: 23, Config: &fakeConfig{
+			"crm": {Name: "crm", Type: "fake", Line: 25, Config: &fakeConfig{
 				URL: "https://crm.example.com", Token: "dev-token",
 				Rate: fakeRate{Requests: 50, Per: time.Second},
 				Tags: []string{"a", "b"}, Enabled: true, Ratio: 0.5, Retries: 3,
 			}, Webhook: &fakeWebhook{Secrets: []string{"whsec"}}},
-			"out": {Name: "out", Type: "nokeys", Line: 33, Config: &noKeys{}},
+			"out": {Name: "out", Type: "nokeys", Line: 35, Config: &noKeys{}},
 		},
 		Pipelines: []*Pipeline{
-			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 36),
-			defaultPipeline("orders-out", "public.orders", "out", 39),
+			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 38),
+			defaultPipeline("orders-out", "public.orders", "out", 41),
 			func() *Pipeline {
-				p := defaultPipeline("crm-inbound", "crm", "public.crm_contacts", 42)
+				p := defaultPipeline("crm-inbound", "crm", "public.crm_contacts", 44)
 				p.Object, p.Match = "contacts", []string{"email"}
 				return p
 			}(),

@@ -38,6 +38,17 @@ func (c *Config) Validate() error {
 	} else if !isHostPort(c.HTTP.Listen) {
 		v.add("http.listen", fmt.Sprintf("%q is not host:port", c.HTTP.Listen))
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
+		if d.v <= 0 {
+			v.add(d.key, fmt.Sprintf("%s must be more than 0", d.v))
+		}
+	}
+	if c.HTTP.MaxConnections < 1 {
+		v.add("http.max_connections", fmt.Sprintf("%d must be at least 1", c.HTTP.MaxConnections))
+	}
 	v.oneOf("log.level", c.Log.Level, logLevels)
 	v.oneOf("log.format", c.Log.Format, logFormats)
 	if c.Audit.Retention < 0 {

@@ -18,18 +18,45 @@ import (
 // Check reports whether a component is ready; nil means ready.
 type Check func() error
 
+// Limits bound what clients may hold of the listener. Zero values take
+// the defaults: 30s timeouts and 1024 connections.
+type Limits struct {
+	// ReadTimeout bounds reading a request, headers and body; headers
+	// must arrive within 10s (or ReadTimeout if shorter). WriteTimeout
+	// bounds the handling and the answer. IdleTimeout closes a kept-alive
+	// connection that sends no next request.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections caps the open connections; one more is closed as
+	// soon as it is accepted, unanswered.
+	MaxConnections int
+}
+
+func (l Limits) withDefaults() Limits {
+	for _, d := range []*time.Duration{&l.ReadTimeout, &l.WriteTimeout, &l.IdleTimeout} {
+		if *d <= 0 {
+			*d = 30 * time.Second
+		}
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = 1024
+	}
+	return l
+}
+
 // Server is the HTTP listener.
 type Server struct {
 	addr   string
+	lim    Limits
 	log    zerolog.Logger
 	mux    *http.ServeMux
 	checks map[string]Check
 }
 
 // New builds the listener; it does not bind until Run.
-func New(addr string, log zerolog.Logger, gatherer prometheus.Gatherer) *Server {
+func New(addr string, lim Limits, log zerolog.Logger, gatherer prometheus.Gatherer) *Server {
 	s := &Server{
 		addr:   addr,
+		lim:    lim.withDefaults(),
 		log:    log.With().Str("component", "http").Logger(),
 		mux:    http.NewServeMux(),
 		checks: map[string]Check{},
@@ -76,10 +103,16 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve is Run on an existing listener.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
-	s.log.Info().Str("addr", l.Addr().String()).Msg("http listening")
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: min(10*time.Second, s.lim.ReadTimeout),
+		ReadTimeout:       s.lim.ReadTimeout,
+		WriteTimeout:      s.lim.WriteTimeout,
+		IdleTimeout:       s.lim.IdleTimeout,
+	}
+	s.log.Info().Str("addr", l.Addr().String()).Int("max_connections", s.lim.MaxConnections).Msg("http listening")
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.Serve(newCappedListener(l, s.lim.MaxConnections, s.log)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http: %w", err)

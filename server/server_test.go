@@ -19,7 +19,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "cdcd_test_total", Help: "x"})
 	reg.MustRegister(c)
 	c.Add(3)
-	s := New("", zerolog.Nop(), reg)
+	s := New("", Limits{}, zerolog.Nop(), reg)
 	var streaming atomic.Bool
 	s.Ready("capture", func() error {
 		if !streaming.Load() {

@@ -108,7 +108,10 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	limiters := delivery.NewLimiters()
 	reg.MustRegister(limiters)
 	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: limiters}
-	srv := server.New(cfg.HTTP.Listen, log, reg)
+	srv := server.New(cfg.HTTP.Listen, server.Limits{
+		ReadTimeout: cfg.HTTP.ReadTimeout, WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
+		MaxConnections: cfg.HTTP.MaxConnections,
+	}, log, reg)
 	g, gctx := errgroup.WithContext(ctx)
 	var closers []func(context.Context) error // run in reverse order after the stop
 
