@@ -62,11 +62,14 @@ func (s *Server) Get(typ, id string) (Object, bool) {
 	return clone(o), true
 }
 
-// Insert stores a record directly, as if made in HubSpot's UI, and
-// returns its id. It bypasses validation and unique checks.
+// Insert stores a record directly, as if made in HubSpot's UI (its
+// webhooks say changeSource CRM_UI), and returns its id. It bypasses
+// validation and unique checks.
 func (s *Server) Insert(typ string, props map[string]string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.store.source = "CRM_UI"
+	defer func() { s.store.source = "" }()
 	return s.store.create(typ, maps.Clone(props)).ID
 }
 
@@ -79,6 +82,8 @@ func (s *Server) Update(typ, id string, props map[string]string) bool {
 	if o == nil {
 		return false
 	}
+	s.store.source = "CRM_UI"
+	defer func() { s.store.source = "" }()
 	s.store.update(o, maps.Clone(props))
 	return true
 }

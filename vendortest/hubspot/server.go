@@ -2,7 +2,9 @@
 // shape): single and batch writes of contacts, companies, deals and any
 // other object type, listing with cursors, bearer-token auth, the
 // ten-secondly rolling rate limit, multi-status batch answers, duplicate
-// detection on a unique property, and seeded fault injection.
+// detection on a unique property, seeded fault injection, and signed
+// webhooks for every write, late, duplicated or out of order at will (see
+// Webhooks).
 //
 // Every request, every write applied to a record and every 429 is kept for
 // inspection. A Server is safe for concurrent use.
@@ -49,8 +51,11 @@ type Options struct {
 	Properties map[string][]string
 	// Faults injects failures into a fraction of the calls.
 	Faults Faults
-	// Seed drives fault picks and the order of batch results.
+	// Seed drives fault picks, the order of batch results and the
+	// webhooks' delays, duplicates and order.
 	Seed uint64
+	// Webhooks announces every write to a URL; see Webhooks.
+	Webhooks Webhooks
 }
 
 // Server is a running double. Close it when done.
@@ -59,6 +64,7 @@ type Server struct {
 	srv    *httptest.Server
 	quit   chan struct{}
 	closed sync.Once
+	wg     sync.WaitGroup // webhook senders
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -70,6 +76,7 @@ type Server struct {
 	enums    map[string]map[string][]string // type → enumeration property → options (SetOptions)
 	n429     int
 	nextCorr uint64
+	hooks    webhookState
 }
 
 // New starts a server with opts.
@@ -88,6 +95,7 @@ func New(opts Options) *Server {
 		opts.Unique = map[string]string{"contacts": "email"}
 	}
 	opts.Faults = opts.Faults.withDefaults()
+	opts.Webhooks = opts.Webhooks.withDefaults()
 	s := &Server{
 		opts:  opts,
 		quit:  make(chan struct{}),
@@ -96,7 +104,11 @@ func New(opts Options) *Server {
 		seen:  map[string][]time.Time{},
 		daily: map[string]int{},
 	}
+	s.hooks.wake = make(chan struct{}, 1)
+	s.store.onWrite = s.announce
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.wg.Add(1)
+	go s.sendWebhooks()
 	return s
 }
 
@@ -109,6 +121,7 @@ func (s *Server) Close() {
 		close(s.quit)
 		s.srv.CloseClientConnections()
 		s.srv.Close()
+		s.wg.Wait()
 	})
 }
 

@@ -1,7 +1,9 @@
 package hubspot
 
 import (
+	"cmp"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,9 @@ type Write struct {
 	Op         string            // "create", "update" or "archive"
 	Properties map[string]string // the properties the write set
 	At         time.Time
+	// Source is the changeSource HubSpot reports for the write:
+	// "INTEGRATION" for API calls, "CRM_UI" for Insert and Update.
+	Source string
 }
 
 // store holds every object type's records. The Server's mutex guards it.
@@ -35,6 +40,12 @@ type store struct {
 	writes  []Write
 	nextID  int
 	last    time.Time
+	// source is the changeSource of the writes being made; "" means
+	// "INTEGRATION".
+	source string
+	// onWrite, when set, is called for every write with the properties
+	// whose value it changed, in the order it set them.
+	onWrite func(w Write, changed []string)
 }
 
 func newStore(unique map[string]string) *store {
@@ -112,11 +123,17 @@ func (st *store) archive(o *Object) {
 	st.unindex(o)
 	o.Archived = true
 	o.UpdatedAt = t
-	st.writes = append(st.writes, Write{Seq: len(st.writes) + 1, Type: o.Type, ID: o.ID, Op: "archive", At: t})
+	st.record(Write{Type: o.Type, ID: o.ID, Op: "archive", At: t}, nil)
 }
 
 func (st *store) apply(o *Object, op string, props map[string]string, t time.Time) {
 	st.unindex(o)
+	var changed []string
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		if old, ok := o.Properties[k]; !ok && props[k] != "" || ok && old != props[k] {
+			changed = append(changed, k)
+		}
+	}
 	maps.Copy(o.Properties, props)
 	o.Properties["hs_object_id"] = o.ID
 	o.Properties["createdate"] = stamp(o.CreatedAt)
@@ -128,7 +145,16 @@ func (st *store) apply(o *Object, op string, props map[string]string, t time.Tim
 		}
 		st.index[o.Type][strings.ToLower(o.Properties[prop])] = o.ID
 	}
-	st.writes = append(st.writes, Write{Seq: len(st.writes) + 1, Type: o.Type, ID: o.ID, Op: op, Properties: maps.Clone(props), At: t})
+	st.record(Write{Type: o.Type, ID: o.ID, Op: op, Properties: maps.Clone(props), At: t}, changed)
+}
+
+func (st *store) record(w Write, changed []string) {
+	w.Seq = len(st.writes) + 1
+	w.Source = cmp.Or(st.source, "INTEGRATION")
+	st.writes = append(st.writes, w)
+	if st.onWrite != nil {
+		st.onWrite(w, changed)
+	}
 }
 
 func (st *store) unindex(o *Object) {
