@@ -104,9 +104,7 @@ func NewPostgres(settings ...string) (*Postgres, error) {
 		"log_min_messages = warning",
 		"shared_buffers = 128MB",
 	}
-	for _, s := range settings {
-		conf = append(conf, s)
-	}
+	conf = append(conf, settings...)
 	f, err := os.OpenFile(filepath.Join(p.dataDir(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		os.RemoveAll(dir)

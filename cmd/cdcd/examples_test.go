@@ -113,7 +113,7 @@ func setExampleEnv(t *testing.T, path string) {
 
 // runExampleCLI runs cdcd's root command in-process with args and returns
 // its output, its error and the exit status main would use.
-func runExampleCLI(t *testing.T, args ...string) (stdout string, err error, code int) {
+func runExampleCLI(t *testing.T, args ...string) (stdout string, code int, err error) {
 	t.Helper()
 	root := rootCommand()
 	var out, errOut bytes.Buffer
@@ -128,14 +128,14 @@ func runExampleCLI(t *testing.T, args ...string) (stdout string, err error, code
 			code = ee.code
 		}
 	}
-	return out.String(), err, code
+	return out.String(), code, err
 }
 
 func TestExamplesValidate(t *testing.T) {
 	for _, path := range exampleFiles(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			setExampleEnv(t, path)
-			out, err, code := runExampleCLI(t, "validate", "--config", path)
+			out, code, err := runExampleCLI(t, "validate", "--config", path)
 			if err != nil || code != 0 {
 				t.Fatalf("cdcd validate %s: exit %d:\n%v", path, code, err)
 			}
@@ -195,7 +195,7 @@ func TestExampleBrokenConfigReportsEveryProblem(t *testing.T) {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err, code := runExampleCLI(t, "validate", "-c", path)
+	out, code, err := runExampleCLI(t, "validate", "-c", path)
 	if code != 2 || err == nil {
 		t.Fatalf("exit %d, err %v; want exit 2 and an error", code, err)
 	}
@@ -237,7 +237,7 @@ func TestExamplesAgainstSchema(t *testing.T) {
 			t.Run(filepath.Base(path), func(t *testing.T) {
 				setExampleEnv(t, path)
 				t.Setenv("DATABASE_URL", url)
-				out, err, code := runExampleCLI(t, "validate", "--check-db", "-c", path)
+				out, code, err := runExampleCLI(t, "validate", "--check-db", "-c", path)
 				if err != nil || code != 0 {
 					t.Fatalf("cdcd validate --check-db %s: exit %d:\n%v", path, code, err)
 				}

@@ -10,7 +10,6 @@ import (
 	"text/template"
 	"text/template/parse"
 
-	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
 )
 
@@ -142,14 +141,4 @@ func render(t *template.Template, v view) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-func opName(op cdc.Op) string {
-	switch op {
-	case cdc.OpDelete:
-		return "delete"
-	case cdc.OpCreate:
-		return "create"
-	}
-	return "update"
 }

@@ -88,16 +88,6 @@ func mustSucceed(t testing.TB, res []delivery.Result) {
 	}
 }
 
-func live(objs []fake.Object) []fake.Object {
-	var out []fake.Object
-	for _, o := range objs {
-		if !o.Archived {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func get(t testing.TB, srv *fake.Server, typ, id string) fake.Object {
 	t.Helper()
 	o, ok := srv.Get(typ, id)
