@@ -107,7 +107,7 @@ func (s *Server) batch(w http.ResponseWriter, typ, op string, body []byte) {
 	out := batchJSON{Status: "COMPLETE", Results: []objectJSON{}, StartedAt: stamp(started)}
 	for _, it := range items {
 		if it.problem != nil {
-			out.Errors = append(out.Errors, batchError(it))
+			out.Errors = append(out.Errors, s.batchError(it))
 			continue
 		}
 		var res objectJSON
@@ -121,10 +121,13 @@ func (s *Server) batch(w http.ResponseWriter, typ, op string, body []byte) {
 			isNew := it.target == nil
 			res.New = &isNew
 		}
-		res.TraceID = it.in.TraceID
+		if s.echoTrace() {
+			res.TraceID = it.in.TraceID
+		}
 		out.Results = append(out.Results, res)
 	}
 	s.rng.Shuffle(len(out.Results), func(i, j int) { out.Results[i], out.Results[j] = out.Results[j], out.Results[i] })
+	s.rng.Shuffle(len(out.Errors), func(i, j int) { out.Errors[i], out.Errors[j] = out.Errors[j], out.Errors[i] })
 	s.mu.Unlock()
 
 	out.CompletedAt = stamp(time.Now())
@@ -208,10 +211,12 @@ func (s *Server) plan(typ, op string, items []item) {
 	}
 }
 
-func batchError(it item) batchErrorJSON {
+// batchError is one input's error; its context names the input by trace
+// id when the server echoes it, else by id (none for creates).
+func (s *Server) batchError(it item) batchErrorJSON {
 	ctx := map[string][]string{}
 	switch {
-	case it.in.TraceID != "":
+	case it.in.TraceID != "" && s.echoTrace():
 		ctx["objectWriteTraceId"] = []string{it.in.TraceID}
 	case it.in.ID != "":
 		ctx["ids"] = []string{it.in.ID}
@@ -230,12 +235,14 @@ func distinctTraceIDs(inputs []batchInput) bool {
 	return true
 }
 
-// batchRead serves {type}/batch/read: the records of the input ids, with
-// the asked properties; unknown ids fail alone (207).
+// batchRead serves {type}/batch/read: the records of the input ids, or of
+// the values of a unique idProperty, with the asked properties; unknown
+// ids fail alone (207). Results do not say which input they answer.
 func (s *Server) batchRead(w http.ResponseWriter, typ string, body []byte) {
 	var req struct {
 		Inputs     []batchInput `json:"inputs"`
 		Properties []string     `json:"properties"`
+		IDProperty string       `json:"idProperty"`
 	}
 	if err := decode(body, &req); err != nil {
 		s.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON: "+err.Error(), nil)
@@ -250,7 +257,12 @@ func (s *Server) batchRead(w http.ResponseWriter, typ string, body []byte) {
 	out := batchJSON{Status: "COMPLETE", Results: []objectJSON{}, StartedAt: stamp(started)}
 	s.mu.Lock()
 	for _, in := range req.Inputs {
-		o := s.store.get(typ, in.ID)
+		o, p := s.resolve(typ, in.ID, req.IDProperty)
+		if p != nil && p.category != "OBJECT_NOT_FOUND" {
+			s.mu.Unlock()
+			s.writeProblem(w, p)
+			return
+		}
 		if o == nil || o.Archived {
 			out.Errors = append(out.Errors, batchErrorJSON{Status: "error", Category: "OBJECT_NOT_FOUND",
 				Message: "Could not get some " + typ + " objects, they may be deleted or not exist.", Context: map[string][]string{"ids": {in.ID}}})
@@ -258,6 +270,7 @@ func (s *Server) batchRead(w http.ResponseWriter, typ string, body []byte) {
 		}
 		out.Results = append(out.Results, toJSON(o, req.Properties))
 	}
+	s.rng.Shuffle(len(out.Results), func(i, j int) { out.Results[i], out.Results[j] = out.Results[j], out.Results[i] })
 	s.mu.Unlock()
 	out.CompletedAt = stamp(time.Now())
 	out.NumErrors = len(out.Errors)

@@ -10,10 +10,13 @@
 // inspection. A Server is safe for concurrent use.
 //
 // Where HubSpot's behaviour is not documented the double picks the stricter
-// reading: batch results come back in a shuffled order (HubSpot does not
-// promise input order), a batch create reports per-item errors (207) only
-// when every input carries an objectWriteTraceId and otherwise fails as a
-// whole, and archived records free their unique value.
+// reading: batch results and errors come back in a shuffled order (HubSpot
+// does not promise input order), a batch create reports per-item errors
+// (207) only when every input carries a distinct objectWriteTraceId and
+// otherwise fails as a whole (409 naming one existing record, 400), the
+// trace ids are echoed in results as the date-versioned reference shows or,
+// as the v3 reference shows, not at all (Options.TraceIDs), and archived
+// records free their unique value.
 package hubspot
 
 import (
@@ -49,6 +52,9 @@ type Options struct {
 	// Properties, when set for an object type, lists its known properties;
 	// writing another one is a validation error (PROPERTY_DOESNT_EXIST).
 	Properties map[string][]string
+	// TraceIDs says which batch results and per-input errors carry their
+	// input's objectWriteTraceId. Default TraceIDsEcho.
+	TraceIDs TraceIDs
 	// Faults injects failures into a fraction of the calls.
 	Faults Faults
 	// Seed drives fault picks, the order of batch results and the

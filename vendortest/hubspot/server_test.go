@@ -313,3 +313,69 @@ func TestBatchRead(t *testing.T) {
 		t.Fatalf("result %v", r)
 	}
 }
+
+// The v3 reference shows batch results without objectWriteTraceId; the
+// double answers that way on request, or echoes only some of them.
+func TestTraceIDModes(t *testing.T) {
+	t.Parallel()
+	contact := func(prefix string) func(int) map[string]any {
+		return func(i int) map[string]any {
+			in := props("email", fmt.Sprintf("%s%d@example.com", prefix, i))
+			if i == 1 {
+				in = props("email", "broken")
+			}
+			in["objectWriteTraceId"] = fmt.Sprint(i)
+			return in
+		}
+	}
+	traced := func(body map[string]any) (results, errs int) {
+		for _, r := range body["results"].([]any) {
+			if _, ok := r.(map[string]any)["objectWriteTraceId"]; ok {
+				results++
+			}
+		}
+		for _, e := range body["errors"].([]any) {
+			if ctx, ok := e.(map[string]any)["context"].(map[string]any); ok && ctx["objectWriteTraceId"] != nil {
+				errs++
+			}
+		}
+		return results, errs
+	}
+
+	_, c := newServer(t, Options{TraceIDs: TraceIDsOmit})
+	status, body, _ := c.do("POST", "contacts/batch/create", inputs(4, contact("o")))
+	if r, e := traced(body); status != 207 || len(body["results"].([]any)) != 3 || r+e != 0 {
+		t.Fatalf("omit: %d, %d results and %d errors traced: %v", status, r, e, body)
+	}
+
+	_, c = newServer(t, Options{TraceIDs: TraceIDsSome, Seed: 3})
+	var some, all int
+	for k := range 8 {
+		status, body, _ := c.do("POST", "contacts/batch/create", inputs(4, contact(fmt.Sprint("s", k, "-"))))
+		r, e := traced(body)
+		if status != 207 {
+			t.Fatalf("some: %d %v", status, body)
+		}
+		some += r + e
+		all += 4
+	}
+	if some == 0 || some == all {
+		t.Fatalf("some: %d of %d answers traced", some, all)
+	}
+}
+
+func TestBatchReadByUniqueProperty(t *testing.T) {
+	t.Parallel()
+	s, c := newServer(t, Options{})
+	id := s.Insert("contacts", map[string]string{"email": "Ada@Example.com", "firstname": "Ada"})
+	status, body, _ := c.do("POST", "contacts/batch/read", map[string]any{"idProperty": "email",
+		"properties": []string{"email"}, "inputs": []map[string]string{{"id": "ada@example.com"}, {"id": "nobody@example.com"}}})
+	results, _ := body["results"].([]any)
+	if status != 207 || len(results) != 1 || results[0].(map[string]any)["id"] != id {
+		t.Fatalf("read by email: %d %v", status, body)
+	}
+	if status, body, _ := c.do("POST", "contacts/batch/read", map[string]any{"idProperty": "firstname",
+		"inputs": []map[string]string{{"id": "Ada"}}}); status != 400 {
+		t.Fatalf("read by a property that is not unique: %d %v", status, body)
+	}
+}
