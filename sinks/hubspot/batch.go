@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 )
@@ -78,8 +77,8 @@ func (p *pass) settle(rec int, o outcome) {
 }
 
 // send makes one batch call and maps its answer back to the inputs. A call
-// refused as a whole with 400 or 409 is split into single-input calls, so
-// that one bad input fails alone.
+// refused as a whole with 400 or 409 is split in halves, so that a bad
+// input fails alone after a few calls.
 func (p *pass) send(ctx context.Context, object, op string, inputs []input) ([]outcome, error) {
 	if p.stop != nil {
 		return nil, p.stop
@@ -104,21 +103,24 @@ func (p *pass) send(ctx context.Context, object, op string, inputs []input) ([]o
 		if status != http.StatusBadRequest && status != http.StatusConflict {
 			return nil, err
 		}
-		if len(inputs) > 1 {
-			outs := make([]outcome, len(inputs))
-			for i := range inputs {
-				one, err := p.send(ctx, object, op, inputs[i:i+1])
-				if err != nil {
-					outs[i].err = err
-					continue
-				}
-				outs[i] = one[0]
-			}
-			return outs, nil
+		if len(inputs) == 1 {
+			return []outcome{refused(op, status, err)}, nil
 		}
-		return []outcome{refused(op, status, err)}, nil
+		half := len(inputs) / 2
+		outs := make([]outcome, 0, len(inputs))
+		for _, part := range [][]input{inputs[:half], inputs[half:]} {
+			some, err := p.send(ctx, object, op, part)
+			if err != nil {
+				some = make([]outcome, len(part))
+				for i := range some {
+					some[i].err = err
+				}
+			}
+			outs = append(outs, some...)
+		}
+		return outs, nil
 	}
-	return p.match(op, inputs, &ans), nil
+	return newMatcher(p.w, object, op, inputs).match(&ans), nil
 }
 
 // refused settles a single input that HubSpot refused as a whole.
@@ -127,67 +129,6 @@ func refused(op string, status int, err error) outcome {
 		return outcome{existing: id}
 	}
 	return outcome{err: cdc.Permanent(err)}
-}
-
-// match maps results and errors to inputs by objectWriteTraceId, else by
-// id (update) or id_property value (upsert). An input missing from the
-// answer has an unknown outcome.
-func (p *pass) match(op string, inputs []input, ans *batchAnswer) []outcome {
-	outs := make([]outcome, len(inputs))
-	done := make([]bool, len(inputs))
-	find := func(trace string, ids []string) int {
-		if i, err := strconv.Atoi(trace); err == nil && trace != "" && i >= 0 && i < len(inputs) {
-			return i
-		}
-		for _, id := range ids {
-			for i, in := range inputs {
-				if id != "" && op != "create" && strings.EqualFold(in.id, id) {
-					return i
-				}
-			}
-		}
-		return -1
-	}
-	for _, r := range ans.Results {
-		var ids []string
-		switch op {
-		case "update":
-			ids = []string{r.ID}
-		case "upsert":
-			v, _ := r.Properties[p.w.idProperty].(string)
-			ids = []string{v}
-		}
-		if i := find(r.TraceID, ids); i >= 0 {
-			outs[i], done[i] = outcome{id: r.ID, version: r.UpdatedAt}, true
-		}
-	}
-	var unmatched []batchError
-	for _, e := range ans.Errors {
-		var trace string
-		if t := e.Context["objectWriteTraceId"]; len(t) > 0 {
-			trace = t[0]
-		}
-		i := find(trace, e.Context["ids"])
-		if i < 0 || done[i] {
-			unmatched = append(unmatched, e)
-			continue
-		}
-		outs[i], done[i] = itemOutcome(op, e), true
-	}
-	var missing []int
-	for i := range inputs {
-		if !done[i] {
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) == 1 && len(unmatched) == 1 {
-		outs[missing[0]] = itemOutcome(op, unmatched[0])
-		return outs
-	}
-	for _, i := range missing {
-		outs[i].err = fmt.Errorf("batch %s: input missing from HubSpot's answer: %w", op, ErrOutcomeUnknown)
-	}
-	return outs
 }
 
 // transientCategories are per-input error categories worth retrying; any

@@ -16,6 +16,19 @@
 //
 // Result.ExternalID is HubSpot's id and Result.Version its updatedAt.
 //
+// # Matching answers to records
+//
+// Batch answers come in any order, and only some API versions echo the
+// objectWriteTraceId each input carries. A result is matched by its trace
+// id, else by its id (update), its id_property value (upsert), or for a
+// create by the object's unique property (a contact's email) or else by
+// every property the input set; an error by its trace id or the ids in its
+// context. A create the answer leaves unclear (a 409 "Existing ID" or
+// validation error that names no input) is settled at once by reading the
+// records back by email (batch read with idProperty): a record found is
+// linked and updated, the others are sent again in halves until each
+// answer is plain.
+//
 // # Idempotency after an unknown outcome
 //
 // A call that times out or loses its connection may have been applied.
@@ -48,6 +61,6 @@
 // cdc.RetryAfter. 401, 403 and other 4xx answers are cdc.Permanent with
 // HubSpot's message, as are per-input validation errors of a 207; 5xx,
 // 408, 423 and transport failures are transient. A batch refused as a
-// whole with 400 or 409 is split into single-record calls so that one bad
-// record fails alone.
+// whole with 400 or 409 is split in halves, and again, so that one bad
+// record fails alone after a few calls.
 package hubspot

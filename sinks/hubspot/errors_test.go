@@ -3,6 +3,7 @@ package hubspot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -165,10 +166,19 @@ func TestLostCreateAnswerNeverDuplicates(t *testing.T) {
 }
 
 // Random faults, retried as the delivery layer does: every contact ends up
-// in HubSpot exactly once.
+// in HubSpot exactly once, whether HubSpot's answers echo trace ids or not.
 func TestFaultsNeverCreateTwice(t *testing.T) {
 	t.Parallel()
-	srv := start(t, fake.Options{Seed: 42, Faults: fake.Faults{Rate: 0.3, Kinds: []fake.Fault{
+	for _, ids := range []fake.TraceIDs{fake.TraceIDsEcho, fake.TraceIDsOmit} {
+		t.Run(fmt.Sprint(ids), func(t *testing.T) {
+			t.Parallel()
+			faultsNeverCreateTwice(t, ids)
+		})
+	}
+}
+
+func faultsNeverCreateTwice(t *testing.T, ids fake.TraceIDs) {
+	srv := start(t, fake.Options{Seed: 42, TraceIDs: ids, Faults: fake.Faults{Rate: 0.3, Kinds: []fake.Fault{
 		fake.Fault500, fake.Fault503, fake.FaultHangup, fake.FaultTimeoutAfterApply, fake.FaultHangupAfterApply,
 	}}})
 	for _, idProp := range []string{"email", ""} {

@@ -77,8 +77,8 @@ func (w *Writer) PatchesFields() bool { return true }
 // upsert by id_property, create. A create that HubSpot refuses as a
 // duplicate (409 "Existing ID: N") is linked to N and updated.
 //
-// Results map back to the records by objectWriteTraceId, id or id_property
-// value, never by position. After a 429 the account's limiter is paused and
+// Results map back to the records by objectWriteTraceId, id, id_property
+// value, email or properties, never by position (see the package doc). After a 429 the account's limiter is paused and
 // the rest of the call fails with cdc.RetryAfter, unsent. The returned
 // error is non-nil when every record failed with one call error.
 func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
