@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
@@ -51,7 +52,9 @@ func CheckSchema(ctx context.Context) config.Checker {
 		defer conn.Close(context.WithoutCancel(ctx))
 		var tables []string
 		for _, p := range cfg.Pipelines {
-			if _, inbound := cfg.Systems[p.From]; !inbound {
+			if _, inbound := cfg.Systems[p.From]; inbound {
+				tables = append(tables, p.To)
+			} else {
 				tables = append(tables, p.From)
 			}
 			for _, l := range p.Lookups {
@@ -65,7 +68,11 @@ func CheckSchema(ctx context.Context) config.Checker {
 		var errs []error
 		for i, p := range cfg.Pipelines {
 			_, inbound := cfg.Systems[p.From]
-			for _, fe := range s.check(p, !inbound) {
+			fes := s.check(p, !inbound)
+			if inbound {
+				fes = s.checkTarget(p)
+			}
+			for _, fe := range fes {
 				errs = append(errs, config.FieldError{Path: pipelinePath(i, fe.Path), Msg: fe.Msg})
 			}
 		}
@@ -78,14 +85,14 @@ func CheckSchema(ctx context.Context) config.Checker {
 func (s schema) check(p *config.Pipeline, fromTable bool) []config.FieldError {
 	var out []config.FieldError
 	missing := func(path, table, col string) {
-		msg := fmt.Sprintf("unknown column %q in %s%s", col, table, config.Suggest(col, s[table]))
+		msg := fmt.Sprintf("unknown column %q in %s%s", col, table, config.Suggest(col, s.columns[table]))
 		out = append(out, config.FieldError{Path: path, Msg: msg})
 	}
 	var names []string
 	for i, l := range p.Lookups {
 		names = append(names, l.Name)
 		lpath := fmt.Sprintf("lookups[%d]", i)
-		if _, ok := s[l.Table]; !ok {
+		if !s.exists(l.Table) {
 			out = append(out, config.FieldError{Path: lpath + ".table", Msg: fmt.Sprintf("table %s does not exist", l.Table)})
 			continue
 		}
@@ -104,7 +111,7 @@ func (s schema) check(p *config.Pipeline, fromTable bool) []config.FieldError {
 		return out
 	}
 	table := p.From
-	if _, ok := s[table]; !ok {
+	if !s.exists(table) {
 		return append(out, config.FieldError{Path: "from", Msg: fmt.Sprintf("table %s does not exist", table)})
 	}
 	exprCols := func(path, src string) {
@@ -144,6 +151,45 @@ func (s schema) check(p *config.Pipeline, fromTable bool) []config.FieldError {
 	}
 	if p.Link != nil && !s.has(table, p.Link.Column) {
 		missing("link.column", table, p.Link.Column)
+	}
+	return out
+}
+
+// checkTarget returns what the inbound pipeline p would fail on in its
+// table: a missing table, primary key or column, or match columns without
+// a unique index for the upsert's ON CONFLICT. The lookups are checked as
+// check does.
+func (s schema) checkTarget(p *config.Pipeline) []config.FieldError {
+	out := s.check(p, false)
+	table := p.To
+	if !s.exists(table) {
+		return append(out, config.FieldError{Path: "to", Msg: fmt.Sprintf("table %s does not exist", table)})
+	}
+	if !s.primary[table] {
+		out = append(out, config.FieldError{Path: "to", Msg: fmt.Sprintf("table %s has no primary key; cdcd links its rows to the system's records by it (ALTER TABLE ... ADD PRIMARY KEY)", table)})
+	}
+	missing := func(path, col string) {
+		msg := fmt.Sprintf("unknown column %q in %s%s", col, table, config.Suggest(col, s.columns[table]))
+		out = append(out, config.FieldError{Path: path, Msg: msg})
+	}
+	for _, col := range sortedKeys(p.Map) {
+		if !s.has(table, col) {
+			missing("map."+col, col)
+		}
+	}
+	known := true
+	for i, col := range p.Match {
+		if !s.has(table, col) {
+			missing(fmt.Sprintf("match[%d]", i), col)
+			known = false
+		}
+	}
+	if known && len(p.Match) > 0 && !s.uniqueOn(table, p.Match) {
+		out = append(out, config.FieldError{Path: "match", Msg: fmt.Sprintf("no unique index or constraint of %s is on exactly %s; the upsert needs one (CREATE UNIQUE INDEX ON %s (...))",
+			table, strings.Join(p.Match, ", "), table)})
+	}
+	if p.OnDelete == "soft" && !s.has(table, p.SoftDeleteColumn) {
+		missing("soft_delete_column", p.SoftDeleteColumn)
 	}
 	return out
 }

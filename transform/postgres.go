@@ -90,8 +90,16 @@ func lookupQuery(table string, key map[string]any, columns []string) (string, []
 	return b.String(), args, nil
 }
 
-// schema is the live column list of each table, in table order.
-type schema map[string][]string
+// schema is the live column list of each table, in table order, and the
+// column sets of its unique indexes.
+type schema struct {
+	columns map[string][]string
+	// unique lists, per table, the columns of each unique index an
+	// ON CONFLICT can use (no expressions, no predicate); the primary
+	// key's first.
+	unique  map[string][][]string
+	primary map[string]bool
+}
 
 const schemaQuery = `SELECT n.nspname || '.' || c.relname, a.attname
 FROM pg_catalog.pg_class c
@@ -100,21 +108,63 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname || '.' || c.relname = ANY($1)
 ORDER BY 1, a.attnum`
 
+const uniqueQuery = `SELECT n.nspname || '.' || c.relname, i.indisprimary,
+	array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.ord)::text[]
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indisunique AND i.indpred IS NULL AND NOT (0 = ANY (i.indkey::int2[]))
+	AND n.nspname || '.' || c.relname = ANY($1)
+ORDER BY 1, i.indisprimary DESC, i.indexrelid`
+
 func loadSchema(ctx context.Context, conn *pgx.Conn, tables []string) (schema, error) {
+	s := schema{columns: map[string][]string{}, unique: map[string][][]string{}, primary: map[string]bool{}}
 	rows, err := conn.Query(ctx, schemaQuery, tables)
 	if err != nil {
-		return nil, fmt.Errorf("read columns: %w", err)
+		return s, fmt.Errorf("read columns: %w", err)
 	}
-	out := schema{}
 	var table, column string
 	_, err = pgx.ForEachRow(rows, []any{&table, &column}, func() error {
-		out[table] = append(out[table], column)
+		s.columns[table] = append(s.columns[table], column)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read columns: %w", err)
+		return s, fmt.Errorf("read columns: %w", err)
 	}
-	return out, nil
+	rows, err = conn.Query(ctx, uniqueQuery, tables)
+	if err != nil {
+		return s, fmt.Errorf("read unique indexes: %w", err)
+	}
+	var (
+		primary bool
+		cols    []string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&table, &primary, &cols}, func() error {
+		s.unique[table] = append(s.unique[table], slices.Clone(cols))
+		s.primary[table] = s.primary[table] || primary
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("read unique indexes: %w", err)
+	}
+	return s, nil
 }
 
-func (s schema) has(table, column string) bool { return slices.Contains(s[table], column) }
+func (s schema) has(table, column string) bool { return slices.Contains(s.columns[table], column) }
+
+func (s schema) exists(table string) bool {
+	_, ok := s.columns[table]
+	return ok
+}
+
+// uniqueOn reports whether a unique index of table has exactly cols.
+func (s schema) uniqueOn(table string, cols []string) bool {
+	want := slices.Sorted(slices.Values(cols))
+	for _, u := range s.unique[table] {
+		if slices.Equal(slices.Sorted(slices.Values(u)), want) {
+			return true
+		}
+	}
+	return false
+}

@@ -23,6 +23,8 @@ CREATE SCHEMA "Sales";
 CREATE TABLE "Sales"."Order Items" ("Order Id" text, line int, "Unit Price" numeric, PRIMARY KEY ("Order Id", line));
 INSERT INTO "Sales"."Order Items" VALUES ('o''1', 2, 9.99);
 CREATE TABLE contacts (id int PRIMARY KEY, first_name text, last_name text, email text, customer_id int, external_id text);
+CREATE TABLE "OrderItems" ("Id" int PRIMARY KEY, "order" text UNIQUE, "user" text, "Qty" int, note text);
+CREATE TABLE nokey (email text UNIQUE, name text);
 `
 
 func TestPostgres(t *testing.T) {
@@ -137,17 +139,69 @@ pipelines:
 			`:23:9: pipelines[1].lookups[1].table: table public.nope does not exist`,
 			`:27:5: pipelines[2].from: table public.nothing does not exist`,
 		}
-		if err == nil {
-			t.Fatal("no error")
-		}
-		lines := strings.Split(err.Error(), "\n")
-		if len(lines) != len(want) {
-			t.Errorf("got %d problems, want %d:\n%s", len(lines), len(want), err)
-		}
-		for i := range min(len(lines), len(want)) {
-			if !strings.HasSuffix(lines[i], want[i]) {
-				t.Errorf("problem %d:\n got %s\nwant …%s", i, lines[i], want[i])
-			}
-		}
+		checkProblems(t, err, want)
 	})
+
+	t.Run("check inbound targets", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "cdcd.yaml")
+		src := strings.ReplaceAll(`postgres: {url: "URL"}
+systems: {crm: {type: nokeys, webhook: {}}}
+pipelines:
+  - name: ok
+    from: crm
+    object: items
+    to: public.OrderItems
+    match: [order]
+    map: {order: ref, user: owner, Qty: quantity}
+  - name: bad
+    from: crm
+    object: items
+    to: public.OrderItems
+    match: [user]
+    map: {qty: quantity}
+    on_delete: soft
+  - name: nokey
+    from: crm
+    object: contacts
+    to: nokey
+    match: [email]
+  - name: missing
+    from: crm
+    object: contacts
+    to: orderitems
+    match: [order]
+`, "URL", url)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		reg := testRegistry()
+		reg.Webhooks(func(string) (config.Validator, error) { return &noKeys{}, nil })
+		reg.Checker(CheckSchema(ctx))
+		_, err := config.Load(path, reg)
+		checkProblems(t, err, []string{
+			`:10:5: pipelines[1].soft_delete_column: unknown column "deleted_at" in public.OrderItems`,
+			`:14:5: pipelines[1].match: no unique index or constraint of public.OrderItems is on exactly user; the upsert needs one (CREATE UNIQUE INDEX ON public.OrderItems (...))`,
+			`:15:11: pipelines[1].map.qty: unknown column "qty" in public.OrderItems (did you mean "Qty"?)`,
+			`:20:5: pipelines[2].to: table public.nokey has no primary key; cdcd links its rows to the system's records by it (ALTER TABLE ... ADD PRIMARY KEY)`,
+			`:25:5: pipelines[3].to: table public.orderitems does not exist`,
+		})
+	})
+}
+
+// checkProblems asserts that err lists exactly the problems want, each
+// given by its end.
+func checkProblems(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", len(lines), len(want), err)
+	}
+	for i := range min(len(lines), len(want)) {
+		if !strings.HasSuffix(lines[i], want[i]) {
+			t.Errorf("problem %d:\n got %s\nwant …%s", i, lines[i], want[i])
+		}
+	}
 }

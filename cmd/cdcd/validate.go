@@ -20,7 +20,9 @@ func validateCommand() *cobra.Command {
 every problem at once with its file, line and key path. It never connects to
 Postgres, Kafka or any other system, unless --check-db asks it to connect to
 postgres.url and check that every table and column the pipelines name
-exists. Exit status 0 means valid, 2 invalid.`,
+exists, and that the tables inbound pipelines write to have a primary key
+and a unique index on their match columns. Exit status 0 means valid, 2
+invalid.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg := components()

@@ -237,12 +237,18 @@ type pkColumn struct {
 	oid  uint32
 }
 
-// loadPK reads the target's primary key columns, in key order.
+// loadPK reads the target's primary key columns, in key order. The table
+// is found by its exact schema and name, as the config spells them (a
+// regclass cast would fold unquoted capitals).
 func loadPK(ctx context.Context, conn *pgx.Conn, table string) ([]pkColumn, error) {
+	schema, rel, _ := splitTable(table)
 	rows, _ := conn.Query(ctx, `SELECT a.attname, a.atttypid::int8
-		FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-		WHERE i.indrelid = $1::regclass AND i.indisprimary
-		ORDER BY array_position(i.indkey::int2[], a.attnum)`, table)
+		FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+		ORDER BY array_position(i.indkey::int2[], a.attnum)`, schema, rel)
 	var (
 		name string
 		oid  int64
@@ -256,7 +262,7 @@ func loadPK(ctx context.Context, conn *pgx.Conn, table string) ([]pkColumn, erro
 		return nil, fmt.Errorf("read the primary key of %s: %w", table, err)
 	}
 	if len(pk) == 0 {
-		return nil, cdc.Permanent(fmt.Errorf("%s has no primary key; cdcd links its rows to the system's records by it (add one)", table))
+		return nil, cdc.Permanent(fmt.Errorf("%s does not exist or has no primary key; cdcd links its rows to the system's records by it (create the table with one, or add one)", table))
 	}
 	return pk, nil
 }
