@@ -76,6 +76,11 @@ func TestMixedWorkload(t *testing.T) {
 	t.Run("truncate", func(t *testing.T) {
 		checkTruncate(t, checkDelivery(t, readEvents(t, brokers, "cdcd.public.scratch")))
 	})
+	t.Run("read by kcat", func(t *testing.T) {
+		for _, topic := range []string{"cdcd.public.small", "cdcd.public.types", "cdcd.public.toasty"} {
+			checkSameAsKcat(t, brokers, topic)
+		}
+	})
 	t.Run("200k-row transaction", func(t *testing.T) {
 		checkBulk(t, checkDelivery(t, readTopic(t, brokers, "cdcd.public.bulk", false)))
 	})
