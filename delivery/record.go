@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"errors"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 )
@@ -69,16 +68,15 @@ type EveryChange interface {
 	EveryChange() bool
 }
 
-// Fetcher is implemented by writers that can read a record back from their
+// Fetcher is implemented by writers that can read records back from their
 // system, for inbound changes that carry too little (a webhook naming only
-// the record, or one property of it). Fetch returns the record's fields as
+// the record, or one property of it). Fetch reads the records ids of
+// object in as few calls as the system allows and returns their fields as
 // the system names them (at least those named in fields, when the system
-// returns only what it is asked for; nil fields means its default set), or
-// an error wrapping ErrNotFound when the record no longer exists; other
-// errors are classified like Write's.
+// returns only what it is asked for; nil fields means its default set), by
+// id. With a nil error, an id without a row is a record that no longer
+// exists. A non-nil error, classified like Write's, means the ids without
+// a row could not all be read; the rows returned were.
 type Fetcher interface {
-	Fetch(ctx context.Context, object, id string, fields []string) (cdc.Row, error)
+	Fetch(ctx context.Context, object string, ids, fields []string) (map[string]cdc.Row, error)
 }
-
-// ErrNotFound is returned (wrapped) by Fetch for a record that is gone.
-var ErrNotFound = errors.New("record not found")

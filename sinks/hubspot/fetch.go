@@ -3,11 +3,12 @@ package hubspot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -16,42 +17,58 @@ import (
 
 var _ delivery.Fetcher = (*Writer)(nil)
 
-// Fetch reads one record back (GET /crm/v3/objects/{object}/{id}) with the
-// named properties, for webhooks that carry one property or none. The row
-// holds the properties HubSpot returned, as strings (or null), sorted by
-// name. A 404 wraps delivery.ErrNotFound.
-func (w *Writer) Fetch(ctx context.Context, object, id string, fields []string) (cdc.Row, error) {
+// Fetch reads records back by batch read (POST
+// /crm/v3/objects/{object}/batch/read, 100 ids a call) with the named
+// properties, for webhooks that carry one property or none. A row holds
+// the properties HubSpot returned, as strings (or null), sorted by name;
+// an id HubSpot does not return (archived, or never there) has none. It
+// implements delivery.Fetcher: a failed call leaves its ids without rows,
+// and the rows of the other calls are returned with its error.
+func (w *Writer) Fetch(ctx context.Context, object string, ids, fields []string) (map[string]cdc.Row, error) {
 	if object == "" {
 		object = w.object
 	}
-	q := url.Values{}
+	out := make(map[string]cdc.Row, len(ids))
+	var errs []error
+	for chunk := range slices.Chunk(ids, maxBatch) {
+		if err := w.readBatch(ctx, object, chunk, fields, out); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// readBatch reads one batch of records into out.
+func (w *Writer) readBatch(ctx context.Context, object string, ids, fields []string, out map[string]cdc.Row) error {
+	inputs := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		inputs[i] = map[string]string{"id": id}
+	}
+	req := map[string]any{"inputs": inputs}
 	if len(fields) > 0 {
-		q.Set("properties", strings.Join(fields, ","))
+		req["properties"] = fields
 	}
-	q.Set("archived", "false")
-	path := "/" + url.PathEscape(object) + "/" + url.PathEscape(id) + "?" + q.Encode()
 	var ans struct {
-		ID         string                     `json:"id"`
-		Properties map[string]json.RawMessage `json:"properties"`
+		Results []struct {
+			ID         string                     `json:"id"`
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"results"`
 	}
-	op := "read " + object + " " + id
-	status, err := w.call(ctx, http.MethodGet, op, path, nil, &ans)
-	switch {
-	case status == http.StatusNotFound:
-		return nil, fmt.Errorf("%s: %w", op, delivery.ErrNotFound)
-	case err != nil:
-		return nil, err
+	op := fmt.Sprintf("read %d %s back", len(ids), object)
+	if _, err := w.post(ctx, op, "/"+url.PathEscape(object)+"/batch/read", req, &ans); err != nil {
+		return err
 	}
-	names := make([]string, 0, len(ans.Properties))
-	for n := range ans.Properties {
-		names = append(names, n)
+	for _, r := range ans.Results {
+		if !slices.Contains(ids, r.ID) {
+			continue
+		}
+		row := make(cdc.Row, 0, len(r.Properties))
+		for _, n := range slices.Sorted(maps.Keys(r.Properties)) {
+			row = append(row, cdc.Field{Name: n, Value: r.Properties[n]})
+		}
+		out[r.ID] = row
 	}
-	slices.Sort(names)
-	row := make(cdc.Row, 0, len(names))
-	for _, n := range names {
-		row = append(row, cdc.Field{Name: n, Value: ans.Properties[n]})
-	}
-	return row, nil
+	return nil
 }
 
 // Versions returns the updatedAt of the records ids of object (the

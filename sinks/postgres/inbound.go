@@ -186,7 +186,7 @@ func (w *Writer) echoLayer(rec *delivery.Record, l *link) string {
 	if e == nil || rec.Op == cdc.OpDelete {
 		return ""
 	}
-	if e.OriginHint != "" && w.in.OwnWrite != nil && w.in.OwnWrite(e.OriginHint) {
+	if w.ownWrite(e) {
 		return echo.LayerHint
 	}
 	var base map[string]any
@@ -269,58 +269,85 @@ func loadPK(ctx context.Context, conn *pgx.Conn, table string) ([]pkColumn, erro
 
 // refetch reads back, before the transaction, the records whose change
 // carried too little: marked Refetch, or partial, not linked, and missing
-// a match column. It returns the records with those replaced by the
-// records read back and mapped, and which records are done already (gone
-// from the system, or failing for good), with their results filled in.
+// a match column. A change the apply step will skip anyway is not read:
+// one the own-write hint marks as an echo, and one read back as of a time
+// its link already knows. The rest are read per object in the Fetcher's
+// batches, each record once. It returns the records with those replaced
+// by the records read back and mapped, and which records are done already
+// (gone from the system, failing for good, or failing to be read: only
+// those are retried), with their results filled in.
 func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results []delivery.Result, counts *[outcomes]int) ([]delivery.Record, []bool, error) {
 	done := make([]bool, len(records))
 	var need []int
 	for i := range records {
-		if w.needsFetch(&records[i]) {
+		if w.needsFetch(&records[i]) && !w.ownWrite(records[i].Event) {
 			need = append(need, i)
 		}
 	}
 	if len(need) == 0 {
 		return records, done, nil
 	}
+	fail := func(i int, err error) {
+		results[i].Err = err
+		done[i], counts[failed] = true, counts[failed]+1
+	}
 	if w.in.Fetcher == nil {
 		for _, i := range need {
 			if records[i].Event.Refetch {
-				results[i].Err = cdc.Permanent(fmt.Errorf("the change names the record only and %s cannot read records back; configure the system's API so cdcd can fetch it", w.origin))
-				done[i] = true
-				counts[failed]++
+				fail(i, cdc.Permanent(fmt.Errorf("the change names the record only and %s cannot read records back; configure the system's API so cdcd can fetch it", w.origin)))
 			}
 		}
 		return records, done, nil
 	}
-	linked, err := w.linkedIDs(ctx, records, need)
+	links, err := w.linkVersions(ctx, records, need)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := slices.Clone(records)
+	ids := map[string][]string{} // object → ids to read
+	var read []int
 	for _, i := range need {
-		rec := &out[i]
-		id := vendorID(rec.Event)
-		if !rec.Event.Refetch && linked[id] {
+		e := records[i].Event
+		id := vendorID(e)
+		version, linked := links[linkKey{w.object(&records[i]), id}]
+		switch {
+		case !e.Refetch && linked:
 			continue // the link finds the row; the partial change applies as is
-		}
-		if id == "" {
-			results[i].Err = cdc.Permanent(fmt.Errorf("the change names no record id to read back"))
-			done[i], counts[failed] = true, counts[failed]+1
+		case linked && !version.IsZero() && !e.CommitTime.After(version):
+			continue // stale: applyIn skips it
+		case id == "":
+			fail(i, cdc.Permanent(fmt.Errorf("the change names no record id to read back")))
 			continue
 		}
-		row, err := w.in.Fetcher.Fetch(ctx, w.object(rec), id, w.in.Fields)
+		object := w.object(&records[i])
+		if !slices.Contains(ids[object], id) {
+			ids[object] = append(ids[object], id)
+		}
+		read = append(read, i)
+	}
+	rows := map[linkKey]cdc.Row{}
+	errs := map[string]error{}
+	for _, object := range slices.Sorted(maps.Keys(ids)) {
+		got, err := w.in.Fetcher.Fetch(ctx, object, ids[object], w.in.Fields)
+		for id, row := range got {
+			rows[linkKey{object, id}] = row
+		}
+		if err != nil {
+			errs[object] = err
+		}
+	}
+	out := slices.Clone(records)
+	for _, i := range read {
+		rec := &out[i]
+		object, id := w.object(rec), vendorID(rec.Event)
+		row, ok := rows[linkKey{object, id}]
 		switch {
-		case errors.Is(err, delivery.ErrNotFound):
+		case !ok && errs[object] != nil:
+			fail(i, fmt.Errorf("read %s %s back from %s: %w", object, id, w.origin, errs[object]))
+			continue
+		case !ok:
 			w.log.Debug().Str("event_id", rec.Event.ID()).Msg("record gone from the system; change skipped")
 			done[i], counts[skippedGone] = true, counts[skippedGone]+1
 			continue
-		case cdc.IsPermanent(err):
-			results[i].Err = err
-			done[i], counts[failed] = true, counts[failed]+1
-			continue
-		case err != nil:
-			return nil, nil, fmt.Errorf("read %s %s back from %s: %w", w.object(rec), id, w.origin, err)
 		}
 		e := *rec.Event
 		e.After, e.Partial = row, false // Refetch stays: the values are as of the fetch, not of the change
@@ -330,8 +357,7 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 		mapped, ok, err := w.in.Mapper.Map(ctx, &e)
 		switch {
 		case err != nil:
-			results[i].Err = cdc.Permanent(fmt.Errorf("map the record read back: %w", err))
-			done[i], counts[failed] = true, counts[failed]+1
+			fail(i, cdc.Permanent(fmt.Errorf("map the record read back: %w", err)))
 			continue
 		case !ok:
 			done[i] = true // filtered out
@@ -340,6 +366,12 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 		rec.Event, rec.Fields = &e, mapped.Fields
 	}
 	return out, done, nil
+}
+
+// ownWrite reports whether the change's origin hint names cdcd's own
+// client: the apply step skips it as an echo, so it is never read back.
+func (w *Writer) ownWrite(e *cdc.Event) bool {
+	return e != nil && e.OriginHint != "" && w.in.OwnWrite != nil && w.in.OwnWrite(e.OriginHint)
 }
 
 func (w *Writer) needsFetch(rec *delivery.Record) bool {
@@ -361,20 +393,26 @@ func (w *Writer) needsFetch(rec *delivery.Record) bool {
 	return false
 }
 
-// linkedIDs reports which of the records' system ids are linked to a row
-// of this writer's table.
-func (w *Writer) linkedIDs(ctx context.Context, records []delivery.Record, idx []int) (map[string]bool, error) {
+// linkKey is a system's record: its object and id.
+type linkKey struct{ object, id string }
+
+// linkVersions returns the link version (zero when unknown) of each of the
+// records' system ids that is linked to a row of this writer's table.
+func (w *Writer) linkVersions(ctx context.Context, records []delivery.Record, idx []int) (map[linkKey]time.Time, error) {
 	objects, ids := make([]string, 0, len(idx)), make([]string, 0, len(idx))
 	for _, i := range idx {
 		objects = append(objects, w.object(&records[i]))
 		ids = append(ids, vendorID(records[i].Event))
 	}
-	rows, _ := w.pool.Query(ctx, `SELECT l.external_id FROM unnest($2::text[], $3::text[]) AS r(object, external_id)
+	rows, _ := w.pool.Query(ctx, `SELECT l.object, l.external_id, coalesce(l.version, '') FROM unnest($2::text[], $3::text[]) AS r(object, external_id)
 		JOIN cdcd.links l ON l.system = $1 AND l.object = r.object AND l.external_id = r.external_id AND l.local_table = $4`,
 		w.origin, objects, ids, w.cfg.Table)
-	linked := map[string]bool{}
-	var id string
-	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { linked[id] = true; return nil }); err != nil {
+	linked := map[linkKey]time.Time{}
+	var object, id, version string
+	if _, err := pgx.ForEachRow(rows, []any{&object, &id, &version}, func() error {
+		linked[linkKey{object, id}], _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
+		return nil
+	}); err != nil {
 		return nil, classify("look up links", err)
 	}
 	return linked, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -54,26 +55,34 @@ func crmRecord(op cdc.Op, sec int, id, crmID string, partial bool, after ...stri
 	return r
 }
 
-// fetcher serves CRM records from a map and counts calls.
+// fetcher serves CRM records from a map and keeps the ids of each call.
 type fetcher struct {
 	mu      sync.Mutex
 	records map[string]cdc.Row
-	calls   int
-	fail    error
+	calls   [][]string
+	fail    error           // fails every call
+	broken  map[string]bool // ids that cannot be read
 }
 
-func (f *fetcher) Fetch(_ context.Context, object, id string, _ []string) (cdc.Row, error) {
+func (f *fetcher) Fetch(_ context.Context, object string, ids, _ []string) (map[string]cdc.Row, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls++
+	f.calls = append(f.calls, slices.Clone(ids))
 	if f.fail != nil {
 		return nil, f.fail
 	}
-	r, ok := f.records[id]
-	if !ok {
-		return nil, fmt.Errorf("%s %s: %w", object, id, delivery.ErrNotFound)
+	out := map[string]cdc.Row{}
+	var err error
+	for _, id := range ids {
+		if f.broken[id] {
+			err = cdc.RetryAfter(fmt.Errorf("read %s %s: 502", object, id), 0)
+			continue
+		}
+		if r, ok := f.records[id]; ok {
+			out[id] = r
+		}
 	}
-	return r, nil
+	return out, err
 }
 
 func TestInbound(t *testing.T) {
@@ -218,19 +227,55 @@ func TestInbound(t *testing.T) {
 		if res[0].Err != nil || row(t, url, "c@x")["name"] != "Cy" {
 			t.Fatalf("refetched create: %v, row %v", res[0].Err, row(t, url, "c@x"))
 		}
-		if res[1].Err != nil || f.calls != 2 {
-			t.Fatalf("record gone from the system: %v after %d fetches, want a skip after 2", res[1].Err, f.calls)
+		if res[1].Err != nil || fmt.Sprint(f.calls) != "[[77 78]]" {
+			t.Fatalf("record gone from the system: %v after fetches %v, want a skip after one call for both", res[1].Err, f.calls)
 		}
 		// Linked now: a partial change needs no fetch.
 		write(t, w, crmRecord(cdc.OpUpdate, 3, "d3", "77", true, "firstname", `"Cyd"`))
-		if f.calls != 2 || row(t, url, "c@x")["name"] != "Cyd" {
-			t.Fatalf("%d fetches, row %v", f.calls, row(t, url, "c@x"))
+		if len(f.calls) != 1 || row(t, url, "c@x")["name"] != "Cyd" {
+			t.Fatalf("fetches %v, row %v", f.calls, row(t, url, "c@x"))
 		}
 		f.fail = cdc.RetryAfter(fmt.Errorf("503"), 0)
 		again := crmRecord(cdc.OpCreate, 4, "d4", "77", false)
 		again.Event.Refetch = true
-		if _, err := w.Write(context.Background(), []delivery.Record{again}); err == nil || cdc.IsPermanent(err) {
-			t.Fatalf("vendor outage during a refetch: %v, want a transient error", err)
+		res, err := w.Write(context.Background(), []delivery.Record{again})
+		if err != nil || res[0].Err == nil || cdc.IsPermanent(res[0].Err) {
+			t.Fatalf("vendor outage during a refetch: %v, %v; want a transient error for the record", err, res)
+		}
+	})
+
+	// Regression: every echo was read back, one GET each, before the echo
+	// check, and one failed read failed the whole batch.
+	t.Run("read-back is driven by need and a failed read fails only its record", func(t *testing.T) {
+		f := &fetcher{records: map[string]cdc.Row{
+			"1": {{Name: "email", Value: json.RawMessage(`"one@x"`)}, {Name: "firstname", Value: json.RawMessage(`"One"`)}},
+			"2": {{Name: "email", Value: json.RawMessage(`"two@x"`)}, {Name: "firstname", Value: json.RawMessage(`"Two"`)}},
+			"3": {{Name: "email", Value: json.RawMessage(`"three@x"`)}, {Name: "firstname", Value: json.RawMessage(`"Three"`)}},
+		}, broken: map[string]bool{"2": true}}
+		w, url := setup(t, Inbound{Fetcher: f, Mapper: crmMapper{}, OwnWrite: func(h string) bool { return h == "INTEGRATION/7" }})
+		write(t, w, crmRecord(cdc.OpCreate, 5, "d0", "3", false, "email", `"three@x"`, "firstname", `"Three"`))
+		refetch := func(sec int, id, crmID, hint string) delivery.Record {
+			r := crmRecord(cdc.OpCreate, sec, id, crmID, false)
+			r.Event.Refetch, r.Event.OriginHint = true, hint
+			return r
+		}
+		res := write(t, w,
+			refetch(1, "d1", "1", "CRM_UI"),
+			refetch(1, "d2", "2", "CRM_UI"),
+			refetch(1, "d3", "9", "INTEGRATION/7"), // cdcd's own creation: an echo
+			refetch(4, "d4", "3", ""),              // as of a time the link knows
+		)
+		if fmt.Sprint(f.calls) != "[[1 2]]" {
+			t.Fatalf("fetches %v, want one call for records 1 and 2", f.calls)
+		}
+		if res[0].Err != nil || row(t, url, "one@x")["name"] != "One" {
+			t.Fatalf("record 1: %v, row %v", res[0].Err, row(t, url, "one@x"))
+		}
+		if res[1].Err == nil || cdc.IsPermanent(res[1].Err) {
+			t.Fatalf("record 2: %v, want a transient error of its own", res[1].Err)
+		}
+		if res[2].Err != nil || res[3].Err != nil {
+			t.Fatalf("echo and stale records: %v, %v", res[2].Err, res[3].Err)
 		}
 	})
 

@@ -92,6 +92,8 @@ func (s *Server) route(method, path string, body []byte) (int, any) {
 		return s.byID(method, parts[2], parts[3], body)
 	case parts[1] == "sobjects" && len(parts) == 5:
 		return s.byExternalID(method, version, parts[2], parts[3], parts[4], body)
+	case parts[1] == "composite" && len(parts) == 4 && parts[2] == "sobjects" && method == http.MethodPost:
+		return s.retrieveCollection(parts[3], body)
 	case parts[1] == "composite" && len(parts) == 5 && parts[2] == "sobjects":
 		if method != http.MethodPatch {
 			return http.StatusMethodNotAllowed, apiError("METHOD_NOT_ALLOWED", "HTTP Method '"+method+"' not allowed. Allowed are PATCH")

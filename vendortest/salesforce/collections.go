@@ -144,3 +144,38 @@ func (s *Server) match(typ, field, value string) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// retrieveCollection serves POST /composite/sobjects/{Type} with
+// {"ids": [...], "fields": [...]}: the records in the order asked, null
+// for an id that matches none. fields is required, as Salesforce requires
+// it.
+func (s *Server) retrieveCollection(typ string, body []byte) (int, any) {
+	var req struct {
+		IDs    []string `json:"ids"`
+		Fields []string `json:"fields"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return http.StatusBadRequest, apiError("JSON_PARSER_ERROR", "malformed JSON: "+err.Error())
+	}
+	switch {
+	case len(req.IDs) == 0:
+		return http.StatusBadRequest, apiError("INVALID_FIELD", "No ids specified")
+	case len(req.Fields) == 0:
+		return http.StatusBadRequest, apiError("INVALID_FIELD", "No fields specified")
+	case len(req.IDs) > 2000:
+		return http.StatusBadRequest, apiError("EXCEEDED_ID_LIMIT", "cannot retrieve more than 2000 records in one call")
+	}
+	out := make([]any, len(req.IDs))
+	for i, id := range req.IDs {
+		rec, ok := s.records[typ][id]
+		if !ok {
+			continue
+		}
+		r := map[string]any{"Id": rec["Id"]}
+		for _, f := range req.Fields {
+			r[f] = rec[f]
+		}
+		out[i] = withAttributes(typ, r)
+	}
+	return http.StatusOK, out
+}
