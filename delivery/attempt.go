@@ -38,6 +38,9 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 	}
 	hold, skip := p.checkVersions(ctx, qs, recs)
 	p.patch(qs, recs, skip)
+	if err := p.beginCreates(ctx, qs, recs, hold, skip, replay); err != nil {
+		return report{err: err}
+	}
 	var write []Record
 	var at []int
 	for i := range recs {
@@ -91,7 +94,11 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 		}
 		vs[i] = v
 	}
+	settled := p.settleCreates(recs, vs)
 	if err := p.settle(ctx, vs, results, took, end, replay); err != nil {
+		return report{err: err}
+	}
+	if err := p.forgetCreates(ctx, settled); err != nil {
 		return report{err: err}
 	}
 

@@ -16,6 +16,7 @@ type keyQueue struct {
 	deleted bool           // the record was deleted in the system by cdcd
 	version time.Time      // the system's version at the last sync, from the link or the last write
 	base    map[string]any // the fields last synced, from the link or the last write
+	pending bool           // a create of the record was sent and not settled (Settler)
 	readyAt time.Time
 }
 
@@ -45,8 +46,8 @@ type report struct {
 }
 
 // queues groups items by local record, in order, and seeds each queue
-// with its record's link.
-func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link) []*keyQueue {
+// with its record's link and pending create.
+func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link, pending map[LinkRef]bool) []*keyQueue {
 	at := make(map[string]*keyQueue, len(items))
 	var qs []*keyQueue
 	for _, it := range items {
@@ -61,6 +62,7 @@ func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link) []*keyQueue {
 					q.version = parseVersion(l.Version)
 					q.base = l.Base
 				}
+				q.pending = pending[ref]
 			}
 			at[id] = q
 			qs = append(qs, q)
@@ -84,7 +86,11 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[LinkRef
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ready := p.queues(items, links)
+	creates, err := p.pendingCreates(ctx, items, links)
+	if err != nil {
+		return stats, err
+	}
+	ready := p.queues(items, links, creates)
 	var waiting []*keyQueue
 	reports := make(chan report, p.cfg.Concurrency)
 	var wg sync.WaitGroup

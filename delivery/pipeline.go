@@ -98,6 +98,9 @@ type Stores struct {
 	Links       Links
 	DeadLetters DeadLetters
 	Audit       Audit
+	// Pending is used when the Writer is a Settler; nil keeps pending
+	// creates in memory for the length of one Write.
+	Pending PendingCreates
 }
 
 // Pipeline delivers a pipeline's events to one system through its Writer.
@@ -138,6 +141,8 @@ type Pipeline struct {
 	log   zerolog.Logger
 	met   *metrics
 	batch int
+	// settles is set when the Writer is a Settler that settles creates.
+	settles bool
 
 	mu     sync.Mutex // one Write or replay at a time
 	closed atomic.Bool
@@ -171,8 +176,9 @@ func NewPipeline(cfg PipelineConfig, m Mapper, w Writer, st Stores, log zerolog.
 	if b, ok := w.(Batcher); ok && b.MaxBatch() > 1 {
 		batch = b.MaxBatch()
 	}
+	s, ok := w.(Settler)
 	return &Pipeline{
-		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch,
+		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch, settles: ok && s.SettlesCreates(),
 		log: log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
 	}, nil
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 )
@@ -22,6 +23,14 @@ type Record struct {
 	// ExternalID is the record's id in the system, from its link; empty
 	// when the record was never synced.
 	ExternalID string
+	// Unsettled is set, for a writer that is a Settler, on a record without
+	// ExternalID whose create was sent before (by this process or one that
+	// ended since) without cdcd learning the outcome: the system may hold
+	// the record already. The writer must find it before creating it, or
+	// fail the record with an error wrapping ErrOutcomeUnknown rather than
+	// risk a duplicate. A dead letter an operator replays is never
+	// Unsettled: replaying is the operator's word that it may be sent.
+	Unsettled bool
 	// Fields are the mapped values, named as the system names them. Dotted
 	// target paths (account.name) are nested maps. Values are what
 	// encoding/json decodes: string, float64 or json.Number, bool, nil,
@@ -52,6 +61,21 @@ type Result struct {
 // timeout the same records are written again.
 type Writer interface {
 	Write(ctx context.Context, records []Record) ([]Result, error)
+}
+
+// ErrOutcomeUnknown is wrapped by the error of a write that the system may
+// or may not have applied: the connection failed or timed out after the
+// request was sent, or the answer could not be matched to the record.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
+// Settler is implemented by writers whose creates are not idempotent.
+// When SettlesCreates reports true, the pipeline records each create
+// (a record without ExternalID) in its PendingCreates store before the
+// Writer call, and clears it once the record is linked or its error shows
+// nothing was applied; until then the record's later writes, after a
+// restart too, carry Record.Unsettled.
+type Settler interface {
+	SettlesCreates() bool
 }
 
 // Batcher is implemented by writers that take more than one record per

@@ -38,6 +38,17 @@ type Links interface {
 	Put(ctx context.Context, links []Link) error
 }
 
+// PendingCreates keeps, across restarts, the local records whose create
+// was sent to a system and not settled: no link was stored for it, and no
+// answer showed that nothing was applied. Pending returns the refs of
+// refs that are pending; Begin records refs before their creates are sent;
+// Settle forgets refs.
+type PendingCreates interface {
+	Pending(ctx context.Context, refs []LinkRef) (map[LinkRef]bool, error)
+	Begin(ctx context.Context, refs []LinkRef) error
+	Settle(ctx context.Context, refs []LinkRef) error
+}
+
 // DeadLetter is a change that could not be delivered: a permanent error, or
 // retries exhausted. It keeps everything needed to replay it.
 type DeadLetter struct {

@@ -163,7 +163,7 @@ func (o *outbound) deliveryPipeline(ctx context.Context, cfg *config.Config, reg
 	}
 	dc := deliveryConfig(p)
 	dc.RemoteMoved = o.remoteMoved(cfg, p)
-	dp, err := delivery.NewPipeline(dc, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: o.store.Audit()}, env.Log, env.Metrics)
+	dp, err := delivery.NewPipeline(dc, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: o.store.Audit(), Pending: o.store.PendingCreates()}, env.Log, env.Metrics)
 	if err != nil {
 		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}

@@ -235,3 +235,71 @@ func (a *Audit) Fail(err error) {
 	defer a.mu.Unlock()
 	a.fail = err
 }
+
+// PendingCreates is an in-memory delivery.PendingCreates.
+type PendingCreates struct {
+	mu   sync.Mutex
+	m    map[delivery.LinkRef]bool
+	fail error
+}
+
+// NewPendingCreates returns an empty store.
+func NewPendingCreates() *PendingCreates {
+	return &PendingCreates{m: map[delivery.LinkRef]bool{}}
+}
+
+// Pending implements delivery.PendingCreates.
+func (p *PendingCreates) Pending(_ context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return nil, p.fail
+	}
+	out := map[delivery.LinkRef]bool{}
+	for _, r := range refs {
+		if p.m[r] {
+			out[r] = true
+		}
+	}
+	return out, nil
+}
+
+// Begin implements delivery.PendingCreates.
+func (p *PendingCreates) Begin(_ context.Context, refs []delivery.LinkRef) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	for _, r := range refs {
+		p.m[r] = true
+	}
+	return nil
+}
+
+// Settle implements delivery.PendingCreates.
+func (p *PendingCreates) Settle(_ context.Context, refs []delivery.LinkRef) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	for _, r := range refs {
+		delete(p.m, r)
+	}
+	return nil
+}
+
+// Refs returns the pending refs.
+func (p *PendingCreates) Refs() []delivery.LinkRef {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Collect(maps.Keys(p.m))
+}
+
+// Fail makes every later call fail with err (nil heals).
+func (p *PendingCreates) Fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail = err
+}

@@ -18,8 +18,9 @@ import (
 
 // ErrOutcomeUnknown is wrapped by the error of a call that may or may not
 // have been applied: the connection failed or timed out after the request
-// was sent.
-var ErrOutcomeUnknown = errors.New("outcome unknown")
+// was sent, or the answer left the input unclear. It is
+// delivery.ErrOutcomeUnknown.
+var ErrOutcomeUnknown = delivery.ErrOutcomeUnknown
 
 // errorBody is the part of HubSpot's error shape that delivery.HTTPError
 // does not read; every field is optional.

@@ -5,32 +5,52 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
 )
 
-// errUnsettled fails the retry of a create whose earlier attempt has an
-// unknown outcome and that nothing can read back.
-var errUnsettled = errors.New("an earlier create of this record timed out and may have been applied, " +
-	"and it has no unique property to read it back by, so sending it again could duplicate it; " +
-	"check HubSpot for the record before replaying this change, and set id_property " +
-	"to a unique property to make creates idempotent")
+var _ delivery.Settler = (*Writer)(nil)
+
+// SettlesCreates tells the pipeline to keep track of creates whose outcome
+// is unknown (delivery.Settler): their records come back Unsettled, and
+// are looked up before they are created again.
+func (w *Writer) SettlesCreates() bool { return true }
+
+// errUnsettled fails a create whose earlier attempt may have been applied
+// and that nothing can read back.
+var errUnsettled = fmt.Errorf("an earlier create of this record may have been applied in HubSpot, "+
+	"and it has no unique property to read it back by, so sending it again could duplicate it; "+
+	"check HubSpot for the record before replaying this change, and set id_property "+
+	"to a unique property to make creates idempotent: %w", ErrOutcomeUnknown)
 
 // create sends inputs as batch creates, links and updates the ones HubSpot
-// refuses as duplicates, settles by a lookup the ones its answer leaves
-// unclear, and keeps creates with unknown outcomes from being sent blindly
-// again.
+// refuses as duplicates, and settles by a lookup the ones its answer
+// leaves unclear. A record whose earlier create may have been applied
+// (delivery.Record.Unsettled) is looked up first, and created only when
+// HubSpot does not hold it; one that cannot be looked up fails for good
+// rather than be duplicated.
 func (p *pass) create(ctx context.Context, object string, inputs []input) {
-	var send []input
+	var send, unsettled, link []input
 	for _, in := range inputs {
-		if p.w.unsettled.take(object, p.records[in.rec].Key) && !resendable(object, in.props) {
+		switch {
+		case !p.records[in.rec].Unsettled:
+			send = append(send, in)
+		case lookupValue(object, in.props) != "":
+			unsettled = append(unsettled, in)
+		default:
 			p.results[in.rec].Err = cdc.Permanent(errUnsettled)
-			continue
 		}
-		send = append(send, in)
 	}
-	var link []input
+	if len(unsettled) > 0 {
+		found, absent, err := p.find(ctx, object, unsettled)
+		for _, in := range unsettled {
+			if err != nil {
+				p.results[in.rec].Err = fmt.Errorf("look up a record whose create may have been applied: %w", err)
+			}
+		}
+		link, send = append(link, found...), append(send, absent...)
+	}
 	for chunk := range chunks(send) {
 		link = append(link, p.createChunk(ctx, object, chunk)...)
 	}
@@ -52,14 +72,10 @@ func (p *pass) createChunk(ctx context.Context, object string, inputs []input) (
 			link = append(link, input{rec: in.rec, id: o.existing, props: in.props})
 		case err == nil && errors.Is(o.err, ErrOutcomeUnknown) && lookupValue(object, in.props) != "":
 			unclear = append(unclear, in)
-		default:
-			if errors.Is(o.err, ErrOutcomeUnknown) && !resendable(object, in.props) {
-				p.w.unsettled.add(object, p.records[in.rec].Key)
-			}
+		case err != nil:
 			p.fail(in.rec, err)
-			if err == nil {
-				p.settle(in.rec, o)
-			}
+		default:
+			p.settle(in.rec, o)
 		}
 	}
 	if len(unclear) == 0 {
@@ -68,21 +84,14 @@ func (p *pass) createChunk(ctx context.Context, object string, inputs []input) (
 	// HubSpot answered, but not so that these inputs could be told apart:
 	// the ones that exist now are linked, the others were refused and are
 	// sent again in halves until their answers are plain.
-	found, err := p.lookup(ctx, object, unclear)
+	found, again, err := p.find(ctx, object, unclear)
 	if err != nil {
 		for _, in := range unclear {
 			p.results[in.rec].Err = fmt.Errorf("settle a create HubSpot's answer left unclear: %w: %w", ErrOutcomeUnknown, err)
 		}
 		return link
 	}
-	var again []input
-	for _, in := range unclear {
-		if id, ok := found[strings.ToLower(lookupValue(object, in.props))]; ok {
-			link = append(link, input{rec: in.rec, id: id, props: in.props})
-			continue
-		}
-		again = append(again, in)
-	}
+	link = append(link, found...)
 	if len(again) == 1 && len(inputs) == 1 {
 		p.results[again[0].rec].Err = errors.New("batch create: HubSpot's answer named no result or error for the input, and it was not created")
 		return link
@@ -91,6 +100,23 @@ func (p *pass) createChunk(ctx context.Context, object string, inputs []input) (
 		link = append(link, p.createChunk(ctx, object, part)...)
 	}
 	return link
+}
+
+// find looks inputs up by the object's unique property: those HubSpot
+// holds come back with their ids, the others are absent.
+func (p *pass) find(ctx context.Context, object string, inputs []input) (found, absent []input, err error) {
+	ids, err := p.lookup(ctx, object, inputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, in := range inputs {
+		if id, ok := ids[strings.ToLower(lookupValue(object, in.props))]; ok {
+			found = append(found, input{rec: in.rec, id: id, props: in.props})
+			continue
+		}
+		absent = append(absent, in)
+	}
+	return found, absent, nil
 }
 
 // halves splits in into two non-empty parts, or one when it has a single
@@ -105,13 +131,6 @@ func halves(in []input) [][]input {
 	return [][]input{in[:len(in)/2], in[len(in)/2:]}
 }
 
-// resendable reports whether sending a create again is safe: HubSpot
-// refuses a second contact with the same email (409, then linked), and
-// the record can be looked up by it.
-func resendable(object string, props map[string]string) bool {
-	return lookupValue(object, props) != ""
-}
-
 // lookupValue is the value of object's unique property in props, by which
 // a created record can be read back; "" when there is none.
 func lookupValue(object string, props map[string]string) string {
@@ -119,35 +138,4 @@ func lookupValue(object string, props map[string]string) string {
 		return strings.TrimSpace(props[u])
 	}
 	return ""
-}
-
-// maxUnsettled bounds the memory of unknown creates; past it, creates are
-// no longer remembered.
-const maxUnsettled = 100_000
-
-// unsettled remembers, by object and record key, creates whose outcome is
-// unknown. It lives in memory: after a restart such a create is sent again.
-type unsettled struct {
-	mu   sync.Mutex
-	keys map[[2]string]struct{}
-}
-
-func newUnsettled() *unsettled { return &unsettled{keys: map[[2]string]struct{}{}} }
-
-func (u *unsettled) add(object, key string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.keys) < maxUnsettled {
-		u.keys[[2]string{object, key}] = struct{}{}
-	}
-}
-
-// take reports whether the create of key was unsettled, forgetting it.
-func (u *unsettled) take(object, key string) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	k := [2]string{object, key}
-	_, ok := u.keys[k]
-	delete(u.keys, k)
-	return ok
 }

@@ -34,23 +34,22 @@
 // A call that times out or loses its connection may have been applied.
 // The writer never resends on its own; it returns a transient error
 // wrapping ErrOutcomeUnknown and the delivery layer writes the records
-// again. That second write is safe when:
+// again. The writer is a delivery.Settler: the pipeline records every
+// create in cdcd.pending_creates before it is sent and clears it once the
+// record is linked, so a record whose create may have been applied, before
+// a restart too (a kill between the call and its answer), comes back
+// Unsettled. Such a record is:
 //
-//   - the record has an external id (an update sets the same values), or
-//   - id_property is set and the record carries it (an upsert finds the
-//     record the first attempt created), or
-//   - it is a contact with an email: HubSpot enforces unique emails, so a
-//     second create is refused with the existing id and linked.
-//
-// Any other create (a company or deal without id_property, a contact
-// without email) cannot be read back safely: the search API lags writes
-// by seconds, so "search, then create" makes the very duplicates it is
-// meant to avoid. The writer remembers such creates in memory and fails
-// their retry with a permanent error (dead-lettered, to be checked and
-// replayed by an operator) instead of sending them blindly. The memory
-// does not survive a restart: a create whose answer was lost just before
-// one is sent again and may be duplicated. Configure id_property with a
-// property that has unique values to close that gap.
+//   - upserted as usual when id_property is set and the record carries it
+//     (the upsert finds the record the first attempt created);
+//   - for a contact with an email, looked up by email (batch read) and
+//     linked when HubSpot holds it, created only when it does not;
+//   - otherwise (a company or deal without id_property, a contact without
+//     email) failed with a permanent error (dead-lettered, to be checked
+//     and replayed by an operator) instead of being sent blindly: the
+//     search API lags writes by seconds, so "search, then create" makes
+//     the very duplicates it is meant to avoid. Configure id_property with
+//     a property that has unique values to close that gap.
 //
 // # Errors and rate limits
 //

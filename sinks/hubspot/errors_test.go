@@ -120,8 +120,8 @@ func TestServerErrorsAndTimeoutsAreTransient(t *testing.T) {
 }
 
 // A create applied by HubSpot whose answer was lost is not sent blindly
-// again: upserts and contacts' emails settle it; anything else is
-// dead-lettered rather than duplicated.
+// again: upserts and a lookup by the contact's email settle it; anything
+// else is dead-lettered rather than duplicated.
 func TestLostCreateAnswerNeverDuplicates(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -146,10 +146,20 @@ func TestLostCreateAnswerNeverDuplicates(t *testing.T) {
 			if _, err := w.Write(context.Background(), rec); !errors.Is(err, ErrOutcomeUnknown) || cdc.IsPermanent(err) {
 				t.Fatalf("first write: %v, want a transient unknown outcome", err)
 			}
+			rec[0].Unsettled = true                      // as the pipeline marks it
 			res, _ := w.Write(context.Background(), rec) // the delivery layer's retry
 			objs := srv.Objects(tc.object)
 			if len(objs) != 1 {
 				t.Fatalf("%d %s after the retry, want 1", len(objs), tc.object)
+			}
+			creates := 0
+			for _, r := range srv.Requests() {
+				if strings.HasSuffix(r.Path, "/batch/create") {
+					creates++
+				}
+			}
+			if creates > 1 { // the first call is recorded once the double sees the client leave
+				t.Fatalf("%d create calls, want 1: the retry looks the record up", creates)
 			}
 			if tc.permanent {
 				if !cdc.IsPermanent(res[0].Err) {

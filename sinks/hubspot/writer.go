@@ -33,7 +33,6 @@ type Writer struct {
 	client     *http.Client
 	limiter    *delivery.Limiter
 	log        zerolog.Logger
-	unsettled  *unsettled
 }
 
 var (
@@ -61,7 +60,6 @@ func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters
 		client:     &http.Client{Timeout: c.Timeout, Transport: transport},
 		limiter:    limiters.For(c.account(), delivery.Rate{Requests: c.Rate.Requests, Per: c.Rate.Per + windowPad}),
 		log:        log.With().Str("component", "hubspot").Logger(),
-		unsettled:  newUnsettled(),
 	}, nil
 }
 

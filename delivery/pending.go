@@ -1,0 +1,116 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// A create sent to a system may be applied though cdcd never learns it
+// (a timeout, a lost connection, a kill before the answer, an answer that
+// cannot be matched). For a Settler, the pipeline records each create as
+// pending before the Writer call and clears it once the record is linked
+// or its error shows nothing was applied; a later write of a pending
+// record, after a restart too, carries Record.Unsettled so that the writer
+// looks the record up instead of creating it again.
+
+// pendingCreates returns which of the items' records that have no live
+// link have a pending create.
+func (p *Pipeline) pendingCreates(ctx context.Context, items []*item, links map[LinkRef]*Link) (map[LinkRef]bool, error) {
+	if !p.settles || p.st.Pending == nil {
+		return nil, nil
+	}
+	seen := make(map[LinkRef]bool, len(items))
+	var refs []LinkRef
+	for _, it := range items {
+		ref, ok := it.ref(p.cfg.System)
+		if !ok || seen[ref] || (links[ref] != nil && links[ref].Base != nil) {
+			continue
+		}
+		seen[ref] = true
+		refs = append(refs, ref)
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	pending, err := p.st.Pending.Pending(ctx, refs)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d pending creates: %w", len(refs), err)
+	}
+	return pending, nil
+}
+
+// isCreate reports whether rec, about to be written, creates its record.
+func isCreate(rec *Record) bool {
+	return rec.ExternalID == "" && rec.Op != cdc.OpDelete
+}
+
+// beginCreates marks the creates among the records to be written (neither
+// held nor skipped): a record already pending is Unsettled (unless
+// replayed), the others are recorded as pending before they are sent.
+func (p *Pipeline) beginCreates(ctx context.Context, qs []*keyQueue, recs []Record, hold []error, skip []string, replay bool) error {
+	if !p.settles {
+		return nil
+	}
+	var refs []LinkRef
+	var begun []*keyQueue
+	for i, q := range qs {
+		if hold[i] != nil || skip[i] != "" || !isCreate(&recs[i]) {
+			continue
+		}
+		if q.pending {
+			recs[i].Unsettled = !replay
+			continue
+		}
+		if ref, ok := q.items[0].ref(p.cfg.System); ok {
+			refs = append(refs, ref)
+		}
+		begun = append(begun, q)
+	}
+	if len(refs) > 0 && p.st.Pending != nil {
+		if err := p.st.Pending.Begin(ctx, refs); err != nil {
+			return fmt.Errorf("record %d pending creates: %w", len(refs), err)
+		}
+	}
+	for _, q := range begun {
+		q.pending = true
+	}
+	return nil
+}
+
+// settleCreates clears the pending creates that the verdicts settle: the
+// record was written, or failed with an error showing nothing was applied
+// while no earlier create was pending. It returns the refs to forget.
+func (p *Pipeline) settleCreates(recs []Record, vs []verdict) []LinkRef {
+	if !p.settles {
+		return nil
+	}
+	var refs []LinkRef
+	for i, v := range vs {
+		q := v.q
+		if !q.pending || !isCreate(&recs[i]) || v.skip != "" {
+			continue
+		}
+		if v.err != nil && (errors.Is(v.err, ErrOutcomeUnknown) || recs[i].Unsettled) {
+			continue
+		}
+		q.pending = false
+		if ref, ok := v.it.ref(p.cfg.System); ok {
+			refs = append(refs, ref)
+		}
+	}
+	return refs
+}
+
+// forgetCreates clears settled pending creates in the store.
+func (p *Pipeline) forgetCreates(ctx context.Context, refs []LinkRef) error {
+	if len(refs) == 0 || p.st.Pending == nil {
+		return nil
+	}
+	if err := p.st.Pending.Settle(ctx, refs); err != nil {
+		return fmt.Errorf("clear %d pending creates: %w", len(refs), err)
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+// PendingCreates stores pending creates in cdcd.pending_creates. It
+// implements delivery.PendingCreates.
+type PendingCreates struct {
+	pool *pgxpool.Pool
+}
+
+// PendingCreates returns the store of pending creates.
+func (s *Store) PendingCreates() *PendingCreates { return &PendingCreates{pool: s.pool} }
+
+// Pending returns the refs of refs that are pending, in one query.
+func (p *PendingCreates) Pending(ctx context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]bool, error) {
+	out := map[delivery.LinkRef]bool{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	sys, obj, tbl, key := refColumns(refs)
+	rows, _ := p.pool.Query(ctx, `
+		SELECT system, object, local_table, local_key
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
+		JOIN cdcd.pending_creates USING (system, object, local_table, local_key)`, sys, obj, tbl, key)
+	var r delivery.LinkRef
+	if _, err := pgx.ForEachRow(rows, []any{&r.System, &r.Object, &r.Table, &r.Key}, func() error {
+		out[r] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("get pending creates: %w", err)
+	}
+	return out, nil
+}
+
+// Begin records refs as pending; a ref pending already keeps its time.
+func (p *PendingCreates) Begin(ctx context.Context, refs []delivery.LinkRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	sys, obj, tbl, key := refColumns(refs)
+	if _, err := p.pool.Exec(ctx, `
+		INSERT INTO cdcd.pending_creates (system, object, local_table, local_key)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+		ON CONFLICT DO NOTHING`, sys, obj, tbl, key); err != nil {
+		return fmt.Errorf("begin %d pending creates: %w", len(refs), err)
+	}
+	return nil
+}
+
+// Settle forgets refs.
+func (p *PendingCreates) Settle(ctx context.Context, refs []delivery.LinkRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	sys, obj, tbl, key := refColumns(refs)
+	if _, err := p.pool.Exec(ctx, `
+		DELETE FROM cdcd.pending_creates p
+		USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
+		WHERE (p.system, p.object, p.local_table, p.local_key) = (r.system, r.object, r.local_table, r.local_key)`,
+		sys, obj, tbl, key); err != nil {
+		return fmt.Errorf("settle %d pending creates: %w", len(refs), err)
+	}
+	return nil
+}
+
+func refColumns(refs []delivery.LinkRef) (sys, obj, tbl, key []string) {
+	sys, obj, tbl, key = make([]string, len(refs)), make([]string, len(refs)), make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		sys[i], obj[i], tbl[i], key[i] = r.System, r.Object, r.Table, r.Key
+	}
+	return sys, obj, tbl, key
+}

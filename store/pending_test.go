@@ -1,0 +1,35 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"github.com/cdcd-dev/cdcd/delivery"
+)
+
+func TestPendingCreates(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	p := s.PendingCreates()
+	a := delivery.LinkRef{System: "crm", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`}
+	b := delivery.LinkRef{System: "crm", Object: "contacts", Table: "public.contacts", Key: `{"id":2}`}
+	other := delivery.LinkRef{System: "erp", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`}
+	if err := p.Begin(ctx, []delivery.LinkRef{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Begin(ctx, []delivery.LinkRef{a}); err != nil {
+		t.Fatalf("begin again: %v", err)
+	}
+	got, err := p.Pending(ctx, []delivery.LinkRef{a, b, other})
+	if err != nil || len(got) != 2 || !got[a] || !got[b] {
+		t.Fatalf("pending %v, %v; want a and b", got, err)
+	}
+	if err := p.Settle(ctx, []delivery.LinkRef{a, other}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = p.Pending(ctx, []delivery.LinkRef{a, b})
+	if err != nil || len(got) != 1 || !got[b] {
+		t.Fatalf("after settling a: %v, %v; want b", got, err)
+	}
+}
