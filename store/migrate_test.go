@@ -66,3 +66,30 @@ func TestOpenUnreachableDatabase(t *testing.T) {
 		t.Fatalf("open: %v, want a connect error", err)
 	}
 }
+
+// The webhook intake made its tables itself before 0003: a database
+// holding them, with changes not delivered yet, migrates and keeps them,
+// owned by no deployment until one adopts them.
+func TestOpenMigratesIntakeTablesMadeBefore(t *testing.T) {
+	url := newDB(t)
+	execSQL(t, url, `CREATE SCHEMA cdcd;
+		CREATE TABLE cdcd.webhook_deliveries (system text NOT NULL, delivery_id text NOT NULL,
+			accepted_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (system, delivery_id));
+		CREATE TABLE cdcd.inbox (id bigserial PRIMARY KEY, system text NOT NULL, delivery_id text NOT NULL,
+			key bytea NOT NULL, envelope bytea NOT NULL, received_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO cdcd.webhook_deliveries (system, delivery_id) VALUES ('hubspot', 'd1');
+		INSERT INTO cdcd.inbox (system, delivery_id, key, envelope) VALUES ('hubspot', 'd1', '{}', '{}')`)
+	s, err := Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if n := queryInt(t, url, `SELECT count(*) FROM cdcd.inbox WHERE deployment = ''`); n != 1 {
+		t.Fatalf("%d inbox rows of no deployment, want 1", n)
+	}
+	// The same id may now be accepted once per deployment.
+	execSQL(t, url, `INSERT INTO cdcd.webhook_deliveries (deployment, system, delivery_id) VALUES ('a', 'hubspot', 'd1'), ('b', 'hubspot', 'd1')`)
+	if n := queryInt(t, url, `SELECT count(*) FROM cdcd.webhook_deliveries WHERE delivery_id = 'd1'`); n != 3 {
+		t.Fatalf("%d ids d1, want 3", n)
+	}
+}

@@ -122,14 +122,24 @@ func intake(ctx context.Context, g *errgroup.Group, gctx context.Context, cfg *c
 		dedupe  webhook.Deduper
 		closers []func(context.Context) error
 	)
+	// The slot names the deployment: another cdcd on the database keeps
+	// its own inbox rows and delivery ids.
+	deployment := cfg.Postgres.Slot
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.Name
+	}
 	if cfg.Kafka != nil {
-		d, err := webhook.NewPostgresDeduper(ctx, o.lookups, nil)
+		if err := webhook.AdoptDeliveries(ctx, o.lookups, deployment, names); err != nil {
+			return nil, err
+		}
+		d, err := webhook.NewPostgresDeduper(o.lookups, deployment, nil)
 		if err != nil {
 			return nil, err
 		}
 		acc, dedupe = webhook.PublishAcceptor{Publisher: pub}, d
 	} else {
-		ib, err := inbox.Open(ctx, o.lookups, inbox.Config{}, env.Log, env.Metrics)
+		ib, err := inbox.Open(ctx, o.lookups, inbox.Config{Deployment: deployment, Systems: names}, env.Log, env.Metrics)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +162,7 @@ func intake(ctx context.Context, g *errgroup.Group, gctx context.Context, cfg *c
 		return nil, err
 	}
 	mount("POST /webhooks/{system}", h)
-	g.Go(func() error { return pruneDeliveries(gctx, o, env) })
+	g.Go(func() error { return pruneDeliveries(gctx, o, deployment, env) })
 	return closers, nil
 }
 
@@ -163,12 +173,13 @@ func route(p pipeline) cdc.Route {
 		Match: func(e *cdc.Event) bool { return e.Schema == from.Schema && e.Table == from.Name }}
 }
 
-// pruneDeliveries forgets old webhook delivery ids, hourly, until ctx ends.
-func pruneDeliveries(ctx context.Context, o *outbound, env config.Env) error {
+// pruneDeliveries forgets the deployment's old webhook delivery ids,
+// hourly, until ctx ends.
+func pruneDeliveries(ctx context.Context, o *outbound, deployment string, env config.Env) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		n, err := webhook.PruneDeliveries(ctx, o.lookups, deliveriesKept)
+		n, err := webhook.PruneDeliveries(ctx, o.lookups, deployment, deliveriesKept)
 		switch {
 		case ctx.Err() != nil:
 			return nil

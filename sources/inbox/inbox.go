@@ -4,6 +4,10 @@
 // committed; Run hands them to the in-process bus in arrival order and
 // deletes each once the bus acknowledged it. Rows left by a crash are
 // handed over again at the next start.
+//
+// Rows and delivery ids belong to one deployment (its postgres.slot):
+// several cdcd deployments may share the database, each with an inbox of
+// its own. The tables are made by store's migrations.
 package inbox
 
 import (
@@ -21,16 +25,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-const createInbox = `CREATE SCHEMA IF NOT EXISTS cdcd;
-CREATE TABLE IF NOT EXISTS cdcd.inbox (
-	id          bigserial   PRIMARY KEY,
-	system      text        NOT NULL,
-	delivery_id text        NOT NULL,
-	key         bytea       NOT NULL,
-	envelope    bytea       NOT NULL,
-	received_at timestamptz NOT NULL DEFAULT now()
-)`
-
 // Defaults.
 const (
 	// DefaultMaxBatch bounds the changes one commit takes.
@@ -46,8 +40,16 @@ const (
 	deleteEvery = 50 * time.Millisecond
 )
 
-// Config sizes the inbox. Zero values mean the defaults.
+// Config names the inbox's deployment and sizes it. Zero sizes mean the
+// defaults.
 type Config struct {
+	// Deployment owns the rows: only its inbox reads and deletes them.
+	// Required; cdcd uses its postgres.slot.
+	Deployment string
+	// Systems are the systems whose webhooks this deployment receives:
+	// their rows and delivery ids from before rows were kept per
+	// deployment are adopted at Open.
+	Systems     []string
 	MaxBatch    int
 	MaxInFlight int
 }
@@ -72,24 +74,36 @@ type request struct {
 	done    chan error
 }
 
-// Open creates cdcd.inbox and cdcd.webhook_deliveries if they do not
-// exist and starts accepting. Close stops it.
+// Open adopts the rows of cfg.Systems that belong to no deployment and
+// starts accepting. Close stops it.
 func Open(ctx context.Context, pool *pgxpool.Pool, cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Inbox, error) {
+	if cfg.Deployment == "" {
+		return nil, errors.New("inbox: a deployment is required")
+	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
-	if err := webhook.CreateDeliveries(ctx, pool); err != nil {
-		return nil, err
-	}
-	if _, err := pool.Exec(ctx, createInbox, pgx.QueryExecModeSimpleProtocol); err != nil {
-		return nil, fmt.Errorf("create cdcd.inbox: %w", err)
-	}
 	var pending int64
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM cdcd.inbox`).Scan(&pending); err != nil {
-		return nil, fmt.Errorf("count cdcd.inbox: %w", err)
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if len(cfg.Systems) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE cdcd.inbox SET deployment = $1 WHERE deployment = '' AND system = ANY($2)`,
+				cfg.Deployment, cfg.Systems); err != nil {
+				return fmt.Errorf("adopt rows of %v in cdcd.inbox: %w", cfg.Systems, err)
+			}
+			if err := webhook.AdoptDeliveries(ctx, tx, cfg.Deployment, cfg.Systems); err != nil {
+				return err
+			}
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM cdcd.inbox WHERE deployment = $1`, cfg.Deployment).Scan(&pending); err != nil {
+			return fmt.Errorf("count cdcd.inbox (made by cdcd's migrations): %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the inbox: %w", err)
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -98,7 +112,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, cfg Config, log zerolog.Logge
 	m.pending.Set(float64(pending))
 	b := &Inbox{
 		pool: pool, cfg: cfg, m: m,
-		log:     log.With().Str("component", "inbox").Logger(),
+		log:     log.With().Str("component", "inbox").Str("deployment", cfg.Deployment).Logger(),
 		reqs:    make(chan *request, 1024),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -230,10 +244,10 @@ func (b *Inbox) commit(batch []*request) error {
 	fresh := make(map[pair]bool, len(ids))
 	if len(ids) > 0 {
 		rows, err := tx.Query(ctx, `
-			INSERT INTO cdcd.webhook_deliveries (system, delivery_id)
-			SELECT * FROM unnest($1::text[], $2::text[])
-			ON CONFLICT (system, delivery_id) DO NOTHING
-			RETURNING system, delivery_id`, systems, ids)
+			INSERT INTO cdcd.webhook_deliveries (deployment, system, delivery_id)
+			SELECT $1, * FROM unnest($2::text[], $3::text[])
+			ON CONFLICT (deployment, system, delivery_id) DO NOTHING
+			RETURNING system, delivery_id`, b.cfg.Deployment, systems, ids)
 		if err != nil {
 			return fmt.Errorf("inbox: record delivery ids: %w", err)
 		}
@@ -271,9 +285,9 @@ func (b *Inbox) commit(batch []*request) error {
 	}
 	if len(rowIDs) > 0 {
 		_, err = tx.Exec(ctx, `
-			INSERT INTO cdcd.inbox (system, delivery_id, key, envelope)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])`,
-			rowSystems, rowIDs, keys, envelopes)
+			INSERT INTO cdcd.inbox (deployment, system, delivery_id, key, envelope)
+			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[])`,
+			b.cfg.Deployment, rowSystems, rowIDs, keys, envelopes)
 		if err != nil {
 			return fmt.Errorf("inbox: store %d changes: %w", len(rowIDs), err)
 		}

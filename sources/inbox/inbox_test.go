@@ -12,6 +12,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
+	"github.com/cdcd-dev/cdcd/store"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -27,10 +28,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// newPool returns a pool on a new, empty database.
+// newPool returns a pool on a new database with cdcd's schema.
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(t.Context(), pg.DB(t, "inbox"))
+	url := pg.DB(t, "inbox")
+	st, err := store.Open(t.Context(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	pool, err := pgxpool.New(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +47,12 @@ func newPool(t *testing.T) *pgxpool.Pool {
 
 func open(t *testing.T, pool *pgxpool.Pool, reg prometheus.Registerer) *Inbox {
 	t.Helper()
-	b, err := Open(t.Context(), pool, Config{}, zerolog.New(zerolog.NewTestWriter(t)), reg)
+	return openAs(t, pool, Config{Deployment: "cdcd"}, reg)
+}
+
+func openAs(t *testing.T, pool *pgxpool.Pool, cfg Config, reg prometheus.Registerer) *Inbox {
+	t.Helper()
+	b, err := Open(t.Context(), pool, cfg, zerolog.New(zerolog.NewTestWriter(t)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +300,7 @@ func TestPruneDeliveries(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE cdcd.webhook_deliveries SET accepted_at = now() - interval '8 days' WHERE delivery_id = 'd-1-a'`); err != nil {
 		t.Fatal(err)
 	}
-	n, err := webhook.PruneDeliveries(ctx, pool, 7*24*time.Hour)
+	n, err := webhook.PruneDeliveries(ctx, pool, "cdcd", 7*24*time.Hour)
 	if err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v; want 1", n, err)
 	}

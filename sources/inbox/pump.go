@@ -74,7 +74,8 @@ type pump struct {
 
 // read hands over up to readBatch rows after *last.
 func (p *pump) read(ctx context.Context, pub cdc.Publisher, last *int64) (int, error) {
-	rows, err := p.b.pool.Query(ctx, `SELECT id, key, envelope FROM cdcd.inbox WHERE id > $1 ORDER BY id LIMIT $2`, *last, readBatch)
+	rows, err := p.b.pool.Query(ctx, `SELECT id, key, envelope FROM cdcd.inbox WHERE deployment = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		p.b.cfg.Deployment, *last, readBatch)
 	if err != nil {
 		return 0, err
 	}
@@ -187,7 +188,7 @@ func (p *pump) flush(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	tag, err := p.b.pool.Exec(ctx, `DELETE FROM cdcd.inbox WHERE id = ANY($1)`, ids)
+	tag, err := p.b.pool.Exec(ctx, `DELETE FROM cdcd.inbox WHERE deployment = $1 AND id = ANY($2)`, p.b.cfg.Deployment, ids)
 	if err != nil {
 		p.mu.Lock()
 		p.acked = slices.Concat(p.acked, ids)

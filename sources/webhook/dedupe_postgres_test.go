@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/store"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 )
 
 func TestHandlerDedupePostgres(t *testing.T) {
@@ -14,12 +16,18 @@ func TestHandlerDedupePostgres(t *testing.T) {
 	pg := cdctest.StartPostgres(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, pg.CreateDB(t, "dedupe"))
+	url := pg.CreateDB(t, "dedupe")
+	st, err := store.Open(ctx, url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	d, err := NewPostgresDeduper(ctx, pool, nil)
+	d, err := NewPostgresDeduper(pool, "cdcd", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +42,7 @@ func TestHandlerDedupePostgres(t *testing.T) {
 	}
 
 	// A restarted process has an empty cache and an existing table.
-	again, err := NewPostgresDeduper(ctx, pool, NewMemoryDeduper(0, 0))
+	again, err := NewPostgresDeduper(pool, "cdcd", NewMemoryDeduper(0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,5 +59,16 @@ func TestHandlerDedupePostgres(t *testing.T) {
 	}
 	if err := again.Mark(ctx, "hubspot", []string{"33/25/3816279399/1763819950000/777", "n1", "n2"}); err != nil {
 		t.Fatalf("Mark with a conflicting id: %v", err)
+	}
+	// Another deployment on the database has ids of its own.
+	other, err := NewPostgresDeduper(pool, "billing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen, err := other.Seen(ctx, "hubspot", "33/25/3816279399/1763819950000/777"); err != nil || seen {
+		t.Errorf("another deployment's Seen = %v, %v; want false", seen, err)
+	}
+	if n, err := PruneDeliveries(ctx, pool, "billing", -time.Hour); err != nil || n != 0 {
+		t.Errorf("another deployment pruned %d ids, %v; want none of this one's", n, err)
 	}
 }

@@ -83,7 +83,12 @@ func run(n, clients int) error {
 		return err
 	}
 
-	ib, err := inbox.Open(ctx, pool, inbox.Config{}, log, nil)
+	st, err := store.Open(ctx, url, log) // makes cdcd.inbox
+	if err != nil {
+		return err
+	}
+	st.Close()
+	ib, err := inbox.Open(ctx, pool, inbox.Config{Deployment: "bench"}, log, nil)
 	if err != nil {
 		return err
 	}
