@@ -7,6 +7,10 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 )
 
+// pgEpochMicros is 2000-01-01 00:00:00 UTC, the Postgres epoch, in Unix
+// microseconds.
+const pgEpochMicros = 946684800 * 1_000_000
+
 // pgoWire builds pgoutput v1 messages byte by byte for tests.
 type pgoWire []byte
 

@@ -56,13 +56,12 @@ func (c *Config) setDefaults() {
 // the slot's confirmed position, and confirms only what the bus
 // acknowledged. It never drops the slot.
 type Reader struct {
-	cfg      Config
-	pub      cdc.Publisher
-	log      zerolog.Logger
-	metrics  *metrics
-	decoder  *Decoder
-	pk       map[Table][]string // primary keys, refreshed each session
-	database string
+	cfg     Config
+	pub     cdc.Publisher
+	log     zerolog.Logger
+	metrics *metrics
+	decoder *Decoder
+	pk      map[Table][]string // primary keys, refreshed each session
 
 	confirmed atomic.Uint64 // last position reported to the server
 	streaming atomic.Bool
@@ -74,16 +73,14 @@ func NewReader(cfg Config, pub cdc.Publisher, log zerolog.Logger, reg prometheus
 	if cfg.URL == "" || cfg.Slot == "" || cfg.Publication == "" {
 		return nil, errors.New("pgwal: url, slot and publication are required")
 	}
-	pgCfg, err := pgconn.ParseConfig(cfg.URL)
-	if err != nil {
+	if _, err := pgconn.ParseConfig(cfg.URL); err != nil {
 		return nil, fmt.Errorf("pgwal: parse url: %w", err)
 	}
 	r := &Reader{
-		database: pgCfg.Database,
-		cfg:      cfg,
-		pub:      pub,
-		log:      log.With().Str("component", "pgwal").Str("slot", cfg.Slot).Logger(),
-		metrics:  newMetrics(reg),
+		cfg:     cfg,
+		pub:     pub,
+		log:     log.With().Str("component", "pgwal").Str("slot", cfg.Slot).Logger(),
+		metrics: newMetrics(reg),
 	}
 	r.decoder = NewDecoder(DecoderOptions{
 		Log: r.log,

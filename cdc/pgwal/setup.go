@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cdcd-dev/cdcd/cdc"
 )
 
 // minServerVersion is Postgres 14: pgoutput's messages option and granted
@@ -161,14 +163,14 @@ func readSlot(ctx context.Context, conn *pgconn.PgConn, slot, db string) (*slotS
 
 // createSlot creates the logical slot through the replication protocol.
 func createSlot(ctx context.Context, conn *pgconn.PgConn, slot string) (cdc.LSN, error) {
-	rows, err := query(ctx, conn, "CREATE_REPLICATION_SLOT "+quoteIdent(slot)+" LOGICAL pgoutput (SNAPSHOT 'nothing')")
+	res, err := pglogrepl.CreateReplicationSlot(ctx, conn, quoteIdent(slot), "pgoutput", pglogrepl.CreateReplicationSlotOptions{
+		Mode:           pglogrepl.LogicalReplication,
+		SnapshotAction: "(SNAPSHOT 'nothing')",
+	})
 	if err != nil {
 		return 0, fmt.Errorf("create replication slot %q: %w", slot, err)
 	}
-	if len(rows) == 0 || len(rows[0]) < 2 {
-		return 0, fmt.Errorf("create replication slot %q: no consistent point returned", slot)
-	}
-	return cdc.ParseLSN(string(rows[0][1]))
+	return cdc.ParseLSN(res.ConsistentPoint)
 }
 
 // primaryKeys maps each table with a primary key to its key columns, in

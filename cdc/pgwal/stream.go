@@ -7,9 +7,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/cdcd-dev/cdcd/cdc"
 )
 
 // session runs one replication connection from connect to error or stop.
@@ -27,22 +29,16 @@ func (r *Reader) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sql := fmt.Sprintf("START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s, messages 'true')",
-		quoteIdent(r.cfg.Slot), start, quoteLiteral(quoteIdent(r.cfg.Publication)))
-	conn.Frontend().Send(&pgproto3.Query{String: sql})
-	if err := conn.Frontend().Flush(); err != nil {
-		return fmt.Errorf("start replication: %w", err)
-	}
-	msg, err := conn.ReceiveMessage(ctx)
+	err = pglogrepl.StartReplication(ctx, conn, quoteIdent(r.cfg.Slot), pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{
+		Mode:       pglogrepl.LogicalReplication,
+		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(quoteIdent(r.cfg.Publication)), "messages 'true'"},
+	})
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return classify(err, r.cfg.Slot)
+		}
 		return fmt.Errorf("start replication: %w", err)
-	}
-	switch m := msg.(type) {
-	case *pgproto3.CopyBothResponse:
-	case *pgproto3.ErrorResponse:
-		return classify(pgconn.ErrorResponseToPgError(m), r.cfg.Slot)
-	default:
-		return fmt.Errorf("start replication: unexpected %T", msg)
 	}
 	r.decoder.Reset()
 	s := &stream{
@@ -62,6 +58,11 @@ func (r *Reader) prepare(ctx context.Context, conn *pgconn.PgConn) (cdc.LSN, err
 	if err := checkServer(ctx, conn); err != nil {
 		return 0, err
 	}
+	sys, err := pglogrepl.IdentifySystem(ctx, conn)
+	if err != nil {
+		return 0, fmt.Errorf("identify system: %w", err)
+	}
+	r.log.Debug().Str("system_id", sys.SystemID).Int32("timeline", sys.Timeline).Stringer("wal_end", sys.XLogPos).Msg("connected")
 	if err := checkTables(ctx, conn, r.cfg.Tables); err != nil {
 		return 0, err
 	}
@@ -75,7 +76,7 @@ func (r *Reader) prepare(ctx context.Context, conn *pgconn.PgConn) (cdc.LSN, err
 	if r.pk, err = primaryKeys(ctx, conn); err != nil {
 		return 0, err
 	}
-	slot, err := readSlot(ctx, conn, r.cfg.Slot, r.database)
+	slot, err := readSlot(ctx, conn, r.cfg.Slot, sys.DBName)
 	if err != nil {
 		return 0, err
 	}
@@ -129,7 +130,6 @@ type stream struct {
 	lastSealed cdc.LSN  // end of the newest transaction handed to the bus
 	sent       cdc.LSN  // last position reported to the server
 	nextStatus time.Time
-	statusBuf  []byte
 	deadline   time.Time // the read deadline last set on the connection
 }
 
@@ -195,24 +195,24 @@ func (s *stream) handle(ctx context.Context, data []byte) error {
 		return nil
 	}
 	switch data[0] {
-	case 'k':
-		ka, err := parseKeepalive(data)
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
 		if err != nil {
-			return err
+			return fmt.Errorf("parse keepalive: %w", err)
 		}
 		if s.txn == nil && len(s.batch) == 0 {
-			s.tracker.AdvanceIdle(ka.walEnd)
+			s.tracker.AdvanceIdle(cdc.LSN(ka.ServerWALEnd))
 		}
-		if ka.replyRequested {
+		if ka.ReplyRequested {
 			return s.sendStatus(false)
 		}
 		return nil
-	case 'w':
-		_, payload, err := xlogData(data)
+	case pglogrepl.XLogDataByteID:
+		xld, err := pglogrepl.ParseXLogData(data[1:])
 		if err != nil {
-			return err
+			return fmt.Errorf("parse XLogData: %w", err)
 		}
-		return s.decode(ctx, payload)
+		return s.decode(ctx, xld.WALData)
 	}
 	return nil
 }
@@ -330,9 +330,7 @@ func (s *stream) statusIfDue(reply bool) error {
 func (s *stream) sendStatus(reply bool) error {
 	confirmed := s.tracker.Confirmed()
 	now := time.Now()
-	s.statusBuf = standbyStatus(s.statusBuf[:0], confirmed, now, reply)
-	s.conn.Frontend().Send(&pgproto3.CopyData{Data: s.statusBuf})
-	if err := s.conn.Frontend().Flush(); err != nil {
+	if err := sendStandbyStatus(context.Background(), s.conn, confirmed, now, reply); err != nil {
 		return fmt.Errorf("send standby status: %w", err)
 	}
 	s.nextStatus = now.Add(s.r.cfg.StatusInterval)
