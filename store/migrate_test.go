@@ -67,7 +67,7 @@ func TestOpenUnreachableDatabase(t *testing.T) {
 	}
 }
 
-// The webhook intake made its tables itself before 0003: a database
+// The webhook intake made its tables itself before 0004: a database
 // holding them, with changes not delivered yet, migrates and keeps them,
 // owned by no deployment until one adopts them.
 func TestOpenMigratesIntakeTablesMadeBefore(t *testing.T) {
