@@ -44,6 +44,10 @@ type Config struct {
 	// Data Capture events) or json (JSON, mapped by the json: keys).
 	Parse string      `yaml:"parse"`
 	JSON  *JSONConfig `yaml:"json"`
+	// AvroSchemas (parse: salesforce) maps an entity to the file holding
+	// its change event's Avro schema, to decode Pub/Sub API bitmaps; see
+	// SalesforceParserConfig.
+	AvroSchemas map[string]string `yaml:"avro_schemas"`
 	// OwnSources are the vendor's origin hints that mark a change cdcd
 	// itself made: "INTEGRATION/<app id>" for HubSpot (changeSource/
 	// sourceId), "client=<name>" for Salesforce (changeOrigin).
@@ -134,6 +138,9 @@ func (c *Config) Validate() error {
 	if c.Parse != "json" && c.JSON != nil {
 		bad("json", "only used with parse: json")
 	}
+	if c.Parse != "salesforce" && len(c.AvroSchemas) > 0 {
+		bad("avro_schemas", "only used with parse: salesforce")
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -194,7 +201,7 @@ func (c *Config) parser(system string) (Parser, error) {
 	case "shopify":
 		return NewShopifyParser(ShopifyParserConfig{System: system})
 	case "salesforce":
-		return NewSalesforceParser(SalesforceParserConfig{System: system})
+		return NewSalesforceParser(SalesforceParserConfig{System: system, AvroSchemas: c.AvroSchemas})
 	case "json":
 		j := c.JSON
 		if j == nil {

@@ -77,8 +77,13 @@ func FuzzSalesforceParser(f *testing.F) {
 	f.Add([]byte(`{"ChangeEventHeader":{"entityName":"Contact","recordIds":["003A","003B"],"changeType":"UPDATE",` + sfHeader + `,"changedFields":["Email","MailingAddress.City"],"nulledFields":["Phone"],"diffFields":["Description"]},"Email":"a@b.c","MailingAddress":{"City":"X"}}`))
 	f.Add([]byte(`[{"data":{"payload":{"ChangeEventHeader":{"entityName":"Contact","recordIds":["003*"],"changeType":"GAP_OVERFLOW",` + sfHeader + `}}}}]`))
 	f.Add([]byte(`{"ChangeEventHeader":{"entityName":"Contact","recordIds":["003A"],"changeType":"CREATE",` + sfHeader + `},"Name":"x","Name":"y"}`))
+	f.Add([]byte(`{"replayId":1,"payload":{"ChangeEventHeader":{"entityName":"Contact","recordIds":["003A"],"changeType":"UPDATE",` + sfHeader + `,"changedFields":["0x1E","5-0x3"],"nulledFields":["0x4"],"diffFields":["0x8"]},"Email":"a@b.c","Phone":null,"Description":"--- \n+++ x","MailingAddress":{"Street":"s","City":null}}}`))
 	p := must(NewSalesforceParser(SalesforceParserConfig{}))
+	withSchema := sfParser(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if c, err := withSchema.Parse(&Request{Body: body}); err == nil {
+			checkChanges(t, c)
+		}
 		c, err := p.Parse(&Request{Body: body})
 		if err == nil {
 			checkChanges(t, c)
