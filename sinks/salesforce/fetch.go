@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 )
@@ -46,9 +47,27 @@ func (w *Writer) Fetch(ctx context.Context, object string, ids, fields []string)
 }
 
 // retrieve reads one collection of records into out.
+//
+// Fields are named as change events name them, which for the components
+// of compound fields differs from REST: an event's "MailingAddress.City"
+// is REST's MailingCity, "Name.FirstName" is FirstName, a geolocation's
+// "Place__c.Latitude" is Place__Latitude__s ("Get Compound Fields in
+// Change Events", Change Data Capture Developer Guide; "Compound Fields",
+// SOAP API Developer Guide). retrieve asks REST for its names and returns
+// the events', so one field list serves the event filter and the
+// read-back.
 func (w *Writer) retrieve(ctx context.Context, object string, ids, fields []string, out map[string]cdc.Row) error {
 	op := fmt.Sprintf("read %d %s back", len(ids), object)
-	body, err := json.Marshal(map[string][]string{"ids": ids, "fields": fields})
+	names := map[string]string{} // REST name → event name
+	var rest []string
+	for _, f := range fields {
+		r := restField(f)
+		if _, dup := names[r]; !dup {
+			rest = append(rest, r)
+		}
+		names[r] = f
+	}
+	body, err := json.Marshal(map[string][]string{"ids": ids, "fields": rest})
 	if err != nil {
 		return cdc.Permanent(fmt.Errorf("%s: %w", op, err))
 	}
@@ -56,6 +75,11 @@ func (w *Writer) retrieve(ctx context.Context, object string, ids, fields []stri
 	switch {
 	case err != nil:
 		return fmt.Errorf("%s: %w", op, err)
+	case status == http.StatusNotFound:
+		if err := w.missing(ctx, op, object, resp); err != nil {
+			return err
+		}
+		return w.statusError(op, status, h, resp)
 	case status != http.StatusOK:
 		return w.statusError(op, status, h, resp)
 	}
@@ -68,7 +92,7 @@ func (w *Writer) retrieve(ctx context.Context, object string, ids, fields []stri
 		if rec == nil || json.Unmarshal(rec["Id"], &id) != nil || !slices.Contains(ids, id) {
 			continue // null: no such record
 		}
-		out[id] = row(rec, fields)
+		out[id] = row(rec, names)
 	}
 	return nil
 }
@@ -82,7 +106,7 @@ func (w *Writer) fetchOne(ctx context.Context, object, id string, out map[string
 	case err != nil:
 		return fmt.Errorf("%s: %w", op, err)
 	case status == http.StatusNotFound:
-		return nil
+		return w.missing(ctx, op, object, resp) // nil: the record is gone
 	case status != http.StatusOK:
 		return w.statusError(op, status, h, resp)
 	}
@@ -94,15 +118,33 @@ func (w *Writer) fetchOne(ctx context.Context, object, id string, out map[string
 	return nil
 }
 
-// row is a record's fields, those named in fields (all when none), sorted
-// by name, without attributes.
-func row(rec map[string]json.RawMessage, fields []string) cdc.Row {
+// row is a record's fields, without attributes, sorted by name: those in
+// names (REST name → the name to give it) when names is not nil, else all.
+func row(rec map[string]json.RawMessage, names map[string]string) cdc.Row {
 	delete(rec, "attributes")
 	r := make(cdc.Row, 0, len(rec))
 	for _, name := range slices.Sorted(maps.Keys(rec)) {
-		if len(fields) == 0 || slices.Contains(fields, name) {
+		if names == nil {
 			r = append(r, cdc.Field{Name: name, Value: rec[name]})
+		} else if as, ok := names[name]; ok {
+			r = append(r, cdc.Field{Name: as, Value: rec[name]})
 		}
 	}
 	return r
+}
+
+// restField is the REST name of a field named as change events name it.
+func restField(name string) string {
+	parent, part, ok := strings.Cut(name, ".")
+	switch {
+	case !ok:
+		return name
+	case parent == "Name":
+		return part
+	case strings.HasSuffix(parent, "Address"):
+		return strings.TrimSuffix(parent, "Address") + part
+	case strings.HasSuffix(parent, "__c"):
+		return strings.TrimSuffix(parent, "__c") + "__" + part + "__s"
+	}
+	return name
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/rs/zerolog"
 
@@ -42,6 +43,7 @@ type Writer struct {
 	tokens   tokens
 	key      *rsa.PrivateKey // jwt only
 	audience string
+	objects  sync.Map // sObject types known to exist
 }
 
 var _ delivery.Batcher = (*Writer)(nil)
@@ -142,10 +144,7 @@ func (w *Writer) object(r *delivery.Record) string {
 func (w *Writer) upsert(ctx context.Context, typ string, records []delivery.Record, idx []int, results []delivery.Result) error {
 	op := "upsert " + typ
 	field := w.cfg.ExternalIDField
-	body := struct {
-		AllOrNone bool             `json:"allOrNone"`
-		Records   []map[string]any `json:"records"`
-	}{Records: make([]map[string]any, 0, len(idx))}
+	recs := make([]map[string]any, 0, len(idx))
 	var sent []int
 	for _, i := range idx {
 		r := &records[i]
@@ -159,24 +158,44 @@ func (w *Writer) upsert(ctx context.Context, typ string, records []delivery.Reco
 			rec[k] = v
 		}
 		rec["attributes"] = map[string]string{"type": typ}
-		body.Records = append(body.Records, rec)
+		recs = append(recs, rec)
 		sent = append(sent, i)
 	}
 	if len(sent) == 0 {
 		return nil
 	}
-	data, err := json.Marshal(body)
+	return w.upsertSome(ctx, op, typ, recs, sent, results)
+}
+
+// upsertSome writes recs (those of records[idx]) in one collection call.
+// A call refused whole with a 400 (one record not well formed: a date
+// field given a timestamp, a field hidden by field-level security) is
+// split in halves and each half written again, so only the records at
+// fault fail.
+func (w *Writer) upsertSome(ctx context.Context, op, typ string, recs []map[string]any, idx []int, results []delivery.Result) error {
+	data, err := json.Marshal(struct {
+		AllOrNone bool             `json:"allOrNone"`
+		Records   []map[string]any `json:"records"`
+	}{Records: recs})
 	if err != nil {
-		fill(results, sent, cdc.Permanent(fmt.Errorf("%s: encode records: %w", op, err)))
+		fill(results, idx, cdc.Permanent(fmt.Errorf("%s: encode records: %w", op, err)))
 		return nil
 	}
-	path := "/composite/sobjects/" + url.PathEscape(typ) + "/" + url.PathEscape(field)
+	path := "/composite/sobjects/" + url.PathEscape(typ) + "/" + url.PathEscape(w.cfg.ExternalIDField)
 	status, h, resp, err := w.call(ctx, http.MethodPatch, path, data)
 	if err == nil && status != http.StatusOK {
 		err = w.statusError(op, status, h, resp)
+		if status == http.StatusBadRequest && len(idx) > 1 && cdc.IsPermanent(err) {
+			half := len(idx) / 2
+			if err := w.upsertSome(ctx, op, typ, recs[:half], idx[:half], results); err != nil {
+				fill(results, idx[half:], err)
+				return err
+			}
+			return w.upsertSome(ctx, op, typ, recs[half:], idx[half:], results)
+		}
 	}
 	if err != nil {
-		fill(results, sent, err)
+		fill(results, idx, err)
 		if isLimit(err) {
 			return err
 		}
@@ -188,11 +207,11 @@ func (w *Writer) upsert(ctx context.Context, typ string, records []delivery.Reco
 		Created bool       `json:"created"`
 		Errors  []apiError `json:"errors"`
 	}
-	if err := json.Unmarshal(resp, &out); err != nil || len(out) != len(sent) {
-		fill(results, sent, fmt.Errorf("%s: unreadable response (%d results for %d records)", op, len(out), len(sent)))
+	if err := json.Unmarshal(resp, &out); err != nil || len(out) != len(idx) {
+		fill(results, idx, fmt.Errorf("%s: unreadable response (%d results for %d records)", op, len(out), len(idx)))
 		return nil
 	}
-	for k, i := range sent {
+	for k, i := range idx {
 		if out[k].Success {
 			results[i].ExternalID = out[k].ID
 		} else {
@@ -217,8 +236,10 @@ func (w *Writer) delete(ctx context.Context, r *delivery.Record) (string, error)
 	switch {
 	case err != nil:
 		return id, err
-	case status == http.StatusNoContent || status == http.StatusOK || status == http.StatusNotFound:
-		return id, nil // 404: deleted already (NOT_FOUND, ENTITY_IS_DELETED)
+	case status == http.StatusNoContent || status == http.StatusOK:
+		return id, nil
+	case status == http.StatusNotFound:
+		return id, w.missing(ctx, op, typ, resp) // nil: deleted already
 	}
 	return id, w.statusError(op, status, h, resp)
 }
@@ -243,7 +264,7 @@ func (w *Writer) lookup(ctx context.Context, typ string, r *delivery.Record) (st
 	case err != nil:
 		return "", err
 	case status == http.StatusNotFound:
-		return "", nil
+		return "", w.missing(ctx, op, typ, resp) // nil: no such record
 	case status != http.StatusOK:
 		return "", w.statusError(op, status, h, resp)
 	}

@@ -3,9 +3,11 @@ package salesforce
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,6 +66,11 @@ func (s *Server) call(r *http.Request, body []byte) (int, any, string) {
 	if s.opts.DailyLimit > 0 && s.calls > s.opts.DailyLimit {
 		return http.StatusForbidden, apiError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."), ""
 	}
+	if len(s.callErrs) > 0 {
+		e := s.callErrs[0]
+		s.callErrs = s.callErrs[1:]
+		return e.status, apiError(e.code, e.msg), ""
+	}
 	fault := ""
 	if f := s.opts.Faults; f.Rate5xx+f.Timeout > 0 {
 		switch x := s.rng.Float64(); {
@@ -74,6 +81,9 @@ func (s *Server) call(r *http.Request, body []byte) (int, any, string) {
 		}
 	}
 	status, resp := s.route(r.Method, r.URL.Path, body)
+	if fields := r.URL.Query().Get("fields"); fields != "" && status == http.StatusOK && r.Method == http.MethodGet {
+		status, resp = selectFields(resp, strings.Split(fields, ","))
+	}
 	return status, resp, fault
 }
 
@@ -85,7 +95,12 @@ func (s *Server) route(method, path string, body []byte) (int, any) {
 		return notFound()
 	}
 	version := parts[0]
+	if parts[1] == "sobjects" && !s.known(parts[2]) || parts[1] == "composite" && len(parts) >= 4 && parts[2] == "sobjects" && !s.known(parts[3]) {
+		return notFound()
+	}
 	switch {
+	case parts[1] == "sobjects" && len(parts) == 3 && method == http.MethodGet:
+		return http.StatusOK, map[string]any{"objectDescribe": map[string]any{"name": parts[2]}, "recentItems": []any{}}
 	case parts[1] == "sobjects" && len(parts) == 3:
 		return s.byID(method, parts[2], "", body)
 	case parts[1] == "sobjects" && len(parts) == 4:
@@ -106,6 +121,9 @@ func (s *Server) route(method, path string, body []byte) (int, any) {
 // byID serves GET, PATCH and DELETE of /sobjects/{Type}/{id}.
 func (s *Server) byID(method, typ, id string, body []byte) (int, any) {
 	rec, ok := s.records[typ][id]
+	if s.deleted[id] {
+		return http.StatusNotFound, apiError("ENTITY_IS_DELETED", "entity is deleted")
+	}
 	if id == "" || !ok {
 		return notFound()
 	}
@@ -114,6 +132,7 @@ func (s *Server) byID(method, typ, id string, body []byte) (int, any) {
 		return http.StatusOK, withAttributes(typ, rec)
 	case http.MethodDelete:
 		delete(s.records[typ], id)
+		s.deleted[id] = true
 		return http.StatusNoContent, nil
 	case http.MethodPatch:
 		var in map[string]any
@@ -132,6 +151,9 @@ func (s *Server) byID(method, typ, id string, body []byte) (int, any) {
 // /sobjects/{Type}/{Field}/{value}. Several matches answer 300 with the
 // matching records' URLs.
 func (s *Server) byExternalID(method, version, typ, field, value string, body []byte) (int, any) {
+	if status, resp := s.checkExternalID(typ, field); status != 0 {
+		return status, resp
+	}
 	ids := s.match(typ, field, value)
 	if len(ids) > 1 {
 		urls := make([]string, len(ids))
@@ -151,6 +173,7 @@ func (s *Server) byExternalID(method, version, typ, field, value string, body []
 			return notFound()
 		}
 		delete(s.records[typ], ids[0])
+		s.deleted[ids[0]] = true
 		return http.StatusNoContent, nil
 	case http.MethodPatch:
 		var in map[string]any
@@ -158,6 +181,9 @@ func (s *Server) byExternalID(method, version, typ, field, value string, body []
 			return http.StatusBadRequest, apiError("JSON_PARSER_ERROR", "malformed JSON")
 		}
 		in[field] = value
+		if status, resp := s.checkFields(typ, []map[string]any{in}); status != 0 {
+			return status, resp
+		}
 		res := s.upsertOne(typ, field, value, in, ids, true)
 		switch {
 		case !res.Success:
@@ -169,6 +195,64 @@ func (s *Server) byExternalID(method, version, typ, field, value string, body []
 		return http.StatusNoContent, nil
 	}
 	return http.StatusMethodNotAllowed, apiError("METHOD_NOT_ALLOWED", "HTTP Method '"+method+"' not allowed")
+}
+
+// selectFields answers a GET ?fields=: only those fields (null when
+// unset) and attributes. REST knows no dotted names: a compound field's
+// components have names of their own (MailingCity), so
+// "MailingAddress.City" answers 400 INVALID_FIELD.
+func selectFields(resp any, fields []string) (int, any) {
+	rec, ok := resp.(map[string]any)
+	if !ok {
+		return http.StatusOK, resp
+	}
+	out := map[string]any{"attributes": rec["attributes"]}
+	for _, f := range fields {
+		if strings.Contains(f, ".") {
+			return http.StatusBadRequest, apiError("INVALID_FIELD", fmt.Sprintf("No such column '%s' on entity; if you are attempting to use a custom field, be sure to append the '__c' after the custom field name", f))
+		}
+		out[f] = rec[f]
+	}
+	return http.StatusOK, out
+}
+
+// known reports whether the sObject type exists.
+func (s *Server) known(typ string) bool {
+	switch typ {
+	case "Account", "Contact", "Lead", "Opportunity":
+		return true
+	}
+	_, ok := s.records[typ]
+	return ok || slices.Contains(s.opts.Objects, typ)
+}
+
+// checkExternalID refuses a field that is not an external id of typ.
+func (s *Server) checkExternalID(typ, field string) (int, any) {
+	if ids, ok := s.opts.ExternalIDs[typ]; ok && !slices.Contains(ids, field) && field != "Id" {
+		return http.StatusNotFound, apiError("NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+field)
+	}
+	return 0, nil
+}
+
+var dateValue = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// checkFields refuses, for the whole request, a record that is not well
+// formed: a hidden field, a date field holding something else than a date.
+func (s *Server) checkFields(typ string, records []map[string]any) (int, any) {
+	for _, rec := range records {
+		for _, f := range s.opts.Hidden[typ] {
+			if _, ok := rec[f]; ok {
+				return http.StatusBadRequest, apiError("INVALID_FIELD", fmt.Sprintf("No such column '%s' on sobject of type %s", f, typ))
+			}
+		}
+		for _, f := range s.opts.DateFields[typ] {
+			if v, ok := rec[f].(string); ok && !dateValue.MatchString(v) {
+				return http.StatusBadRequest, apiError("JSON_PARSER_ERROR",
+					fmt.Sprintf("Cannot deserialize instance of date from VALUE_STRING value %s or request may be missing a required field at [line:1, column:%d]", v, 2+len(v)))
+			}
+		}
+	}
+	return 0, nil
 }
 
 func withAttributes(typ string, rec map[string]any) map[string]any {

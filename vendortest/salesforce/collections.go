@@ -56,6 +56,12 @@ func (s *Server) upsertCollection(typ, field string, body []byte) (int, any) {
 			return http.StatusBadRequest, apiError("INVALID_TYPE", fmt.Sprintf("the list can contain only %s records", typ))
 		}
 	}
+	if status, resp := s.checkExternalID(typ, field); status != 0 {
+		return status, resp
+	}
+	if status, resp := s.checkFields(typ, req.Records); status != 0 {
+		return status, resp
+	}
 	// A dry run first: allOrNone applies nothing unless every record can be.
 	results := s.upsertAll(typ, field, req.Records, false)
 	ok := !slices.ContainsFunc(results, func(r upsertResult) bool { return !r.Success })
@@ -164,6 +170,11 @@ func (s *Server) retrieveCollection(typ string, body []byte) (int, any) {
 		return http.StatusBadRequest, apiError("INVALID_FIELD", "No fields specified")
 	case len(req.IDs) > 2000:
 		return http.StatusBadRequest, apiError("EXCEEDED_ID_LIMIT", "cannot retrieve more than 2000 records in one call")
+	}
+	for _, f := range req.Fields {
+		if strings.Contains(f, ".") { // REST names compound components MailingCity, not MailingAddress.City
+			return http.StatusBadRequest, apiError("INVALID_FIELD", fmt.Sprintf("No such column '%s' on entity '%s'", f, typ))
+		}
 	}
 	out := make([]any, len(req.IDs))
 	for i, id := range req.IDs {

@@ -41,7 +41,23 @@ type Options struct {
 	// Required names, per sObject type, fields a record must have once
 	// written (REQUIRED_FIELD_MISSING otherwise).
 	Required map[string][]string
-	Faults   Faults
+	// Objects are the sObject types that exist, besides Account, Contact,
+	// Lead and Opportunity and any type given records; a call naming
+	// another type answers 404 NOT_FOUND, as an unknown object does.
+	Objects []string
+	// ExternalIDs, when set for a type, are its only external id fields:
+	// a call by another field answers 404 NOT_FOUND "Provided external
+	// ID field does not exist or is not accessible".
+	ExternalIDs map[string][]string
+	// DateFields are, per type, date fields: a value that is not
+	// YYYY-MM-DD (a timestamp) makes the whole request fail with 400
+	// JSON_PARSER_ERROR, in a collection too.
+	DateFields map[string][]string
+	// Hidden are, per type, fields field-level security hides from the
+	// integration user: writing one fails the whole request with 400
+	// INVALID_FIELD "No such column".
+	Hidden map[string][]string
+	Faults Faults
 }
 
 // Faults injects failures into a seeded fraction of authenticated API
@@ -77,7 +93,14 @@ type Server struct {
 	nextID     int
 	records    map[string]map[string]map[string]any // type → id → fields
 	recordErrs map[string][]recordErr               // type/ext value → queued errors
+	callErrs   []callErr                            // failures of the next API calls
+	deleted    map[string]bool                      // ids in the recycle bin
 	requests   []Request
+}
+
+type callErr struct {
+	status    int
+	code, msg string
 }
 
 type recordErr struct{ code, msg string }
@@ -96,6 +119,7 @@ func New(t testing.TB, opts Options) *Server {
 		tokens:     map[string]time.Time{},
 		records:    map[string]map[string]map[string]any{},
 		recordErrs: map[string][]recordErr{},
+		deleted:    map[string]bool{},
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -132,6 +156,18 @@ func (s *Server) FailRecord(typ, value, errorCode, message string) {
 	defer s.mu.Unlock()
 	k := typ + "/" + value
 	s.recordErrs[k] = append(s.recordErrs[k], recordErr{errorCode, message})
+}
+
+// FailCalls makes the next n authenticated API calls fail as a whole with
+// status and a body [{errorCode, message}], applying nothing: call-level
+// UNABLE_TO_LOCK_ROW (400), the concurrent long-running request limit
+// (403 REQUEST_LIMIT_EXCEEDED "ConcurrentPerOrgLongTxn Limit exceeded.").
+func (s *Server) FailCalls(n, status int, errorCode, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.callErrs = append(s.callErrs, callErr{status, errorCode, message})
+	}
 }
 
 // Records returns a copy of the stored records of typ, by id.
