@@ -34,6 +34,9 @@ type deployment struct {
 	vendor  string         // the writer's base_url: the double's, or a proxy's in front of it
 	kafka   *cdctest.Kafka // nil: the in-process bus
 	timeout time.Duration  // the writer's request timeout
+	// idProperty is the writer's id_property: "email" (upserts) unless a
+	// test clears it to have records created.
+	idProperty string
 }
 
 // newDeployment creates the test's database with the contacts table and
@@ -42,7 +45,7 @@ type deployment struct {
 func newDeployment(t *testing.T, kafka bool, opts hubspot.Options) *deployment {
 	t.Helper()
 	needsServers(t)
-	d := &deployment{t: t, name: dbName(t), timeout: time.Second}
+	d := &deployment{t: t, name: dbName(t), timeout: time.Second, idProperty: "email"}
 	d.url = pg.CreateDB(t, d.name)
 	t.Cleanup(func() {
 		_ = pg.ExecErr("postgres", fmt.Sprintf("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '%s'", d.name))
@@ -84,7 +87,7 @@ systems:
     base_url: %q
     token: %q
     object: contacts
-    id_property: email
+    id_property: %q
     rate: {requests: %d, per: 1s}
     timeout: %s
 pipelines:
@@ -101,7 +104,7 @@ pipelines:
       lifecyclestage: stage
     max_attempts: 20
     backoff: {min: 50ms, max: 1s}
-`, d.url, d.name, d.name, listen, d.vendor, hubToken, hubRate, d.timeout, pipelineName)
+`, d.url, d.name, d.name, listen, d.vendor, hubToken, d.idProperty, hubRate, d.timeout, pipelineName)
 	if d.kafka != nil {
 		quoted := make([]string, 0, len(d.kafka.Brokers()))
 		for _, br := range d.kafka.Brokers() {

@@ -1,0 +1,117 @@
+package outbound
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/vendortest/hubspot"
+)
+
+// TestKilledBetweenCreateAndAnswer: cdcd creates contacts without
+// id_property (plain batch creates), HubSpot applies the first call and
+// never answers, and cdcd is killed meanwhile. After the restart the
+// contacts are looked up by email, not created again: every contact is
+// sent in exactly one create, all are linked, and nothing draws a 409,
+// whether HubSpot's answers echo objectWriteTraceId or not.
+func TestKilledBetweenCreateAndAnswer(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		ids  hubspot.TraceIDs
+	}{{"trace-ids", hubspot.TraceIDsEcho}, {"no-trace-ids", hubspot.TraceIDsOmit}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			const n = 150
+			d := newDeployment(t, false, hubspot.Options{TraceIDs: mode.ids, Faults: hubspot.Faults{Stall: time.Minute}})
+			d.idProperty, d.timeout = "", 30*time.Second
+			d.hub.FailNext(hubspot.FaultTimeoutAfterApply, 1)
+			p := d.start("all")
+			w := newWorkload(t, d.url)
+			w.insert(1, n, "lead")
+			poll(t, 30*time.Second, 20*time.Millisecond, func() error {
+				if len(d.hub.Writes()) == 0 {
+					return fmt.Errorf("no create applied yet")
+				}
+				return nil
+			})
+			p.kill() // the first create is applied, its answer still stalled
+			applied := len(d.hub.Objects("contacts"))
+			p.restart()
+
+			waitConverged(t, d.url, nil, d.hub, 60*time.Second)
+			all := make([]int, n)
+			for i := range all {
+				all[i] = i + 1
+			}
+			checkCreatedOnce(t, d.hub, all)
+			sent, conflicts := createInputs(t, d.hub)
+			for email, k := range sent {
+				if k != 1 {
+					t.Errorf("contact %d sent in %d creates", idOf(email), k)
+				}
+			}
+			if conflicts > 0 {
+				t.Errorf("%d calls answered 409", conflicts)
+			}
+			poll(t, 10*time.Second, 100*time.Millisecond, func() error {
+				links, pending := countLinks(t, d.url)
+				if links != n || pending != 0 {
+					return fmt.Errorf("%d links and %d pending creates, want %d and 0", links, pending, n)
+				}
+				return nil
+			})
+			t.Logf("%d of %d contacts created by the call cut short, %d calls", applied, n, len(d.hub.Requests()))
+		})
+	}
+}
+
+// createInputs counts, by lowercased email, the inputs of every batch
+// create the double received, and the calls it answered 409.
+func createInputs(t *testing.T, hub *hubspot.Server) (sent map[string]int, conflicts int) {
+	t.Helper()
+	sent = map[string]int{}
+	for _, r := range hub.Requests() {
+		if r.Status == http.StatusConflict {
+			conflicts++
+		}
+		if !strings.HasSuffix(r.Path, "/contacts/batch/create") {
+			continue
+		}
+		var body struct {
+			Inputs []struct {
+				Properties map[string]string `json:"properties"`
+			} `json:"inputs"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("create body: %v", err)
+		}
+		for _, in := range body.Inputs {
+			sent[strings.ToLower(in.Properties["email"])]++
+		}
+	}
+	return sent, conflicts
+}
+
+// countLinks returns how many contacts cdcd has linked and how many
+// creates it holds as pending.
+func countLinks(t *testing.T, url string) (links, pending int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM cdcd.links WHERE system = 'hubspot'),
+		(SELECT count(*) FROM cdcd.pending_creates)`).Scan(&links, &pending); err != nil {
+		t.Fatal(err)
+	}
+	return links, pending
+}
