@@ -48,6 +48,11 @@ type Config struct {
 	// its change event's Avro schema, to decode Pub/Sub API bitmaps; see
 	// SalesforceParserConfig.
 	AvroSchemas map[string]string `yaml:"avro_schemas"`
+	// MaxBody bounds a delivery's body, in bytes, instead of the intake's
+	// limit. Default for shopify: 16 MiB, since a products/update of a
+	// product with many variants exceeds 1 MiB and Shopify retries a
+	// refused delivery until it deletes the subscription.
+	MaxBody int64 `yaml:"max_body"`
 	// OwnSources are the vendor's origin hints that mark a change cdcd
 	// itself made: "INTEGRATION/<app id>" for HubSpot (changeSource/
 	// sourceId), "client=<name>" for Salesforce (changeOrigin).
@@ -67,6 +72,9 @@ type JSONConfig struct {
 	Fields         []JSONField       `yaml:"fields"`
 }
 
+// ShopifyMaxBody is the default max_body of a shopify system's webhooks.
+const ShopifyMaxBody = 16 << 20
+
 // NewConfig returns the webhook section of a system type with its
 // defaults: hubspot and shopify verify and parse their own formats;
 // salesforce's Change Data Capture events arrive through a relay that
@@ -77,7 +85,7 @@ func NewConfig(systemType string) (*Config, error) {
 	case "hubspot":
 		return &Config{Verify: "hubspot", Parse: "hubspot"}, nil
 	case "shopify":
-		return &Config{Verify: "shopify", Parse: "shopify"}, nil
+		return &Config{Verify: "shopify", Parse: "shopify", MaxBody: ShopifyMaxBody}, nil
 	case "salesforce":
 		return &Config{Verify: "hmac", Parse: "salesforce"}, nil
 	case "http":
@@ -126,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Window < 0 {
 		bad("window", "must not be negative")
+	}
+	if c.MaxBody < 0 {
+		bad("max_body", "must not be negative")
 	}
 	for key, set := range c.unused() {
 		if set {
@@ -223,7 +234,7 @@ func (c *Config) System(name string) (System, error) {
 	if err != nil {
 		return System{}, fmt.Errorf("systems.%s.webhook: %w", name, err)
 	}
-	s := System{Name: name, Verifier: v, Parser: p}
+	s := System{Name: name, Verifier: v, Parser: p, MaxBody: c.MaxBody}
 	if d, ok := v.(interface{ DeliveryID(*Request) string }); ok {
 		s.DeliveryID = d.DeliveryID
 	}

@@ -38,6 +38,9 @@ type System struct {
 	// the same across retries (a verifier's DeliveryID method). It stands in
 	// for the DeliveryID of changes the parser left without one.
 	DeliveryID func(*Request) string
+	// MaxBody, when set, bounds this system's bodies instead of
+	// HandlerConfig.MaxBody.
+	MaxBody int64
 }
 
 // HandlerConfig bounds the intake. Zero values mean the defaults.
@@ -175,10 +178,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, sys *System) (in
 
 	// A slow sender must not hold a slot past the timeout.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.Timeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	limit := h.cfg.MaxBody
+	if sys.MaxBody > 0 {
+		limit = sys.MaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", h.cfg.MaxBody)
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", limit)
 		}
 		return http.StatusBadRequest, "read body: connection broken"
 	}

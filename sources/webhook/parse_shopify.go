@@ -23,8 +23,11 @@ func (c *ShopifyParserConfig) Validate() error { return nil }
 // members in document order, values as sent (nested objects and arrays
 // included). Key is {"id": "<id>"}; an inventory level, which has no id of
 // its own, is keyed "<inventory_item_id>:<location_id>". CommitTime is
-// updated_at, else X-Shopify-Triggered-At; DeliveryID is
-// X-Shopify-Webhook-Id.
+// X-Shopify-Triggered-At, which has nanoseconds, else updated_at, which has
+// whole seconds: two updates of one inventory level in one second (routine
+// during a sale) must apply in the order they happened. DeliveryID is
+// "event/<X-Shopify-Event-Id>/<topic>", the same on every delivery of one
+// event, else X-Shopify-Webhook-Id (see ShopifyVerifier.DeliveryID).
 type ShopifyParser struct {
 	system string
 }
@@ -66,9 +69,9 @@ func (p *ShopifyParser) Parse(r *Request) ([]Change, error) {
 	if !ok {
 		return nil, fmt.Errorf("shopify delivery: unsupported topic %q", truncate([]byte(name)))
 	}
-	did := r.Header.Get(HeaderShopifyWebhookID)
+	did := shopifyDeliveryID(r)
 	if did == "" {
-		return nil, fmt.Errorf("shopify delivery: no %s header", HeaderShopifyWebhookID)
+		return nil, fmt.Errorf("shopify delivery: no %s or %s header", HeaderShopifyEventID, HeaderShopifyWebhookID)
 	}
 	row, err := objectRow(r.Body, nil)
 	if err != nil {
@@ -127,9 +130,16 @@ func memberID(row cdc.Row, name string) (string, error) {
 	return id, nil
 }
 
-// shopifyTime reads updated_at, else the triggered-at header; neither gives
-// the zero time.
+// shopifyTime reads the triggered-at header, else updated_at; neither
+// gives the zero time.
 func shopifyTime(row cdc.Row, triggered string) (time.Time, error) {
+	if triggered != "" {
+		t, err := time.Parse(time.RFC3339Nano, triggered)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time", HeaderShopifyTriggered, truncate([]byte(triggered)))
+		}
+		return t.UTC(), nil
+	}
 	if v, ok := row.Get("updated_at"); ok && !cdc.IsNull(v) {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
@@ -141,12 +151,5 @@ func shopifyTime(row cdc.Row, triggered string) (time.Time, error) {
 		}
 		return t.UTC(), nil
 	}
-	if triggered == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, triggered)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time", HeaderShopifyTriggered, truncate([]byte(triggered)))
-	}
-	return t.UTC(), nil
+	return time.Time{}, nil
 }

@@ -11,6 +11,7 @@ import (
 const (
 	HeaderShopifyHmac      = "X-Shopify-Hmac-SHA256"
 	HeaderShopifyWebhookID = "X-Shopify-Webhook-Id"
+	HeaderShopifyEventID   = "X-Shopify-Event-Id"
 	HeaderShopifyTopic     = "X-Shopify-Topic"
 	HeaderShopifyTriggered = "X-Shopify-Triggered-At"
 )
@@ -57,8 +58,18 @@ func (v *ShopifyVerifier) Verify(r *Request, _ time.Time) error {
 	return nil
 }
 
-// DeliveryID returns X-Shopify-Webhook-Id, which stays the same across
-// Shopify's retries of one delivery.
+// DeliveryID returns the id Shopify's guide says to deduplicate on
+// ("Ignore duplicate webhooks", shopify.dev/docs/apps/build/webhooks/ignore-duplicates):
+// X-Shopify-Event-Id, the same on every delivery of one event (retries,
+// duplicates, one per subscription to the topic), qualified by the topic;
+// X-Shopify-Webhook-Id, one per delivery, when the header is absent.
 func (v *ShopifyVerifier) DeliveryID(r *Request) string {
+	return shopifyDeliveryID(r)
+}
+
+func shopifyDeliveryID(r *Request) string {
+	if ev := r.Header.Get(HeaderShopifyEventID); ev != "" {
+		return "event/" + ev + "/" + r.Header.Get(HeaderShopifyTopic)
+	}
 	return r.Header.Get(HeaderShopifyWebhookID)
 }
