@@ -32,9 +32,12 @@ import (
 
 // Limits of the Events API.
 const (
-	maxDedupKey = 255
-	maxSummary  = 1024
-	maxBody     = 512 << 10
+	// throttlePause holds a routing key after a 429, which PagerDuty sends
+	// without Retry-After; its guide advises retrying 30 s apart.
+	throttlePause = 30 * time.Second
+	maxDedupKey   = 255
+	maxSummary    = 1024
+	maxBody       = 512 << 10
 )
 
 // Writer sends records as events. It implements delivery.Writer, one
@@ -103,7 +106,8 @@ type payload struct {
 
 // Write sends one event per record. Result.ExternalID is the dedup key
 // PagerDuty reports. A record that cannot be rendered and 400 answers are
-// permanent; 429 and 5xx are retried.
+// permanent; 5xx are retried, and 429 too, after pausing every writer of
+// the routing key for its Retry-After or, as PagerDuty sends none, 30 s.
 func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
 	results := make([]delivery.Result, len(records))
 	for i := range records {
@@ -139,7 +143,11 @@ func (w *Writer) send(ctx context.Context, r *delivery.Record) (string, error) {
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err := delivery.HTTPError(resp.StatusCode, resp.Header, respBody, "send pagerduty event"); err != nil {
-		if d, ok := cdc.RetryAfterOf(err); ok {
+		d, ok := cdc.RetryAfterOf(err)
+		if !ok && resp.StatusCode == http.StatusTooManyRequests {
+			d, ok, err = throttlePause, true, cdc.RetryAfter(err, throttlePause)
+		}
+		if ok {
 			w.limit.Pause(d)
 		}
 		return "", err

@@ -2,6 +2,7 @@ package pagerduty
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestClassifiesAnswers(t *testing.T) {
 	}{
 		{"invalid event", pd.Response{Status: 400, Body: `{"status":"invalid event"}`}, true, 0},
 		{"throttled", pd.Response{Status: 429, RetryAfter: 3}, false, 3 * time.Second},
-		{"throttled without retry-after", pd.Response{Status: 429}, false, 0},
+		{"throttled without retry-after", pd.Response{Status: 429}, false, 30 * time.Second},
 		{"server error", pd.Response{Status: 502}, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,5 +190,32 @@ func TestValidate(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "short") {
 		t.Error("validation quotes the routing key")
+	}
+}
+
+// PagerDuty throttles a routing key past about 120 events a minute with a
+// 429 that carries no Retry-After; the writer holds the key 30 s, as
+// PagerDuty advises, instead of retrying at once.
+func TestThrottlePausesTheRoutingKey(t *testing.T) {
+	t.Parallel()
+	srv := pd.New(t)
+	srv.Limit(2)
+	cfg := testConfig(srv.URL())
+	cfg.Rate = delivery.Rate{Requests: 100, Per: time.Second}
+	w := newWriter(t, cfg)
+	for i, wantErr := range []bool{false, false, true} {
+		res := write(t, w, record(cdc.OpCreate, map[string]any{"sku": fmt.Sprint("A-", i), "qty": 1.0}))
+		if (res.Err != nil) != wantErr {
+			t.Fatalf("event %d: %v", i, res.Err)
+		}
+		if d, _ := cdc.RetryAfterOf(res.Err); wantErr && d != 30*time.Second {
+			t.Fatalf("event %d: retry after %v, want 30s", i, d)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	res, _ := w.Write(ctx, []delivery.Record{record(cdc.OpCreate, map[string]any{"sku": "B", "qty": 1.0})})
+	if res[0].Err == nil || srv.Requests() != 3 {
+		t.Fatalf("during the pause: %v after %d requests, want an error and no request", res[0].Err, srv.Requests())
 	}
 }

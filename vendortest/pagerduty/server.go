@@ -1,7 +1,8 @@
 // Package pagerduty is an in-process double of the PagerDuty Events API
 // v2 (POST /v2/enqueue). It validates events as PagerDuty documents them,
-// answers 202 with the dedup key, 400 for an invalid event, and keeps the
-// state of each alert by dedup key.
+// answers 202 with the dedup key, 400 for an invalid event, 429 without
+// Retry-After past a routing key's rate (Limit), and keeps the state of
+// each alert by dedup key.
 package pagerduty
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -55,15 +57,18 @@ type Response struct {
 type Server struct {
 	srv *httptest.Server
 
-	mu     sync.Mutex
-	events []Event
-	alerts map[string]string // dedup key -> state
-	script []Response
+	mu       sync.Mutex
+	events   []Event
+	alerts   map[string]string // dedup key -> state
+	script   []Response
+	requests int
+	limit    int                    // events per routing key in any minute; 0: none
+	seen     map[string][]time.Time // routing key -> admission times in the last minute
 }
 
 // New starts a double that stops when the test ends.
 func New(t testing.TB) *Server {
-	s := &Server{alerts: map[string]string{}}
+	s := &Server{alerts: map[string]string{}, seen: map[string][]time.Time{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -78,6 +83,22 @@ func (s *Server) Respond(rs ...Response) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.script = append(s.script, rs...)
+}
+
+// Limit makes the double answer 429, with no Retry-After header as
+// PagerDuty documents, to events past n per routing key in the last
+// minute. Refused events do not count.
+func (s *Server) Limit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = n
+}
+
+// Requests is how many requests arrived, accepted or not.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
 }
 
 // Events returns the accepted events in arrival order.
@@ -97,6 +118,7 @@ func (s *Server) Alert(dedupKey string) string {
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.requests++
 	if len(s.script) > 0 {
 		resp := s.script[0]
 		s.script = s.script[1:]
@@ -125,6 +147,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		invalid(w, msg)
 		return
 	}
+	if s.throttled(ev.RoutingKey, time.Now()) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"status":"throttle event","message":"Requests for this service are arriving too quickly. Please retry later."}`)
+		return
+	}
 	if ev.DedupKey == "" {
 		b := make([]byte, 16)
 		rand.Read(b)
@@ -146,6 +174,24 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	json.NewEncoder(w).Encode(map[string]string{"status": "success", "message": "Event processed", "dedup_key": ev.DedupKey})
+}
+
+// throttled reports whether an event for key arriving at now is over the
+// limit, and admits it otherwise. The caller holds s.mu.
+func (s *Server) throttled(key string, now time.Time) bool {
+	if s.limit <= 0 {
+		return false
+	}
+	log := s.seen[key]
+	for len(log) > 0 && now.Sub(log[0]) >= time.Minute {
+		log = log[1:]
+	}
+	if len(log) >= s.limit {
+		s.seen[key] = log
+		return true
+	}
+	s.seen[key] = append(log, now)
+	return false
 }
 
 // check returns why PagerDuty would refuse ev, or "".
