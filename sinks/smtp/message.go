@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 
@@ -55,7 +56,7 @@ func (w *Writer) message(r *delivery.Record) (*message, error) {
 
 	m := &message{id: messageID(w.name, d.EventID, r.Key, domainOf(w.from.Address))}
 	var b bytes.Buffer
-	header := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	header := func(k, v string) { b.WriteString(fold(k+": "+v) + "\r\n") }
 	header("From", w.from.String())
 	addrs := make([]string, len(to))
 	for i, a := range to {
@@ -63,7 +64,7 @@ func (w *Writer) message(r *delivery.Record) (*message, error) {
 		m.rcpts = append(m.rcpts, a.Address)
 	}
 	header("To", strings.Join(addrs, ", "))
-	header("Subject", mime.QEncoding.Encode("utf-8", subject))
+	header("Subject", mime.QEncoding.Encode("utf-8", clipSubject(subject)))
 	header("Date", w.now().Format(time.RFC1123Z))
 	header("Message-ID", m.id)
 	if d.EventID != "" {
@@ -78,4 +79,39 @@ func (w *Writer) message(r *delivery.Record) (*message, error) {
 	qp.Close()
 	m.data = b.Bytes()
 	return m, nil
+}
+
+// Header lines: folded past lineFold where they have whitespace to fold
+// at; RFC 5322 forbids lines over 998 characters, which servers refuse.
+const (
+	lineFold   = 78
+	maxSubject = 900
+)
+
+// clipSubject cuts a subject to maxSubject characters, marking the cut
+// with "…", which also makes it an encoded word that folds.
+func clipSubject(s string) string {
+	if utf8.RuneCountInString(s) <= maxSubject {
+		return s
+	}
+	return string([]rune(s)[:maxSubject-1]) + "…"
+}
+
+// fold breaks a header line at spaces so that its lines stay within
+// lineFold characters where a space allows.
+func fold(line string) string {
+	var b strings.Builder
+	for len(line) > lineFold {
+		i := strings.LastIndexByte(line[:lineFold+1], ' ')
+		if i <= 0 {
+			if i = strings.IndexByte(line[lineFold:], ' '); i < 0 {
+				break
+			}
+			i += lineFold
+		}
+		b.WriteString(line[:i] + "\r\n")
+		line = line[i:] // the space starts the continuation line
+	}
+	b.WriteString(line)
+	return b.String()
 }

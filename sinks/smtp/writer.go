@@ -71,7 +71,9 @@ func (w *Writer) MaxBatch() int { return 1 }
 
 // Write sends one message per record. Result.ExternalID is the
 // Message-ID. A record that cannot be rendered and 5xx replies are
-// permanent; 4xx replies and connection failures are retried.
+// permanent, but a recipient refused with 5xx while others are accepted
+// only misses the message (logged); 4xx replies and connection failures
+// are retried.
 func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
 	results := make([]delivery.Result, len(records))
 	for i := range records {
@@ -129,10 +131,24 @@ func (w *Writer) send(ctx context.Context, m *message) error {
 	if err := c.Mail(w.from.Address); err != nil {
 		return fmt.Errorf("smtp MAIL FROM: %w", err)
 	}
+	// A recipient refused for good (5xx) does not hold back the others
+	// (RFC 5321 3.3); one refused for now (4xx) retries the message, sent
+	// to nobody yet.
+	var refused error
+	accepted := 0
 	for _, rcpt := range m.rcpts {
-		if err := c.Rcpt(rcpt); err != nil {
+		err := c.Rcpt(rcpt)
+		if te, ok := errors.AsType[*textproto.Error](err); ok && te.Code >= 500 {
+			refused = fmt.Errorf("smtp RCPT TO: %w", err)
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("smtp RCPT TO: %w", err)
 		}
+		accepted++
+	}
+	if accepted == 0 {
+		return refused
 	}
 	data, err := c.Data()
 	if err != nil {
@@ -145,6 +161,10 @@ func (w *Writer) send(ctx context.Context, m *message) error {
 		return fmt.Errorf("smtp message refused: %w", err)
 	}
 	_ = c.Quit() // the message is accepted; a failed QUIT changes nothing
+	if refused != nil {
+		w.log.Warn().Str("message_id", m.id).Int("recipients", len(m.rcpts)).Int("refused", len(m.rcpts)-accepted).
+			Msg("smtp server refused some recipients; the message went to the others")
+	}
 	return nil
 }
 

@@ -140,7 +140,11 @@ func TestClassifiesReplies(t *testing.T) {
 	}{
 		{"452 mailbox full", func(s *smtpd.Server) { s.Reply("RCPT", 452, "4.2.2 Mailbox full") }, false},
 		{"421 try later", func(s *smtpd.Server) { s.Reply("MAIL", 421, "4.7.0 Try again later") }, false},
-		{"550 no such user", func(s *smtpd.Server) { s.Reply("RCPT", 550, "5.1.1 No such user") }, true},
+		{"550 every recipient", func(s *smtpd.Server) {
+			for range 3 {
+				s.Reply("RCPT", 550, "5.1.1 No such user")
+			}
+		}, true},
 		{"554 rejected", func(s *smtpd.Server) { s.Reply("DATA", 554, "5.7.1 Message rejected") }, true},
 		{"535 bad password", func(s *smtpd.Server) { s.AddUser("cdcd", "other") }, true},
 	} {
@@ -204,6 +208,53 @@ func TestValidate(t *testing.T) {
 	for _, path := range []string{"tls", "from", "to[0]", "subject", "body"} {
 		if err == nil || !strings.Contains(err.Error(), path+":") {
 			t.Errorf("no problem reported for %s in %v", path, err)
+		}
+	}
+}
+
+// A recipient the server refuses for good does not keep the message from
+// the others (RFC 5321 3.3).
+func TestRefusedRecipientMissesOnlyItsCopy(t *testing.T) {
+	t.Parallel()
+	srv := smtpd.New(t)
+	srv.AddUser("cdcd", "pw-secret")
+	srv.Reply("RCPT", 550, "5.1.1 No such user")
+	if res := write(t, newWriter(t, testConfig(srv)), record(order)); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 || strings.Join(msgs[0].To, ",") != "ops@shop.example,audit@shop.example" {
+		t.Fatalf("messages %+v, want one to ops and audit", msgs)
+	}
+}
+
+// Servers refuse lines over 998 characters: long subjects and recipient
+// lists are folded, and a subject past 900 characters is cut.
+func TestLongHeadersAreFolded(t *testing.T) {
+	t.Parallel()
+	srv := smtpd.New(t)
+	srv.AddUser("cdcd", "pw-secret")
+	cfg := testConfig(srv)
+	cfg.Subject = "{{.Fields.name}}"
+	w := newWriter(t, cfg)
+	words := strings.TrimSpace(strings.Repeat("shipped ", 110))
+	for _, tc := range []struct{ name, want string }{
+		{words, words},
+		{strings.Repeat("x", 1200), strings.Repeat("x", 899) + "…"},
+		{"Ünïcödé " + words, "Ünïcödé " + words},
+	} {
+		fields := map[string]any{"email": strings.Repeat("Someone <someone@example.com>, ", 40) + "ada@example.com", "order": 1.0, "name": tc.name}
+		if res := write(t, w, record(fields)); res.Err != nil {
+			t.Fatalf("subject of %d characters: %v", len(tc.name), res.Err)
+		}
+		msgs := srv.Messages()
+		pm, err := msgs[len(msgs)-1].Parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := new(mime.WordDecoder).DecodeHeader(pm.Header.Get("Subject"))
+		if err != nil || got != tc.want {
+			t.Fatalf("subject %q (%v), want %q", got, err, tc.want)
 		}
 	}
 }

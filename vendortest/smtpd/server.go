@@ -1,7 +1,8 @@
 // Package smtpd is a tiny in-process SMTP server for tests: EHLO/HELO,
 // AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP and QUIT over plain TCP (no
 // STARTTLS). It records every accepted message and can be told to answer
-// a command with a given reply.
+// a command with a given reply. Like real servers, it refuses a message
+// with a line over 998 characters (RFC 5321 4.5.3.1.6).
 package smtpd
 
 import (
@@ -192,6 +193,8 @@ func (s *Server) serve(c *textproto.Conn) {
 			}
 			if r, ok := s.scripted("DATA"); ok {
 				say("%s", r)
+			} else if tooLong(data) {
+				say("500 5.5.0 Line too long")
 			} else {
 				cur.Data = data
 				s.mu.Lock()
@@ -212,6 +215,16 @@ func (s *Server) serve(c *textproto.Conn) {
 			say("502 5.5.2 Command not recognized")
 		}
 	}
+}
+
+// tooLong reports whether data has a line over 998 characters.
+func tooLong(data []byte) bool {
+	for line := range bytes.Lines(data) {
+		if len(bytes.TrimRight(line, "\r\n")) > 998 {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) needsAuth() bool {
