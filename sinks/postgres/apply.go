@@ -32,9 +32,13 @@ const (
 	outcomes
 )
 
-// apply applies one record in a savepoint of tx. A record the table
-// refuses is rolled back to the savepoint and reported in the Result; the
-// returned error is transient and fails the batch.
+// apply applies one record in a savepoint of tx. A record the table or
+// the server refuses (bad data, a constraint, but also a deadlock or a
+// timeout of its statement) is rolled back to the savepoint and its error
+// reported in its own Result, permanent or not, so that the other records
+// of the batch apply and only it is retried or dead-lettered. The
+// returned error means the transaction is lost (the connection failed, ctx
+// ended) and fails the batch.
 func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (delivery.Result, outcome, error) {
 	res := delivery.Result{ExternalID: rec.ExternalID}
 	sp, err := tx.Begin(ctx)
@@ -43,7 +47,7 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (de
 	}
 	out, version, err := w.applyIn(ctx, sp, rec)
 	if err != nil {
-		if !cdc.IsPermanent(err) {
+		if !cdc.IsPermanent(err) && !refused(err) {
 			return res, failed, err
 		}
 		if rbErr := sp.Rollback(ctx); rbErr != nil {
@@ -350,12 +354,16 @@ func (w *Writer) matchValues(rec *delivery.Record, lk *link) (map[string]any, st
 
 // literal turns a value decoded by encoding/json into the text Postgres
 // reads for a column: nil is NULL, objects and arrays are JSON (for json
-// and jsonb columns).
+// and jsonb columns). A string holding a NUL is a permanent error: sent
+// as text it would cut the statement short.
 func literal(v any) (any, error) {
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
 	case string:
+		if strings.IndexByte(x, 0) >= 0 {
+			return nil, cdc.Permanent(errors.New("the value holds a NUL character (\\u0000), which Postgres cannot store in text; correct it in the system"))
+		}
 		return x, nil
 	case json.Number:
 		return x.String(), nil
@@ -368,7 +376,7 @@ func literal(v any) (any, error) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("value of type %T cannot be written", v)
+		return nil, cdc.Permanent(fmt.Errorf("value of type %T cannot be written", v))
 	}
 	return string(b), nil
 }

@@ -13,23 +13,43 @@ import (
 const (
 	codeInsufficientPrivilege = "42501"
 	codeObjectInUse           = "55006"
+	codeProtocolViolation     = "08P01"
 )
 
 // classify wraps err with op and marks it permanent when retrying cannot
-// fix it: integrity constraint violations (class 23), bad data (class 22)
-// and statements the table cannot take (class 42: an unknown column, a
-// missing privilege). Everything else, serialization failures (40001),
-// deadlocks (40P01) and connection errors included, stays transient.
+// fix it, so that the record is dead-lettered at its first attempt:
+//   - class 22, data exceptions: a value the column's type refuses (22P02,
+//     22003, 22007), invalid UTF-8 or a NUL byte (22021), a JSON value
+//     jsonb refuses (22P05);
+//   - class 23, integrity constraint violations (not null, unique, check,
+//     foreign key);
+//   - class 42, statements the table cannot take: a value of the wrong
+//     type (42804), an unknown column (42703), a missing privilege;
+//   - 08P01 at ERROR severity: the server refused the statement's bytes
+//     (a NUL in a value sent as text) and the session goes on. At FATAL
+//     severity the connection is gone, which is transient.
+//
+// Everything else, serialization failures (40001), deadlocks (40P01),
+// timeouts and connection errors included, stays transient.
 func classify(op string, err error) error {
 	err = fmt.Errorf("%s: %w", op, err)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
-		switch pgErr.Code[:2] {
-		case "22", "23", "42":
+		switch {
+		case pgErr.Code[:2] == "22", pgErr.Code[:2] == "23", pgErr.Code[:2] == "42",
+			pgErr.Code == codeProtocolViolation && pgErr.Severity == "ERROR":
 			return cdc.Permanent(err)
 		}
 	}
 	return err
+}
+
+// refused reports whether err is the server refusing a statement while the
+// session lives on (an ERROR, not FATAL or PANIC): rolling back to a
+// savepoint undoes it and the transaction goes on.
+func refused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Severity == "ERROR"
 }
 
 func hasCode(err error, code string) bool {

@@ -68,7 +68,7 @@ func write(t *testing.T, w *Writer, records ...delivery.Record) []delivery.Resul
 
 // row returns the contact's columns as text ("<nil>" for NULL), or nil if
 // there is no row.
-func row(t *testing.T, url, email string) map[string]string {
+func row(t testing.TB, url, email string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
