@@ -19,6 +19,8 @@ type Audit struct {
 var auditColumns = []string{"at", "pipeline", "system", "object", "local_key", "event_id", "op", "status", "attempt", "latency_ms", "error"}
 
 // Record appends outcomes with one COPY, all or none. A zero At means now.
+// Keys and ids that text cannot hold are stored with U+FFFD in place of
+// the bytes it refuses.
 // COPY: faster than a multi-row INSERT of unnested arrays at every batch
 // size measured, 1 to 1000.
 func (a *Audit) Record(ctx context.Context, outcomes []delivery.Outcome) error {
@@ -37,7 +39,7 @@ func (a *Audit) Record(ctx context.Context, outcomes []delivery.Outcome) error {
 			if o.Error != "" {
 				errText = &o.Error
 			}
-			return []any{at, o.Pipeline, o.System, o.Object, o.Key, o.EventID, o.Op.String(), string(o.Status),
+			return []any{at, o.Pipeline, o.System, o.Object, storable(o.Key), storable(o.EventID), o.Op.String(), string(o.Status),
 				int32(o.Attempt), float64(o.Latency) / float64(time.Millisecond), errText}, nil
 		}))
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
@@ -62,42 +64,54 @@ type DeadLetters struct {
 }
 
 // Put stores letters in one statement, all or none, with status dead. IDs
-// are assigned by the store; a zero FailedAt means now.
+// are assigned by the store; a zero FailedAt means now. Whatever bytes a
+// letter holds, it can be stored: Record and Event are kept byte for byte,
+// and so is a Key that text cannot hold (a NUL, invalid UTF-8), beside a
+// readable local_key. Other text (ids, names, the error) that text cannot
+// hold is stored with U+FFFD in place of the bytes it refuses.
 func (d *DeadLetters) Put(ctx context.Context, letters []delivery.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
 	n := len(letters)
 	pipe, sys, obj, tbl, key, evID, op, errText := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	rec, ev := make([]*string, n), make([]*string, n)
+	rec, ev, rawKey := make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	attempts := make([]int32, n)
 	failed := make([]time.Time, n)
 	now := time.Now()
 	for i, l := range letters {
-		pipe[i], sys[i], obj[i], tbl[i], key[i], evID[i] = l.Pipeline, l.System, l.Object, l.Table, l.Key, l.EventID
-		op[i], errText[i], attempts[i], failed[i] = l.Op.String(), l.Error, int32(l.Attempts), l.FailedAt
+		pipe[i], sys[i], obj[i], tbl[i], key[i], evID[i] = storable(l.Pipeline), storable(l.System), storable(l.Object), storable(l.Table), storable(l.Key), storable(l.EventID)
+		op[i], errText[i], attempts[i], failed[i] = l.Op.String(), storable(l.Error), int32(l.Attempts), l.FailedAt
 		if l.FailedAt.IsZero() {
 			failed[i] = now
 		}
+		if key[i] != l.Key {
+			rawKey[i] = []byte(l.Key)
+		}
 		if len(l.Record) > 0 {
-			s := string(l.Record)
-			rec[i] = &s
+			rec[i] = l.Record
 		}
 		if len(l.Event) > 0 {
-			s := string(l.Event)
-			ev[i] = &s
+			ev[i] = l.Event
 		}
 	}
 	_, err := d.pool.Exec(ctx, `
-		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, event_id, op, record, event, error, attempts, failed_at)
-		SELECT pipeline, system, object, local_table, local_key, event_id, op, record::jsonb, event::jsonb, error, attempts, failed_at
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::timestamptz[])
-		     AS r(pipeline, system, object, local_table, local_key, event_id, op, record, event, error, attempts, failed_at)`,
-		pipe, sys, obj, tbl, key, evID, op, rec, ev, errText, attempts, failed)
+		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[])`,
+		pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed)
 	if err != nil {
 		return fmt.Errorf("put %d dead letters: %w", n, err)
 	}
 	return nil
+}
+
+// storable is s as a text column holds it: valid UTF-8 without NUL, each
+// byte it cannot hold replaced by U+FFFD.
+func storable(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // Replays takes up to limit dead letters of pipeline that an operator asked
@@ -168,7 +182,7 @@ func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) er
 }
 
 // letterColumns is the column list scanLetter reads.
-var letterColumns = []string{"id", "pipeline", "system", "object", "local_table", "local_key", "event_id", "op",
+var letterColumns = []string{"id", "pipeline", "system", "object", "local_table", "local_key", "raw_key", "event_id", "op",
 	"record", "event", "error", "attempts", "failed_at", "status", "status_at", "resolved_at", "last_error"}
 
 func scanLetter(row pgx.CollectableRow) (DeadLetter, error) {
@@ -176,17 +190,21 @@ func scanLetter(row pgx.CollectableRow) (DeadLetter, error) {
 		l          DeadLetter
 		op, status string
 		rec, ev    []byte
+		rawKey     []byte
 		attempts   int32
 		resolvedAt *time.Time
 		lastError  *string
 	)
-	err := row.Scan(&l.ID, &l.Pipeline, &l.System, &l.Object, &l.Table, &l.Key, &l.EventID, &op,
+	err := row.Scan(&l.ID, &l.Pipeline, &l.System, &l.Object, &l.Table, &l.Key, &rawKey, &l.EventID, &op,
 		&rec, &ev, &l.Error, &attempts, &l.FailedAt, &status, &l.StatusAt, &resolvedAt, &lastError)
 	if err != nil {
 		return l, err
 	}
 	if op != "" {
 		l.Op = cdc.Op(op[0])
+	}
+	if rawKey != nil {
+		l.Key = string(rawKey)
 	}
 	l.Record, l.Event, l.Attempts, l.Status = rec, ev, int(attempts), LetterStatus(status)
 	if resolvedAt != nil {

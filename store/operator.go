@@ -28,7 +28,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DeadLetterFilter) ([]Dead
 	cols := slices.Clone(letterColumns)
 	for i, c := range cols {
 		if c == "record" || c == "event" {
-			cols[i] = "NULL::jsonb"
+			cols[i] = "NULL::bytea"
 		}
 	}
 	var (
