@@ -27,7 +27,6 @@ func TestStoreFailureFailsWrite(t *testing.T) {
 	}{
 		{"links lookup", func(h *harness) { h.links.Fail(errDown) }, ev(1, 0, 1, cdc.OpCreate, "a=1")},
 		{"links put", func(h *harness) { h.links.Fail(errDown) }, ev(1, 0, 1, cdc.OpCreate, "a=1")},
-		{"dead letters", func(h *harness) { h.dead.Fail(errDown) }, ev(1, 0, 1, cdc.OpCreate, "bad=1")},
 		{"audit", func(h *harness) { h.audit.Fail(errDown) }, ev(1, 0, 1, cdc.OpCreate, "a=1")},
 	}
 	for _, tt := range tests {
@@ -46,6 +45,68 @@ func TestStoreFailureFailsWrite(t *testing.T) {
 				t.Fatalf("Write = %v, want the store's error", err)
 			}
 		})
+	}
+}
+
+// Regression: when the dead-letter store refused a letter, Write failed,
+// the batch came back with its attempts counted from zero and failed the
+// same way, with nothing to show for it. The pipeline now says so (an
+// error log, a metric, Ready) and stores the letters again until the store
+// takes them; the record is not written again meanwhile.
+func TestDeadLetterStoreFailureIsLoudAndKeepsAttempts(t *testing.T) {
+	t.Parallel()
+	v := newVendor()
+	v.fail = func(delivery.Record, int) error { return transient("HTTP 503") }
+	h := newHarness(t, delivery.PipelineConfig{MaxAttempts: 3}, v)
+	e := ev(1, 0, 1, cdc.OpCreate, "a=1")
+	h.dead.Fail(errDown)
+	done := make(chan error, 1)
+	go func() { done <- h.p.Write(context.Background(), []cdc.Event{e}) }()
+	labels := map[string]string{"pipeline": "contacts-to-crm", "system": "crm"}
+	waitFor(t, "store failures counted", func() bool {
+		return h.counter(t, "cdcd_sink_dead_letter_store_failures_total", labels) >= 3
+	})
+	if err := h.p.Ready(); !errors.Is(err, errDown) {
+		t.Errorf("Ready = %v, want the store's error", err)
+	}
+	if g := h.counter(t, "cdcd_sink_dead_letter_store_failing", labels); g != 1 {
+		t.Errorf("failing gauge %v, want 1", g)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Write = %v before its dead letter was stored", err)
+	default:
+	}
+
+	h.dead.Fail(nil)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Write = %v once the store is back", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write did not return once the store was back")
+	}
+	if letters := h.dead.Letters(); len(letters) != 1 || letters[0].Attempts != 3 || letters[0].EventID != e.ID() {
+		t.Errorf("dead letters %+v, want one with 3 attempts", letters)
+	}
+	if n := len(v.attemptTimes(e.ID())); n != 3 {
+		t.Errorf("the system saw %d attempts, want 3 (none counted again)", n)
+	}
+	if err := h.p.Ready(); err != nil {
+		t.Errorf("Ready = %v once the store is back", err)
+	}
+	if g := h.counter(t, "cdcd_sink_dead_letter_store_failing", labels); g != 0 {
+		t.Errorf("failing gauge %v, want 0", g)
+	}
+
+	// Shutdown while the store fails: Write returns.
+	h.dead.Fail(errDown)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := h.p.Write(ctx, []cdc.Event{ev(2, 0, 2, cdc.OpCreate, "a=1")})
+	if !errors.Is(err, errDown) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Write = %v when ctx ends, want the store's error or ctx's", err)
 	}
 }
 

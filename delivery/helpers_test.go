@@ -307,7 +307,8 @@ func (h *harness) statuses(eventID string) []string {
 	return out
 }
 
-// counter returns the value of a counter series with the given labels.
+// counter returns the value of a counter or gauge series with the given
+// labels.
 func (h *harness) counter(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := h.reg.Gather()
@@ -324,6 +325,9 @@ func (h *harness) counter(t *testing.T, name string, labels map[string]string) f
 				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
 					continue metric
 				}
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
 			}
 			return m.GetCounter().GetValue()
 		}

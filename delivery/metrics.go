@@ -11,6 +11,8 @@ type metrics struct {
 	delivered, retried, dead, skipped prometheus.Counter
 	writeSeconds                      prometheus.Observer
 	depth                             prometheus.Gauge
+	deadStoreFailures                 prometheus.Counter
+	deadStoreDown                     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, pipeline, system string) (*metrics, error) {
@@ -36,12 +38,28 @@ func newMetrics(reg prometheus.Registerer, pipeline, system string) (*metrics, e
 	if err != nil {
 		return nil, err
 	}
+	storeFailures, err := promshare.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cdcd_sink_dead_letter_store_failures_total",
+		Help: "Failed attempts to store dead letters; the pipeline waits until they are stored.",
+	}, []string{"pipeline", "system"}))
+	if err != nil {
+		return nil, err
+	}
+	storeDown, err := promshare.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cdcd_sink_dead_letter_store_failing",
+		Help: "1 while the pipeline's last attempt to store dead letters failed, else 0.",
+	}, []string{"pipeline", "system"}))
+	if err != nil {
+		return nil, err
+	}
 	return &metrics{
-		delivered:    events.WithLabelValues(pipeline, system, "delivered"),
-		retried:      events.WithLabelValues(pipeline, system, "retried"),
-		dead:         events.WithLabelValues(pipeline, system, "dead_lettered"),
-		skipped:      events.WithLabelValues(pipeline, system, "skipped"),
-		writeSeconds: seconds.WithLabelValues(pipeline, system),
-		depth:        depth.WithLabelValues(pipeline),
+		deadStoreFailures: storeFailures.WithLabelValues(pipeline, system),
+		deadStoreDown:     storeDown.WithLabelValues(pipeline, system),
+		delivered:         events.WithLabelValues(pipeline, system, "delivered"),
+		retried:           events.WithLabelValues(pipeline, system, "retried"),
+		dead:              events.WithLabelValues(pipeline, system, "dead_lettered"),
+		skipped:           events.WithLabelValues(pipeline, system, "skipped"),
+		writeSeconds:      seconds.WithLabelValues(pipeline, system),
+		depth:             depth.WithLabelValues(pipeline),
 	}, nil
 }

@@ -111,7 +111,10 @@ type Stores struct {
 // record in the batch superseded it), or durably dead-lettered, so the
 // caller may acknowledge them all. It returns an error only when ctx ends
 // or a store fails; then none of the events may be acknowledged and the
-// caller writes the whole batch again (writes are idempotent).
+// caller writes the whole batch again (writes are idempotent). A failing
+// dead-letter store is the exception: Write stores the letters again
+// until it takes them (Ready reports an error meanwhile), so their
+// attempts are not counted again from zero.
 //
 // Within a Write, the records of one key (one local record: table, object
 // and key) are written strictly in order and never concurrently; records of
@@ -146,6 +149,8 @@ type Pipeline struct {
 
 	mu     sync.Mutex // one Write or replay at a time
 	closed atomic.Bool
+	// deadStoreErr is the dead-letter store's last error while it fails.
+	deadStoreErr atomic.Pointer[error]
 }
 
 var errClosed = errors.New("delivery pipeline is closed")

@@ -127,6 +127,11 @@ func (p *Pipeline) outcome(it *item, s Status, now time.Time, latency time.Durat
 	}
 }
 
+// putDeadLetters stores letters. A failing store does not fail the Write,
+// which would bring the batch back with its attempts counted from zero to
+// fail the same way: the failure is logged as an error and counted, Ready
+// reports it, and the letters are stored again with backoff until the
+// store takes them or ctx ends.
 func (p *Pipeline) putDeadLetters(ctx context.Context, letters []DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
@@ -135,8 +140,39 @@ func (p *Pipeline) putDeadLetters(ctx context.Context, letters []DeadLetter) err
 		p.log.Warn().Int("records", len(letters)).Msg("no dead-letter store; undeliverable records dropped")
 		return nil
 	}
-	if err := p.st.DeadLetters.Put(ctx, letters); err != nil {
-		return fmt.Errorf("store %d dead letters: %w", len(letters), err)
+	for try := 1; ; try++ {
+		err := p.st.DeadLetters.Put(ctx, letters)
+		if err == nil {
+			if p.deadStoreErr.Swap(nil) != nil {
+				p.met.deadStoreDown.Set(0)
+				p.log.Info().Int("records", len(letters)).Msg("dead letters stored again")
+			}
+			return nil
+		}
+		err = fmt.Errorf("store %d dead letters: %w", len(letters), err)
+		if ctx.Err() != nil {
+			return err
+		}
+		p.deadStoreErr.Store(&err)
+		p.met.deadStoreFailures.Inc()
+		p.met.deadStoreDown.Set(1)
+		p.log.Error().Err(err).Int("records", len(letters)).Int("try", try).
+			Msg("dead-letter store failing; the batch waits until its dead letters are stored")
+		t := time.NewTimer(p.backoff(try, nil))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// Ready reports whether the pipeline can settle what it cannot deliver:
+// an error while its dead letters cannot be stored.
+func (p *Pipeline) Ready() error {
+	if err := p.deadStoreErr.Load(); err != nil {
+		return fmt.Errorf("dead letters cannot be stored (%w); the pipeline waits", *err)
 	}
 	return nil
 }

@@ -196,6 +196,7 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	if r != roleCapture {
 		for _, p := range pipelines {
 			if p.delivery != nil {
+				srv.Ready("pipeline "+p.name, p.delivery.Ready)
 				g.Go(func() error { return p.delivery.RunReplays(gctx, 10*time.Second) })
 			}
 		}
