@@ -100,14 +100,23 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (
 		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 	}
 	s := stampOf(rec.Event)
-	newer := !st.exists || s.version.IsZero() || st.version.IsZero() || s.after(stamp{st.version, st.eventID})
+	newer := st.olderThan(s)
 	switch {
 	case st.tombstoned && rec.Op == cdc.OpUpdate,
 		st.tombstoned && rec.Op != cdc.OpDelete && (s.version.IsZero() || !newer):
 		return skippedTombstoned, st.version, nil
-	case !newer:
+	case !newer && rec.Op == cdc.OpDelete:
 		return skippedStale, st.version, nil
+	case !newer:
+		// Older than the record, but maybe not than each field: a system
+		// reporting changed fields one by one, in no order.
+		fresh := st.fresh(rec.Fields, s)
+		if len(fresh) == 0 {
+			return skippedStale, st.version, nil
+		}
+		rec = w.only(rec, fresh)
 	}
+	carried := rec.Fields
 	if lk != nil && w.in.Conflicts != nil && rec.Op != cdc.OpDelete {
 		t, err := w.compare(ctx, tx, rec, lk, match)
 		if err != nil {
@@ -151,13 +160,33 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (
 			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 		}
 	}
-	if err := w.saveState(ctx, tx, stateKey, s, rec.Op == cdc.OpDelete); err != nil {
+	next := st.with(s, newer, carried, rec.Op == cdc.OpDelete)
+	if err := w.saveState(ctx, tx, stateKey, next, rec.Op == cdc.OpDelete); err != nil {
 		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 	}
-	if s.version.IsZero() {
-		return applied, st.version, nil
+	return applied, next.version, nil
+}
+
+// only returns rec with only the columns of fields, and its event with
+// only the system's fields mapped to them or to no compared column.
+func (w *Writer) only(rec *delivery.Record, fields map[string]any) *delivery.Record {
+	r := *rec
+	r.Fields = fields
+	if rec.Event == nil || w.in.Conflicts == nil {
+		return &r
 	}
-	return applied, s.version, nil
+	e := *rec.Event
+	e.After = nil
+	for _, f := range rec.Event.After {
+		if col, ok := w.in.Conflicts.Columns[f.Name]; ok {
+			if _, keep := fields[col]; !keep {
+				continue
+			}
+		}
+		e.After = append(e.After, f)
+	}
+	r.Event = &e
+	return &r
 }
 
 func opName(op cdc.Op) string {

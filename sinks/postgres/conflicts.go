@@ -261,6 +261,19 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 			results[i].Err = err
 			continue
 		}
+		st, err := w.loadState(ctx, tx, stateKey)
+		if err != nil {
+			return classify("resolve a conflict in "+w.cfg.Table, err)
+		}
+		s := stampOf(rec.Event)
+		newer := st.olderThan(s)
+		if !newer {
+			fresh := st.fresh(rec.Fields, s)
+			if len(fresh) == 0 {
+				continue // a later change of the same fields came first
+			}
+			rec = w.only(rec, fresh)
+		}
 		t, err := w.compare(ctx, tx, rec, lk, pk)
 		if err != nil {
 			return classify("resolve a conflict in "+w.cfg.Table, err)
@@ -298,7 +311,7 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 		if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
 			return classify("resolve a conflict in "+w.cfg.Table, err)
 		}
-		if err := w.saveState(ctx, tx, stateKey, stampOf(rec.Event), false); err != nil {
+		if err := w.saveState(ctx, tx, stateKey, st.with(s, newer, rec.Fields, false), false); err != nil {
 			return classify("resolve a conflict in "+w.cfg.Table, err)
 		}
 	}

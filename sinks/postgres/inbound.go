@@ -134,7 +134,8 @@ func (w *Writer) saveLink(ctx context.Context, tx pgx.Tx, object, id, localKey s
 		return fmt.Errorf("encode the link's base: %w", err)
 	}
 	var version *string
-	if !e.CommitTime.IsZero() {
+	// A late change keeps the version of a later one already applied.
+	if !e.CommitTime.IsZero() && (old == nil || !old.version.After(e.CommitTime)) {
 		s := e.CommitTime.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
 		version = &s
 	}

@@ -37,6 +37,8 @@ func (crmMapper) Map(_ context.Context, e *cdc.Event) (delivery.Record, bool, er
 			fields["email"] = v
 		case "firstname":
 			fields["name"] = v
+		case "phone":
+			fields["phone"] = v
 		}
 	}
 	return delivery.Record{Fields: fields}, true, nil
@@ -174,6 +176,46 @@ func TestInbound(t *testing.T) {
 		}
 		if key, _ := linkOf(t, url, "512"); key != "" {
 			t.Fatalf("link kept after the record was deleted: %s", key)
+		}
+	})
+
+	// Regression: HubSpot sends one webhook per changed property and does
+	// not order them. The firstname edit's webhook, late, came after the
+	// one of a later phone edit and was dropped as older than the record:
+	// HubSpot kept the new name, the local row the old one, and nothing
+	// recorded why. An older change is stale only in the fields a later
+	// change carried.
+	t.Run("a late change of one field applies after a later change of another", func(t *testing.T) {
+		w, url := setup(t, Inbound{})
+		write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ada"`, "phone", `"1"`))
+		write(t, w, crmRecord(cdc.OpUpdate, 4, "d4", "512", true, "phone", `"2"`))
+		write(t, w, crmRecord(cdc.OpUpdate, 3, "d3", "512", true, "firstname", `"Bea"`))
+		if got := row(t, url, "a@x"); got["name"] != "Bea" || got["phone"] != "2" {
+			t.Fatalf("after the late firstname change: %v, want Bea and phone 2", got)
+		}
+		// The link keeps the version of the later change: HubSpot's
+		// record is known as of then.
+		var version string
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if err := conn.QueryRow(context.Background(), `SELECT version FROM cdcd.links WHERE external_id = '512'`).Scan(&version); err != nil {
+			t.Fatal(err)
+		}
+		if want := t0.Add(timeSec(4)).Format(time.RFC3339Nano); version != want {
+			t.Fatalf("link version %s, want %s", version, want)
+		}
+		// Older still, and of a field a later change carried: stale.
+		res := write(t, w, crmRecord(cdc.OpUpdate, 2, "d2", "512", true, "firstname", `"Cy"`, "phone", `"0"`))
+		if got := row(t, url, "a@x"); res[0].Err != nil || got["name"] != "Bea" || got["phone"] != "2" {
+			t.Fatalf("an older change overwrote later ones: %v (%v)", got, res[0].Err)
+		}
+		// A full change older than the phone's carries the name it had.
+		write(t, w, crmRecord(cdc.OpUpdate, 3, "d3b", "512", false, "email", `"a@x"`, "firstname", `"Di"`, "phone", `"9"`))
+		if got := row(t, url, "a@x"); got["name"] != "Di" || got["phone"] != "2" {
+			t.Fatalf("after an older full change: %v, want Di and phone 2", got)
 		}
 	})
 
