@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/cdcd-dev/cdcd/delivery"
@@ -89,11 +91,32 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l
 	// A change the system made before cdcd's last write to it reached it
 	// was overwritten there by that write: what the two sides last agreed
 	// on is unknown for the fields it changed, so both count as changed.
+	// With patches, a field whose local value is the base's was written
+	// by that write only if it changed it; the system's record tells.
 	if at := rec.Event.CommitTime; !lk.version.IsZero() && !at.IsZero() && at.Before(lk.version) {
+		var held cdc.Row // the system's record, read once when needed
 		for f, v := range remote {
 			b, ok := base[f]
-			if !ok || bytes.Equal(b, v) || c.Patched && bytes.Equal(local[f], b) {
+			if !ok || bytes.Equal(b, v) {
 				continue
+			}
+			if c.Patched && bytes.Equal(local[f], b) {
+				if w.in.Fetcher == nil {
+					continue
+				}
+				if held == nil {
+					got, err := w.in.Fetcher.Fetch(ctx, object, []string{id}, w.in.Fields)
+					if err != nil {
+						return threeWay{}, fmt.Errorf("read %s %s back from %s: %w", object, id, w.origin, err)
+					}
+					held = got[id] // none: gone, so nothing survived
+					if held == nil {
+						held = cdc.Row{}
+					}
+				}
+				if now, ok := held.Get(f); ok && sameValue(now, v) {
+					continue // the change survived: the write did not carry f
+				}
 			}
 			delete(base, f)
 		}
@@ -338,6 +361,11 @@ func (w *Writer) saveLinkBase(ctx context.Context, tx pgx.Tx, object, id string,
 	_, err = tx.Exec(ctx, `UPDATE cdcd.links SET base = $4::jsonb, updated_at = now() WHERE system = $1 AND object = $2 AND external_id = $3`,
 		w.origin, object, id, string(b))
 	return err
+}
+
+// sameValue compares two JSON values as values, not as text.
+func sameValue(a, b json.RawMessage) bool {
+	return reflect.DeepEqual(decodeJSON(a), decodeJSON(b))
 }
 
 func decodeJSON(raw json.RawMessage) any {

@@ -159,6 +159,50 @@ func TestConflicts(t *testing.T) {
 			t.Fatalf("conflict row %+v, row %v", c, row(t, url, "a@x"))
 		}
 	})
+	// Regression: cdcd's patch of firstname reached HubSpot after a
+	// person changed it there, and overwrote it; the person's change came
+	// in afterwards, older than that write. The local name equals the
+	// base because the patch carried it, not because it was left alone:
+	// applying the change as not overwritten left HubSpot and the row
+	// apart with no conflict. What the system holds tells the two apart.
+	t.Run("a late change a patch overwrote, or left alone", func(t *testing.T) {
+		for _, tt := range []struct {
+			holds    string // HubSpot's firstname now
+			conflict bool
+		}{{"Ann", true}, {"Bea", false}} {
+			n++
+			name := fmt.Sprintf("c%d", n)
+			url := pg.CreateDB(t, name)
+			pg.Exec(t, name, contactsDDL)
+			st, err := store.Open(context.Background(), url, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			f := &fetcher{records: map[string]cdc.Row{"512": {
+				{Name: "email", Value: json.RawMessage(`"a@x"`)}, {Name: "firstname", Value: json.RawMessage(`"` + tt.holds + `"`)}}}}
+			w, err := New("crm", testConfig(url), Inbound{Fetcher: f, Mapper: crmMapper{}, Conflicts: &Conflicts{
+				Pipeline: "crm-in", Policy: conflict.Policy{Rules: newest}, Patched: true,
+				Columns: map[string]string{"email": "email", "firstname": "name"},
+			}}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { w.Close(context.Background()) })
+			write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ada"`))
+			pg.Exec(t, name, `UPDATE contacts SET name = 'Ann' WHERE email = 'a@x'`)
+			pg.Exec(t, name, fmt.Sprintf(`UPDATE cdcd.links SET base = '{"email": "a@x", "firstname": "Ann"}', version = '%s'`,
+				time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)))
+			write(t, w, change("d2", "Bea", 30*time.Minute))
+			c := lastConflict(t, url)
+			if got := row(t, url, "a@x")["name"]; got != "Bea" || (c.n == 1) != tt.conflict {
+				t.Fatalf("HubSpot holds %s: name %s, conflict %+v; want Bea and a conflict: %v", tt.holds, got, c, tt.conflict)
+			}
+			if tt.conflict && (c.rule != "newest" || c.status != "resolved") {
+				t.Fatalf("conflict row %+v", c)
+			}
+		}
+	})
 	t.Run("prefer the system unless its value is blank", func(t *testing.T) {
 		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindPreferUnlessBlank, Side: "crm"}, conflict.Rule{Kind: conflict.KindPrefer, Side: "local"})
 		write(t, w, change("d2", "", 0))
