@@ -1,0 +1,44 @@
+package soak
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+)
+
+// skipShort skips tests that start Postgres and cdcd under -short.
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Postgres and cdcd")
+	}
+}
+
+// TestSoak is the short run of CI: 20 contacts, 8 of them edited 60
+// times over about 6 s, no faults.
+func TestSoak(t *testing.T) {
+	skipShort(t)
+	soak(t, params{Seed: 1, Records: 20, Hot: 8, Edits: 60, Gap: 100 * time.Millisecond, Deletes: 0.03}, options{}, 0)
+}
+
+// TestSoakLong is the long run, off unless -soak.long is given.
+func TestSoakLong(t *testing.T) {
+	if !*long {
+		t.Skip("the long soak runs with -soak.long")
+	}
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano() % 1_000_000)
+	}
+	o := options{}
+	if *kafkaArg {
+		o.Kafka = cdctest.StartKafka(t)
+	}
+	if *faultsArg {
+		o.Faults, o.Kills = 0.2, 2
+	}
+	for i := 0; i < *runsArg; i++ {
+		p := params{Seed: seed + uint64(i), Records: *recordsArg, Hot: *hotArg, Edits: *editsArg, Gap: 100 * time.Millisecond, Deletes: 0.03}
+		soak(t, p, o, *shrinkArg)
+	}
+}
