@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -28,9 +29,6 @@ const setQuantitiesMutation = `mutation cdcdSetAvailable($input: InventorySetQua
     userErrors { code field message }
   }
 }`
-
-// staleCodes are the user error codes of a compare mismatch.
-var staleCodes = map[string]bool{"COMPARE_QUANTITY_STALE": true, "CHANGE_FROM_QUANTITY_STALE": true}
 
 type gqlResponse struct {
 	Data struct {
@@ -64,10 +62,32 @@ type gqlResponse struct {
 
 // compareAndSet sets the level if Shopify holds lv.compare (or
 // unconditionally when lv.compare is nil) and returns the adjustment's
-// createdAt.
+// createdAt. When Shopify answers with a newer API version than the one
+// the request was shaped for (fall-forward) and refuses the shape, the
+// call is made once more in the served version's shape.
 func (w *Writer) compareAndSet(ctx context.Context, lv *level) (string, error) {
+	for attempt := 0; ; attempt++ {
+		v := w.version()
+		at, err := w.setQuantities(ctx, lv, v)
+		if err != nil && attempt == 0 && w.version() != v && !errors.Is(err, ErrCompareMismatch) {
+			continue
+		}
+		return at, err
+	}
+}
+
+// idempotency user error codes ("Implementing idempotency",
+// shopify.dev/docs/api/usage/implementing-idempotency).
+const (
+	codeConcurrent     = "IDEMPOTENCY_CONCURRENT_REQUEST"
+	codePreviousFailed = "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"
+	codeKeyMismatch    = "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"
+)
+
+// setQuantities makes one inventorySetQuantities call shaped for API
+// version v.
+func (w *Writer) setQuantities(ctx context.Context, lv *level, v string) (string, error) {
 	const op = "set shopify inventory quantity"
-	v := w.cfg.APIVersion
 	q := map[string]any{
 		"inventoryItemId": "gid://shopify/InventoryItem/" + lv.item,
 		"locationId":      "gid://shopify/Location/" + lv.location,
@@ -82,10 +102,11 @@ func (w *Writer) compareAndSet(ctx context.Context, lv *level) (string, error) {
 		input["ignoreCompareQuantity"] = true
 	}
 	vars := map[string]any{"input": input}
-	decl, directive := "", ""
+	decl, directive, base := "", "", ""
 	if v >= versionIdempotent {
 		decl, directive = ", $idempotencyKey: String!", " @idempotent(key: $idempotencyKey)"
-		vars["idempotencyKey"] = idempotencyKey(lv)
+		base = idempotencyBase(lv)
+		vars["idempotencyKey"] = w.idempotencyKey(base)
 	}
 	body, err := w.post(ctx, "graphql.json", map[string]any{
 		"query":     fmt.Sprintf(setQuantitiesMutation, decl, directive),
@@ -107,16 +128,28 @@ func (w *Writer) compareAndSet(ctx context.Context, lv *level) (string, error) {
 	}
 	if len(res.UserErrors) > 0 {
 		var msgs []string
-		stale := false
+		codes := map[string]bool{}
 		for _, ue := range res.UserErrors {
-			stale = stale || staleCodes[ue.Code]
+			codes[ue.Code] = true
 			msgs = append(msgs, fmt.Sprintf("%s (%s)", ue.Message, ue.Code))
 		}
 		err := fmt.Errorf("%s: %s", op, strings.Join(msgs, "; "))
-		if stale {
+		switch {
+		case codes[codeConcurrent]:
+			// The first attempt still runs: ask again with the same key,
+			// which then returns its outcome.
+			return "", cdc.RetryAfter(err, time.Second)
+		case codes[codePreviousFailed] || codes[codeKeyMismatch]:
+			// The key is spent: the next attempt carries a new one.
+			w.keys.Store(base, w.generation(base)+1)
+			return "", err
+		case codes["COMPARE_QUANTITY_STALE"] || codes["CHANGE_FROM_QUANTITY_STALE"]:
 			err = fmt.Errorf("%w: %w", ErrCompareMismatch, err)
 		}
 		return "", cdc.Permanent(err)
+	}
+	if base != "" {
+		w.keys.Delete(base)
 	}
 	if g := res.InventoryAdjustmentGroup; g != nil {
 		return g.CreatedAt, nil
@@ -150,15 +183,30 @@ func (w *Writer) topLevelError(op string, resp *gqlResponse) error {
 	return cdc.Permanent(err)
 }
 
-// idempotencyKey derives a UUID from the event and the level: the same
-// change always carries the same key.
-func idempotencyKey(lv *level) string {
+// idempotencyBase identifies the change: the event and the level, so the
+// same change always derives the same key.
+func idempotencyBase(lv *level) string {
 	cmp := "-"
 	if lv.compare != nil {
 		cmp = strconv.FormatInt(*lv.compare, 10)
 	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{lv.eventID, lv.item, lv.location,
-		strconv.FormatInt(lv.available, 10), cmp}, "\x00")))
+	return strings.Join([]string{lv.eventID, lv.item, lv.location, strconv.FormatInt(lv.available, 10), cmp}, "\x00")
+}
+
+func (w *Writer) generation(base string) int {
+	if g, ok := w.keys.Load(base); ok {
+		return g.(int)
+	}
+	return 0
+}
+
+// idempotencyKey derives a UUID from the change and its key generation:
+// the same for every retry of the change, until Shopify says the key is
+// spent (a previous attempt failed inside Shopify), then a new one. After
+// a restart the generation starts over, and the spent key is refused once
+// more before the next.
+func (w *Writer) idempotencyKey(base string) string {
+	sum := sha256.Sum256([]byte(base + "\x00" + strconv.Itoa(w.generation(base))))
 	b := sum[:16]
 	b[6] = b[6]&0x0f | 0x50
 	b[8] = b[8]&0x3f | 0x80

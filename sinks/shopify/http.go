@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -27,7 +28,8 @@ func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]
 	if err := w.limit.Wait(ctx); err != nil {
 		return nil, err
 	}
-	url := w.base + "/admin/api/" + w.cfg.APIVersion + "/" + path
+	asked := w.version()
+	url := w.base + "/admin/api/" + asked + "/" + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
 	if err != nil {
 		return nil, cdc.Permanent(transportError(op, err))
@@ -41,9 +43,10 @@ func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]
 	}
 	defer resp.Body.Close()
 	w.drainBucket(resp.Header.Get(callLimitHeader))
+	w.servedVersion(asked, resp.Header.Get(versionHeader))
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if herr := delivery.HTTPError(resp.StatusCode, resp.Header, respBody, op); herr != nil {
-		if d, ok := cdc.RetryAfterOf(herr); ok {
+	if herr := w.statusError(resp.StatusCode, resp.Header, respBody, op); herr != nil {
+		if d, ok := cdc.RetryAfterOf(herr); ok && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 			w.limit.Pause(d)
 			w.log.Debug().Dur("retry_after", d).Msg("shopify rate limit reached")
 		}
@@ -53,6 +56,31 @@ func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]
 		return nil, transportError(op, err)
 	}
 	return respBody, nil
+}
+
+// holdFor is how long a shop's calls wait after Shopify refused them for
+// a state of the shop that only its owner can end: frozen (402, unpaid
+// bill), locked (423), or a token it no longer accepts (401, rotated or
+// the app uninstalled). The changes are held, not dead-lettered.
+const holdFor = 5 * time.Minute
+
+// statusError classifies an answer as delivery.HTTPError does, but holds
+// 401, 402 and 423 ("Shopify API response status and error codes",
+// shopify.dev/docs/api/usage/response-codes).
+func (w *Writer) statusError(status int, h http.Header, body []byte, op string) error {
+	var what string
+	switch status {
+	case http.StatusUnauthorized:
+		what = "Shopify refused the access token (rotated, or the app uninstalled): set a valid access_token"
+	case http.StatusPaymentRequired:
+		what = "the shop is frozen until its owner pays the outstanding balance"
+	case http.StatusLocked:
+		what = "the shop is locked"
+	default:
+		return delivery.HTTPError(status, h, body, op)
+	}
+	w.limit.Pause(holdFor)
+	return cdc.RetryAfter(fmt.Errorf("%s: HTTP %d: %s; changes wait and are retried every %s", op, status, what, holdFor), holdFor)
 }
 
 // drainBucket pauses the shop's limiter while the REST bucket is over

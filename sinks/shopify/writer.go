@@ -12,7 +12,17 @@
 // Each compare-and-set carries an idempotency key derived from the event
 // id and the level (API versions 2026-01 and later), so a retry after a
 // lost response returns the first outcome instead of a false mismatch.
-// Before 2026-01 such a retry may report a mismatch.
+// Before 2026-01, or after Shopify's retention window for keys, such a
+// retry may report a mismatch. A retry while the first attempt still runs
+// (IDEMPOTENCY_CONCURRENT_REQUEST) waits and asks again with the same
+// key; a key Shopify says is spent (IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED)
+// is replaced by a new one for the next attempt.
+//
+// The request shape follows the API version Shopify says it served
+// (X-Shopify-API-Version), which is newer than the configured one once
+// that is retired. A frozen (402) or locked (423) shop and a refused token
+// (401) hold the shop's changes, retried every few minutes, instead of
+// dead-lettering them.
 package shopify
 
 import (
@@ -24,6 +34,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
@@ -44,6 +56,8 @@ type Writer struct {
 	client *http.Client
 	limit  *delivery.Limiter
 	log    zerolog.Logger
+	served atomic.Pointer[string] // the API version Shopify serves, when not the configured one
+	keys   sync.Map               // idempotency key base → generation, after a failed attempt
 }
 
 var _ delivery.Writer = (*Writer)(nil)
@@ -80,9 +94,9 @@ type level struct {
 
 // Write sets one level per record. Result.ExternalID is the inventory
 // item id and Result.Version Shopify's timestamp of the change. A record
-// without usable ids or quantities, 4xx answers and GraphQL user errors
-// are permanent; 429 (after its Retry-After), throttling and 5xx are
-// retried.
+// without usable ids or quantities, 4xx answers but 401, 402 and 423, and
+// GraphQL user errors but the idempotency ones are permanent; 429 (after
+// its Retry-After), throttling, 5xx, 401, 402 and 423 are retried.
 func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
 	results := make([]delivery.Result, len(records))
 	for i := range records {

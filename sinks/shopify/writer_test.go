@@ -204,7 +204,9 @@ func TestClassifiesAnswers(t *testing.T) {
 	}{
 		{"429", shop.Response{Status: 429, Body: `{"errors":"Exceeded"}`, Header: http.Header{"Retry-After": {"2.0"}}}, false, 2 * time.Second},
 		{"throttled", shop.Response{Status: 200, Body: throttled}, false, 3 * time.Second},
-		{"unauthorized", shop.Response{Status: 401, Body: `{"errors":"[API] Invalid API key"}`}, true, 0},
+		{"unauthorized", shop.Response{Status: 401, Body: `{"errors":"[API] Invalid API key"}`}, false, holdFor},
+		{"frozen", shop.Response{Status: 402, Body: `{"errors":"Unavailable Shop"}`}, false, holdFor},
+		{"locked", shop.Response{Status: 423, Body: `{"errors":"Locked"}`}, false, holdFor},
 		{"not found", shop.Response{Status: 404, Body: `{"errors":"Not Found"}`}, true, 0},
 		{"access denied", shop.Response{Status: 200, Body: `{"errors":[{"message":"Access denied","extensions":{"code":"ACCESS_DENIED"}}]}`}, true, 0},
 		{"server error", shop.Response{Status: 502}, false, 0},
@@ -228,13 +230,15 @@ func TestClassifiesAnswers(t *testing.T) {
 	}
 }
 
-func TestWrongTokenIsPermanent(t *testing.T) {
+// Regression: a token Shopify no longer accepts (rotated) dead-lettered
+// the whole feed; the changes are held until the token is replaced.
+func TestWrongTokenIsHeld(t *testing.T) {
 	t.Parallel()
 	srv := shop.New(t, "another-token")
 	srv.SetLevel("111", "222", 5)
 	res := write(t, newWriter(t, testConfig(srv)), record(cdc.OpCreate, map[string]any{"inventory_item_id": 111.0, "available": 1.0}))
-	if !cdc.IsPermanent(res.Err) || !strings.Contains(res.Err.Error(), "401") {
-		t.Fatalf("got %v", res.Err)
+	if d, ok := cdc.RetryAfterOf(res.Err); !ok || d != holdFor || cdc.IsPermanent(res.Err) || !strings.Contains(res.Err.Error(), "access_token") {
+		t.Fatalf("got %v, want held for %v naming access_token", res.Err, holdFor)
 	}
 }
 

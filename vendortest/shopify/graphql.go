@@ -49,9 +49,42 @@ func (s *Server) graphql(w http.ResponseWriter, version string, body []byte) {
 		gqlErrors(w, "The @idempotent directive is required for this mutation.", "BAD_REQUEST")
 		return
 	}
-	if prev, ok := s.replies[key]; ok && key != "" {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(prev)
+	vars := string(req.Variables["input"])
+	if key != "" {
+		// "Implementing idempotency", shopify.dev/docs/api/usage/implementing-idempotency;
+		// the codes of InventorySetQuantitiesUserErrorCode.
+		prev, seen := s.replies[key]
+		switch {
+		case s.running[key]:
+			idempotencyError(w, "IDEMPOTENCY_CONCURRENT_REQUEST", "This request is currently in progress, please try again.")
+			return
+		case seen && prev.vars != vars:
+			idempotencyError(w, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "The same idempotency key cannot be used with different operation parameters.")
+			return
+		case seen && prev.failed:
+			idempotencyError(w, "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED", "A previous request with this idempotency key failed. Retry with a new idempotency key.")
+			return
+		case seen:
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(prev.body)
+			return
+		}
+		if d := s.slow; d > 0 {
+			s.slow = 0
+			s.running[key] = true
+			s.mu.Unlock()
+			time.Sleep(d)
+			s.mu.Lock()
+			delete(s.running, key)
+		}
+	}
+	if s.failNext {
+		s.failNext = false
+		if key != "" {
+			s.replies[key] = reply{vars: vars, failed: true}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"errors": []map[string]any{{"message": "Internal error. Looks like something went wrong on our end.",
+			"extensions": map[string]string{"code": "INTERNAL_SERVER_ERROR"}}}})
 		return
 	}
 	var in struct {
@@ -142,10 +175,15 @@ func (s *Server) graphql(w http.ResponseWriter, version string, body []byte) {
 			"throttleStatus": map[string]any{"maximumAvailable": 2000, "currentlyAvailable": 1990, "restoreRate": 100}}},
 	})
 	if key != "" {
-		s.replies[key] = resp
+		s.replies[key] = reply{vars: vars, body: resp}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(resp)
+}
+
+func idempotencyError(w http.ResponseWriter, code, msg string) {
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"inventorySetQuantities": map[string]any{
+		"inventoryAdjustmentGroup": nil, "userErrors": []userError{{Code: code, Field: []string{"idempotencyKey"}, Message: msg}}}}})
 }
 
 func gqlErrors(w http.ResponseWriter, msg, code string) {

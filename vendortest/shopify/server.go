@@ -47,15 +47,26 @@ type Server struct {
 	size     int
 	leak     float64 // calls per second
 	drained  time.Time
-	replies  map[string][]byte // idempotency key -> first response
+	replies  map[string]reply // idempotency key -> first response
+	running  map[string]bool  // idempotency keys of mutations in progress
+	slow     time.Duration    // the next mutation takes this long
+	failNext bool             // the next mutation fails inside Shopify
+	oldest   string           // oldest supported version; older ones fall forward
 	now      func() time.Time
+}
+
+// reply is what a mutation answered, for a repeat of its idempotency key.
+type reply struct {
+	vars   string // the variables but the key: a mismatch is refused
+	failed bool
+	body   []byte
 }
 
 // New starts a double that accepts token and stops when the test ends. Its
 // REST bucket holds 40 calls and leaks 2 per second, a standard plan's.
 func New(t testing.TB, token string) *Server {
 	s := &Server{token: token, levels: map[[2]string]int64{}, size: 40, leak: 2,
-		replies: map[string][]byte{}, now: time.Now}
+		replies: map[string]reply{}, running: map[string]bool{}, now: time.Now}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -87,6 +98,42 @@ func (s *Server) Level(item, location string) (int64, bool) {
 	return v, ok
 }
 
+// Oldest sets the oldest supported API version. A request for an older
+// (retired) version is not refused: Shopify serves it with the oldest
+// supported version, and says which in X-Shopify-API-Version ("API
+// versioning", shopify.dev/docs/api/usage/versioning). Every answer
+// carries that header.
+func (s *Server) Oldest(version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oldest = version
+}
+
+// SlowNext makes the next mutation take d: a repeat of its idempotency
+// key meanwhile answers IDEMPOTENCY_CONCURRENT_REQUEST.
+func (s *Server) SlowNext(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slow = d
+}
+
+// FailNext makes the next mutation fail inside Shopify (a top-level
+// INTERNAL_SERVER_ERROR, nothing applied): a repeat of its idempotency key
+// answers IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED.
+func (s *Server) FailNext() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = true
+}
+
+// ExpireKeys forgets every idempotency key, as the retention window
+// does: a late retry is then a new operation.
+func (s *Server) ExpireKeys() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.replies)
+}
+
 // Respond queues answers for the next requests, which are then not
 // applied.
 func (s *Server) Respond(rs ...Response) {
@@ -107,6 +154,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	rest, ok := strings.CutPrefix(r.URL.Path, "/admin/api/")
 	version, path, _ := strings.Cut(rest, "/")
+	if s.oldest != "" && version != "unstable" && version < s.oldest {
+		version = s.oldest
+	}
+	w.Header().Set("X-Shopify-API-Version", version)
 	body, _ := io.ReadAll(r.Body)
 	token := r.Header.Get("X-Shopify-Access-Token")
 	s.requests = append(s.requests, Request{Version: version, Path: path, Token: token, Body: body})
