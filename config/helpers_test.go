@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // fakeConfig exercises the decoding rules a real plugin relies on.
@@ -84,10 +85,11 @@ func testRegistry() *Registry {
 			return &fakeSink{name: name, cfg: c, env: env}, nil
 		},
 	})
-	r.Sink("nokeys", SinkSpec{
+	// A writer: pipelines to it may map and link records.
+	r.Writer("nokeys", WriterSpec{
 		NewConfig: func() Validator { return &noKeys{} },
-		New: func(name string, cfg Validator, env Env) (cdc.Sink, error) {
-			return &fakeSink{name: name, env: env}, nil
+		New: func(name string, cfg Validator, env Env) (delivery.Writer, error) {
+			return &fakeWriter{name: name, env: env}, nil
 		},
 	})
 	return r

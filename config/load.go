@@ -58,6 +58,7 @@ func load(file string, data []byte, reg *Registry, lookup func(string) (string, 
 	cfg.qualifyTables()
 
 	d.place(cfg.Validate())
+	d.place(reg.checkSinkPipelines(cfg))
 	for _, check := range reg.checkers {
 		d.place(check(cfg))
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -129,6 +130,32 @@ func (r *Registry) Checker(c Checker) {
 func (r *Registry) IsWriter(typ string) bool {
 	_, ok := r.writers[typ]
 	return ok
+}
+
+// checkSinkPipelines refuses the keys of pipelines to a sink (a system
+// that writes changes as they are: file, stdout) that a sink cannot
+// honour: map and link, which make and link records.
+func (r *Registry) checkSinkPipelines(c *Config) error {
+	var errs []error
+	for i, p := range c.Pipelines {
+		sys, ok := c.Systems[p.To]
+		if !ok || sys == nil {
+			continue
+		}
+		if _, sink := r.sinks[sys.Type]; !sink {
+			continue
+		}
+		path := fmt.Sprintf("pipelines[%d]", i)
+		if len(p.Map) > 0 {
+			errs = append(errs, FieldError{Path: path + ".map", Msg: fmt.Sprintf(
+				"a %s system writes each change's row as captured, not a mapped record: remove map, and choose the columns with columns: {allow: [...]} or {deny: [...]}", sys.Type)})
+		}
+		if p.Link != nil {
+			errs = append(errs, FieldError{Path: path + ".link", Msg: fmt.Sprintf(
+				"a %s system gives records no id to link: remove link", sys.Type)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // newConfig returns the fresh config of a system type.

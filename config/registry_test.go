@@ -68,7 +68,7 @@ func TestNewSink(t *testing.T) {
 
 func TestSinkTypes(t *testing.T) {
 	t.Parallel()
-	if got := strings.Join(testRegistry().SinkTypes(), ","); got != "fake,nokeys" {
+	if got := strings.Join(testRegistry().SinkTypes(), ","); got != "fake" {
 		t.Errorf("SinkTypes = %s", got)
 	}
 }
@@ -97,7 +97,7 @@ func TestWriters(t *testing.T) {
 	if !reg.IsWriter("crmx") || reg.IsWriter("fake") {
 		t.Error("IsWriter")
 	}
-	src := minimal + "systems:\n  crm: {type: crmx, url: 'https://crm', rate: {per: 2s}}\n  out: {type: nokeys}\n  bad: {type: crmz}\n"
+	src := minimal + "systems:\n  crm: {type: crmx, url: 'https://crm', rate: {per: 2s}}\n  out: {type: fake, url: 'x'}\n  bad: {type: crmz}\n"
 	_, err := load("cdcd.yaml", []byte(src), reg, envOf(nil))
 	want := `cdcd.yaml:5:15: systems.bad.type: unknown system type "crmz" (did you mean "crmx"?); known types: crmx, fake, nokeys`
 	if err == nil || err.Error() != want {
@@ -118,7 +118,7 @@ func TestWriters(t *testing.T) {
 	if fw := w.(*fakeWriter); fw.name != "crm" || fw.env.Limiters != limiters {
 		t.Errorf("writer built with %+v", fw)
 	}
-	if _, err := cfg.NewWriter(reg, "out", Env{}); err == nil || err.Error() != `systems.out.type: system type "nokeys" is not a writer` {
+	if _, err := cfg.NewWriter(reg, "out", Env{}); err == nil || err.Error() != `systems.out.type: system type "fake" is not a writer` {
 		t.Errorf("sink as writer: %v", err)
 	}
 	if _, err := cfg.NewSink(reg, "crm", Env{}); err == nil || err.Error() != `systems.crm.type: system type "crmx" is not a sink` {
@@ -131,4 +131,27 @@ func TestWriters(t *testing.T) {
 	}()
 	reg.Writer("fake", WriterSpec{NewConfig: func() Validator { return &noKeys{} },
 		New: func(string, Validator, Env) (delivery.Writer, error) { return nil, nil }})
+}
+
+// Regression: a pipeline to a file or stdout system ignored its map; such
+// systems write rows as captured, so map and link are refused.
+func TestSinkPipelinesRefuseMapAndLink(t *testing.T) {
+	t.Parallel()
+	src := minimal + `systems: {out: {type: fake, url: x}}
+pipelines:
+  - name: p
+    from: contacts
+    to: out
+    map: {email: email}
+    link: {column: external_id}
+    columns: {deny: [password_hash]}
+    ops: [create]
+    filter: after.active
+`
+	_, err := load("cdcd.yaml", []byte(src), testRegistry(), envOf(nil))
+	want := `cdcd.yaml:7:5: pipelines[0].map: a fake system writes each change's row as captured, not a mapped record: remove map, and choose the columns with columns: {allow: [...]} or {deny: [...]}
+cdcd.yaml:8:5: pipelines[0].link: a fake system gives records no id to link: remove link`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
 }

@@ -7,24 +7,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 type noKeys struct{}
 
 func (*noKeys) Validate() error { return nil }
 
-type nopSink struct{}
+type nopWriter struct{}
 
-func (nopSink) Write(context.Context, []cdc.Event) error { return nil }
-func (nopSink) Close(context.Context) error              { return nil }
+func (nopWriter) Write(context.Context, []delivery.Record) ([]delivery.Result, error) {
+	return nil, nil
+}
 
 func testRegistry() *config.Registry {
 	r := config.NewRegistry()
-	r.Sink("nokeys", config.SinkSpec{
+	r.Writer("nokeys", config.WriterSpec{
 		NewConfig: func() config.Validator { return &noKeys{} },
-		New:       func(string, config.Validator, config.Env) (cdc.Sink, error) { return nopSink{}, nil },
+		New:       func(string, config.Validator, config.Env) (delivery.Writer, error) { return nopWriter{}, nil },
 	})
 	return r
 }

@@ -94,7 +94,7 @@ func buildOutbound(ctx context.Context, cfg *config.Config, env config.Env) (*ou
 			pl.delivery, err = o.deliveryPipeline(ctx, cfg, reg, p, env)
 			pl.sink = pl.delivery
 		} else {
-			pl.sink, err = cfg.NewSink(reg, p.To, env)
+			pl.sink, err = o.selectingSink(ctx, cfg, reg, p, env)
 		}
 		if err != nil {
 			o.close()
@@ -122,6 +122,28 @@ func (o *outbound) open(ctx context.Context, cfg *config.Config, env config.Env)
 	}
 	o.lookups = pool
 	return nil
+}
+
+// selectingSink is the sink of a system that writes changes as they are
+// (file, stdout), given only what pipeline p selects: its ops and filter
+// (lookups included) and its columns.
+func (o *outbound) selectingSink(ctx context.Context, cfg *config.Config, reg *config.Registry, p *config.Pipeline, env config.Env) (cdc.Sink, error) {
+	var lookups transform.LookupSource
+	if len(p.Lookups) > 0 {
+		if err := o.open(ctx, cfg, env); err != nil {
+			return nil, err
+		}
+		lookups = transform.NewPostgres(o.lookups)
+	}
+	m, err := transform.New(transform.SpecOf(p), lookups, env.Log)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("pipeline %s: %w", p.Name, err))
+	}
+	sink, err := cfg.NewSink(reg, p.To, env)
+	if err != nil {
+		return nil, err
+	}
+	return transform.Select(sink, m, env.Log.With().Str("pipeline", p.Name).Logger()), nil
 }
 
 // deadLetters is where a pipeline's undeliverable records go: cdcd's

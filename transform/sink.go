@@ -1,0 +1,78 @@
+package transform
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// Select wraps sink, a system that writes changes as they are (a file,
+// standard output), so that it gets only the changes the pipeline of m
+// delivers (its ops and filter, never a truncate), each with only the
+// columns the pipeline sees (its columns rule; key columns always). A
+// change whose filter cannot be evaluated (a permanent error) is logged
+// and left out, as a dead letter would be; a lookup that fails fails the
+// Write, to be retried.
+func Select(sink cdc.Sink, m *Mapper, log zerolog.Logger) cdc.Sink {
+	return &selected{sink: sink, m: m, log: log}
+}
+
+type selected struct {
+	sink cdc.Sink
+	m    *Mapper
+	log  zerolog.Logger
+	buf  []cdc.Event // Write is not called concurrently
+}
+
+func (s *selected) Write(ctx context.Context, events []cdc.Event) error {
+	out := s.buf[:0]
+	for i := range events {
+		e := &events[i]
+		_, ok, err := s.m.Map(ctx, e)
+		switch {
+		case cdc.IsPermanent(err):
+			s.log.Error().Err(err).Str("event_id", e.ID()).Str("table", e.Schema+"."+e.Table).Msg("change left out: the pipeline cannot select it")
+			continue
+		case err != nil:
+			return fmt.Errorf("select changes: %w", err)
+		case ok:
+			out = append(out, s.m.visible(*e))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	err := s.sink.Write(ctx, out)
+	clear(out) // keep no events alive between writes
+	s.buf = out[:0]
+	return err
+}
+
+func (s *selected) Close(ctx context.Context) error { return s.sink.Close(ctx) }
+
+// visible returns e with only the columns the pipeline sees in Before,
+// After and Unchanged.
+func (m *Mapper) visible(e cdc.Event) cdc.Event {
+	if len(m.cols.Allow) == 0 && len(m.cols.Deny) == 0 {
+		return e
+	}
+	sees := func(col string) bool {
+		_, isKey := e.Key.Get(col)
+		return isKey || m.cols.Visible(col)
+	}
+	row := func(r cdc.Row) cdc.Row {
+		if r == nil {
+			return nil
+		}
+		return slices.DeleteFunc(slices.Clone(r), func(f cdc.Field) bool { return !sees(f.Name) })
+	}
+	e.Before, e.After = row(e.Before), row(e.After)
+	if e.Unchanged != nil {
+		e.Unchanged = slices.DeleteFunc(slices.Clone(e.Unchanged), func(c string) bool { return !sees(c) })
+	}
+	return e
+}

@@ -1,0 +1,76 @@
+package transform
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/config"
+)
+
+type captureSink struct{ got []cdc.Event }
+
+func (s *captureSink) Write(_ context.Context, events []cdc.Event) error {
+	for _, e := range events {
+		e.Before, e.After = append(cdc.Row(nil), e.Before...), append(cdc.Row(nil), e.After...)
+		s.got = append(s.got, e)
+	}
+	return nil
+}
+func (s *captureSink) Close(context.Context) error { return nil }
+
+// Regression: file and stdout pipelines wrote every change, with every
+// column, whatever their ops, filter and columns said, truncates included.
+func TestSelect(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, Spec{
+		Ops: []string{config.OpCreate, config.OpDelete}, Filter: `op == "delete" || after.active`,
+		Columns: config.Columns{Deny: []string{"password_hash", "id"}},
+	}, nil)
+	var out captureSink
+	s := Select(&out, m, zerolog.New(zerolog.NewTestWriter(t)))
+	events := []cdc.Event{
+		*insert(row("id", "1", "email", `"a@x"`, "password_hash", `"h1"`, "active", "true")),
+		*insert(row("id", "2", "email", `"b@x"`, "password_hash", `"h2"`, "active", "false")),
+		*update(row("id", "1"), row("id", "1", "email", `"a2@x"`, "password_hash", `"h3"`, "active", "true")),
+		{Op: cdc.OpTruncate, Schema: "public", Table: "contacts"},
+		{Op: cdc.OpDelete, Schema: "public", Table: "contacts", Key: row("id", "1"),
+			Before: row("id", "1", "email", `"a2@x"`, "password_hash", `"h3"`, "active", "true")},
+		*insert(row("id", "3", "email", `"c@x"`, "password_hash", `"h4"`, "active", `"yes"`)), // the filter fails on it
+	}
+	events[0].Unchanged = []string{"password_hash"}
+	if err := s.Write(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.got) != 2 {
+		t.Fatalf("wrote %d changes, want the first insert and the delete: %+v", len(out.got), out.got)
+	}
+	ins, del := out.got[0], out.got[1]
+	if ins.Op != cdc.OpCreate || len(ins.After) != 3 || ins.After[0].Name != "id" || ins.After[1].Name != "email" || ins.After[2].Name != "active" ||
+		len(ins.Unchanged) != 0 || string(ins.Key[0].Value) != "1" {
+		t.Errorf("insert written as %+v", ins)
+	}
+	if del.Op != cdc.OpDelete || len(del.Before) != 3 || del.Before[2].Name != "active" {
+		t.Errorf("delete written as %+v", del)
+	}
+	// The events handed to Select are not changed: other routes share them.
+	if len(events[0].After) != 4 || len(events[0].Unchanged) != 1 {
+		t.Errorf("the bus's event changed: %+v", events[0])
+	}
+}
+
+// A lookup that fails is retried: Write fails and writes nothing.
+func TestSelectLookupFailure(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, Spec{
+		Filter:  "lookup.c.ok",
+		Lookups: []*config.Lookup{{Name: "c", Table: "public.customers", Key: map[string]string{"id": "after.id"}, Columns: []string{"ok"}}},
+	}, failingSource{})
+	var out captureSink
+	s := Select(&out, m, zerolog.Nop())
+	if err := s.Write(context.Background(), []cdc.Event{*insert(row("id", "1"))}); err == nil || len(out.got) != 0 {
+		t.Fatalf("Write = %v, wrote %d", err, len(out.got))
+	}
+}
