@@ -106,6 +106,15 @@ func (p *pass) send(ctx context.Context, object, op string, inputs []input) ([]o
 		if len(inputs) == 1 {
 			return []outcome{refused(op, status, err)}, nil
 		}
+		if status == http.StatusConflict && op == "create" && lookupable(object, inputs) {
+			// One or more inputs exist already; the message names one.
+			// The caller looks them all up in one call.
+			outs := make([]outcome, len(inputs))
+			for i := range outs {
+				outs[i].err = fmt.Errorf("batch create: refused as a whole (%w)", ErrOutcomeUnknown)
+			}
+			return outs, nil
+		}
 		half := len(inputs) / 2
 		outs := make([]outcome, 0, len(inputs))
 		for _, part := range [][]input{inputs[:half], inputs[half:]} {

@@ -131,6 +131,16 @@ func halves(in []input) [][]input {
 	return [][]input{in[:len(in)/2], in[len(in)/2:]}
 }
 
+// lookupable reports whether every input can be looked up.
+func lookupable(object string, inputs []input) bool {
+	for _, in := range inputs {
+		if lookupValue(object, in.props) == "" {
+			return false
+		}
+	}
+	return true
+}
+
 // lookupValue is the value of object's unique property in props, by which
 // a created record can be read back; "" when there is none.
 func lookupValue(object string, props map[string]string) string {

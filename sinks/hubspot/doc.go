@@ -59,7 +59,9 @@
 // for DAILY, or Retry-After) and fails the rest of the Write with
 // cdc.RetryAfter. 401, 403 and other 4xx answers are cdc.Permanent with
 // HubSpot's message, as are per-input validation errors of a 207; 5xx,
-// 408, 423 and transport failures are transient. A batch refused as a
-// whole with 400 or 409 is split in halves, and again, so that one bad
-// record fails alone after a few calls.
+// 408, 423 and transport failures are transient. A batch create refused
+// as a whole with 409 (HubSpot names one existing record of the several
+// there may be) is settled by one lookup by email; other batches refused
+// as a whole with 400 or 409 are split in halves, and again, so that one
+// bad record fails alone after a few calls.
 package hubspot

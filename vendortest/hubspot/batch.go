@@ -93,7 +93,7 @@ func (s *Server) batch(w http.ResponseWriter, typ, op string, body []byte) {
 			items[i].props[in.IDProperty] = in.ID
 		}
 	}
-	multi := distinctTraceIDs(req.Inputs)
+	multi := distinctTraceIDs(req.Inputs) && !s.opts.WholeBatchErrors
 
 	s.mu.Lock()
 	s.plan(typ, op, items)

@@ -55,6 +55,10 @@ type Options struct {
 	// TraceIDs says which batch results and per-input errors carry their
 	// input's objectWriteTraceId. Default TraceIDsEcho.
 	TraceIDs TraceIDs
+	// WholeBatchErrors refuses a whole batch write for one bad input (409
+	// naming one existing record, or 400) even when every input carries a
+	// distinct objectWriteTraceId, as calls without multi-status do.
+	WholeBatchErrors bool
 	// Faults injects failures into a fraction of the calls.
 	Faults Faults
 	// Seed drives fault picks, the order of batch results and the
