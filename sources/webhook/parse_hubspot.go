@@ -28,8 +28,11 @@ func (c *HubSpotParserConfig) Validate() error { return nil }
 // contact, company and deal events. Supported subscription types are
 // <object>.creation and .restore (OpCreate, Refetch: no properties are
 // sent), .propertyChange (OpUpdate, Partial, After holds the one property),
-// .deletion and .privacyDeletion (OpDelete) and .merge (see Change.MergedInto).
-// Any other type fails the delivery, naming the type: unsubscribe from it.
+// .deletion and .privacyDeletion (OpDelete) and .merge (see Change.MergedInto),
+// in the legacy form (contact.creation) and the generic one that apps on
+// HubSpot's current platform receive (object.creation, with objectTypeId
+// 0-1, 0-2 or 0-3). Any other type fails the delivery, naming the type:
+// unsubscribe from it.
 //
 // HubSpot neither orders nor deduplicates events; CommitTime is occurredAt
 // and DeliveryID is stable across HubSpot's retries:
@@ -57,6 +60,7 @@ type hubSpotEvent struct {
 	PortalID         jsonID          `json:"portalId"`
 	OccurredAt       int64           `json:"occurredAt"`
 	SubscriptionType string          `json:"subscriptionType"`
+	ObjectTypeID     string          `json:"objectTypeId"`
 	ObjectID         jsonID          `json:"objectId"`
 	PropertyName     string          `json:"propertyName"`
 	PropertyValue    json.RawMessage `json:"propertyValue"`
@@ -71,6 +75,13 @@ var hubSpotTables = map[string]string{
 	"contact": "contacts",
 	"company": "companies",
 	"deal":    "deals",
+}
+
+// hubSpotObjectTypes maps the objectTypeId of generic (object.*) events.
+var hubSpotObjectTypes = map[string]string{
+	"0-1": "contacts",
+	"0-2": "companies",
+	"0-3": "deals",
 }
 
 // Parse implements Parser.
@@ -103,6 +114,11 @@ func (p *HubSpotParser) Parse(r *Request) ([]Change, error) {
 func (p *HubSpotParser) appendEvent(out []Change, e *hubSpotEvent) ([]Change, error) {
 	object, action, _ := strings.Cut(e.SubscriptionType, ".")
 	table, ok := hubSpotTables[object]
+	if object == "object" {
+		if table, ok = hubSpotObjectTypes[e.ObjectTypeID]; !ok {
+			return out, fmt.Errorf("unsupported objectTypeId %q of %s", truncate([]byte(e.ObjectTypeID)), truncate([]byte(e.SubscriptionType)))
+		}
+	}
 	if !ok || action == "" {
 		return out, fmt.Errorf("unsupported subscriptionType %q", truncate([]byte(e.SubscriptionType)))
 	}

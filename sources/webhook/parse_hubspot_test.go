@@ -112,6 +112,8 @@ func TestHubSpotParseErrors(t *testing.T) {
 		{"no objectId", `[{"eventId":1,"occurredAt":1,"subscriptionType":"contact.deletion"}]`, "no objectId"},
 		{"merge without ids", `[{"eventId":1,"occurredAt":1,"subscriptionType":"contact.merge"}]`, "merge without primaryObjectId"},
 		{"second event bad", `[` + ev + `"subscriptionType":"contact.creation"},{"eventId":1}]`, "event[1]: unsupported"},
+		{"generic ticket", `[` + ev + `"subscriptionType":"object.creation","objectTypeId":"0-5"}]`, `unsupported objectTypeId "0-5" of object.creation`},
+		{"generic without type id", `[` + ev + `"subscriptionType":"object.deletion"}]`, `unsupported objectTypeId ""`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,5 +131,34 @@ func TestHubSpotParseErrors(t *testing.T) {
 	got, err = p.Parse(&Request{Body: []byte(`[` + ev + `"subscriptionType":"deal.propertyChange","propertyName":"amount","propertyValue":null}]`)})
 	if err != nil || got[0].Source != "crm" || got[0].Schema != "crm" || string(got[0].After[0].Value) != "null" {
 		t.Fatalf("Parse = %+v, %v", got, err)
+	}
+}
+
+// Apps on HubSpot's current developer platform receive generic events
+// (object.creation, object.propertyChange, ...) naming the object by
+// objectTypeId; they parse as the legacy ones do.
+func TestHubSpotParseGenericEvents(t *testing.T) {
+	t.Parallel()
+	p := must(NewHubSpotParser(HubSpotParserConfig{}))
+	body := `[
+	{"eventId":11,"subscriptionId":40,"portalId":33,"appId":7,"occurredAt":1763819950000,"subscriptionType":"object.propertyChange","attemptNumber":0,"objectId":1246965,"objectTypeId":"0-1","propertyName":"lastname","propertyValue":"Byron","changeSource":"CRM_UI"},
+	{"eventId":12,"subscriptionId":41,"portalId":33,"appId":7,"occurredAt":1763819951000,"subscriptionType":"object.creation","attemptNumber":0,"objectId":77,"objectTypeId":"0-2","changeSource":"INTEGRATION","sourceId":"1160453"},
+	{"eventId":13,"subscriptionId":42,"portalId":33,"appId":7,"occurredAt":1763819952000,"subscriptionType":"object.deletion","attemptNumber":1,"objectId":5102,"objectTypeId":"0-3","changeSource":"CRM_UI"}]`
+	got, err := p.Parse(&Request{Body: []byte(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Change{hubspotChange("contacts", cdc.OpUpdate), hubspotChange("companies", cdc.OpCreate), hubspotChange("deals", cdc.OpDelete)}
+	want[0].Key, want[0].After, want[0].Partial = row("id", `"1246965"`), row("lastname", `"Byron"`), true
+	want[0].Kind, want[0].OriginHint, want[0].CommitTime = "object.propertyChange", "CRM_UI", ms(1763819950000)
+	want[0].DeliveryID = "33/40/11/1763819950000/1246965/lastname"
+	want[1].Key, want[1].Refetch = row("id", `"77"`), true
+	want[1].Kind, want[1].OriginHint, want[1].CommitTime = "object.creation", "INTEGRATION/1160453", ms(1763819951000)
+	want[1].DeliveryID = "33/41/12/1763819951000/77"
+	want[2].Key = row("id", `"5102"`)
+	want[2].Kind, want[2].OriginHint, want[2].CommitTime = "object.deletion", "CRM_UI", ms(1763819952000)
+	want[2].DeliveryID = "33/42/13/1763819952000/5102"
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}
 }
