@@ -258,7 +258,8 @@ func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *delivery.Recor
 // and, captured as a local change, goes to every system, the one in
 // conflict included. A change older in flight to that system is then
 // overwritten by the decision, so both sides converge. Undecided
-// conflicts are recorded and hold their record.
+// conflicts are recorded and hold their record. A change the table or the
+// server refuses is rolled back on its own and reported in its Result.
 func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Record, results []*delivery.Result) error {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
@@ -271,75 +272,98 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	for i, rec := range records {
-		object, id := w.object(rec), vendorID(rec.Event)
-		lk, err := w.loadLink(ctx, tx, object, id)
+		sp, err := tx.Begin(ctx)
 		if err != nil {
-			return classify("resolve a conflict in "+w.cfg.Table, err)
+			return classify("savepoint", err)
 		}
-		if lk == nil {
-			continue // unlinked meanwhile: the next delivery applies it
-		}
-		pk, stateKey, err := w.matchValues(rec, lk)
-		if err != nil {
+		err = w.resolveOne(ctx, sp, rec, results[i])
+		switch {
+		case err == nil:
+			err = sp.Commit(ctx)
+		case cdc.IsPermanent(err) || refused(err):
+			// Refused for this change alone: the others still apply.
 			results[i].Err = err
-			continue
+			err = sp.Rollback(ctx)
+		default:
+			return err
 		}
-		st, err := w.loadState(ctx, tx, stateKey)
 		if err != nil {
-			return classify("resolve a conflict in "+w.cfg.Table, err)
-		}
-		s := stampOf(rec.Event)
-		newer := st.olderThan(s)
-		if !newer {
-			fresh := st.fresh(rec.Fields, s)
-			if len(fresh) == 0 {
-				continue // a later change of the same fields came first
-			}
-			rec = w.only(rec, fresh)
-		}
-		t, err := w.compare(ctx, tx, rec, lk, pk)
-		if err != nil {
-			return classify("resolve a conflict in "+w.cfg.Table, err)
-		}
-		if t.open {
-			continue
-		}
-		d := t.decision
-		if len(d.Conflicts) > 0 {
-			if err := w.conflictRow(ctx, tx, rec, lk, t); err != nil {
-				return classify("resolve a conflict in "+w.cfg.Table, err)
-			}
-			if !d.Resolved() {
-				continue
-			}
-		}
-		fields := w.remoteChanges(rec, d)
-		for _, f := range d.Conflicts {
-			if v, ok := d.Result[f]; ok {
-				fields[w.in.Conflicts.Columns[f]] = decodeJSON(v)
-			}
-		}
-		if _, _, err := w.update(ctx, tx, fields, pk); err != nil {
-			return classify("apply a resolved conflict to "+w.cfg.Table, err)
-		}
-		// The base is what both sides hold: the system does not hold the
-		// values still to be sent to it (ToRemote) until they are.
-		agreed := maps.Clone(d.Result)
-		for f := range d.ToRemote {
-			delete(agreed, f)
-		}
-		if err := w.saveLinkBase(ctx, tx, object, id, lk, agreed); err != nil {
-			return classify("resolve a conflict in "+w.cfg.Table, err)
-		}
-		if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
-			return classify("resolve a conflict in "+w.cfg.Table, err)
-		}
-		if err := w.saveState(ctx, tx, stateKey, st.with(s, newer, rec.Fields, false), false); err != nil {
-			return classify("resolve a conflict in "+w.cfg.Table, err)
+			return classify("end savepoint", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return classify("commit", err)
+	}
+	return nil
+}
+
+// resolveOne records and applies one conflicted change in tx.
+func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record, res *delivery.Result) error {
+	object, id := w.object(rec), vendorID(rec.Event)
+	lk, err := w.loadLink(ctx, tx, object, id)
+	if err != nil {
+		return classify("resolve a conflict in "+w.cfg.Table, err)
+	}
+	if lk == nil {
+		return nil // unlinked meanwhile: the next delivery applies it
+	}
+	pk, stateKey, err := w.matchValues(rec, lk)
+	if err != nil {
+		res.Err = err
+		return nil
+	}
+	st, err := w.loadState(ctx, tx, stateKey)
+	if err != nil {
+		return classify("resolve a conflict in "+w.cfg.Table, err)
+	}
+	s := stampOf(rec.Event)
+	newer := st.olderThan(s)
+	if !newer {
+		fresh := st.fresh(rec.Fields, s)
+		if len(fresh) == 0 {
+			return nil // a later change of the same fields came first
+		}
+		rec = w.only(rec, fresh)
+	}
+	t, err := w.compare(ctx, tx, rec, lk, pk)
+	if err != nil {
+		return classify("resolve a conflict in "+w.cfg.Table, err)
+	}
+	if t.open {
+		return nil
+	}
+	d := t.decision
+	if len(d.Conflicts) > 0 {
+		if err := w.conflictRow(ctx, tx, rec, lk, t); err != nil {
+			return classify("resolve a conflict in "+w.cfg.Table, err)
+		}
+		if !d.Resolved() {
+			return nil
+		}
+	}
+	fields := w.remoteChanges(rec, d)
+	for _, f := range d.Conflicts {
+		if v, ok := d.Result[f]; ok {
+			fields[w.in.Conflicts.Columns[f]] = decodeJSON(v)
+		}
+	}
+	if _, _, err := w.update(ctx, tx, fields, pk); err != nil {
+		return classify("apply a resolved conflict to "+w.cfg.Table, err)
+	}
+	// The base is what both sides hold: the system does not hold the
+	// values still to be sent to it (ToRemote) until they are.
+	agreed := maps.Clone(d.Result)
+	for f := range d.ToRemote {
+		delete(agreed, f)
+	}
+	if err := w.saveLinkBase(ctx, tx, object, id, lk, agreed); err != nil {
+		return classify("resolve a conflict in "+w.cfg.Table, err)
+	}
+	if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
+		return classify("resolve a conflict in "+w.cfg.Table, err)
+	}
+	if err := w.saveState(ctx, tx, stateKey, st.with(s, newer, rec.Fields, false), false); err != nil {
+		return classify("resolve a conflict in "+w.cfg.Table, err)
 	}
 	return nil
 }

@@ -246,6 +246,22 @@ func TestConflicts(t *testing.T) {
 			t.Fatalf("a conflict was recorded: %+v", c)
 		}
 	})
+	// Regression: a decided conflict whose value the table refuses failed
+	// the whole call after the batch had committed, so every change of
+	// the batch was retried with it.
+	t.Run("a decided conflict the table refuses fails alone", func(t *testing.T) {
+		w, url, _ := setup(t, newest...)
+		pg.Exec(t, fmt.Sprintf("c%d", n), `ALTER TABLE contacts ADD CHECK (name <> 'Forbidden')`)
+		bad := change("d2", "Forbidden", 5*time.Minute)
+		good := crmRecord(cdc.OpCreate, 2, "d3", "513", false, "email", `"b@x"`, "firstname", `"Cy"`)
+		res := write(t, w, bad, good)
+		if !cdc.IsPermanent(res[0].Err) || row(t, url, "a@x")["name"] != "Ann" {
+			t.Errorf("the refused change: %v, row %v; want a permanent error and the row as it was", res[0].Err, row(t, url, "a@x"))
+		}
+		if res[1].Err != nil || row(t, url, "b@x")["name"] != "Cy" {
+			t.Errorf("the change beside it: %v, row %v", res[1].Err, row(t, url, "b@x"))
+		}
+	})
 }
 
 // count reads one counter of v.
