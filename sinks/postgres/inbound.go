@@ -187,7 +187,7 @@ func (w *Writer) echoLayer(rec *delivery.Record, l *link) string {
 	if e == nil || rec.Op == cdc.OpDelete {
 		return ""
 	}
-	if w.ownWrite(e) {
+	if w.hintOnly(e) {
 		return echo.LayerHint
 	}
 	var base map[string]any
@@ -281,7 +281,7 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 	done := make([]bool, len(records))
 	var need []int
 	for i := range records {
-		if w.needsFetch(&records[i]) && !w.ownWrite(records[i].Event) {
+		if w.needsFetch(&records[i]) && !w.hintOnly(records[i].Event) {
 			need = append(need, i)
 		}
 	}
@@ -369,10 +369,14 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 	return out, done, nil
 }
 
-// ownWrite reports whether the change's origin hint names cdcd's own
-// client: the apply step skips it as an echo, so it is never read back.
-func (w *Writer) ownWrite(e *cdc.Event) bool {
-	return e != nil && e.OriginHint != "" && w.in.OwnWrite != nil && w.in.OwnWrite(e.OriginHint)
+// hintOnly reports whether the change is cdcd's own write by its origin
+// hint and holds no value of the mapped fields to compare: the apply step
+// skips it as an echo, so it is never read back. A change that holds
+// values is compared instead, hint or not: values that triggers or flows
+// set in the transaction of cdcd's write carry cdcd's hint too (Salesforce
+// changeOrigin), and must not be lost with the echo.
+func (w *Writer) hintOnly(e *cdc.Event) bool {
+	return e != nil && e.OriginHint != "" && w.in.OwnWrite != nil && w.in.OwnWrite(e.OriginHint) && len(w.relevant(e)) == 0
 }
 
 func (w *Writer) needsFetch(rec *delivery.Record) bool {

@@ -237,9 +237,10 @@ func TestInbound(t *testing.T) {
 		recent.Add("crm", "contacts", "9", map[string]any{"firstname": "Bob"})
 		recent.Add("crm", "contacts", "9", map[string]any{"firstname": "Bobby"})
 		write(t, w, crmRecord(cdc.OpUpdate, 3, "d3", "9", true, "firstname", `"Bob"`))
-		// The vendor says cdcd's own client made it.
-		hinted := crmRecord(cdc.OpUpdate, 4, "d4", "9", true, "firstname", `"Other"`)
-		hinted.Event.OriginHint = "INTEGRATION/7"
+		// The vendor says cdcd's own client made it, and the change holds
+		// nothing else: it is not even read back.
+		hinted := crmRecord(cdc.OpUpdate, 4, "d4", "9", true)
+		hinted.Event.OriginHint, hinted.Event.Refetch = "INTEGRATION/7", true
 		write(t, w, hinted)
 		if got := row(t, url, "b@x")["name"]; got != "local edit" {
 			t.Fatalf("an echo was applied: name %q", got)
@@ -253,6 +254,14 @@ func TestInbound(t *testing.T) {
 		write(t, w, crmRecord(cdc.OpUpdate, 5, "d5", "9", true, "firstname", `"Beatrice"`))
 		if got := row(t, url, "b@x")["name"]; got != "Beatrice" {
 			t.Fatalf("a real change was dropped: name %q", got)
+		}
+		// Regression: a value a trigger or flow set in the transaction of
+		// cdcd's write carries cdcd's hint; it was dropped with the echo.
+		automated := crmRecord(cdc.OpUpdate, 6, "d6", "9", true, "firstname", `"Set by a flow"`)
+		automated.Event.OriginHint = "INTEGRATION/7"
+		write(t, w, automated)
+		if got := row(t, url, "b@x")["name"]; got != "Set by a flow" {
+			t.Fatalf("a value automation set under cdcd's hint was dropped: name %q", got)
 		}
 	})
 
