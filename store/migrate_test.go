@@ -93,3 +93,40 @@ func TestOpenMigratesIntakeTablesMadeBefore(t *testing.T) {
 		t.Fatalf("%d ids d1, want 3", n)
 	}
 }
+
+// Dead letters stored as jsonb before 0005 are kept, as the JSON text
+// jsonb gives back, once record and event hold bytes.
+func TestOpenMigratesDeadLettersToBytes(t *testing.T) {
+	url := newDB(t)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, url, `CREATE SCHEMA cdcd; CREATE TABLE cdcd.schema_migrations (version integer PRIMARY KEY,
+		name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+	for _, m := range ms {
+		if m.version >= 5 {
+			break
+		}
+		execSQL(t, url, m.sql)
+		execSQL(t, url, `INSERT INTO cdcd.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, m.version, m.name, m.checksum)
+	}
+	execSQL(t, url, `INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, event_id, op, record, event, error)
+		VALUES ('p', 'crm', 'contacts', 'public.contacts', '{"id":1}', 'e1', 'u', '{"name":"Zoë"}', '{"op":"u","after":{"id":1}}', 'refused')`)
+	s, err := Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	letters, err := s.ListDeadLetters(context.Background(), DeadLetterFilter{Pipeline: "p"})
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("letters %+v, %v", letters, err)
+	}
+	got, err := s.GetDeadLetter(context.Background(), letters[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Record) != `{"name": "Zoë"}` || string(got.Event) != `{"op": "u", "after": {"id": 1}}` || got.Key != `{"id":1}` {
+		t.Fatalf("migrated letter: record %s, event %s, key %s", got.Record, got.Event, got.Key)
+	}
+}
