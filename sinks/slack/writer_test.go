@@ -82,6 +82,9 @@ func TestClassifiesSlackAnswers(t *testing.T) {
 		{"channel_is_archived", func(s *slackd.Server) { s.Archive("T1/B1/x") }, true, 0},
 		{"rate_limited", func(s *slackd.Server) { s.Respond(slackd.Response{Status: 429, Body: "rate_limited", RetryAfter: 7}) }, false, 7 * time.Second},
 		{"rollup_error", func(s *slackd.Server) { s.Respond(slackd.Response{Status: 500, Body: "rollup_error"}) }, false, 0},
+		{"invalid_token", func(s *slackd.Server) { s.Respond(slackd.Response{Status: 403, Body: "invalid_token"}) }, true, 0},
+		{"no_service", func(s *slackd.Server) { s.Respond(slackd.Response{Status: 404, Body: "no_service"}) }, true, 0},
+		{"not ok", func(s *slackd.Server) { s.Respond(slackd.Response{Status: 200, Body: "not ok"}) }, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
