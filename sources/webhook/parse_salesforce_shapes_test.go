@@ -198,3 +198,55 @@ func withoutNulls(r cdc.Row) cdc.Row {
 	}
 	return out
 }
+
+// The change types that carry no data, and merged record ids.
+func TestSalesforceParseChangeTypes(t *testing.T) {
+	t.Parallel()
+	p := sfParser(t)
+	tests := []struct {
+		typ     string
+		ids     []string
+		op      cdc.Op
+		refetch bool
+		keys    int
+	}{
+		{"DELETE", []string{"003A"}, cdc.OpDelete, false, 1},
+		{"UNDELETE", []string{"003A"}, cdc.OpCreate, true, 1},
+		{"GAP_UPDATE", []string{"003A", "003B"}, cdc.OpUpdate, true, 2},
+		{"GAP_OVERFLOW", nil, cdc.OpUpdate, true, 0},
+		{"UPDATE", []string{"003A", "003B", "003C"}, cdc.OpUpdate, false, 3}, // one change merged for several records
+	}
+	for _, tt := range tests {
+		for _, shape := range []string{"cometd", "pubsub"} {
+			t.Run(tt.typ+"/"+shape, func(t *testing.T) {
+				t.Parallel()
+				ch := sfChange(tt.typ, map[string]any{"Email": "x@example.com"})
+				ch.RecordIDs = tt.ids
+				body := ch.CometD()
+				if shape == "pubsub" {
+					body = ch.PubSub(contactSchema)
+				}
+				got, err := p.Parse(&Request{Body: body})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkChanges(t, got)
+				keys := 0
+				for _, c := range got {
+					if c.Op != tt.op || c.Refetch != tt.refetch || c.Kind != tt.typ {
+						t.Fatalf("op %c refetch %v kind %s", c.Op, c.Refetch, c.Kind)
+					}
+					if c.Key != nil {
+						keys++
+					}
+					if (tt.refetch || tt.op == cdc.OpDelete) && len(c.After) > 0 {
+						t.Fatalf("%s carries values %s", tt.typ, c.After)
+					}
+				}
+				if keys != tt.keys {
+					t.Fatalf("%d keyed changes, want %d", keys, tt.keys)
+				}
+			})
+		}
+	}
+}
