@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -147,7 +146,7 @@ type Pipeline struct {
 	// settles is set when the Writer is a Settler that settles creates.
 	settles bool
 
-	mu     sync.Mutex // one Write or replay at a time
+	turn   chan struct{} // held by the one Write or replay running
 	closed atomic.Bool
 	// deadStoreErr is the dead-letter store's last error while it fails.
 	deadStoreErr atomic.Pointer[error]
@@ -184,7 +183,8 @@ func NewPipeline(cfg PipelineConfig, m Mapper, w Writer, st Stores, log zerolog.
 	s, ok := w.(Settler)
 	return &Pipeline{
 		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch, settles: ok && s.SettlesCreates(),
-		log: log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
+		turn: make(chan struct{}, 1),
+		log:  log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
 	}, nil
 }
 
@@ -196,8 +196,10 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return err
+	}
+	defer p.unlock()
 	start := time.Now()
 	items, err := p.prepare(ctx, events)
 	if err != nil {
@@ -219,6 +221,19 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 		Dur("took", time.Since(start)).Msg("batch delivered")
 	return nil
 }
+
+// lock waits for the pipeline's turn, one Write or replay at a time,
+// until ctx ends.
+func (p *Pipeline) lock(ctx context.Context) error {
+	select {
+	case p.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Pipeline) unlock() { <-p.turn }
 
 // Close stops the pipeline: later Writes fail. It closes the Writer if it
 // has a Close(context.Context) error method.

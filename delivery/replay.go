@@ -35,12 +35,19 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 	if p.st.DeadLetters == nil {
 		return 0, nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	if err := p.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer p.unlock()
 	letters, err := p.st.DeadLetters.Replays(ctx, p.cfg.Name, replayBatch)
 	if err != nil {
 		return 0, fmt.Errorf("take dead letters to replay: %w", err)
 	}
+	defer func() {
+		if ctx.Err() != nil {
+			p.release(ctx, letters)
+		}
+	}()
 	if len(letters) == 0 {
 		return 0, nil
 	}
@@ -97,6 +104,27 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 	p.log.Info().Int("taken", len(letters)).Int("delivered", st.delivered).
 		Int("still_dead", st.dead).Msg("dead letters replayed")
 	return len(letters), nil
+}
+
+// ErrReplayInterrupted resolves a dead letter whose replay was cut short
+// (the pipeline stopped): the store puts it back to wait for a replay, as
+// the operator asked, without counting an attempt.
+var ErrReplayInterrupted = errors.New("replay interrupted")
+
+// release hands the letters taken and not yet resolved back to the store,
+// so that the next start replays them at once instead of after the lease.
+func (p *Pipeline) release(ctx context.Context, letters []DeadLetter) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	released := 0
+	for i := range letters {
+		// A letter already resolved is no longer replaying: the store
+		// refuses it, and it keeps its outcome.
+		if p.st.DeadLetters.Resolve(rctx, letters[i].ID, ErrReplayInterrupted) == nil {
+			released++
+		}
+	}
+	p.log.Info().Int("released", released).Msg("dead-letter replay interrupted; letters left to replay on the next start")
 }
 
 // RunReplays calls ReplayDeadLetters every interval (default 10s) until

@@ -243,3 +243,31 @@ func TestReplayedInboundLetterIsTheOriginalChange(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayWaitingForARetryingWriteStopsWithCtx: a replay waits for the
+// Write in progress (its record retrying) only until its ctx ends.
+func TestReplayWaitingForARetryingWriteStopsWithCtx(t *testing.T) {
+	t.Parallel()
+	v := newVendor()
+	v.fail = func(delivery.Record, int) error { return transient("503 Service Unavailable") }
+	h := newHarness(t, delivery.PipelineConfig{MaxAttempts: 1_000_000, MinBackoff: 50 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}, v)
+	e := ev(10, 0, 1, cdc.OpCreate, "email=a")
+	wctx, stopWrite := context.WithCancel(context.Background())
+	written := make(chan error, 1)
+	go func() { written <- h.p.Write(wctx, []cdc.Event{e}) }()
+	waitFor(t, "the record to be retried", func() bool { return len(v.attemptTimes(e.ID())) >= 2 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := h.p.ReplayDeadLetters(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReplayDeadLetters behind a retrying Write: %v, want its ctx's deadline", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("ReplayDeadLetters returned %s after its ctx ended", took)
+	}
+	stopWrite()
+	if err := <-written; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write after its ctx ended: %v", err)
+	}
+}

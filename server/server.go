@@ -92,7 +92,7 @@ func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
 	w.Write(body)
 }
 
-// Run serves until ctx ends, then shuts down within five seconds.
+// Run serves until ctx ends, then shuts down within three seconds.
 func (s *Server) Run(ctx context.Context) error {
 	l, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -118,7 +118,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down http: %w", err)

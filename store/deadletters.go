@@ -148,9 +148,14 @@ func (d *DeadLetters) Replays(ctx context.Context, pipeline string, limit int) (
 
 // Resolve records the outcome of replaying dead letter id, which Replays
 // returned: nil marks it replayed, an error puts it back to dead with the
-// error as LastError. Either way it counts one more attempt. A dead letter
-// that is not replaying is an error wrapping ErrNotReplaying or ErrNotFound.
+// error as LastError. Either way it counts one more attempt.
+// delivery.ErrReplayInterrupted instead puts it back to wait for a replay,
+// counting nothing. A dead letter that is not replaying is an error
+// wrapping ErrNotReplaying or ErrNotFound.
 func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) error {
+	if errors.Is(replayErr, delivery.ErrReplayInterrupted) {
+		return d.release(ctx, id)
+	}
 	var msg *string
 	if replayErr != nil {
 		s := replayErr.Error()
@@ -179,6 +184,19 @@ func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) er
 		return fmt.Errorf("resolve dead letter %d: %w", id, err)
 	}
 	return fmt.Errorf("resolve dead letter %d (status %s): %w", id, status, ErrNotReplaying)
+}
+
+func (d *DeadLetters) release(ctx context.Context, id int64) error {
+	tag, err := d.pool.Exec(ctx, `
+		UPDATE cdcd.dead_letters SET status = 'replay', status_at = now()
+		WHERE id = $1 AND status = 'replaying'`, id)
+	if err != nil {
+		return fmt.Errorf("release dead letter %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("release dead letter %d: %w", id, ErrNotReplaying)
+	}
+	return nil
 }
 
 // letterColumns is the column list scanLetter reads.

@@ -242,3 +242,33 @@ func TestDeadLetterKeepsExactBytes(t *testing.T) {
 		t.Fatalf("replays = %+v, %v", taken, err)
 	}
 }
+
+// TestInterruptedReplayReleasesTheLetter: a letter whose replay was cut
+// short waits for a replay again, at once and without an attempt counted;
+// one already resolved keeps its outcome.
+func TestInterruptedReplayReleasesTheLetter(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	dl := s.DeadLetters()
+	if err := dl.Put(ctx, []delivery.DeadLetter{letter("p", `{"id":1}`), letter("p", `{"id":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s.RequestReplayAll(ctx, "p")
+	r, _ := dl.Replays(ctx, "p", 2)
+	if len(r) != 2 {
+		t.Fatalf("%d letters taken, want 2", len(r))
+	}
+	if err := dl.Resolve(ctx, r[0].ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Resolve(ctx, r[0].ID, delivery.ErrReplayInterrupted); !errors.Is(err, ErrNotReplaying) {
+		t.Fatalf("releasing a replayed letter: %v, want ErrNotReplaying", err)
+	}
+	if err := dl.Resolve(ctx, r[1].ID, delivery.ErrReplayInterrupted); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := dl.Replays(ctx, "p", 2)
+	if len(again) != 1 || again[0].ID != r[1].ID || again[0].Attempts != r[1].Attempts {
+		t.Fatalf("retaken %v, want only letter %d with %d attempts", again, r[1].ID, r[1].Attempts)
+	}
+}

@@ -215,7 +215,9 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	log.Info().Str("version", cdcdVersion()).Str("bus", busName(cfg)).Stringer("role", r).
 		Int("pipelines", len(pipelines)).Msg("cdcd starting")
 	err = g.Wait()
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	// What the sinks could not deliver by now is not acknowledged: the
+	// reader (or the Kafka consumers) take it up again on the next start.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 	defer cancel()
 	for i := len(closers) - 1; i >= 0; i-- {
 		if cerr := closers[i](cctx); cerr != nil {
@@ -233,6 +235,15 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	return nil
 }
 
+// A stop ends within about ten seconds whatever the sinks are doing: the
+// reader waits drainTimeout for the bus to acknowledge what it was handed
+// (the HTTP server finishes its requests meanwhile), then the buses and
+// sinks get closeTimeout to finish their writes before those are cut.
+const (
+	drainTimeout = 3 * time.Second
+	closeTimeout = 3 * time.Second
+)
+
 func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg prometheus.Registerer) (*pgwal.Reader, error) {
 	tables := make([]pgwal.Table, 0, len(cfg.Postgres.Tables))
 	for _, t := range cfg.Postgres.Tables {
@@ -249,6 +260,7 @@ func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg pr
 		Tables:         tables,
 		StatusInterval: cfg.Postgres.StatusInterval,
 		Heartbeat:      cfg.Postgres.Heartbeat,
+		DrainTimeout:   drainTimeout,
 	}, pub, log, reg)
 	if err != nil {
 		return nil, usageError(err)

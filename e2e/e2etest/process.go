@@ -125,6 +125,24 @@ func (p *Process) Stop() {
 	}
 }
 
+// Terminate sends SIGTERM and waits up to limit for the process to exit.
+// It returns how long the exit took and the exit code; ok is false, and
+// the process killed, when it was still running at limit.
+func (p *Process) Terminate(limit time.Duration) (took time.Duration, code int, ok bool) {
+	p.t.Helper()
+	p.MustRun("before it was asked to stop")
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return time.Since(start), p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(limit):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+		return time.Since(start), -1, false
+	}
+}
+
 // WaitReady polls http://addr/readyz until it answers 200, failing the
 // test if the process exits first.
 func (p *Process) WaitReady(addr string, timeout time.Duration) {

@@ -37,6 +37,8 @@ type deployment struct {
 	// idProperty is the writer's id_property: "email" (upserts) unless a
 	// test clears it to have records created.
 	idProperty string
+	// attempts is the pipeline's max_attempts.
+	attempts int
 }
 
 // newDeployment creates the test's database with the contacts table and
@@ -45,7 +47,7 @@ type deployment struct {
 func newDeployment(t *testing.T, kafka bool, opts hubspot.Options) *deployment {
 	t.Helper()
 	needsServers(t)
-	d := &deployment{t: t, name: dbName(t), timeout: time.Second, idProperty: "email"}
+	d := &deployment{t: t, name: dbName(t), timeout: time.Second, idProperty: "email", attempts: 20}
 	d.url = pg.CreateDB(t, d.name)
 	t.Cleanup(func() {
 		_ = pg.ExecErr("postgres", fmt.Sprintf("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '%s'", d.name))
@@ -102,9 +104,9 @@ pipelines:
       phone: phone
       rev: rev
       lifecyclestage: stage
-    max_attempts: 20
+    max_attempts: %d
     backoff: {min: 50ms, max: 1s}
-`, d.url, d.name, d.name, listen, d.vendor, hubToken, d.idProperty, hubRate, d.timeout, pipelineName)
+`, d.url, d.name, d.name, listen, d.vendor, hubToken, d.idProperty, hubRate, d.timeout, pipelineName, d.attempts)
 	if d.kafka != nil {
 		quoted := make([]string, 0, len(d.kafka.Brokers()))
 		for _, br := range d.kafka.Brokers() {
