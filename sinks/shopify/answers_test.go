@@ -2,6 +2,7 @@ package shopify
 
 import (
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +119,41 @@ func TestAPIVersionFallForward(t *testing.T) {
 	}
 	if v := w.version(); v != "2026-04" {
 		t.Errorf("version %q, want the served 2026-04", v)
+	}
+}
+
+// Regression: a retry of an applied change whose key Shopify no longer
+// knows (past the retention window, or before 2026-01 when there is none)
+// reported a false mismatch and was dead-lettered. Shopify already holds
+// the quantity: the change is done.
+func TestLateRetryOfAppliedChange(t *testing.T) {
+	t.Parallel()
+	for _, version := range []string{"2026-04", "2025-07"} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			srv := shop.New(t, token)
+			srv.SetLevel("111", "222", 5)
+			cfg := testConfig(srv)
+			cfg.APIVersion = version
+			w := newWriter(t, cfg)
+			rec := record(cdc.OpUpdate, map[string]any{"inventory_item_id": 111.0, "available": 3.0, "previous_available": 5.0})
+			if res := write(t, w, rec); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			srv.ExpireKeys()
+			if res := write(t, w, rec); res.Err != nil {
+				t.Fatalf("late retry: %v, want done", res.Err)
+			}
+			// A real mismatch is still one: a sale moved the level.
+			srv.SetLevel("111", "222", 9)
+			stale := record(cdc.OpUpdate, map[string]any{"inventory_item_id": 111.0, "available": 2.0, "previous_available": 3.0})
+			stale.Event.Pos.Index = 9
+			if res := write(t, w, stale); !errors.Is(res.Err, ErrCompareMismatch) || !cdc.IsPermanent(res.Err) {
+				t.Fatalf("stale write: %v, want a permanent ErrCompareMismatch", res.Err)
+			}
+			if got := stock(t, srv); got != 9 {
+				t.Fatalf("stock %d, want 9", got)
+			}
+		})
 	}
 }

@@ -144,6 +144,12 @@ func (w *Writer) setQuantities(ctx context.Context, lv *level, v string) (string
 			w.keys.Store(base, w.generation(base)+1)
 			return "", err
 		case codes["COMPARE_QUANTITY_STALE"] || codes["CHANGE_FROM_QUANTITY_STALE"]:
+			// Shopify may already hold the quantity: this change applied by
+			// an attempt whose answer was lost, its key unknown (before
+			// 2026-01) or forgotten (past the retention window).
+			if cur, ok := w.available(ctx, lv); ok && cur == lv.available {
+				return "", nil
+			}
 			err = fmt.Errorf("%w: %w", ErrCompareMismatch, err)
 		}
 		return "", cdc.Permanent(err)
@@ -155,6 +161,43 @@ func (w *Writer) setQuantities(ctx context.Context, lv *level, v string) (string
 		return g.CreatedAt, nil
 	}
 	return "", nil // the quantity already had that value: nothing to adjust
+}
+
+const levelQuery = `query cdcdAvailable($item: ID!, $location: ID!) {
+  inventoryItem(id: $item) {
+    inventoryLevel(locationId: $location) { quantities(names: ["available"]) { name quantity } }
+  }
+}`
+
+// available reads the quantity Shopify holds for lv's level; ok is false
+// when it cannot be read.
+func (w *Writer) available(ctx context.Context, lv *level) (int64, bool) {
+	body, err := w.post(ctx, "graphql.json", map[string]any{"query": levelQuery, "variables": map[string]any{
+		"item": "gid://shopify/InventoryItem/" + lv.item, "location": "gid://shopify/Location/" + lv.location}}, "read shopify inventory quantity")
+	if err != nil {
+		return 0, false
+	}
+	var resp struct {
+		Data struct {
+			InventoryItem *struct {
+				InventoryLevel *struct {
+					Quantities []struct {
+						Name     string `json:"name"`
+						Quantity int64  `json:"quantity"`
+					} `json:"quantities"`
+				} `json:"inventoryLevel"`
+			} `json:"inventoryItem"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &resp) != nil || resp.Data.InventoryItem == nil || resp.Data.InventoryItem.InventoryLevel == nil {
+		return 0, false
+	}
+	for _, q := range resp.Data.InventoryItem.InventoryLevel.Quantities {
+		if q.Name == "available" {
+			return q.Quantity, true
+		}
+	}
+	return 0, false
 }
 
 // topLevelError classifies GraphQL errors: throttling waits for the cost

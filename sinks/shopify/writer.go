@@ -3,8 +3,8 @@
 // or a plain set through REST inventory_levels/set.json.
 //
 // Compare-and-set sends the quantity Shopify is expected to hold (the
-// record's previous value). When Shopify holds another, a sale or another
-// system changed it since: the write fails with an error that wraps
+// record's previous value). When Shopify holds another, and not already
+// the new quantity, a sale or another system changed it since: the write fails with an error that wraps
 // ErrCompareMismatch and is cdc.Permanent, because resending the same
 // expectation can never succeed; the change is dead-lettered unless a
 // conflict handler settles it first (errors.Is(err, ErrCompareMismatch)).
@@ -13,7 +13,8 @@
 // id and the level (API versions 2026-01 and later), so a retry after a
 // lost response returns the first outcome instead of a false mismatch.
 // Before 2026-01, or after Shopify's retention window for keys, such a
-// retry may report a mismatch. A retry while the first attempt still runs
+// retry is refused as stale: cdcd then reads the level, and a level that
+// already holds the quantity is success, not a mismatch. A retry while the first attempt still runs
 // (IDEMPOTENCY_CONCURRENT_REQUEST) waits and asks again with the same
 // key; a key Shopify says is spent (IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED)
 // is replaced by a new one for the next attempt.

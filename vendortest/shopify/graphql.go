@@ -34,8 +34,16 @@ func (s *Server) graphql(w http.ResponseWriter, version string, body []byte) {
 		Query     string                     `json:"query"`
 		Variables map[string]json.RawMessage `json:"variables"`
 	}
-	if json.Unmarshal(body, &req) != nil || !strings.Contains(req.Query, "inventorySetQuantities") {
-		gqlErrors(w, "this double serves only inventorySetQuantities", "BAD_REQUEST")
+	if json.Unmarshal(body, &req) != nil {
+		gqlErrors(w, "invalid JSON", "BAD_REQUEST")
+		return
+	}
+	if !strings.Contains(req.Query, "inventorySetQuantities") {
+		if strings.Contains(req.Query, "inventoryLevel(") {
+			s.levelQuery(w, req.Variables)
+			return
+		}
+		gqlErrors(w, "this double serves only inventorySetQuantities and inventoryItem.inventoryLevel", "BAD_REQUEST")
 		return
 	}
 	key := ""
@@ -179,6 +187,22 @@ func (s *Server) graphql(w http.ResponseWriter, version string, body []byte) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(resp)
+}
+
+// levelQuery serves inventoryItem(id: $item) { inventoryLevel(locationId:
+// $location) { quantities(names: ["available"]) { name quantity } } }: a
+// null inventoryLevel when the item is not stocked there.
+func (s *Server) levelQuery(w http.ResponseWriter, vars map[string]json.RawMessage) {
+	var item, loc string
+	json.Unmarshal(vars["item"], &item)
+	json.Unmarshal(vars["location"], &loc)
+	item = strings.TrimPrefix(item, "gid://shopify/InventoryItem/")
+	loc = strings.TrimPrefix(loc, "gid://shopify/Location/")
+	var level any
+	if q, ok := s.levels[[2]string{item, loc}]; ok {
+		level = map[string]any{"quantities": []any{map[string]any{"name": "available", "quantity": q}}}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"inventoryItem": map[string]any{"inventoryLevel": level}}})
 }
 
 func idempotencyError(w http.ResponseWriter, code, msg string) {
