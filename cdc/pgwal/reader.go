@@ -22,6 +22,12 @@ type Config struct {
 	Publication string
 	// Tables to publish; empty means all tables.
 	Tables []Table
+	// InsertsOnly are tables of Tables whose every pipeline takes inserts
+	// only. One without a replica identity is published for inserts only
+	// (in Publication + "_inserts"), so the application may still update
+	// and delete its rows; any other table without one is refused, with
+	// the fix, before a publication is touched.
+	InsertsOnly []Table
 	// StatusInterval is how often the confirmed position is reported to the
 	// server (and so how far the slot trails the bus's acks).
 	StatusInterval time.Duration
@@ -62,6 +68,8 @@ type Reader struct {
 	metrics *metrics
 	decoder *Decoder
 	pk      map[Table][]string // primary keys, refreshed each session
+	// publications streamed from, set each session
+	publications []string
 
 	confirmed atomic.Uint64 // last position reported to the server
 	streaming atomic.Bool

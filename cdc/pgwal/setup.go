@@ -78,10 +78,23 @@ func tableList(tables []Table) string {
 	return strings.Join(parts, ",")
 }
 
-// ensurePublication creates the publication for the configured tables (or
-// all tables) if it is missing, and refuses one that covers other tables.
-func ensurePublication(ctx context.Context, conn *pgconn.PgConn, name string, tables []Table) (created bool, err error) {
-	rows, err := query(ctx, conn, "SELECT puballtables FROM pg_publication WHERE pubname = "+quoteLiteral(name))
+// publication is one publication the reader streams from.
+type publication struct {
+	name string
+	// tables it covers; empty means all tables.
+	tables []Table
+	// inserts: it publishes inserts only (publish = 'insert').
+	inserts bool
+	// lists says where its tables come from, for errors.
+	lists string
+}
+
+// ensurePublication creates the publication if it is missing, and refuses
+// one that covers other tables, or publishes more than inserts when it
+// should publish inserts only.
+func ensurePublication(ctx context.Context, conn *pgconn.PgConn, p publication) (created bool, err error) {
+	name, tables := p.name, p.tables
+	rows, err := query(ctx, conn, "SELECT puballtables, pubupdate OR pubdelete OR pubtruncate FROM pg_publication WHERE pubname = "+quoteLiteral(name))
 	if err != nil {
 		return false, fmt.Errorf("look up publication %q: %w", name, err)
 	}
@@ -94,6 +107,9 @@ func ensurePublication(ctx context.Context, conn *pgconn.PgConn, name string, ta
 			}
 			sql = "CREATE PUBLICATION " + quoteIdent(name) + " FOR TABLE " + strings.Join(quoted, ", ")
 		}
+		if p.inserts {
+			sql += " WITH (publish = 'insert')"
+		}
 		if _, err := query(ctx, conn, sql); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "42501" {
@@ -104,6 +120,10 @@ func ensurePublication(ctx context.Context, conn *pgconn.PgConn, name string, ta
 		return true, nil
 	}
 	allTables := string(rows[0][0]) == "t"
+	if p.inserts && string(rows[0][1]) == "t" {
+		return false, permanent(fmt.Errorf("publication %q publishes more than inserts of tables without a replica identity, which blocks their UPDATE and DELETE: ALTER PUBLICATION %s SET (publish = 'insert')",
+			name, quoteIdent(name)))
+	}
 	if len(tables) == 0 {
 		if !allTables {
 			return false, permanent(fmt.Errorf("publication %q covers only some tables but postgres.tables is empty (all tables): list the tables in postgres.tables, or ALTER PUBLICATION / recreate it FOR ALL TABLES", name))
@@ -117,18 +137,20 @@ func ensurePublication(ctx context.Context, conn *pgconn.PgConn, name string, ta
 	if err != nil {
 		return false, fmt.Errorf("list tables of publication %q: %w", name, err)
 	}
-	var have, want []string
+	var have, want, quoted []string
 	for _, r := range rows {
 		have = append(have, Table{string(r[0]), string(r[1])}.String())
 	}
 	for _, t := range tables {
 		want = append(want, t.String())
+		quoted = append(quoted, t.quoted())
 	}
 	slices.Sort(have)
 	slices.Sort(want)
+	slices.Sort(quoted)
 	if !slices.Equal(have, want) {
-		return false, permanent(fmt.Errorf("publication %q covers [%s] but postgres.tables lists [%s]: ALTER PUBLICATION %s SET TABLE %s, or fix postgres.tables",
-			name, strings.Join(have, ", "), strings.Join(want, ", "), quoteIdent(name), strings.Join(want, ", ")))
+		return false, permanent(fmt.Errorf("publication %q covers [%s] but %s [%s]: ALTER PUBLICATION %s SET TABLE %s, or fix postgres.tables",
+			name, strings.Join(have, ", "), p.lists, strings.Join(want, ", "), quoteIdent(name), strings.Join(quoted, ", ")))
 	}
 	return false, nil
 }

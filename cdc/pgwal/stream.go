@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -29,9 +30,13 @@ func (r *Reader) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	names := make([]string, len(r.publications))
+	for i, p := range r.publications {
+		names[i] = quoteIdent(p)
+	}
 	err = pglogrepl.StartReplication(ctx, conn, quoteIdent(r.cfg.Slot), pglogrepl.LSN(start), pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
-		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(quoteIdent(r.cfg.Publication)), "messages 'true'"},
+		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(strings.Join(names, ",")), "messages 'true'"},
 	})
 	if err != nil {
 		var pgErr *pgconn.PgError
@@ -66,12 +71,8 @@ func (r *Reader) prepare(ctx context.Context, conn *pgconn.PgConn) (cdc.LSN, err
 	if err := checkTables(ctx, conn, r.cfg.Tables); err != nil {
 		return 0, err
 	}
-	created, err := ensurePublication(ctx, conn, r.cfg.Publication, r.cfg.Tables)
-	if err != nil {
+	if r.publications, err = r.ensurePublications(ctx, conn); err != nil {
 		return 0, err
-	}
-	if created {
-		r.log.Info().Str("publication", r.cfg.Publication).Int("tables", len(r.cfg.Tables)).Msg("publication created")
 	}
 	if r.pk, err = primaryKeys(ctx, conn); err != nil {
 		return 0, err
@@ -96,6 +97,52 @@ func (r *Reader) prepare(ctx context.Context, conn *pgconn.PgConn) (cdc.LSN, err
 	// at it skips what this process already had acknowledged.
 	return max(start, r.Confirmed()), nil
 }
+
+// ensurePublications refuses tables without a replica identity, unless
+// their pipelines take inserts only, and then creates or checks the
+// publications: cfg.Publication for every other table, and
+// cfg.Publication + "_inserts", publishing inserts only, for those. It
+// returns the names to stream from.
+func (r *Reader) ensurePublications(ctx context.Context, conn *pgconn.PgConn) ([]string, error) {
+	inserts, err := insertsOnly(ctx, conn, r.cfg.Tables, r.cfg.InsertsOnly)
+	if err != nil {
+		return nil, err
+	}
+	pubs := []publication{{name: r.cfg.Publication, lists: "postgres.tables lists"}}
+	if len(inserts) > 0 {
+		pubs[0].tables = slices.DeleteFunc(slices.Clone(r.cfg.Tables), func(t Table) bool { return slices.Contains(inserts, t) })
+		pubs[0].lists = "postgres.tables lists, apart from the tables published for inserts only,"
+		if len(pubs[0].tables) == 0 {
+			pubs = nil
+		}
+		pubs = append(pubs, publication{name: r.cfg.Publication + insertsSuffix, tables: inserts, inserts: true,
+			lists: "the tables to publish for inserts only (no replica identity, pipelines taking only inserts) are"})
+	} else {
+		pubs[0].tables = r.cfg.Tables
+	}
+	var names []string
+	for _, p := range pubs {
+		if len(p.name) > maxIdentifier {
+			return nil, permanent(fmt.Errorf("publication name %q is longer than %d bytes: shorten postgres.publication", p.name, maxIdentifier))
+		}
+		created, err := ensurePublication(ctx, conn, p)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			r.log.Info().Str("publication", p.name).Int("tables", len(p.tables)).Bool("inserts_only", p.inserts).Msg("publication created")
+		}
+		names = append(names, p.name)
+	}
+	return names, nil
+}
+
+// insertsSuffix names the publication of tables published for inserts
+// only, after postgres.publication.
+const insertsSuffix = "_inserts"
+
+// maxIdentifier is the longest name Postgres keeps whole.
+const maxIdentifier = 63
 
 // classify turns server errors into actionable ones.
 func classify(err error, slot string) error {

@@ -258,6 +258,7 @@ func newReader(cfg *config.Config, pub cdc.Publisher, log zerolog.Logger, reg pr
 		Slot:           cfg.Postgres.Slot,
 		Publication:    cfg.Postgres.Publication,
 		Tables:         tables,
+		InsertsOnly:    insertsOnly(cfg),
 		StatusInterval: cfg.Postgres.StatusInterval,
 		Heartbeat:      cfg.Postgres.Heartbeat,
 		DrainTimeout:   drainTimeout,

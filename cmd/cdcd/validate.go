@@ -20,14 +20,16 @@ func validateCommand() *cobra.Command {
 every problem at once with its file, line and key path. It never connects to
 Postgres, Kafka or any other system, unless --check-db asks it to connect to
 postgres.url and check that every table and column the pipelines name
-exists, and that the tables inbound pipelines write to have a primary key
-and a unique index on their match columns. Exit status 0 means valid, 2
-invalid.`,
+exists, that the tables inbound pipelines write to have a primary key and
+a unique index on their match columns, and that every captured table has
+a replica identity (or pipelines that take inserts only). Exit status 0
+means valid, 2 invalid.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg := components()
 			if checkDB {
 				reg.Checker(transform.CheckSchema(cmd.Context()))
+				reg.Checker(checkIdentity(cmd.Context()))
 			}
 			cfg, err := config.Load(path, reg)
 			if err != nil {
