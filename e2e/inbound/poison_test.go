@@ -133,9 +133,12 @@ pipelines:
 			t.Fatalf("%s dead letters after the restart, want the one", n)
 		}
 		if k == nil {
-			if n := query(t, url, `SELECT count(*)::text FROM cdcd.inbox`); n != "0" {
-				t.Fatalf("%s inbox rows left after the restart", n)
-			}
+			poll(t, 10*time.Second, func() error {
+				if n := query(t, url, `SELECT count(*)::text FROM cdcd.inbox`); n != "0" {
+					return fmt.Errorf("%s inbox rows left after the restart", n)
+				}
+				return nil
+			})
 		}
 	})
 }
