@@ -137,6 +137,11 @@ func (s *Store) GetConflict(ctx context.Context, id int64) (Conflict, error) {
 // resolved again with another result.
 var ErrResolvedOtherwise = errors.New("already resolved with another result")
 
+// ErrBusy means a resolution collided with changes to its record each
+// time it was tried (deadlocks, serialization failures); trying again
+// later may succeed.
+var ErrBusy = errors.New("the record kept changing while it was being resolved; try again")
+
 // ResolveConflict decides an open conflict by choice (local, remote or
 // merged, with the merged values of its fields) on behalf of by. The
 // result is written to the local row in a transaction without an origin,
@@ -145,49 +150,67 @@ var ErrResolvedOtherwise = errors.New("already resolved with another result")
 // result, the choice and who made it. Resolving a resolved conflict with
 // the same result again changes nothing.
 func (s *Store) ResolveConflict(ctx context.Context, id int64, choice string, merged conflict.Values, by string) (Conflict, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return Conflict{}, fmt.Errorf("resolve conflict %d: %w", id, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, _ := tx.Query(ctx, "SELECT "+ConflictColumns+" FROM cdcd.conflicts WHERE id = $1 FOR UPDATE", id)
-	c, err := pgx.CollectExactlyOneRow(rows, ScanConflict)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, fmt.Errorf("conflict %d: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
-	}
-	d, err := conflict.Apply(c.Input(), choice, merged)
-	if err != nil {
-		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
-	}
-	result := pick(d.Result, c.Fields)
-	if !c.Open() {
-		if c.Result.Equal(result) {
-			return c, nil
-		}
-		return c, fmt.Errorf("conflict %d: %w (%s)", id, ErrResolvedOtherwise, c.Rule)
-	}
-	if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
-		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
-	}
-	if err := knownUpTo(ctx, tx, &c); err != nil {
-		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
-	}
 	if by == "" {
 		by = "operator"
 	}
-	rb, _ := json.Marshal(result)
-	rows, _ = tx.Query(ctx, `UPDATE cdcd.conflicts SET status = 'resolved', result = $2, rule = $3, resolved_by = $4, resolved_at = now()
-		WHERE id = $1 RETURNING `+ConflictColumns, id, rb, "manual:"+choice, by)
-	if c, err = pgx.CollectExactlyOneRow(rows, ScanConflict); err != nil {
-		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
+	var c Conflict
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		c, err = lockConflict(ctx, tx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("conflict %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("resolve conflict %d: %w", id, err)
+		}
+		d, err := conflict.Apply(c.Input(), choice, merged)
+		if err != nil {
+			return fmt.Errorf("resolve conflict %d: %w", id, err)
+		}
+		result := pick(d.Result, c.Fields)
+		if !c.Open() {
+			if c.Result.Equal(result) {
+				return nil
+			}
+			return fmt.Errorf("conflict %d: %w (%s)", id, ErrResolvedOtherwise, c.Rule)
+		}
+		if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
+			return fmt.Errorf("resolve conflict %d: %w", id, err)
+		}
+		if err := knownUpTo(ctx, tx, &c); err != nil {
+			return fmt.Errorf("resolve conflict %d: %w", id, err)
+		}
+		rb, _ := json.Marshal(result)
+		rows, _ := tx.Query(ctx, `UPDATE cdcd.conflicts SET status = 'resolved', result = $2, rule = $3, resolved_by = $4, resolved_at = now()
+			WHERE id = $1 RETURNING `+ConflictColumns, id, rb, "manual:"+choice, by)
+		if c, err = pgx.CollectExactlyOneRow(rows, ScanConflict); err != nil {
+			return fmt.Errorf("resolve conflict %d: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil && rolledBack(err) {
+		return c, fmt.Errorf("resolve conflict %d: %w (%w)", id, ErrBusy, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return c, fmt.Errorf("resolve conflict %d: %w", id, err)
+	return c, err
+}
+
+// lockConflict locks conflict id, and before it the link of its record,
+// in tx. The inbound apply path locks a record's link, then its open
+// conflict, then the local row; whoever takes more than one of them takes
+// them in that order, or two such transactions deadlock. A missing id is
+// pgx.ErrNoRows.
+func lockConflict(ctx context.Context, tx pgx.Tx, id int64) (Conflict, error) {
+	var system, object, extID string
+	err := tx.QueryRow(ctx, `SELECT system, object, external_id FROM cdcd.conflicts WHERE id = $1`, id).Scan(&system, &object, &extID)
+	if err != nil {
+		return Conflict{}, err
 	}
-	return c, nil
+	if _, err := tx.Exec(ctx, `SELECT FROM cdcd.links WHERE system = $1 AND object = $2 AND external_id = $3 FOR UPDATE`,
+		system, object, extID); err != nil {
+		return Conflict{}, fmt.Errorf("lock the link: %w", err)
+	}
+	rows, _ := tx.Query(ctx, "SELECT "+ConflictColumns+" FROM cdcd.conflicts WHERE id = $1 FOR UPDATE", id)
+	return pgx.CollectExactlyOneRow(rows, ScanConflict)
 }
 
 // pick returns the values of fields.

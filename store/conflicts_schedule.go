@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,32 +55,32 @@ func (s *Store) ReevaluateConflicts(ctx context.Context, policies map[string]Con
 // settle applies decision d of open conflict id, unless it was resolved
 // meanwhile.
 func (s *Store) settle(ctx context.Context, id int64, d conflict.Decision, by string) (bool, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, _ := tx.Query(ctx, "SELECT "+ConflictColumns+" FROM cdcd.conflicts WHERE id = $1 AND status <> 'resolved' FOR UPDATE", id)
-	c, err := pgx.CollectExactlyOneRow(rows, ScanConflict)
-	if err == pgx.ErrNoRows {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("conflict %d: %w", id, err)
-	}
-	result := pick(d.Result, c.Fields)
-	if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
-		return false, fmt.Errorf("conflict %d: %w", id, err)
-	}
-	if err := knownUpTo(ctx, tx, &c); err != nil {
-		return false, fmt.Errorf("conflict %d: %w", id, err)
-	}
-	rb, _ := json.Marshal(result)
-	if _, err := tx.Exec(ctx, `UPDATE cdcd.conflicts SET status = 'resolved', result = $2, rule = $3, resolved_by = $4, resolved_at = now()
-		WHERE id = $1`, id, rb, d.Rule(), by); err != nil {
-		return false, fmt.Errorf("conflict %d: %w", id, err)
-	}
-	return true, tx.Commit(ctx)
+	settled := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		settled = false
+		c, err := lockConflict(ctx, tx, id)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !c.Open()) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("conflict %d: %w", id, err)
+		}
+		result := pick(d.Result, c.Fields)
+		if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
+			return fmt.Errorf("conflict %d: %w", id, err)
+		}
+		if err := knownUpTo(ctx, tx, &c); err != nil {
+			return fmt.Errorf("conflict %d: %w", id, err)
+		}
+		rb, _ := json.Marshal(result)
+		if _, err := tx.Exec(ctx, `UPDATE cdcd.conflicts SET status = 'resolved', result = $2, rule = $3, resolved_by = $4, resolved_at = now()
+			WHERE id = $1`, id, rb, d.Rule(), by); err != nil {
+			return fmt.Errorf("conflict %d: %w", id, err)
+		}
+		settled = true
+		return nil
+	})
+	return settled && err == nil, err
 }
 
 // RemindConflicts moves notified_at of the escalated conflicts of each

@@ -128,6 +128,9 @@ func (a *conflictsAPI) fail(w http.ResponseWriter, err error) {
 		apiError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, conflict.ErrChoice):
 		apiError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, store.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		apiError(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		a.log.Warn().Err(err).Msg("conflicts API")
 		apiError(w, http.StatusInternalServerError, "internal error; see cdcd's log")
