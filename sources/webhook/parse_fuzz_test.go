@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -99,6 +100,21 @@ func FuzzJSONParser(f *testing.F) {
 		c, err := p.Parse(&Request{Body: body})
 		if err == nil {
 			checkChanges(t, c)
+		}
+	})
+}
+
+func FuzzSalesforceBitmap(f *testing.F) {
+	f.Add(contactSchema.Avro(), "0x1E,5-0x3")
+	f.Add([]byte(`{"type":"record","name":"A","fields":[{"name":"x","type":["null","A"]}]}`), "1-0xF")
+	f.Fuzz(func(t *testing.T, schema []byte, bitmaps string) {
+		r, err := parseAvroSchema(schema)
+		if err != nil {
+			return
+		}
+		names, err := r.decodeBitmap(strings.Split(bitmaps, ","))
+		if err == nil && len(names) > 4*len(bitmaps) {
+			t.Fatalf("%d names from %q", len(names), bitmaps)
 		}
 	})
 }
