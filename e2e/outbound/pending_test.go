@@ -16,22 +16,35 @@ import (
 
 // TestKilledBetweenCreateAndAnswer: cdcd creates contacts without
 // id_property (plain batch creates), HubSpot applies the first call and
-// never answers, and cdcd is killed meanwhile. After the restart the
+// never answers, and cdcd (the sinks process, with Kafka) is killed
+// meanwhile. After the restart the
 // contacts are looked up by email, not created again: every contact is
 // sent in exactly one create, all are linked, and nothing draws a 409,
 // whether HubSpot's answers echo objectWriteTraceId or not.
 func TestKilledBetweenCreateAndAnswer(t *testing.T) {
 	for _, mode := range []struct {
-		name string
-		ids  hubspot.TraceIDs
-	}{{"trace-ids", hubspot.TraceIDsEcho}, {"no-trace-ids", hubspot.TraceIDsOmit}} {
+		name   string
+		ids    hubspot.TraceIDs
+		kafka  bool
+		roles  []string
+		victim string
+	}{
+		{"trace-ids", hubspot.TraceIDsEcho, false, []string{"all"}, "all"},
+		{"no-trace-ids", hubspot.TraceIDsOmit, false, []string{"all"}, "all"},
+		{"no-trace-ids-kafka-split", hubspot.TraceIDsOmit, true, []string{"capture", "sinks"}, "sinks"},
+	} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			const n = 150
-			d := newDeployment(t, false, hubspot.Options{TraceIDs: mode.ids, Faults: hubspot.Faults{Stall: time.Minute}})
+			d := newDeployment(t, mode.kafka, hubspot.Options{TraceIDs: mode.ids, Faults: hubspot.Faults{Stall: time.Minute}})
 			d.idProperty, d.timeout = "", 30*time.Second
 			d.hub.FailNext(hubspot.FaultTimeoutAfterApply, 1)
-			p := d.start("all")
+			var p *proc
+			for _, role := range mode.roles {
+				if q := d.start(role); role == mode.victim {
+					p = q
+				}
+			}
 			w := newWorkload(t, d.url)
 			w.insert(1, n, "lead")
 			poll(t, 30*time.Second, 20*time.Millisecond, func() error {
