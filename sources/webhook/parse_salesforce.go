@@ -111,9 +111,10 @@ type salesforceHeader struct {
 	ChangeType      string    `json:"changeType"`
 	ChangeOrigin    string    `json:"changeOrigin"`
 	TransactionKey  string    `json:"transactionKey"`
-	SequenceNumber  int64     `json:"sequenceNumber"`
-	CommitTimestamp int64     `json:"commitTimestamp"`
-	CommitNumber    uint64    `json:"commitNumber"`
+	// Avro longs: numbers, or strings from relays that decode them so.
+	SequenceNumber  jsonID    `json:"sequenceNumber"`
+	CommitTimestamp jsonID    `json:"commitTimestamp"`
+	CommitNumber    jsonID    `json:"commitNumber"`
 	ChangedFields   *[]string `json:"changedFields"`
 	NulledFields    []string  `json:"nulledFields"`
 	DiffFields      []string  `json:"diffFields"`
@@ -201,7 +202,7 @@ func (p *SalesforceParser) appendEvent(out []Change, item json.RawMessage) ([]Ch
 		return out, errors.New("no entityName")
 	case h.TransactionKey == "":
 		return out, errors.New("no transactionKey")
-	case h.CommitTimestamp <= 0:
+	case commitMillis(h) <= 0:
 		return out, errors.New("no commitTimestamp")
 	case len(h.RecordIDs) == 0 && h.ChangeType != "GAP_OVERFLOW":
 		return out, errors.New("no recordIds")
@@ -215,7 +216,7 @@ func (p *SalesforceParser) appendEvent(out []Change, item json.RawMessage) ([]Ch
 			Source:     p.system,
 			Schema:     p.system,
 			Table:      h.EntityName,
-			CommitTime: time.UnixMilli(h.CommitTimestamp).UTC(),
+			CommitTime: time.UnixMilli(commitMillis(h)).UTC(),
 			OriginHint: h.ChangeOrigin,
 			Refetch:    strings.HasPrefix(h.ChangeType, "GAP_") || h.ChangeType == "UNDELETE",
 		},
@@ -285,14 +286,24 @@ func (p *SalesforceParser) decodeBitmaps(h *salesforceHeader) error {
 // salesforceOrder is the zero-padded commitNumber (else the replay id)
 // and sequenceNumber, so that text order is commit order.
 func salesforceOrder(h *salesforceHeader, replay json.RawMessage) string {
-	n := h.CommitNumber
+	n, _ := strconv.ParseUint(string(h.CommitNumber), 10, 64)
 	if n == 0 && len(replay) > 0 {
 		var s jsonID
 		if s.UnmarshalJSON(replay) == nil {
 			n, _ = strconv.ParseUint(string(s), 10, 64)
 		}
 	}
-	return fmt.Sprintf("%020d/%010d", n, max(h.SequenceNumber, 0))
+	seq, _ := strconv.ParseUint(string(h.SequenceNumber), 10, 32)
+	return fmt.Sprintf("%020d/%010d", n, seq)
+}
+
+// commitMillis is commitTimestamp; 0 when absent or not a time.
+func commitMillis(h *salesforceHeader) int64 {
+	ms, err := strconv.ParseInt(string(h.CommitTimestamp), 10, 64)
+	if err != nil || ms > 1<<50 {
+		return 0
+	}
+	return ms
 }
 
 // salesforceChanged picks the changed fields of an update from all. With

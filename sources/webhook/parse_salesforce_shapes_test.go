@@ -250,3 +250,16 @@ func TestSalesforceParseChangeTypes(t *testing.T) {
 		}
 	}
 }
+
+// Relays that decode the Pub/Sub API's Avro longs as strings (JavaScript
+// BigInt) send commitNumber and commitTimestamp as JSON strings; commit
+// numbers past 2^53 stay exact.
+func TestSalesforceParseLongsAsStrings(t *testing.T) {
+	t.Parallel()
+	body := `{"replayId":"2142249","payload":{"ChangeEventHeader":{"entityName":"Contact","recordIds":["003A"],"changeType":"DELETE",` +
+		`"transactionKey":"00009c89","sequenceNumber":"4","commitTimestamp":"1725346778000","commitNumber":"1725346778429841409"}}}`
+	c := parseOne(t, sfParser(t), []byte(body))
+	if c.DeliveryID != "01725346778429841409/0000000004/00009c89/003A" || c.CommitTime.UnixMilli() != 1725346778000 {
+		t.Fatalf("DeliveryID %q, CommitTime %s", c.DeliveryID, c.CommitTime)
+	}
+}
