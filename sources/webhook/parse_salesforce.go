@@ -106,11 +106,11 @@ func NewSalesforceParser(cfg SalesforceParserConfig) (*SalesforceParser, error) 
 }
 
 type salesforceHeader struct {
-	EntityName      string    `json:"entityName"`
-	RecordIDs       []string  `json:"recordIds"`
-	ChangeType      string    `json:"changeType"`
-	ChangeOrigin    string    `json:"changeOrigin"`
-	TransactionKey  string    `json:"transactionKey"`
+	EntityName     string   `json:"entityName"`
+	RecordIDs      []string `json:"recordIds"`
+	ChangeType     string   `json:"changeType"`
+	ChangeOrigin   string   `json:"changeOrigin"`
+	TransactionKey string   `json:"transactionKey"`
 	// Avro longs: numbers, or strings from relays that decode them so.
 	SequenceNumber  jsonID    `json:"sequenceNumber"`
 	CommitTimestamp jsonID    `json:"commitTimestamp"`
