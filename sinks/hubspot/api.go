@@ -128,7 +128,9 @@ func (w *Writer) classify(op string, resp *http.Response, raw []byte) error {
 
 // pauseFor is how long to hold the account after a 429: Retry-After when
 // sent, else by the policy; a ten-secondly pause lasts the window HubSpot
-// reports in X-HubSpot-RateLimit-Interval-Milliseconds.
+// reports in X-HubSpot-RateLimit-Interval-Milliseconds, unless HubSpot
+// reports calls remaining in it (X-HubSpot-RateLimit-Remaining): the
+// window did not refuse the call, so the pause is a second's.
 func pauseFor(h http.Header, policy string) time.Duration {
 	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 {
 		return time.Duration(s) * time.Second
@@ -137,6 +139,9 @@ func pauseFor(h http.Header, policy string) time.Duration {
 	case "DAILY":
 		return pauseDaily
 	case "SECONDLY":
+		return pauseSecondly
+	}
+	if n, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Remaining")); err == nil && n > 0 {
 		return pauseSecondly
 	}
 	if ms, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Interval-Milliseconds")); err == nil && ms > 0 {

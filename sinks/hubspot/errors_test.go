@@ -39,7 +39,7 @@ func TestRateLimitPausesTheAccount(t *testing.T) {
 	limiters := delivery.NewLimiters()
 	w := newWriter(t, srv, limiters, nil)
 	id := srv.Insert("contacts", map[string]string{"email": "r@example.com"})
-	srv.FailNext(fake.Fault429, 1)
+	srv.FailNext(fake.FaultWindowSpent, 1)
 
 	recs := append(contacts("r", 2), upsertRec(`["r"]`, id, map[string]any{"firstname": "R"}))
 	res, err := w.Write(context.Background(), recs)
@@ -86,6 +86,10 @@ func TestPauseFor(t *testing.T) {
 		{"secondly", h(), "SECONDLY", time.Second},
 		{"retry-after wins", h("Retry-After", "3"), "DAILY", 3 * time.Second},
 		{"no body", h(), "", 10 * time.Second},
+		// Regression: a 429 with calls left in the window held the account
+		// for the whole window.
+		{"calls remaining", h("X-HubSpot-RateLimit-Interval-Milliseconds", "10000", "X-HubSpot-RateLimit-Remaining", "60"), "TEN_SECONDLY_ROLLING", time.Second},
+		{"window spent", h("X-HubSpot-RateLimit-Interval-Milliseconds", "10000", "X-HubSpot-RateLimit-Remaining", "0"), "TEN_SECONDLY_ROLLING", 10 * time.Second},
 	} {
 		if got := pauseFor(tc.header, tc.policy); got != tc.want {
 			t.Errorf("%s: pause %v, want %v", tc.name, got, tc.want)

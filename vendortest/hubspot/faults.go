@@ -26,6 +26,10 @@ const (
 	// stall or hang up: the client cannot tell whether it took effect.
 	FaultTimeoutAfterApply
 	FaultHangupAfterApply
+	// FaultWindowSpent answers 429 (TEN_SECONDLY_ROLLING) reporting no
+	// calls remaining in the window, as when the account's other apps
+	// spent it; Fault429 reports the calls that really remain.
+	FaultWindowSpent
 )
 
 func (f Fault) String() string {
@@ -48,6 +52,8 @@ func (f Fault) String() string {
 		return "timeout-after-apply"
 	case FaultHangupAfterApply:
 		return "hangup-after-apply"
+	case FaultWindowSpent:
+		return "window-spent"
 	}
 	return "unknown"
 }
@@ -108,6 +114,11 @@ func (s *Server) pickFault() Fault {
 func (s *Server) failStatus(w http.ResponseWriter, f Fault) {
 	switch f {
 	case Fault429:
+		s.rateLimited(w, "TEN_SECONDLY_ROLLING")
+	case FaultWindowSpent:
+		if s.opts.Limit > 0 {
+			w.Header().Set("X-HubSpot-RateLimit-Remaining", "0")
+		}
 		s.rateLimited(w, "TEN_SECONDLY_ROLLING")
 	case Fault500:
 		s.fail(w, http.StatusInternalServerError, "INTERNAL_ERROR", "internal error", nil)
