@@ -49,6 +49,12 @@ func newCRM(t *testing.T, k *cdctest.Kafka, roles ...string) *crm {
 
 // newCRMWith is newCRM with a conflict: section for the inbound pipeline.
 func newCRMWith(t *testing.T, k *cdctest.Kafka, policy string, roles ...string) *crm {
+	return newCRMHub(t, k, policy, hubspot.Options{Limit: -1}, roles...)
+}
+
+// newCRMHub is newCRMWith with the HubSpot double's options; when they
+// set Webhooks.Secret, the double announces every write to cdcd.
+func newCRMHub(t *testing.T, k *cdctest.Kafka, policy string, opts hubspot.Options, roles ...string) *crm {
 	name, url := newDB(t)
 	execSQL(t, url, `CREATE TABLE contacts (
 		id         serial PRIMARY KEY,
@@ -57,7 +63,8 @@ func newCRMWith(t *testing.T, k *cdctest.Kafka, policy string, roles ...string) 
 		last_name  text
 	)`)
 	c := &crm{t: t, url: url, policy: policy}
-	c.hub = hubspot.New(hubspot.Options{Tokens: []string{hubToken}, Limit: -1})
+	opts.Tokens = []string{hubToken}
+	c.hub = hubspot.New(opts)
 	t.Cleanup(c.hub.Close)
 	c.erp = httpapi.New(t, httpapi.Options{})
 	c.slack = slack.New(t)
@@ -68,6 +75,9 @@ func newCRMWith(t *testing.T, k *cdctest.Kafka, policy string, roles ...string) 
 		listen := e2etest.FreeAddr(t)
 		if i == 0 {
 			c.listen = listen
+			if opts.Webhooks.Secret != "" {
+				c.hub.SetWebhookURL("http://" + listen + "/webhooks/hubspot")
+			}
 		}
 		start(t, c.config(name, listen, k), listen, "--role", role)
 	}
