@@ -34,9 +34,10 @@ const (
 
 // apply applies one record in a savepoint of tx. A record the table or
 // the server refuses (bad data, a constraint, but also a deadlock or a
-// timeout of its statement) is rolled back to the savepoint and its error
-// reported in its own Result, permanent or not, so that the other records
-// of the batch apply and only it is retried or dead-lettered. The
+// timeout of its statement), or that cannot be read back from the system
+// when its comparison needs that, is rolled back to the savepoint and its
+// error reported in its own Result, permanent or not, so that the other
+// records of the batch apply and only it is retried or dead-lettered. The
 // returned error means the transaction is lost (the connection failed, ctx
 // ended) and fails the batch.
 func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (delivery.Result, outcome, error) {
@@ -47,7 +48,7 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (de
 	}
 	out, version, err := w.applyIn(ctx, sp, rec)
 	if err != nil {
-		if !cdc.IsPermanent(err) && !refused(err) {
+		if !cdc.IsPermanent(err) && !failsAlone(err) {
 			return res, failed, err
 		}
 		if rbErr := sp.Rollback(ctx); rbErr != nil {

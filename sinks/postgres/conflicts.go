@@ -107,7 +107,7 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l
 				if held == nil {
 					got, err := w.in.Fetcher.Fetch(ctx, object, []string{id}, w.in.Fields)
 					if err != nil {
-						return threeWay{}, fmt.Errorf("read %s %s back from %s: %w", object, id, w.origin, err)
+						return threeWay{}, readError{fmt.Errorf("read %s %s back from %s: %w", object, id, w.origin, err)}
 					}
 					held = got[id] // none: gone, so nothing survived
 					if held == nil {

@@ -169,7 +169,8 @@ func TestConflicts(t *testing.T) {
 		for _, tt := range []struct {
 			holds    string // HubSpot's firstname now
 			conflict bool
-		}{{"Ann", true}, {"Bea", false}} {
+			broken   bool // the record cannot be read back
+		}{{"Ann", true, false}, {"Bea", false, false}, {"Bea", false, true}} {
 			n++
 			name := fmt.Sprintf("c%d", n)
 			url := pg.CreateDB(t, name)
@@ -193,6 +194,20 @@ func TestConflicts(t *testing.T) {
 			pg.Exec(t, name, `UPDATE contacts SET name = 'Ann' WHERE email = 'a@x'`)
 			pg.Exec(t, name, fmt.Sprintf(`UPDATE cdcd.links SET base = '{"email": "a@x", "firstname": "Ann"}', version = '%s'`,
 				time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)))
+			if tt.broken {
+				// Regression: the failed read failed every record of the
+				// batch; only its own must wait for a retry.
+				f.broken = map[string]bool{"512": true}
+				other := crmRecord(cdc.OpCreate, 3, "d3", "513", false, "email", `"z@x"`, "firstname", `"Zed"`)
+				res := write(t, w, change("d2", "Bea", 30*time.Minute), other)
+				if res[0].Err == nil || cdc.IsPermanent(res[0].Err) || res[1].Err != nil || row(t, url, "z@x")["name"] != "Zed" {
+					t.Fatalf("results %v, other row %v: want a transient error for the unread record alone", res, row(t, url, "z@x"))
+				}
+				if got := row(t, url, "a@x")["name"]; got != "Ann" || lastConflict(t, url).n != 0 {
+					t.Fatalf("the unread record changed: name %s", got)
+				}
+				f.broken = nil
+			}
 			write(t, w, change("d2", "Bea", 30*time.Minute))
 			c := lastConflict(t, url)
 			if got := row(t, url, "a@x")["name"]; got != "Bea" || (c.n == 1) != tt.conflict {

@@ -52,6 +52,19 @@ func refused(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Severity == "ERROR"
 }
 
+// readError is a failure to read a record back from its system while it
+// is applied: it fails only that record, which is retried.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// failsAlone reports whether err fails only the record being applied: a
+// refused statement, or a record that could not be read back.
+func failsAlone(err error) bool {
+	return refused(err) || errors.As(err, new(readError))
+}
+
 func hasCode(err error, code string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == code
