@@ -181,8 +181,9 @@ func probeOrigin(ctx context.Context, conn *pgx.Conn, name string) (bool, error)
 // a tombstoned record) has a nil Err; its Result.Version is the version
 // already applied, which is newer. A record the table refuses (a
 // constraint violation, bad data, an unknown column) gets a permanent
-// Err, and one whose statement failed otherwise (a deadlock, a timeout) a
-// transient Err; the others still apply. A failure of the connection or
+// Err, and one whose statement failed otherwise (a deadlock, a timeout)
+// or that could not be read back from the system a transient Err; the
+// others still apply. A failure of the connection or
 // the transaction fails the whole call and nothing is applied.
 func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
 	if err := w.setup(ctx); err != nil {
