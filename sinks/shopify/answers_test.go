@@ -34,7 +34,7 @@ func TestIdempotencyConcurrentRequest(t *testing.T) {
 	srv.SetLevel("111", "222", 5)
 	w := newWriter(t, testConfig(srv))
 	rec := record(cdc.OpUpdate, map[string]any{"inventory_item_id": 111.0, "available": 3.0, "previous_available": 5.0})
-	srv.SlowNext(500 * time.Millisecond)
+	srv.SlowNext(2 * time.Second) // long enough for the second attempt to arrive meanwhile, on a loaded machine too
 	var wg sync.WaitGroup
 	var first delivery.Result
 	wg.Go(func() { first = write(t, w, rec) })
