@@ -3,6 +3,7 @@ package salesforce
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,39 @@ func TestWholeRequest400IsSplit(t *testing.T) {
 	}
 	if n := len(srv.Records("Contact")); n != 7 {
 		t.Errorf("%d records in Salesforce, want 7", n)
+	}
+}
+
+// A field hidden from cdcd's user in every record is refused whole: the
+// records holding it fail at once, without a call per half, and the
+// others are written in one more call.
+func TestHiddenFieldFailsItsRecordsWithoutSplitting(t *testing.T) {
+	t.Parallel()
+	srv, c := ccServer(t, salesforce.Options{Hidden: map[string][]string{"Contact": {"Salary__c"}}})
+	w := newWriter(t, c)
+	recs := make([]delivery.Record, 200)
+	for i := range recs {
+		recs[i] = upsert(map[string]any{ext: fmt.Sprintf("h-%d", i), "LastName": "L", "Salary__c": i})
+	}
+	recs[5] = upsert(map[string]any{ext: "h-clean", "LastName": "Clean"})
+	res := write(t, w, recs...)
+	for i, r := range res {
+		if i == 5 {
+			if r.Err != nil {
+				t.Errorf("record without the field: %v", r.Err)
+			}
+		} else if !cdc.IsPermanent(r.Err) || !strings.Contains(r.Err.Error(), "Salary__c") {
+			t.Fatalf("record %d: %v, want permanent naming Salary__c", i, r.Err)
+		}
+	}
+	upserts := 0
+	for _, r := range srv.Requests() {
+		if r.Method == "PATCH" {
+			upserts++
+		}
+	}
+	if upserts != 2 {
+		t.Errorf("%d collection calls, want 2", upserts)
 	}
 }
 

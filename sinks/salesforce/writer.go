@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -186,6 +187,24 @@ func (w *Writer) upsertSome(ctx context.Context, op, typ string, recs []map[stri
 	if err == nil && status != http.StatusOK {
 		err = w.statusError(op, status, h, resp)
 		if status == http.StatusBadRequest && len(idx) > 1 && cdc.IsPermanent(err) {
+			if field := unknownColumn(resp); field != "" {
+				// Every record holding the field fails; the rest go again.
+				var keepRecs []map[string]any
+				var keep []int
+				for k, rec := range recs {
+					if _, ok := rec[field]; ok {
+						results[idx[k]].Err = err
+						continue
+					}
+					keepRecs, keep = append(keepRecs, rec), append(keep, idx[k])
+				}
+				if len(keep) < len(idx) {
+					if len(keep) == 0 {
+						return nil
+					}
+					return w.upsertSome(ctx, op, typ, keepRecs, keep, results)
+				}
+			}
 			half := len(idx) / 2
 			if err := w.upsertSome(ctx, op, typ, recs[:half], idx[:half], results); err != nil {
 				fill(results, idx[half:], err)
@@ -219,6 +238,23 @@ func (w *Writer) upsertSome(ctx context.Context, op, typ string, recs []map[stri
 		}
 	}
 	return nil
+}
+
+// noSuchColumn finds the field of an INVALID_FIELD refusal: a field that
+// does not exist or that field-level security hides from cdcd's user.
+var noSuchColumn = regexp.MustCompile(`No such column '([^']+)'`)
+
+// unknownColumn returns the field a whole-request INVALID_FIELD names,
+// or "".
+func unknownColumn(body []byte) string {
+	var errs []apiError
+	if json.Unmarshal(body, &errs) != nil || len(errs) == 0 || errs[0].code() != "INVALID_FIELD" {
+		return ""
+	}
+	if m := noSuchColumn.FindStringSubmatch(errs[0].Message); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // delete deletes the record r names and returns its id.
