@@ -15,7 +15,9 @@ const lagInterval = 5 * time.Second
 // heartbeat: a non-transactional logical message, so that the slot moves
 // even when the published tables are idle but other databases on the
 // server write WAL. It runs on its own ordinary connection and only logs
-// its errors: capture does not depend on it.
+// its errors: capture does not depend on it. When the server ends that
+// connection and refuses a new one because it is shutting down, the
+// monitor makes the session let go of the stream (shutdown.go).
 func (r *Reader) monitor(ctx context.Context) {
 	var conn *pgconn.PgConn
 	defer func() {
@@ -25,14 +27,11 @@ func (r *Reader) monitor(ctx context.Context) {
 			cancel()
 		}
 	}()
-	tick := time.NewTicker(min(lagInterval, max(r.cfg.Heartbeat, time.Second)))
-	defer tick.Stop()
+	every := min(lagInterval, max(r.cfg.Heartbeat, time.Second))
 	var lastBeat time.Time
 	for {
-		select {
-		case <-ctx.Done():
+		if !watch(ctx, conn, every) {
 			return
-		case <-tick.C:
 		}
 		if !r.Streaming() {
 			continue
@@ -40,6 +39,9 @@ func (r *Reader) monitor(ctx context.Context) {
 		if conn == nil || conn.IsClosed() {
 			var err error
 			if conn, err = connect(ctx, r.cfg.URL, false); err != nil {
+				if shuttingDown(err) {
+					r.letGo(err)
+				}
 				r.log.Debug().Err(err).Msg("monitor connection failed")
 				conn = nil
 				continue

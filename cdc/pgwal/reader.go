@@ -73,6 +73,7 @@ type Reader struct {
 
 	confirmed atomic.Uint64 // last position reported to the server
 	streaming atomic.Bool
+	abort     atomic.Pointer[context.CancelCauseFunc] // ends the current session
 }
 
 // NewReader validates the configuration; it does not connect.
@@ -128,9 +129,13 @@ func (r *Reader) Run(ctx context.Context) error {
 				backoff = time.Second
 			}
 			wait := backoff/2 + rand.N(backoff/2+1)
-			if errors.Is(err, errSlotBusy) {
+			switch {
+			case errors.Is(err, errSlotBusy):
 				r.log.Info().Err(err).Dur("retry_in", wait).Msg("slot held by another process; standing by")
-			} else {
+			case errors.Is(err, errGoingAway):
+				r.log.Info().Err(err).Dur("retry_in", wait).
+					Msg("released the replication stream for the database's shutdown; resuming from the confirmed position once it is back")
+			default:
 				r.metrics.reconnects.Inc()
 				r.log.Warn().Err(err).Dur("retry_in", wait).Msg("replication interrupted; reconnecting")
 			}

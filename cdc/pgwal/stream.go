@@ -16,7 +16,20 @@ import (
 )
 
 // session runs one replication connection from connect to error or stop.
-func (r *Reader) session(ctx context.Context) error {
+func (r *Reader) session(parent context.Context) error {
+	ctx, abort := context.WithCancelCause(parent)
+	defer abort(nil)
+	r.abort.Store(&abort)
+	defer r.abort.Store(nil)
+	err := r.replicate(ctx)
+	if cause := context.Cause(ctx); parent.Err() == nil && errors.Is(cause, errGoingAway) {
+		return cause
+	}
+	return err
+}
+
+// replicate streams on one replication connection.
+func (r *Reader) replicate(ctx context.Context) error {
 	conn, err := connect(ctx, r.cfg.URL, true)
 	if err != nil {
 		return err
@@ -188,6 +201,9 @@ func (s *stream) run(ctx context.Context) error {
 	s.nextStatus = time.Now().Add(cfg.StatusInterval)
 	for {
 		if ctx.Err() != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, errGoingAway) {
+				return cause // no drain: the walsender would wait for it
+			}
 			return s.drain(ctx)
 		}
 		select {
