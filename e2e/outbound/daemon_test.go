@@ -47,10 +47,16 @@ type deployment struct {
 func newDeployment(t *testing.T, kafka bool, opts hubspot.Options) *deployment {
 	t.Helper()
 	needsServers(t)
+	return newDeploymentOn(t, pg, kafka, opts)
+}
+
+// newDeploymentOn is newDeployment on server instead of the shared one.
+func newDeploymentOn(t *testing.T, server *cdctest.Postgres, kafka bool, opts hubspot.Options) *deployment {
+	t.Helper()
 	d := &deployment{t: t, name: dbName(t), timeout: time.Second, idProperty: "email", attempts: 20}
-	d.url = pg.CreateDB(t, d.name)
+	d.url = server.CreateDB(t, d.name)
 	t.Cleanup(func() {
-		_ = pg.ExecErr("postgres", fmt.Sprintf("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '%s'", d.name))
+		_ = server.ExecErr("postgres", fmt.Sprintf("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '%s'", d.name))
 	})
 	createContacts(t, d.url)
 	opts.Tokens = []string{hubToken}
