@@ -67,28 +67,32 @@ func newGate(t *testing.T, target string) *gate {
 }
 
 // TestSigtermStopsPromptly: SIGTERM ends cdcd within 10s, exit code 0,
-// whatever it is doing: records in retry against a failing vendor (while
+// whatever it is doing: records in retry against a failing vendor, on
+// either bus (in process, while
 // the dead-letter replay loop waits for the pipeline), a vendor that
 // hangs, a dead-letter replay in flight. Once restarted against a healthy
 // vendor, every committed change is delivered, and the dead letters whose
 // replay was interrupted are replayed.
 func TestSigtermStopsPromptly(t *testing.T) {
 	const refused = "evangelist"
+	retrying := func(t *testing.T, d *deployment, p *proc, g *gate, w *workload) {
+		g.mode.Store(gateFail)
+		w.insert(1, 20, "lead")
+		// Past the replay loop's first tick (10s), which then waits for
+		// the pipeline that retries.
+		began := time.Now()
+		cdctest.Eventually(t, 30*time.Second, "retries past the first replay tick", func() bool {
+			return g.calls.Load() >= 5 && time.Since(began) > 11*time.Second
+		})
+	}
 	for _, tc := range []struct {
 		name  string
+		kafka bool
 		setup func(t *testing.T, d *deployment, p *proc, g *gate, w *workload)
 	}{
-		{"records-in-retry", func(t *testing.T, d *deployment, p *proc, g *gate, w *workload) {
-			g.mode.Store(gateFail)
-			w.insert(1, 20, "lead")
-			// Past the replay loop's first tick (10s), which then waits for
-			// the pipeline that retries.
-			began := time.Now()
-			cdctest.Eventually(t, 30*time.Second, "retries past the first replay tick", func() bool {
-				return g.calls.Load() >= 5 && time.Since(began) > 11*time.Second
-			})
-		}},
-		{"vendor-hanging", func(t *testing.T, d *deployment, p *proc, g *gate, w *workload) {
+		{"records-in-retry", false, retrying},
+		{"records-in-retry-kafka", true, retrying},
+		{"vendor-hanging", false, func(t *testing.T, d *deployment, p *proc, g *gate, w *workload) {
 			g.mode.Store(gateHang)
 			w.insert(1, 20, "lead")
 			began := time.Now()
@@ -96,7 +100,7 @@ func TestSigtermStopsPromptly(t *testing.T) {
 				return g.inflight.Load() > 0 && time.Since(began) > 11*time.Second
 			})
 		}},
-		{"replay-running", func(t *testing.T, d *deployment, p *proc, g *gate, w *workload) {
+		{"replay-running", false, func(t *testing.T, d *deployment, p *proc, g *gate, w *workload) {
 			w.insert(1, 5, refused)
 			cdctest.Eventually(t, 20*time.Second, "5 dead letters", func() bool {
 				var letters []letter
@@ -115,7 +119,7 @@ func TestSigtermStopsPromptly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := newDeployment(t, false, hubspot.Options{})
+			d := newDeployment(t, tc.kafka, hubspot.Options{})
 			d.hub.SetOptions("contacts", "lifecyclestage", "lead")
 			d.attempts, d.timeout = 1000, time.Minute
 			g := newGate(t, d.hub.URL())
