@@ -68,11 +68,11 @@ func newGate(t *testing.T, target string) *gate {
 
 // TestSigtermStopsPromptly: SIGTERM ends cdcd within 10s, exit code 0,
 // whatever it is doing: records in retry against a failing vendor, on
-// either bus (in process, while
-// the dead-letter replay loop waits for the pipeline), a vendor that
-// hangs, a dead-letter replay in flight. Once restarted against a healthy
-// vendor, every committed change is delivered, and the dead letters whose
-// replay was interrupted are replayed.
+// either bus (in process, the dead-letter replay loop waits for the
+// pipeline meanwhile), a vendor that hangs, a dead-letter replay in
+// flight. Once restarted against a healthy vendor, every committed change
+// is delivered, and the dead letters whose replay was interrupted are
+// replayed.
 func TestSigtermStopsPromptly(t *testing.T) {
 	const refused = "evangelist"
 	retrying := func(t *testing.T, d *deployment, p *proc, g *gate, w *workload) {
