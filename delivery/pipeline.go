@@ -132,6 +132,11 @@ type Stores struct {
 // carries it. Records without a key and results without an external id
 // make no link.
 //
+// Pending creates: for a Writer that is a Settler, a create is recorded in
+// Stores.Pending before it is sent and cleared once its record is linked
+// or its error shows nothing was applied; while it is pending (after a
+// restart too) the record's writes carry Record.Unsettled.
+//
 // Audit: every attempt is recorded (delivered with its attempt number and
 // the Writer call's latency, retried, dead_lettered); skipped events are
 // recorded with the reason in Outcome.Error.
