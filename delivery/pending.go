@@ -19,14 +19,14 @@ import (
 // pendingCreates returns which of the items' records that have no live
 // link have a pending create.
 func (p *Pipeline) pendingCreates(ctx context.Context, items []*item, links map[LinkRef]*Link) (map[LinkRef]bool, error) {
-	if !p.settles || p.st.Pending == nil {
+	if p.settler == nil || p.st.Pending == nil {
 		return nil, nil
 	}
 	seen := make(map[LinkRef]bool, len(items))
 	var refs []LinkRef
 	for _, it := range items {
 		ref, ok := it.ref(p.cfg.System)
-		if !ok || seen[ref] || (links[ref] != nil && links[ref].Base != nil) {
+		if !ok || seen[ref] || (links[ref] != nil && links[ref].Base != nil) || !p.settler.SettlesCreate(&it.rec) {
 			continue
 		}
 		seen[ref] = true
@@ -47,17 +47,23 @@ func isCreate(rec *Record) bool {
 	return rec.ExternalID == "" && rec.Op != cdc.OpDelete
 }
 
+// settlesCreate reports whether rec, about to be written, is a create the
+// Writer wants settled.
+func (p *Pipeline) settlesCreate(rec *Record) bool {
+	return p.settler != nil && isCreate(rec) && p.settler.SettlesCreate(rec)
+}
+
 // beginCreates marks the creates among the records to be written (neither
 // held nor skipped): a record already pending is Unsettled (unless
 // replayed), the others are recorded as pending before they are sent.
 func (p *Pipeline) beginCreates(ctx context.Context, qs []*keyQueue, recs []Record, hold []error, skip []string, replay bool) error {
-	if !p.settles {
+	if p.settler == nil {
 		return nil
 	}
 	var refs []LinkRef
 	var begun []*keyQueue
 	for i, q := range qs {
-		if hold[i] != nil || skip[i] != "" || !isCreate(&recs[i]) {
+		if hold[i] != nil || skip[i] != "" || !p.settlesCreate(&recs[i]) {
 			continue
 		}
 		if q.pending {
@@ -84,7 +90,7 @@ func (p *Pipeline) beginCreates(ctx context.Context, qs []*keyQueue, recs []Reco
 // record was written, or failed with an error showing nothing was applied
 // while no earlier create was pending. It returns the refs to forget.
 func (p *Pipeline) settleCreates(recs []Record, vs []verdict) []LinkRef {
-	if !p.settles {
+	if p.settler == nil {
 		return nil
 	}
 	var refs []LinkRef

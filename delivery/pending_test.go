@@ -23,8 +23,8 @@ type creator struct {
 	answer func(ctx context.Context, call int, recs []delivery.Record) ([]delivery.Result, error)
 }
 
-func (c *creator) SettlesCreates() bool { return true }
-func (c *creator) MaxBatch() int        { return 10 }
+func (c *creator) SettlesCreate(*delivery.Record) bool { return true }
+func (c *creator) MaxBatch() int                       { return 10 }
 
 func (c *creator) Write(ctx context.Context, recs []delivery.Record) ([]delivery.Result, error) {
 	c.mu.Lock()

@@ -148,8 +148,8 @@ type Pipeline struct {
 	log   zerolog.Logger
 	met   *metrics
 	batch int
-	// settles is set when the Writer is a Settler that settles creates.
-	settles bool
+	// settler is the Writer when it is a Settler.
+	settler Settler
 
 	turn   chan struct{} // held by the one Write or replay running
 	closed atomic.Bool
@@ -185,9 +185,9 @@ func NewPipeline(cfg PipelineConfig, m Mapper, w Writer, st Stores, log zerolog.
 	if b, ok := w.(Batcher); ok && b.MaxBatch() > 1 {
 		batch = b.MaxBatch()
 	}
-	s, ok := w.(Settler)
+	settler, _ := w.(Settler)
 	return &Pipeline{
-		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch, settles: ok && s.SettlesCreates(),
+		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch, settler: settler,
 		turn: make(chan struct{}, 1),
 		log:  log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
 	}, nil

@@ -68,14 +68,15 @@ type Writer interface {
 // request was sent, or the answer could not be matched to the record.
 var ErrOutcomeUnknown = errors.New("outcome unknown")
 
-// Settler is implemented by writers whose creates are not idempotent.
-// When SettlesCreates reports true, the pipeline records each create
-// (a record without ExternalID) in its PendingCreates store before the
+// Settler is implemented by writers some of whose creates are not
+// idempotent. For each record without ExternalID for which SettlesCreate
+// reports true (a plain create, not an upsert by a unique property), the
+// pipeline records the create in its PendingCreates store before the
 // Writer call, and clears it once the record is linked or its error shows
 // nothing was applied; until then the record's later writes, after a
-// restart too, carry Record.Unsettled.
+// restart too, carry Record.Unsettled. SettlesCreate must not block.
 type Settler interface {
-	SettlesCreates() bool
+	SettlesCreate(rec *Record) bool
 }
 
 // Batcher is implemented by writers that take more than one record per

@@ -12,10 +12,17 @@ import (
 
 var _ delivery.Settler = (*Writer)(nil)
 
-// SettlesCreates tells the pipeline to keep track of creates whose outcome
-// is unknown (delivery.Settler): their records come back Unsettled, and
-// are looked up before they are created again.
-func (w *Writer) SettlesCreates() bool { return true }
+// SettlesCreate tells the pipeline to keep track of the records this
+// writer creates (delivery.Settler): those upserted by id_property need
+// nothing, the others come back Unsettled when their outcome is unknown,
+// and are looked up before they are created again.
+func (w *Writer) SettlesCreate(rec *delivery.Record) bool {
+	if w.idProperty == "" {
+		return true
+	}
+	v, err := propertyValue(rec.Fields[w.idProperty])
+	return err != nil || v == ""
+}
 
 // errUnsettled fails a create whose earlier attempt may have been applied
 // and that nothing can read back.

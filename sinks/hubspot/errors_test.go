@@ -242,3 +242,23 @@ func faultsNeverCreateTwice(t *testing.T, ids fake.TraceIDs) {
 		t.Fatalf("%d contacts created, want 80", len(creates))
 	}
 }
+
+// Only plain creates are tracked as pending: an upsert by id_property is
+// idempotent on its own.
+func TestSettlesOnlyPlainCreates(t *testing.T) {
+	t.Parallel()
+	srv := start(t, fake.Options{})
+	plain := newWriter(t, srv, nil, nil)
+	byEmail := newWriter(t, srv, nil, func(c *Config) { c.IDProperty = "email" })
+	withEmail := upsertRec(`[1]`, "", map[string]any{"email": "a@example.com"})
+	noEmail := upsertRec(`[2]`, "", map[string]any{"firstname": "A", "email": nil})
+	for _, tc := range []struct {
+		w    *Writer
+		rec  delivery.Record
+		want bool
+	}{{plain, withEmail, true}, {byEmail, withEmail, false}, {byEmail, noEmail, true}} {
+		if got := tc.w.SettlesCreate(&tc.rec); got != tc.want {
+			t.Errorf("id_property %q, fields %v: SettlesCreate %v, want %v", tc.w.idProperty, tc.rec.Fields, got, tc.want)
+		}
+	}
+}
