@@ -86,7 +86,7 @@ func (d *deployment) check(records int, h history) []string {
 	}
 	linkedHub := map[string]bool{}
 	rows, err = d.pool.Query(ctx, `SELECT json_build_object('id', id)::text, email, coalesce(first_name, ''), coalesce(last_name, ''),
-		coalesce(phone, ''), coalesce(company, '') FROM contacts ORDER BY id`)
+		coalesce(phone, ''), coalesce(company, '') FROM contacts WHERE email LIKE '%@soak.example.com' ORDER BY id`)
 	if err != nil {
 		d.t.Fatal(err)
 	}

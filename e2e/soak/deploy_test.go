@@ -35,6 +35,8 @@ type deployment struct {
 	hub    *hubspot.Server
 	proc   *e2etest.Process
 	stats  stats
+	// barriers counts the barrier contacts made.
+	barriers int
 }
 
 // stats are what the check found at rest.

@@ -3,7 +3,11 @@ package soak
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +27,7 @@ func run(t *testing.T, name string, p params, o options, h history) (violations 
 		ready := time.Now()
 		d.play(h, o)
 		played := time.Now()
-		d.rest(90 * time.Second)
+		d.rest(3 * time.Minute)
 		violations = d.check(p.Records, h)
 		t.Logf("seed %d: %d records, %d operations, %d API calls, %d webhook requests: set-up %s, play %s, rest %s; "+
 			"%d agree, %d held by an open conflict, %d conflicts recorded, %d violations",
@@ -47,6 +51,10 @@ func (d *deployment) play(h history, o options) {
 		if killAt[i] {
 			d.proc.Kill()
 			d.start()
+			// Delivering again before the operations go on, so the second
+			// kill does not land while Kafka still waits for the first
+			// process's consumers to time out.
+			d.barrier(3 * time.Minute)
 		}
 		time.Sleep(time.Until(start.Add(x.At)))
 		var err error
@@ -103,39 +111,119 @@ func value(e hubspot.WebhookEvent) string {
 }
 
 // hubID is the id of the live HubSpot contact of record rec, or "".
-func (d *deployment) hubID(rec int) string {
+func (d *deployment) hubID(rec int) string { return d.liveID(email(rec)) }
+
+// liveID is the id of the live HubSpot contact with address addr, or "".
+func (d *deployment) liveID(addr string) string {
 	for _, o := range d.hub.Objects("contacts") {
-		if !o.Archived && o.Properties["email"] == email(rec) {
+		if !o.Archived && o.Properties["email"] == addr {
 			return o.ID
 		}
 	}
 	return ""
 }
 
-// rest waits until neither side has changed for quiet: no webhook due,
-// no call to HubSpot, no write to HubSpot, no change of the local rows or
-// of cdcd's conflicts.
+// rest waits until both sides are at rest: cdcd delivers again (a
+// barrier contact goes through both ways: after a SIGKILL, Kafka
+// consumers may take a while to get their partitions back), and then
+// nothing has changed for a while: no webhook due, nothing queued in
+// cdcd, no call to HubSpot, no write to HubSpot, no change of the local
+// rows or of cdcd's conflicts.
 func (d *deployment) rest(timeout time.Duration) {
 	d.t.Helper()
+	d.quiet(timeout)
+	d.barrier(timeout)
+	d.quiet(timeout)
+}
+
+func (d *deployment) quiet(timeout time.Duration) {
+	d.t.Helper()
 	const quiet = 3 * time.Second
-	var last string
+	var last, why string
 	since := time.Now()
-	cdctest.Eventually(d.t, timeout, "both sides at rest", func() bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("not at rest after %s: %s", timeout, why)
+		}
 		var local string
 		err := d.pool.QueryRow(context.Background(), `SELECT
 			(SELECT coalesce(md5(string_agg(c::text, ',' ORDER BY id)), '') FROM contacts c) ||
 			(SELECT coalesce(md5(string_agg(x::text, ',' ORDER BY id)), '') FROM cdcd.conflicts x)`).Scan(&local)
 		if err != nil {
-			return false
+			why = err.Error()
+			continue
 		}
-		if d.hub.WebhooksPending() > 0 {
-			return false
+		if n := d.hub.WebhooksPending(); n > 0 {
+			why = fmt.Sprintf("%d webhooks pending", n)
+			continue
+		}
+		if n, what := d.backlog(); n != 0 {
+			why = fmt.Sprintf("cdcd's backlog: %s", what)
+			continue
 		}
 		sig := fmt.Sprintf("%d/%d/%d/%s", len(d.hub.Requests()), len(d.hub.Writes()), len(d.hub.WebhookDeliveries()), local)
 		if sig != last {
-			last, since = sig, time.Now()
-			return false
+			last, since, why = sig, time.Now(), "still changing"
+			continue
 		}
-		return time.Since(since) >= quiet
+		if time.Since(since) >= quiet {
+			return
+		}
+	}
+}
+
+// barrier creates a contact locally, waits for it in HubSpot, changes it
+// there and waits for the change locally.
+func (d *deployment) barrier(timeout time.Duration) {
+	d.t.Helper()
+	ctx := context.Background()
+	d.barriers++
+	addr := fmt.Sprintf("barrier-%d@barrier.example.com", d.barriers)
+	if _, err := d.pool.Exec(ctx, `INSERT INTO contacts (email, first_name) VALUES ($1, 'Barrier')`, addr); err != nil {
+		d.t.Fatal(err)
+	}
+	var id string
+	cdctest.Eventually(d.t, timeout, "the barrier contact in HubSpot", func() bool {
+		id = d.liveID(addr)
+		return id != ""
 	})
+	d.hub.Update("contacts", id, map[string]string{"firstname": "Seen"})
+	cdctest.Eventually(d.t, timeout, "HubSpot's change of the barrier contact locally", func() bool {
+		var name string
+		err := d.pool.QueryRow(ctx, `SELECT first_name FROM contacts WHERE email = $1`, addr).Scan(&name)
+		return err == nil && name == "Seen"
+	})
+}
+
+// queues are the metrics that count what cdcd has still to deliver.
+var queues = []string{"cdcd_sink_queue_depth", "cdcd_bus_queue_depth", "cdcd_inbox_pending", "cdcd_kafka_consumer_lag"}
+
+// backlog is how much cdcd reports still to deliver, and which metrics
+// say so; -1 when it cannot be read (cdcd restarting).
+func (d *deployment) backlog() (float64, string) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + d.listen + "/metrics")
+	if err != nil {
+		return -1, err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return -1, fmt.Sprintf("metrics: %d %v", resp.StatusCode, err)
+	}
+	var n float64
+	var what []string
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, q := range queues {
+			if strings.HasPrefix(line, q+"{") || strings.HasPrefix(line, q+" ") {
+				f := strings.Fields(line)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				if v > 0 { // a consumer's lag is -1 until it has read
+					n += v
+					what = append(what, line)
+				}
+			}
+		}
+	}
+	return n, strings.Join(what, ", ")
 }
