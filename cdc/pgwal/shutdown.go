@@ -21,6 +21,23 @@ var errGoingAway = errors.New("the database is shutting down")
 // confirming anything more, and resumes from the slot's confirmed
 // position once the server is back.
 
+// pings remembers when the last keepalives that asked for a reply came.
+// A streaming walsender asks every wal_sender_timeout/2; one finishing a
+// shutdown asks again as soon as it has the previous answer. That burst
+// tells a shutdown even when the monitor cannot connect.
+type pings struct {
+	at [16]time.Time
+	n  int
+}
+
+// burst notes a keepalive that asked for a reply at now and reports
+// whether the last 16 came within a second.
+func (p *pings) burst(now time.Time) bool {
+	p.at[p.n%len(p.at)] = now
+	p.n++
+	return p.n >= len(p.at) && now.Sub(p.at[p.n%len(p.at)]) < time.Second
+}
+
 // shuttingDown reports whether err says the server refuses connections
 // because it is shutting down (or not yet up).
 func shuttingDown(err error) bool {

@@ -1,6 +1,7 @@
 package pgwal
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +59,44 @@ func TestFastShutdownWithUnacknowledgedChanges(t *testing.T) {
 	col.Release(nil)
 	last := held[2].Pos.CommitLSN
 	cdctest.Eventually(t, 30*time.Second, "the slot to confirm the changes", func() bool { return slotLSN(t, url, "cdcd") >= last })
+}
+
+// TestFastShutdownWithoutTheMonitor: when cdcd cannot open an ordinary
+// connection besides the replication one (here its role may hold one
+// connection), it still tells the walsender finishing a shutdown by its
+// keepalives, lets go, and the fast shutdown completes within seconds.
+func TestFastShutdownWithoutTheMonitor(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	pg.CreateDB(t, "app")
+	pg.Exec(t, "app", `CREATE ROLE rep LOGIN REPLICATION CONNECTION LIMIT 1;
+		GRANT CREATE ON DATABASE app TO rep;
+		CREATE TABLE t (id int PRIMARY KEY);
+		ALTER TABLE t OWNER TO rep`)
+	url := strings.Replace(pg.URL("app"), "postgres@", "rep@", 1)
+	col := &cdctest.Collector{Hold: true}
+	cfg := testConfig(url, "t")
+	cfg.Heartbeat = time.Second
+	r, _, done := startReader(t, cfg, col)
+	cdctest.Eventually(t, 30*time.Second, "streaming", r.Streaming)
+	pg.Exec(t, "app", `INSERT INTO t VALUES (1)`)
+	col.WaitFor(t, 30*time.Second, "the insert", func(es []cdc.Event) bool { return len(es) == 1 })
+
+	start := time.Now()
+	if err := pg.Stop("fast"); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	t.Logf("fast shutdown took %s", took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Fatalf("fast shutdown took %s with unacknowledged changes", took.Round(time.Millisecond))
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the reader ended with the server: %v", err)
+	default:
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	col.WaitFor(t, 60*time.Second, "the change again", func(es []cdc.Event) bool { return len(es) >= 2 })
 }

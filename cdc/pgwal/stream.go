@@ -191,6 +191,7 @@ type stream struct {
 	sent       cdc.LSN  // last position reported to the server
 	nextStatus time.Time
 	deadline   time.Time // the read deadline last set on the connection
+	pings      pings     // keepalives that asked for a reply
 }
 
 func (s *stream) run(ctx context.Context) error {
@@ -267,6 +268,9 @@ func (s *stream) handle(ctx context.Context, data []byte) error {
 			s.tracker.AdvanceIdle(cdc.LSN(ka.ServerWALEnd))
 		}
 		if ka.ReplyRequested {
+			if s.pings.burst(time.Now()) {
+				return fmt.Errorf("%w: the walsender asks for confirmations without pause", errGoingAway)
+			}
 			return s.sendStatus(false)
 		}
 		return nil
