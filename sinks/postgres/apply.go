@@ -40,13 +40,15 @@ const (
 // records of the batch apply and only it is retried or dead-lettered. The
 // returned error means the transaction is lost (the connection failed, ctx
 // ended) and fails the batch.
-func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (delivery.Result, outcome, error) {
+// held is the system's record as refetch read it for the comparison (nil
+// when it was not read).
+func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record, held cdc.Row) (delivery.Result, outcome, error) {
 	res := delivery.Result{ExternalID: rec.ExternalID}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return res, failed, classify("savepoint", err)
 	}
-	out, version, err := w.applyIn(ctx, sp, rec)
+	out, version, err := w.applyIn(ctx, sp, rec, held)
 	if err != nil {
 		if !cdc.IsPermanent(err) && !failsAlone(err) {
 			return res, failed, err
@@ -69,7 +71,7 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (de
 // applyIn checks the record against its link and the state of its key,
 // and applies it. It returns the newest version of the record that is now
 // applied.
-func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (outcome, time.Time, error) {
+func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, held cdc.Row) (outcome, time.Time, error) {
 	object, id := w.object(rec), vendorID(rec.Event)
 	var lk *link
 	if id != "" {
@@ -119,7 +121,7 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record) (
 	}
 	carried := rec.Fields
 	if lk != nil && w.in.Conflicts != nil && rec.Op != cdc.OpDelete {
-		t, err := w.compare(ctx, tx, rec, lk, match)
+		t, err := w.compare(ctx, tx, rec, lk, match, held)
 		if err != nil {
 			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 		}

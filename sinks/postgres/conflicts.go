@@ -54,8 +54,10 @@ type threeWay struct {
 // compare locks the local row, compares it and the change with the
 // link's base, and decides the conflicting fields by the policy. A change
 // to a record whose conflict is still open joins that conflict: its
-// values become the conflict's remote side and nothing is applied.
-func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, lk *link, pk map[string]any) (threeWay, error) {
+// values become the conflict's remote side and nothing is applied. held
+// is the system's record when refetch read it (nil: it is read here if
+// needed).
+func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, lk *link, pk map[string]any, held cdc.Row) (threeWay, error) {
 	c := w.in.Conflicts
 	object, id := w.object(rec), vendorID(rec.Event)
 	remote := conflict.Values{}
@@ -94,7 +96,6 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l
 	// With patches, a field whose local value is the base's was written
 	// by that write only if it changed it; the system's record tells.
 	if at := rec.Event.CommitTime; !lk.version.IsZero() && !at.IsZero() && at.Before(lk.version) {
-		var held cdc.Row // the system's record, read once when needed
 		for f, v := range remote {
 			b, ok := base[f]
 			if !ok || bytes.Equal(b, v) {
@@ -260,7 +261,7 @@ func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *delivery.Recor
 // overwritten by the decision, so both sides converge. Undecided
 // conflicts are recorded and hold their record. A change the table or the
 // server refuses is rolled back on its own and reported in its Result.
-func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Record, results []*delivery.Result) error {
+func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Record, results []*delivery.Result, held []cdc.Row) error {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return classify("connect to the local database", err)
@@ -276,11 +277,11 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 		if err != nil {
 			return classify("savepoint", err)
 		}
-		err = w.resolveOne(ctx, sp, rec, results[i])
+		err = w.resolveOne(ctx, sp, rec, results[i], held[i])
 		switch {
 		case err == nil:
 			err = sp.Commit(ctx)
-		case cdc.IsPermanent(err) || refused(err):
+		case cdc.IsPermanent(err) || failsAlone(err):
 			// Refused for this change alone: the others still apply.
 			results[i].Err = err
 			err = sp.Rollback(ctx)
@@ -298,7 +299,7 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 }
 
 // resolveOne records and applies one conflicted change in tx.
-func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record, res *delivery.Result) error {
+func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record, res *delivery.Result, held cdc.Row) error {
 	object, id := w.object(rec), vendorID(rec.Event)
 	lk, err := w.loadLink(ctx, tx, object, id)
 	if err != nil {
@@ -325,7 +326,7 @@ func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record
 		}
 		rec = w.only(rec, fresh)
 	}
-	t, err := w.compare(ctx, tx, rec, lk, pk)
+	t, err := w.compare(ctx, tx, rec, lk, pk, held)
 	if err != nil {
 		return classify("resolve a conflict in "+w.cfg.Table, err)
 	}

@@ -218,6 +218,52 @@ func TestConflicts(t *testing.T) {
 			}
 		}
 	})
+	t.Run("late changes are read back together, before the transaction", func(t *testing.T) {
+		n++
+		name := fmt.Sprintf("c%d", n)
+		url := pg.CreateDB(t, name)
+		pg.Exec(t, name, contactsDDL)
+		st, err := store.Open(context.Background(), url, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		f := &fetcher{records: map[string]cdc.Row{
+			"512": {{Name: "email", Value: json.RawMessage(`"a@x"`)}, {Name: "firstname", Value: json.RawMessage(`"Bea"`)}},
+			"513": {{Name: "email", Value: json.RawMessage(`"b@x"`)}, {Name: "firstname", Value: json.RawMessage(`"Bob"`)}},
+		}}
+		w, err := New("crm", testConfig(url), Inbound{Fetcher: f, Mapper: crmMapper{}, Conflicts: &Conflicts{
+			Pipeline: "crm-in", Policy: conflict.Policy{Rules: newest}, Patched: true,
+			Columns: map[string]string{"email": "email", "firstname": "name"},
+		}}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close(context.Background()) })
+		write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ada"`),
+			crmRecord(cdc.OpCreate, 1, "d2", "513", false, "email", `"b@x"`, "firstname", `"Ada"`))
+		pg.Exec(t, name, `UPDATE contacts SET name = CASE email WHEN 'a@x' THEN 'Ann' ELSE 'Bob' END`)
+		pg.Exec(t, name, fmt.Sprintf(`UPDATE cdcd.links SET base = jsonb_build_object('email', CASE external_id WHEN '512' THEN 'a@x' ELSE 'b@x' END,
+			'firstname', CASE external_id WHEN '512' THEN 'Ann' ELSE 'Bob' END), version = '%s'`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)))
+		f.calls = nil
+		late := func(id, crmID, firstname string) delivery.Record {
+			r := crmRecord(cdc.OpUpdate, 2, id, crmID, true, "firstname", `"`+firstname+`"`)
+			r.Event.CommitTime = time.Now().Add(30 * time.Minute)
+			return r
+		}
+		res := write(t, w, late("d3", "512", "Bea"), late("d4", "513", "Cy"))
+		if fmt.Sprint(f.calls) != "[[512 513]]" {
+			t.Fatalf("reads %v, want one call for both records", f.calls)
+		}
+		// HubSpot still holds Bea: applied. It holds Bob, not Cy: cdcd's
+		// patch overwrote Cy, a conflict the newest change wins.
+		if res[0].Err != nil || res[1].Err != nil || row(t, url, "a@x")["name"] != "Bea" || row(t, url, "b@x")["name"] != "Cy" {
+			t.Fatalf("results %v, rows %v %v", res, row(t, url, "a@x"), row(t, url, "b@x"))
+		}
+		if c := lastConflict(t, url); c.n != 1 || c.rule != "newest" {
+			t.Fatalf("conflicts %+v, want the one of 513", c)
+		}
+	})
 	t.Run("prefer the system unless its value is blank", func(t *testing.T) {
 		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindPreferUnlessBlank, Side: "crm"}, conflict.Rule{Kind: conflict.KindPrefer, Side: "local"})
 		write(t, w, change("d2", "", 0))

@@ -272,21 +272,31 @@ func loadPK(ctx context.Context, conn *pgx.Conn, table string) ([]pkColumn, erro
 // carried too little: marked Refetch, or partial, not linked, and missing
 // a match column. A change the apply step will skip anyway is not read:
 // one the own-write hint marks as an echo, and one read back as of a time
-// its link already knows. The rest are read per object in the Fetcher's
-// batches, each record once. It returns the records with those replaced
-// by the records read back and mapped, and which records are done already
-// (gone from the system, failing for good, or failing to be read: only
-// those are retried), with their results filled in.
-func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results []delivery.Result, counts *[outcomes]int) ([]delivery.Record, []bool, error) {
-	done := make([]bool, len(records))
-	var need []int
+// its link already knows. It also reads the records whose change is older
+// than cdcd's last write to them and differs from the link's base, which
+// the comparison may need to tell whether that write overwrote it (held;
+// when that read fails, the comparison reads the record itself if it
+// does need it).
+// All are read per object in the Fetcher's batches, each record once. It
+// returns the records with the first kind replaced by the records read
+// back and mapped, which records are done already (gone from the system,
+// failing for good, or failing to be read: only those are retried), with
+// their results filled in, and per record what the system held (nil when
+// not read).
+func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results []delivery.Result, counts *[outcomes]int) ([]delivery.Record, []bool, []cdc.Row, error) {
+	done, held := make([]bool, len(records)), make([]cdc.Row, len(records))
+	var need, candidates []int
 	for i := range records {
-		if w.needsFetch(&records[i]) && !w.hintOnly(records[i].Event) {
+		switch {
+		case w.hintOnly(records[i].Event):
+		case w.needsFetch(&records[i]):
 			need = append(need, i)
+		case w.mayBeOverwritten(&records[i]):
+			candidates = append(candidates, i) // linked, or not read back
 		}
 	}
-	if len(need) == 0 {
-		return records, done, nil
+	if len(need) == 0 && len(candidates) == 0 {
+		return records, done, held, nil
 	}
 	fail := func(i int, err error) {
 		results[i].Err = err
@@ -298,32 +308,45 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 				fail(i, cdc.Permanent(fmt.Errorf("the change names the record only and %s cannot read records back; configure the system's API so cdcd can fetch it", w.origin)))
 			}
 		}
-		return records, done, nil
+		return records, done, held, nil
 	}
-	links, err := w.linkVersions(ctx, records, need)
+	links, err := w.linkStates(ctx, records, append(slices.Clone(need), candidates...))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ids := map[string][]string{} // object → ids to read
-	var read []int
+	add := func(rec *delivery.Record) {
+		object, id := w.object(rec), vendorID(rec.Event)
+		if !slices.Contains(ids[object], id) {
+			ids[object] = append(ids[object], id)
+		}
+	}
+	var read, late []int
 	for _, i := range need {
 		e := records[i].Event
 		id := vendorID(e)
-		version, linked := links[linkKey{w.object(&records[i]), id}]
+		l, linked := links[linkKey{w.object(&records[i]), id}]
 		switch {
 		case !e.Refetch && linked:
+			if w.mayBeOverwritten(&records[i]) && w.overwritten(e, l) {
+				add(&records[i])
+				late = append(late, i)
+			}
 			continue // the link finds the row; the partial change applies as is
-		case linked && !version.IsZero() && !e.CommitTime.After(version):
+		case linked && !l.version.IsZero() && !e.CommitTime.After(l.version):
 			continue // stale: applyIn skips it
 		case id == "":
 			fail(i, cdc.Permanent(fmt.Errorf("the change names no record id to read back")))
 			continue
 		}
-		object := w.object(&records[i])
-		if !slices.Contains(ids[object], id) {
-			ids[object] = append(ids[object], id)
-		}
+		add(&records[i])
 		read = append(read, i)
+	}
+	for _, i := range candidates {
+		if l, ok := links[linkKey{w.object(&records[i]), vendorID(records[i].Event)}]; ok && w.overwritten(records[i].Event, l) {
+			add(&records[i])
+			late = append(late, i)
+		}
 	}
 	rows := map[linkKey]cdc.Row{}
 	errs := map[string]error{}
@@ -334,6 +357,19 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 		}
 		if err != nil {
 			errs[object] = err
+		}
+	}
+	for _, i := range late {
+		object, id := w.object(&records[i]), vendorID(records[i].Event)
+		row, ok := rows[linkKey{object, id}]
+		switch {
+		case !ok && errs[object] != nil:
+			// Left unread: the comparison reads it again only if the local
+			// value shows it needs it.
+		case !ok:
+			held[i] = cdc.Row{} // gone: nothing survived
+		default:
+			held[i] = row
 		}
 	}
 	out := slices.Clone(records)
@@ -366,7 +402,38 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 		}
 		rec.Event, rec.Fields = &e, mapped.Fields
 	}
-	return out, done, nil
+	return out, done, held, nil
+}
+
+// mayBeOverwritten reports whether the change is one the comparison may
+// need the system's record for: a change with values, to compare, of a
+// system whose updates are patches.
+func (w *Writer) mayBeOverwritten(rec *delivery.Record) bool {
+	e := rec.Event
+	return e != nil && rec.Op != cdc.OpDelete && !e.Refetch && !e.CommitTime.IsZero() &&
+		w.in.Conflicts != nil && w.in.Conflicts.Patched && len(w.relevant(e)) > 0
+}
+
+// overwritten reports whether the change is older than cdcd's last write
+// to its record and sets a compared field to other than the link's base:
+// that write may have overwritten it (see compare).
+func (w *Writer) overwritten(e *cdc.Event, l linkState) bool {
+	if l.version.IsZero() || !e.CommitTime.Before(l.version) {
+		return false
+	}
+	for f, v := range w.relevant(e) {
+		if _, compared := w.in.Conflicts.Columns[f]; !compared {
+			continue
+		}
+		b, ok := l.base[f]
+		if !ok {
+			continue
+		}
+		if bj, err := json.Marshal(b); err != nil || !bytes.Equal(bj, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // hintOnly reports whether the change is cdcd's own write by its origin
@@ -401,21 +468,35 @@ func (w *Writer) needsFetch(rec *delivery.Record) bool {
 // linkKey is a system's record: its object and id.
 type linkKey struct{ object, id string }
 
-// linkVersions returns the link version (zero when unknown) of each of the
-// records' system ids that is linked to a row of this writer's table.
-func (w *Writer) linkVersions(ctx context.Context, records []delivery.Record, idx []int) (map[linkKey]time.Time, error) {
+// linkState is what refetch needs of a record's link.
+type linkState struct {
+	version time.Time      // zero when unknown
+	base    map[string]any // the agreed field values (vendor names)
+}
+
+// linkStates returns the link of each of the records' system ids that is
+// linked to a row of this writer's table.
+func (w *Writer) linkStates(ctx context.Context, records []delivery.Record, idx []int) (map[linkKey]linkState, error) {
 	objects, ids := make([]string, 0, len(idx)), make([]string, 0, len(idx))
 	for _, i := range idx {
 		objects = append(objects, w.object(&records[i]))
 		ids = append(ids, vendorID(records[i].Event))
 	}
-	rows, _ := w.pool.Query(ctx, `SELECT l.object, l.external_id, coalesce(l.version, '') FROM unnest($2::text[], $3::text[]) AS r(object, external_id)
+	rows, _ := w.pool.Query(ctx, `SELECT l.object, l.external_id, coalesce(l.version, ''), l.base FROM unnest($2::text[], $3::text[]) AS r(object, external_id)
 		JOIN cdcd.links l ON l.system = $1 AND l.object = r.object AND l.external_id = r.external_id AND l.local_table = $4`,
 		w.origin, objects, ids, w.cfg.Table)
-	linked := map[linkKey]time.Time{}
-	var object, id, version string
-	if _, err := pgx.ForEachRow(rows, []any{&object, &id, &version}, func() error {
-		linked[linkKey{object, id}], _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
+	linked := map[linkKey]linkState{}
+	var (
+		object, id, version string
+		base                []byte
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&object, &id, &version, &base}, func() error {
+		var l linkState
+		l.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
+		d := json.NewDecoder(bytes.NewReader(base))
+		d.UseNumber()
+		_ = d.Decode(&l.base) // an unreadable base compares as empty; applyIn reports it
+		linked[linkKey{object, id}] = l
 		return nil
 	}); err != nil {
 		return nil, classify("look up links", err)

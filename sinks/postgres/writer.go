@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/store"
@@ -194,7 +195,7 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 	}
 	results := make([]delivery.Result, len(records))
 	var counts [outcomes]int
-	records, done, err := w.refetch(ctx, records, results, &counts)
+	records, done, held, err := w.refetch(ctx, records, results, &counts)
 	if err != nil {
 		return nil, err
 	}
@@ -229,26 +230,27 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 	var (
 		conflicting []*delivery.Record
 		theirs      []*delivery.Result
+		theirsHeld  []cdc.Row
 	)
 	for i := range records {
 		if done[i] {
 			continue
 		}
-		res, out, err := w.apply(ctx, tx, &records[i])
+		res, out, err := w.apply(ctx, tx, &records[i], held[i])
 		if err != nil {
 			return nil, err
 		}
 		results[i] = res
 		counts[out]++
 		if out == conflicted {
-			conflicting, theirs = append(conflicting, &records[i]), append(theirs, &results[i])
+			conflicting, theirs, theirsHeld = append(conflicting, &records[i]), append(theirs, &results[i]), append(theirsHeld, held[i])
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, classify("commit", err)
 	}
 	if len(conflicting) > 0 {
-		if err := w.resolveConflicts(ctx, conflicting, theirs); err != nil {
+		if err := w.resolveConflicts(ctx, conflicting, theirs, theirsHeld); err != nil {
 			return nil, err
 		}
 	}
