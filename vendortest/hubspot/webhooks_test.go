@@ -283,9 +283,20 @@ func TestWebhooksPlan(t *testing.T) {
 	}})
 	id := s.Insert("contacts", map[string]string{"email": "a@example.com"})
 	s.Update("contacts", id, map[string]string{"firstname": "Ada"})
+	// Copies due close together may share a request on a loaded machine:
+	// count the events, not the requests.
 	r.wait(func(changes []webhook.Change, requests [][]WebhookEvent) error {
-		if len(requests) != 3 || len(changes) != 3 || changes[0].Op != cdc.OpUpdate {
-			return fmt.Errorf("%d requests, %d changes: want the update thrice", len(requests), len(changes))
+		events := 0
+		for _, req := range requests {
+			events += len(req)
+		}
+		if events != 3 || len(changes) != 3 {
+			return fmt.Errorf("%d events in %d requests, %d changes: want the update thrice", events, len(requests), len(changes))
+		}
+		for _, c := range changes {
+			if c.Op != cdc.OpUpdate {
+				return fmt.Errorf("a %s change, want only the update", c.Op)
+			}
 		}
 		return nil
 	})
