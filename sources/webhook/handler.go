@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,6 +199,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, sys *System) (in
 	changes, err := sys.Parser.Parse(req)
 	if err != nil {
 		return http.StatusBadRequest, err.Error()
+	}
+	if n := len(changes); n > 0 {
+		changes = slices.DeleteFunc(changes, func(c Change) bool { return c.Ignore })
+		if ignored := n - len(changes); ignored > 0 {
+			h.metrics.ignored.WithLabelValues(sys.Name).Add(float64(ignored))
+		}
 	}
 	if sys.DeliveryID != nil {
 		fillDeliveryIDs(changes, sys.DeliveryID(req))

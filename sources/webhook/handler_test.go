@@ -342,3 +342,38 @@ func TestNewHandlerValidates(t *testing.T) {
 		}
 	}
 }
+
+// HubSpot batches events of every subscription into one delivery: one of a
+// kind cdcd does not sync (an association change, a ticket) must not make
+// the whole delivery refused, which would lose the others once HubSpot
+// stops retrying.
+func TestHandlerIgnoresUnsyncedKinds(t *testing.T) {
+	t.Parallel()
+	body := `[` +
+		`{"eventId":1,"subscriptionId":7,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"contact.associationChange","objectId":1,"associationType":"CONTACT_TO_COMPANY","fromObjectId":1,"toObjectId":2},` +
+		`{"eventId":2,"subscriptionId":8,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"ticket.creation","objectId":5},` +
+		`{"eventId":3,"subscriptionId":9,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"object.creation","objectTypeId":"0-5","objectId":6},` +
+		`{"eventId":4,"subscriptionId":10,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"contact.propertyChange","objectId":1,"propertyName":"firstname","propertyValue":"Ada"}` +
+		`]`
+	in := newIntake(t, HandlerConfig{}, &fakeAcceptor{}, NewMemoryDeduper(0, 0))
+	w := in.do(hubSpotDelivery(body, time.Now()))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d (%q), want 200", w.Code, w.Body.String())
+	}
+	got := in.acc.changes()
+	if len(got) != 1 || got[0].Kind != "contact.propertyChange" || got[0].Ignore {
+		t.Fatalf("accepted %+v, want the property change alone", got)
+	}
+	if n := in.counter(t, "cdcd_webhook_events_ignored_total", "system", "hubspot"); n != 3 {
+		t.Errorf("cdcd_webhook_events_ignored_total = %v, want 3", n)
+	}
+
+	// A delivery of ignored events only is acknowledged and stores nothing.
+	only := `[{"eventId":5,"subscriptionId":7,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"deal.associationChange","objectId":1}]`
+	if w := in.do(hubSpotDelivery(only, time.Now())); w.Code != http.StatusOK {
+		t.Fatalf("status %d (%q), want 200", w.Code, w.Body.String())
+	}
+	if n := len(in.acc.changes()); n != 1 {
+		t.Errorf("%d changes accepted, want still 1", n)
+	}
+}

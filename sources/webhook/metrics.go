@@ -16,6 +16,7 @@ type metrics struct {
 	requests   *prometheus.CounterVec
 	seconds    *prometheus.HistogramVec
 	duplicates *prometheus.CounterVec
+	ignored    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,11 +34,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cdcd_webhook_duplicates_total",
 			Help: "Inbound changes dropped because their delivery id was already accepted.",
 		}, []string{"system"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcd_webhook_events_ignored_total",
+			Help: "Well-formed webhook events of kinds cdcd does not sync (associations, other objects), acknowledged and dropped.",
+		}, []string{"system"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.seconds, m.duplicates} {
+	for _, c := range []prometheus.Collector{m.requests, m.seconds, m.duplicates, m.ignored} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register webhook metrics: %w", err)
 		}

@@ -30,6 +30,11 @@ type Change struct {
 	// HubSpot merge): Op is OpDelete and the survivor arrives as its own
 	// Change with Refetch.
 	MergedInto string
+	// Ignore marks a well-formed event of a kind cdcd does not sync (a
+	// HubSpot association change, a ticket): the sender batches it with
+	// others, so refusing the delivery would lose those. Only Kind is set;
+	// the intake acknowledges and counts it and stores nothing.
+	Ignore bool
 }
 
 // keyRow is Key {"id": "<id>"}.

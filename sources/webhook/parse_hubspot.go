@@ -77,6 +77,12 @@ var hubSpotTables = map[string]string{
 	"deal":    "deals",
 }
 
+// hubSpotActions are the subscription actions cdcd syncs; events of
+// others (associationChange, ...) are acknowledged and ignored.
+var hubSpotActions = map[string]bool{
+	"creation": true, "restore": true, "deletion": true, "privacyDeletion": true, "propertyChange": true, "merge": true,
+}
+
 // hubSpotObjectTypes maps the objectTypeId of generic (object.*) events.
 var hubSpotObjectTypes = map[string]string{
 	"0-1": "contacts",
@@ -113,14 +119,20 @@ func (p *HubSpotParser) Parse(r *Request) ([]Change, error) {
 
 func (p *HubSpotParser) appendEvent(out []Change, e *hubSpotEvent) ([]Change, error) {
 	object, action, _ := strings.Cut(e.SubscriptionType, ".")
+	if object == "" || action == "" {
+		return out, fmt.Errorf("unsupported subscriptionType %q", truncate([]byte(e.SubscriptionType)))
+	}
 	table, ok := hubSpotTables[object]
 	if object == "object" {
-		if table, ok = hubSpotObjectTypes[e.ObjectTypeID]; !ok {
+		if e.ObjectTypeID == "" {
 			return out, fmt.Errorf("unsupported objectTypeId %q of %s", truncate([]byte(e.ObjectTypeID)), truncate([]byte(e.SubscriptionType)))
 		}
+		table, ok = hubSpotObjectTypes[e.ObjectTypeID]
 	}
-	if !ok || action == "" {
-		return out, fmt.Errorf("unsupported subscriptionType %q", truncate([]byte(e.SubscriptionType)))
+	if !ok || !hubSpotActions[action] {
+		// Another object (tickets, line items) or a change cdcd does not
+		// sync (associations): HubSpot batches it with the rest.
+		return append(out, Change{Kind: e.SubscriptionType, Ignore: true}), nil
 	}
 	if e.EventID == "" {
 		return out, errors.New("no eventId")
