@@ -16,17 +16,24 @@ type SourceInfo struct {
 	Version string
 }
 
+// Unavailable is the value Debezium writes in "after" for an unchanged
+// TOASTed column, whose value the WAL does not carry.
+const Unavailable = "__debezium_unavailable_value"
+
 // AppendEnvelope appends the Debezium JSON envelope of e (without the
 // embedded schema) to dst: before, after, source, op, ts_ms, plus cdcd's
-// "unchanged" list of TOASTed columns omitted from after and, for inbound
-// events, an "inbound" block (delivery_id, partial, refetch, origin_hint).
-// now is the
-// envelope's ts_ms, the time cdcd processed the event.
+// "unchanged" list of the TOASTed columns that after holds as Unavailable
+// and, for inbound events, an "inbound" block (delivery_id, partial,
+// refetch, origin_hint). now is the envelope's ts_ms, the time cdcd
+// processed the event.
 func AppendEnvelope(dst []byte, e *Event, src *SourceInfo, now time.Time) []byte {
 	dst = append(dst, `{"before":`...)
 	dst = appendRow(dst, e.Before)
 	dst = append(dst, `,"after":`...)
 	dst = appendRow(dst, e.After)
+	if e.After != nil && len(e.Unchanged) > 0 {
+		dst = appendUnavailable(dst[:len(dst)-1], len(e.After) > 0, e.Unchanged)
+	}
 	dst = append(dst, `,"source":{"version":`...)
 	dst = AppendJSONString(dst, src.Version)
 	connector := "postgresql"
@@ -107,6 +114,20 @@ func appendRow(dst []byte, r Row) []byte {
 		} else {
 			dst = append(dst, r[i].Value...)
 		}
+	}
+	return append(dst, '}')
+}
+
+// appendUnavailable appends the unchanged columns to an open JSON object,
+// each with the value Unavailable, and closes it.
+func appendUnavailable(dst []byte, comma bool, names []string) []byte {
+	for _, name := range names {
+		if comma {
+			dst = append(dst, ',')
+		}
+		comma = true
+		dst = AppendJSONString(dst, name)
+		dst = append(dst, `:"`+Unavailable+`"`...)
 	}
 	return append(dst, '}')
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -70,11 +71,29 @@ func ParseEnvelope(key, value []byte) (Event, error) {
 	if e.After, err = parseRow(env.After); err != nil {
 		return Event{}, fmt.Errorf("parse envelope after: %w", err)
 	}
+	e.After = dropUnavailable(e.After, e.Unchanged)
 	if e.Key, err = parseRow(key); err != nil {
 		return Event{}, fmt.Errorf("parse message key: %w", err)
 	}
 	return e, nil
 }
+
+// dropUnavailable removes from after the unchanged columns, which it holds
+// as Unavailable: in an Event they are absent, named in Unchanged.
+func dropUnavailable(after Row, unchanged []string) Row {
+	if len(unchanged) == 0 || after == nil {
+		return after
+	}
+	kept := after[:0]
+	for _, f := range after {
+		if !slices.Contains(unchanged, f.Name) || string(f.Value) != unavailableJSON {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}
+
+const unavailableJSON = `"` + Unavailable + `"`
 
 // parseRow reads a JSON object into a Row, keeping the column order; null
 // or nothing is a nil Row.

@@ -24,7 +24,7 @@ func sampleEvent() Event {
 func TestEnvelopeGolden(t *testing.T) {
 	e := sampleEvent()
 	got := AppendEnvelope(nil, &e, &SourceInfo{Name: "cdcd", DB: "app", Version: "1.0.0"}, time.UnixMilli(1700000000999))
-	want := `{"before":{"id":7},"after":{"id":7,"email":"a\"b@x","n":"1.50","tags":["x",null]},` +
+	want := `{"before":{"id":7},"after":{"id":7,"email":"a\"b@x","n":"1.50","tags":["x",null],"bio":"__debezium_unavailable_value"},` +
 		`"source":{"version":"1.0.0","connector":"postgresql","name":"cdcd","ts_ms":1700000000123,"snapshot":"false","db":"app",` +
 		`"schema":"public","table":"contacts","txId":42,"lsn":27217112,"index":3,"origin":"hubspot"},"op":"u","ts_ms":1700000000999,"unchanged":["bio"]}`
 	if string(got) != want {
@@ -53,6 +53,34 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		if string(appendRow(nil, pair[0])) != string(appendRow(nil, pair[1])) {
 			t.Fatalf("row %s, want %s", appendRow(nil, pair[0]), appendRow(nil, pair[1]))
 		}
+	}
+}
+
+// An unchanged TOASTed column is Debezium's placeholder in after, not
+// absent (which a Debezium consumer reads as NULL), and parses back as
+// absent and unchanged; a column that holds the placeholder's text and is
+// not listed as unchanged keeps it.
+func TestEnvelopeUnavailable(t *testing.T) {
+	e := Event{
+		Op: OpUpdate, Schema: "public", Table: "docs", Key: Row{{"id", json.RawMessage(`1`)}},
+		After:     Row{{"note", json.RawMessage(`"` + Unavailable + `"`)}},
+		Unchanged: []string{"body", "blob"},
+	}
+	value := AppendEnvelope(nil, &e, &SourceInfo{}, time.UnixMilli(0))
+	if !strings.Contains(string(value), `"after":{"note":"__debezium_unavailable_value","body":"__debezium_unavailable_value","blob":"__debezium_unavailable_value"}`) {
+		t.Fatalf("after: %s", value)
+	}
+	got, err := ParseEnvelope(AppendKey(nil, &e), value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.After) != 1 || got.After[0].Name != "note" || len(got.Unchanged) != 2 {
+		t.Fatalf("parsed after %s, unchanged %q", appendRow(nil, got.After), got.Unchanged)
+	}
+	e.After = Row{}
+	value = AppendEnvelope(nil, &e, &SourceInfo{}, time.UnixMilli(0))
+	if !strings.Contains(string(value), `"after":{"body":"__debezium_unavailable_value","blob":"__debezium_unavailable_value"}`) || !json.Valid(value) {
+		t.Fatalf("after of unchanged columns only: %s", value)
 	}
 }
 

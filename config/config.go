@@ -54,6 +54,11 @@ type Kafka struct {
 	Buffer      KafkaBuffer `yaml:"buffer"`
 	// Compression is none, gzip, snappy, lz4 or zstd.
 	Compression string `yaml:"compression"`
+	// Format is debezium (what Debezium's PostgreSQL connector writes) or
+	// cdcd (one message per event); see docs/events.md.
+	Format string `yaml:"format"`
+	// Tombstones follow each delete in the debezium format.
+	Tombstones bool `yaml:"tombstones"`
 }
 
 // KafkaTopics says whether and how cdcd creates missing topics.
@@ -86,6 +91,8 @@ func (k *Kafka) SetDefaults() {
 		Batch:       KafkaBatch{Size: 1000, Bytes: 1 << 20, Linger: 5 * time.Millisecond},
 		Buffer:      KafkaBuffer{Events: 100_000, Bytes: 64 << 20},
 		Compression: "none",
+		Format:      "debezium",
+		Tombstones:  true,
 	}
 }
 

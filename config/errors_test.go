@@ -110,11 +110,12 @@ func TestLoadErrors(t *testing.T) {
 				"cdcd.yaml:6:12: kafka.topics.partitions: must be at least 1\n" +
 				"cdcd.yaml:8:12: kafka.buffer.events: must be at least 10\n" +
 				"cdcd.yaml:8:23: kafka.buffer.bytes: must be at least 100"},
-		{"kafka brokers", pg + "kafka:\n  brokers: [localhost, ':9092', 'k:0']\n  compression: lz5\n", nil,
+		{"kafka brokers", pg + "kafka:\n  brokers: [localhost, ':9092', 'k:0']\n  compression: lz5\n  format: debezum\n", nil,
 			"cdcd.yaml:4:13: kafka.brokers[0]: \"localhost\" is not host:port\n" +
 				"cdcd.yaml:4:24: kafka.brokers[1]: \":9092\" is not host:port\n" +
 				"cdcd.yaml:4:33: kafka.brokers[2]: \"k:0\" is not host:port\n" +
-				"cdcd.yaml:5:3: kafka.compression: \"lz5\" is not one of none, gzip, snappy, lz4, zstd (did you mean \"lz4\"?)"},
+				"cdcd.yaml:5:3: kafka.compression: \"lz5\" is not one of none, gzip, snappy, lz4, zstd (did you mean \"lz4\"?)\n" +
+				"cdcd.yaml:6:3: kafka.format: \"debezum\" is not one of debezium, cdcd (did you mean \"debezium\"?)"},
 
 		// HTTP and log.
 		{"http and log", pg + "http: {listen: 8080, idle_timeout: 0s, max_connections: 0}\nlog: {level: verbose, format: text}\n", nil,

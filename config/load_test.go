@@ -25,6 +25,8 @@ kafka:
   batch: {size: 500, bytes: 524288, linger: 10ms}
   buffer: {events: 5000, bytes: 33554432}
   compression: zstd
+  format: cdcd
+  tombstones: false
 http:
   listen: 0.0.0.0:9000
   admin_token: ${CDCD_ADMIN_TOKEN}
@@ -86,24 +88,25 @@ func TestLoadFullExample(t *testing.T) {
 			Batch:       KafkaBatch{Size: 500, Bytes: 524288, Linger: 10 * time.Millisecond},
 			Buffer:      KafkaBuffer{Events: 5000, Bytes: 32 << 20},
 			Compression: "zstd",
+			Format:      "cdcd",
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9000", AdminToken: "tok",
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 5 * time.Second, MaxConnections: 50},
 		Log:   Log{Level: "debug", Format: "console"},
 		Audit: Audit{Retention: 30 * 24 * time.Hour},
 		Systems: map[string]*System{
-			"crm": {Name: "crm", Type: "fake", Line: 25, Config: &fakeConfig{
+			"crm": {Name: "crm", Type: "fake", Line: 27, Config: &fakeConfig{
 				URL: "https://crm.example.com", Token: "dev-token",
 				Rate: fakeRate{Requests: 50, Per: time.Second},
 				Tags: []string{"a", "b"}, Enabled: true, Ratio: 0.5, Retries: 3,
 			}, Webhook: &fakeWebhook{Secrets: []string{"whsec"}}},
-			"out": {Name: "out", Type: "nokeys", Line: 35, Config: &noKeys{}},
+			"out": {Name: "out", Type: "nokeys", Line: 37, Config: &noKeys{}},
 		},
 		Pipelines: []*Pipeline{
-			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 38),
-			defaultPipeline("orders-out", "public.orders", "out", 41),
+			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 40),
+			defaultPipeline("orders-out", "public.orders", "out", 43),
 			func() *Pipeline {
-				p := defaultPipeline("crm-inbound", "crm", "public.crm_contacts", 44)
+				p := defaultPipeline("crm-inbound", "crm", "public.crm_contacts", 46)
 				p.Object, p.Match = "contacts", []string{"email"}
 				return p
 			}(),
@@ -152,6 +155,8 @@ func TestKafkaDefaults(t *testing.T) {
 		Batch:       KafkaBatch{Size: 10, Bytes: 1048576, Linger: 5 * time.Millisecond},
 		Buffer:      KafkaBuffer{Events: 100000, Bytes: 67108864},
 		Compression: "none",
+		Format:      "debezium",
+		Tombstones:  true,
 	}
 	if !reflect.DeepEqual(cfg.Kafka, want) {
 		t.Errorf("got %+v, want %+v", cfg.Kafka, want)

@@ -156,6 +156,7 @@ func (k *Kafka) validate(v *problems) {
 	atLeast("kafka.buffer.events", k.Buffer.Events, max(1, k.Batch.Size))
 	atLeast("kafka.buffer.bytes", k.Buffer.Bytes, max(1, k.Batch.Bytes))
 	v.oneOf("kafka.compression", k.Compression, compressions)
+	v.oneOf("kafka.format", k.Format, []string{"debezium", "cdcd"})
 }
 
 func (c *Config) validateSystems(v *problems) {

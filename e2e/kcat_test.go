@@ -81,7 +81,10 @@ func checkSameAsKcat(t *testing.T, brokers []string, topic string) {
 		if k.Key == nil || *k.Key != string(r.Key) {
 			t.Errorf("%s partition %d offset %d: kcat key %v, want %q", topic, r.Partition, r.Offset, k.Key, r.Key)
 		}
-		if k.Payload == nil || *k.Payload != string(r.Value) {
+		if r.Value == nil && k.Payload != nil {
+			t.Errorf("%s partition %d offset %d: kcat reads a value where the tombstone is", topic, r.Partition, r.Offset)
+		}
+		if r.Value != nil && (k.Payload == nil || *k.Payload != string(r.Value)) {
 			t.Errorf("%s partition %d offset %d: kcat value differs", topic, r.Partition, r.Offset)
 		}
 		id, _ := r.Header(kafkabus.HeaderEventID)

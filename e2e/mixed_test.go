@@ -31,7 +31,8 @@ CREATE TABLE scratch (id int PRIMARY KEY);
 `
 
 // TestMixedWorkload streams many small transactions, one 200,000-row
-// transaction, TOASTed values, every common type, NULLs and a TRUNCATE
+// transaction, TOASTed values, a primary-key change, deletes, every common
+// type, NULLs and a TRUNCATE
 // through the cdcd binary, and checks each table's topic change by change.
 func TestMixedWorkload(t *testing.T) {
 	needsServers(t)
@@ -53,6 +54,8 @@ func TestMixedWorkload(t *testing.T) {
 			q(`UPDATE toasty SET n = 2`),
 			q(`UPDATE toasty SET big = $1 WHERE id = 1`, big2),
 			q(`UPDATE toasty SET n = 3 WHERE id = 1`),
+			q(`UPDATE toasty SET id = 3 WHERE id = 2`),
+			q(`DELETE FROM toasty WHERE id = 3`),
 			q(typesChanges()),
 			q(`INSERT INTO scratch VALUES (1), (2), (3)`),
 			q(`TRUNCATE scratch`))

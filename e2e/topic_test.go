@@ -28,6 +28,13 @@ type event struct {
 	beforeRaw, afterRaw []byte
 	unchanged           []string
 	value               []byte
+	// newKey and oldKey are the headers of a primary-key change: the
+	// delete under the old key names the new one, the create under the new
+	// key the old one.
+	newKey, oldKey string
+	// tombstoned: the next record of the partition is this delete's
+	// tombstone (same key, null value).
+	tombstoned bool
 }
 
 // readEvents reads every record of topic, in partition and offset order.
@@ -37,18 +44,30 @@ func readEvents(t *testing.T, brokers []string, topic string) []event {
 }
 
 // readTopic is readEvents, decoding before and after into maps only with
-// rows.
+// rows. A tombstone must follow the delete it belongs to (same partition,
+// key and event id), which it marks tombstoned; it is not an event.
 func readTopic(t *testing.T, brokers []string, topic string, rows bool) []event {
 	t.Helper()
 	recs := cdctest.ReadTopic(t, brokers, topic)
-	events := make([]event, len(recs))
-	for i, r := range recs {
+	events := make([]event, 0, len(recs))
+	for _, r := range recs {
 		e := event{partition: r.Partition, offset: r.Offset, key: string(r.Key), value: r.Value}
 		e.id, _ = r.Header(kafkabus.HeaderEventID)
+		if r.Value == nil {
+			n := len(events)
+			if n == 0 || events[n-1].partition != r.Partition || events[n-1].op != "d" || events[n-1].key != e.key ||
+				events[n-1].id != e.id || events[n-1].tombstoned || e.key == "" {
+				t.Fatalf("%s partition %d offset %d: a tombstone (key %s, id %s) that does not follow its delete", topic, r.Partition, r.Offset, e.key, e.id)
+			}
+			events[n-1].tombstoned = true
+			continue
+		}
+		e.newKey, _ = r.Header(kafkabus.HeaderNewKey)
+		e.oldKey, _ = r.Header(kafkabus.HeaderOldKey)
 		if err := parseEnvelope(r.Value, &e, rows); err != nil {
 			t.Fatalf("%s partition %d offset %d: value is not an envelope: %v", topic, r.Partition, r.Offset, err)
 		}
-		events[i] = e
+		events = append(events, e)
 	}
 	return events
 }
@@ -65,11 +84,14 @@ type delivered struct {
 	resends int
 }
 
-// checkDelivery asserts what holds for any topic cdcd writes: the header
-// id is "<commit_lsn>/<index>" of the envelope's source block; a repeated
-// id is a re-send of the same change (same key and partition, identical
-// envelope but for its processing time); and each key's first occurrences
-// are in strictly increasing commit order.
+// checkDelivery asserts what holds for any topic cdcd writes in the
+// default (debezium) format: the header id is "<commit_lsn>/<index>" of
+// the envelope's source block; a repeated id is a re-send of the same
+// change (same key and partition, identical envelope but for its
+// processing time), except for the delete under the old key of a
+// primary-key change, which shares its id with the create; every delete is
+// followed by its tombstone; and each key's first occurrences are in
+// strictly increasing commit order.
 func checkDelivery(t *testing.T, events []event) *delivered {
 	t.Helper()
 	d := &delivered{byID: map[string]*event{}, perKey: map[string][]*event{}, last: map[string]*event{}}
@@ -78,15 +100,22 @@ func checkDelivery(t *testing.T, events []event) *delivered {
 		if e.pos.CommitLSN == 0 || e.id != eventID(e.pos) {
 			t.Fatalf("partition %d offset %d: header %s=%q, source lsn/index %v", e.partition, e.offset, kafkabus.HeaderEventID, e.id, e.pos)
 		}
+		if e.op == "d" && !e.tombstoned {
+			t.Errorf("partition %d offset %d: delete %s without its tombstone", e.partition, e.offset, e.id)
+		}
 		d.last[e.key] = e
-		if first, ok := d.byID[e.id]; ok {
+		id := e.id
+		if e.newKey != "" {
+			id += " old key"
+		}
+		if first, ok := d.byID[id]; ok {
 			d.resends++
 			if first.key != e.key || first.partition != e.partition || !bytes.Equal(stable(first.value), stable(e.value)) {
 				t.Errorf("event id %s is used by two different events (partition %d offsets %d and %d)", e.id, e.partition, first.offset, e.offset)
 			}
 			continue
 		}
-		d.byID[e.id] = e
+		d.byID[id] = e
 		seq := d.perKey[e.key]
 		if n := len(seq); n > 0 && !seq[n-1].pos.Less(e.pos) {
 			t.Errorf("key %s: event %s (offset %d) first arrives after %s (offset %d): commit order broken",

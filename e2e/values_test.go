@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cdcd-dev/cdcd/cdc"
 )
 
 // typeCases are the columns of table types: a value of each type as SQL
@@ -12,17 +14,20 @@ import (
 var typeCases = []struct{ col, typ, literal, want string }{
 	{"i2", "int2", "-32768", "-32768"},
 	{"i4", "int4", "2147483647", "2147483647"},
-	{"i8", "int8", "9007199254740992", "9007199254740992"}, // 2^53: still exact as a number
-	{"i8big", "int8", "9007199254740993", `"9007199254740993"`},
-	{"i8min", "int8", "-9223372036854775808", `"-9223372036854775808"`},
+	{"i8", "int8", "9007199254740992", "9007199254740992"},    // 2^53: still exact as a number
+	{"i8big", "int8", "9007199254740993", "9007199254740993"}, // a number past 2^53 too, as Debezium writes int8
+	{"i8min", "int8", "-9223372036854775808", "-9223372036854775808"},
 	{"num", "numeric(12,6)", "12345.6789", `"12345.678900"`},
 	{"b", "bool", "true", "true"},
 	{"t", "text", `E'say "hi"\n\tcafé ✓'`, `"say \"hi\"\n\tcafé ✓"`},
 	{"vc", "varchar(10)", "'abc'", `"abc"`},
 	{"c5", "char(5)", "'ab'", `"ab   "`},
 	{"u", "uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", `"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"`},
-	{"j", "json", `'{"b": 1,   "a": [1,2]}'`, `{"b": 1,   "a": [1,2]}`},
-	{"jb", "jsonb", `'{"b": 1, "a": {"c": null}}'`, `{"a": {"c": null}, "b": 1}`},
+	// json and jsonb: a string holding the JSON text, as Debezium writes
+	// them; 'null'::jsonb is "null", SQL NULL is null
+	{"j", "json", `'{"b": 1,   "a": [1,2]}'`, `"{\"b\": 1,   \"a\": [1,2]}"`},
+	{"jb", "jsonb", `'{"b": 1, "a": {"c": null}}'`, `"{\"a\": {\"c\": null}, \"b\": 1}"`},
+	{"jn", "jsonb", `'null'`, `"null"`},
 	{"ta", "text[]", `ARRAY['a', 'b c', NULL, 'd"e', '']`, `["a","b c",null,"d\"e",""]`},
 	{"ia", "int4[][]", `'{{1,2},{3,4}}'`, `[[1,2],[3,4]]`},
 	{"d", "date", "'2024-02-29'", `"2024-02-29"`},
@@ -115,29 +120,40 @@ func checkRow(t *testing.T, what string, got map[string]json.RawMessage, want ma
 }
 
 // checkToast expects, for row 1 (big TOASTed): insert; update of n with big
-// unchanged; update of big; update of n with big unchanged. For row 2 (big
-// NULL): insert and update of n, with big null both times.
+// unchanged (Debezium's placeholder in after, named in unchanged); update
+// of big; update of n with big unchanged. For row 2 (big NULL): insert and
+// update of n, with big null both times, then its key changed to 3 (a
+// delete with its tombstone under key 2, naming key 3, and a create under
+// key 3, naming key 2), then deleted (and tombstoned).
 func checkToast(t *testing.T, d *delivered, big1, big2 string) {
 	b1, _ := json.Marshal(big1)
 	b2, _ := json.Marshal(big2)
+	const unavailable = `"` + cdc.Unavailable + `"`
 	type change struct {
-		after     map[string]string
-		unchanged []string
+		op             string
+		before, after  map[string]string
+		unchanged      []string
+		newKey, oldKey string
 	}
 	want := map[string][]change{
 		keyJSON(1): {
-			{map[string]string{"id": "1", "big": string(b1), "n": "1"}, nil},
-			{map[string]string{"id": "1", "n": "2"}, []string{"big"}},
-			{map[string]string{"id": "1", "big": string(b2), "n": "2"}, nil},
-			{map[string]string{"id": "1", "n": "3"}, []string{"big"}},
+			{"c", nil, map[string]string{"id": "1", "big": string(b1), "n": "1"}, nil, "", ""},
+			{"u", nil, map[string]string{"id": "1", "big": unavailable, "n": "2"}, []string{"big"}, "", ""},
+			{"u", nil, map[string]string{"id": "1", "big": string(b2), "n": "2"}, nil, "", ""},
+			{"u", nil, map[string]string{"id": "1", "big": unavailable, "n": "3"}, []string{"big"}, "", ""},
 		},
 		keyJSON(2): {
-			{map[string]string{"id": "2", "big": "null", "n": "1"}, nil},
-			{map[string]string{"id": "2", "big": "null", "n": "2"}, nil},
+			{"c", nil, map[string]string{"id": "2", "big": "null", "n": "1"}, nil, "", ""},
+			{"u", nil, map[string]string{"id": "2", "big": "null", "n": "2"}, nil, "", ""},
+			{"d", map[string]string{"id": "2"}, nil, nil, keyJSON(3), ""},
+		},
+		keyJSON(3): {
+			{"c", nil, map[string]string{"id": "3", "big": "null", "n": "2"}, nil, "", keyJSON(2)},
+			{"d", map[string]string{"id": "3"}, nil, nil, "", ""},
 		},
 	}
-	if len(d.byID) != 6 {
-		t.Errorf("%d distinct events, want 6", len(d.byID))
+	if len(d.byID) != 9 {
+		t.Errorf("%d distinct events, want 9", len(d.byID))
 	}
 	for key, changes := range want {
 		got := d.perKey[key]
@@ -147,12 +163,20 @@ func checkToast(t *testing.T, d *delivered, big1, big2 string) {
 		}
 		for i, w := range changes {
 			e := got[i]
-			wantOp := "u"
-			if i == 0 {
-				wantOp = "c"
+			if e.op != w.op || !slices.Equal(e.unchanged, w.unchanged) || e.newKey != w.newKey || e.oldKey != w.oldKey {
+				t.Errorf("event %s: op %s unchanged %v new key %q old key %q, want op %s unchanged %v new key %q old key %q",
+					e.id, e.op, e.unchanged, e.newKey, e.oldKey, w.op, w.unchanged, w.newKey, w.oldKey)
 			}
-			if e.op != wantOp || e.before != nil || !slices.Equal(e.unchanged, w.unchanged) {
-				t.Errorf("event %s: op %s unchanged %v, want op %s unchanged %v", e.id, e.op, e.unchanged, wantOp, w.unchanged)
+			if e.op == "d" && !e.tombstoned {
+				t.Errorf("event %s: delete without its tombstone", e.id)
+			}
+			if w.before == nil && e.before != nil {
+				t.Errorf("event %s: before is not null", e.id)
+			}
+			for col, v := range w.before {
+				if g := e.before[col]; string(g) != v {
+					t.Errorf("event %s: before.%s is %s, want %s", e.id, col, g, v)
+				}
 			}
 			for col, v := range w.after {
 				if g, ok := e.after[col]; !ok || string(g) != v {
@@ -160,7 +184,7 @@ func checkToast(t *testing.T, d *delivered, big1, big2 string) {
 				}
 			}
 			if len(e.after) != len(w.after) {
-				t.Errorf("event %s: after has %d columns, want %d: an unchanged TOAST value must be left out, never null", e.id, len(e.after), len(w.after))
+				t.Errorf("event %s: after has %d columns, want %d", e.id, len(e.after), len(w.after))
 			}
 		}
 	}

@@ -202,6 +202,9 @@ func TestFilter(t *testing.T) {
 		{"numeric string against number", `after.price > 100`, insert(row("id", "1", "price", `"100.50"`)), true},
 		{"op", `op == "create"`, insert(stock("1", "1")), true},
 		{"lookup-free string ops", `after.sku startsWith "A"`, insert(stock("1", "1")), true},
+		// json and jsonb columns are strings holding the JSON text
+		{"inside a jsonb column", `fromJSON(after.meta).vip == true`, insert(row("id", "1", "meta", `"{\"vip\": true}"`)), true},
+		{"jsonb null is not SQL NULL", `after.meta != nil && fromJSON(after.meta) == nil`, insert(row("id", "1", "meta", `"null"`)), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,6 +46,11 @@ type Config struct {
 	// retrying for about 83 hours: giving up on a batch lets the partition's
 	// later batches overtake it (see the package documentation).
 	MaxAttempts int
+	// Format is FormatDebezium (default) or FormatCDCD.
+	Format string
+	// NoTombstones leaves out the tombstone after each delete in the
+	// debezium format.
+	NoTombstones bool
 	// Source fills the envelope's source block.
 	Source cdc.SourceInfo
 }
@@ -86,6 +91,7 @@ func (c Config) withDefaults() Config {
 	c.BufferBytes = orDefault(c.BufferBytes, defaultBufferBytes)
 	c.Compression = orDefault(c.Compression, "none")
 	c.MaxAttempts = orDefault(c.MaxAttempts, defaultMaxAttempts)
+	c.Format = orDefault(c.Format, FormatDebezium)
 	return c
 }
 
@@ -138,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.BufferBytes < c.BatchBytes {
 		bad("buffer_bytes", "%d is smaller than batch_bytes (%d), so batches could never fill", c.BufferBytes, c.BatchBytes)
+	}
+	if c.Format != FormatDebezium && c.Format != FormatCDCD {
+		bad("format", "unknown format %q; use debezium or cdcd", c.Format)
 	}
 	if _, ok := compressions[c.Compression]; !ok {
 		bad("compression", "unknown codec %q; use none, gzip, snappy, lz4 or zstd", c.Compression)

@@ -201,6 +201,9 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 	events := make([]cdc.Event, 0, len(msgs))
 	for i := range msgs {
 		e, err := ParseMessage(msgs[i])
+		if errors.Is(err, ErrNotAnEvent) {
+			continue
+		}
 		if err != nil {
 			// Not something cdcd can deliver; keep the partition moving and
 			// say where it is.
@@ -240,16 +243,37 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 	}
 }
 
+// ErrNotAnEvent is ParseMessage's answer for a message that is part of
+// the debezium format but not an event of its own: a tombstone, or the
+// delete under the old key of a primary-key change.
+var ErrNotAnEvent = errors.New("not an event of its own")
+
 // ParseMessage reads a cdcd event from a Kafka message: the envelope, the
-// key, and the event id header (inbound events' delivery ids).
+// key, and the event id header (inbound events' delivery ids). A
+// primary-key change in the debezium format is read back as the one event
+// cdcd captured: the create under the new key is the update, with the old
+// key in Before; its delete under the old key and the tombstones are
+// ErrNotAnEvent.
 func ParseMessage(m kafka.Message) (cdc.Event, error) {
+	if len(m.Value) == 0 {
+		return cdc.Event{}, ErrNotAnEvent
+	}
 	e, err := cdc.ParseEnvelope(m.Key, m.Value)
 	if err != nil {
 		return cdc.Event{}, err
 	}
 	for _, h := range m.Headers {
-		if h.Key == HeaderEventID && e.Pos.CommitLSN == 0 {
+		switch {
+		case h.Key == HeaderEventID && e.Pos.CommitLSN == 0:
 			e.DeliveryID = string(h.Value)
+		case h.Key == HeaderNewKey && e.Op == cdc.OpDelete:
+			return cdc.Event{}, ErrNotAnEvent
+		case h.Key == HeaderOldKey && e.Op == cdc.OpCreate:
+			old, err := cdc.ParseEnvelope(h.Value, []byte(`{"op":"u"}`))
+			if err != nil {
+				return cdc.Event{}, fmt.Errorf("parse header %s: %w", HeaderOldKey, err)
+			}
+			e.Op, e.Before = cdc.OpUpdate, old.Key
 		}
 	}
 	return e, nil

@@ -31,6 +31,8 @@ type scratch struct {
 	buf     []byte
 	ends    []int
 	msgs    []kafka.Message
+	parts   []part
+	entries []entry
 	unknown []string
 }
 
@@ -46,24 +48,27 @@ func (p *Producer) getScratch() *scratch {
 
 func (p *Producer) putScratch(s *scratch) {
 	clear(s.msgs) // drop references to the encoded bytes and acks
+	clear(s.parts)
 	clear(s.unknown)
 	if cap(s.buf) > maxScratch {
 		s.buf = nil
 	}
-	s.buf, s.ends, s.msgs, s.unknown = s.buf[:0], s.ends[:0], s.msgs[:0], s.unknown[:0]
+	s.buf, s.ends, s.msgs, s.parts, s.unknown = s.buf[:0], s.ends[:0], s.msgs[:0], s.parts[:0], s.unknown[:0]
 	p.scratch.Put(s)
 }
 
-// encode fills s.msgs with one message per event. The keys, values and
-// header values share one allocation sized to fit, and entries receives
-// each message's WriterData. It collects in s.unknown the topics not yet
-// known to exist and returns the bytes encoded.
-func (p *Producer) encode(s *scratch, events []cdc.Event, entries []entry) int64 {
+// encode fills s.msgs with the messages of the events (see format.go:
+// one per event, or more for deletes and key changes in the debezium
+// format). The keys, values and header values share one allocation sized
+// to fit, and s.entries gets each message's WriterData. It collects in
+// s.unknown the topics not yet known to exist and returns the bytes
+// encoded.
+func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 	now := time.Now()
 	buf, ends := s.buf[:0], s.ends[:0]
 	var lastSchema, lastTable, topic string
 	headers := 0
-	s.msgs = s.msgs[:0]
+	s.msgs, s.parts = s.msgs[:0], s.parts[:0]
 	for i := range events {
 		e := &events[i]
 		if i == 0 || e.Schema != lastSchema || e.Table != lastTable {
@@ -74,45 +79,74 @@ func (p *Producer) encode(s *scratch, events []cdc.Event, entries []entry) int64
 			}
 			lastSchema, lastTable = e.Schema, e.Table
 		}
-		if e.Key != nil {
-			buf = cdc.AppendKey(buf, e)
+		first := len(s.parts)
+		s.parts = p.split(s.parts, e)
+		ack := e.Ack
+		if n := len(s.parts) - first; n > 1 && ack != nil {
+			ack = newFanAck(ack, n)
 		}
-		ends = append(ends, len(buf))
-		buf = cdc.AppendEnvelope(buf, e, &p.cfg.Source, now)
-		ends = append(ends, len(buf))
-		buf = appendEventID(buf, e)
-		ends = append(ends, len(buf))
-		headers++
-		if e.Origin != "" {
-			buf = append(buf, e.Origin...)
+		for j := first; j < len(s.parts); j++ {
+			m := &s.parts[j]
+			m.ack = ack
+			if m.ev.Key != nil {
+				buf = cdc.AppendKey(buf, &m.ev)
+			}
+			ends = append(ends, len(buf))
+			if !m.tombstone {
+				buf = cdc.AppendEnvelope(buf, &m.ev, &p.cfg.Source, now)
+			}
+			ends = append(ends, len(buf))
+			buf = appendEventID(buf, e)
+			ends = append(ends, len(buf))
 			headers++
+			if e.Origin != "" {
+				buf = append(buf, e.Origin...)
+				headers++
+			}
+			ends = append(ends, len(buf))
+			if m.header != "" {
+				buf = cdc.AppendKey(buf, &cdc.Event{Key: m.headerKey})
+				headers++
+			}
+			ends = append(ends, len(buf))
+			s.msgs = append(s.msgs, kafka.Message{Topic: topic})
 		}
-		ends = append(ends, len(buf))
-		s.msgs = append(s.msgs, kafka.Message{Topic: topic})
 	}
 	s.buf, s.ends = buf, ends
 
 	arena := make([]byte, len(buf))
 	copy(arena, buf)
 	hdrs := make([]kafka.Header, 0, headers)
+	if cap(s.entries) < len(s.msgs) {
+		s.entries = make([]entry, len(s.msgs))
+	}
+	entries := s.entries[:len(s.msgs)]
 	start := 0
 	for i := range s.msgs {
-		m := &s.msgs[i]
-		keyEnd, valEnd, idEnd, end := ends[4*i], ends[4*i+1], ends[4*i+2], ends[4*i+3]
-		if events[i].Key != nil {
+		m, part := &s.msgs[i], &s.parts[i]
+		keyEnd, valEnd, idEnd, originEnd, end := ends[5*i], ends[5*i+1], ends[5*i+2], ends[5*i+3], ends[5*i+4]
+		if part.ev.Key != nil {
 			m.Key = arena[start:keyEnd:keyEnd]
 		}
-		m.Value = arena[keyEnd:valEnd:valEnd]
+		if !part.tombstone {
+			m.Value = arena[keyEnd:valEnd:valEnd]
+		}
 		h := len(hdrs)
 		hdrs = append(hdrs, kafka.Header{Key: HeaderEventID, Value: arena[valEnd:idEnd:idEnd]})
-		if idEnd < end {
-			hdrs = append(hdrs, kafka.Header{Key: HeaderOrigin, Value: arena[idEnd:end:end]})
+		if idEnd < originEnd {
+			hdrs = append(hdrs, kafka.Header{Key: HeaderOrigin, Value: arena[idEnd:originEnd:originEnd]})
+		}
+		if part.header != "" {
+			hdrs = append(hdrs, kafka.Header{Key: part.header, Value: arena[originEnd:end:end]})
 		}
 		m.Headers = hdrs[h:len(hdrs):len(hdrs)]
-		entries[i] = entry{ack: events[i].Ack, size: int64(end - start)}
+		entries[i] = entry{ack: part.ack, size: int64(end - start)}
 		m.WriterData = &entries[i]
 		start = end
 	}
+	// The writer keeps WriterData until the batch completes: the entries
+	// must not be reused.
+	s.entries = nil
 	return int64(len(arena))
 }
 

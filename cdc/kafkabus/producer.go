@@ -102,8 +102,7 @@ func (p *Producer) Publish(ctx context.Context, events []cdc.Event) error {
 	}
 	s := p.getScratch()
 	defer p.putScratch(s)
-	entries := make([]entry, len(events))
-	size := p.encode(s, events, entries)
+	size := p.encode(s, events)
 
 	if len(s.unknown) > 0 {
 		if err := p.EnsureTopics(ctx, s.unknown); err != nil {
@@ -114,14 +113,14 @@ func (p *Producer) Publish(ctx context.Context, events []cdc.Event) error {
 		}
 	}
 
-	n := int64(len(events))
+	n := int64(len(s.msgs))
 	if _, err := p.budget.acquire(ctx, n, size); err != nil {
 		return err
 	}
 	p.m.buffered.Add(float64(n))
 	at := int64(time.Since(p.epoch))
-	for i := range entries {
-		entries[i].at = at
+	for i := range s.msgs {
+		s.msgs[i].WriterData.(*entry).at = at
 	}
 
 	err := p.w.WriteMessages(ctx, s.msgs...)

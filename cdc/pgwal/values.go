@@ -2,9 +2,7 @@ package pgwal
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 )
@@ -20,10 +18,10 @@ type valueKind uint8
 
 const (
 	kindString      valueKind = iota // JSON string of the text as sent (numeric, date, time, interval, enums, ...)
-	kindInt                          // JSON number when |v| <= 2^53, else a string of the digits
+	kindInt                          // JSON number, whatever its size (as Debezium writes int8)
 	kindFloat                        // JSON number; NaN and ±Infinity as strings
 	kindBool                         // true/false
-	kindJSON                         // the JSON text embedded as is
+	kindJSON                         // a JSON string holding the JSON text (as Debezium's io.debezium.data.Json)
 	kindTimestamp                    // "2024-02-29T13:45:06.500000"
 	kindTimestampTZ                  // "2024-02-29T13:45:06.500000Z"
 	kindBytea                        // base64 of the bytes
@@ -155,7 +153,7 @@ func (e *valueEncoder) appendValue(dst []byte, r valueRule, text []byte) []byte 
 func appendScalar(dst []byte, k valueKind, s []byte) []byte {
 	switch k {
 	case kindInt:
-		if isJSONSafeInt(s) {
+		if isJSONInt(s) {
 			return append(dst, s...)
 		}
 	case kindFloat:
@@ -169,10 +167,6 @@ func appendScalar(dst []byte, k valueKind, s []byte) []byte {
 		if len(s) == 1 && s[0] == 'f' {
 			return append(dst, "false"...)
 		}
-	case kindJSON:
-		if utf8.Valid(s) && json.Valid(s) {
-			return append(dst, s...)
-		}
 	case kindTimestamp, kindTimestampTZ:
 		return appendTimestamp(dst, s, k == kindTimestampTZ)
 	case kindBytea:
@@ -181,17 +175,15 @@ func appendScalar(dst []byte, k valueKind, s []byte) []byte {
 	return cdc.AppendJSONString(dst, s)
 }
 
-// maxSafeInt is 2^53, the largest magnitude a JSON number carries exactly
-// in every common reader.
-const maxSafeInt = "9007199254740992"
-
-// isJSONSafeInt reports whether s is a canonical decimal integer with
-// |s| <= 2^53.
-func isJSONSafeInt(s []byte) bool {
+// isJSONInt reports whether s is a canonical decimal integer. Integers
+// are JSON numbers whatever their size, as Debezium writes int8: a reader
+// that holds numbers in doubles (JavaScript) must parse them exactly
+// itself past 2^53 (see docs/events.md).
+func isJSONInt(s []byte) bool {
 	if len(s) > 0 && s[0] == '-' {
 		s = s[1:]
 	}
-	if len(s) == 0 || len(s) > len(maxSafeInt) || (s[0] == '0' && len(s) > 1) {
+	if len(s) == 0 || (s[0] == '0' && len(s) > 1) {
 		return false
 	}
 	for _, c := range s {
@@ -199,7 +191,7 @@ func isJSONSafeInt(s []byte) bool {
 			return false
 		}
 	}
-	return len(s) < len(maxSafeInt) || string(s) <= maxSafeInt
+	return true
 }
 
 // isJSONNumber reports whether s follows the JSON number grammar.

@@ -308,6 +308,8 @@ func kafkaConfig(cfg *config.Config, source cdc.SourceInfo) kafkabus.Config {
 		BufferEvents:      k.Buffer.Events,
 		BufferBytes:       k.Buffer.Bytes,
 		Compression:       k.Compression,
+		Format:            k.Format,
+		NoTombstones:      !k.Tombstones,
 		Source:            source,
 	}
 }
