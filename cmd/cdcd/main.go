@@ -12,18 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
-
-func cdcdVersion() string {
-	if version != "" {
-		return version
-	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
-	}
-	return "dev"
-}
+func cdcdVersion() string { return currentBuild().version }
 
 // exitError carries the process exit code: 1 for runtime failures, 2 for
 // bad usage or configuration.
@@ -84,10 +73,10 @@ to the systems declared in its config file.`,
 func versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print cdcd's version",
+		Short: "Print cdcd's version and the commit it was built from",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "cdcd", cdcdVersion())
+			fmt.Fprintln(cmd.OutOrStdout(), "cdcd", currentBuild())
 			return nil
 		},
 	}

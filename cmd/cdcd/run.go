@@ -321,7 +321,7 @@ func newLogger(c config.Log) zerolog.Logger {
 	}
 	var log zerolog.Logger
 	if c.Format == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+		log = zerolog.New(consoleWriter(os.Stderr))
 	} else {
 		log = zerolog.New(os.Stderr)
 	}
