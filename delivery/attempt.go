@@ -37,6 +37,11 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 		recs[i].ExternalID = q.externalID(it.rec.Op)
 	}
 	hold, skip := p.checkVersions(ctx, qs, recs)
+	for i, q := range qs {
+		if q.items[0].born && recs[i].ExternalID == "" && !q.pending && hold[i] == nil && skip[i] == "" {
+			skip[i] = "created and deleted before delivery"
+		}
+	}
 	p.patch(qs, recs, skip)
 	if err := p.beginCreates(ctx, qs, recs, hold, skip, replay); err != nil {
 		return report{err: err}
@@ -103,6 +108,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 	}
 
 	r := report{qs: qs}
+	skipped := 0
 	for i, v := range vs {
 		q := v.q
 		switch {
@@ -111,6 +117,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 			r.stats.retried++
 			continue
 		case v.skip != "":
+			skipped++
 		case v.err == nil:
 			q.extID = v.extID
 			q.deleted = v.it.rec.Op == cdc.OpDelete
@@ -135,6 +142,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 	p.met.delivered.Add(float64(r.stats.delivered))
 	p.met.retried.Add(float64(r.stats.retried))
 	p.met.dead.Add(float64(r.stats.dead))
+	p.met.skipped.Add(float64(skipped))
 	return r
 }
 

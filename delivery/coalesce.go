@@ -19,6 +19,10 @@ import (
 //     the latest fields;
 //   - updates merge into the latest update.
 //
+// A delete that a create was folded into is marked born: when the record
+// has no external id and no create in doubt, the record lived and died
+// before delivery and nothing is written (see attempt).
+//
 // When changes merge, the later change's fields win, and fields it lacks
 // (unchanged TOASTed columns) keep their earlier values. The merged record
 // carries the latest event: its id, position and commit LSN.
@@ -42,7 +46,8 @@ func (p *Pipeline) coalesce(items []*item, now time.Time) ([]*item, []Outcome) {
 		}
 		folded[i] = append(folded[i], last[i])
 		last[i] = it
-		kept[i] = &item{rec: merge(kept[i].rec, it.rec), table: it.table}
+		born := it.rec.Op == cdc.OpDelete && (kept[i].rec.Op == cdc.OpCreate || kept[i].born)
+		kept[i] = &item{rec: merge(kept[i].rec, it.rec), table: it.table, born: born}
 	}
 	var gone []Outcome
 	for i := range kept {

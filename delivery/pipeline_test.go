@@ -73,11 +73,6 @@ func TestCoalescing(t *testing.T) {
 			op:     cdc.OpDelete, extID: "ext-0",
 		},
 		{
-			name:   "create, update, delete is a delete",
-			events: []cdc.Event{ev(1, 0, 1, cdc.OpCreate, "a=1"), ev(1, 1, 1, cdc.OpUpdate, "a=2"), ev(1, 2, 1, cdc.OpDelete)},
-			op:     cdc.OpDelete,
-		},
-		{
 			name: "delete then create is that create alone", link: true,
 			events: []cdc.Event{ev(1, 0, 1, cdc.OpUpdate, "a=1", "old=x"), ev(2, 0, 1, cdc.OpDelete), ev(3, 0, 1, cdc.OpCreate, "a=2")},
 			op:     cdc.OpCreate, fields: map[string]any{"a": "2"}, extID: "ext-0",

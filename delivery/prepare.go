@@ -16,6 +16,9 @@ type item struct {
 	attempt int       // attempts made so far
 	first   time.Time // start of the first attempt
 	letter  *DeadLetter
+	// born: a delete whose record's create was folded into it (coalesce),
+	// so the record may never have reached the system.
+	born bool
 }
 
 // identity names the local record: records of one identity are written in

@@ -152,17 +152,20 @@ type Patcher interface {
 	PatchesFields() bool
 }
 
-// patch cuts the updates to a Patcher down to the fields changed since
-// the last sync, and skips those left with none.
+// patch skips the updates of linked records that change no field since
+// the last sync (whatever the writer: an update of a column that is not
+// mapped sends nothing), and cuts the others down to the fields changed
+// for a Patcher.
 func (p *Pipeline) patch(qs []*keyQueue, recs []Record, skip []string) {
-	if pw, ok := p.w.(Patcher); !ok || !pw.PatchesFields() {
-		return
-	}
+	pw, ok := p.w.(Patcher)
+	patches := ok && pw.PatchesFields()
 	for i, q := range qs {
 		if recs[i].Op == cdc.OpUpdate && recs[i].ExternalID != "" && q.base != nil && skip[i] == "" {
-			recs[i].Fields = changedFields(recs[i].Fields, q.base)
-			if len(recs[i].Fields) == 0 {
+			changed := changedFields(recs[i].Fields, q.base)
+			if len(changed) == 0 {
 				skip[i] = "unchanged since the last sync"
+			} else if patches {
+				recs[i].Fields = changed
 			}
 		}
 	}
