@@ -13,9 +13,11 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 )
 
-// Check compiles the mapping of every pipeline of cfg, offline. It is a
-// config.Checker: main registers it (reg.Checker(transform.Check)) so that
-// Load reports expressions that do not compile at their paths.
+// Check compiles the mapping of every pipeline of cfg and renders the
+// templates of the system it writes to over a sample record of it,
+// offline. It is a config.Checker: main registers it
+// (reg.Checker(transform.Check)) so that Load reports expressions that do
+// not compile, and template fields no record holds, at their paths.
 func Check(cfg *config.Config) error {
 	var errs []error
 	for i, p := range cfg.Pipelines {
@@ -24,6 +26,7 @@ func Check(cfg *config.Config) error {
 			errs = append(errs, config.FieldError{Path: pipelinePath(i, fe.Path), Msg: fe.Msg})
 		}
 	}
+	errs = append(errs, checkTemplates(cfg)...)
 	return errors.Join(errs...)
 }
 

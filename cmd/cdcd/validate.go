@@ -17,7 +17,9 @@ func validateCommand() *cobra.Command {
 		Use:   "validate",
 		Short: "Check a config file without connecting to anything",
 		Long: `validate loads the config file, interpolates ${ENV} variables, and reports
-every problem at once with its file, line and key path. It never connects to
+every problem at once with its file, line and key path, including template
+fields (URLs, bodies, messages) that no record of a pipeline's mapping
+holds, found by rendering every template over a sample record. It never connects to
 Postgres, Kafka or any other system, unless --check-db asks it to connect to
 postgres.url and check that every table and column the pipelines name
 exists, that the tables inbound pipelines write to have a primary key and

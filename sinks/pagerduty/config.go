@@ -126,3 +126,13 @@ func (c *Config) templates() []templateSpec {
 		{"class", c.Class, false},
 	}
 }
+
+// CheckTemplates renders every template over rec and reports those that
+// name what rec cannot hold.
+func (c *Config) CheckTemplates(rec *delivery.Record) []config.FieldError {
+	var named []tmpl.Named
+	for _, t := range c.templates() {
+		named = append(named, tmpl.Named{Path: t.path, Text: t.text})
+	}
+	return tmpl.CheckRecord(rec, named...)
+}

@@ -60,3 +60,9 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// CheckTemplates renders text and blocks over rec and reports those that
+// name what rec cannot hold.
+func (c *Config) CheckTemplates(rec *delivery.Record) []config.FieldError {
+	return tmpl.CheckRecord(rec, tmpl.Named{Path: "text", Text: c.Text}, tmpl.Named{Path: "blocks", Text: c.Blocks})
+}

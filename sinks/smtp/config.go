@@ -9,6 +9,7 @@ import (
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // TLS modes.
@@ -101,4 +102,14 @@ func (c *Config) Validate() error {
 // loopback reports whether net/smtp lets AUTH PLAIN go to host unencrypted.
 func loopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// CheckTemplates renders the recipients, subject and body over rec and
+// reports those that name what rec cannot hold.
+func (c *Config) CheckTemplates(rec *delivery.Record) []config.FieldError {
+	named := []tmpl.Named{{Path: "subject", Text: c.Subject}, {Path: "body", Text: c.Body}}
+	for i, to := range c.To {
+		named = append(named, tmpl.Named{Path: fmt.Sprintf("to[%d]", i), Text: to})
+	}
+	return tmpl.CheckRecord(rec, named...)
 }

@@ -4,10 +4,13 @@ package tmpl
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"strings"
 	"text/template"
 
+	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 )
 
@@ -75,4 +78,47 @@ func wholeNumber(v any) any {
 		return int64(f)
 	}
 	return v
+}
+
+// CannotExist reports whether err, from running a template, says that the
+// template names a field or map key that the data does not hold, as
+// opposed to a value it could not use.
+func CannotExist(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "map has no entry for key") || strings.Contains(s, "can't evaluate field")
+}
+
+// Check runs t over d and returns the error when it names something d
+// cannot hold (see CannotExist), or nil.
+func Check(t *template.Template, d any) error {
+	if err := t.Execute(io.Discard, d); CannotExist(err) {
+		return errors.New(strings.TrimPrefix(err.Error(), "template: "))
+	}
+	return nil
+}
+
+// Named is a template's text and its path in the system's config.
+type Named struct{ Path, Text string }
+
+// CheckRecord runs each template over NewData(rec) and returns a
+// FieldError for each that names what rec cannot hold (see
+// config.TemplateChecker). Empty and unparsable templates are Validate's
+// concern.
+func CheckRecord(rec *delivery.Record, templates ...Named) []config.FieldError {
+	d := NewData(rec)
+	var errs []config.FieldError
+	for _, n := range templates {
+		if n.Text == "" {
+			continue
+		}
+		if t, err := Parse(n.Path, n.Text); err == nil {
+			if err := Check(t, d); err != nil {
+				errs = append(errs, config.FieldError{Path: n.Path, Msg: err.Error()})
+			}
+		}
+	}
+	return errs
 }
