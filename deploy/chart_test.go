@@ -74,7 +74,7 @@ func renderChart(dir string, values map[string]any) ([]string, error) {
 }
 
 func renderWithHelm(helm, dir string, values map[string]any) ([]string, error) {
-	b, err := yaml.Marshal(values)
+	b, err := yaml.Marshal(mergeValues(map[string]any{}, values))
 	if err != nil {
 		return nil, err
 	}
@@ -90,9 +90,12 @@ func renderWithHelm(helm, dir string, values map[string]any) ([]string, error) {
 	if out, err := exec.Command(helm, "lint", "--strict", dir, "-f", f.Name()).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("helm lint: %v\n%s", err, out)
 	}
-	out, err := exec.Command(helm, "template", "test", dir, "-f", f.Name()).Output()
+	var stderr bytes.Buffer
+	cmd := exec.Command(helm, "template", "test", dir, "-f", f.Name())
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("helm template: %w", err)
+		return nil, fmt.Errorf("helm template: %v\n%s", err, stderr.Bytes())
 	}
 	return splitDocuments(string(out)), nil
 }
