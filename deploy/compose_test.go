@@ -17,8 +17,9 @@ const composeDir = "compose"
 type composeService struct {
 	Image string `yaml:"image"`
 	Build *struct {
-		Context    string `yaml:"context"`
-		Dockerfile string `yaml:"dockerfile"`
+		Context    string            `yaml:"context"`
+		Dockerfile string            `yaml:"dockerfile"`
+		Args       map[string]string `yaml:"args"`
 	} `yaml:"build"`
 	Command     []string       `yaml:"command"`
 	Environment map[string]any `yaml:"environment"`
@@ -56,6 +57,10 @@ func TestCompose(t *testing.T) {
 	if err := yaml.Unmarshal(b, &file); err != nil {
 		t.Fatalf("parse compose.yaml: %v", err)
 	}
+	ins, err := parseDockerfile(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pg, ok := file.Services["postgres"]
 	if !ok {
 		t.Fatal("no postgres service")
@@ -89,6 +94,16 @@ func TestCompose(t *testing.T) {
 		where := "compose.yaml services." + name
 		if svc.Build == nil || filepath.Join(composeDir, svc.Build.Context, svc.Build.Dockerfile) != filepath.Join("..", "deploy", dockerfile) {
 			t.Errorf("%s: build %+v, want context ../.. and dockerfile deploy/%s", where, svc.Build, dockerfile)
+		}
+		if svc.Build != nil {
+			for arg := range svc.Build.Args {
+				if !slices.ContainsFunc(ins, func(in instruction) bool { return in.cmd == "ARG" && strings.HasPrefix(in.args+"=", arg+"=") }) {
+					t.Errorf("%s: build arg %s is not an ARG of %s", where, arg, dockerfile)
+				}
+			}
+			if _, ok := svc.Build.Args["VERSION"]; !ok {
+				t.Errorf("%s: the image is built without a VERSION to stamp", where)
+			}
 		}
 		inv := checkArgs(t, where, svc.Command)
 		replicas := 1
