@@ -158,6 +158,9 @@ func (r *Registry) checkSinkPipelines(c *Config) error {
 	return errors.Join(errs...)
 }
 
+// NewConfig returns the fresh config of a system type, its defaults set.
+func (r *Registry) NewConfig(typ string) (Validator, bool) { return r.newConfig(typ) }
+
 // newConfig returns the fresh config of a system type.
 func (r *Registry) newConfig(typ string) (Validator, bool) {
 	if s, ok := r.sinks[typ]; ok {
