@@ -158,6 +158,16 @@ func (r *Registry) checkSinkPipelines(c *Config) error {
 	return errors.Join(errs...)
 }
 
+// WebhookConfig returns the fresh config of the webhook section of a
+// system type, or false when systems of that type send no webhooks.
+func (r *Registry) WebhookConfig(typ string) (Validator, bool) {
+	if r.webhook == nil {
+		return nil, false
+	}
+	c, err := r.webhook(typ)
+	return c, err == nil && c != nil
+}
+
 // NewConfig returns the fresh config of a system type, its defaults set.
 func (r *Registry) NewConfig(typ string) (Validator, bool) { return r.newConfig(typ) }
 

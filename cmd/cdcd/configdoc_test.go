@@ -77,4 +77,22 @@ func TestConfigReferenceNamesEveryKey(t *testing.T) {
 			}
 		}
 	}
+	// Webhook sections document their keys in one table, nested keys by
+	// their own name.
+	webhooks, ok := docSection(doc, "### `webhook` (a system's deliveries to cdcd)")
+	if !ok {
+		t.Fatal("docs/config.md has no webhook section")
+	}
+	for _, typ := range r.Types() {
+		cfg, ok := r.WebhookConfig(typ)
+		if !ok {
+			continue
+		}
+		for _, key := range yamlKeys("", reflect.TypeOf(cfg)) {
+			leaf := key[strings.LastIndex(key, ".")+1:]
+			if !strings.Contains(webhooks, "`"+leaf+"`") {
+				t.Errorf("docs/config.md, webhook section: key `%s` of type %s is not documented", key, typ)
+			}
+		}
+	}
 }
