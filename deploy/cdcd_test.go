@@ -21,8 +21,11 @@ import (
 	"github.com/goccy/go-yaml"
 )
 
-// testVersion is the version the test stamps into the binary.
-const testVersion = "v0.0.0-deploytest"
+// testVersion and testCommit are what the test stamps into the binary.
+const (
+	testVersion = "v0.0.0-deploytest"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+)
 
 var (
 	buildOnce sync.Once

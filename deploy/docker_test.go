@@ -69,7 +69,7 @@ func buildAsDockerfile(dir, version string) (string, error) {
 		script = strings.ReplaceAll(script, "/out/", dir+"/")
 		cmd := exec.Command("sh", "-c", script)
 		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "VERSION="+version)
+		cmd.Env = append(os.Environ(), "VERSION="+version, "COMMIT="+testCommit)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("%s:%d: %s: %v\n%s", dockerfile, in.line, script, err, out)
 		}
@@ -107,8 +107,8 @@ func TestDockerfile(t *testing.T) {
 
 	t.Run("version", func(t *testing.T) {
 		out, code := runCdcd(t, nil, "version")
-		if code != 0 || !strings.Contains(out, testVersion) {
-			t.Errorf("cdcd version: exit %d, %q; want the stamped %q", code, out, testVersion)
+		if code != 0 || !strings.Contains(out, testVersion) || !strings.Contains(out, "commit "+testCommit[:12]) {
+			t.Errorf("cdcd version: exit %d, %q; want the stamped %q and commit %s", code, out, testVersion, testCommit[:12])
 		}
 	})
 
