@@ -133,6 +133,7 @@ func (r *Reader) Run(ctx context.Context) error {
 			case errors.Is(err, errSlotBusy):
 				r.log.Info().Err(err).Dur("retry_in", wait).Msg("slot held by another process; standing by")
 			case errors.Is(err, errGoingAway):
+				r.metrics.reconnects.Inc()
 				r.log.Info().Err(err).Dur("retry_in", wait).
 					Msg("released the replication stream for the database's shutdown; resuming from the confirmed position once it is back")
 			default:
