@@ -89,11 +89,11 @@ func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 			m := &s.parts[j]
 			m.ack = ack
 			if m.ev.Key != nil {
-				buf = cdc.AppendKey(buf, &m.ev)
+				buf = cdc.AppendKey(buf, m.ev)
 			}
 			ends = append(ends, len(buf))
 			if !m.tombstone {
-				buf = cdc.AppendEnvelope(buf, &m.ev, &p.cfg.Source, now)
+				buf = cdc.AppendEnvelope(buf, m.ev, &p.cfg.Source, now)
 			}
 			ends = append(ends, len(buf))
 			buf = appendEventID(buf, e)
@@ -105,7 +105,7 @@ func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 			}
 			ends = append(ends, len(buf))
 			if m.header != "" {
-				buf = cdc.AppendKey(buf, &cdc.Event{Key: m.headerKey})
+				buf = appendRowJSON(buf, m.headerKey)
 				headers++
 			}
 			ends = append(ends, len(buf))
@@ -148,6 +148,12 @@ func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 	// must not be reused.
 	s.entries = nil
 	return int64(len(arena))
+}
+
+// appendRowJSON appends r as a JSON object, as message keys are.
+func appendRowJSON(dst []byte, r cdc.Row) []byte {
+	e := cdc.Event{Key: r}
+	return cdc.AppendKey(dst, &e)
 }
 
 // appendEventID appends e.ID() to dst.

@@ -31,7 +31,7 @@ const (
 
 // part is one message of an event.
 type part struct {
-	ev        cdc.Event // the envelope's event; its Key is the message key
+	ev        *cdc.Event // the envelope's event; its Key is the message key
 	tombstone bool      // a null value
 	header    string    // HeaderNewKey, HeaderOldKey or ""
 	headerKey cdc.Row   // the key that header names
@@ -41,32 +41,32 @@ type part struct {
 // split appends the messages of e to parts.
 func (p *Producer) split(parts []part, e *cdc.Event) []part {
 	if p.cfg.Format == FormatCDCD {
-		return append(parts, part{ev: *e})
+		return append(parts, part{ev: e})
 	}
 	tombstones := !p.cfg.NoTombstones
 	switch e.Op {
 	case cdc.OpDelete:
-		parts = append(parts, part{ev: *e})
+		parts = append(parts, part{ev: e})
 		if tombstones && e.Key != nil {
-			parts = append(parts, part{ev: cdc.Event{Key: e.Key}, tombstone: true})
+			parts = append(parts, part{ev: &cdc.Event{Key: e.Key}, tombstone: true})
 		}
 		return parts
 	case cdc.OpUpdate:
 		old, changed := oldKey(e)
 		if !changed {
-			return append(parts, part{ev: *e})
+			return append(parts, part{ev: e})
 		}
 		del := *e
 		del.Op, del.Key, del.After, del.Unchanged = cdc.OpDelete, old, nil, nil
-		parts = append(parts, part{ev: del, header: HeaderNewKey, headerKey: e.Key})
+		parts = append(parts, part{ev: &del, header: HeaderNewKey, headerKey: e.Key})
 		if tombstones {
-			parts = append(parts, part{ev: cdc.Event{Key: old}, tombstone: true})
+			parts = append(parts, part{ev: &cdc.Event{Key: old}, tombstone: true})
 		}
 		create := *e
 		create.Op, create.Before = cdc.OpCreate, nil
-		return append(parts, part{ev: create, header: HeaderOldKey, headerKey: old})
+		return append(parts, part{ev: &create, header: HeaderOldKey, headerKey: old})
 	}
-	return append(parts, part{ev: *e})
+	return append(parts, part{ev: e})
 }
 
 // oldKey returns the key columns of e.Before and whether they differ from
