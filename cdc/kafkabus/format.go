@@ -32,9 +32,9 @@ const (
 // part is one message of an event.
 type part struct {
 	ev        *cdc.Event // the envelope's event; its Key is the message key
-	tombstone bool      // a null value
-	header    string    // HeaderNewKey, HeaderOldKey or ""
-	headerKey cdc.Row   // the key that header names
+	tombstone bool       // a null value
+	header    string     // HeaderNewKey, HeaderOldKey or ""
+	headerKey cdc.Row    // the key that header names
 	ack       cdc.Acker
 }
 
