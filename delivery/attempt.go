@@ -148,11 +148,34 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 
 // settle records the verdicts: links for delivered records, dead letters
 // (or, for a replay, the dead letters' resolution), and the audit trail.
+// A delivered record whose link would claim an external id another local
+// record holds becomes a dead letter (see putLinks).
 func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, took time.Duration, now time.Time, replay bool) error {
 	var links []Link
+	for i, v := range vs {
+		if v.skip != "" || v.err != nil {
+			continue
+		}
+		if ref, ok := v.it.ref(p.cfg.System); ok && v.extID != "" {
+			links = append(links, p.link(ref, v.it, v.extID, results[i].Version, now))
+		}
+	}
+	if len(links) > 0 && p.st.Links != nil {
+		refused, err := p.putLinks(ctx, links)
+		if err != nil {
+			return fmt.Errorf("store %d links: %w", len(links), err)
+		}
+		for i := range vs {
+			v := &vs[i]
+			ref, ok := v.it.ref(p.cfg.System)
+			if c := refused[ref]; ok && c != nil && v.skip == "" && v.err == nil {
+				v.err, v.class, v.extID = claimError(c), "permanent", ""
+			}
+		}
+	}
 	var letters []DeadLetter
 	outcomes := make([]Outcome, 0, len(vs))
-	for i, v := range vs {
+	for _, v := range vs {
 		it := v.it
 		switch {
 		case v.skip != "":
@@ -163,20 +186,12 @@ func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, t
 				status = StatusReplayed
 			}
 			outcomes = append(outcomes, p.outcome(it, status, now, took, ""))
-			if ref, ok := it.ref(p.cfg.System); ok && v.extID != "" {
-				links = append(links, p.link(ref, it, v.extID, results[i].Version, now))
-			}
 		case !v.readyAt.IsZero():
 			outcomes = append(outcomes, p.outcome(it, StatusRetried, now, took, errorText(v.err)))
 		default:
 			dl := p.deadLetter(it, v.err, now)
 			letters = append(letters, dl)
 			outcomes = append(outcomes, p.outcome(it, StatusDeadLettered, now, took, dl.Error))
-		}
-	}
-	if len(links) > 0 && p.st.Links != nil {
-		if err := p.st.Links.Put(ctx, links); err != nil {
-			return fmt.Errorf("store %d links: %w", len(links), err)
 		}
 	}
 	if replay {

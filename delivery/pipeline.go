@@ -130,7 +130,9 @@ type Stores struct {
 // tombstone with a nil Base; a later change to that record is written
 // without an ExternalID (created anew), while a repeated delete still
 // carries it. Records without a key and results without an external id
-// make no link.
+// make no link. A record whose result names an external id that another
+// local record's link holds (Links.Put refuses it) is not linked: it is
+// dead-lettered, alone, and the others are linked (see LinkConflictError).
 //
 // Pending creates: for a Writer that is a Settler, a create is recorded in
 // Stores.Pending before it is sent and cleared once its record is linked

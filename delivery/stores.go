@@ -33,6 +33,11 @@ type LinkRef struct {
 
 // Links stores links. Get returns the links that exist for refs, keyed by
 // ref; a missing ref has no link yet.
+//
+// An external id belongs to at most one local record per system and
+// object. Put writes all links or none: when one would give a local record
+// an external id that another record holds (and keeps), Put fails with a
+// *LinkConflictError for each such link (errors.Join).
 type Links interface {
 	Get(ctx context.Context, refs []LinkRef) (map[LinkRef]*Link, error)
 	Put(ctx context.Context, links []Link) error

@@ -24,19 +24,8 @@ type Links struct {
 }
 
 // LinkConflictError reports an external id claimed by a local record while
-// another local record holds it.
-type LinkConflictError struct {
-	System, Object, ExternalID string
-	// Holder is the local record linked to ExternalID.
-	HolderTable, HolderKey string
-	// Claimant is the local record whose link was refused.
-	ClaimantTable, ClaimantKey string
-}
-
-func (e *LinkConflictError) Error() string {
-	return fmt.Sprintf("link %s %s %q: already linked to %s %s, claimed by %s %s",
-		e.System, e.Object, e.ExternalID, e.HolderTable, e.HolderKey, e.ClaimantTable, e.ClaimantKey)
-}
+// another local record holds it. The pipeline dead-letters the claimant.
+type LinkConflictError = delivery.LinkConflictError
 
 // Get returns the links of refs that exist, in one query.
 func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]*delivery.Link, error) {

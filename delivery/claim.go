@@ -1,0 +1,102 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// LinkConflictError reports an external id claimed by a local record while
+// another local record holds it (Links.Put).
+type LinkConflictError struct {
+	System, Object, ExternalID string
+	// Holder is the local record linked to ExternalID.
+	HolderTable, HolderKey string
+	// Claimant is the local record whose link was refused.
+	ClaimantTable, ClaimantKey string
+}
+
+func (e *LinkConflictError) Error() string {
+	return fmt.Sprintf("link %s %s %q: already linked to %s %s, claimed by %s %s",
+		e.System, e.Object, e.ExternalID, e.HolderTable, e.HolderKey, e.ClaimantTable, e.ClaimantKey)
+}
+
+func (e *LinkConflictError) claimant() LinkRef {
+	return LinkRef{System: e.System, Object: e.Object, Table: e.ClaimantTable, Key: e.ClaimantKey}
+}
+
+// A system answers a write with the id of a record another local record is
+// linked to when the two share a value the system keeps unique (a
+// contact's email). The usual cause: a record deleted and made again
+// locally, whose re-create was upserted (or refused as a duplicate) before
+// the old record's delete reached the system, which then answers with the
+// old record's id. Both local records cannot hold the id, and the old
+// record's delete, still on its way, will archive it. So the claimant is
+// not linked: it is dead-lettered at once, alone, with what to do, and the
+// rest of the batch is linked and goes on. Once the old record's delete is
+// delivered, replaying the letter creates the record anew; when both local
+// records exist, the duplicate value is the local data's to fix.
+
+// putLinks stores links but those that claim an external id another local
+// record holds, which it returns, each with its conflict.
+func (p *Pipeline) putLinks(ctx context.Context, links []Link) (map[LinkRef]*LinkConflictError, error) {
+	var refused map[LinkRef]*LinkConflictError
+	for len(links) > 0 {
+		err := p.st.Links.Put(ctx, links)
+		if err == nil {
+			return refused, nil
+		}
+		conflicts, ok := linkConflicts(err)
+		if !ok {
+			return nil, err
+		}
+		if refused == nil {
+			refused = make(map[LinkRef]*LinkConflictError, len(conflicts))
+		}
+		for _, c := range conflicts {
+			refused[c.claimant()] = c
+		}
+		kept := links[:0:0]
+		for _, l := range links {
+			if refused[LinkRef{System: l.System, Object: l.Object, Table: l.Table, Key: l.Key}] == nil {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) == len(links) {
+			return nil, err // the conflicts name none of links: a store bug
+		}
+		links = kept
+	}
+	return refused, nil
+}
+
+// linkConflicts returns the conflicts err joins, and false when err holds
+// anything else.
+func linkConflicts(err error) ([]*LinkConflictError, bool) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]*LinkConflictError, 0, len(errs))
+	for _, e := range errs {
+		var c *LinkConflictError
+		if !errors.As(e, &c) {
+			return nil, false
+		}
+		out = append(out, c)
+	}
+	return out, true
+}
+
+// claimError is the permanent error of a record whose write the system
+// answered with an id another local record holds.
+func claimError(c *LinkConflictError) error {
+	return cdc.Permanent(fmt.Errorf("%s answered with %s id %s, which is linked to %s %s, so %s %s was not linked "+
+		"(%s id %s has its values now). If %s %s was deleted, its delete had not reached %s yet: once it is delivered, "+
+		"replay this dead letter (cdcd dlq replay ID) to create the record anew. If both records exist, they share "+
+		"a value %s keeps unique (a contact's email): make it unique locally, then replay: %w",
+		c.System, c.Object, c.ExternalID, c.HolderTable, c.HolderKey, c.ClaimantTable, c.ClaimantKey,
+		c.System, c.ExternalID, c.HolderTable, c.HolderKey, c.System, c.System, c))
+}
