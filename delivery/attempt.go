@@ -201,6 +201,9 @@ func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, t
 	} else if err := p.putDeadLetters(ctx, letters); err != nil {
 		return err
 	}
+	if err := p.replayClaims(ctx, vs); err != nil {
+		return err
+	}
 	return p.audit(ctx, outcomes)
 }
 

@@ -35,9 +35,50 @@ func (e *LinkConflictError) claimant() LinkRef {
 // old record's id. Both local records cannot hold the id, and the old
 // record's delete, still on its way, will archive it. So the claimant is
 // not linked: it is dead-lettered at once, alone, with what to do, and the
-// rest of the batch is linked and goes on. Once the old record's delete is
-// delivered, replaying the letter creates the record anew; when both local
-// records exist, the duplicate value is the local data's to fix.
+// rest of the batch is linked and goes on. The letter keeps the id it
+// claimed (DeadLetter.ClaimedID); once the pipeline delivers the old
+// record's delete, it marks such letters for replay (ClaimReplayer), and
+// the replay creates the record anew, as if the delete had come first.
+// When both local records exist, the duplicate value is the local data's
+// to fix; the letter says so.
+
+// ExternalRef names a record in a system: its object type and id.
+type ExternalRef struct{ Object, ID string }
+
+// ClaimReplayer is implemented by DeadLetters stores that can mark for
+// replay, in one call, the dead letters of a pipeline that claimed one of
+// ids (DeadLetter.ClaimedID). The pipeline calls it with the ids of the
+// deletes it delivered, and ReplayDeadLetters (RunReplays) then writes the
+// letters again.
+type ClaimReplayer interface {
+	ReplayClaims(ctx context.Context, pipeline string, ids []ExternalRef) (int, error)
+}
+
+// replayClaims marks for replay the dead letters that claimed the ids of
+// the deletes among vs that were delivered.
+func (p *Pipeline) replayClaims(ctx context.Context, vs []verdict) error {
+	r, ok := p.st.DeadLetters.(ClaimReplayer)
+	if !ok {
+		return nil
+	}
+	var ids []ExternalRef
+	for _, v := range vs {
+		if v.skip == "" && v.err == nil && v.it.rec.Op == cdc.OpDelete && v.extID != "" {
+			ids = append(ids, ExternalRef{Object: v.it.rec.Object, ID: v.extID})
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	n, err := r.ReplayClaims(ctx, p.cfg.Name, ids)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		p.log.Info().Int("letters", n).Msg("dead letters that claimed the id of a deleted record marked for replay")
+	}
+	return nil
+}
 
 // putLinks stores links but those that claim an external id another local
 // record holds, which it returns, each with its conflict.
@@ -95,8 +136,8 @@ func linkConflicts(err error) ([]*LinkConflictError, bool) {
 func claimError(c *LinkConflictError) error {
 	return cdc.Permanent(fmt.Errorf("%s answered with %s id %s, which is linked to %s %s, so %s %s was not linked "+
 		"(%s id %s has its values now). If %s %s was deleted, its delete had not reached %s yet: once it is delivered, "+
-		"replay this dead letter (cdcd dlq replay ID) to create the record anew. If both records exist, they share "+
-		"a value %s keeps unique (a contact's email): make it unique locally, then replay: %w",
+		"cdcd replays this dead letter and the record is created anew (cdcd dlq replay ID does the same). If both records "+
+		"exist, they share a value %s keeps unique (a contact's email): make it unique locally, then replay: %w",
 		c.System, c.Object, c.ExternalID, c.HolderTable, c.HolderKey, c.ClaimantTable, c.ClaimantKey,
 		c.System, c.ExternalID, c.HolderTable, c.HolderKey, c.System, c.System, c))
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -111,6 +112,9 @@ func (p *Pipeline) deadLetter(it *item, err error, now time.Time) DeadLetter {
 		Error:    errorText(err),
 		Attempts: it.attempt,
 		FailedAt: now,
+	}
+	if c := (*LinkConflictError)(nil); errors.As(err, &c) {
+		dl.ClaimedID = c.ExternalID
 	}
 	if it.attempt > 0 {
 		b, jerr := json.Marshal(it.rec.Fields)

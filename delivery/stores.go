@@ -70,6 +70,10 @@ type DeadLetter struct {
 	Error    string          // the system's error text
 	Attempts int
 	FailedAt time.Time
+	// ClaimedID is the external id the record was refused a link to,
+	// because another local record holds it (LinkConflictError); "" for
+	// other letters.
+	ClaimedID string
 }
 
 // DeadLetters stores undeliverable changes. Replays returns, and marks as

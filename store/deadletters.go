@@ -25,7 +25,7 @@ type LetterStatus string
 
 const (
 	StatusDead      LetterStatus = "dead"
-	StatusReplay    LetterStatus = "replay"    // an operator asked for a replay
+	StatusReplay    LetterStatus = "replay"    // an operator asked for a replay, or the record a claim waited on was deleted
 	StatusReplaying LetterStatus = "replaying" // a pipeline took it
 	StatusReplayed  LetterStatus = "replayed"
 	StatusDiscarded LetterStatus = "discarded"
@@ -76,6 +76,7 @@ func (d *DeadLetters) Put(ctx context.Context, letters []delivery.DeadLetter) er
 	n := len(letters)
 	pipe, sys, obj, tbl, key, evID, op, errText := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	rec, ev, rawKey := make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	claimed := make([]*string, n)
 	attempts := make([]int32, n)
 	failed := make([]time.Time, n)
 	now := time.Now()
@@ -88,6 +89,9 @@ func (d *DeadLetters) Put(ctx context.Context, letters []delivery.DeadLetter) er
 		if key[i] != l.Key {
 			rawKey[i] = []byte(l.Key)
 		}
+		if l.ClaimedID != "" {
+			claimed[i] = &l.ClaimedID
+		}
 		if len(l.Record) > 0 {
 			rec[i] = l.Record
 		}
@@ -96,13 +100,36 @@ func (d *DeadLetters) Put(ctx context.Context, letters []delivery.DeadLetter) er
 		}
 	}
 	_, err := d.pool.Exec(ctx, `
-		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[])`,
-		pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed)
+		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at, claimed_id)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])`,
+		pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed, claimed)
 	if err != nil {
 		return fmt.Errorf("put %d dead letters: %w", n, err)
 	}
 	return nil
+}
+
+// ReplayClaims marks for replay the dead letters of pipeline that claimed
+// one of ids (DeadLetter.ClaimedID) and are dead, and returns how many it
+// marked. The pipeline calls it once it delivered the delete of the
+// record that held them (delivery.ClaimReplayer).
+func (d *DeadLetters) ReplayClaims(ctx context.Context, pipeline string, ids []delivery.ExternalRef) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	obj, ext := make([]string, len(ids)), make([]string, len(ids))
+	for i, r := range ids {
+		obj[i], ext[i] = r.Object, r.ID
+	}
+	tag, err := d.pool.Exec(ctx, `
+		UPDATE cdcd.dead_letters d SET status = 'replay', status_at = now()
+		FROM unnest($2::text[], $3::text[]) AS r(object, claimed_id)
+		WHERE d.pipeline = $1 AND d.object = r.object AND d.claimed_id = r.claimed_id AND d.status = 'dead'`,
+		pipeline, obj, ext)
+	if err != nil {
+		return 0, fmt.Errorf("mark the dead letters of %s claiming %d ids for replay: %w", pipeline, len(ids), err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // storable is s as a text column holds it: valid UTF-8 without NUL, each
