@@ -29,11 +29,18 @@ func run(t *testing.T, name string, p params, o options, h history) (violations 
 		played := time.Now()
 		d.rest(3 * time.Minute)
 		violations = d.check(p.Records, h)
+		var letters, claims, replayed int
+		if err := d.pool.QueryRow(context.Background(), `SELECT count(*), count(claimed_id), count(*) FILTER (WHERE status = 'replayed')
+			FROM cdcd.dead_letters`).Scan(&letters, &claims, &replayed); err != nil {
+			t.Fatal(err)
+		}
 		t.Logf("seed %d: %d records, %d operations, %d API calls, %d webhook requests: set-up %s, play %s, rest %s; "+
-			"%d agree, %d held by an open conflict, %d conflicts recorded, %d violations",
+			"%d agree, %d held by an open conflict, %d conflicts recorded, %d dead letters (%d refused an id another record held, "+
+			"%d replayed), %d violations",
 			p.Seed, p.Records, len(h), len(d.hub.Requests()), len(d.hub.WebhookDeliveries()),
 			ready.Sub(start).Round(time.Millisecond), played.Sub(ready).Round(time.Millisecond),
-			time.Since(played).Round(time.Millisecond), d.stats.agree, d.stats.held, d.stats.conflicts, len(violations))
+			time.Since(played).Round(time.Millisecond), d.stats.agree, d.stats.held, d.stats.conflicts,
+			letters, claims, replayed, len(violations))
 	})
 	return violations
 }
@@ -151,6 +158,12 @@ func (d *deployment) quiet(timeout time.Duration) {
 			(SELECT coalesce(md5(string_agg(x::text, ',' ORDER BY id)), '') FROM cdcd.conflicts x)`).Scan(&local)
 		if err != nil {
 			why = err.Error()
+			continue
+		}
+		var replays int
+		if err := d.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM cdcd.dead_letters WHERE status IN ('replay', 'replaying')`).Scan(&replays); err != nil || replays > 0 {
+			why = fmt.Sprintf("%d dead letters to replay (%v)", replays, err)
 			continue
 		}
 		if n := d.hub.WebhooksPending(); n > 0 {
