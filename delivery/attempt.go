@@ -224,14 +224,15 @@ func (p *Pipeline) resolve(ctx context.Context, vs []verdict) error {
 	return nil
 }
 
-// link is the link after a successful write. A delete keeps the link as a
-// tombstone: its id, and no Base.
+// link is the link after a successful write. A delete keeps the link,
+// Deleted: its id, and no Base.
 func (p *Pipeline) link(ref LinkRef, it *item, extID, version string, now time.Time) Link {
 	l := Link{
 		System: ref.System, Object: ref.Object, Table: ref.Table, Key: ref.Key,
 		ExternalID: extID, Version: version, LSN: it.rec.Event.Pos.CommitLSN, UpdatedAt: now,
 	}
-	if it.rec.Op != cdc.OpDelete {
+	l.Deleted = it.rec.Op == cdc.OpDelete
+	if !l.Deleted {
 		l.Base = it.rec.Fields
 		if l.Base == nil {
 			l.Base = map[string]any{}

@@ -58,7 +58,7 @@ func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link, pending map[Li
 			if ref, ok := it.ref(p.cfg.System); ok {
 				if l := links[ref]; l != nil {
 					q.extID = l.ExternalID
-					q.deleted = l.ExternalID != "" && l.Base == nil
+					q.deleted = l.Deleted
 					q.version = parseVersion(l.Version)
 					q.base = l.Base
 				}

@@ -24,6 +24,10 @@ type Link struct {
 	// are not synced until the conflict is resolved, and the resolution,
 	// a change of its own, carries the record's values then.
 	Held bool
+	// Deleted is set once cdcd delivered the record's delete: ExternalID
+	// names the record it deleted, Base is nil, and a change of the local
+	// record creates it anew.
+	Deleted bool
 }
 
 // LinkRef names a local record in a system.
@@ -35,9 +39,10 @@ type LinkRef struct {
 // ref; a missing ref has no link yet.
 //
 // An external id belongs to at most one local record per system and
-// object. Put writes all links or none: when one would give a local record
-// an external id that another record holds (and keeps), Put fails with a
-// *LinkConflictError for each such link (errors.Join).
+// object; a Deleted link holds none. Put writes all links or none: when
+// one would give a local record an external id that another record holds
+// (and keeps), Put fails with a *LinkConflictError for each such link
+// (errors.Join).
 type Links interface {
 	Get(ctx context.Context, refs []LinkRef) (map[LinkRef]*Link, error)
 	Put(ctx context.Context, links []Link) error

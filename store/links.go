@@ -18,7 +18,10 @@ import (
 //
 // An external id belongs to at most one local record per system and object.
 // Put fails with a *LinkConflictError when a link would give a second local
-// record an external id that another record holds.
+// record an external id that another record holds. A deleted link (its
+// record's delete was delivered) holds no id: a record that claims it takes
+// it, and the deleted link, which only said to create its record anew, is
+// removed.
 type Links struct {
 	pool *pgxpool.Pool
 }
@@ -38,7 +41,7 @@ func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.
 		sys[i], obj[i], tbl[i], key[i] = r.System, r.Object, r.Table, r.Key
 	}
 	rows, _ := l.pool.Query(ctx, `
-		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base,
+		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base, l.deleted,
 		       coalesce(l.version, ''), coalesce(l.lsn::text, ''), l.updated_at,
 		       EXISTS (SELECT 1 FROM cdcd.conflicts c WHERE c.status <> 'resolved'
 		               AND c.local_table = l.local_table AND c.local_key = l.local_key)
@@ -50,9 +53,11 @@ func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.
 		base []byte
 		lsn  string
 	)
-	_, err := pgx.ForEachRow(rows, []any{&lk.System, &lk.Object, &lk.Table, &lk.Key, &lk.ExternalID, &base, &lk.Version, &lsn, &lk.UpdatedAt, &lk.Held}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&lk.System, &lk.Object, &lk.Table, &lk.Key, &lk.ExternalID, &base, &lk.Deleted, &lk.Version, &lsn, &lk.UpdatedAt, &lk.Held}, func() error {
 		link := lk
-		if err := decodeBase(base, &link.Base); err != nil {
+		if link.Deleted {
+			link.Base = nil
+		} else if err := decodeBase(base, &link.Base); err != nil {
 			return fmt.Errorf("base of %s %s %s: %w", link.System, link.Table, link.Key, err)
 		}
 		if lsn != "" {
@@ -92,18 +97,20 @@ func (l *Links) Put(ctx context.Context, links []delivery.Link) error {
 	n := len(links)
 	sys, obj, tbl, key, ext, base := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ver, lsn := make([]*string, n), make([]*string, n)
+	deleted := make([]bool, n)
 	for i, lk := range links {
 		if lk.ExternalID == "" {
 			return fmt.Errorf("put link %s %s %s %s: empty external id", lk.System, lk.Object, lk.Table, lk.Key)
 		}
 		b := []byte("{}")
-		if lk.Base != nil {
+		if !lk.Deleted && lk.Base != nil {
 			var err error
 			if b, err = json.Marshal(lk.Base); err != nil {
 				return fmt.Errorf("put link %s %s %s %s: encode base: %w", lk.System, lk.Object, lk.Table, lk.Key, err)
 			}
 		}
 		sys[i], obj[i], tbl[i], key[i], ext[i], base[i] = lk.System, lk.Object, lk.Table, lk.Key, lk.ExternalID, string(b)
+		deleted[i] = lk.Deleted
 		if lk.Version != "" {
 			ver[i] = &lk.Version
 		}
@@ -112,15 +119,24 @@ func (l *Links) Put(ctx context.Context, links []delivery.Link) error {
 			lsn[i] = &s
 		}
 	}
+	// The unique external id is checked at the end of the statement, after
+	// the deleted links whose ids the batch claims are gone.
 	_, err := l.pool.Exec(ctx, `
-		INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, lsn, updated_at)
-		SELECT system, object, local_table, local_key, external_id, base::jsonb, version, lsn::pg_lsn, now()
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-		     AS r(system, object, local_table, local_key, external_id, base, version, lsn)
+		WITH r AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
+			     AS r(system, object, local_table, local_key, external_id, base, version, lsn, deleted)
+		), freed AS (
+			DELETE FROM cdcd.links d USING r
+			WHERE d.deleted AND d.system = r.system AND d.object = r.object AND d.external_id = r.external_id
+			  AND (d.local_table, d.local_key) <> (r.local_table, r.local_key)
+		)
+		INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, deleted, version, lsn, updated_at)
+		SELECT system, object, local_table, local_key, external_id, base::jsonb, deleted, version, lsn::pg_lsn, now()
+		FROM r
 		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
-			external_id = excluded.external_id, base = excluded.base, version = excluded.version,
-			lsn = excluded.lsn, updated_at = excluded.updated_at`,
-		sys, obj, tbl, key, ext, base, ver, lsn)
+			external_id = excluded.external_id, base = excluded.base, deleted = excluded.deleted,
+			version = excluded.version, lsn = excluded.lsn, updated_at = excluded.updated_at`,
+		sys, obj, tbl, key, ext, base, ver, lsn, deleted)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "links_external_id_key" {
 		if cerr := l.conflicts(ctx, links); cerr != nil {
@@ -159,7 +175,8 @@ func (l *Links) conflicts(ctx context.Context, links []delivery.Link) error {
 	rows, _ := l.pool.Query(ctx, `
 		SELECT DISTINCT l.system, l.object, l.external_id, l.local_table, l.local_key
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS r(system, object, external_id)
-		JOIN cdcd.links l USING (system, object, external_id)`, sys, obj, ext)
+		JOIN cdcd.links l USING (system, object, external_id)
+		WHERE NOT l.deleted`, sys, obj, ext)
 	var s, o, e, t, k string
 	_, err := pgx.ForEachRow(rows, []any{&s, &o, &e, &t, &k}, func() error {
 		if inBatch[delivery.LinkRef{System: s, Object: o, Table: t, Key: k}] {

@@ -149,7 +149,7 @@ func (w *Writer) saveLink(ctx context.Context, tx pgx.Tx, object, id, localKey s
 	_, err = tx.Exec(ctx, `INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now())
 		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
-			external_id = excluded.external_id, base = excluded.base,
+			external_id = excluded.external_id, base = excluded.base, deleted = false,
 			version = COALESCE(excluded.version, l.version), updated_at = now()`,
 		w.origin, object, w.cfg.Table, localKey, id, string(b), version)
 	if err != nil {

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/hubspot"
+	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
+)
+
+// contactsPipeline is a contacts-to-hubspot pipeline on s, writing to a
+// fresh HubSpot double.
+func contactsPipeline(t *testing.T, s *Store) (*delivery.Pipeline, *fake.Server) {
+	t.Helper()
+	const token = "pat-na1-test"
+	hub := fake.New(fake.Options{Tokens: []string{token}})
+	t.Cleanup(hub.Close)
+	c := hubspot.NewConfig()
+	c.BaseURL, c.Token, c.Object, c.IDProperty = hub.URL(), token, "contacts", "email"
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	w, err := hubspot.New("hubspot", c, log, delivery.NewLimiters())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := delivery.NewPipeline(delivery.PipelineConfig{
+		Name: "contacts-to-hubspot", System: "hubspot", Object: "contacts",
+		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+	}, contactMapper{}, w, delivery.Stores{Links: s.Links(), DeadLetters: s.DeadLetters(), Audit: s.Audit(), Pending: s.PendingCreates()},
+		log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, hub
+}
+
+func contactLink(ctx context.Context, t *testing.T, s *Store, id int) *delivery.Link {
+	t.Helper()
+	ref := delivery.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":` + strconv.Itoa(id) + `}`}
+	got, err := s.Links().Get(ctx, []delivery.LinkRef{ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[ref]
+}
+
+// A row whose delete was delivered, inserted again with the same key in a
+// later batch, is created anew: the link read back from the store says the
+// record was deleted, so the archived contact is not updated.
+func TestPipelineCreatesAnewARowInsertedAgainAfterItsDelete(t *testing.T) {
+	s, _ := openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, hub := contactsPipeline(t, s)
+
+	if err := p.Write(ctx, []cdc.Event{contactEvent(0x10, 1, cdc.OpCreate, "x@example.com", "Old")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(ctx, []cdc.Event{contactEvent(0x20, 1, cdc.OpDelete, "", "")}); err != nil {
+		t.Fatal(err)
+	}
+	old := contactLink(ctx, t, s, 1)
+	if old == nil || !old.Deleted || old.Base != nil {
+		t.Fatalf("row 1's link after its delete: %+v, want a deleted one", old)
+	}
+	if o := get(t, hub, old.ExternalID); !o.Archived {
+		t.Fatalf("contact %s not archived after row 1's delete", old.ExternalID)
+	}
+
+	if err := p.Write(ctx, []cdc.Event{contactEvent(0x30, 1, cdc.OpCreate, "x@example.com", "Again")}); err != nil {
+		t.Fatal(err)
+	}
+	l := contactLink(ctx, t, s, 1)
+	if l == nil || l.Deleted || l.ExternalID == old.ExternalID {
+		t.Fatalf("row 1 inserted again: link %+v, want one to a new contact", l)
+	}
+	o := get(t, hub, l.ExternalID)
+	if o.Archived || o.Properties["email"] != "x@example.com" || o.Properties["firstname"] != "Again" {
+		t.Fatalf("row 1's new contact %s: archived %v, %v", l.ExternalID, o.Archived, o.Properties)
+	}
+	if o := get(t, hub, old.ExternalID); !o.Archived || o.Properties["firstname"] != "Old" {
+		t.Fatalf("the archived contact %s changed: archived %v, %v", old.ExternalID, o.Archived, o.Properties)
+	}
+}
+
+// A deleted link holds no id: a link of another local record that claims
+// it takes it, and the deleted link is gone (its record is created anew
+// either way); a live link still holds its id.
+func TestLinksDeletedLinkHoldsNoID(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	links := s.Links()
+	lk := func(id int, ext string, deleted bool) delivery.Link {
+		l := delivery.Link{System: "hubspot", Object: "contacts", Table: "public.contacts",
+			Key: `{"id":` + strconv.Itoa(id) + `}`, ExternalID: ext, Deleted: deleted}
+		if !deleted {
+			l.Base = map[string]any{"email": "x@example.com"}
+		}
+		return l
+	}
+	if err := links.Put(ctx, []delivery.Link{lk(1, "101", true), lk(3, "103", false)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := links.Put(ctx, []delivery.Link{lk(2, "101", false)}); err != nil {
+		t.Fatalf("claim on a deleted link's id: %v", err)
+	}
+	if l := contactLink(ctx, t, s, 1); l != nil {
+		t.Fatalf("the deleted link stayed: %+v", l)
+	}
+	if l := contactLink(ctx, t, s, 2); l == nil || l.ExternalID != "101" || l.Deleted || l.Base["email"] != "x@example.com" {
+		t.Fatalf("the claimant's link: %+v", l)
+	}
+	err := links.Put(ctx, []delivery.Link{lk(4, "103", false)})
+	var c *LinkConflictError
+	if !errors.As(err, &c) || c.HolderKey != `{"id":3}` {
+		t.Fatalf("claim on a live link's id: %v, want a conflict with row 3", err)
+	}
+}
