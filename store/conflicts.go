@@ -52,9 +52,15 @@ type Conflict struct {
 // Open reports whether the conflict still holds its record.
 func (c *Conflict) Open() bool { return c.Status != ConflictResolved }
 
-// Input is the conflict as the policy engine sees it.
+// Input is the conflict as the policy engine sees it: every field it
+// holds a column for, so that the system's changes of other fields that
+// joined it while it held the record merge too.
 func (c *Conflict) Input() conflict.Input {
-	in := conflict.Input{Pipeline: c.Pipeline, System: c.System, Fields: c.Fields, Base: c.Base,
+	fields := c.Fields
+	if len(c.Columns) > 0 {
+		fields = slices.Sorted(maps.Keys(c.Columns))
+	}
+	in := conflict.Input{Pipeline: c.Pipeline, System: c.System, Fields: fields, Base: c.Base,
 		Local: conflict.Side{Values: c.Local}, Remote: conflict.Side{Values: c.Remote, Version: c.RemoteVersion}}
 	if c.LocalAt != nil {
 		in.Local.Time = *c.LocalAt
@@ -167,14 +173,14 @@ func (s *Store) ResolveConflict(ctx context.Context, id int64, choice string, me
 		if err != nil {
 			return fmt.Errorf("resolve conflict %d: %w", id, err)
 		}
-		result := pick(d.Result, c.Fields)
+		result := pick(d.Result, d.Conflicts)
 		if !c.Open() {
 			if c.Result.Equal(result) {
 				return nil
 			}
 			return fmt.Errorf("conflict %d: %w (%s)", id, ErrResolvedOtherwise, c.Rule)
 		}
-		if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
+		if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, toLocal(d)); err != nil {
 			return fmt.Errorf("resolve conflict %d: %w", id, err)
 		}
 		if err := knownUpTo(ctx, tx, &c); err != nil {
@@ -221,6 +227,17 @@ func pick(v conflict.Values, fields []string) conflict.Values {
 			out[f] = x
 		}
 	}
+	return out
+}
+
+// toLocal is what decision d writes to the local row: the decided value
+// of every conflicting field, and the system's changes of the other
+// fields (which joined the conflict while it held the record). Local
+// changes of other fields are the row's already, maybe newer than the
+// conflict's copy.
+func toLocal(d conflict.Decision) conflict.Values {
+	out := pick(d.Result, d.Conflicts)
+	maps.Copy(out, d.ToLocal)
 	return out
 }
 

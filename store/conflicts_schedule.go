@@ -41,7 +41,7 @@ func (s *Store) ReevaluateConflicts(ctx context.Context, policies map[string]Con
 		if !d.Resolved() {
 			continue
 		}
-		done, err := s.settle(ctx, c.ID, d, "policy")
+		done, err := s.settle(ctx, c, d, "policy")
 		if err != nil {
 			return n, err
 		}
@@ -52,9 +52,11 @@ func (s *Store) ReevaluateConflicts(ctx context.Context, policies map[string]Con
 	return n, nil
 }
 
-// settle applies decision d of open conflict id, unless it was resolved
-// meanwhile.
-func (s *Store) settle(ctx context.Context, id int64, d conflict.Decision, by string) (bool, error) {
+// settle applies decision d of open conflict read, unless it was
+// resolved meanwhile, or a change of the system joined it since it was
+// read (the next evaluation decides with it).
+func (s *Store) settle(ctx context.Context, read Conflict, d conflict.Decision, by string) (bool, error) {
+	id := read.ID
 	settled := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		settled = false
@@ -65,8 +67,11 @@ func (s *Store) settle(ctx context.Context, id int64, d conflict.Decision, by st
 		if err != nil {
 			return fmt.Errorf("conflict %d: %w", id, err)
 		}
-		result := pick(d.Result, c.Fields)
-		if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, result); err != nil {
+		if !c.Remote.Equal(read.Remote) {
+			return nil
+		}
+		result := pick(d.Result, d.Conflicts)
+		if err := applyLocal(ctx, tx, c.LocalTable, c.LocalKey, c.Columns, toLocal(d)); err != nil {
 			return fmt.Errorf("conflict %d: %w", id, err)
 		}
 		if err := knownUpTo(ctx, tx, &c); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -152,5 +153,49 @@ func TestLinksOfHeldRecords(t *testing.T) {
 	}
 	if held() {
 		t.Fatal("still held after the resolution")
+	}
+}
+
+// A system change of another field that joined an open conflict (it held
+// the record) reaches the local row when the conflict is decided, by a
+// policy or by a person; a local change of its own is not written over.
+func TestResolvingAConflictAppliesTheSystemChangesItHeld(t *testing.T) {
+	t.Parallel()
+	s, url := openStore(t)
+	ctx := context.Background()
+	execSQL(t, url, `CREATE TABLE contacts (id int PRIMARY KEY, email text, first_name text, last_name text, phone text)`)
+	open := func(id int) int64 {
+		execSQL(t, url, `INSERT INTO contacts VALUES ($1, 'a@x', 'Ann', 'Lovelace', 'L2')`, id)
+		// Detected on name; then the system's change of lastname joined it.
+		execSQL(t, url, `INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key, fields, columns,
+			base, local, remote, local_at, remote_at, rule, status)
+			VALUES ('crm-in', 'crm', 'contacts', $1::int::text, 'public.contacts', json_build_object('id', $1::int)::text, '{name}',
+			'{"name": "first_name", "lastname": "last_name", "phone": "phone"}',
+			'{"name": "Ada", "lastname": "Lovelace", "phone": "P0"}', '{"name": "Ann", "lastname": "Lovelace", "phone": "L1"}',
+			'{"name": "Bea", "lastname": "Byron"}', now() - interval '10 minutes', now(), 'pending', 'pending')`, id)
+		return queryInt(t, url, `SELECT max(id) FROM cdcd.conflicts`)
+	}
+	row := func(id int) string {
+		return queryText(t, url, fmt.Sprintf(`SELECT concat_ws(' ', first_name, last_name, phone) FROM contacts WHERE id = %d`, id))
+	}
+
+	byPolicy := open(1)
+	newest := map[string]ConflictPolicy{"crm-in": {Policy: conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindNewest}}}}}
+	if n, err := s.ReevaluateConflicts(ctx, newest); err != nil || n != 1 {
+		t.Fatalf("re-evaluated %d, %v", n, err)
+	}
+	if c, _ := s.GetConflict(ctx, byPolicy); c.Status != ConflictResolved || c.Rule != "newest" {
+		t.Fatalf("conflict %+v", c)
+	}
+	if got := row(1); got != "Bea Byron L2" {
+		t.Fatalf("decided by the policy, the row holds %q, want %q", got, "Bea Byron L2")
+	}
+
+	byPerson := open(2)
+	if _, err := s.ResolveConflict(ctx, byPerson, conflict.ChoiceLocal, nil, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := row(2); got != "Ann Byron L2" {
+		t.Fatalf("resolved by a person, the row holds %q, want %q", got, "Ann Byron L2")
 	}
 }

@@ -233,10 +233,10 @@ func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *delivery.Recor
 		pb, _ := json.Marshal(d.Proposal)
 		proposal = string(pb)
 	}
-	columns := map[string]string{}
-	for _, f := range d.Conflicts {
-		columns[f] = c.Columns[f]
-	}
+	// Every compared field's column: the system's changes of other fields
+	// that join the conflict while it holds the record are applied with
+	// its resolution.
+	columns := c.Columns
 	enc := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	_, err := tx.Exec(ctx, `INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key,
 		fields, columns, base, local, remote, local_at, remote_at, result, proposal, rule, status, resolved_by, resolved_at, notified_at)

@@ -136,6 +136,36 @@ func TestConflicts(t *testing.T) {
 			t.Fatalf("the held record moved: %+v, row %v", c, row(t, url, "a@x"))
 		}
 	})
+	// Regression (soak, seed 30 on Kafka): HubSpot's change of another
+	// field reached the record while its conflict held it, and joined the
+	// conflict; deciding the conflict applied only the field in dispute,
+	// so HubSpot kept the other change and the row its old value, with
+	// nothing open to say so.
+	t.Run("a held record's other system changes apply when its conflict is resolved", func(t *testing.T) {
+		w, url, _ := setup(t, newest...)
+		write(t, w, change("d2", "Bea", 0))
+		moved := crmRecord(cdc.OpUpdate, 3, "d3", "512", true, "email", `"ada@x"`)
+		moved.Event.CommitTime = time.Now().Add(time.Second)
+		write(t, w, moved)
+		if c := lastConflict(t, url); c.n != 1 || c.status != "escalated" || row(t, url, "a@x") == nil {
+			t.Fatalf("the held record moved: %+v, row %v", c, row(t, url, "a@x"))
+		}
+		st, err := store.Open(context.Background(), url, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		open, err := st.ListConflicts(context.Background(), "open", 0)
+		if err != nil || len(open) != 1 {
+			t.Fatalf("open conflicts %v, %v", open, err)
+		}
+		if _, err := st.ResolveConflict(context.Background(), open[0].ID, conflict.ChoiceLocal, nil, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if got := row(t, url, "ada@x"); got == nil || got["name"] != "Ann" {
+			t.Fatalf("resolved for the local name: row %v (by email a@x: %v); want ada@x, Ann", got, row(t, url, "a@x"))
+		}
+	})
 	t.Run("prefer the system", func(t *testing.T) {
 		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindPrefer, Side: "crm"})
 		write(t, w, change("d2", "Bea", 0))
