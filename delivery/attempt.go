@@ -204,6 +204,9 @@ func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, t
 	if err := p.replayClaims(ctx, vs); err != nil {
 		return err
 	}
+	if err := p.releaseHeldVerdicts(ctx, vs); err != nil {
+		return err
+	}
 	return p.audit(ctx, outcomes)
 }
 

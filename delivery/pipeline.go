@@ -255,10 +255,12 @@ func (p *Pipeline) Close(ctx context.Context) error {
 // hold skips, and audits, the items of records held by an open conflict.
 func (p *Pipeline) hold(ctx context.Context, items []*item, links map[LinkRef]*Link) ([]*item, error) {
 	kept := items[:0:0]
+	var held []*item
 	var outcomes []Outcome
 	now := time.Now()
 	for _, it := range items {
 		if ref, ok := it.ref(p.cfg.System); ok && links[ref] != nil && links[ref].Held {
+			held = append(held, it)
 			outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, 0, heldReason))
 			continue
 		}
@@ -266,6 +268,9 @@ func (p *Pipeline) hold(ctx context.Context, items []*item, links map[LinkRef]*L
 	}
 	if len(outcomes) == 0 {
 		return items, nil
+	}
+	if err := p.releaseHeld(ctx, held, links); err != nil {
+		return nil, err
 	}
 	if err := p.audit(ctx, outcomes); err != nil {
 		return nil, err

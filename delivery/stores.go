@@ -24,9 +24,10 @@ type Link struct {
 	// are not synced until the conflict is resolved, and the resolution,
 	// a change of its own, carries the record's values then.
 	Held bool
-	// Deleted is set once cdcd delivered the record's delete: ExternalID
-	// names the record it deleted, Base is nil, and a change of the local
-	// record creates it anew.
+	// Deleted is set once the local record's delete was delivered, or
+	// skipped because a conflict held the record: ExternalID names the
+	// system's record, Base is nil, a change of the local record creates
+	// it anew, and the id is free for another local record to claim.
 	Deleted bool
 }
 
