@@ -32,7 +32,7 @@ func TestConflictsConverge(t *testing.T) {
 			e["occurredAt"] = time.Now().Add(remoteAt).UnixMilli()
 			c.deliver(e)
 			var conflictID int64
-			poll(t, 30*time.Second, func() error {
+			poll(t, settle, func() error {
 				var cs []struct {
 					ID         int64  `json:"id"`
 					ExternalID string `json:"external_id"`
@@ -50,7 +50,7 @@ func TestConflictsConverge(t *testing.T) {
 		}
 		converged := func(email, name string) {
 			t.Helper()
-			poll(t, 30*time.Second, func() error {
+			poll(t, settle, func() error {
 				if got := query(t, c.url, `SELECT first_name FROM contacts WHERE email = $1`, email); got != name {
 					return fmt.Errorf("local first_name %q, want %q", got, name)
 				}
@@ -94,7 +94,7 @@ func TestConflictsConverge(t *testing.T) {
 		}
 		// The escalation is announced by the pipeline from cdcd.conflicts.
 		alert := fmt.Sprintf("Conflict %d on hubspot-to-contacts needs a decision", id)
-		poll(t, 30*time.Second, func() error {
+		poll(t, settle, func() error {
 			for _, m := range c.slack.Messages() {
 				if m.Text == alert {
 					return nil
@@ -123,7 +123,7 @@ func TestConflictsConverge(t *testing.T) {
 			ID     int64  `json:"id"`
 			Status string `json:"status"`
 		}
-		poll(t, 30*time.Second, func() error {
+		poll(t, settle, func() error {
 			var cs []struct {
 				ID         int64  `json:"id"`
 				Status     string `json:"status"`
@@ -195,7 +195,7 @@ func TestConflictPolicies(t *testing.T) {
 				c.hub.Update("contacts", id, map[string]string{k: v.(string)}) // the edit the webhook reports
 			}
 			c.deliver(e)
-			poll(t, 30*time.Second, func() error {
+			poll(t, settle, func() error {
 				var cs []struct {
 					ExternalID string `json:"external_id"`
 				}
@@ -215,7 +215,7 @@ func TestConflictPolicies(t *testing.T) {
 		}
 		both := func(email, first, last string) {
 			t.Helper()
-			poll(t, 30*time.Second, func() error {
+			poll(t, settle, func() error {
 				got := query(t, c.url, `SELECT first_name || ' ' || last_name FROM contacts WHERE email = $1`, email)
 				_, props := c.contact(email)
 				if got != first+" "+last || props["firstname"] != first || props["lastname"] != last {

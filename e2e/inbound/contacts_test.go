@@ -155,7 +155,7 @@ func (c *crm) contact(email string) (id string, props map[string]string) {
 func (c *crm) waitHub(email, firstname string) string {
 	c.t.Helper()
 	var id string
-	poll(c.t, 30*time.Second, func() error {
+	poll(c.t, settle, func() error {
 		var props map[string]string
 		id, props = c.contact(email)
 		if props["firstname"] != firstname {
@@ -169,7 +169,7 @@ func (c *crm) waitHub(email, firstname string) string {
 // waitERP waits until the ERP double holds the contact with name.
 func (c *crm) waitERP(email, name string) {
 	c.t.Helper()
-	poll(c.t, 30*time.Second, func() error {
+	poll(c.t, settle, func() error {
 		r, _ := c.erp.Resource("/contacts/" + email)
 		if r["name"] != name {
 			return fmt.Errorf("erp contact %s has name %v, want %q", email, r["name"], name)
@@ -193,7 +193,7 @@ func (c *crm) barrier() {
 	id := c.waitHub(email, "Barrier")
 	seen := fmt.Sprintf("Seen %d", n)
 	c.deliver(c.hubEvent("contact.propertyChange", id, "firstname", seen, "CRM_UI"))
-	poll(c.t, 30*time.Second, func() error {
+	poll(c.t, settle, func() error {
 		if got := query(c.t, c.url, `SELECT first_name FROM contacts WHERE email = $1`, email); got != seen {
 			return fmt.Errorf("barrier contact has first_name %q, want %q", got, seen)
 		}
@@ -297,7 +297,7 @@ func TestHubSpotWebhookSyncsWithoutEcho(t *testing.T) {
 		// is not written back to HubSpot.
 		hubCalls := len(c.hub.Requests())
 		change := c.deliver(c.hubEvent("contact.propertyChange", id, "firstname", "Augusta", "CRM_UI"))
-		poll(t, 30*time.Second, func() error {
+		poll(t, settle, func() error {
 			if got := query(t, c.url, `SELECT first_name FROM contacts WHERE email = 'ada@example.com'`); got != "Augusta" {
 				return fmt.Errorf("local first_name %q, want Augusta", got)
 			}

@@ -69,7 +69,7 @@ systems:
 	other := &crm{t: t, listen: otherListen}
 	other.events.Store(100)
 	other.deliver(other.hubEvent("contact.propertyChange", "1", "email", "other@example.com", "CRM_UI"))
-	poll(t, 30*time.Second, func() error {
+	poll(t, settle, func() error {
 		if n := query(t, url, `SELECT count(*)::text FROM cdcd.webhook_deliveries d WHERE NOT EXISTS
 			(SELECT 1 FROM cdcd.inbox i WHERE i.delivery_id = d.delivery_id)`); n != "1" {
 			return fmt.Errorf("%s changes handed over, want the other deployment's own", n)
@@ -90,13 +90,13 @@ systems:
 	for _, e := range sent {
 		c.deliver(e)
 	}
-	poll(t, 30*time.Second, func() error {
+	poll(t, settle, func() error {
 		if n := query(t, url, `SELECT count(*)::text FROM contacts WHERE email LIKE 'w%@example.com'`); n != "20" {
 			return fmt.Errorf("%s of 20 changes applied", n)
 		}
 		return nil
 	})
-	poll(t, 30*time.Second, func() error {
+	poll(t, settle, func() error {
 		if n := query(t, url, `SELECT count(*)::text FROM cdcd.inbox`); n != "0" {
 			return fmt.Errorf("cdcd.inbox holds %s rows", n)
 		}

@@ -80,7 +80,7 @@ pipelines:
 
 		stock := func(system, sku string, want float64) {
 			t.Helper()
-			poll(t, 30*time.Second, func() error {
+			poll(t, settle, func() error {
 				r, _ := doubles[system].Resource("/stock/" + sku + "/STORE-12")
 				if r["available"] != want {
 					return fmt.Errorf("%s holds %v of %s, want %v", system, r["available"], sku, want)
@@ -104,7 +104,7 @@ pipelines:
 		if status, msg := send(t, req); status != http.StatusOK {
 			t.Fatalf("POS webhook answered %d %s", status, msg)
 		}
-		poll(t, 30*time.Second, func() error {
+		poll(t, settle, func() error {
 			if got := query(t, url, `SELECT quantity_available::text FROM inventory WHERE sku = 'SKU-1'`); got != "7" {
 				return fmt.Errorf("local stock %s, want 7", got)
 			}

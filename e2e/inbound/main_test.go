@@ -88,6 +88,13 @@ func query(t *testing.T, url, sql string, args ...any) string {
 	return *s
 }
 
+// settle bounds how long a test waits for two-way sync to converge where
+// no figure is being tested. Sync takes seconds, but with Kafka a consumer
+// group that rebalances while a member is inside a write waits up to the
+// group's 30s rebalance timeout, and a loaded 2-core machine running the
+// other e2e packages beside it stretches every step.
+const settle = 90 * time.Second
+
 // poll calls check every 50ms until it returns nil, and fails the test
 // with its last error at the deadline.
 func poll(t *testing.T, timeout time.Duration, check func() error) {
