@@ -329,7 +329,15 @@ func TestHubSpotWebhookSyncsWithoutEcho(t *testing.T) {
 		// holds no values (a creation) is known by its source alone and not
 		// read back.
 		execSQL(t, c.url, `UPDATE contacts SET first_name = 'Ada', last_name = 'Byron' WHERE email = 'ada@example.com'`)
-		c.waitHub("ada@example.com", "Ada")
+		// HubSpot still holds firstname Ada (the Augusta change above was
+		// only announced), so wait for the last name, which only this
+		// update sets there.
+		poll(t, settle, func() error {
+			if _, props := c.contact("ada@example.com"); props["lastname"] != "Byron" {
+				return fmt.Errorf("hubspot contact has lastname %q, want Byron", props["lastname"])
+			}
+			return nil
+		})
 		c.waitERP("ada@example.com", "Ada")
 		hubCalls, erpCalls := len(c.hub.Requests()), len(c.erp.Requests())
 		xmin = query(t, c.url, `SELECT xmin::text FROM contacts WHERE email = 'ada@example.com'`)
