@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,12 +21,7 @@ func TestRunFilePipelineSelects(t *testing.T) {
 	pg := cdctest.StartPostgres(t)
 	url := pg.CreateDB(t, "app")
 	pg.Exec(t, "app", "CREATE TABLE users (id int PRIMARY KEY, email text, password_hash text, active bool)")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "users.jsonl")
 	path := filepath.Join(dir, "cdcd.yaml")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,12 +23,7 @@ func TestTablesWithoutReplicaIdentity(t *testing.T) {
 	pg := cdctest.StartPostgres(t)
 	url := pg.CreateDB(t, "app")
 	pg.Exec(t, "app", `CREATE TABLE users (id int PRIMARY KEY, email text); CREATE TABLE events (kind text, at timestamptz DEFAULT now())`)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "events.jsonl")
 	write := func(ops string) string {

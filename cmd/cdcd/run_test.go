@@ -20,12 +20,7 @@ func TestRunEmbeddedDefaultStartsAndStops(t *testing.T) {
 	pg := cdctest.StartPostgres(t)
 	url := pg.CreateDB(t, "app")
 	pg.Exec(t, "app", "CREATE TABLE contacts (id int PRIMARY KEY)")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	path := filepath.Join(t.TempDir(), "cdcd.yaml")
 	yaml := fmt.Sprintf("postgres:\n  url: %q\n  tables: [contacts]\nhttp:\n  listen: %q\nlog:\n  level: warn\n", url, addr)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -87,4 +82,16 @@ log: {level: error}
 	if err := run(ctx, cfg, roleAll); err == nil {
 		t.Fatal("run started without its state store")
 	}
+}
+
+// freeAddr returns a loopback address with a port no one listens on, for
+// cdcd's http.listen.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
