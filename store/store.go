@@ -63,3 +63,7 @@ func (s *Store) DeadLetters() *DeadLetters { return &DeadLetters{pool: s.pool} }
 
 // Audit returns the audit trail writer.
 func (s *Store) Audit() *Audit { return &Audit{pool: s.pool} }
+
+// Pool is the connection pool, for packages that keep their own tables in
+// schema cdcd (jobs).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }

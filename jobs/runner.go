@@ -1,0 +1,226 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// RunnerConfig tunes a Runner; zero values take the defaults.
+type RunnerConfig struct {
+	// Owner names this process in cdcd.jobs.owner; default host:pid.
+	Owner string
+	// Lease is how long a job stays this runner's without a renewal
+	// (default 30s); it is renewed every third of it. A job whose runner
+	// died is taken again once its lease lapsed.
+	Lease time.Duration
+	// Poll is how often the runner looks for jobs (default 2s); Wake looks
+	// at once.
+	Poll time.Duration
+	// Concurrency bounds the jobs this runner runs at once (default 2).
+	Concurrency int
+}
+
+// Runner claims jobs and runs them through the handler of their kind.
+type Runner struct {
+	s        *Store
+	cfg      RunnerConfig
+	log      zerolog.Logger
+	handlers map[string]Handler
+	wake     chan struct{}
+	running  *prometheus.GaugeVec
+	finished *prometheus.CounterVec
+}
+
+// NewRunner returns a Runner on s; register handlers with Handle, then Run.
+func NewRunner(s *Store, cfg RunnerConfig, log zerolog.Logger, reg prometheus.Registerer) *Runner {
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 2 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 2
+	}
+	r := &Runner{
+		s: s, cfg: cfg, log: log.With().Str("component", "jobs").Logger(),
+		handlers: make(map[string]Handler), wake: make(chan struct{}, 1),
+		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cdcd_jobs_running", Help: "Jobs this process runs now, by kind.",
+		}, []string{"kind"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcd_jobs_finished_total", Help: "Job runs this process ended, by kind and outcome (done, failed, stopped, lost).",
+		}, []string{"kind", "result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.running, r.finished)
+	}
+	return r
+}
+
+// Handle registers the handler of kind. A second handler for one kind
+// panics: a programming error.
+func (r *Runner) Handle(kind string, h Handler) {
+	if _, dup := r.handlers[kind]; dup {
+		panic("jobs: two handlers for kind " + kind)
+	}
+	r.handlers[kind] = h
+}
+
+// Kinds returns the kinds this runner handles, sorted.
+func (r *Runner) Kinds() []string {
+	kinds := make([]string, 0, len(r.handlers))
+	for k := range r.handlers {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+// Wake makes the runner look for jobs now (one was just created).
+func (r *Runner) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and runs jobs until ctx ends, then waits for the running
+// ones to stop and hands them back queued. It returns nil on a clean stop.
+func (r *Runner) Run(ctx context.Context) error {
+	kinds := r.Kinds()
+	if len(kinds) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	free := make(chan struct{}, r.cfg.Concurrency)
+	for range r.cfg.Concurrency {
+		free <- struct{}{}
+	}
+	tick := time.NewTicker(r.cfg.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-free:
+		}
+		job, err := r.s.claim(ctx, r.cfg.Owner, kinds, r.cfg.Lease)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn().Err(err).Msg("claim a job")
+		}
+		if job == nil {
+			free <- struct{}{}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			case <-r.wake:
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.run(ctx, job)
+			free <- struct{}{}
+			r.Wake() // another job may be waiting
+		}()
+	}
+}
+
+// run runs one claimed job and records how it ended.
+func (r *Runner) run(ctx context.Context, job *Job) {
+	log := r.log.With().Int64("job", job.ID).Str("kind", job.Kind).Str("pipeline", job.Pipeline).Logger()
+	r.running.WithLabelValues(job.Kind).Inc()
+	defer r.running.WithLabelValues(job.Kind).Dec()
+	log.Info().Int64("processed", job.Processed).Bool("resumed", job.Cursor != nil).Msg("job started")
+
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		r.keepLease(jctx, cancel, job.ID)
+	}()
+	err := r.handlers[job.Kind].Run(jctx, job, &progress{s: r.s, id: job.ID, owner: r.cfg.Owner, last: time.Now()})
+	lost := errors.Is(context.Cause(jctx), ErrLost) || errors.Is(err, ErrLost)
+	cancel(nil)
+	<-renewed
+
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer fcancel()
+	var result string
+	switch {
+	case lost:
+		result = "lost"
+		log.Info().Msg("job stopped: cancelled, paused or taken by another cdcd")
+	case ctx.Err() != nil:
+		result = "stopped"
+		if rerr := r.s.release(fctx, job.ID, r.cfg.Owner); rerr != nil && !errors.Is(rerr, ErrLost) {
+			log.Warn().Err(rerr).Msg("job not handed back; it is taken again once its lease lapses")
+		}
+		log.Info().Msg("job handed back for the next start")
+	default:
+		result = "done"
+		if err != nil {
+			result = "failed"
+		}
+		if ferr := r.s.finish(fctx, job.ID, r.cfg.Owner, err); ferr != nil {
+			result = "lost"
+			log.Warn().Err(ferr).Msg("job end not recorded")
+			break
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("job failed")
+		} else {
+			log.Info().Msg("job done")
+		}
+	}
+	r.finished.WithLabelValues(job.Kind, result).Inc()
+}
+
+// keepLease renews the job's lease every third of it until ctx ends; it
+// cancels the job when the lease is lost or could not be renewed in time.
+func (r *Runner) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id int64) {
+	tick := time.NewTicker(r.cfg.Lease / 3)
+	defer tick.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		err := r.s.renew(ctx, id, r.cfg.Owner, r.cfg.Lease)
+		switch {
+		case err == nil:
+			renewed = time.Now()
+		case errors.Is(err, ErrLost):
+			cancel(ErrLost)
+			return
+		case ctx.Err() != nil:
+			return
+		case time.Since(renewed) > r.cfg.Lease*2/3:
+			cancel(fmt.Errorf("%w: lease not renewed in time: %w", ErrLost, err))
+			return
+		default:
+			r.log.Warn().Err(err).Int64("job", id).Msg("renew job lease")
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// pages is a handler that processes pages 0..n-1 from its cursor, saving
+// after each, and counts every page it processed per job.
+type pages struct {
+	n     int
+	delay time.Duration
+	mu    sync.Mutex
+	seen  map[int64][]int
+	fail  error // returned after the first page when set
+}
+
+func (h *pages) Run(ctx context.Context, job *Job, p Progress) error {
+	next := 0
+	if job.Cursor != nil {
+		if err := json.Unmarshal(job.Cursor, &next); err != nil {
+			return err
+		}
+	}
+	if err := p.SetTotal(ctx, int64(h.n)); err != nil {
+		return err
+	}
+	for ; next < h.n; next++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(h.delay):
+		}
+		h.mu.Lock()
+		if h.seen == nil {
+			h.seen = map[int64][]int{}
+		}
+		h.seen[job.ID] = append(h.seen[job.ID], next)
+		h.mu.Unlock()
+		if err := p.Save(ctx, next+1, 1); err != nil {
+			return err
+		}
+		if h.fail != nil {
+			return h.fail
+		}
+	}
+	return nil
+}
+
+func (h *pages) pagesOf(id int64) []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]int(nil), h.seen[id]...)
+}
+
+func TestJobRunsToDoneWithCursorAndCounts(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	h := &pages{n: 5}
+	r := testRunner(t, s, "a")
+	r.Handle("backfill", h)
+	j, err := s.Create(ctx, Spec{Kind: "backfill", Pipeline: "p", Params: map[string]string{"where": "id > 0"}, RequestedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != Queued || string(j.Params) != `{"where": "id > 0"}` {
+		t.Fatalf("created %+v params %s", j, j.Params)
+	}
+	startRunner(t, r)
+	r.Wake()
+	done := waitStatus(t, s, j.ID, Done)
+	if done.Processed != 5 || done.Total == nil || *done.Total != 5 || string(done.Cursor) != "5" || done.FinishedAt == nil || done.StartedAt == nil || done.Owner != "" {
+		t.Fatalf("done job %+v cursor %s", done, done.Cursor)
+	}
+	if got := fmt.Sprint(h.pagesOf(j.ID)); got != "[0 1 2 3 4]" {
+		t.Fatalf("pages %s", got)
+	}
+}
+
+func TestJobFailsThenResumesFromItsCursor(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	h := &pages{n: 3, fail: errors.New("vendor said no")}
+	r := testRunner(t, s, "a")
+	r.Handle("import", h)
+	startRunner(t, r)
+	j, _ := s.Create(ctx, Spec{Kind: "import"})
+	failed := waitStatus(t, s, j.ID, Failed)
+	if failed.Error != "vendor said no" || failed.Processed != 1 {
+		t.Fatalf("failed job %+v", failed)
+	}
+	if _, err := s.Resume(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s, j.ID, Failed)
+	h.mu.Lock()
+	h.fail = nil
+	h.mu.Unlock()
+	if _, err := s.Resume(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := waitStatus(t, s, j.ID, Done)
+	if got := fmt.Sprint(h.pagesOf(j.ID)); got != "[0 1 2]" || done.Processed != 3 || done.Error != "" {
+		t.Fatalf("pages %s, job %+v", got, done)
+	}
+	if _, err := s.Resume(ctx, j.ID); !errors.Is(err, ErrState) {
+		t.Fatalf("resume of a done job: %v", err)
+	}
+}
+
+// A cdcd killed mid-job holds its lease until it lapses; then another
+// takes the job from its last saved cursor, repeating nothing saved.
+func TestJobTakenFromCursorAfterLeaseLapses(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	j, _ := s.Create(ctx, Spec{Kind: "backfill"})
+	claimed, err := s.claim(ctx, "killed", []string{"backfill"}, 500*time.Millisecond)
+	if err != nil || claimed == nil || claimed.ID != j.ID {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	dead := &progress{s: s, id: j.ID, owner: "killed", last: time.Now()}
+	if err := dead.Save(ctx, 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.claim(ctx, "other", []string{"backfill"}, time.Second); again != nil {
+		t.Fatalf("a leased job was claimed twice: %+v", again)
+	}
+	h := &pages{n: 4}
+	r := testRunner(t, s, "b")
+	r.Handle("backfill", h)
+	startRunner(t, r)
+	done := waitStatus(t, s, j.ID, Done)
+	if got := fmt.Sprint(h.pagesOf(j.ID)); got != "[2 3]" || done.Processed != 4 {
+		t.Fatalf("pages after takeover %s, job %+v", got, done)
+	}
+	if err := dead.Save(ctx, 9, 1); !errors.Is(err, ErrLost) {
+		t.Fatalf("the old owner saved after losing its lease: %v", err)
+	}
+}
+
+func TestTwoRunnersNeverRunAJobTwice(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	h := &pages{n: 3, delay: 5 * time.Millisecond}
+	var ids []int64
+	for range 8 {
+		j, _ := s.Create(ctx, Spec{Kind: "export"})
+		ids = append(ids, j.ID)
+	}
+	for _, owner := range []string{"a", "b"} {
+		r := testRunner(t, s, owner)
+		r.Handle("export", h)
+		startRunner(t, r)
+	}
+	for _, id := range ids {
+		waitStatus(t, s, id, Done)
+		if got := fmt.Sprint(h.pagesOf(id)); got != "[0 1 2]" {
+			t.Fatalf("job %d ran pages %s", id, got)
+		}
+	}
+}
+
+func TestCancelAndPauseStopTheHandler(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	h := &pages{n: 1000, delay: 10 * time.Millisecond}
+	r := testRunner(t, s, "a")
+	r.Handle("backfill", h)
+	startRunner(t, r)
+	j, _ := s.Create(ctx, Spec{Kind: "backfill"})
+	waitProcessed(t, s, j.ID, 2)
+	if _, err := s.Pause(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	paused := waitStatus(t, s, j.ID, Paused)
+	waitIdle(t, r, "backfill")
+	ran := len(h.pagesOf(j.ID))
+	after, _ := s.Get(ctx, j.ID)
+	if after.Processed != paused.Processed || after.Status != Paused {
+		t.Fatalf("progress after pause: %d then %d, %s", paused.Processed, after.Processed, after.Status)
+	}
+	if _, err := s.Resume(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitProcessed(t, s, j.ID, after.Processed+2)
+	if _, err := s.Cancel(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := waitStatus(t, s, j.ID, Cancelled)
+	if cancelled.FinishedAt == nil {
+		t.Fatal("cancelled job has no finish time")
+	}
+	// The page in hand when the pause came is not saved: it runs again,
+	// alone, on resume.
+	seen := h.pagesOf(j.ID)
+	if seen[ran] != seen[ran-1] {
+		t.Fatalf("page %d in hand at the pause not repeated: %v", seen[ran-1], seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		if i != ran && seen[i] != seen[i-1]+1 {
+			t.Fatalf("pages repeated or skipped: %v", seen)
+		}
+	}
+	if _, err := s.Cancel(ctx, j.ID); !errors.Is(err, ErrState) {
+		t.Fatalf("second cancel: %v", err)
+	}
+	if _, err := s.Cancel(ctx, 999999); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel of a missing job: %v", err)
+	}
+}
+
+func TestRecordErrorCountsAndKeepsTheRecord(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	r := testRunner(t, s, "a")
+	r.Handle("import", HandlerFunc(func(ctx context.Context, job *Job, p Progress) error {
+		if err := p.RecordError(ctx, `{"id":7}`, errors.New("400: email is invalid"), 0); err != nil {
+			return err
+		}
+		return p.Save(ctx, "end", 1)
+	}))
+	startRunner(t, r)
+	j, _ := s.Create(ctx, Spec{Kind: "import"})
+	done := waitStatus(t, s, j.ID, Done)
+	errs, err := s.Errors(ctx, j.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Errors != 1 || len(errs) != 1 || errs[0].Record != `{"id":7}` || errs[0].Error != "400: email is invalid" {
+		t.Fatalf("job %+v errors %+v", done, errs)
+	}
+	list, err := s.List(ctx, Filter{Status: Done, Kind: "import"})
+	if err != nil || len(list) != 1 || list[0].ID != j.ID {
+		t.Fatalf("list: %v %v", list, err)
+	}
+}
+
+// waitIdle polls until r runs no job of kind.
+func waitIdle(t *testing.T, r *Runner, kind string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var m dto.Metric
+		if err := r.running.WithLabelValues(kind).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.GetGauge().GetValue() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a %s job still runs", kind)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitProcessed(t *testing.T, s *Store, id, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		j, err := s.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Processed >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d processed %d, want %d", id, j.Processed, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
