@@ -14,6 +14,7 @@ type metrics struct {
 	reconnects   prometheus.Counter
 	publishWait  prometheus.Histogram
 	heartbeats   prometheus.Counter
+	standby      prometheus.Gauge
 }
 
 type tableOp struct {
@@ -53,9 +54,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cdcd_capture_heartbeats_total",
 			Help: "Heartbeat messages written to the WAL.",
 		}),
+		standby: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcd_capture_standby",
+			Help: "1 while this process stands by because another one streams from the slot.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.transactions, m.confirmed, m.lag, m.reconnects, m.publishWait, m.heartbeats)
+		reg.MustRegister(m.events, m.transactions, m.confirmed, m.lag, m.reconnects, m.publishWait, m.heartbeats, m.standby)
 	}
 	return m
 }

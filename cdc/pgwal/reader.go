@@ -73,7 +73,9 @@ type Reader struct {
 
 	confirmed atomic.Uint64 // last position reported to the server
 	streaming atomic.Bool
-	abort     atomic.Pointer[context.CancelCauseFunc] // ends the current session
+	// standbyChecks counts the times this reader found the slot busy.
+	standbyChecks atomic.Int64
+	abort         atomic.Pointer[context.CancelCauseFunc] // ends the current session
 }
 
 // NewReader validates the configuration; it does not connect.
@@ -107,6 +109,9 @@ func (r *Reader) Streaming() bool { return r.streaming.Load() }
 // Confirmed is the last position confirmed to the server.
 func (r *Reader) Confirmed() cdc.LSN { return cdc.LSN(r.confirmed.Load()) }
 
+// standbyPoll is how often a standby checks whether the slot is free.
+const standbyPoll = time.Second
+
 // Run streams until ctx ends, reconnecting with backoff after errors. It
 // returns nil after a clean stop and an error only for problems that
 // retrying cannot fix (wal_level, privileges, missing tables, ...).
@@ -115,9 +120,11 @@ func (r *Reader) Run(ctx context.Context) error {
 	g.Go(func() error { r.monitor(gctx); return nil })
 	g.Go(func() error {
 		backoff := time.Second
+		standingBy := false
 		for {
 			began := time.Now()
 			err := r.session(gctx)
+			r.metrics.standby.Set(0)
 			r.streaming.Store(false)
 			if gctx.Err() != nil {
 				return nil
@@ -131,7 +138,27 @@ func (r *Reader) Run(ctx context.Context) error {
 			wait := backoff/2 + rand.N(backoff/2+1)
 			switch {
 			case errors.Is(err, errSlotBusy):
-				r.log.Info().Err(err).Dur("retry_in", wait).Msg("slot held by another process; standing by")
+				// A standby checks often and at a steady pace, so that it
+				// takes over within seconds of the active process dying
+				// (Postgres frees the slot as soon as the walsender's
+				// connection drops). Logged once, not at every check.
+				wait = standbyPoll/2 + rand.N(standbyPoll/2+1)
+				backoff = time.Second
+				r.metrics.standby.Set(1)
+				r.standbyChecks.Add(1)
+				if !standingBy {
+					r.log.Info().Err(err).Dur("check_every", standbyPoll).Msg("slot held by another process; standing by")
+				}
+				standingBy = true
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+				continue
+			}
+			standingBy = false
+			switch {
 			case errors.Is(err, errGoingAway):
 				r.metrics.reconnects.Inc()
 				r.log.Info().Err(err).Dur("retry_in", wait).

@@ -268,10 +268,18 @@ func TestReaderStandsByWhileSlotBusyThenTakesOver(t *testing.T) {
 	default:
 	}
 
+	// Stand by long enough that a growing backoff would have reached
+	// several seconds, then the active reader goes away: the standby must
+	// take over within seconds, not after its next backoff.
+	cdctest.Eventually(t, 60*time.Second, "five standby checks", func() bool { return second.standbyChecks.Load() >= 5 })
 	if err := stopFirst(); err != nil {
 		t.Fatal(err)
 	}
+	stopped := time.Now()
 	cdctest.Eventually(t, 60*time.Second, "standby taking over", second.Streaming)
+	if took := time.Since(stopped); took > 5*time.Second {
+		t.Errorf("the standby took over %v after the active reader stopped, want within 5s", took.Round(time.Millisecond))
+	}
 	pg.Exec(t, "app", `INSERT INTO t VALUES (2)`)
 	col.WaitFor(t, 30*time.Second, "the change after take-over", func(es []cdc.Event) bool {
 		return len(es) > 0 && string(cdc.AppendKey(nil, &es[len(es)-1])) == `{"id":2}`
