@@ -33,7 +33,32 @@ type ConsumerConfig struct {
 	// long a partial batch waits for more.
 	MaxBatch int
 	MaxWait  time.Duration
+	// ClientID names this process to the brokers; the group coordinator
+	// starts member ids with it. Default "cdcd".
+	ClientID string
+	// SessionTimeout is how long the group coordinator waits for a
+	// heartbeat before it gives a silent member's partitions to the others
+	// (a worker killed with SIGKILL, a lost network). Default 6s, the
+	// smallest brokers accept by default (group.min.session.timeout.ms).
+	// Heartbeats run on their own goroutine, so a slow sink does not
+	// count as silence. A worker that stops cleanly leaves its group at
+	// once and needs no timeout.
+	SessionTimeout time.Duration
+	// Heartbeat is how often a member tells the coordinator it is alive;
+	// it is also how soon the others learn of a rebalance. Default 1s.
+	Heartbeat time.Duration
+	// PartitionWatch is how often the group leader checks its topics for
+	// added partitions, which start a rebalance that assigns them.
+	// Default 5s.
+	PartitionWatch time.Duration
 }
+
+// Consumer group timing defaults (ConsumerConfig).
+const (
+	defaultSessionTimeout = 6 * time.Second
+	defaultHeartbeat      = time.Second
+	defaultPartitionWatch = 5 * time.Second
+)
 
 // Consumer feeds one consumer group's messages to a cdc.Sink and commits
 // offsets only after the sink acknowledged them (Write returned nil). A
@@ -54,6 +79,13 @@ func NewConsumer(cfg ConsumerConfig, sink cdc.Sink, log zerolog.Logger, reg prom
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 500
+	}
+	cfg.ClientID = orDefault(cfg.ClientID, defaultClientID)
+	cfg.SessionTimeout = orDefault(cfg.SessionTimeout, defaultSessionTimeout)
+	cfg.Heartbeat = orDefault(cfg.Heartbeat, defaultHeartbeat)
+	cfg.PartitionWatch = orDefault(cfg.PartitionWatch, defaultPartitionWatch)
+	if cfg.Heartbeat >= cfg.SessionTimeout {
+		return nil, fmt.Errorf("kafkabus: heartbeat %v must be shorter than the session timeout %v", cfg.Heartbeat, cfg.SessionTimeout)
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 50 * time.Millisecond
@@ -98,15 +130,24 @@ func (c *Consumer) session(ctx context.Context) error {
 		return err
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Brokers,
-		GroupID:        c.cfg.Group,
-		GroupTopics:    c.cfg.Topics,
-		StartOffset:    kafka.FirstOffset,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
-		CommitInterval: 0, // commit synchronously, after delivery
-		ErrorLogger:    kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug().Msgf(msg, args...) }),
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.Group,
+		GroupTopics:       c.cfg.Topics,
+		StartOffset:       kafka.FirstOffset,
+		MinBytes:          1,
+		MaxBytes:          16 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    0, // commit synchronously, after delivery
+		Dialer:            &kafka.Dialer{ClientID: c.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true},
+		SessionTimeout:    c.cfg.SessionTimeout,
+		HeartbeatInterval: c.cfg.Heartbeat,
+		// The coordinator waits this long for every member to rejoin a
+		// rebalance; live members rejoin at their next heartbeat.
+		RebalanceTimeout:       c.cfg.SessionTimeout,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: c.cfg.PartitionWatch,
+		JoinGroupBackoff:       time.Second,
+		ErrorLogger:            kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug().Msgf(msg, args...) }),
 	})
 	defer r.Close()
 	c.log.Info().Strs("topics", c.cfg.Topics).Msg("consumer started")
