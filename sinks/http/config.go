@@ -52,6 +52,8 @@ type Config struct {
 	Account string `yaml:"account"`
 	// Timeout bounds each request. Default 30s.
 	Timeout time.Duration `yaml:"timeout"`
+	// List, when set, lists the system's records for imports.
+	List *List `yaml:"list"`
 }
 
 // Request is one operation's HTTP request.
@@ -127,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, config.FieldError{Path: "timeout", Msg: "must be positive"})
+	}
+	if c.List != nil {
+		errs = append(errs, c.List.validate())
 	}
 	return errors.Join(errs...)
 }

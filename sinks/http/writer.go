@@ -37,6 +37,7 @@ type Writer struct {
 	idem    string
 	idPath  []string
 	timeout time.Duration
+	list    *lister // nil: no list: section
 }
 
 type operation struct {
@@ -66,6 +67,9 @@ func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters
 	}
 	if c.IDPath != "" {
 		w.idPath = strings.Split(c.IDPath, ".")
+	}
+	if c.List != nil {
+		w.list = newLister(c.List)
 	}
 	for k, v := range c.Headers {
 		w.headers.Set(k, v)

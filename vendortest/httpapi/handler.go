@@ -58,7 +58,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, h, map[string]any{"message": "injected fault"})
 		return
 	}
-	status, resp, replayed := s.handle(r.Method, rec.EscapedPath, body, rec.IdempotencyKey)
+	var (
+		status   int
+		resp     []byte
+		replayed bool
+		header   http.Header
+	)
+	if r.Method == http.MethodGet && s.collection(rec.EscapedPath) {
+		status, header, resp = s.list(rec.EscapedPath, r.URL.Query())
+	} else {
+		status, resp, replayed = s.handle(r.Method, rec.EscapedPath, body, rec.IdempotencyKey)
+	}
 	rec.Status, rec.Replayed, rec.Fault = status, replayed, fault
 	if fault == "timeout" {
 		rec.Status = 0
@@ -75,11 +85,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	var h http.Header
 	if replayed {
-		h = http.Header{"Idempotent-Replayed": {"true"}}
+		header = http.Header{"Idempotent-Replayed": {"true"}}
 	}
-	writeRaw(w, status, h, resp)
+	writeRaw(w, status, header, resp)
 }
 
 func (s *Server) log(rec Request) {

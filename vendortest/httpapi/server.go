@@ -6,7 +6,8 @@
 // Resources are keyed by their path as sent (escaped: /items/A%2F1). POST
 // to a collection path creates a resource at <path>/<new id> (201); PUT creates (201) or replaces (200); PATCH merges
 // into an existing resource (200, 404 if missing); DELETE removes it (204,
-// 404 if missing); GET returns it. Responses carry the stored resource,
+// 404 if missing); GET returns it, or lists a collection (see Paging).
+// Responses carry the stored resource,
 // wrapped in {"<Envelope>": ...} when Envelope is set. Errors are
 // {"message": "..."}.
 package httpapi
@@ -64,6 +65,8 @@ type Options struct {
 	IDField string
 	// Envelope, when set, wraps response resources: {"data": {...}}.
 	Envelope string
+	// Paging is how collections are listed.
+	Paging Paging
 	// NewID returns the id of the n-th created resource (n from 1);
 	// default "<n>".
 	NewID func(n int) string

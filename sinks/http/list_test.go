@@ -1,0 +1,123 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/sources/imports"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
+	"github.com/cdcd-dev/cdcd/vendortest/httpapi"
+)
+
+type collect struct{ changes map[string]webhook.Change }
+
+func (c *collect) Accept(_ context.Context, _ string, changes []webhook.Change) error {
+	for _, ch := range changes {
+		v, _ := ch.Key.Get("id")
+		var id string
+		_ = json.Unmarshal(v, &id)
+		c.changes[id] = ch
+	}
+	return nil
+}
+
+// TestListPaginations imports 137 employees from an API that fails a
+// fifth of its calls (429, 503), in each pagination style: every
+// employee arrives once with its members and updated time, and the list
+// ends without a call past what the style needs.
+func TestListPaginations(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		style string
+		list  List
+	}{
+		{"cursor", List{URL: "/employees?limit=50", Pagination: PageCursor, NextPath: "meta.next_cursor", HasMorePath: "meta.has_more", RecordsPath: "data", UpdatedAtPath: "updated_at"}},
+		{"offset", List{URL: "/{{.Object}}?limit=50", Pagination: PageOffset, RecordsPath: "data", UpdatedAtPath: "updated_at"}},
+		{"link", List{URL: "/employees?per_page=50", Pagination: PageLink, UpdatedAtPath: "updated_at"}},
+	} {
+		t.Run(tc.style, func(t *testing.T) {
+			t.Parallel()
+			srv := httpapi.New(t, httpapi.Options{Paging: httpapi.Paging{Style: tc.style, MaxLimit: 40},
+				Faults: httpapi.Faults{Seed: 3, Rate429: 0.1, Rate5xx: 0.1, RetryAfter: "0"}})
+			base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			for i := range 137 {
+				e := map[string]any{"id": fmt.Sprintf("E%03d", i), "name": []string{"Ada", "O'Hara \"x\"", "", "ü\n"}[i%4],
+					"updated_at": base.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)}
+				if i%5 == 0 {
+					e["manager"] = map[string]any{"id": "E000"} // nested, and often missing
+				}
+				srv.Put(fmt.Sprintf("/employees/E%03d", i), e)
+			}
+			c := testConfig(srv)
+			l := tc.list
+			l.URL = srv.URL + l.URL
+			c.List = &l
+			w := newWriter(t, c)
+			in := &collect{changes: map[string]webhook.Change{}}
+			pages := 0
+			err := imports.Run(context.Background(), imports.Config{System: "hr", Object: "employees", Job: "1", MaxAttempts: 30, BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond},
+				w, in, "", func(context.Context, string, int) error { pages++; return nil }, zerolog.New(zerolog.NewTestWriter(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(in.changes) != 137 {
+				t.Fatalf("%d employees imported, want 137", len(in.changes))
+			}
+			for i := range 137 {
+				ch, ok := in.changes[fmt.Sprintf("E%03d", i)]
+				if !ok || !ch.CommitTime.Equal(base.Add(time.Duration(i)*time.Minute)) || ch.Op != cdc.OpRead {
+					t.Fatalf("employee %d: %+v", i, ch.Event)
+				}
+				if _, hasManager := ch.After.Get("manager"); hasManager != (i%5 == 0) {
+					t.Fatalf("employee %d: members %+v", i, ch.After)
+				}
+			}
+			// 40 a page: 4 pages; offset needs one more to see the end.
+			want := map[string]int{"cursor": 4, "offset": 5, "link": 4}[tc.style]
+			if pages != want {
+				t.Fatalf("%d pages, want %d", pages, want)
+			}
+		})
+	}
+}
+
+// TestListRefusesAnotherHost: a next page on another host would get the
+// system's credentials; the list fails for good instead of asking it.
+func TestListRefusesAnotherHost(t *testing.T) {
+	t.Parallel()
+	srv := httpapi.New(t, httpapi.Options{})
+	srv.Respond(1, http.StatusOK, nil, `{"data":[{"id":"1"}],"next":"https://evil.example/steal"}`)
+	c := testConfig(srv)
+	c.Auth = Auth{Type: "bearer", Token: "secret"}
+	c.List = &List{URL: srv.URL + "/employees", Pagination: PageURL, NextPath: "next", RecordsPath: "data"}
+	_, err := newWriter(t, c).List(context.Background(), "employees", nil, "")
+	if !cdc.IsPermanent(err) || !strings.Contains(err.Error(), "not on "+srv.URL) {
+		t.Fatalf("List = %v, want a permanent error naming the first page's host", err)
+	}
+}
+
+// TestListConfig reports every problem of a list: section at its path.
+func TestListConfig(t *testing.T) {
+	t.Parallel()
+	c := NewConfig()
+	c.Create = &Request{Method: "POST", URL: "https://hr.example/x"}
+	c.List = &List{URL: "ftp://x/{{.Object", Pagination: "pages", RecordsPath: "data..x"}
+	err := c.Validate()
+	for _, want := range []string{"list.url", "list.pagination", "list.records_path"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Validate = %v, want a problem at %s", err, want)
+		}
+	}
+	c.List = &List{URL: "https://hr.example/e", Pagination: PageCursor}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "list.next_path") {
+		t.Fatalf("Validate = %v, want next_path required", err)
+	}
+}
