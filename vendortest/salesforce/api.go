@@ -80,11 +80,32 @@ func (s *Server) call(r *http.Request, body []byte) (int, any, string) {
 			fault = "timeout"
 		}
 	}
-	status, resp := s.route(r.Method, r.URL.Path, body)
+	var (
+		status int
+		resp   any
+	)
+	if v, loc, ok := queryPath(r.URL.Path); ok && r.Method == http.MethodGet {
+		status, resp = s.query(v, loc, r.URL.Query())
+	} else {
+		status, resp = s.route(r.Method, r.URL.Path, body)
+	}
 	if fields := r.URL.Query().Get("fields"); fields != "" && status == http.StatusOK && r.Method == http.MethodGet {
 		status, resp = selectFields(resp, strings.Split(fields, ","))
 	}
 	return status, resp, fault
+}
+
+// queryPath splits /services/data/vXX.X/query[/<locator>].
+func queryPath(path string) (version, locator string, ok bool) {
+	rest, ok := strings.CutPrefix(path, "/services/data/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) < 2 || len(parts) > 3 || parts[1] != "query" || !versionRE.MatchString(parts[0]) {
+		return "", "", false
+	}
+	if len(parts) == 3 {
+		return parts[0], parts[2], parts[2] != ""
+	}
+	return parts[0], "", true
 }
 
 // route dispatches /services/data/vXX.X/...; s.mu is held.

@@ -57,7 +57,13 @@ type Options struct {
 	// integration user: writing one fails the whole request with 400
 	// INVALID_FIELD "No such column".
 	Hidden map[string][]string
-	Faults Faults
+	// QueryBatch is the records a query answers at once, the rest behind
+	// nextRecordsUrl. Default 2000, Salesforce's.
+	QueryBatch int
+	// ExpireLocators makes every nextRecordsUrl invalid by the time it is
+	// used, as Salesforce's are after 15 minutes unused.
+	ExpireLocators bool
+	Faults         Faults
 }
 
 // Faults injects failures into a seeded fraction of authenticated API
@@ -85,17 +91,19 @@ type Server struct {
 	*httptest.Server
 	opts Options
 
-	mu         sync.Mutex
-	rng        *rand.Rand
-	tokens     map[string]time.Time // access token → expiry (zero: none)
-	issued     int
-	calls      int
-	nextID     int
-	records    map[string]map[string]map[string]any // type → id → fields
-	recordErrs map[string][]recordErr               // type/ext value → queued errors
-	callErrs   []callErr                            // failures of the next API calls
-	deleted    map[string]bool                      // ids in the recycle bin
-	requests   []Request
+	mu          sync.Mutex
+	rng         *rand.Rand
+	tokens      map[string]time.Time // access token → expiry (zero: none)
+	issued      int
+	calls       int
+	nextID      int
+	records     map[string]map[string]map[string]any // type → id → fields
+	recordErrs  map[string][]recordErr               // type/ext value → queued errors
+	callErrs    []callErr                            // failures of the next API calls
+	deleted     map[string]bool                      // ids in the recycle bin
+	locators    map[string]*cursor                   // open queries by locator
+	nextLocator int
+	requests    []Request
 }
 
 type callErr struct {
@@ -120,6 +128,7 @@ func New(t testing.TB, opts Options) *Server {
 		records:    map[string]map[string]map[string]any{},
 		recordErrs: map[string][]recordErr{},
 		deleted:    map[string]bool{},
+		locators:   map[string]*cursor{},
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
