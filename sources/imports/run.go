@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config, l Lister, in Intake, cursor string, sa
 		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffMin)
 	}
 	log = log.With().Str("component", "import").Str("system", cfg.System).Str("object", cfg.Object).Str("job", cfg.Job).Logger()
-	pages := make(chan Page, 1)
+	pages := make(chan Page) // one page listed ahead of the one handed over, no more
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(pages)
