@@ -18,6 +18,7 @@ type Config struct {
 	HTTP    HTTP               `yaml:"http"`
 	Log     Log                `yaml:"log"`
 	Audit   Audit              `yaml:"audit"`
+	Health  Health             `yaml:"health"`
 	Systems map[string]*System `yaml:"systems"`
 	// Pipelines are in file order.
 	Pipelines []*Pipeline `yaml:"pipelines"`
@@ -102,6 +103,9 @@ type HTTP struct {
 	// AdminToken, when set, is required as a bearer token by admin
 	// endpoints. It is a secret: never log it.
 	AdminToken string `yaml:"admin_token"`
+	// ReadToken, when set, lets its bearer read the status page and
+	// GET /api/status, and nothing else. A secret too.
+	ReadToken string `yaml:"read_token"`
 	// ReadTimeout bounds reading a whole request, WriteTimeout writing
 	// its answer, IdleTimeout how long a kept-alive connection may wait
 	// for its next request.
@@ -147,7 +151,8 @@ func Default() *Config {
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
 			MaxConnections: 1024,
 		},
-		Log:   Log{Level: "info", Format: "json"},
-		Audit: Audit{Retention: 30 * 24 * time.Hour},
+		Log:    Log{Level: "info", Format: "json"},
+		Audit:  Audit{Retention: 30 * 24 * time.Hour},
+		Health: DefaultHealth(),
 	}
 }

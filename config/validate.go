@@ -54,6 +54,7 @@ func (c *Config) Validate() error {
 	if c.Audit.Retention < 0 {
 		v.add("audit.retention", "must not be negative (0 keeps the trail forever)")
 	}
+	c.Health.validate(&v, c.Pipelines)
 	c.validateSystems(&v)
 	c.validatePipelines(&v)
 	return errors.Join(v...)

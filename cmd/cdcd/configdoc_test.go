@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/cdcd-dev/cdcd/config"
 	"os"
 	"reflect"
 	"strings"
@@ -92,6 +93,38 @@ func TestConfigReferenceNamesEveryKey(t *testing.T) {
 			leaf := key[strings.LastIndex(key, ".")+1:]
 			if !strings.Contains(webhooks, "`"+leaf+"`") {
 				t.Errorf("docs/config.md, webhook section: key `%s` of type %s is not documented", key, typ)
+			}
+		}
+	}
+}
+
+// Every key of cdcd's own sections with a reference table is in
+// docs/config.md under the section's heading (a rule's levels, degraded
+// and unhealthy, once for all).
+func TestConfigReferenceNamesOwnKeys(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for heading, typ := range map[string]reflect.Type{
+		"## `health`": reflect.TypeFor[config.Health](),
+		"## `http`":   reflect.TypeFor[config.HTTP](),
+		"## `log`":    reflect.TypeFor[config.Log](),
+		"## `audit`":  reflect.TypeFor[config.Audit](),
+	} {
+		section, ok := docSection(doc, heading)
+		if !ok {
+			t.Errorf("docs/config.md has no section %s", heading)
+			continue
+		}
+		for _, key := range yamlKeys("", typ) {
+			if leaf := key[strings.LastIndex(key, ".")+1:]; leaf == "degraded" || leaf == "unhealthy" {
+				key = leaf
+			}
+			if !strings.Contains(section, "`"+key+"`") {
+				t.Errorf("docs/config.md, %s: key `%s` is not documented", heading, key)
 			}
 		}
 	}
