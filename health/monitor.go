@@ -1,0 +1,402 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/store"
+)
+
+// Journal keeps transitions and counts what lives in cdcd's tables;
+// *store.Store is one.
+type Journal interface {
+	AddHealthTransition(ctx context.Context, t store.HealthTransition) (int64, error)
+	RemindHealth(ctx context.Context, id int64) error
+	LastHealthStates(ctx context.Context) (map[string]store.HealthTransition, error)
+	HealthCounts(ctx context.Context) (store.HealthCounts, error)
+	PruneHealth(ctx context.Context, olderThan time.Duration) (int64, error)
+}
+
+// Pipeline names a pipeline to judge and the system it writes to (for an
+// inbound pipeline, the system it reads).
+type Pipeline struct {
+	Name, System string
+}
+
+// Subject kinds, as stored in cdcd.health_transitions.kind.
+const (
+	KindCDCD     = "cdcd"
+	KindCapture  = "capture"
+	KindSystem   = "system"
+	KindPipeline = "pipeline"
+	KindJobs     = "jobs"
+	// kindWebhooks is a system's webhook intake: judged and held like a
+	// subject, reported through its system.
+	kindWebhooks = "webhooks"
+)
+
+// Monitor evaluates the rules every health.interval. Run owns the
+// evaluation; Report and the metrics read its last outcome.
+type Monitor struct {
+	cfg       config.Health
+	pipelines []Pipeline
+	names     []string
+	gatherer  prometheus.Gatherer
+	journal   Journal // nil keeps transitions in memory only
+	log       zerolog.Logger
+	evalTime  prometheus.Histogram
+
+	// Owned by the evaluating goroutine.
+	subjects     map[string]*subject // by kind/name
+	tracks       map[string]*pipelineTrack
+	capture      captureTrack
+	webhooks     map[string]*history // refused deliveries, by system
+	counts       store.HealthCounts
+	countsErr    bool
+	lastProgress time.Time
+
+	mu     sync.RWMutex
+	report Report
+}
+
+// New returns a monitor of pipelines that reads the metrics g gathers and
+// stores transitions in j (nil: none stored). It registers
+// cdcd_health_state and cdcd_health_evaluation_seconds on reg.
+func New(cfg config.Health, pipelines []Pipeline, g prometheus.Gatherer, j Journal, log zerolog.Logger, reg prometheus.Registerer) (*Monitor, error) {
+	m := &Monitor{
+		cfg:       cfg,
+		pipelines: pipelines,
+		gatherer:  g,
+		journal:   j,
+		log:       log.With().Str("component", "health").Logger(),
+		subjects:  map[string]*subject{},
+		tracks:    map[string]*pipelineTrack{},
+		webhooks:  map[string]*history{},
+		counts:    store.HealthCounts{FailedJobs: -1},
+		evalTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cdcd_health_evaluation_seconds",
+			Help:    "Time to evaluate the health rules once.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 8),
+		}),
+		report: Report{State: OK, Reason: "starting"},
+	}
+	for _, p := range pipelines {
+		m.names = append(m.names, p.Name)
+		m.tracks[p.Name] = &pipelineTrack{system: p.System, rules: cfg.Pipelines[p.Name].Merged(cfg.Pipeline)}
+	}
+	if reg != nil {
+		if err := reg.Register(m.evalTime); err != nil {
+			return nil, fmt.Errorf("register health metrics: %w", err)
+		}
+		if err := reg.Register(stateCollector{m}); err != nil {
+			return nil, fmt.Errorf("register health metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Run evaluates every interval until ctx ends. It first takes up the
+// states stored by the last run, so that a restart does not announce them
+// again.
+func (m *Monitor) Run(ctx context.Context) error {
+	if m.journal != nil {
+		last, err := m.journal.LastHealthStates(ctx)
+		if err != nil {
+			m.log.Warn().Err(err).Msg("health states of the last run unreadable; starting from ok")
+		}
+		for _, t := range last {
+			st, _ := ParseState(t.State)
+			s := m.subject(t.Kind, t.Name, "")
+			s.state, s.reason, s.since, s.lastID, s.notified = st, t.Reason, t.At, t.ID, t.At
+			s.live, s.pending = st, st
+		}
+	}
+	tick := time.NewTicker(m.cfg.Interval)
+	defer tick.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	for {
+		m.Evaluate(ctx, time.Now())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-prune.C:
+			if m.journal != nil && m.cfg.Retention > 0 {
+				if n, err := m.journal.PruneHealth(ctx, m.cfg.Retention); err != nil {
+					m.log.Warn().Err(err).Msg("pruning health transitions")
+				} else if n > 0 {
+					m.log.Debug().Int64("deleted", n).Msg("health transitions pruned")
+				}
+			}
+		}
+	}
+}
+
+// subject is one judged thing: its reported state, and the state the
+// last evaluation found, pending until it holds for health.hold.
+type subject struct {
+	kind, name, system string
+	state              State // reported
+	reason             string
+	since              time.Time
+	figures            map[string]float64
+	series             *Series
+	live               State
+	liveReason         string
+	pending            State
+	pendingSince       time.Time
+	lastID             int64 // of the stored transition to state
+	notified           time.Time
+}
+
+func (m *Monitor) subject(kind, name, system string) *subject {
+	key := kind + "/" + name
+	s := m.subjects[key]
+	if s == nil {
+		s = &subject{kind: kind, name: name, state: OK, reason: "ok", live: OK, pending: OK}
+		m.subjects[key] = s
+	}
+	if system != "" {
+		s.system = system
+	}
+	return s
+}
+
+// held judges s as found now: a state other than the reported one is
+// reported once it has held for hold. It returns whether s changed state.
+func (s *subject) held(st State, reason string, now time.Time, hold time.Duration) bool {
+	s.live, s.liveReason = st, reason
+	if st == s.state {
+		s.pending, s.pendingSince = st, time.Time{}
+		s.reason = reason
+		return false
+	}
+	if st != s.pending || s.pendingSince.IsZero() {
+		s.pending, s.pendingSince = st, now
+	}
+	return now.Sub(s.pendingSince) >= hold
+}
+
+// derived sets s to a state computed from held subjects, at once.
+func (s *subject) derived(st State, reason string) bool {
+	s.live, s.liveReason, s.pending = st, reason, st
+	if st == s.state {
+		s.reason = reason
+		return false
+	}
+	return true
+}
+
+type change struct {
+	s        *subject
+	previous State
+}
+
+// Evaluate reads the figures, judges every subject and stores the
+// transitions. Run calls it every interval; tests call it with their own
+// clock.
+func (m *Monitor) Evaluate(ctx context.Context, now time.Time) {
+	start := time.Now()
+	defer func() { m.evalTime.Observe(time.Since(start).Seconds()) }()
+	smp, err := gather(m.gatherer, m.names, now)
+	if err != nil {
+		m.log.Debug().Err(err).Msg("some metrics could not be gathered")
+	}
+	if m.journal != nil {
+		c, err := m.journal.HealthCounts(ctx)
+		if err != nil && !m.countsErr {
+			m.log.Warn().Err(err).Msg("health figures from cdcd's tables unreadable; judging without them")
+		}
+		m.countsErr = err != nil
+		if err == nil {
+			m.counts = c
+		}
+	}
+	hold := m.cfg.Hold
+	var changes []change
+	judge := func(s *subject, fs []finding, fig map[string]float64) {
+		st, reason := verdict(fs)
+		s.figures = fig
+		prev := s.state
+		if s.held(st, reason, now, hold) {
+			changes = append(changes, change{s, prev})
+		}
+	}
+	var heldSubjects []*subject
+	for _, p := range m.pipelines {
+		t := m.tracks[p.Name]
+		prevActivity := t.activity
+		fs, fig := t.observe(smp.pipelines[p.Name], m.counts.DeadLetters[p.Name], now)
+		s := m.subject(KindPipeline, p.Name, p.System)
+		s.series = t.series()
+		judge(s, fs, fig)
+		heldSubjects = append(heldSubjects, s)
+		if t.activity != prevActivity {
+			m.log.Debug().Str("pipeline", p.Name).Str("system", p.System).Str("activity", t.activity).
+				Float64("backlog", fig["backlog"]).Float64("failing_seconds", fig["failing_seconds"]).
+				Float64("stalled_seconds", fig["stalled_seconds"]).Float64("errors_1h", fig["errors_1h"]).
+				Msg("pipeline activity changed")
+		}
+	}
+	if smp.capture {
+		fs, fig := m.capture.observe(smp, m.cfg.Capture, now)
+		s := m.subject(KindCapture, "postgres", "")
+		s.series = &Series{Backlog: m.capture.lag.values()}
+		judge(s, fs, fig)
+		heldSubjects = append(heldSubjects, s)
+	}
+	for _, sys := range slices.Sorted(maps.Keys(smp.webhookRefused)) {
+		h := m.webhooks[sys]
+		if h == nil {
+			h = &history{}
+			m.webhooks[sys] = h
+		}
+		h.add(now, smp.webhookRefused[sys])
+		n := h.delta(now)
+		s := m.subject(kindWebhooks, sys, sys)
+		judge(s, []finding{{level(m.cfg.Webhooks.Refusals, int64(n)), fmt.Sprintf("%.0f webhook deliveries refused in the last hour", n)}},
+			map[string]float64{"webhook_refused_1h": n, "webhook_requests_total": smp.webhookRequests[sys]})
+		heldSubjects = append(heldSubjects, s)
+	}
+	if m.counts.FailedJobs >= 0 {
+		s := m.subject(KindJobs, "jobs", "")
+		judge(s, []finding{{level(m.cfg.Jobs.Failed, m.counts.FailedJobs), fmt.Sprintf("%d jobs failed in the last day (cdcd jobs list)", m.counts.FailedJobs)}},
+			map[string]float64{"failed_jobs": float64(m.counts.FailedJobs)})
+		heldSubjects = append(heldSubjects, s)
+	}
+	changes = append(changes, m.derive(heldSubjects)...)
+	m.store(ctx, changes, now)
+	m.remind(ctx, now)
+	m.publish(now)
+	if m.lastProgress.IsZero() {
+		m.lastProgress = now
+	}
+	if m.cfg.Progress > 0 && now.Sub(m.lastProgress) >= m.cfg.Progress {
+		m.progress(now.Sub(m.lastProgress))
+		m.lastProgress = now
+	}
+}
+
+// derive sets the systems (their webhooks and pipelines) and cdcd as a
+// whole from the held subjects' reported states.
+func (m *Monitor) derive(held []*subject) []change {
+	var changes []change
+	type agg struct {
+		state   State
+		reasons []string
+		figures map[string]float64
+	}
+	systems := map[string]*agg{}
+	overall := &agg{figures: map[string]float64{}}
+	for _, s := range held {
+		overall.state = max(overall.state, s.state)
+		if s.state != OK {
+			overall.reasons = append(overall.reasons, s.label()+": "+s.reason)
+			overall.figures[s.state.String()]++
+		}
+		if s.system == "" {
+			continue
+		}
+		a := systems[s.system]
+		if a == nil {
+			a = &agg{figures: map[string]float64{}}
+			systems[s.system] = a
+		}
+		a.state = max(a.state, s.state)
+		if s.kind == kindWebhooks {
+			maps.Copy(a.figures, s.figures)
+		} else {
+			a.figures["pipelines"]++
+		}
+		if s.state != OK {
+			a.reasons = append(a.reasons, s.label()+": "+s.reason)
+			a.figures[s.state.String()]++
+		}
+	}
+	set := func(s *subject, a *agg) {
+		reason := "ok"
+		if a.state != OK {
+			reason = strings.Join(a.reasons, "; ")
+		}
+		s.figures = a.figures
+		prev := s.state
+		if s.derived(a.state, reason) {
+			changes = append(changes, change{s, prev})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(systems)) {
+		set(m.subject(KindSystem, name, ""), systems[name])
+	}
+	set(m.subject(KindCDCD, "cdcd", ""), overall)
+	return changes
+}
+
+func (s *subject) label() string {
+	if s.kind == kindWebhooks {
+		return "system " + s.name + " webhooks"
+	}
+	return s.kind + " " + s.name
+}
+
+// store reports each change: in the log, and in cdcd.health_transitions
+// (webhook intakes are reported through their system).
+func (m *Monitor) store(ctx context.Context, changes []change, now time.Time) {
+	for _, c := range changes {
+		s := c.s
+		s.state, s.reason, s.since, s.notified = s.live, s.liveReason, now, now
+		s.pendingSince = time.Time{}
+		ev := m.log.Info()
+		if s.state != OK {
+			ev = m.log.Warn()
+		}
+		ev.Str("kind", s.kind).Str("name", s.name).Stringer("state", s.state).Stringer("previous", c.previous).
+			Str("reason", s.reason).Msg("health changed")
+		if m.journal == nil || s.kind == kindWebhooks {
+			continue
+		}
+		id, err := m.journal.AddHealthTransition(ctx, store.HealthTransition{
+			Kind: s.kind, Name: s.name, State: s.state.String(), Previous: c.previous.String(),
+			Reason: s.reason, Figures: anyMap(s.figures), At: now,
+		})
+		if err != nil {
+			m.log.Warn().Err(err).Str("kind", s.kind).Str("name", s.name).Msg("health transition not stored")
+			continue
+		}
+		s.lastID = id
+	}
+}
+
+// remind moves the notified_at of lasting bad states every health.remind.
+func (m *Monitor) remind(ctx context.Context, now time.Time) {
+	if m.journal == nil || m.cfg.Remind <= 0 {
+		return
+	}
+	for _, s := range m.subjects {
+		if s.state == OK || s.lastID == 0 || now.Sub(s.notified) < m.cfg.Remind {
+			continue
+		}
+		if err := m.journal.RemindHealth(ctx, s.lastID); err != nil {
+			m.log.Warn().Err(err).Msg("health reminder not stored")
+			continue
+		}
+		s.notified = now
+	}
+}
+
+func anyMap(f map[string]float64) map[string]any {
+	out := make(map[string]any, len(f))
+	for k, v := range f {
+		out[k] = v
+	}
+	return out
+}
