@@ -312,15 +312,3 @@ func knownUpTo(ctx context.Context, tx pgx.Tx, c *Conflict) error {
 	}
 	return SetLinkVersion(ctx, tx, c.System, c.Object, c.ExternalID, *c.RemoteAt)
 }
-
-// SetLinkVersion sets the version of the link of the system's record id
-// to the time at (the system's time of the record as cdcd knows it), in
-// tx.
-func SetLinkVersion(ctx context.Context, tx pgx.Tx, system, object, id string, at time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE cdcd.links SET version = $4 WHERE system = $1 AND object = $2 AND external_id = $3`,
-		system, object, id, at.UTC().Format(time.RFC3339Nano))
-	if err != nil {
-		return fmt.Errorf("move the link's version: %w", err)
-	}
-	return nil
-}

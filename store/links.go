@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
@@ -210,4 +211,64 @@ func lastPerRef(links []delivery.Link) []delivery.Link {
 		}
 	}
 	return out
+}
+
+// The functions below write links inside a caller's transaction: the
+// Postgres writer applies a system's change to a local row and links the
+// row in the same transaction. Every write to cdcd.links is in this file.
+
+// LinkRecord links the system's record id to the local record ref, in tx,
+// with base (a JSON object) as its agreed values. A link of the id to
+// another local record gives way; the record's link to another id is
+// replaced. version, when not nil, replaces the link's version. The link
+// is live (not deleted).
+func LinkRecord(ctx context.Context, tx pgx.Tx, ref delivery.LinkRef, externalID string, base []byte, version *string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2
+		AND ((external_id = $3 AND (local_table, local_key) <> ($4, $5)))`,
+		ref.System, ref.Object, externalID, ref.Table, ref.Key); err != nil {
+		return fmt.Errorf("move the link: %w", err)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now())
+		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
+			external_id = excluded.external_id, base = excluded.base, deleted = false,
+			version = COALESCE(excluded.version, l.version), updated_at = now()`,
+		ref.System, ref.Object, ref.Table, ref.Key, externalID, string(base), version)
+	if err != nil {
+		return fmt.Errorf("save the link: %w", err)
+	}
+	return nil
+}
+
+// UnlinkRecord removes the link of the system's record id, in tx: the
+// system deleted the record.
+func UnlinkRecord(ctx context.Context, tx pgx.Tx, system, object, id string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2 AND external_id = $3`,
+		system, object, id); err != nil {
+		return fmt.Errorf("drop the link: %w", err)
+	}
+	return nil
+}
+
+// SetLinkBase replaces the base of the link of the system's record id
+// with base (a JSON object), in tx.
+func SetLinkBase(ctx context.Context, tx pgx.Tx, system, object, id string, base []byte) error {
+	_, err := tx.Exec(ctx, `UPDATE cdcd.links SET base = $4::jsonb, updated_at = now() WHERE system = $1 AND object = $2 AND external_id = $3`,
+		system, object, id, string(base))
+	if err != nil {
+		return fmt.Errorf("save the link's base: %w", err)
+	}
+	return nil
+}
+
+// SetLinkVersion sets the version of the link of the system's record id
+// to the time at (the system's time of the record as cdcd knows it), in
+// tx.
+func SetLinkVersion(ctx context.Context, tx pgx.Tx, system, object, id string, at time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE cdcd.links SET version = $4 WHERE system = $1 AND object = $2 AND external_id = $3`,
+		system, object, id, at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("move the link's version: %w", err)
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/store"
 )
 
 // Conflicts turns on conflict detection for linked records: a change from
@@ -383,9 +384,7 @@ func (w *Writer) saveLinkBase(ctx context.Context, tx pgx.Tx, object, id string,
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE cdcd.links SET base = $4::jsonb, updated_at = now() WHERE system = $1 AND object = $2 AND external_id = $3`,
-		w.origin, object, id, string(b))
-	return err
+	return store.SetLinkBase(ctx, tx, w.origin, object, id, b)
 }
 
 // sameValue compares two JSON values as values, not as text.

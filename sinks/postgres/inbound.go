@@ -139,23 +139,8 @@ func (w *Writer) saveLink(ctx context.Context, tx pgx.Tx, object, id, localKey s
 		s := e.CommitTime.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
 		version = &s
 	}
-	// The record may have been linked under another id (a merge), or the id
-	// to another local record (an old row): both give way.
-	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2
-		AND ((external_id = $3 AND (local_table, local_key) <> ($4, $5)))`,
-		w.origin, object, id, w.cfg.Table, localKey); err != nil {
-		return fmt.Errorf("move the link: %w", err)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now())
-		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
-			external_id = excluded.external_id, base = excluded.base, deleted = false,
-			version = COALESCE(excluded.version, l.version), updated_at = now()`,
-		w.origin, object, w.cfg.Table, localKey, id, string(b), version)
-	if err != nil {
-		return fmt.Errorf("save the link: %w", err)
-	}
-	return nil
+	ref := delivery.LinkRef{System: w.origin, Object: object, Table: w.cfg.Table, Key: localKey}
+	return store.LinkRecord(ctx, tx, ref, id, b, version)
 }
 
 // touchVersion moves the link's version to at when that is later: the
@@ -173,11 +158,7 @@ func (w *Writer) touchVersion(ctx context.Context, tx pgx.Tx, object, id string,
 
 // dropLink removes the link of a record the system deleted.
 func (w *Writer) dropLink(ctx context.Context, tx pgx.Tx, object, id string) error {
-	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2 AND external_id = $3`,
-		w.origin, object, id); err != nil {
-		return fmt.Errorf("drop the link: %w", err)
-	}
-	return nil
+	return store.UnlinkRecord(ctx, tx, w.origin, object, id)
 }
 
 // echoLayer returns the layer that recognises the change as an echo of
