@@ -58,11 +58,7 @@ func TestConflicts(t *testing.T) {
 		name := fmt.Sprintf("c%d", n)
 		url := pg.CreateDB(t, name)
 		pg.Exec(t, name, contactsDDL)
-		st, err := store.Open(context.Background(), url, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
+		migrate(t, url)
 		detected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"pipeline", "rule"})
 		w, err := New("crm", testConfig(url), Inbound{Conflicts: &Conflicts{
 			Pipeline: "crm-in", Policy: policy, LLM: llm,
@@ -205,11 +201,7 @@ func TestConflicts(t *testing.T) {
 			name := fmt.Sprintf("c%d", n)
 			url := pg.CreateDB(t, name)
 			pg.Exec(t, name, contactsDDL)
-			st, err := store.Open(context.Background(), url, zerolog.Nop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
+			migrate(t, url)
 			f := &fetcher{records: map[string]cdc.Row{"512": {
 				{Name: "email", Value: json.RawMessage(`"a@x"`)}, {Name: "firstname", Value: json.RawMessage(`"` + tt.holds + `"`)}}}}
 			w, err := New("crm", testConfig(url), Inbound{Fetcher: f, Mapper: crmMapper{}, Conflicts: &Conflicts{
@@ -253,11 +245,7 @@ func TestConflicts(t *testing.T) {
 		name := fmt.Sprintf("c%d", n)
 		url := pg.CreateDB(t, name)
 		pg.Exec(t, name, contactsDDL)
-		st, err := store.Open(context.Background(), url, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
+		migrate(t, url)
 		f := &fetcher{records: map[string]cdc.Row{
 			"512": {{Name: "email", Value: json.RawMessage(`"a@x"`)}, {Name: "firstname", Value: json.RawMessage(`"Bea"`)}},
 			"513": {{Name: "email", Value: json.RawMessage(`"b@x"`)}, {Name: "firstname", Value: json.RawMessage(`"Bob"`)}},

@@ -11,6 +11,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/store"
 )
 
 const contactsDDL = `CREATE TABLE contacts (
@@ -102,4 +103,15 @@ func row(t testing.TB, url, email string) map[string]string {
 		return nil
 	}
 	return got[0]
+}
+
+// migrate applies cdcd's migrations to the database at url, as cdcd does
+// when it starts: they make schema cdcd, the state table and the links.
+func migrate(t testing.TB, url string) {
+	t.Helper()
+	st, err := store.Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
-	"github.com/cdcd-dev/cdcd/store"
 )
 
 // crmMapper maps a CRM contact (email, firstname) to local columns.
@@ -95,11 +94,7 @@ func TestInbound(t *testing.T) {
 		name := fmt.Sprintf("in%d", n)
 		url := pg.CreateDB(t, name)
 		pg.Exec(t, name, contactsDDL)
-		st, err := store.Open(context.Background(), url, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
+		migrate(t, url)
 		w, err := New("crm", testConfig(url), in, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
 		if err != nil {
 			t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/cdcd-dev/cdcd/delivery"
-	"github.com/cdcd-dev/cdcd/store"
 )
 
 // Regression: the primary key of a mixed-case table was looked up by its
@@ -24,6 +23,7 @@ func TestWriterQuotedNames(t *testing.T) {
 	url := pg.CreateDB(t, "app")
 	pg.Exec(t, "app", `CREATE SCHEMA "Shop";
 		CREATE TABLE "Shop"."OrderItems" ("Id" serial PRIMARY KEY, "order" text NOT NULL UNIQUE, "user" text, "Qty" int)`)
+	migrate(t, url)
 	cfg := DefaultConfig()
 	cfg.URL, cfg.Table, cfg.Match = url, "Shop.OrderItems", []string{"order"}
 	w := newWriter(t, "crm", cfg)
@@ -80,11 +80,7 @@ func TestWriterQuotedNamesLinked(t *testing.T) {
 	pg := cdctest.StartPostgres(t)
 	url := pg.CreateDB(t, "app")
 	pg.Exec(t, "app", `CREATE TABLE "OrderItems" ("Id" serial PRIMARY KEY, "order" text NOT NULL UNIQUE, "user" text, "Qty" int)`)
-	st, err := store.Open(context.Background(), url, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	migrate(t, url)
 	cfg := DefaultConfig()
 	cfg.URL, cfg.Table, cfg.Match = url, "public.OrderItems", []string{"order"}
 	w, err := New("crm", cfg, Inbound{Conflicts: &Conflicts{

@@ -14,18 +14,13 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
-	"github.com/cdcd-dev/cdcd/store"
 )
 
 // hostileDB is a database with the contacts table and schema cdcd.
 func hostileDB(t testing.TB, pg *cdctest.Postgres, name string) string {
 	url := pg.CreateDB(t, name)
 	pg.Exec(t, name, contactsDDL)
-	st, err := store.Open(context.Background(), url, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	migrate(t, url)
 	return url
 }
 

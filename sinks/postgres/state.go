@@ -19,57 +19,15 @@ import (
 // transaction that applies the change.
 const stateTable = "cdcd.apply_state"
 
-const stateDDL = `CREATE TABLE IF NOT EXISTS cdcd.apply_state (
-	system     text NOT NULL,
-	table_name text NOT NULL,
-	key        text NOT NULL,
-	version    timestamptz,
-	event_id   text NOT NULL DEFAULT '',
-	deleted_at timestamptz,
-	fields     jsonb,
-	PRIMARY KEY (system, table_name, key)
-)`
-
-// ensureState creates the cdcd schema and the state table unless they
-// exist; checking first lets a role without CREATE use tables an
-// administrator made.
-func ensureState(ctx context.Context, conn *pgx.Conn) error {
+// requireState fails when the state table is missing: store's
+// migrations make it, when cdcd starts on the database.
+func requireState(ctx context.Context, conn *pgx.Conn) error {
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", stateTable).Scan(&exists); err != nil {
 		return fmt.Errorf("look up %s: %w", stateTable, err)
 	}
-	if exists {
-		return ensureFieldStamps(ctx, conn)
-	}
-	var schema bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'cdcd')").Scan(&schema); err != nil {
-		return fmt.Errorf("look up schema cdcd: %w", err)
-	}
-	if !schema {
-		if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS cdcd"); err != nil {
-			return fmt.Errorf("create schema cdcd (or create it as an administrator and grant USAGE, CREATE): %w", err)
-		}
-	}
-	if _, err := conn.Exec(ctx, stateDDL); err != nil {
-		return fmt.Errorf("create %s (or create it as an administrator and grant SELECT, INSERT, UPDATE, DELETE): %w", stateTable, err)
-	}
-	return nil
-}
-
-// ensureFieldStamps adds the fields column to a state table made before
-// cdcd kept a version per column.
-func ensureFieldStamps(ctx context.Context, conn *pgx.Conn) error {
-	var has bool
-	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
-		WHERE attrelid = $1::regclass AND attname = 'fields' AND NOT attisdropped)`, stateTable).Scan(&has)
-	if err != nil {
-		return fmt.Errorf("look up %s.fields: %w", stateTable, err)
-	}
-	if has {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, `ALTER TABLE cdcd.apply_state ADD COLUMN IF NOT EXISTS fields jsonb`); err != nil {
-		return fmt.Errorf("add column fields to %s (or add it as its owner: ALTER TABLE %[1]s ADD COLUMN fields jsonb): %w", stateTable, err)
+	if !exists {
+		return fmt.Errorf("%s does not exist: cdcd's migrations have not run on this database; start cdcd with postgres.url set to it, which applies them", stateTable)
 	}
 	return nil
 }

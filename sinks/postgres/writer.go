@@ -116,7 +116,7 @@ func (w *Writer) UsesReplicationOrigin() bool {
 	return w.useOrigin
 }
 
-// setup creates the state table and picks the tagging mode, once.
+// setup checks the state table and picks the tagging mode, once.
 func (w *Writer) setup(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -128,7 +128,7 @@ func (w *Writer) setup(ctx context.Context) error {
 		return classify("connect to the local database", err)
 	}
 	defer conn.Release()
-	if err := ensureState(ctx, conn.Conn()); err != nil {
+	if err := requireState(ctx, conn.Conn()); err != nil {
 		return classify("prepare the state table", err)
 	}
 	pk, err := loadPK(ctx, conn.Conn(), w.cfg.Table)

@@ -19,6 +19,7 @@ func TestWriter(t *testing.T) {
 		name := "app" + strings.Repeat("x", db)
 		url := pg.CreateDB(t, name)
 		pg.Exec(t, name, contactsDDL)
+		migrate(t, url)
 		return url
 	}
 
@@ -141,6 +142,43 @@ func TestWriter(t *testing.T) {
 		}
 		if row(t, url, "g@x") != nil {
 			t.Fatal("refused record applied")
+		}
+	})
+
+	// Before migrations owned it, the writer made cdcd.apply_state itself,
+	// at first without per-column stamps: the state an older cdcd kept
+	// there still decides once cdcd's migrations ran over it.
+	t.Run("state made by an older cdcd is kept", func(t *testing.T) {
+		db++
+		name := "app" + strings.Repeat("x", db)
+		url := pg.CreateDB(t, name)
+		pg.Exec(t, name, contactsDDL+`;
+			INSERT INTO contacts (email, name) VALUES ('k@x', 'old');
+			CREATE SCHEMA cdcd;
+			CREATE TABLE cdcd.apply_state (system text NOT NULL, table_name text NOT NULL, key text NOT NULL,
+				version timestamptz, event_id text NOT NULL DEFAULT '', deleted_at timestamptz,
+				PRIMARY KEY (system, table_name, key));
+			INSERT INTO cdcd.apply_state (system, table_name, key, version, event_id, deleted_at) VALUES
+				('crm', 'public.contacts', '{"email":"k@x"}', '2026-01-02T03:04:10Z', 'e5', NULL),
+				('crm', 'public.contacts', '{"email":"l@x"}', '2026-01-02T03:04:10Z', 'e5', now())`)
+		migrate(t, url)
+		w := newWriter(t, "crm", testConfig(url))
+		res := write(t, w,
+			rec(cdc.OpUpdate, 3, "e3", map[string]any{"email": "k@x", "name": "late"}),
+			rec(cdc.OpUpdate, 9, "e9", map[string]any{"email": "l@x", "name": "after its delete"}),
+		)
+		if res[0].Err != nil || res[0].Version != t0.Add(5*time.Second).Format(time.RFC3339Nano) {
+			t.Errorf("late update: %+v, want a skip reporting the version applied before", res[0])
+		}
+		if got := row(t, url, "k@x"); got["name"] != "old" {
+			t.Fatalf("late update applied: %v", got)
+		}
+		if got := row(t, url, "l@x"); got != nil {
+			t.Fatalf("record deleted before resurrected: %v", got)
+		}
+		write(t, w, rec(cdc.OpUpdate, 6, "e6", map[string]any{"email": "k@x", "name": "new"}))
+		if got := row(t, url, "k@x"); got["name"] != "new" {
+			t.Fatalf("newer update: %v", got)
 		}
 	})
 
