@@ -1,6 +1,8 @@
 package pgwal
 
 import (
+	"github.com/cdcd-dev/cdcd/cdc/pgtext"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -87,7 +89,7 @@ type Decoder struct {
 	// Reused working space.
 	oldTuple, newTuple []tupleValue
 	oldSpans, newSpans []span
-	enc                valueEncoder
+	enc                pgtext.Encoder
 }
 
 // NewDecoder returns a Decoder with an empty relation cache.

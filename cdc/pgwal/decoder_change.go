@@ -146,7 +146,7 @@ func (d *Decoder) encodeTuple(buf []byte, cols []column, t []tupleValue, keyOnly
 			buf = append(buf, "null"...)
 			s.end = len(buf)
 		default:
-			buf = d.enc.appendValue(buf, cols[i].rule, v.data)
+			buf = d.enc.Append(buf, cols[i].rule, v.data)
 			s.end = len(buf)
 		}
 		spans = append(spans, s)

@@ -194,7 +194,6 @@ func TestDecodePostgres(t *testing.T) {
 	if n := strings.Count(logs.String(), `"level":"warn"`); n != 1 || !strings.Contains(logs.String(), `"table":"nokey"`) {
 		t.Errorf("want one warning about nokey, got: %s", logs.String())
 	}
-	pgCheckBuiltinTypes(ctx, t, conn)
 }
 
 // pgTxnStart returns the index in events of the first event of events[i]'s
@@ -205,23 +204,6 @@ func pgTxnStart(events []cdc.Event, i int) int {
 		j--
 	}
 	return j
-}
-
-// pgCheckBuiltinTypes compares builtinTypes with the server's catalog.
-func pgCheckBuiltinTypes(ctx context.Context, t *testing.T, conn *pgx.Conn) {
-	for _, bt := range builtinTypes {
-		var arrayOID uint32
-		var name, delim string
-		err := conn.QueryRow(ctx, `SELECT typarray, typname::text, typdelim::text FROM pg_type WHERE oid = $1`, bt.oid).Scan(&arrayOID, &name, &delim)
-		if err != nil {
-			t.Errorf("type oid %d (%s): %v", bt.oid, bt.name, err)
-			continue
-		}
-		if arrayOID != bt.arrayOID || name != bt.name || delim[0] != bt.arrayRule().delim {
-			t.Errorf("type oid %d: catalog has %s, array %d, delim %q; table has %s, %d, %q",
-				bt.oid, name, arrayOID, delim, bt.name, bt.arrayOID, bt.arrayRule().delim)
-		}
-	}
 }
 
 func pgWriteCapture(t *testing.T, msgs [][]byte) {

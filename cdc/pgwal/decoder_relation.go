@@ -1,6 +1,10 @@
 package pgwal
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/cdcd-dev/cdcd/cdc/pgtext"
+)
 
 // relation is a cached Relation message, ready to encode tuples.
 type relation struct {
@@ -14,7 +18,7 @@ type relation struct {
 
 type column struct {
 	name     string
-	rule     valueRule
+	rule     pgtext.Rule
 	identity bool // part of the replica identity (every column under FULL)
 }
 
@@ -48,23 +52,23 @@ func (d *Decoder) relation(data []byte) error {
 // type in pg_catalog (namespace ""), so a domain over a built-in type is
 // encoded as that type. Enums and other user types are strings, arrays of
 // them arrays of strings.
-func (d *Decoder) ruleFor(oid uint32) valueRule {
-	if r, ok := builtinRule(oid); ok {
+func (d *Decoder) ruleFor(oid uint32) pgtext.Rule {
+	if r, ok := pgtext.BuiltinRule(oid); ok {
 		return r
 	}
 	t, ok := d.types[oid]
 	if !ok {
-		return valueRule{kind: kindString}
+		return pgtext.Rule{Kind: pgtext.KindString}
 	}
 	if t.namespace == "" {
-		if r, ok := builtinRuleByName(t.name); ok {
+		if r, ok := pgtext.RuleByName(t.name); ok {
 			return r
 		}
 	}
 	if strings.HasPrefix(t.name, "_") {
-		return valueRule{kind: kindString, array: true, delim: ','}
+		return pgtext.Rule{Kind: pgtext.KindString, Array: true, Delim: ','}
 	}
-	return valueRule{kind: kindString}
+	return pgtext.Rule{Kind: pgtext.KindString}
 }
 
 // keyColumns picks the event key: nothing under REPLICA IDENTITY NOTHING;

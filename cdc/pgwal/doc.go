@@ -21,7 +21,8 @@
 //     byte (21 allocations and ~13x the time for an 8-column row, see
 //     BenchmarkParseInsert); readTuple aliases the message and allocates
 //     nothing;
-//   - value decoding into JSON (values*.go), faster than pgtype for text
+//   - value decoding into JSON (package cdc/pgtext, shared with the
+//     Postgres writer), faster than pgtype for text
 //     values and matching cdcd's event format (README, "Events");
 //   - the event model, origins and keys (decoder*.go), the contiguous ack
 //     tracker (cdc.Tracker), slot and publication management, heartbeats

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/cdc/pgtext"
 	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/store"
@@ -182,7 +182,7 @@ func (w *Writer) localValues(ctx context.Context, tx pgx.Tx, pk map[string]any) 
 			local[f] = json.RawMessage("null")
 			continue
 		}
-		local[f] = pgwal.AppendValueJSON(nil, descs[i].DataTypeOID, raw[i])
+		local[f] = pgtext.AppendJSON(nil, descs[i].DataTypeOID, raw[i])
 	}
 	var at time.Time
 	if t := raw[len(fields)]; t != nil {

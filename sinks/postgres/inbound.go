@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/cdc/pgtext"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/store"
@@ -196,7 +196,7 @@ func (w *Writer) localKeyJSON(texts []*string) string {
 		if texts[i] == nil {
 			b = append(b, "null"...)
 		} else {
-			b = pgwal.AppendValueJSON(b, c.oid, []byte(*texts[i]))
+			b = pgtext.AppendJSON(b, c.oid, []byte(*texts[i]))
 		}
 	}
 	return string(append(b, '}'))

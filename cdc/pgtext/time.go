@@ -1,4 +1,4 @@
-package pgwal
+package pgtext
 
 import (
 	"time"

@@ -1,4 +1,4 @@
-package pgwal
+package pgtext
 
 import "github.com/cdcd-dev/cdcd/cdc"
 
@@ -9,7 +9,7 @@ const maxArrayDims = 6
 // "{{1,2},{3,4}}", "[0:1]={1,2}") as a JSON array, nested per dimension,
 // each element encoded by kind and unquoted NULL as null. A malformed
 // literal becomes a JSON string.
-func (e *valueEncoder) appendArray(dst []byte, kind valueKind, delim byte, s []byte) []byte {
+func (e *Encoder) appendArray(dst []byte, kind Kind, delim byte, s []byte) []byte {
 	start := len(dst)
 	body := s
 	if len(body) > 0 && body[0] == '[' {
@@ -31,7 +31,7 @@ func (e *valueEncoder) appendArray(dst []byte, kind valueKind, delim byte, s []b
 
 // appendArrayLevel appends the "{...}" at the start of s and returns what
 // follows it.
-func (e *valueEncoder) appendArrayLevel(dst []byte, kind valueKind, delim byte, s []byte, depth int) ([]byte, []byte, bool) {
+func (e *Encoder) appendArrayLevel(dst []byte, kind Kind, delim byte, s []byte, depth int) ([]byte, []byte, bool) {
 	if len(s) == 0 || s[0] != '{' || depth > maxArrayDims {
 		return dst, s, false
 	}
@@ -72,7 +72,7 @@ func (e *valueEncoder) appendArrayLevel(dst []byte, kind valueKind, delim byte, 
 
 // appendQuotedElement appends the quoted element at the start of s, in
 // which a backslash escapes the next byte.
-func (e *valueEncoder) appendQuotedElement(dst []byte, kind valueKind, s []byte) ([]byte, []byte, bool) {
+func (e *Encoder) appendQuotedElement(dst []byte, kind Kind, s []byte) ([]byte, []byte, bool) {
 	e.scratch = e.scratch[:0]
 	for i := 1; i < len(s); i++ {
 		switch c := s[i]; c {
@@ -93,7 +93,7 @@ func (e *valueEncoder) appendQuotedElement(dst []byte, kind valueKind, s []byte)
 
 // appendBareElement appends the unquoted element at the start of s, which
 // ends at the delimiter or '}'. An unquoted NULL (any case) is null.
-func (e *valueEncoder) appendBareElement(dst []byte, kind valueKind, delim byte, s []byte) ([]byte, []byte, bool) {
+func (e *Encoder) appendBareElement(dst []byte, kind Kind, delim byte, s []byte) ([]byte, []byte, bool) {
 	escaped := false
 	i := 0
 	for ; i < len(s) && s[i] != delim && s[i] != '}'; i++ {

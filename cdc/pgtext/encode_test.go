@@ -1,4 +1,4 @@
-package pgwal
+package pgtext
 
 import (
 	"encoding/base64"
@@ -144,13 +144,13 @@ func TestAppendValue(t *testing.T) {
 		{1007, `{{{{{{1}}}}}}`, `[[[[[[1]]]]]]`, "six dimensions"},
 		{1007, ``, `""`, ""},
 	}
-	var enc valueEncoder
+	var enc Encoder
 	for _, c := range cases {
-		rule, ok := builtinRule(c.oid)
+		rule, ok := BuiltinRule(c.oid)
 		if !ok {
-			rule = valueRule{kind: kindString}
+			rule = Rule{Kind: KindString}
 		}
-		got := string(enc.appendValue([]byte("prefix"), rule, []byte(c.text)))
+		got := string(enc.Append([]byte("prefix"), rule, []byte(c.text)))
 		if got != "prefix"+c.want {
 			t.Errorf("oid %d %q (%s): got %s, want %s", c.oid, c.text, c.wantUnder, strings.TrimPrefix(got, "prefix"), c.want)
 		}
@@ -162,20 +162,20 @@ func TestAppendValue(t *testing.T) {
 
 func TestBuiltinRuleByName(t *testing.T) {
 	t.Parallel()
-	cases := map[string]valueRule{
-		"int4":        {kind: kindInt},
-		"_int4":       {kind: kindInt, array: true, delim: ','},
-		"timestamptz": {kind: kindTimestampTZ},
-		"jsonb":       {kind: kindJSON},
-		"numeric":     {kind: kindString},
-		"_box":        {kind: kindString, array: true, delim: ';'},
+	cases := map[string]Rule{
+		"int4":        {Kind: KindInt},
+		"_int4":       {Kind: KindInt, Array: true, Delim: ','},
+		"timestamptz": {Kind: KindTimestampTZ},
+		"jsonb":       {Kind: KindJSON},
+		"numeric":     {Kind: KindString},
+		"_box":        {Kind: KindString, Array: true, Delim: ';'},
 	}
 	for name, want := range cases {
-		if got, ok := builtinRuleByName(name); !ok || got != want {
+		if got, ok := RuleByName(name); !ok || got != want {
 			t.Errorf("%s: got %+v %v, want %+v", name, got, ok, want)
 		}
 	}
-	if _, ok := builtinRuleByName("mood"); ok {
+	if _, ok := RuleByName("mood"); ok {
 		t.Error("mood resolved as a built-in type")
 	}
 }
