@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // Validator is a plugin's config. Validate checks it offline and returns
@@ -62,7 +63,7 @@ type Env struct {
 	Source cdc.SourceInfo
 	// Limiters holds the rate limiters of vendor accounts, shared by every
 	// writer of the daemon.
-	Limiters *delivery.Limiters
+	Limiters *ratelimit.Limiters
 }
 
 // Registry maps the "type" of a system to its plugin, a sink or a writer

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 func TestRegistryPanics(t *testing.T) {
@@ -110,7 +111,7 @@ func TestWriters(t *testing.T) {
 	if c := cfg.Systems["crm"].Config.(*fakeConfig); c.URL != "https://crm" || c.Rate.Per != 2*time.Second {
 		t.Errorf("writer config %+v", c)
 	}
-	limiters := delivery.NewLimiters()
+	limiters := ratelimit.NewLimiters()
 	w, err := cfg.NewWriter(reg, "crm", Env{Limiters: limiters})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // verdict is what became of one record in one Writer call.
@@ -151,7 +152,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 // A delivered record whose link would claim an external id another local
 // record holds becomes a dead letter (see putLinks).
 func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, took time.Duration, now time.Time, replay bool) error {
-	var links []Link
+	var links []syncstate.Link
 	for i, v := range vs {
 		if v.skip != "" || v.err != nil {
 			continue
@@ -173,25 +174,25 @@ func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, t
 			}
 		}
 	}
-	var letters []DeadLetter
-	outcomes := make([]Outcome, 0, len(vs))
+	var letters []syncstate.DeadLetter
+	outcomes := make([]syncstate.Outcome, 0, len(vs))
 	for _, v := range vs {
 		it := v.it
 		switch {
 		case v.skip != "":
-			outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, took, v.skip))
+			outcomes = append(outcomes, p.outcome(it, syncstate.StatusSkipped, now, took, v.skip))
 		case v.err == nil:
-			status := StatusDelivered
+			status := syncstate.StatusDelivered
 			if replay {
-				status = StatusReplayed
+				status = syncstate.StatusReplayed
 			}
 			outcomes = append(outcomes, p.outcome(it, status, now, took, ""))
 		case !v.readyAt.IsZero():
-			outcomes = append(outcomes, p.outcome(it, StatusRetried, now, took, errorText(v.err)))
+			outcomes = append(outcomes, p.outcome(it, syncstate.StatusRetried, now, took, errorText(v.err)))
 		default:
 			dl := p.deadLetter(it, v.err, now)
 			letters = append(letters, dl)
-			outcomes = append(outcomes, p.outcome(it, StatusDeadLettered, now, took, dl.Error))
+			outcomes = append(outcomes, p.outcome(it, syncstate.StatusDeadLettered, now, took, dl.Error))
 		}
 	}
 	if replay {
@@ -229,8 +230,8 @@ func (p *Pipeline) resolve(ctx context.Context, vs []verdict) error {
 
 // link is the link after a successful write. A delete keeps the link,
 // Deleted: its id, and no Base.
-func (p *Pipeline) link(ref LinkRef, it *item, extID, version string, now time.Time) Link {
-	l := Link{
+func (p *Pipeline) link(ref syncstate.LinkRef, it *item, extID, version string, now time.Time) syncstate.Link {
+	l := syncstate.Link{
 		System: ref.System, Object: ref.Object, Table: ref.Table, Key: ref.Key,
 		ExternalID: extID, Version: version, LSN: it.rec.Event.Pos.CommitLSN, UpdatedAt: now,
 	}

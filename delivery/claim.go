@@ -6,25 +6,12 @@ import (
 	"fmt"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-// LinkConflictError reports an external id claimed by a local record while
-// another local record holds it (Links.Put).
-type LinkConflictError struct {
-	System, Object, ExternalID string
-	// Holder is the local record linked to ExternalID.
-	HolderTable, HolderKey string
-	// Claimant is the local record whose link was refused.
-	ClaimantTable, ClaimantKey string
-}
-
-func (e *LinkConflictError) Error() string {
-	return fmt.Sprintf("link %s %s %q: already linked to %s %s, claimed by %s %s",
-		e.System, e.Object, e.ExternalID, e.HolderTable, e.HolderKey, e.ClaimantTable, e.ClaimantKey)
-}
-
-func (e *LinkConflictError) claimant() LinkRef {
-	return LinkRef{System: e.System, Object: e.Object, Table: e.ClaimantTable, Key: e.ClaimantKey}
+// claimant is the local record whose link e refused.
+func claimant(e *syncstate.LinkConflictError) syncstate.LinkRef {
+	return syncstate.LinkRef{System: e.System, Object: e.Object, Table: e.ClaimantTable, Key: e.ClaimantKey}
 }
 
 // A system answers a write with the id of a record another local record is
@@ -47,33 +34,21 @@ func (e *LinkConflictError) claimant() LinkRef {
 // When both local records exist, the duplicate value is the local data's
 // to fix; the letter says so.
 
-// ExternalRef names a record in a system: its object type and id.
-type ExternalRef struct{ Object, ID string }
-
-// ClaimReplayer is implemented by DeadLetters stores that can mark for
-// replay, in one call, the dead letters of a pipeline that claimed one of
-// ids (DeadLetter.ClaimedID). The pipeline calls it with the ids of the
-// deletes it delivered, and ReplayDeadLetters (RunReplays) then writes the
-// letters again.
-type ClaimReplayer interface {
-	ReplayClaims(ctx context.Context, pipeline string, ids []ExternalRef) (int, error)
-}
-
 // replayClaims marks for replay the dead letters that claimed the ids of
 // the deletes among vs that were delivered.
 func (p *Pipeline) replayClaims(ctx context.Context, vs []verdict) error {
-	var ids []ExternalRef
+	var ids []syncstate.ExternalRef
 	for _, v := range vs {
 		if v.skip == "" && v.err == nil && v.it.rec.Op == cdc.OpDelete && v.extID != "" {
-			ids = append(ids, ExternalRef{Object: v.it.rec.Object, ID: v.extID})
+			ids = append(ids, syncstate.ExternalRef{Object: v.it.rec.Object, ID: v.extID})
 		}
 	}
 	return p.replayIDs(ctx, ids)
 }
 
 // replayIDs marks for replay the dead letters that claimed one of ids.
-func (p *Pipeline) replayIDs(ctx context.Context, ids []ExternalRef) error {
-	r, ok := p.st.DeadLetters.(ClaimReplayer)
+func (p *Pipeline) replayIDs(ctx context.Context, ids []syncstate.ExternalRef) error {
+	r, ok := p.st.DeadLetters.(syncstate.ClaimReplayer)
 	if !ok || len(ids) == 0 {
 		return nil
 	}
@@ -94,9 +69,9 @@ func (p *Pipeline) replayIDs(ctx context.Context, ids []ExternalRef) error {
 // claimed it (a re-create with the same email, which the system takes for
 // the same record) is replayed and linked to it. items are the skipped
 // items, links their links as read.
-func (p *Pipeline) releaseHeld(ctx context.Context, items []*item, links map[LinkRef]*Link) error {
-	var put []Link
-	var ids []ExternalRef
+func (p *Pipeline) releaseHeld(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link) error {
+	var put []syncstate.Link
+	var ids []syncstate.ExternalRef
 	for _, it := range items {
 		ref, ok := it.ref(p.cfg.System)
 		l := links[ref]
@@ -106,7 +81,7 @@ func (p *Pipeline) releaseHeld(ctx context.Context, items []*item, links map[Lin
 		d := *l
 		d.Deleted, d.Base, d.LSN = true, nil, it.rec.Event.Pos.CommitLSN
 		put = append(put, d)
-		ids = append(ids, ExternalRef{Object: ref.Object, ID: l.ExternalID})
+		ids = append(ids, syncstate.ExternalRef{Object: ref.Object, ID: l.ExternalID})
 	}
 	if len(put) == 0 {
 		return nil
@@ -121,7 +96,7 @@ func (p *Pipeline) releaseHeld(ctx context.Context, items []*item, links map[Lin
 // conflict opened since their first attempt held.
 func (p *Pipeline) releaseHeldVerdicts(ctx context.Context, vs []verdict) error {
 	var items []*item
-	var refs []LinkRef
+	var refs []syncstate.LinkRef
 	for _, v := range vs {
 		if ref, ok := v.it.ref(p.cfg.System); ok && v.skip == heldReason && v.it.rec.Op == cdc.OpDelete && p.st.Links != nil {
 			items, refs = append(items, v.it), append(refs, ref)
@@ -139,8 +114,8 @@ func (p *Pipeline) releaseHeldVerdicts(ctx context.Context, vs []verdict) error 
 
 // putLinks stores links but those that claim an external id another local
 // record holds, which it returns, each with its conflict.
-func (p *Pipeline) putLinks(ctx context.Context, links []Link) (map[LinkRef]*LinkConflictError, error) {
-	var refused map[LinkRef]*LinkConflictError
+func (p *Pipeline) putLinks(ctx context.Context, links []syncstate.Link) (map[syncstate.LinkRef]*syncstate.LinkConflictError, error) {
+	var refused map[syncstate.LinkRef]*syncstate.LinkConflictError
 	for len(links) > 0 {
 		err := p.st.Links.Put(ctx, links)
 		if err == nil {
@@ -151,14 +126,14 @@ func (p *Pipeline) putLinks(ctx context.Context, links []Link) (map[LinkRef]*Lin
 			return nil, err
 		}
 		if refused == nil {
-			refused = make(map[LinkRef]*LinkConflictError, len(conflicts))
+			refused = make(map[syncstate.LinkRef]*syncstate.LinkConflictError, len(conflicts))
 		}
 		for _, c := range conflicts {
-			refused[c.claimant()] = c
+			refused[claimant(c)] = c
 		}
 		kept := links[:0:0]
 		for _, l := range links {
-			if refused[LinkRef{System: l.System, Object: l.Object, Table: l.Table, Key: l.Key}] == nil {
+			if refused[syncstate.LinkRef{System: l.System, Object: l.Object, Table: l.Table, Key: l.Key}] == nil {
 				kept = append(kept, l)
 			}
 		}
@@ -172,14 +147,14 @@ func (p *Pipeline) putLinks(ctx context.Context, links []Link) (map[LinkRef]*Lin
 
 // linkConflicts returns the conflicts err joins, and false when err holds
 // anything else.
-func linkConflicts(err error) ([]*LinkConflictError, bool) {
+func linkConflicts(err error) ([]*syncstate.LinkConflictError, bool) {
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = j.Unwrap()
 	}
-	out := make([]*LinkConflictError, 0, len(errs))
+	out := make([]*syncstate.LinkConflictError, 0, len(errs))
 	for _, e := range errs {
-		var c *LinkConflictError
+		var c *syncstate.LinkConflictError
 		if !errors.As(e, &c) {
 			return nil, false
 		}
@@ -190,7 +165,7 @@ func linkConflicts(err error) ([]*LinkConflictError, bool) {
 
 // claimError is the permanent error of a record whose write the system
 // answered with an id another local record holds.
-func claimError(c *LinkConflictError) error {
+func claimError(c *syncstate.LinkConflictError) error {
 	return cdc.Permanent(fmt.Errorf("%s answered with %s id %s, which is linked to %s %s, so %s %s was not linked "+
 		"(%s id %s has its values now). If %s %s was deleted, its delete had not reached %s yet: once it is delivered (or skipped "+
 		"while a conflict holds that record), cdcd replays this dead letter (cdcd dlq replay ID does the same). If both records "+

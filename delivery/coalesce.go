@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // coalesce collapses the items of each keyed record into one carrying its
@@ -26,7 +27,7 @@ import (
 // When changes merge, the later change's fields win, and fields it lacks
 // (unchanged TOASTed columns) keep their earlier values. The merged record
 // carries the latest event: its id, position and commit LSN.
-func (p *Pipeline) coalesce(items []*item, now time.Time) ([]*item, []Outcome) {
+func (p *Pipeline) coalesce(items []*item, now time.Time) ([]*item, []syncstate.Outcome) {
 	at := make(map[string]int, len(items))
 	last := map[int]*item{}     // the original item whose event kept[i] carries
 	folded := map[int][]*item{} // the originals folded into kept[i]
@@ -49,14 +50,14 @@ func (p *Pipeline) coalesce(items []*item, now time.Time) ([]*item, []Outcome) {
 		born := it.rec.Op == cdc.OpDelete && (kept[i].rec.Op == cdc.OpCreate || kept[i].born)
 		kept[i] = &item{rec: merge(kept[i].rec, it.rec), table: it.table, born: born}
 	}
-	var gone []Outcome
+	var gone []syncstate.Outcome
 	for i := range kept {
 		if len(folded[i]) == 0 {
 			continue
 		}
 		reason := "coalesced into " + kept[i].rec.Event.ID()
 		for _, it := range folded[i] {
-			gone = append(gone, p.outcome(it, StatusSkipped, now, 0, reason))
+			gone = append(gone, p.outcome(it, syncstate.StatusSkipped, now, 0, reason))
 		}
 	}
 	return kept, gone

@@ -19,6 +19,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/delivery/deliverytest"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // ev is a change to public.contacts row id=key in transaction lsn; fields
@@ -45,8 +46,8 @@ func ev(lsn uint64, idx uint32, key int, op cdc.Op, fields ...string) cdc.Event 
 
 func keyOf(key int) string { return fmt.Sprintf(`{"id":%d}`, key) }
 
-func refOf(key int) delivery.LinkRef {
-	return delivery.LinkRef{System: "crm", Object: "contacts", Table: "public.contacts", Key: keyOf(key)}
+func refOf(key int) syncstate.LinkRef {
+	return syncstate.LinkRef{System: "crm", Object: "contacts", Table: "public.contacts", Key: keyOf(key)}
 }
 
 // mapper maps every After column but id; a column "skip" filters the event

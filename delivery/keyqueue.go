@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // keyQueue holds the pending items of one local record, head first. Only
@@ -47,7 +48,7 @@ type report struct {
 
 // queues groups items by local record, in order, and seeds each queue
 // with its record's link and pending create.
-func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link, pending map[LinkRef]bool) []*keyQueue {
+func (p *Pipeline) queues(items []*item, links map[syncstate.LinkRef]*syncstate.Link, pending map[syncstate.LinkRef]bool) []*keyQueue {
 	at := make(map[string]*keyQueue, len(items))
 	var qs []*keyQueue
 	for _, it := range items {
@@ -75,7 +76,7 @@ func (p *Pipeline) queues(items []*item, links map[LinkRef]*Link, pending map[Li
 // deliver writes items until each is delivered or dead-lettered. It
 // returns early only when ctx ends or a store fails, after the Writer
 // calls in flight returned.
-func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[LinkRef]*Link, replay bool) (runStats, error) {
+func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link, replay bool) (runStats, error) {
 	var stats runStats
 	if len(items) == 0 {
 		return stats, nil

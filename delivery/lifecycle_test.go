@@ -5,6 +5,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // Regression: a row inserted and deleted before delivery was written as a
@@ -21,7 +22,7 @@ func TestCreatedAndDeletedBeforeDeliveryIsSkipped(t *testing.T) {
 			t.Fatalf("a record that lived and died before delivery was written: %+v", r)
 		}
 	}
-	if outs := h.audit.Outcomes(events[2].ID()); len(outs) != 1 || outs[0].Status != delivery.StatusSkipped || outs[0].Error != "created and deleted before delivery" {
+	if outs := h.audit.Outcomes(events[2].ID()); len(outs) != 1 || outs[0].Status != syncstate.StatusSkipped || outs[0].Error != "created and deleted before delivery" {
 		t.Errorf("the delete audited %+v, want skipped: created and deleted before delivery", outs)
 	}
 	if n := len(h.dead.Letters()); n != 0 {
@@ -39,7 +40,7 @@ func TestRedeliveredCreateThenDeleteIsDeleted(t *testing.T) {
 	t.Parallel()
 	v := newVendor()
 	h := newHarness(t, delivery.PipelineConfig{Coalesce: true}, v)
-	h.links.Seed(delivery.Link{System: "crm", Object: "contacts", Table: "public.contacts", Key: keyOf(1), ExternalID: "ext-0", Base: map[string]any{"a": "1"}})
+	h.links.Seed(syncstate.Link{System: "crm", Object: "contacts", Table: "public.contacts", Key: keyOf(1), ExternalID: "ext-0", Base: map[string]any{"a": "1"}})
 	v.state["ext-0"], v.byKey[keyOf(1)] = map[string]any{"a": "1"}, "ext-0"
 	h.write(t, ev(1, 0, 1, cdc.OpCreate, "a=1"), ev(1, 1, 1, cdc.OpDelete))
 	recs := v.records()
@@ -59,7 +60,7 @@ func TestUpdateChangingNoMappedFieldSendsNothing(t *testing.T) {
 	if n := len(v.records()); n != 1 {
 		t.Fatalf("%d writes, want the create alone", n)
 	}
-	if outs := h.audit.Outcomes("0/20/0"); len(outs) != 1 || outs[0].Status != delivery.StatusSkipped {
+	if outs := h.audit.Outcomes("0/20/0"); len(outs) != 1 || outs[0].Status != syncstate.StatusSkipped {
 		t.Fatalf("the update audited %+v, want skipped", outs)
 	}
 	h.write(t, ev(0x30, 0, 1, cdc.OpUpdate, "a=1", "b=3"))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 func TestMetrics(t *testing.T) {
@@ -62,10 +63,10 @@ func TestMetrics(t *testing.T) {
 func TestLimitersReportWaitingPerAccount(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	ls := delivery.NewLimiters()
+	ls := ratelimit.NewLimiters()
 	reg.MustRegister(ls)
-	l := ls.For("hubspot:portal-1", delivery.Rate{Requests: 1, Per: 20 * time.Millisecond})
-	ls.For("slack:abc", delivery.Rate{Requests: 10, Per: time.Second})
+	l := ls.For("hubspot:portal-1", ratelimit.Rate{Requests: 1, Per: 20 * time.Millisecond})
+	ls.For("slack:abc", ratelimit.Rate{Requests: 10, Per: time.Second})
 	for range 2 {
 		if err := l.Wait(context.Background()); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // A create sent to a system may be applied though cdcd never learns it
@@ -18,12 +19,12 @@ import (
 
 // pendingCreates returns which of the items' records that have no live
 // link have a pending create.
-func (p *Pipeline) pendingCreates(ctx context.Context, items []*item, links map[LinkRef]*Link) (map[LinkRef]bool, error) {
+func (p *Pipeline) pendingCreates(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link) (map[syncstate.LinkRef]bool, error) {
 	if p.settler == nil || p.st.Pending == nil {
 		return nil, nil
 	}
-	seen := make(map[LinkRef]bool, len(items))
-	var refs []LinkRef
+	seen := make(map[syncstate.LinkRef]bool, len(items))
+	var refs []syncstate.LinkRef
 	for _, it := range items {
 		ref, ok := it.ref(p.cfg.System)
 		if !ok || seen[ref] || (links[ref] != nil && links[ref].Base != nil) || !p.settler.SettlesCreate(&it.rec) {
@@ -60,7 +61,7 @@ func (p *Pipeline) beginCreates(ctx context.Context, qs []*keyQueue, recs []Reco
 	if p.settler == nil {
 		return nil
 	}
-	var refs []LinkRef
+	var refs []syncstate.LinkRef
 	var begun []*keyQueue
 	for i, q := range qs {
 		if hold[i] != nil || skip[i] != "" || !p.settlesCreate(&recs[i]) {
@@ -89,11 +90,11 @@ func (p *Pipeline) beginCreates(ctx context.Context, qs []*keyQueue, recs []Reco
 // settleCreates clears the pending creates that the verdicts settle: the
 // record was written, or failed with an error showing nothing was applied
 // while no earlier create was pending. It returns the refs to forget.
-func (p *Pipeline) settleCreates(recs []Record, vs []verdict) []LinkRef {
+func (p *Pipeline) settleCreates(recs []Record, vs []verdict) []syncstate.LinkRef {
 	if p.settler == nil {
 		return nil
 	}
-	var refs []LinkRef
+	var refs []syncstate.LinkRef
 	for i, v := range vs {
 		q := v.q
 		if !q.pending || !isCreate(&recs[i]) || v.skip != "" {
@@ -111,7 +112,7 @@ func (p *Pipeline) settleCreates(recs []Record, vs []verdict) []LinkRef {
 }
 
 // forgetCreates clears settled pending creates in the store.
-func (p *Pipeline) forgetCreates(ctx context.Context, refs []LinkRef) error {
+func (p *Pipeline) forgetCreates(ctx context.Context, refs []syncstate.LinkRef) error {
 	if len(refs) == 0 || p.st.Pending == nil {
 		return nil
 	}

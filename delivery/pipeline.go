@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // Mapper turns an event into the record for a system; ok=false means the
@@ -94,12 +95,12 @@ func orDefault[T int | time.Duration](v, def T) T {
 // links are looked up or kept, dead letters are dropped (after a warning),
 // no audit trail is written. Only tests leave them nil.
 type Stores struct {
-	Links       Links
-	DeadLetters DeadLetters
-	Audit       Audit
+	Links       syncstate.Links
+	DeadLetters syncstate.DeadLetters
+	Audit       syncstate.Audit
 	// Pending is used when the Writer is a Settler; nil keeps pending
 	// creates in memory for the length of one Write.
-	Pending PendingCreates
+	Pending syncstate.PendingCreates
 }
 
 // Pipeline delivers a pipeline's events to one system through its Writer.
@@ -253,15 +254,15 @@ func (p *Pipeline) Close(ctx context.Context) error {
 }
 
 // hold skips, and audits, the items of records held by an open conflict.
-func (p *Pipeline) hold(ctx context.Context, items []*item, links map[LinkRef]*Link) ([]*item, error) {
+func (p *Pipeline) hold(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link) ([]*item, error) {
 	kept := items[:0:0]
 	var held []*item
-	var outcomes []Outcome
+	var outcomes []syncstate.Outcome
 	now := time.Now()
 	for _, it := range items {
 		if ref, ok := it.ref(p.cfg.System); ok && links[ref] != nil && links[ref].Held {
 			held = append(held, it)
-			outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, 0, heldReason))
+			outcomes = append(outcomes, p.outcome(it, syncstate.StatusSkipped, now, 0, heldReason))
 			continue
 		}
 		kept = append(kept, it)
@@ -280,12 +281,12 @@ func (p *Pipeline) hold(ctx context.Context, items []*item, links map[LinkRef]*L
 }
 
 // lookup fetches, in one call, the links of the items' records.
-func (p *Pipeline) lookup(ctx context.Context, items []*item) (map[LinkRef]*Link, error) {
+func (p *Pipeline) lookup(ctx context.Context, items []*item) (map[syncstate.LinkRef]*syncstate.Link, error) {
 	if p.st.Links == nil {
 		return nil, nil
 	}
-	seen := make(map[LinkRef]bool, len(items))
-	refs := make([]LinkRef, 0, len(items))
+	seen := make(map[syncstate.LinkRef]bool, len(items))
+	refs := make([]syncstate.LinkRef, 0, len(items))
 	for _, it := range items {
 		if ref, ok := it.ref(p.cfg.System); ok && !seen[ref] {
 			seen[ref] = true

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 func TestOrderPerKeyUnderConcurrency(t *testing.T) {
@@ -84,7 +86,7 @@ func TestCoalescing(t *testing.T) {
 			v := newVendor()
 			h := newHarness(t, delivery.PipelineConfig{Coalesce: true}, v)
 			if tt.link {
-				h.links.Seed(delivery.Link{System: "crm", Object: "contacts", Table: "public.contacts", Key: keyOf(1), ExternalID: "ext-0", Base: map[string]any{}})
+				h.links.Seed(syncstate.Link{System: "crm", Object: "contacts", Table: "public.contacts", Key: keyOf(1), ExternalID: "ext-0", Base: map[string]any{}})
 				v.state["ext-0"], v.byKey[keyOf(1)] = map[string]any{}, "ext-0"
 			}
 			events := append(slices.Clone(tt.events), ev(9, 0, 2, cdc.OpCreate, "a=other"))
@@ -107,7 +109,7 @@ func TestCoalescing(t *testing.T) {
 			}
 			for _, e := range tt.events[:len(tt.events)-1] {
 				out := h.audit.Outcomes(e.ID())
-				if len(out) != 1 || out[0].Status != delivery.StatusSkipped || out[0].Error != "coalesced into "+last {
+				if len(out) != 1 || out[0].Status != syncstate.StatusSkipped || out[0].Error != "coalesced into "+last {
 					t.Errorf("event %s audited %+v, want skipped, coalesced into %s", e.ID(), out, last)
 				}
 			}
@@ -200,7 +202,7 @@ func TestFilteredEventsAreSkippedAndAudited(t *testing.T) {
 		t.Errorf("vendor got %d records", len(got))
 	}
 	out := h.audit.Outcomes(e.ID())
-	if len(out) != 1 || out[0].Status != delivery.StatusSkipped || out[0].Error != "filtered" {
+	if len(out) != 1 || out[0].Status != syncstate.StatusSkipped || out[0].Error != "filtered" {
 		t.Errorf("audit %+v, want skipped: filtered", out)
 	}
 }
@@ -271,7 +273,7 @@ func TestPermanentErrorIsDeadLetteredAndAcknowledged(t *testing.T) {
 	v := newVendor()
 	v.fail = func(r delivery.Record, _ int) error {
 		if r.Fields["email"] == "not-an-email" {
-			return delivery.HTTPError(400, nil, []byte(`{"status":"error","message":"Property values were not valid: email"}`), "upsert contacts")
+			return vendorhttp.Classify(400, nil, []byte(`{"status":"error","message":"Property values were not valid: email"}`), "upsert contacts")
 		}
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // item is one record on its way to the system, with its retry state.
@@ -16,7 +17,7 @@ type item struct {
 	table   string    // the event's schema.table
 	attempt int       // attempts made so far
 	first   time.Time // start of the first attempt
-	letter  *DeadLetter
+	letter  *syncstate.DeadLetter
 	// born: a delete whose record's create was folded into it (coalesce),
 	// so the record may never have reached the system.
 	born bool
@@ -28,11 +29,11 @@ func (it *item) identity() string {
 	return it.table + "\x00" + it.rec.Object + "\x00" + it.rec.Key
 }
 
-func (it *item) ref(system string) (LinkRef, bool) {
+func (it *item) ref(system string) (syncstate.LinkRef, bool) {
 	if it.rec.Key == "" {
-		return LinkRef{}, false
+		return syncstate.LinkRef{}, false
 	}
-	return LinkRef{System: system, Object: it.rec.Object, Table: it.table, Key: it.rec.Key}, true
+	return syncstate.LinkRef{System: system, Object: it.rec.Object, Table: it.table, Key: it.rec.Key}, true
 }
 
 func tableOf(e *cdc.Event) string {
@@ -64,8 +65,8 @@ func (p *Pipeline) newItem(e *cdc.Event, rec Record) *item {
 // events that cannot be mapped and audits the skipped ones.
 func (p *Pipeline) prepare(ctx context.Context, events []cdc.Event) ([]*item, error) {
 	items := make([]*item, 0, len(events))
-	var letters []DeadLetter
-	var outcomes []Outcome
+	var letters []syncstate.DeadLetter
+	var outcomes []syncstate.Outcome
 	now := time.Now()
 	for i := range events {
 		e := &events[i]
@@ -77,16 +78,16 @@ func (p *Pipeline) prepare(ctx context.Context, events []cdc.Event) ([]*item, er
 		case err != nil:
 			it := p.newItem(e, Record{})
 			letters = append(letters, p.deadLetter(it, fmt.Errorf("map: %w", err), now))
-			outcomes = append(outcomes, p.outcome(it, StatusDeadLettered, now, 0, letters[len(letters)-1].Error))
+			outcomes = append(outcomes, p.outcome(it, syncstate.StatusDeadLettered, now, 0, letters[len(letters)-1].Error))
 			p.logDead(it, "mapping")
 		case !ok:
-			outcomes = append(outcomes, p.outcome(p.newItem(e, Record{}), StatusSkipped, now, 0, "filtered"))
+			outcomes = append(outcomes, p.outcome(p.newItem(e, Record{}), syncstate.StatusSkipped, now, 0, "filtered"))
 		default:
 			items = append(items, p.newItem(e, rec))
 		}
 	}
 	if p.cfg.Coalesce {
-		var gone []Outcome
+		var gone []syncstate.Outcome
 		items, gone = p.coalesce(items, now)
 		outcomes = append(outcomes, gone...)
 	}
@@ -103,9 +104,9 @@ func (p *Pipeline) prepare(ctx context.Context, events []cdc.Event) ([]*item, er
 
 // deadLetter describes it for the dead-letter store. Attempts is 0 for an
 // event that could not be mapped: a replay maps it again.
-func (p *Pipeline) deadLetter(it *item, err error, now time.Time) DeadLetter {
+func (p *Pipeline) deadLetter(it *item, err error, now time.Time) syncstate.DeadLetter {
 	e := it.rec.Event
-	dl := DeadLetter{
+	dl := syncstate.DeadLetter{
 		Pipeline: p.cfg.Name, System: p.cfg.System, Object: it.rec.Object,
 		Table: it.table, Key: it.rec.Key, EventID: e.ID(), Op: it.rec.Op,
 		Event:    cdc.AppendEnvelope(nil, e, &cdc.SourceInfo{}, now),
@@ -113,7 +114,7 @@ func (p *Pipeline) deadLetter(it *item, err error, now time.Time) DeadLetter {
 		Attempts: it.attempt,
 		FailedAt: now,
 	}
-	if c := (*LinkConflictError)(nil); errors.As(err, &c) {
+	if c := (*syncstate.LinkConflictError)(nil); errors.As(err, &c) {
 		dl.ClaimedID = c.ExternalID
 	}
 	if it.attempt > 0 {
@@ -126,8 +127,8 @@ func (p *Pipeline) deadLetter(it *item, err error, now time.Time) DeadLetter {
 	return dl
 }
 
-func (p *Pipeline) outcome(it *item, s Status, now time.Time, latency time.Duration, msg string) Outcome {
-	return Outcome{
+func (p *Pipeline) outcome(it *item, s syncstate.Status, now time.Time, latency time.Duration, msg string) syncstate.Outcome {
+	return syncstate.Outcome{
 		At: now, Pipeline: p.cfg.Name, System: p.cfg.System, Object: it.rec.Object,
 		Key: it.rec.Key, EventID: it.rec.Event.ID(), Op: it.rec.Op,
 		Status: s, Attempt: it.attempt, Latency: latency, Error: msg,
@@ -139,7 +140,7 @@ func (p *Pipeline) outcome(it *item, s Status, now time.Time, latency time.Durat
 // fail the same way: the failure is logged as an error and counted, Ready
 // reports it, and the letters are stored again with backoff until the
 // store takes them or ctx ends.
-func (p *Pipeline) putDeadLetters(ctx context.Context, letters []DeadLetter) error {
+func (p *Pipeline) putDeadLetters(ctx context.Context, letters []syncstate.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
@@ -184,7 +185,7 @@ func (p *Pipeline) Ready() error {
 	return nil
 }
 
-func (p *Pipeline) audit(ctx context.Context, outcomes []Outcome) error {
+func (p *Pipeline) audit(ctx context.Context, outcomes []syncstate.Outcome) error {
 	if len(outcomes) == 0 || p.st.Audit == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // replayBatch is how many dead letters one ReplayDeadLetters takes.
@@ -53,7 +54,7 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 	}
 	now := time.Now()
 	items := make([]*item, 0, len(letters))
-	var outcomes []Outcome
+	var outcomes []syncstate.Outcome
 	for i := range letters {
 		dl := &letters[i]
 		it, err := p.rebuild(ctx, dl)
@@ -64,9 +65,9 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 			items = append(items, it)
 			continue
 		}
-		status, reason := StatusSkipped, "filtered on replay"
+		status, reason := syncstate.StatusSkipped, "filtered on replay"
 		if err != nil {
-			status, reason = StatusDeadLettered, errorText(err)
+			status, reason = syncstate.StatusDeadLettered, errorText(err)
 			err = errors.New(reason)
 		}
 		if rerr := p.st.DeadLetters.Resolve(ctx, dl.ID, err); rerr != nil {
@@ -87,13 +88,13 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 		if err := p.st.DeadLetters.Resolve(ctx, it.letter.ID, nil); err != nil {
 			return 0, fmt.Errorf("resolve dead letter %d: %w", it.letter.ID, err)
 		}
-		outcomes = append(outcomes, p.outcome(it, StatusSkipped, now, 0, "superseded by a newer delivered change"))
+		outcomes = append(outcomes, p.outcome(it, syncstate.StatusSkipped, now, 0, "superseded by a newer delivered change"))
 	}
 	if err := p.audit(ctx, outcomes); err != nil {
 		return 0, err
 	}
 	for _, o := range outcomes {
-		if o.Status == StatusSkipped {
+		if o.Status == syncstate.StatusSkipped {
 			p.met.skipped.Inc()
 		}
 	}
@@ -106,21 +107,16 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 	return len(letters), nil
 }
 
-// ErrReplayInterrupted resolves a dead letter whose replay was cut short
-// (the pipeline stopped): the store puts it back to wait for a replay, as
-// the operator asked, without counting an attempt.
-var ErrReplayInterrupted = errors.New("replay interrupted")
-
 // release hands the letters taken and not yet resolved back to the store,
 // so that the next start replays them at once instead of after the lease.
-func (p *Pipeline) release(ctx context.Context, letters []DeadLetter) {
+func (p *Pipeline) release(ctx context.Context, letters []syncstate.DeadLetter) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	released := 0
 	for i := range letters {
 		// A letter already resolved is no longer replaying: the store
 		// refuses it, and it keeps its outcome.
-		if p.st.DeadLetters.Resolve(rctx, letters[i].ID, ErrReplayInterrupted) == nil {
+		if p.st.DeadLetters.Resolve(rctx, letters[i].ID, syncstate.ErrReplayInterrupted) == nil {
 			released++
 		}
 	}
@@ -162,7 +158,7 @@ func (p *Pipeline) RunReplays(ctx context.Context, every time.Duration) error {
 
 // rebuild turns a dead letter back into an item; nil when the Mapper now
 // skips its event.
-func (p *Pipeline) rebuild(ctx context.Context, dl *DeadLetter) (*item, error) {
+func (p *Pipeline) rebuild(ctx context.Context, dl *syncstate.DeadLetter) (*item, error) {
 	e, err := eventOf(dl)
 	if err != nil {
 		return nil, err
@@ -189,7 +185,7 @@ func (p *Pipeline) rebuild(ctx context.Context, dl *DeadLetter) (*item, error) {
 
 // superseded reports whether a newer change to the replayed record was
 // delivered since it was dead-lettered.
-func (p *Pipeline) superseded(it *item, links map[LinkRef]*Link) bool {
+func (p *Pipeline) superseded(it *item, links map[syncstate.LinkRef]*syncstate.Link) bool {
 	ref, ok := it.ref(p.cfg.System)
 	if !ok {
 		return false
@@ -199,8 +195,8 @@ func (p *Pipeline) superseded(it *item, links map[LinkRef]*Link) bool {
 	return l != nil && lsn != 0 && l.LSN > lsn
 }
 
-func (p *Pipeline) letterOutcome(dl *DeadLetter, s Status, now time.Time, msg string) Outcome {
-	return Outcome{
+func (p *Pipeline) letterOutcome(dl *syncstate.DeadLetter, s syncstate.Status, now time.Time, msg string) syncstate.Outcome {
+	return syncstate.Outcome{
 		At: now, Pipeline: p.cfg.Name, System: p.cfg.System, Object: dl.Object,
 		Key: dl.Key, EventID: dl.EventID, Op: dl.Op, Status: s, Error: msg,
 	}
@@ -209,7 +205,7 @@ func (p *Pipeline) letterOutcome(dl *DeadLetter, s Status, now time.Time, msg st
 // eventOf rebuilds a dead letter's event from its envelope with the one
 // envelope codec (cdc.ParseEnvelope), so a replayed change is the original
 // one: inbound block, origin and position included.
-func eventOf(dl *DeadLetter) (*cdc.Event, error) {
+func eventOf(dl *syncstate.DeadLetter) (*cdc.Event, error) {
 	if len(bytes.TrimSpace(dl.Event)) == 0 {
 		return nil, fmt.Errorf("dead letter %d has no event to replay", dl.ID)
 	}

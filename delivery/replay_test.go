@@ -12,13 +12,15 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // rejecting makes v refuse email "bad" permanently while *broken is set.
 func rejecting(v *vendor, broken *atomic.Bool) {
 	v.fail = func(r delivery.Record, _ int) error {
 		if broken.Load() && r.Fields["email"] == "bad" {
-			return delivery.HTTPError(400, nil, []byte(`{"message":"INVALID_EMAIL"}`), "upsert contacts")
+			return vendorhttp.Classify(400, nil, []byte(`{"message":"INVALID_EMAIL"}`), "upsert contacts")
 		}
 		return nil
 	}
@@ -149,7 +151,7 @@ func TestReplaySkipsSupersededLetters(t *testing.T) {
 		t.Errorf("superseded letter resolved %v, %v; want resolved", ok, err)
 	}
 	out := h.audit.Outcomes(cdc.Position{CommitLSN: 5}.String())
-	if last := out[len(out)-1]; last.Status != delivery.StatusSkipped || last.Error != "superseded by a newer delivered change" {
+	if last := out[len(out)-1]; last.Status != syncstate.StatusSkipped || last.Error != "superseded by a newer delivered change" {
 		t.Errorf("audit %+v", last)
 	}
 }

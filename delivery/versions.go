@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // Versioner is a Writer that reads the system's current version (its
@@ -66,7 +67,7 @@ func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Rec
 	}
 	// Candidates read their link again: the inbound side may have compared
 	// the system's change and moved the version since this Write began.
-	var refs []LinkRef
+	var refs []syncstate.LinkRef
 	var moved []int
 	for _, i := range at {
 		if rv, ok := remote[recs[i].ExternalID]; ok && rv.After(qs[i].version.Add(versionSlack)) {
@@ -109,7 +110,7 @@ func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Rec
 // heldSince skips the retried records whose record a conflict has held
 // since their first attempt (the first attempt was checked at Write).
 func (p *Pipeline) heldSince(ctx context.Context, qs []*keyQueue, hold []error, skip []string) {
-	var refs []LinkRef
+	var refs []syncstate.LinkRef
 	var at []int
 	for i, q := range qs {
 		if it := q.items[0]; it.attempt > 1 {

@@ -13,6 +13,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/delivery/deliverytest"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // timed is a vendor whose records carry an updated-at, which its writes
@@ -112,11 +113,11 @@ func TestRemoteMovedSinceTheLastSync(t *testing.T) {
 	if recs := w.records(); len(recs) != 3 || recs[2].Fields["name"] != "Amy" {
 		t.Fatalf("the update was not written after the comparison: %+v", recs)
 	}
-	var statuses []delivery.Status
+	var statuses []syncstate.Status
 	for _, o := range audit.Outcomes("0/30/0") {
 		statuses = append(statuses, o.Status)
 	}
-	if !slices.Equal(statuses, []delivery.Status{delivery.StatusRetried, delivery.StatusDelivered}) {
+	if !slices.Equal(statuses, []syncstate.Status{syncstate.StatusRetried, syncstate.StatusDelivered}) {
 		t.Fatalf("audit %v", statuses)
 	}
 
@@ -127,7 +128,7 @@ func TestRemoteMovedSinceTheLastSync(t *testing.T) {
 	if recs := w.records(); len(recs) != 3 {
 		t.Fatalf("a held record was written: %+v", recs[len(recs)-1])
 	}
-	if o := audit.Outcomes("0/40/0"); len(o) == 0 || o[len(o)-1].Status != delivery.StatusSkipped {
+	if o := audit.Outcomes("0/40/0"); len(o) == 0 || o[len(o)-1].Status != syncstate.StatusSkipped {
 		t.Fatalf("audit %+v", o)
 	}
 }
@@ -167,7 +168,7 @@ func TestPatchesCarryOnlyChangedFields(t *testing.T) {
 	if n := len(v.records()); n != 2 {
 		t.Fatalf("an unchanged record was written again (%d writes)", n)
 	}
-	if o := audit.Outcomes("0/30/0"); len(o) != 1 || o[0].Status != delivery.StatusSkipped {
+	if o := audit.Outcomes("0/30/0"); len(o) != 1 || o[0].Status != syncstate.StatusSkipped {
 		t.Fatalf("audit %+v", o)
 	}
 }

@@ -7,10 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Layers, as the metric's layer label names them.
@@ -111,7 +110,7 @@ func (r *Recent) Writes(system, object, id string) []map[string]any {
 
 // Remember wraps links so that every link Put is also remembered in r as
 // a write of its Base to its system.
-func Remember(links delivery.Links, r *Recent) delivery.Links {
+func Remember(links syncstate.Links, r *Recent) syncstate.Links {
 	if r == nil {
 		return links
 	}
@@ -119,11 +118,11 @@ func Remember(links delivery.Links, r *Recent) delivery.Links {
 }
 
 type remembering struct {
-	delivery.Links
+	syncstate.Links
 	recent *Recent
 }
 
-func (m *remembering) Put(ctx context.Context, links []delivery.Link) error {
+func (m *remembering) Put(ctx context.Context, links []syncstate.Link) error {
 	if err := m.Links.Put(ctx, links); err != nil {
 		return err
 	}

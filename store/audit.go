@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Audit appends delivery outcomes to cdcd.sync_events. It implements
-// delivery.Audit.
+// syncstate.Audit.
 type Audit struct {
 	pool *pgxpool.Pool
 }
@@ -23,7 +23,7 @@ var auditColumns = []string{"at", "pipeline", "system", "object", "local_key", "
 // the bytes it refuses.
 // COPY: faster than a multi-row INSERT of unnested arrays at every batch
 // size measured, 1 to 1000.
-func (a *Audit) Record(ctx context.Context, outcomes []delivery.Outcome) error {
+func (a *Audit) Record(ctx context.Context, outcomes []syncstate.Outcome) error {
 	if len(outcomes) == 0 {
 		return nil
 	}

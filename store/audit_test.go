@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-func outcomes(n int, at time.Time) []delivery.Outcome {
-	out := make([]delivery.Outcome, n)
+func outcomes(n int, at time.Time) []syncstate.Outcome {
+	out := make([]syncstate.Outcome, n)
 	for i := range out {
-		out[i] = delivery.Outcome{
+		out[i] = syncstate.Outcome{
 			At: at, Pipeline: "contacts-to-hubspot", System: "hubspot", Object: "contacts",
 			Key: fmt.Sprintf(`{"id":%d}`, i), EventID: fmt.Sprintf("0/16B3748/%d", i), Op: cdc.OpCreate,
-			Status: delivery.StatusDelivered, Attempt: 1, Latency: 1500 * time.Microsecond,
+			Status: syncstate.StatusDelivered, Attempt: 1, Latency: 1500 * time.Microsecond,
 		}
 	}
 	return out
@@ -28,7 +28,7 @@ func TestAuditRecordAndPrune(t *testing.T) {
 	audit := s.Audit()
 
 	failed := outcomes(1, time.Time{})
-	failed[0].Status, failed[0].Attempt, failed[0].Error = delivery.StatusRetried, 3, "503 Service Unavailable"
+	failed[0].Status, failed[0].Attempt, failed[0].Error = syncstate.StatusRetried, 3, "503 Service Unavailable"
 	if err := audit.Record(ctx, failed); err != nil {
 		t.Fatal(err)
 	}

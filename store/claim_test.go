@@ -13,7 +13,9 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/hubspot"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -74,7 +76,7 @@ func TestPipelineDeadLettersAClaimOnAnIDAnotherRecordHolds(t *testing.T) {
 	c := hubspot.NewConfig()
 	c.BaseURL, c.Token, c.Object, c.IDProperty = hub.URL(), token, "contacts", "email"
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	w, err := hubspot.New("hubspot", c, log, delivery.NewLimiters())
+	w, err := hubspot.New("hubspot", c, log, ratelimit.NewLimiters())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +89,12 @@ func TestPipelineDeadLettersAClaimOnAnIDAnotherRecordHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := func(id int) delivery.LinkRef {
-		return delivery.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":` + strconv.Itoa(id) + `}`}
+	ref := func(id int) syncstate.LinkRef {
+		return syncstate.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":` + strconv.Itoa(id) + `}`}
 	}
-	linkOf := func(id int) *delivery.Link {
+	linkOf := func(id int) *syncstate.Link {
 		t.Helper()
-		got, err := links.Get(ctx, []delivery.LinkRef{ref(id)})
+		got, err := links.Get(ctx, []syncstate.LinkRef{ref(id)})
 		if err != nil {
 			t.Fatal(err)
 		}

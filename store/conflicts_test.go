@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/conflict"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -130,8 +130,8 @@ func TestLinksOfHeldRecords(t *testing.T) {
 	ctx := context.Background()
 	execSQL(t, url, `CREATE TABLE contacts (id int PRIMARY KEY, email text, first_name text)`)
 	execSQL(t, url, `INSERT INTO contacts VALUES (1, 'a@x', 'Ann')`)
-	refs := []delivery.LinkRef{{System: "erp", Object: "contacts", Table: "public.contacts", Key: `{"id": 1}`}}
-	if err := s.Links().Put(ctx, []delivery.Link{{System: "erp", Object: "contacts", Table: "public.contacts", Key: `{"id": 1}`, ExternalID: "E1"}}); err != nil {
+	refs := []syncstate.LinkRef{{System: "erp", Object: "contacts", Table: "public.contacts", Key: `{"id": 1}`}}
+	if err := s.Links().Put(ctx, []syncstate.Link{{System: "erp", Object: "contacts", Table: "public.contacts", Key: `{"id": 1}`, ExternalID: "E1"}}); err != nil {
 		t.Fatal(err)
 	}
 	held := func() bool {

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -47,7 +47,7 @@ var ErrNotReplaying = errors.New("not being replayed")
 
 // DeadLetter is a stored dead letter with its lifecycle.
 type DeadLetter struct {
-	delivery.DeadLetter
+	syncstate.DeadLetter
 	Status LetterStatus
 	// StatusAt is when Status last changed.
 	StatusAt time.Time
@@ -58,7 +58,7 @@ type DeadLetter struct {
 }
 
 // DeadLetters stores dead letters in cdcd.dead_letters. It implements
-// delivery.DeadLetters.
+// syncstate.DeadLetters.
 type DeadLetters struct {
 	pool *pgxpool.Pool
 }
@@ -69,7 +69,7 @@ type DeadLetters struct {
 // and so is a Key that text cannot hold (a NUL, invalid UTF-8), beside a
 // readable local_key. Other text (ids, names, the error) that text cannot
 // hold is stored with U+FFFD in place of the bytes it refuses.
-func (d *DeadLetters) Put(ctx context.Context, letters []delivery.DeadLetter) error {
+func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
@@ -112,8 +112,8 @@ func (d *DeadLetters) Put(ctx context.Context, letters []delivery.DeadLetter) er
 // ReplayClaims marks for replay the dead letters of pipeline that claimed
 // one of ids (DeadLetter.ClaimedID) and are dead, and returns how many it
 // marked. The pipeline calls it once it delivered the delete of the
-// record that held them (delivery.ClaimReplayer).
-func (d *DeadLetters) ReplayClaims(ctx context.Context, pipeline string, ids []delivery.ExternalRef) (int, error) {
+// record that held them (syncstate.ClaimReplayer).
+func (d *DeadLetters) ReplayClaims(ctx context.Context, pipeline string, ids []syncstate.ExternalRef) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
@@ -145,7 +145,7 @@ func storable(s string) string {
 // to replay, oldest first, and marks them replaying. A dead letter is taken
 // by one caller only, however many call at once, until ReplayLease passes
 // without a Resolve.
-func (d *DeadLetters) Replays(ctx context.Context, pipeline string, limit int) ([]delivery.DeadLetter, error) {
+func (d *DeadLetters) Replays(ctx context.Context, pipeline string, limit int) ([]syncstate.DeadLetter, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -165,7 +165,7 @@ func (d *DeadLetters) Replays(ctx context.Context, pipeline string, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("take dead letters of %s for replay: %w", pipeline, err)
 	}
-	out := make([]delivery.DeadLetter, len(letters))
+	out := make([]syncstate.DeadLetter, len(letters))
 	for i := range letters {
 		out[i] = letters[i].DeadLetter
 	}
@@ -176,11 +176,11 @@ func (d *DeadLetters) Replays(ctx context.Context, pipeline string, limit int) (
 // Resolve records the outcome of replaying dead letter id, which Replays
 // returned: nil marks it replayed, an error puts it back to dead with the
 // error as LastError. Either way it counts one more attempt.
-// delivery.ErrReplayInterrupted instead puts it back to wait for a replay,
+// syncstate.ErrReplayInterrupted instead puts it back to wait for a replay,
 // counting nothing. A dead letter that is not replaying is an error
 // wrapping ErrNotReplaying or ErrNotFound.
 func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) error {
-	if errors.Is(replayErr, delivery.ErrReplayInterrupted) {
+	if errors.Is(replayErr, syncstate.ErrReplayInterrupted) {
 		return d.release(ctx, id)
 	}
 	var msg *string

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-func letter(pipeline, key string) delivery.DeadLetter {
-	return delivery.DeadLetter{
+func letter(pipeline, key string) syncstate.DeadLetter {
+	return syncstate.DeadLetter{
 		Pipeline: pipeline, System: "hubspot", Object: "contacts", Table: "public.contacts", Key: key,
 		EventID: "0/16B3748/" + key, Op: cdc.OpUpdate,
 		Record:   json.RawMessage(`{"email":"not-an-email"}`),
@@ -25,7 +25,7 @@ func letter(pipeline, key string) delivery.DeadLetter {
 	}
 }
 
-func ids(letters []delivery.DeadLetter) []int64 {
+func ids(letters []syncstate.DeadLetter) []int64 {
 	var out []int64
 	for _, l := range letters {
 		out = append(out, l.ID)
@@ -40,7 +40,7 @@ func TestDeadLetterLifecycle(t *testing.T) {
 	failed := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	l1 := letter("contacts-to-hubspot", `{"id":1}`)
 	l1.FailedAt = failed
-	if err := dl.Put(ctx, []delivery.DeadLetter{l1, letter("contacts-to-hubspot", `{"id":2}`), letter("orders-to-erp", `{"id":3}`)}); err != nil {
+	if err := dl.Put(ctx, []syncstate.DeadLetter{l1, letter("contacts-to-hubspot", `{"id":2}`), letter("orders-to-erp", `{"id":3}`)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -137,7 +137,7 @@ func TestReplaysTakesEachLetterOnceUnderConcurrentCallers(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
 	dl := s.DeadLetters()
-	var put []delivery.DeadLetter
+	var put []syncstate.DeadLetter
 	for i := range 300 {
 		put = append(put, letter("p", fmt.Sprintf(`{"id":%d}`, i)))
 	}
@@ -186,7 +186,7 @@ func TestReplaysRetakesALetterWhoseLeaseExpired(t *testing.T) {
 	s, url := openStore(t)
 	ctx := context.Background()
 	dl := s.DeadLetters()
-	if err := dl.Put(ctx, []delivery.DeadLetter{letter("p", `{"id":1}`)}); err != nil {
+	if err := dl.Put(ctx, []syncstate.DeadLetter{letter("p", `{"id":1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	s.RequestReplayAll(ctx, "p")
@@ -214,7 +214,7 @@ func TestDeadLetterKeepsExactBytes(t *testing.T) {
 	l.Event = json.RawMessage("{\"after\":{\"name\":\"A\\u0000B\",\"bad\":\"\xff\xfe\"},\"op\":\"u\"}")
 	l.EventID = "hubspot:1\x00"
 	l.Error = "apply: invalid byte sequence 0x00 in \"\xff\""
-	if err := dl.Put(ctx, []delivery.DeadLetter{l}); err != nil {
+	if err := dl.Put(ctx, []syncstate.DeadLetter{l}); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	list, err := s.ListDeadLetters(ctx, DeadLetterFilter{Pipeline: "hostile"})
@@ -250,7 +250,7 @@ func TestInterruptedReplayReleasesTheLetter(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
 	dl := s.DeadLetters()
-	if err := dl.Put(ctx, []delivery.DeadLetter{letter("p", `{"id":1}`), letter("p", `{"id":2}`)}); err != nil {
+	if err := dl.Put(ctx, []syncstate.DeadLetter{letter("p", `{"id":1}`), letter("p", `{"id":2}`)}); err != nil {
 		t.Fatal(err)
 	}
 	s.RequestReplayAll(ctx, "p")
@@ -261,10 +261,10 @@ func TestInterruptedReplayReleasesTheLetter(t *testing.T) {
 	if err := dl.Resolve(ctx, r[0].ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := dl.Resolve(ctx, r[0].ID, delivery.ErrReplayInterrupted); !errors.Is(err, ErrNotReplaying) {
+	if err := dl.Resolve(ctx, r[0].ID, syncstate.ErrReplayInterrupted); !errors.Is(err, ErrNotReplaying) {
 		t.Fatalf("releasing a replayed letter: %v, want ErrNotReplaying", err)
 	}
-	if err := dl.Resolve(ctx, r[1].ID, delivery.ErrReplayInterrupted); err != nil {
+	if err := dl.Resolve(ctx, r[1].ID, syncstate.ErrReplayInterrupted); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := dl.Replays(ctx, "p", 2)

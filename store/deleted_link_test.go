@@ -12,7 +12,9 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/hubspot"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -26,7 +28,7 @@ func contactsPipeline(t *testing.T, s *Store, onDelete string) (*delivery.Pipeli
 	c := hubspot.NewConfig()
 	c.BaseURL, c.Token, c.Object, c.IDProperty, c.OnDelete = hub.URL(), token, "contacts", "email", onDelete
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	w, err := hubspot.New("hubspot", c, log, delivery.NewLimiters())
+	w, err := hubspot.New("hubspot", c, log, ratelimit.NewLimiters())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +43,10 @@ func contactsPipeline(t *testing.T, s *Store, onDelete string) (*delivery.Pipeli
 	return p, hub
 }
 
-func contactLink(ctx context.Context, t *testing.T, s *Store, id int) *delivery.Link {
+func contactLink(ctx context.Context, t *testing.T, s *Store, id int) *syncstate.Link {
 	t.Helper()
-	ref := delivery.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":` + strconv.Itoa(id) + `}`}
-	got, err := s.Links().Get(ctx, []delivery.LinkRef{ref})
+	ref := syncstate.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":` + strconv.Itoa(id) + `}`}
+	got, err := s.Links().Get(ctx, []syncstate.LinkRef{ref})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,18 +99,18 @@ func TestLinksDeletedLinkHoldsNoID(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
 	links := s.Links()
-	lk := func(id int, ext string, deleted bool) delivery.Link {
-		l := delivery.Link{System: "hubspot", Object: "contacts", Table: "public.contacts",
+	lk := func(id int, ext string, deleted bool) syncstate.Link {
+		l := syncstate.Link{System: "hubspot", Object: "contacts", Table: "public.contacts",
 			Key: `{"id":` + strconv.Itoa(id) + `}`, ExternalID: ext, Deleted: deleted}
 		if !deleted {
 			l.Base = map[string]any{"email": "x@example.com"}
 		}
 		return l
 	}
-	if err := links.Put(ctx, []delivery.Link{lk(1, "101", true), lk(3, "103", false)}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{lk(1, "101", true), lk(3, "103", false)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := links.Put(ctx, []delivery.Link{lk(2, "101", false)}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{lk(2, "101", false)}); err != nil {
 		t.Fatalf("claim on a deleted link's id: %v", err)
 	}
 	if l := contactLink(ctx, t, s, 1); l != nil {
@@ -117,7 +119,7 @@ func TestLinksDeletedLinkHoldsNoID(t *testing.T) {
 	if l := contactLink(ctx, t, s, 2); l == nil || l.ExternalID != "101" || l.Deleted || l.Base["email"] != "x@example.com" {
 		t.Fatalf("the claimant's link: %+v", l)
 	}
-	err := links.Put(ctx, []delivery.Link{lk(4, "103", false)})
+	err := links.Put(ctx, []syncstate.Link{lk(4, "103", false)})
 	var c *LinkConflictError
 	if !errors.As(err, &c) || c.HolderKey != `{"id":3}` {
 		t.Fatalf("claim on a live link's id: %v, want a conflict with row 3", err)

@@ -4,6 +4,6 @@
 //
 // Open applies the embedded migrations before returning, so every table
 // exists once a Store does. Links, DeadLetters and Audit implement the
-// delivery package's contracts; the remaining Store methods serve operators
+// contracts of package syncstate; the remaining Store methods serve operators
 // (cdcd dlq) and retention.
 package store

@@ -8,9 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // OriginPrefix is the logical message prefix that tags a transaction with
@@ -24,21 +23,21 @@ const OriginPrefix = "cdcd.origin"
 // so it reaches every other pipeline of the table but is never synced back
 // to that system. Only rows whose column differs are updated, so storing
 // the same link again writes nothing to the WAL.
-func (s *Store) LinkBack(inner delivery.Links, column string) delivery.Links {
+func (s *Store) LinkBack(inner syncstate.Links, column string) syncstate.Links {
 	return &linkBack{Links: inner, pool: s, column: column}
 }
 
 type linkBack struct {
-	delivery.Links
+	syncstate.Links
 	pool   *Store
 	column string
 }
 
-func (l *linkBack) Put(ctx context.Context, links []delivery.Link) error {
+func (l *linkBack) Put(ctx context.Context, links []syncstate.Link) error {
 	if err := l.Links.Put(ctx, links); err != nil {
 		return err
 	}
-	bySystem := map[string][]delivery.Link{}
+	bySystem := map[string][]syncstate.Link{}
 	for _, k := range links {
 		if k.ExternalID != "" && k.Base != nil { // Base nil: the remote record was deleted
 			bySystem[k.System] = append(bySystem[k.System], k)
@@ -52,7 +51,7 @@ func (l *linkBack) Put(ctx context.Context, links []delivery.Link) error {
 	return nil
 }
 
-func (l *linkBack) write(ctx context.Context, system string, links []delivery.Link) error {
+func (l *linkBack) write(ctx context.Context, system string, links []syncstate.Link) error {
 	tx, err := l.pool.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("write back external ids: %w", err)
@@ -99,7 +98,7 @@ func (l *linkBack) write(ctx context.Context, system string, links []delivery.Li
 
 // target returns the link's quoted table, a condition selecting its record
 // by key, and the arguments: $1 is the external id, the key values follow.
-func target(k delivery.Link) (table, where string, args []any, err error) {
+func target(k syncstate.Link) (table, where string, args []any, err error) {
 	schema, name, ok := strings.Cut(k.Table, ".")
 	if !ok {
 		return "", "", nil, fmt.Errorf("write back: table %q is not schema.table", k.Table)

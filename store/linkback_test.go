@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
@@ -18,9 +17,9 @@ func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
 	execSQL(t, url, `SELECT pg_create_logical_replication_slot('probe', 'test_decoding')`)
 
 	links := s.LinkBack(s.Links(), "hubspot_id")
-	link := delivery.Link{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":7}`,
+	link := syncstate.Link{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":7}`,
 		ExternalID: "901", Base: map[string]any{"email": "a@x"}}
-	if err := links.Put(ctx, []delivery.Link{link}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{link}); err != nil {
 		t.Fatal(err)
 	}
 	if got := queryString(t, url, `SELECT coalesce(hubspot_id, '') FROM public.contacts WHERE id = 7`); got != "901" {
@@ -29,7 +28,7 @@ func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
 	if got := queryString(t, url, `SELECT coalesce(hubspot_id, '') FROM public.contacts WHERE id = 8`); got != "" {
 		t.Fatalf("another row was written: %q", got)
 	}
-	stored, err := s.Links().Get(ctx, []delivery.LinkRef{{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":7}`}})
+	stored, err := s.Links().Get(ctx, []syncstate.LinkRef{{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":7}`}})
 	if err != nil || len(stored) != 1 {
 		t.Fatalf("link not stored: %v %v", stored, err)
 	}
@@ -43,7 +42,7 @@ func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
 	}
 
 	// Storing the same link again changes nothing in the table.
-	if err := links.Put(ctx, []delivery.Link{link}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{link}); err != nil {
 		t.Fatal(err)
 	}
 	if again := slotChanges(t, url, "probe"); strings.Contains(again, "table public.contacts:") || strings.Contains(again, "cdcd.origin") {
@@ -52,7 +51,7 @@ func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
 
 	// A deleted record's link (Base nil) writes nothing back.
 	link.Key, link.ExternalID, link.Base = `{"id":8}`, "902", nil
-	if err := links.Put(ctx, []delivery.Link{link}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{link}); err != nil {
 		t.Fatal(err)
 	}
 	if got := queryString(t, url, `SELECT coalesce(hubspot_id, '') FROM public.contacts WHERE id = 8`); got != "" {
@@ -63,7 +62,7 @@ func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
 func TestLinkBackReportsAMissingColumn(t *testing.T) {
 	s, url := openStore(t)
 	execSQL(t, url, `CREATE TABLE public.contacts (id bigint PRIMARY KEY)`)
-	err := s.LinkBack(s.Links(), "hubspot_id").Put(context.Background(), []delivery.Link{{
+	err := s.LinkBack(s.Links(), "hubspot_id").Put(context.Background(), []syncstate.Link{{
 		System: "hubspot", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`, ExternalID: "9", Base: map[string]any{}}})
 	if err == nil || !strings.Contains(err.Error(), "public.contacts.hubspot_id") {
 		t.Fatalf("Put = %v, want an error naming the column", err)

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Links stores links in cdcd.links. It implements delivery.Links.
+// Links stores links in cdcd.links. It implements syncstate.Links.
 //
 // An external id belongs to at most one local record per system and object.
 // Put fails with a *LinkConflictError when a link would give a second local
@@ -29,11 +29,11 @@ type Links struct {
 
 // LinkConflictError reports an external id claimed by a local record while
 // another local record holds it. The pipeline dead-letters the claimant.
-type LinkConflictError = delivery.LinkConflictError
+type LinkConflictError = syncstate.LinkConflictError
 
 // Get returns the links of refs that exist, in one query.
-func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]*delivery.Link, error) {
-	out := make(map[delivery.LinkRef]*delivery.Link, len(refs))
+func (l *Links) Get(ctx context.Context, refs []syncstate.LinkRef) (map[syncstate.LinkRef]*syncstate.Link, error) {
+	out := make(map[syncstate.LinkRef]*syncstate.Link, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
@@ -50,7 +50,7 @@ func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.
 		JOIN cdcd.links l USING (system, object, local_table, local_key)`,
 		sys, obj, tbl, key)
 	var (
-		lk   delivery.Link
+		lk   syncstate.Link
 		base []byte
 		lsn  string
 	)
@@ -68,7 +68,7 @@ func (l *Links) Get(ctx context.Context, refs []delivery.LinkRef) (map[delivery.
 			}
 			link.LSN = p
 		}
-		out[delivery.LinkRef{System: link.System, Object: link.Object, Table: link.Table, Key: link.Key}] = &link
+		out[syncstate.LinkRef{System: link.System, Object: link.Object, Table: link.Table, Key: link.Key}] = &link
 		return nil
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func decodeBase(b []byte, dst *map[string]any) error {
 // An external id may move from one local record to another within one Put;
 // a conflict with a link that stays is a *LinkConflictError (joined, one per
 // conflict) and nothing is written.
-func (l *Links) Put(ctx context.Context, links []delivery.Link) error {
+func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 	links = lastPerRef(links)
 	if len(links) == 0 {
 		return nil
@@ -153,14 +153,14 @@ func (l *Links) Put(ctx context.Context, links []delivery.Link) error {
 // conflicts explains a unique violation on external ids: for each link of
 // the batch, the record that holds its external id and is neither in the
 // batch nor giving it up, or another link of the batch with the same id.
-func (l *Links) conflicts(ctx context.Context, links []delivery.Link) error {
+func (l *Links) conflicts(ctx context.Context, links []syncstate.Link) error {
 	type extRef struct{ system, object, ext string }
 	type local struct{ table, key string }
 	claimed := map[extRef]local{}
-	inBatch := map[delivery.LinkRef]bool{}
+	inBatch := map[syncstate.LinkRef]bool{}
 	var errs []error
 	for _, lk := range links {
-		inBatch[delivery.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] = true
+		inBatch[syncstate.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] = true
 		r := extRef{lk.System, lk.Object, lk.ExternalID}
 		if h, ok := claimed[r]; ok {
 			errs = append(errs, &LinkConflictError{System: r.system, Object: r.object, ExternalID: r.ext,
@@ -180,7 +180,7 @@ func (l *Links) conflicts(ctx context.Context, links []delivery.Link) error {
 		WHERE NOT l.deleted`, sys, obj, ext)
 	var s, o, e, t, k string
 	_, err := pgx.ForEachRow(rows, []any{&s, &o, &e, &t, &k}, func() error {
-		if inBatch[delivery.LinkRef{System: s, Object: o, Table: t, Key: k}] {
+		if inBatch[syncstate.LinkRef{System: s, Object: o, Table: t, Key: k}] {
 			return nil // the holder is relinked by this batch
 		}
 		if c, ok := claimed[extRef{s, o, e}]; ok && (c.table != t || c.key != k) {
@@ -196,17 +196,17 @@ func (l *Links) conflicts(ctx context.Context, links []delivery.Link) error {
 }
 
 // lastPerRef drops all but the last link of each ref, keeping order.
-func lastPerRef(links []delivery.Link) []delivery.Link {
-	last := make(map[delivery.LinkRef]int, len(links))
+func lastPerRef(links []syncstate.Link) []syncstate.Link {
+	last := make(map[syncstate.LinkRef]int, len(links))
 	for i, lk := range links {
-		last[delivery.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] = i
+		last[syncstate.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] = i
 	}
 	if len(last) == len(links) {
 		return links
 	}
-	out := make([]delivery.Link, 0, len(last))
+	out := make([]syncstate.Link, 0, len(last))
 	for i, lk := range links {
-		if last[delivery.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] == i {
+		if last[syncstate.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] == i {
 			out = append(out, lk)
 		}
 	}
@@ -222,7 +222,7 @@ func lastPerRef(links []delivery.Link) []delivery.Link {
 // another local record gives way; the record's link to another id is
 // replaced. version, when not nil, replaces the link's version. The link
 // is live (not deleted).
-func LinkRecord(ctx context.Context, tx pgx.Tx, ref delivery.LinkRef, externalID string, base []byte, version *string) error {
+func LinkRecord(ctx context.Context, tx pgx.Tx, ref syncstate.LinkRef, externalID string, base []byte, version *string) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links WHERE system = $1 AND object = $2
 		AND ((external_id = $3 AND (local_table, local_key) <> ($4, $5)))`,
 		ref.System, ref.Object, externalID, ref.Table, ref.Key); err != nil {

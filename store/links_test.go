@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-func link(key, ext string) delivery.Link {
-	return delivery.Link{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: key, ExternalID: ext}
+func link(key, ext string) syncstate.Link {
+	return syncstate.Link{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: key, ExternalID: ext}
 }
 
-func ref(key string) delivery.LinkRef {
-	return delivery.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: key}
+func ref(key string) syncstate.LinkRef {
+	return syncstate.LinkRef{System: "hubspot", Object: "contacts", Table: "public.contacts", Key: key}
 }
 
 func TestLinksRoundTrip(t *testing.T) {
@@ -33,11 +33,11 @@ func TestLinksRoundTrip(t *testing.T) {
 	other := a
 	other.System, other.ExternalID = "salesforce", "003XX"
 	before := time.Now().Add(-time.Second)
-	if err := links.Put(ctx, []delivery.Link{a, b, other}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{a, b, other}); err != nil {
 		t.Fatal(err)
 	}
 
-	got, err := links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`), ref(`{"id":3}`),
+	got, err := links.Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`), ref(`{"id":3}`),
 		{System: "salesforce", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`}})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestLinksRoundTrip(t *testing.T) {
 	if gb := got[ref(`{"id":2}`)]; gb.ExternalID != "902" || gb.Version != "" || gb.LSN != 0 || len(gb.Base) != 0 {
 		t.Fatalf("link b = %+v", gb)
 	}
-	if gs := got[delivery.LinkRef{System: "salesforce", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`}]; gs.ExternalID != "003XX" {
+	if gs := got[syncstate.LinkRef{System: "salesforce", Object: "contacts", Table: "public.contacts", Key: `{"id":1}`}]; gs.ExternalID != "003XX" {
 		t.Fatalf("salesforce link = %+v", gs)
 	}
 
@@ -64,10 +64,10 @@ func TestLinksRoundTrip(t *testing.T) {
 	a2 := link(`{"id":1}`, "901")
 	a2.Base = map[string]any{"email": "new@example.com"}
 	a2.LSN = 0x16B3800
-	if err := links.Put(ctx, []delivery.Link{a2}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{a2}); err != nil {
 		t.Fatal(err)
 	}
-	got, err = links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`)})
+	got, err = links.Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +79,8 @@ func TestLinksRoundTrip(t *testing.T) {
 func TestLinksGetManyInOneQuery(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
-	var put []delivery.Link
-	var refs []delivery.LinkRef
+	var put []syncstate.Link
+	var refs []syncstate.LinkRef
 	for i := range 2000 {
 		key := fmt.Sprintf(`{"id":%d}`, i)
 		if i%2 == 0 {
@@ -106,11 +106,11 @@ func TestLinksExternalIDBelongsToOneLocalRecord(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
 	links := s.Links()
-	if err := links.Put(ctx, []delivery.Link{link(`{"id":1}`, "901")}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{link(`{"id":1}`, "901")}); err != nil {
 		t.Fatal(err)
 	}
 
-	err := links.Put(ctx, []delivery.Link{link(`{"id":3}`, "903"), link(`{"id":2}`, "901")})
+	err := links.Put(ctx, []syncstate.Link{link(`{"id":3}`, "903"), link(`{"id":2}`, "901")})
 	var ce *LinkConflictError
 	if !errors.As(err, &ce) {
 		t.Fatalf("put: %v, want a *LinkConflictError", err)
@@ -122,13 +122,13 @@ func TestLinksExternalIDBelongsToOneLocalRecord(t *testing.T) {
 	if err.Error() != want {
 		t.Fatalf("error %q\nwant   %q", err, want)
 	}
-	got, _ := links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`), ref(`{"id":3}`)})
+	got, _ := links.Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`), ref(`{"id":3}`)})
 	if len(got) != 1 || got[ref(`{"id":1}`)].ExternalID != "901" {
 		t.Fatalf("after the refused put: %v", got)
 	}
 
 	// Two records of one batch claiming one id.
-	err = links.Put(ctx, []delivery.Link{link(`{"id":4}`, "904"), link(`{"id":5}`, "904")})
+	err = links.Put(ctx, []syncstate.Link{link(`{"id":4}`, "904"), link(`{"id":5}`, "904")})
 	if !errors.As(err, &ce) || ce.HolderKey != `{"id":4}` || ce.ClaimantKey != `{"id":5}` {
 		t.Fatalf("put of a batch claiming one id twice: %v", err)
 	}
@@ -136,16 +136,16 @@ func TestLinksExternalIDBelongsToOneLocalRecord(t *testing.T) {
 	// The same external id in another object or system is another record.
 	other := link(`{"id":2}`, "901")
 	other.Object = "companies"
-	if err := links.Put(ctx, []delivery.Link{other}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{other}); err != nil {
 		t.Fatalf("same id in another object: %v", err)
 	}
 
 	// An id may move between local records when the holder gives it up in
 	// the same batch (merged records).
-	if err := links.Put(ctx, []delivery.Link{link(`{"id":2}`, "901"), link(`{"id":1}`, "911")}); err != nil {
+	if err := links.Put(ctx, []syncstate.Link{link(`{"id":2}`, "901"), link(`{"id":1}`, "911")}); err != nil {
 		t.Fatalf("move external id: %v", err)
 	}
-	got, _ = links.Get(ctx, []delivery.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`)})
+	got, _ = links.Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`)})
 	if got[ref(`{"id":1}`)].ExternalID != "911" || got[ref(`{"id":2}`)].ExternalID != "901" {
 		t.Fatalf("after the move: 1→%s 2→%s", got[ref(`{"id":1}`)].ExternalID, got[ref(`{"id":2}`)].ExternalID)
 	}
@@ -156,14 +156,14 @@ func TestLinksPutKeepsTheLastOfARef(t *testing.T) {
 	ctx := context.Background()
 	l1, l2 := link(`{"id":1}`, "901"), link(`{"id":1}`, "902")
 	l2.LSN = cdc.LSN(42)
-	if err := s.Links().Put(ctx, []delivery.Link{l1, l2}); err != nil {
+	if err := s.Links().Put(ctx, []syncstate.Link{l1, l2}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Links().Get(ctx, []delivery.LinkRef{ref(`{"id":1}`)})
+	got, _ := s.Links().Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`)})
 	if g := got[ref(`{"id":1}`)]; g == nil || g.ExternalID != "902" || g.LSN != 42 {
 		t.Fatalf("link = %+v", g)
 	}
-	if err := s.Links().Put(ctx, []delivery.Link{link(`{"id":9}`, "")}); err == nil {
+	if err := s.Links().Put(ctx, []syncstate.Link{link(`{"id":9}`, "")}); err == nil {
 		t.Fatal("put of a link without an external id succeeded")
 	}
 }

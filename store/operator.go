@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -126,6 +126,6 @@ func qualified(alias string, cols []string) string {
 	return strings.Join(q, ", ")
 }
 
-func sortByID(letters []delivery.DeadLetter) {
-	slices.SortFunc(letters, func(a, b delivery.DeadLetter) int { return cmp.Compare(a.ID, b.ID) })
+func sortByID(letters []syncstate.DeadLetter) {
+	slices.SortFunc(letters, func(a, b syncstate.DeadLetter) int { return cmp.Compare(a.ID, b.ID) })
 }

@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // PendingCreates stores pending creates in cdcd.pending_creates. It
-// implements delivery.PendingCreates.
+// implements syncstate.PendingCreates.
 type PendingCreates struct {
 	pool *pgxpool.Pool
 }
@@ -20,8 +19,8 @@ type PendingCreates struct {
 func (s *Store) PendingCreates() *PendingCreates { return &PendingCreates{pool: s.pool} }
 
 // Pending returns the refs of refs that are pending, in one query.
-func (p *PendingCreates) Pending(ctx context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]bool, error) {
-	out := map[delivery.LinkRef]bool{}
+func (p *PendingCreates) Pending(ctx context.Context, refs []syncstate.LinkRef) (map[syncstate.LinkRef]bool, error) {
+	out := map[syncstate.LinkRef]bool{}
 	if len(refs) == 0 {
 		return out, nil
 	}
@@ -30,7 +29,7 @@ func (p *PendingCreates) Pending(ctx context.Context, refs []delivery.LinkRef) (
 		SELECT system, object, local_table, local_key
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
 		JOIN cdcd.pending_creates USING (system, object, local_table, local_key)`, sys, obj, tbl, key)
-	var r delivery.LinkRef
+	var r syncstate.LinkRef
 	if _, err := pgx.ForEachRow(rows, []any{&r.System, &r.Object, &r.Table, &r.Key}, func() error {
 		out[r] = true
 		return nil
@@ -41,7 +40,7 @@ func (p *PendingCreates) Pending(ctx context.Context, refs []delivery.LinkRef) (
 }
 
 // Begin records refs as pending; a ref pending already keeps its time.
-func (p *PendingCreates) Begin(ctx context.Context, refs []delivery.LinkRef) error {
+func (p *PendingCreates) Begin(ctx context.Context, refs []syncstate.LinkRef) error {
 	if len(refs) == 0 {
 		return nil
 	}
@@ -56,7 +55,7 @@ func (p *PendingCreates) Begin(ctx context.Context, refs []delivery.LinkRef) err
 }
 
 // Settle forgets refs.
-func (p *PendingCreates) Settle(ctx context.Context, refs []delivery.LinkRef) error {
+func (p *PendingCreates) Settle(ctx context.Context, refs []syncstate.LinkRef) error {
 	if len(refs) == 0 {
 		return nil
 	}
@@ -71,7 +70,7 @@ func (p *PendingCreates) Settle(ctx context.Context, refs []delivery.LinkRef) er
 	return nil
 }
 
-func refColumns(refs []delivery.LinkRef) (sys, obj, tbl, key []string) {
+func refColumns(refs []syncstate.LinkRef) (sys, obj, tbl, key []string) {
 	sys, obj, tbl, key = make([]string, len(refs)), make([]string, len(refs)), make([]string, len(refs)), make([]string, len(refs))
 	for i, r := range refs {
 		sys[i], obj[i], tbl[i], key[i] = r.System, r.Object, r.Table, r.Key

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 )
@@ -20,9 +20,9 @@ type Store struct {
 }
 
 var (
-	_ delivery.Links       = (*Links)(nil)
-	_ delivery.DeadLetters = (*DeadLetters)(nil)
-	_ delivery.Audit       = (*Audit)(nil)
+	_ syncstate.Links       = (*Links)(nil)
+	_ syncstate.DeadLetters = (*DeadLetters)(nil)
+	_ syncstate.Audit       = (*Audit)(nil)
 )
 
 // Open connects to the database at url, creates schema cdcd if it is

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 )
@@ -126,7 +126,7 @@ func TestOpenUpgradesTheSchemaAnOlderCdcdMade(t *testing.T) {
 					t.Errorf("%s holds %d rows of the deployment, want 1", table, n)
 				}
 			}
-			links, err := s.Links().Get(ctx, []delivery.LinkRef{ref(`{"id":1}`)})
+			links, err := s.Links().Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`)})
 			if err != nil {
 				t.Fatal(err)
 			}

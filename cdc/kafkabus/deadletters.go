@@ -11,7 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // DeadLetterTopic keeps a pipeline's dead letters in the store and also
@@ -20,7 +20,7 @@ import (
 // before the store: if the store then fails, the retry can duplicate the
 // Kafka message (same cdcd-event-id header) but never the stored letter.
 type DeadLetterTopic struct {
-	delivery.DeadLetters
+	syncstate.DeadLetters
 	topic   string
 	w       *kafka.Writer
 	topics  *Producer // creates the topic; publishes nothing
@@ -29,7 +29,7 @@ type DeadLetterTopic struct {
 
 // NewDeadLetterTopic wraps store for the pipeline; cfg is the bus's Kafka
 // configuration (brokers, prefix, topic creation). It does not dial.
-func NewDeadLetterTopic(store delivery.DeadLetters, cfg Config, pipeline string, log zerolog.Logger) (*DeadLetterTopic, error) {
+func NewDeadLetterTopic(store syncstate.DeadLetters, cfg Config, pipeline string, log zerolog.Logger) (*DeadLetterTopic, error) {
 	p, err := New(cfg, log, nil)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ type deadLetterMessage struct {
 }
 
 // Put publishes the letters, then stores them.
-func (d *DeadLetterTopic) Put(ctx context.Context, letters []delivery.DeadLetter) error {
+func (d *DeadLetterTopic) Put(ctx context.Context, letters []syncstate.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}

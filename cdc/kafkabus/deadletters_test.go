@@ -11,8 +11,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/delivery/deliverytest"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 func TestDeadLettersGoToTheTopicAndTheStore(t *testing.T) {
@@ -23,7 +23,7 @@ func TestDeadLettersGoToTheTopicAndTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close(context.Background())
-	letters := []delivery.DeadLetter{{
+	letters := []syncstate.DeadLetter{{
 		Pipeline: "contacts-to-hubspot", System: "hubspot", Object: "contacts", Table: "public.contacts",
 		Key: `{"id":7}`, EventID: "0/16B3748/0", Op: cdc.OpCreate, Error: "Property values were not valid: phone",
 		Attempts: 1, FailedAt: time.Unix(1700000000, 0).UTC(), Record: json.RawMessage(`{"phone":"x"}`),

@@ -14,8 +14,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 )
@@ -61,13 +61,13 @@ func TestDLQCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	letter := func(pipeline, key, errText string) delivery.DeadLetter {
-		return delivery.DeadLetter{Pipeline: pipeline, System: "hubspot", Object: "contacts", Table: "public.contacts",
+	letter := func(pipeline, key, errText string) syncstate.DeadLetter {
+		return syncstate.DeadLetter{Pipeline: pipeline, System: "hubspot", Object: "contacts", Table: "public.contacts",
 			Key: key, EventID: "0/16B3748/" + key, Op: cdc.OpUpdate, Error: errText, Attempts: 1,
 			Record: json.RawMessage(`{"email":"not-an-email"}`), Event: json.RawMessage(`{"op":"u"}`)}
 	}
 	long := `400 Bad Request: {"status":"error","message":"Property values were not valid: email 'not-an-email' is invalid","category":"VALIDATION_ERROR"}`
-	err = s.DeadLetters().Put(ctx, []delivery.DeadLetter{
+	err = s.DeadLetters().Put(ctx, []syncstate.DeadLetter{
 		letter("contacts-to-hubspot", `{"id":1}`, long),
 		letter("contacts-to-hubspot", `{"id":2}`, "409 Conflict: contact exists"),
 		letter("orders-to-erp", `{"id":3}`, "422 Unprocessable Entity"),

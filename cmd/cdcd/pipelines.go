@@ -12,6 +12,7 @@ import (
 	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -148,8 +149,8 @@ func (o *outbound) selectingSink(ctx context.Context, cfg *config.Config, reg *c
 
 // deadLetters is where a pipeline's undeliverable records go: cdcd's
 // store and, in Kafka mode, also <prefix>.dlq.<pipeline>.
-func (o *outbound) deadLetters(cfg *config.Config, p *config.Pipeline, env config.Env) (delivery.DeadLetters, error) {
-	var dead delivery.DeadLetters = o.store.DeadLetters()
+func (o *outbound) deadLetters(cfg *config.Config, p *config.Pipeline, env config.Env) (syncstate.DeadLetters, error) {
+	var dead syncstate.DeadLetters = o.store.DeadLetters()
 	if cfg.Kafka == nil {
 		return dead, nil
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/server"
 	"github.com/cdcd-dev/cdcd/sinks/file"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
@@ -105,7 +105,7 @@ func run(ctx context.Context, cfg *config.Config, r role) error {
 	if cfg.Kafka != nil {
 		source.Name = cfg.Kafka.TopicPrefix
 	}
-	limiters := delivery.NewLimiters()
+	limiters := ratelimit.NewLimiters()
 	reg.MustRegister(limiters)
 	env := config.Env{Log: log, Metrics: reg, Stdout: os.Stdout, Source: source, Limiters: limiters}
 	srv := server.New(cfg.HTTP.Listen, server.Limits{

@@ -9,29 +9,29 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-// Links is an in-memory delivery.Links.
+// Links is an in-memory syncstate.Links.
 type Links struct {
 	mu   sync.Mutex
-	m    map[delivery.LinkRef]delivery.Link
+	m    map[syncstate.LinkRef]syncstate.Link
 	gets int
 	fail error
 }
 
 // NewLinks returns an empty store.
-func NewLinks() *Links { return &Links{m: map[delivery.LinkRef]delivery.Link{}} }
+func NewLinks() *Links { return &Links{m: map[syncstate.LinkRef]syncstate.Link{}} }
 
-// Get implements delivery.Links; the links returned are copies.
-func (l *Links) Get(_ context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]*delivery.Link, error) {
+// Get implements syncstate.Links; the links returned are copies.
+func (l *Links) Get(_ context.Context, refs []syncstate.LinkRef) (map[syncstate.LinkRef]*syncstate.Link, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gets++
 	if l.fail != nil {
 		return nil, l.fail
 	}
-	out := make(map[delivery.LinkRef]*delivery.Link, len(refs))
+	out := make(map[syncstate.LinkRef]*syncstate.Link, len(refs))
 	for _, ref := range refs {
 		if link, ok := l.m[ref]; ok {
 			out[ref] = &link
@@ -40,30 +40,30 @@ func (l *Links) Get(_ context.Context, refs []delivery.LinkRef) (map[delivery.Li
 	return out, nil
 }
 
-// Put implements delivery.Links.
-func (l *Links) Put(_ context.Context, links []delivery.Link) error {
+// Put implements syncstate.Links.
+func (l *Links) Put(_ context.Context, links []syncstate.Link) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
 		return l.fail
 	}
 	for _, link := range links {
-		l.m[delivery.LinkRef{System: link.System, Object: link.Object, Table: link.Table, Key: link.Key}] = link
+		l.m[syncstate.LinkRef{System: link.System, Object: link.Object, Table: link.Table, Key: link.Key}] = link
 	}
 	return nil
 }
 
 // Seed stores links as they are, even while failing.
-func (l *Links) Seed(links ...delivery.Link) {
+func (l *Links) Seed(links ...syncstate.Link) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, link := range links {
-		l.m[delivery.LinkRef{System: link.System, Object: link.Object, Table: link.Table, Key: link.Key}] = link
+		l.m[syncstate.LinkRef{System: link.System, Object: link.Object, Table: link.Table, Key: link.Key}] = link
 	}
 }
 
 // Link returns the stored link of ref.
-func (l *Links) Link(ref delivery.LinkRef) (delivery.Link, bool) {
+func (l *Links) Link(ref syncstate.LinkRef) (syncstate.Link, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	link, ok := l.m[ref]
@@ -91,24 +91,24 @@ func (l *Links) Fail(err error) {
 	l.fail = err
 }
 
-// DeadLetters is an in-memory delivery.DeadLetters. Dead letters stay
+// DeadLetters is an in-memory syncstate.DeadLetters. Dead letters stay
 // until a replay of them is resolved without an error.
 type DeadLetters struct {
 	mu       sync.Mutex
 	next     int64
-	letters  map[int64]delivery.DeadLetter // still dead
-	asked    map[int64]bool                // to replay, not yet taken
+	letters  map[int64]syncstate.DeadLetter // still dead
+	asked    map[int64]bool                 // to replay, not yet taken
 	resolved map[int64]error
 	fail     error
 }
 
 // NewDeadLetters returns an empty store.
 func NewDeadLetters() *DeadLetters {
-	return &DeadLetters{letters: map[int64]delivery.DeadLetter{}, asked: map[int64]bool{}, resolved: map[int64]error{}}
+	return &DeadLetters{letters: map[int64]syncstate.DeadLetter{}, asked: map[int64]bool{}, resolved: map[int64]error{}}
 }
 
-// Put implements delivery.DeadLetters, assigning ids.
-func (d *DeadLetters) Put(_ context.Context, letters []delivery.DeadLetter) error {
+// Put implements syncstate.DeadLetters, assigning ids.
+func (d *DeadLetters) Put(_ context.Context, letters []syncstate.DeadLetter) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail != nil {
@@ -122,15 +122,15 @@ func (d *DeadLetters) Put(_ context.Context, letters []delivery.DeadLetter) erro
 	return nil
 }
 
-// Replays implements delivery.DeadLetters: the letters of pipeline asked to
+// Replays implements syncstate.DeadLetters: the letters of pipeline asked to
 // replay (AskReplay), oldest first, marked as taken.
-func (d *DeadLetters) Replays(_ context.Context, pipeline string, limit int) ([]delivery.DeadLetter, error) {
+func (d *DeadLetters) Replays(_ context.Context, pipeline string, limit int) ([]syncstate.DeadLetter, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail != nil {
 		return nil, d.fail
 	}
-	var out []delivery.DeadLetter
+	var out []syncstate.DeadLetter
 	for _, id := range slices.Sorted(maps.Keys(d.asked)) {
 		dl := d.letters[id]
 		if dl.Pipeline != pipeline || len(out) == limit {
@@ -142,7 +142,7 @@ func (d *DeadLetters) Replays(_ context.Context, pipeline string, limit int) ([]
 	return out, nil
 }
 
-// Resolve implements delivery.DeadLetters. A nil err removes the letter.
+// Resolve implements syncstate.DeadLetters. A nil err removes the letter.
 func (d *DeadLetters) Resolve(_ context.Context, id int64, err error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -172,10 +172,10 @@ func (d *DeadLetters) AskReplay(pipeline string) int {
 }
 
 // Letters returns the letters still dead, oldest first.
-func (d *DeadLetters) Letters() []delivery.DeadLetter {
+func (d *DeadLetters) Letters() []syncstate.DeadLetter {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []delivery.DeadLetter
+	var out []syncstate.DeadLetter
 	for _, id := range slices.Sorted(maps.Keys(d.letters)) {
 		out = append(out, d.letters[id])
 	}
@@ -197,15 +197,15 @@ func (d *DeadLetters) Fail(err error) {
 	d.fail = err
 }
 
-// Audit is an in-memory delivery.Audit.
+// Audit is an in-memory syncstate.Audit.
 type Audit struct {
 	mu   sync.Mutex
-	rows []delivery.Outcome
+	rows []syncstate.Outcome
 	fail error
 }
 
-// Record implements delivery.Audit.
-func (a *Audit) Record(_ context.Context, outcomes []delivery.Outcome) error {
+// Record implements syncstate.Audit.
+func (a *Audit) Record(_ context.Context, outcomes []syncstate.Outcome) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.fail != nil {
@@ -217,10 +217,10 @@ func (a *Audit) Record(_ context.Context, outcomes []delivery.Outcome) error {
 
 // Outcomes returns the rows recorded, in order; with eventID set, only that
 // event's.
-func (a *Audit) Outcomes(eventID string) []delivery.Outcome {
+func (a *Audit) Outcomes(eventID string) []syncstate.Outcome {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []delivery.Outcome
+	var out []syncstate.Outcome
 	for _, o := range a.rows {
 		if eventID == "" || o.EventID == eventID {
 			out = append(out, o)
@@ -236,26 +236,26 @@ func (a *Audit) Fail(err error) {
 	a.fail = err
 }
 
-// PendingCreates is an in-memory delivery.PendingCreates.
+// PendingCreates is an in-memory syncstate.PendingCreates.
 type PendingCreates struct {
 	mu   sync.Mutex
-	m    map[delivery.LinkRef]bool
+	m    map[syncstate.LinkRef]bool
 	fail error
 }
 
 // NewPendingCreates returns an empty store.
 func NewPendingCreates() *PendingCreates {
-	return &PendingCreates{m: map[delivery.LinkRef]bool{}}
+	return &PendingCreates{m: map[syncstate.LinkRef]bool{}}
 }
 
-// Pending implements delivery.PendingCreates.
-func (p *PendingCreates) Pending(_ context.Context, refs []delivery.LinkRef) (map[delivery.LinkRef]bool, error) {
+// Pending implements syncstate.PendingCreates.
+func (p *PendingCreates) Pending(_ context.Context, refs []syncstate.LinkRef) (map[syncstate.LinkRef]bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail != nil {
 		return nil, p.fail
 	}
-	out := map[delivery.LinkRef]bool{}
+	out := map[syncstate.LinkRef]bool{}
 	for _, r := range refs {
 		if p.m[r] {
 			out[r] = true
@@ -264,8 +264,8 @@ func (p *PendingCreates) Pending(_ context.Context, refs []delivery.LinkRef) (ma
 	return out, nil
 }
 
-// Begin implements delivery.PendingCreates.
-func (p *PendingCreates) Begin(_ context.Context, refs []delivery.LinkRef) error {
+// Begin implements syncstate.PendingCreates.
+func (p *PendingCreates) Begin(_ context.Context, refs []syncstate.LinkRef) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail != nil {
@@ -277,8 +277,8 @@ func (p *PendingCreates) Begin(_ context.Context, refs []delivery.LinkRef) error
 	return nil
 }
 
-// Settle implements delivery.PendingCreates.
-func (p *PendingCreates) Settle(_ context.Context, refs []delivery.LinkRef) error {
+// Settle implements syncstate.PendingCreates.
+func (p *PendingCreates) Settle(_ context.Context, refs []syncstate.LinkRef) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail != nil {
@@ -291,7 +291,7 @@ func (p *PendingCreates) Settle(_ context.Context, refs []delivery.LinkRef) erro
 }
 
 // Refs returns the pending refs.
-func (p *PendingCreates) Refs() []delivery.LinkRef {
+func (p *PendingCreates) Refs() []syncstate.LinkRef {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Collect(maps.Keys(p.m))

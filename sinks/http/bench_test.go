@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // BenchmarkWrite writes records one per request to a local endpoint that
@@ -28,10 +29,10 @@ func BenchmarkWrite(b *testing.B) {
 	}))
 	defer srv.Close()
 	c := NewConfig()
-	c.Rate = delivery.Rate{Requests: 1 << 30, Per: time.Second}
+	c.Rate = ratelimit.Rate{Requests: 1 << 30, Per: time.Second}
 	c.Update = &Request{Method: "PUT", URL: srv.URL + "/stock/{{.Fields.sku}}"}
 	c.Auth = Auth{Type: "hmac", Secret: "bench", TimestampHeader: "X-Ts"}
-	w, err := New("bench", c, zerolog.Nop(), delivery.NewLimiters())
+	w, err := New("bench", c, zerolog.Nop(), ratelimit.NewLimiters())
 	if err != nil {
 		b.Fatal(err)
 	}

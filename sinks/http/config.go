@@ -21,6 +21,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // Config is the config of the "http" system type.
@@ -46,7 +47,7 @@ type Config struct {
 	// record's known external id.
 	IDPath string `yaml:"id_path"`
 	// Rate is the request budget of the account.
-	Rate delivery.Rate `yaml:"rate"`
+	Rate ratelimit.Rate `yaml:"rate"`
 	// Account names the budget: systems with the same account share one
 	// limiter. Default "http:<system name>".
 	Account string `yaml:"account"`
@@ -100,7 +101,7 @@ func NewConfig() *Config {
 	return &Config{
 		IdempotencyHeader: "Idempotency-Key",
 		IDPath:            "id",
-		Rate:              delivery.Rate{Requests: 10, Per: time.Second},
+		Rate:              ratelimit.Rate{Requests: 10, Per: time.Second},
 		Timeout:           30 * time.Second,
 	}
 }

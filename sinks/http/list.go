@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 	"github.com/cdcd-dev/cdcd/sources/imports"
 )
 
@@ -66,7 +66,7 @@ func (w *Writer) List(ctx context.Context, object string, _ []string, cursor str
 		return imports.Page{}, err
 	}
 	if !w.succeeded(status) {
-		err := delivery.HTTPError(status, header, body, "list "+u.Host)
+		err := vendorhttp.Classify(status, header, body, "list "+u.Host)
 		if d, ok := cdc.RetryAfterOf(err); ok {
 			w.limiter.Pause(d)
 		}

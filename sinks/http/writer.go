@@ -18,6 +18,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 )
 
 // maxResponse bounds the response bytes read.
@@ -29,7 +31,7 @@ type Writer struct {
 	name    string
 	log     zerolog.Logger
 	client  *http.Client
-	limiter *delivery.Limiter
+	limiter *ratelimit.Limiter
 	ops     map[string]*operation // "create", "update", "delete"
 	headers http.Header
 	auth    Auth
@@ -52,7 +54,7 @@ var _ delivery.Batcher = (*Writer)(nil)
 // New validates c and builds the writer of system name. Its requests wait
 // on limiters.For(c.Account, c.Rate); nil limiters gives the writer a
 // limiter of its own. New does not connect.
-func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters) (*Writer, error) {
+func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiters) (*Writer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -181,7 +183,7 @@ func (w *Writer) write(ctx context.Context, r *delivery.Record) (string, error) 
 		if op.name == "delete" && (status == http.StatusNotFound || status == http.StatusGone) {
 			return r.ExternalID, nil
 		}
-		err := delivery.HTTPError(status, header, resp, op.name+" "+u.Host)
+		err := vendorhttp.Classify(status, header, resp, op.name+" "+u.Host)
 		if d, ok := cdc.RetryAfterOf(err); ok {
 			w.limiter.Pause(d) // the whole account waits, not only this record
 		}

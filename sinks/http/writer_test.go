@@ -13,12 +13,13 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/vendortest/httpapi"
 )
 
 func newWriter(t *testing.T, c *Config) *Writer {
 	t.Helper()
-	w, err := New("erp", c, zerolog.New(zerolog.NewTestWriter(t)), delivery.NewLimiters())
+	w, err := New("erp", c, zerolog.New(zerolog.NewTestWriter(t)), ratelimit.NewLimiters())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -29,7 +30,7 @@ func newWriter(t *testing.T, c *Config) *Writer {
 // /items/<sku>, delete DELETEs /items/<external id>.
 func testConfig(srv *httpapi.Server) *Config {
 	c := NewConfig()
-	c.Rate = delivery.Rate{Requests: 1000, Per: time.Second}
+	c.Rate = ratelimit.Rate{Requests: 1000, Per: time.Second}
 	c.Timeout = 2 * time.Second
 	c.Create = &Request{Method: "POST", URL: srv.URL + "/items"}
 	c.Update = &Request{Method: "PUT", URL: srv.URL + "/items/{{.Fields.sku}}"}

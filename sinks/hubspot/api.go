@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 )
 
 // ErrOutcomeUnknown is wrapped by the error of a call that may or may not
@@ -22,7 +23,7 @@ import (
 // delivery.ErrOutcomeUnknown.
 var ErrOutcomeUnknown = delivery.ErrOutcomeUnknown
 
-// errorBody is the part of HubSpot's error shape that delivery.HTTPError
+// errorBody is the part of HubSpot's error shape that vendorhttp.Classify
 // does not read; every field is optional.
 type errorBody struct {
 	CorrelationID string `json:"correlationId"`
@@ -103,13 +104,13 @@ func transportError(err error) error {
 	return err
 }
 
-// classify is delivery.HTTPError with HubSpot's meanings: a 429 pauses
+// classify is vendorhttp.Classify with HubSpot's meanings: a 429 pauses
 // the account's limiter and asks for a retry after the pause, 401 and 403
 // say what to fix, and the correlation id is kept for HubSpot's support.
 func (w *Writer) classify(op string, resp *http.Response, raw []byte) error {
 	var b errorBody
 	_ = json.Unmarshal(raw, &b) // a body that is not HubSpot's shape still has a status
-	err := delivery.HTTPError(resp.StatusCode, resp.Header, raw, op)
+	err := vendorhttp.Classify(resp.StatusCode, resp.Header, raw, op)
 	if b.CorrelationID != "" {
 		err = fmt.Errorf("%w (correlation id %s)", err, b.CorrelationID)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkHubSpotThroughput(b *testing.B) {
 	srv := start(b, fake.Options{Limit: limit, Window: window})
 	c := NewConfig()
 	c.BaseURL, c.Token, c.Object, c.IDProperty = srv.URL(), testToken, "contacts", "email"
-	c.Rate = delivery.Rate{Requests: limit, Per: window}
+	c.Rate = ratelimit.Rate{Requests: limit, Per: window}
 	w, err := New("crm", c, zerolog.Nop(), nil)
 	if err != nil {
 		b.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // Delete policies.
@@ -45,7 +45,7 @@ type Config struct {
 	// Rate is the account's request budget. Default 100 per 10s; private
 	// apps on paid tiers may have 190 per 10s. The writer holds each
 	// window 250 ms longer to absorb latency jitter.
-	Rate delivery.Rate `yaml:"rate"`
+	Rate ratelimit.Rate `yaml:"rate"`
 	// Timeout bounds each request. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 	// Account names the rate budget: systems with one account share one
@@ -60,7 +60,7 @@ func NewConfig() *Config {
 		BaseURL:     "https://api.hubapi.com",
 		ObjectsPath: "/crm/v3/objects",
 		OnDelete:    OnDeleteArchive,
-		Rate:        delivery.Rate{Requests: 100, Per: 10 * time.Second},
+		Rate:        ratelimit.Rate{Requests: 100, Per: 10 * time.Second},
 		Timeout:     10 * time.Second,
 	}
 }

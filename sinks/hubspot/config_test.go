@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -25,7 +25,7 @@ func TestConfigValidate(t *testing.T) {
 			c.Object = "con tacts"
 			c.IDProperty = "e mail"
 			c.OnDelete = "purge"
-			c.Rate = delivery.Rate{}
+			c.Rate = ratelimit.Rate{}
 			c.Timeout = -time.Second
 		}, []string{"base_url", "objects_path", "object", "id_property", "on_delete", "rate.requests", "rate.per", "timeout"}},
 	} {

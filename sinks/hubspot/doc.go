@@ -53,7 +53,7 @@
 //
 // # Errors and rate limits
 //
-// Every call waits on the account's shared delivery.Limiter (rate, default
+// Every call waits on the account's shared ratelimit.Limiter (rate, default
 // 100 requests per 10 s). A 429 pauses that limiter for everyone on the
 // account (the window HubSpot reports for TEN_SECONDLY_ROLLING, an hour
 // for DAILY, or Retry-After) and fails the rest of the Write with

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -36,7 +37,7 @@ func TestBadTokenIsPermanent(t *testing.T) {
 func TestRateLimitPausesTheAccount(t *testing.T) {
 	t.Parallel()
 	srv := start(t, fake.Options{Window: 300 * time.Millisecond})
-	limiters := delivery.NewLimiters()
+	limiters := ratelimit.NewLimiters()
 	w := newWriter(t, srv, limiters, nil)
 	id := srv.Insert("contacts", map[string]string{"email": "r@example.com"})
 	srv.FailNext(fake.FaultWindowSpent, 1)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -25,7 +26,7 @@ func start(t testing.TB, opts fake.Options) *fake.Server {
 }
 
 // newWriter builds a writer against srv; edit adjusts the config.
-func newWriter(t testing.TB, srv *fake.Server, limiters *delivery.Limiters, edit func(*Config)) *Writer {
+func newWriter(t testing.TB, srv *fake.Server, limiters *ratelimit.Limiters, edit func(*Config)) *Writer {
 	t.Helper()
 	c := NewConfig()
 	c.BaseURL = srv.URL()

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -18,9 +18,9 @@ import (
 // keeps the account within the double's real limit (scaled to 20 per 1 s).
 func TestSharedLimiterKeepsBurstUnderTheLimit(t *testing.T) {
 	t.Parallel()
-	rate := delivery.Rate{Requests: 20, Per: time.Second}
+	rate := ratelimit.Rate{Requests: 20, Per: time.Second}
 	srv := start(t, fake.Options{Limit: rate.Requests, Window: rate.Per})
-	limiters := delivery.NewLimiters()
+	limiters := ratelimit.NewLimiters()
 	writers := []*Writer{
 		newWriter(t, srv, limiters, func(c *Config) { c.Rate = rate; c.IDProperty = "email" }),
 		newWriter(t, srv, limiters, func(c *Config) { c.Rate = rate }),

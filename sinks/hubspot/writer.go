@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // maxBatch is the most inputs a HubSpot batch call takes.
@@ -31,7 +32,7 @@ type Writer struct {
 	idProperty string
 	onDelete   string
 	client     *http.Client
-	limiter    *delivery.Limiter
+	limiter    *ratelimit.Limiter
 	log        zerolog.Logger
 }
 
@@ -44,7 +45,7 @@ var (
 // waits on limiters.For(account, c.Rate), shared with every writer of the
 // same account; nil limiters gives the writer a limiter of its own. New
 // does not connect.
-func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters) (*Writer, error) {
+func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiters) (*Writer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -58,7 +59,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters
 		idProperty: c.IDProperty,
 		onDelete:   c.OnDelete,
 		client:     &http.Client{Timeout: c.Timeout, Transport: transport},
-		limiter:    limiters.For(c.account(), delivery.Rate{Requests: c.Rate.Requests, Per: c.Rate.Per + windowPad}),
+		limiter:    limiters.For(c.account(), ratelimit.Rate{Requests: c.Rate.Requests, Per: c.Rate.Per + windowPad}),
 		log:        log.With().Str("component", "hubspot").Logger(),
 	}, nil
 }

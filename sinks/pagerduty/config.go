@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 
 	"github.com/cdcd-dev/cdcd/config"
@@ -56,7 +57,7 @@ type Config struct {
 	Class     string `yaml:"class"`
 	// Rate is the budget shared by every writer using the routing key.
 	// Default 120 per minute.
-	Rate delivery.Rate `yaml:"rate"`
+	Rate ratelimit.Rate `yaml:"rate"`
 	// Timeout bounds one request. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 }
@@ -69,7 +70,7 @@ func DefaultConfig() *Config {
 		DedupKey: DefaultDedupKey,
 		Source:   "cdcd",
 		Severity: "error",
-		Rate:     delivery.Rate{Requests: 120, Per: time.Minute},
+		Rate:     ratelimit.Rate{Requests: 120, Per: time.Minute},
 		Timeout:  10 * time.Second,
 	}
 }

@@ -21,7 +21,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 
 	"github.com/rs/zerolog"
 
@@ -49,7 +51,7 @@ type Writer struct {
 	actionField string
 	tmpl        map[string]*template.Template // by config path; nil for unset optional fields
 	client      *http.Client
-	limit       *delivery.Limiter
+	limit       *ratelimit.Limiter
 	log         zerolog.Logger
 }
 
@@ -142,7 +144,7 @@ func (w *Writer) send(ctx context.Context, r *delivery.Record) (string, error) {
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err := delivery.HTTPError(resp.StatusCode, resp.Header, respBody, "send pagerduty event"); err != nil {
+	if err := vendorhttp.Classify(resp.StatusCode, resp.Header, respBody, "send pagerduty event"); err != nil {
 		d, ok := cdc.RetryAfterOf(err)
 		if !ok && resp.StatusCode == http.StatusTooManyRequests {
 			d, ok, err = throttlePause, true, cdc.RetryAfter(err, throttlePause)

@@ -12,6 +12,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	pd "github.com/cdcd-dev/cdcd/vendortest/pagerduty"
 )
 
@@ -29,7 +30,7 @@ func testConfig(url string) *Config {
 
 func newWriter(t *testing.T, cfg *Config) *Writer {
 	t.Helper()
-	w, err := New("oncall", cfg, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Limiters: delivery.NewLimiters()})
+	w, err := New("oncall", cfg, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Limiters: ratelimit.NewLimiters()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestThrottlePausesTheRoutingKey(t *testing.T) {
 	srv := pd.New(t)
 	srv.Limit(2)
 	cfg := testConfig(srv.URL())
-	cfg.Rate = delivery.Rate{Requests: 100, Per: time.Second}
+	cfg.Rate = ratelimit.Rate{Requests: 100, Per: time.Second}
 	w := newWriter(t, cfg)
 	for i, wantErr := range []bool{false, false, true} {
 		res := write(t, w, record(cdc.OpCreate, map[string]any{"sku": fmt.Sprint("A-", i), "qty": 1.0}))

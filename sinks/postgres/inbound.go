@@ -17,6 +17,7 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // Inbound is what the writer needs beyond its Config to apply a system's
@@ -139,7 +140,7 @@ func (w *Writer) saveLink(ctx context.Context, tx pgx.Tx, object, id, localKey s
 		s := e.CommitTime.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
 		version = &s
 	}
-	ref := delivery.LinkRef{System: w.origin, Object: object, Table: w.cfg.Table, Key: localKey}
+	ref := syncstate.LinkRef{System: w.origin, Object: object, Table: w.cfg.Table, Key: localKey}
 	return store.LinkRecord(ctx, tx, ref, id, b, version)
 }
 

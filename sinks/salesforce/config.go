@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // Config is the config of the "salesforce" system type.
@@ -41,7 +42,7 @@ type Config struct {
 	// OAuth consumer key, which is auth.client_id). Default "cdcd".
 	ClientID string `yaml:"client_id"`
 	// Rate is the request budget of the account.
-	Rate delivery.Rate `yaml:"rate"`
+	Rate ratelimit.Rate `yaml:"rate"`
 	// Account names the budget: systems with the same account share one
 	// limiter. Default "salesforce:<host of instance_url or login_url>".
 	Account string `yaml:"account"`
@@ -77,7 +78,7 @@ func NewConfig() *Config {
 		LoginURL:     "https://login.salesforce.com",
 		APIVersion:   "v60.0",
 		ClientID:     "cdcd",
-		Rate:         delivery.Rate{Requests: 25, Per: time.Second},
+		Rate:         ratelimit.Rate{Requests: 25, Per: time.Second},
 		Timeout:      60 * time.Second,
 		LimitBackoff: 15 * time.Minute,
 	}

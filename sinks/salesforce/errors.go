@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 )
 
 // apiError is one error of a Salesforce response. Failed calls name the
@@ -80,7 +80,7 @@ const concurrentBackoff = 5 * time.Second
 // requests (ConcurrentPerOrgLongTxn, ConcurrentRequests); a call refused
 // with a code a record may also fail with transiently (UNABLE_TO_LOCK_ROW)
 // is transient; a 401 that survived a new session is transient; the rest
-// as delivery.HTTPError says, with the Salesforce error code in the text.
+// as vendorhttp.Classify says, with the Salesforce error code in the text.
 // ("API Request Limits and Allocations", Salesforce Developer Limits and
 // Allocations Quick Reference; "Status Codes and Error Responses", REST
 // API Developer Guide.)
@@ -92,7 +92,7 @@ func (w *Writer) statusError(op string, status int, h http.Header, body []byte) 
 	var errs []apiError
 	_ = json.Unmarshal(body, &errs)
 	if len(errs) == 0 {
-		return delivery.HTTPError(status, h, body, op)
+		return vendorhttp.Classify(status, h, body, op)
 	}
 	switch e := errs[0]; {
 	case e.code() == "REQUEST_LIMIT_EXCEEDED" && strings.Contains(e.Message, "Concurrent"):
@@ -107,7 +107,7 @@ func (w *Writer) statusError(op string, status int, h http.Header, body []byte) 
 	case status == http.StatusUnauthorized:
 		return fmt.Errorf("%s: HTTP %d: %s; a new session was refused too", op, status, e)
 	}
-	return delivery.HTTPError(status, h, body, op+" ("+errs[0].code()+")")
+	return vendorhttp.Classify(status, h, body, op+" ("+errs[0].code()+")")
 }
 
 // missing settles a 404 about the typ record a call named: nil when the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // MaxBatch is the most records one Write takes: the sObject Collections
@@ -40,7 +41,7 @@ type Writer struct {
 	cfg      Config
 	log      zerolog.Logger
 	client   *http.Client
-	limiter  *delivery.Limiter
+	limiter  *ratelimit.Limiter
 	tokens   tokens
 	key      *rsa.PrivateKey // jwt only
 	audience string
@@ -52,7 +53,7 @@ var _ delivery.Batcher = (*Writer)(nil)
 // New validates c, reads the JWT key if any, and builds the writer of
 // system name. Its calls wait on limiters.For(c.Account, c.Rate); nil
 // limiters gives the writer a limiter of its own. New does not connect.
-func New(name string, c *Config, log zerolog.Logger, limiters *delivery.Limiters) (*Writer, error) {
+func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiters) (*Writer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

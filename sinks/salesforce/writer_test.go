@@ -19,6 +19,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/vendortest/salesforce"
 )
 
@@ -41,7 +42,7 @@ func ccServer(t *testing.T, opts salesforce.Options) (*salesforce.Server, *Confi
 	c := NewConfig()
 	c.LoginURL = srv.URL
 	c.Object, c.ExternalIDField = "Contact", ext
-	c.Rate = delivery.Rate{Requests: 1000, Per: time.Second}
+	c.Rate = ratelimit.Rate{Requests: 1000, Per: time.Second}
 	c.Timeout = 2 * time.Second
 	c.Auth = Auth{Type: "client_credentials", ClientID: "consumer-key", ClientSecret: "consumer-secret"}
 	return srv, c
@@ -49,7 +50,7 @@ func ccServer(t *testing.T, opts salesforce.Options) (*salesforce.Server, *Confi
 
 func newWriter(t *testing.T, c *Config) *Writer {
 	t.Helper()
-	w, err := New("crm", c, zerolog.New(zerolog.NewTestWriter(t)), delivery.NewLimiters())
+	w, err := New("crm", c, zerolog.New(zerolog.NewTestWriter(t)), ratelimit.NewLimiters())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

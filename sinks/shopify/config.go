@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // Modes.
@@ -57,7 +57,7 @@ type Config struct {
 	OnDelete string `yaml:"on_delete"`
 	// Rate is the budget shared by every writer of the shop. Default 2
 	// requests per second, the REST leak rate of a standard plan.
-	Rate delivery.Rate `yaml:"rate"`
+	Rate ratelimit.Rate `yaml:"rate"`
 	// Timeout bounds one request. Default 30s.
 	Timeout time.Duration `yaml:"timeout"`
 }
@@ -72,7 +72,7 @@ func DefaultConfig() *Config {
 		CompareField:   "previous_available",
 		Reason:         "correction",
 		OnDelete:       "ignore",
-		Rate:           delivery.Rate{Requests: 2, Per: time.Second},
+		Rate:           ratelimit.Rate{Requests: 2, Per: time.Second},
 		Timeout:        30 * time.Second,
 	}
 }

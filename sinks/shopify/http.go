@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 )
 
 // callLimitHeader reports the REST leaky bucket: "<used>/<size>".
@@ -64,7 +64,7 @@ func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]
 // the app uninstalled). The changes are held, not dead-lettered.
 const holdFor = 5 * time.Minute
 
-// statusError classifies an answer as delivery.HTTPError does, but holds
+// statusError classifies an answer as vendorhttp.Classify does, but holds
 // 401, 402 and 423 ("Shopify API response status and error codes",
 // shopify.dev/docs/api/usage/response-codes).
 func (w *Writer) statusError(status int, h http.Header, body []byte, op string) error {
@@ -77,7 +77,7 @@ func (w *Writer) statusError(status int, h http.Header, body []byte, op string) 
 	case http.StatusLocked:
 		what = "the shop is locked"
 	default:
-		return delivery.HTTPError(status, h, body, op)
+		return vendorhttp.Classify(status, h, body, op)
 	}
 	w.limit.Pause(holdFor)
 	return cdc.RetryAfter(fmt.Errorf("%s: HTTP %d: %s; changes wait and are retried every %s", op, status, what, holdFor), holdFor)

@@ -43,6 +43,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 )
 
 // ErrCompareMismatch means Shopify's quantity differs from the one the
@@ -55,7 +56,7 @@ type Writer struct {
 	cfg    Config
 	base   string
 	client *http.Client
-	limit  *delivery.Limiter
+	limit  *ratelimit.Limiter
 	log    zerolog.Logger
 	served atomic.Pointer[string] // the API version Shopify serves, when not the configured one
 	keys   sync.Map               // idempotency key base → generation, after a failed attempt

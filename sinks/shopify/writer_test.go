@@ -14,6 +14,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	shop "github.com/cdcd-dev/cdcd/vendortest/shopify"
 )
 
@@ -24,13 +25,13 @@ func testConfig(srv *shop.Server) *Config {
 	c.BaseURL = srv.URL()
 	c.AccessToken = token
 	c.LocationID = "222"
-	c.Rate = delivery.Rate{Requests: 100, Per: time.Second}
+	c.Rate = ratelimit.Rate{Requests: 100, Per: time.Second}
 	return c
 }
 
 func newWriter(t *testing.T, cfg *Config) *Writer {
 	t.Helper()
-	w, err := New("shop", cfg, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Limiters: delivery.NewLimiters()})
+	w, err := New("shop", cfg, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Limiters: ratelimit.NewLimiters()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestBackOffBeforeTheBucketFills(t *testing.T) {
 	cfg := testConfig(srv)
 	cfg.Mode = ModeSet
 	// The leak rate, with bursts the bucket cannot absorb.
-	cfg.Rate = delivery.Rate{Requests: 20, Per: 2 * time.Second}
+	cfg.Rate = ratelimit.Rate{Requests: 20, Per: 2 * time.Second}
 	w := newWriter(t, cfg)
 	for i := range 14 {
 		if res := write(t, w, record(cdc.OpUpdate, map[string]any{"inventory_item_id": 111.0, "available": float64(i)})); res.Err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 
 	"github.com/cdcd-dev/cdcd/config"
@@ -25,14 +26,14 @@ type Config struct {
 	Blocks string `yaml:"blocks"`
 	// Rate is the budget shared by every writer using this webhook.
 	// Default 1 message per second, Slack's documented limit.
-	Rate delivery.Rate `yaml:"rate"`
+	Rate ratelimit.Rate `yaml:"rate"`
 	// Timeout bounds one request. Default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 }
 
 // DefaultConfig returns a config with its defaults set.
 func DefaultConfig() *Config {
-	return &Config{Rate: delivery.Rate{Requests: 1, Per: time.Second}, Timeout: 10 * time.Second}
+	return &Config{Rate: ratelimit.Rate{Requests: 1, Per: time.Second}, Timeout: 10 * time.Second}
 }
 
 // Validate checks the config offline, templates included.

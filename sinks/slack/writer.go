@@ -16,7 +16,9 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 
 	"github.com/rs/zerolog"
 
@@ -32,7 +34,7 @@ type Writer struct {
 	text   *template.Template
 	blocks *template.Template // nil without blocks
 	client *http.Client
-	limit  *delivery.Limiter
+	limit  *ratelimit.Limiter
 	log    zerolog.Logger
 }
 
@@ -100,7 +102,7 @@ func (w *Writer) post(ctx context.Context, r *delivery.Record) error {
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err := delivery.HTTPError(resp.StatusCode, resp.Header, respBody, "post slack message"); err != nil {
+	if err := vendorhttp.Classify(resp.StatusCode, resp.Header, respBody, "post slack message"); err != nil {
 		if d, ok := cdc.RetryAfterOf(err); ok {
 			w.limit.Pause(d)
 			w.log.Debug().Dur("retry_after", d).Msg("slack rate limit reached")

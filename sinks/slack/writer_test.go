@@ -14,6 +14,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/ratelimit"
 	slackd "github.com/cdcd-dev/cdcd/vendortest/slack"
 )
 
@@ -28,7 +29,7 @@ func record(fields map[string]any) delivery.Record {
 
 func newWriter(t *testing.T, cfg *Config) *Writer {
 	t.Helper()
-	w, err := New("alerts", cfg, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Limiters: delivery.NewLimiters()})
+	w, err := New("alerts", cfg, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t)), Limiters: ratelimit.NewLimiters()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func fastConfig(url string) *Config {
 	c := DefaultConfig()
 	c.WebhookURL = url
 	c.Text = "Low stock: {{.Fields.sku}} has {{.Fields.qty}} left ({{.Op}} {{.Table}})"
-	c.Rate = delivery.Rate{Requests: 100, Per: time.Second}
+	c.Rate = ratelimit.Rate{Requests: 100, Per: time.Second}
 	return c
 }
 
@@ -146,7 +147,7 @@ func TestDefaultRateAvoids429(t *testing.T) {
 	srv.MinInterval(900 * time.Millisecond)
 	cfg := fastConfig(srv.Hook("T1/B1/x"))
 	cfg.Rate = DefaultConfig().Rate
-	env := config.Env{Log: zerolog.Nop(), Limiters: delivery.NewLimiters()}
+	env := config.Env{Log: zerolog.Nop(), Limiters: ratelimit.NewLimiters()}
 	w1, err := New("alerts", cfg, env)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ func TestValidate(t *testing.T) {
 	c := DefaultConfig()
 	c.Text = "{{.Fields.x"
 	c.Blocks = "{{end}}"
-	c.Rate = delivery.Rate{}
+	c.Rate = ratelimit.Rate{}
 	err := c.Validate()
 	for _, path := range []string{"webhook_url", "text", "blocks", "rate"} {
 		if !strings.Contains(err.Error(), path+":") {
@@ -197,7 +198,7 @@ func TestRegisterLoadsConfig(t *testing.T) {
 	if got.Rate != DefaultConfig().Rate || got.Text != "low: {{.Fields.sku}}" {
 		t.Errorf("config %+v", got)
 	}
-	w, err := cfg.NewWriter(reg, "alerts", config.Env{Log: zerolog.Nop(), Limiters: delivery.NewLimiters()})
+	w, err := cfg.NewWriter(reg, "alerts", config.Env{Log: zerolog.Nop(), Limiters: ratelimit.NewLimiters()})
 	if _, ok := w.(*Writer); err != nil || !ok {
 		t.Fatalf("NewWriter: %T, %v", w, err)
 	}

@@ -1,4 +1,8 @@
-package delivery
+// Package vendorhttp is the HTTP plumbing the writers of vendor APIs
+// share: a response classified as a delivery error (permanent, transient,
+// or retry after the vendor's Retry-After), with the vendor's message and
+// never a URL or header.
+package vendorhttp
 
 import (
 	"bytes"
@@ -6,21 +10,18 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/internal/clip"
 )
 
 // maxMessage bounds the vendor text kept from an error body.
 const maxMessage = 512
 
-// HTTPError classifies a vendor's HTTP response for a Writer; op names the
+// Classify classifies a vendor's HTTP response for a Writer; op names the
 // call ("create contacts"). It returns:
 //   - nil for 2xx;
 //   - cdc.RetryAfter for 429 and 503 with a Retry-After header (seconds or
@@ -38,14 +39,14 @@ const maxMessage = 512
 // the existing id and update it, Salesforce's 401 INVALID_SESSION_ID means
 // refresh the token and retry once, its 403 REQUEST_LIMIT_EXCEEDED means
 // back off for long (cdc.RetryAfter).
-func HTTPError(status int, header http.Header, body []byte, op string) error {
+func Classify(status int, header http.Header, body []byte, op string) error {
 	if status >= 200 && status < 300 {
 		return nil
 	}
 	err := &statusError{op: op, status: status, msg: vendorMessage(body)}
 	switch {
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-		if d, ok := retryAfter(header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := RetryAfter(header.Get("Retry-After"), time.Now()); ok {
 			return cdc.RetryAfter(err, d)
 		}
 		return err
@@ -69,8 +70,10 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("%s: HTTP %d: %s", e.op, e.status, e.msg)
 }
 
-// retryAfter parses a Retry-After value: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
+// RetryAfter parses a Retry-After header value at now: delay-seconds
+// (fractions allowed, capped at a year) or an HTTP date (a past date is
+// 0). ok is false for an empty or malformed value, or negative seconds.
+func RetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
@@ -97,11 +100,11 @@ func vendorMessage(body []byte) string {
 		var v any
 		if json.Unmarshal(b, &v) == nil {
 			if m := messageOf(v, 0); m != "" {
-				return clip(m, maxMessage)
+				return clip.Line(m, maxMessage)
 			}
 		}
 	}
-	return clip(string(b), maxMessage)
+	return clip.Line(string(b), maxMessage)
 }
 
 var messageFields = []string{"message", "error_description", "error", "errors", "detail", "title"}
@@ -125,46 +128,4 @@ func messageOf(v any, depth int) string {
 		}
 	}
 	return ""
-}
-
-// clip returns s as valid UTF-8 on one line, cut to at most n bytes.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// maxErrorText bounds the error text kept in dead letters and the audit.
-const maxErrorText = 2048
-
-var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
-
-// errorText is err's text for the stores: URLs lose their credentials and
-// query strings (API keys travel there), and the text is bounded.
-func errorText(err error) string {
-	s := urlPattern.ReplaceAllStringFunc(err.Error(), func(raw string) string {
-		u, perr := url.Parse(raw)
-		if perr != nil {
-			return "<url>"
-		}
-		u.User = nil
-		if u.RawQuery != "" {
-			u.RawQuery = "redacted"
-		}
-		u.Fragment = ""
-		return u.String()
-	})
-	return clip(s, maxErrorText)
 }

@@ -1,7 +1,6 @@
-package delivery
+package vendorhttp
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +9,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 )
 
-func TestHTTPError(t *testing.T) {
+func TestClassify(t *testing.T) {
 	t.Parallel()
 	type class int
 	const (
@@ -53,7 +52,7 @@ func TestHTTPError(t *testing.T) {
 		{name: "502", status: 502, want: transient},
 	}
 	for _, tt := range tests {
-		err := HTTPError(tt.status, tt.header, []byte(tt.body), "upsert contacts")
+		err := Classify(tt.status, tt.header, []byte(tt.body), "upsert contacts")
 		var got class
 		after, hasAfter := cdc.RetryAfterOf(err)
 		switch {
@@ -79,44 +78,14 @@ func TestHTTPError(t *testing.T) {
 	}
 }
 
-func TestHTTPErrorBoundsTheMessage(t *testing.T) {
+func TestClassifyBoundsTheMessage(t *testing.T) {
 	t.Parallel()
 	body := strings.Repeat("é", 1000) // 2000 bytes
-	msg := HTTPError(400, nil, []byte(body), "op").Error()
+	msg := Classify(400, nil, []byte(body), "op").Error()
 	if len(msg) > len("op: HTTP 400: ")+maxMessage+len("…") || !strings.HasSuffix(msg, "…") {
 		t.Errorf("message of %d bytes: %q", len(msg), msg)
 	}
 	if !strings.HasPrefix(msg, "op: HTTP 400: éé") || strings.ContainsRune(msg, '\uFFFD') {
 		t.Errorf("message cut inside a character: %q", msg[:40])
-	}
-}
-
-func TestErrorTextRedactsURLs(t *testing.T) {
-	t.Parallel()
-	err := errors.New(`Post "https://user:s3cret@api.example.com/v1/contacts?hapikey=abc123&x=1": dial tcp: i/o timeout`)
-	got := errorText(err)
-	want := `Post "https://api.example.com/v1/contacts?redacted": dial tcp: i/o timeout`
-	if got != want {
-		t.Errorf("errorText = %q, want %q", got, want)
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	t.Parallel()
-	p := &Pipeline{cfg: PipelineConfig{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}
-	for attempt := 1; attempt <= 100; attempt++ {
-		ceil := min(100*time.Millisecond<<min(attempt-1, 20), time.Second)
-		for range 50 {
-			d := p.backoff(attempt, errors.New("x"))
-			if d < 100*time.Millisecond || d > ceil {
-				t.Fatalf("attempt %d: backoff %v outside [100ms, %v]", attempt, d, ceil)
-			}
-		}
-	}
-	if d := p.backoff(1, cdc.RetryAfter(errors.New("429"), time.Hour)); d != time.Hour {
-		t.Errorf("backoff with Retry-After 1h = %v", d)
-	}
-	if d := p.backoff(9, cdc.RetryAfter(errors.New("429"), time.Millisecond)); d < 100*time.Millisecond {
-		t.Errorf("a short Retry-After shortened the backoff to %v", d)
 	}
 }

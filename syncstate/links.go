@@ -1,8 +1,8 @@
-package delivery
+package syncstate
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -60,64 +60,17 @@ type PendingCreates interface {
 	Settle(ctx context.Context, refs []LinkRef) error
 }
 
-// DeadLetter is a change that could not be delivered: a permanent error, or
-// retries exhausted. It keeps everything needed to replay it.
-type DeadLetter struct {
-	ID       int64 // assigned by the store
-	Pipeline string
-	System   string
-	Object   string
-	Table    string
-	Key      string
-	EventID  string
-	Op       cdc.Op
-	Record   json.RawMessage // the mapped Record's fields, as JSON
-	Event    json.RawMessage // the source event's envelope
-	Error    string          // the system's error text
-	Attempts int
-	FailedAt time.Time
-	// ClaimedID is the external id the record was refused a link to,
-	// because another local record holds it (LinkConflictError); "" for
-	// other letters.
-	ClaimedID string
+// LinkConflictError reports an external id claimed by a local record while
+// another local record holds it (Links.Put).
+type LinkConflictError struct {
+	System, Object, ExternalID string
+	// Holder is the local record linked to ExternalID.
+	HolderTable, HolderKey string
+	// Claimant is the local record whose link was refused.
+	ClaimantTable, ClaimantKey string
 }
 
-// DeadLetters stores undeliverable changes. Replays returns, and marks as
-// taken, the dead letters of a pipeline that an operator asked to replay
-// (cdcd dlq replay); Resolve records the outcome of a replay.
-type DeadLetters interface {
-	Put(ctx context.Context, letters []DeadLetter) error
-	Replays(ctx context.Context, pipeline string, limit int) ([]DeadLetter, error)
-	Resolve(ctx context.Context, id int64, err error) error
-}
-
-// Status is a delivery outcome in the audit trail.
-type Status string
-
-const (
-	StatusDelivered    Status = "delivered"
-	StatusRetried      Status = "retried"
-	StatusDeadLettered Status = "dead_lettered"
-	StatusSkipped      Status = "skipped" // filtered out, coalesced, or an echo
-	StatusReplayed     Status = "replayed"
-)
-
-// Outcome is one attempt to deliver one record.
-type Outcome struct {
-	At       time.Time
-	Pipeline string
-	System   string
-	Object   string
-	Key      string
-	EventID  string
-	Op       cdc.Op
-	Status   Status
-	Attempt  int
-	Latency  time.Duration
-	Error    string
-}
-
-// Audit keeps the delivery trail (cdcd.sync_events).
-type Audit interface {
-	Record(ctx context.Context, outcomes []Outcome) error
+func (e *LinkConflictError) Error() string {
+	return fmt.Sprintf("link %s %s %q: already linked to %s %s, claimed by %s %s",
+		e.System, e.Object, e.ExternalID, e.HolderTable, e.HolderKey, e.ClaimantTable, e.ClaimantKey)
 }

@@ -1,4 +1,7 @@
-package delivery
+// Package ratelimit holds a vendor account's request budget: at most N
+// calls in any rolling window, shared by every writer and pipeline of the
+// account, and paused when the vendor says its limit is spent.
+package ratelimit
 
 import (
 	"context"
