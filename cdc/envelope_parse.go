@@ -10,7 +10,8 @@ import (
 )
 
 // ParseEnvelope reads back an event written by AppendEnvelope, with its
-// message key. Column order is kept. Fields cdcd did not write are
+// message key, either of them with or without its schema block. Column
+// order is kept. Fields cdcd did not write are
 // ignored, so envelopes from Debezium's Postgres connector parse too.
 func ParseEnvelope(key, value []byte) (Event, error) {
 	var env struct {
@@ -35,6 +36,7 @@ func ParseEnvelope(key, value []byte) (Event, error) {
 			Origin    string `json:"origin"`
 		} `json:"source"`
 	}
+	key, value = unwrapSchema(key), unwrapSchema(value)
 	if err := json.Unmarshal(value, &env); err != nil {
 		return Event{}, fmt.Errorf("parse envelope: %w", err)
 	}
@@ -130,4 +132,20 @@ func parseRow(b []byte) (Row, error) {
 		return nil, err
 	}
 	return row, nil
+}
+
+// unwrapSchema returns the payload of a message written with its schema
+// ({"schema":{...},"payload":...}), or b as it is.
+func unwrapSchema(b []byte) []byte {
+	if !bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte(`{"schema"`)) {
+		return b
+	}
+	var w struct {
+		Schema  json.RawMessage `json:"schema"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if json.Unmarshal(b, &w) != nil || len(w.Schema) == 0 || w.Schema[0] != '{' || w.Payload == nil {
+		return b // a key or row whose first column is named "schema"
+	}
+	return w.Payload
 }

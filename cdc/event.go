@@ -109,9 +109,29 @@ type Event struct {
 	// change (HubSpot changeSource[/sourceId], Salesforce changeOrigin). It
 	// is a hint for echo suppression, not proof, so it is not Origin.
 	OriginHint string
+	// Relation describes the captured table's columns; events of one
+	// table share it until the table's definition changes. Nil for inbound
+	// events and for events read back from the bus.
+	Relation *Relation
 	// Ack is settled once the event is durable downstream. Nil for events
 	// nobody tracks.
 	Ack Acker
+}
+
+// Relation is a captured table's columns as the WAL last described them.
+type Relation struct {
+	Columns []Column
+}
+
+// Column is one column of a Relation.
+type Column struct {
+	Name string
+	// Type is the Postgres type name as pgoutput names it ("int4",
+	// "_text" for an array of text; a domain is its base type), or "" when
+	// unknown.
+	Type string
+	// Key is set for the event key's columns.
+	Key bool
 }
 
 // ID is the stable event id: DeliveryID for inbound events, otherwise

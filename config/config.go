@@ -60,6 +60,9 @@ type Kafka struct {
 	Format string `yaml:"format"`
 	// Tombstones follow each delete in the debezium format.
 	Tombstones bool `yaml:"tombstones"`
+	// Schemas wraps captured changes' keys and values with their Kafka
+	// Connect schema blocks, for consumers that need column types.
+	Schemas bool `yaml:"schemas"`
 }
 
 // KafkaTopics says whether and how cdcd creates missing topics.

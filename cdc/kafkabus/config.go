@@ -51,6 +51,11 @@ type Config struct {
 	// NoTombstones leaves out the tombstone after each delete in the
 	// debezium format.
 	NoTombstones bool
+	// Schemas wraps each captured change's key and value with its Kafka
+	// Connect schema ({"schema":...,"payload":...}), as Debezium's JSON
+	// converter does with schemas.enable=true. Inbound events carry no
+	// column types and are written without.
+	Schemas bool
 	// Source fills the envelope's source block.
 	Source cdc.SourceInfo
 }

@@ -89,11 +89,11 @@ func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 			m := &s.parts[j]
 			m.ack = ack
 			if m.ev.Key != nil {
-				buf = cdc.AppendKey(buf, m.ev)
+				buf = p.appendKey(buf, m.ev, topic)
 			}
 			ends = append(ends, len(buf))
 			if !m.tombstone {
-				buf = cdc.AppendEnvelope(buf, m.ev, &p.cfg.Source, now)
+				buf = p.appendValue(buf, m.ev, topic, now)
 			}
 			ends = append(ends, len(buf))
 			buf = appendEventID(buf, e)

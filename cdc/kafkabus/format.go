@@ -48,7 +48,7 @@ func (p *Producer) split(parts []part, e *cdc.Event) []part {
 	case cdc.OpDelete:
 		parts = append(parts, part{ev: e})
 		if tombstones && e.Key != nil {
-			parts = append(parts, part{ev: &cdc.Event{Key: e.Key}, tombstone: true})
+			parts = append(parts, part{ev: &cdc.Event{Key: e.Key, Relation: e.Relation}, tombstone: true})
 		}
 		return parts
 	case cdc.OpUpdate:
@@ -60,7 +60,7 @@ func (p *Producer) split(parts []part, e *cdc.Event) []part {
 		del.Op, del.Key, del.After, del.Unchanged = cdc.OpDelete, old, nil, nil
 		parts = append(parts, part{ev: &del, header: HeaderNewKey, headerKey: e.Key})
 		if tombstones {
-			parts = append(parts, part{ev: &cdc.Event{Key: old}, tombstone: true})
+			parts = append(parts, part{ev: &cdc.Event{Key: old, Relation: e.Relation}, tombstone: true})
 		}
 		create := *e
 		create.Op, create.Before = cdc.OpCreate, nil

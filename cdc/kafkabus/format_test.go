@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -27,9 +28,10 @@ func raw(s string) json.RawMessage { return json.RawMessage(s) }
 // change, update with an unchanged TOASTed column, delete, truncate.
 func formatCases() []cdc.Event {
 	at := time.UnixMilli(1700000000123).UTC()
+	rel := &cdc.Relation{Columns: []cdc.Column{{Name: "id", Type: "int4", Key: true}, {Name: "email", Type: "text"}, {Name: "bio", Type: "text"}}}
 	ev := func(op cdc.Op, index uint32) cdc.Event {
 		return cdc.Event{Op: op, Source: cdc.SourcePostgres, Schema: "public", Table: "contacts",
-			CommitTime: at, TxID: 900, Pos: cdc.Position{CommitLSN: 0x1000, Index: index}}
+			CommitTime: at, TxID: 900, Pos: cdc.Position{CommitLSN: 0x1000, Index: index}, Relation: rel}
 	}
 	create := ev(cdc.OpCreate, 0)
 	create.Key = cdc.Row{{Name: "id", Value: raw(`1`)}}
@@ -101,6 +103,7 @@ func TestFormatGolden(t *testing.T) {
 		{"debezium", "debezium.golden", func(*Config) {}, 9},
 		{"debezium without tombstones", "debezium_no_tombstones.golden", func(c *Config) { c.NoTombstones = true }, 7},
 		{"cdcd", "cdcd.golden", func(c *Config) { c.Format = FormatCDCD }, 6},
+		{"debezium with schemas", "debezium_schemas.golden", func(c *Config) { c.Schemas = true }, 9},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			prefix := strings.ReplaceAll(c.name, " ", "-")
@@ -125,6 +128,9 @@ func TestFormatGolden(t *testing.T) {
 				t.Fatalf("%d messages, want %d:\n%s", len(recs), c.messages, render(recs))
 			}
 			checkGolden(t, c.golden, render(recs))
+			if strings.Contains(c.name, "schemas") {
+				checkSchemas(t, recs)
+			}
 		})
 	}
 }
@@ -156,30 +162,37 @@ func (s *recordSink) snapshot() []cdc.Event {
 // absent and named unchanged.
 func TestConsumerReadsDebeziumFormatBack(t *testing.T) {
 	k := cdctest.StartKafka(t, kfake.NumBrokers(1))
-	p, _ := newTestProducer(t, k.Brokers(), testLogger(t), func(cfg *Config) { cfg.Partitions = 1 })
-	events := formatCases()
-	if err := p.Publish(context.Background(), events); err != nil {
-		t.Fatal(err)
-	}
-	sink := &recordSink{}
-	c, _ := newConsumerForTest(t, ConsumerConfig{Brokers: k.Brokers(), Group: "g", Topics: []string{"cdcd.public.contacts"}, System: "erp"}, sink)
-	cdctest.Eventually(t, 30*time.Second, "six events delivered", func() bool { return len(sink.snapshot()) >= 6 })
-	got := sink.snapshot()
-	if len(got) != 6 {
-		t.Fatalf("%d events delivered, want 6", len(got))
-	}
-	for i, want := range events {
-		e := got[i]
-		if e.Op != want.Op || e.ID() != want.ID() || string(cdc.AppendKey(nil, &e)) != string(cdc.AppendKey(nil, &want)) ||
-			rowJSON(e.Before) != rowJSON(want.Before) || rowJSON(e.After) != rowJSON(want.After) ||
-			strings.Join(e.Unchanged, ",") != strings.Join(want.Unchanged, ",") {
-			t.Errorf("event %d: got %c key %s before %s after %s unchanged %q; want %c key %s before %s after %s",
-				i, e.Op, cdc.AppendKey(nil, &e), rowJSON(e.Before), rowJSON(e.After), e.Unchanged,
-				want.Op, cdc.AppendKey(nil, &want), rowJSON(want.Before), rowJSON(want.After))
-		}
-	}
-	if v := metricValue(c.m.invalid); v != 0 {
-		t.Fatalf("%v messages counted invalid", v)
+	for _, schemas := range []bool{false, true} {
+		t.Run(fmt.Sprintf("schemas=%v", schemas), func(t *testing.T) {
+			prefix := fmt.Sprintf("schemas-%v", schemas)
+			p, _ := newTestProducer(t, k.Brokers(), testLogger(t), func(cfg *Config) {
+				cfg.Partitions, cfg.TopicPrefix, cfg.Schemas = 1, prefix, schemas
+			})
+			events := formatCases()
+			if err := p.Publish(context.Background(), events); err != nil {
+				t.Fatal(err)
+			}
+			sink := &recordSink{}
+			c, _ := newConsumerForTest(t, ConsumerConfig{Brokers: k.Brokers(), Group: prefix, Topics: []string{prefix + ".public.contacts"}, System: "erp"}, sink)
+			cdctest.Eventually(t, 30*time.Second, "six events delivered", func() bool { return len(sink.snapshot()) >= 6 })
+			got := sink.snapshot()
+			if len(got) != 6 {
+				t.Fatalf("%d events delivered, want 6", len(got))
+			}
+			for i, want := range events {
+				e := got[i]
+				if e.Op != want.Op || e.ID() != want.ID() || string(cdc.AppendKey(nil, &e)) != string(cdc.AppendKey(nil, &want)) ||
+					rowJSON(e.Before) != rowJSON(want.Before) || rowJSON(e.After) != rowJSON(want.After) ||
+					strings.Join(e.Unchanged, ",") != strings.Join(want.Unchanged, ",") {
+					t.Errorf("event %d: got %c key %s before %s after %s unchanged %q; want %c key %s before %s after %s",
+						i, e.Op, cdc.AppendKey(nil, &e), rowJSON(e.Before), rowJSON(e.After), e.Unchanged,
+						want.Op, cdc.AppendKey(nil, &want), rowJSON(want.Before), rowJSON(want.After))
+				}
+			}
+			if v := metricValue(c.m.invalid); v != 0 {
+				t.Fatalf("%v messages counted invalid", v)
+			}
+		})
 	}
 }
 
@@ -208,6 +221,7 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte(`{"id":2}`), []byte(`{"op":"c","after":{"id":2},"source":{"lsn":1}}`), HeaderOldKey, []byte(`{"id":1}`))
 	f.Add([]byte(`{"id":1}`), []byte(`{"op":"d","before":{"id":1},"source":{"lsn":1}}`), HeaderNewKey, []byte(`{"id":2}`))
 	f.Add([]byte(`{"id":1}`), []byte(nil), HeaderEventID, []byte(`0/1/0`))
+	f.Add([]byte(`{"schema":{"type":"struct"},"payload":{"id":1}}`), []byte(`{"schema":{"type":"struct"},"payload":{"op":"c","after":{"id":1}}}`), HeaderEventID, []byte(`0/1/0`))
 	f.Fuzz(func(t *testing.T, key, value []byte, header string, hv []byte) {
 		e, err := ParseMessage(kafka.Message{Key: key, Value: value, Headers: []kafka.Header{{Key: header, Value: hv}}})
 		if err != nil {
@@ -217,4 +231,28 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatalf("re-encoded envelope is invalid JSON: %s", out)
 		}
 	})
+}
+
+// checkSchemas checks that every key and value has a schema block its
+// payload conforms to.
+func checkSchemas(t *testing.T, recs []cdctest.Record) {
+	t.Helper()
+	for i, r := range recs {
+		for _, m := range []struct {
+			what string
+			b    []byte
+		}{{"key", r.Key}, {"value", r.Value}} {
+			if m.b == nil {
+				continue // a tombstone
+			}
+			var w struct{ Schema, Payload json.RawMessage }
+			if err := json.Unmarshal(m.b, &w); err != nil || w.Schema == nil || w.Payload == nil {
+				t.Errorf("message %d %s has no schema block: %s", i, m.what, m.b)
+				continue
+			}
+			if err := cdctest.CheckSchema(w.Schema, w.Payload); err != nil {
+				t.Errorf("message %d %s: %v", i, m.what, err)
+			}
+		}
+	}
 }

@@ -33,6 +33,7 @@ type Producer struct {
 	budget    *budget
 	scratch   sync.Pool
 	epoch     time.Time
+	schemas   schemaCache
 
 	closeOnce sync.Once
 	closed    atomic.Bool

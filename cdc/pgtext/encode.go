@@ -123,6 +123,20 @@ func BuiltinRule(oid uint32) (Rule, bool) {
 	return Rule{}, false
 }
 
+// TypeName returns the name of built-in type oid as pgoutput names it
+// ("int4", or "_int4" for its array type).
+func TypeName(oid uint32) (string, bool) {
+	for i := range builtinTypes {
+		switch t := &builtinTypes[i]; oid {
+		case t.oid:
+			return t.name, true
+		case t.arrayOID:
+			return "_" + t.name, true
+		}
+	}
+	return "", false
+}
+
 // RuleByName returns the rule for a built-in type name as pgoutput's
 // Type message names it ("int4", or "_int4" for its array type).
 func RuleByName(name string) (Rule, bool) {

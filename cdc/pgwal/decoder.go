@@ -254,6 +254,7 @@ func (d *Decoder) event(op cdc.Op, rel *relation) cdc.Event {
 		CommitTime: d.txn.CommitTime,
 		Pos:        cdc.Position{CommitLSN: d.txn.CommitLSN, Index: d.index},
 		TxID:       d.txn.Xid,
+		Relation:   rel.public,
 	}
 	d.index++
 	return e

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the testdata golden files (and the Postgres capture)")
@@ -125,4 +127,54 @@ func TestGoldenPostgresCapture(t *testing.T) {
 		return nil
 	}
 	pgoGolden(t, "pg15_stream", DecoderOptions{PrimaryKey: pk}, pgReadCapture(t))
+}
+
+// Every captured event carries its table's columns with their types, and
+// its key and envelope conform to the Kafka Connect schemas built from
+// them (what kafka.schemas writes).
+func TestPostgresCaptureConformsToItsSchemas(t *testing.T) {
+	t.Parallel()
+	pk := func(schema, table string) []string {
+		if schema == "public" && table == "fullrow" {
+			return []string{"id"}
+		}
+		return nil
+	}
+	events, _ := pgoDecodeAll(t, NewDecoder(DecoderOptions{PrimaryKey: pk}), pgReadCapture(t)...)
+	types := map[string]string{}
+	for i := range events {
+		e := &events[i]
+		if e.Relation == nil {
+			t.Fatalf("event %d (%s.%s) has no relation", i, e.Schema, e.Table)
+		}
+		topic := "cdcd." + e.Schema + "." + e.Table
+		if e.Key != nil {
+			if err := cdctest.CheckSchema(cdc.KeySchema(e.Relation, topic), cdc.AppendKey(nil, e)); err != nil {
+				t.Errorf("event %d key: %v", i, err)
+			}
+		}
+		env := cdc.AppendEnvelope(nil, e, &goldenSource, goldenNow)
+		// A Postgres array type does not say how many dimensions its
+		// values have: a schema block describes one, as Debezium's does.
+		if err := cdctest.CheckSchema(cdc.EnvelopeSchema(e.Relation, topic), env); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "$.after.ia[") {
+					t.Errorf("event %d (%s.%s %c): %s", i, e.Schema, e.Table, e.Op, line)
+				}
+			}
+		}
+		if e.Table == "types" {
+			for _, c := range e.Relation.Columns {
+				types[c.Name] = c.Type
+			}
+		}
+	}
+	for col, want := range map[string]string{
+		"id": "int8", "i2": "int2", "num": "numeric", "ta": "_text", "ia": "_int4", "j": "json", "jb": "jsonb",
+		"tstz": "timestamptz", "m": "mood", "ma": "_mood", "dom": "int4", "ip": "inet", "by": "bytea",
+	} {
+		if types[col] != want {
+			t.Errorf("column %s: type %q, want %q", col, types[col], want)
+		}
+	}
 }

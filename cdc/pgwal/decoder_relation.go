@@ -3,6 +3,7 @@ package pgwal
 import (
 	"strings"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/pgtext"
 )
 
@@ -14,6 +15,8 @@ type relation struct {
 	// key holds the indexes of the event key's columns; empty when the
 	// table has no usable key.
 	key []int
+	// public describes the columns to the events' consumers.
+	public *cdc.Relation
 }
 
 type column struct {
@@ -37,6 +40,13 @@ func (d *Decoder) relation(data []byte) error {
 		rel.cols[i] = column{name: c.name, rule: d.ruleFor(c.typeOID), identity: c.flags&1 != 0}
 	}
 	rel.key = d.keyColumns(rel)
+	rel.public = &cdc.Relation{Columns: make([]cdc.Column, len(m.cols))}
+	for i, c := range m.cols {
+		rel.public.Columns[i] = cdc.Column{Name: c.name, Type: d.typeName(c.typeOID)}
+	}
+	for _, i := range rel.key {
+		rel.public.Columns[i].Key = true
+	}
 	if len(rel.key) == 0 && !d.warned[m.oid] {
 		d.warned[m.oid] = true
 		d.log.Warn().Str("schema", rel.schema).Str("table", rel.table).Str("replica_identity", string(rel.identity)).
@@ -69,6 +79,16 @@ func (d *Decoder) ruleFor(oid uint32) pgtext.Rule {
 		return pgtext.Rule{Kind: pgtext.KindString, Array: true, Delim: ','}
 	}
 	return pgtext.Rule{Kind: pgtext.KindString}
+}
+
+// typeName returns the name of type oid as pgoutput names it: a built-in
+// type's, or the one its Type message gave ("" when unknown). A domain's
+// Type message names its base type.
+func (d *Decoder) typeName(oid uint32) string {
+	if name, ok := pgtext.TypeName(oid); ok {
+		return name
+	}
+	return d.types[oid].name
 }
 
 // keyColumns picks the event key: nothing under REPLICA IDENTITY NOTHING;

@@ -310,6 +310,7 @@ func kafkaConfig(cfg *config.Config, source cdc.SourceInfo) kafkabus.Config {
 		Compression:       k.Compression,
 		Format:            k.Format,
 		NoTombstones:      !k.Tombstones,
+		Schemas:           k.Schemas,
 		Source:            source,
 	}
 }
