@@ -40,17 +40,17 @@ func (h *history) delta(now time.Time) float64 {
 	return 0
 }
 
-// perMinute returns the counter's increase in each minute of the last
-// hour, oldest first.
+// perMinute returns the counter's increase in each whole minute of the
+// last hour, oldest first.
 func (h *history) perMinute() []float64 {
-	if len(h.points) == 0 {
+	if len(h.points) < 2 {
 		return nil
 	}
-	out := make([]float64, 0, len(h.points))
+	out := make([]float64, 0, len(h.points)-1)
 	for i := 1; i < len(h.points); i++ {
 		out = append(out, max(0, h.points[i].v-h.points[i-1].v))
 	}
-	return append(out, max(0, h.last.v-h.points[len(h.points)-1].v))
+	return out
 }
 
 // values returns the gauge's points, oldest first, the newest included.

@@ -112,7 +112,7 @@ func (s *Store) HealthCounts(ctx context.Context) (HealthCounts, error) {
 	if _, err := pgx.ForEachRow(rows, []any{&p, &n}, func() error { c.DeadLetters[p] = n; return nil }); err != nil {
 		return c, fmt.Errorf("count dead letters: %w", err)
 	}
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM cdcd.jobs WHERE status = 'failed' AND updated_at > now() - interval '1 day'`).Scan(&c.FailedJobs)
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM cdcd.jobs WHERE status = 'failed' AND coalesce(finished_at, updated_at) > now() - interval '1 day'`).Scan(&c.FailedJobs)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "42703") { // no cdcd.jobs (yet), or not this shape
 		c.FailedJobs = -1
@@ -122,4 +122,40 @@ func (s *Store) HealthCounts(ctx context.Context) (HealthCounts, error) {
 		return c, fmt.Errorf("count failed jobs: %w", err)
 	}
 	return c, nil
+}
+
+// JobProgress is a job as the status page shows it.
+type JobProgress struct {
+	ID        int64     `json:"id"`
+	Kind      string    `json:"kind"`
+	Pipeline  string    `json:"pipeline,omitempty"`
+	Status    string    `json:"status"`
+	Processed int64     `json:"processed"`
+	Total     *int64    `json:"total,omitempty"`
+	Errors    int64     `json:"errors"`
+	Rate      float64   `json:"rate"`
+	Error     string    `json:"error,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// JobsInProgress returns the jobs queued, running or paused, and those
+// that finished in the last day, newest first; none when this database
+// has no cdcd.jobs.
+func (s *Store) JobsInProgress(ctx context.Context, limit int) ([]JobProgress, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, kind, pipeline, status, processed, total, errors, rate, coalesce(error, ''), updated_at
+		FROM cdcd.jobs WHERE status IN ('queued', 'running', 'paused') OR updated_at > now() - interval '1 day'
+		ORDER BY status IN ('queued', 'running', 'paused') DESC, id DESC LIMIT $1`, limit)
+	js, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (JobProgress, error) {
+		var j JobProgress
+		err := r.Scan(&j.ID, &j.Kind, &j.Pipeline, &j.Status, &j.Processed, &j.Total, &j.Errors, &j.Rate, &j.Error, &j.UpdatedAt)
+		return j, err
+	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	return js, nil
 }
