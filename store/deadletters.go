@@ -69,7 +69,13 @@ type DeadLetters struct {
 // and so is a Key that text cannot hold (a NUL, invalid UTF-8), beside a
 // readable local_key. Other text (ids, names, the error) that text cannot
 // hold is stored with U+FFFD in place of the bytes it refuses.
+//
+// A letter for a change that already has an open one (dead, waiting for or
+// in replay: the same pipeline, object, record and event, failing again
+// after a re-send) adds its attempts to that letter instead of making a
+// second.
 func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) error {
+	letters = onePerChange(letters)
 	if len(letters) == 0 {
 		return nil
 	}
@@ -101,12 +107,33 @@ func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) e
 	}
 	_, err := d.pool.Exec(ctx, `
 		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at, claimed_id)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])`,
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])
+		ON CONFLICT (pipeline, object, local_key, event_id) WHERE status IN ('dead', 'replay', 'replaying')
+		DO UPDATE SET attempts = cdcd.dead_letters.attempts + EXCLUDED.attempts`,
 		pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed, claimed)
 	if err != nil {
 		return fmt.Errorf("put %d dead letters: %w", n, err)
 	}
 	return nil
+}
+
+// onePerChange merges letters of the same change (pipeline, object,
+// record and event), adding their attempts to the first: one statement
+// cannot insert and update the same row.
+func onePerChange(letters []syncstate.DeadLetter) []syncstate.DeadLetter {
+	type change struct{ pipeline, object, key, event string }
+	first := make(map[change]int, len(letters))
+	out := letters[:0:0]
+	for _, l := range letters {
+		c := change{storable(l.Pipeline), storable(l.Object), storable(l.Key), storable(l.EventID)}
+		if i, ok := first[c]; ok {
+			out[i].Attempts += l.Attempts
+			continue
+		}
+		first[c] = len(out)
+		out = append(out, l)
+	}
+	return out
 }
 
 // ReplayClaims marks for replay the dead letters of pipeline that claimed
