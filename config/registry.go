@@ -67,8 +67,8 @@ type Env struct {
 }
 
 // Registry maps the "type" of a system to its plugin, a sink or a writer
-// (one namespace for both), and holds the checkers Load runs. main builds
-// one (cmd/cdcd/components.go) and passes it to Load.
+// (one namespace for both), and holds the checkers Load runs. The daemon
+// builds one (daemon/components.go), which cdcd passes to Load.
 type Registry struct {
 	sinks    map[string]SinkSpec
 	writers  map[string]WriterSpec

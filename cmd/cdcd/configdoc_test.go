@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/daemon"
 )
 
 // yamlKeys returns the dotted yaml keys of a config struct, nested structs
@@ -63,7 +65,7 @@ func TestConfigReferenceNamesEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	r := components()
+	r := daemon.Components()
 	for _, typ := range r.Types() {
 		cfg, _ := r.NewConfig(typ)
 		heading := "### `type: " + typ + "`"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/conflict"
+	"github.com/cdcd-dev/cdcd/daemon"
 	"github.com/cdcd-dev/cdcd/store"
 )
 
@@ -51,8 +52,6 @@ from there to every system, the one in conflict included.`,
 	return cmd
 }
 
-var conflictStatuses = []string{"open", store.ConflictPending, store.ConflictEscalated, store.ConflictResolved, "all"}
-
 func conflictsListCommand(path *string) *cobra.Command {
 	var (
 		status string
@@ -64,8 +63,8 @@ func conflictsListCommand(path *string) *cobra.Command {
 		Short: "List conflicts, newest first",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(conflictStatuses, status) {
-				return usageError(fmt.Errorf("--status %q is not one of %s", status, strings.Join(conflictStatuses, ", ")))
+			if !slices.Contains(daemon.ConflictStatuses, status) {
+				return usageError(fmt.Errorf("--status %q is not one of %s", status, strings.Join(daemon.ConflictStatuses, ", ")))
 			}
 			if limit <= 0 {
 				return usageError(fmt.Errorf("--limit must be positive, got %d", limit))

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,75 +78,6 @@ func TestConflictsCommands(t *testing.T) {
 	_, errOut, code = runCLI(t, "conflicts", "show", "99", "-c", cfg)
 	if code != 1 || !strings.Contains(errOut, "conflict 99: not found") {
 		t.Fatalf("missing (%d): %s", code, errOut)
-	}
-}
-
-func TestConflictsAPI(t *testing.T) {
-	s, url := conflictFixture(t)
-	mux := http.NewServeMux()
-	(&conflictsAPI{store: s, token: "admin-secret", log: zerolog.Nop()}).mount(mux.Handle)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	call := func(method, path, token, body string) (int, map[string]any, []any) {
-		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var buf bytes.Buffer
-		buf.ReadFrom(resp.Body)
-		var obj map[string]any
-		var list []any
-		if json.Unmarshal(buf.Bytes(), &obj) != nil {
-			_ = json.Unmarshal(buf.Bytes(), &list)
-		}
-		return resp.StatusCode, obj, list
-	}
-	if code, _, _ := call("GET", "/api/conflicts", "", ""); code != 401 {
-		t.Fatalf("no token: %d", code)
-	}
-	if code, _, _ := call("GET", "/api/conflicts", "wrong", ""); code != 401 {
-		t.Fatalf("wrong token: %d", code)
-	}
-	if code, _, list := call("GET", "/api/conflicts?status=escalated", "admin-secret", ""); code != 200 || len(list) != 1 {
-		t.Fatalf("list: %d %v", code, list)
-	}
-	if code, obj, _ := call("GET", "/api/conflicts?status=bogus", "admin-secret", ""); code != 400 || obj["error"] == nil {
-		t.Fatalf("bad status: %d %v", code, obj)
-	}
-	if code, obj, _ := call("GET", "/api/conflicts/1", "admin-secret", ""); code != 200 || obj["status"] != "escalated" {
-		t.Fatalf("get: %d %v", code, obj)
-	}
-	if code, _, _ := call("GET", "/api/conflicts/7", "admin-secret", ""); code != 404 {
-		t.Fatalf("missing: %d", code)
-	}
-	if code, _, _ := call("POST", "/api/conflicts/1/resolve", "admin-secret", `{"choice":"merged","values":{}}`); code != 400 {
-		t.Fatalf("merged without values: %d", code)
-	}
-	if code, _, _ := call("POST", "/api/conflicts/1/resolve", "admin-secret", `{"choice":"local","extra":1}`); code != 400 {
-		t.Fatalf("unknown key: %d", code)
-	}
-	code, obj, _ := call("POST", "/api/conflicts/1/resolve", "admin-secret", `{"choice":"remote","by":"alice"}`)
-	if code != 200 || obj["status"] != "resolved" || obj["resolved_by"] != "alice" || firstName(t, url) != "Bea" {
-		t.Fatalf("resolve: %d %v, local %s", code, obj, firstName(t, url))
-	}
-	if code, _, _ := call("POST", "/api/conflicts/1/resolve", "admin-secret", `{"choice":"remote"}`); code != 200 {
-		t.Fatalf("the same resolution again: %d", code)
-	}
-	if code, _, _ := call("POST", "/api/conflicts/1/resolve", "admin-secret", `{"choice":"local"}`); code != 409 {
-		t.Fatalf("another resolution: %d", code)
-	}
-	off := http.NewServeMux()
-	(&conflictsAPI{store: s, log: zerolog.Nop()}).mount(off.Handle)
-	rec := httptest.NewRecorder()
-	off.ServeHTTP(rec, httptest.NewRequest("GET", "/api/conflicts", nil))
-	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "set http.admin_token") {
-		t.Fatalf("without a token configured: %d %s", rec.Code, rec.Body)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,11 +33,7 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	err := root.ExecuteContext(context.Background())
 	if err != nil {
 		fmt.Fprintln(&errOut, "cdcd:", err)
-		code = 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
+		code = exitCode(err)
 	}
 	return out.String(), errOut.String(), code
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/daemon"
 	"github.com/cdcd-dev/cdcd/transform"
 )
 
@@ -122,11 +122,7 @@ func runExampleCLI(t *testing.T, args ...string) (stdout string, code int, err e
 	root.SetArgs(args)
 	err = root.ExecuteContext(context.Background())
 	if err != nil {
-		code = 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
+		code = exitCode(err)
 	}
 	return out.String(), code, err
 }
@@ -369,7 +365,7 @@ INSERT INTO warehouses (code, name, shopify_location_id, pos_location_id) VALUES
 		path := filepath.Join(examplesDir, file)
 		setExampleEnv(t, path)
 		t.Setenv("DATABASE_URL", url)
-		cfg, err := config.Load(path, components())
+		cfg, err := config.Load(path, daemon.Components())
 		if err != nil {
 			t.Fatal(err)
 		}

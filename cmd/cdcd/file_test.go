@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/daemon"
 )
 
 // Regression: a file pipeline wrote every change with every column,
@@ -47,7 +48,7 @@ pipelines:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, roleAll) }()
+	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/daemon"
 )
 
 // Regression: a table without a primary key went into the publication,
@@ -58,7 +59,7 @@ pipelines:
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ie *pgwal.IdentityError
-	if err := run(ctx, cfg, roleAll); !errors.As(err, &ie) || !strings.Contains(err.Error(), "public.events has no replica identity") {
+	if err := run(ctx, cfg, daemon.RoleAll); !errors.As(err, &ie) || !strings.Contains(err.Error(), "public.events has no replica identity") {
 		t.Fatalf("run = %v, want the refusal", err)
 	}
 	if err := pg.ExecErr("app", `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_publication) THEN RAISE 'a publication was made'; END IF; END $$`); err != nil {
@@ -74,7 +75,7 @@ pipelines:
 	}
 	rctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(rctx, cfg, roleAll) }()
+	go func() { done <- run(rctx, cfg, daemon.RoleAll) }()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/cdcd-dev/cdcd/daemon"
+
 	"github.com/spf13/cobra"
 )
 
@@ -48,11 +50,22 @@ func main() {
 		return
 	}
 	fmt.Fprintln(os.Stderr, "cdcd:", err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.code)
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the exit status of a command that returned err (not nil).
+func exitCode(err error) int {
+	var (
+		ee *exitError
+		ce *daemon.ConfigError
+	)
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ce):
+		return 2
 	}
-	os.Exit(1)
+	return 1
 }
 
 func rootCommand() *cobra.Command {

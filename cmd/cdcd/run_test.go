@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/daemon"
 )
 
 // Regression: the embedded default (no kafka, no pipelines: every change to
@@ -32,7 +33,7 @@ func TestRunEmbeddedDefaultStartsAndStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, roleAll) }()
+	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
 	cdctest.Eventually(t, 30*time.Second, "cdcd to stream from the slot", func() bool {
 		select {
 		case err := <-done:
@@ -79,7 +80,7 @@ log: {level: error}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := run(ctx, cfg, roleAll); err == nil {
+	if err := run(ctx, cfg, daemon.RoleAll); err == nil {
 		t.Fatal("run started without its state store")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/daemon"
 	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/spf13/cobra"
 )
@@ -28,17 +29,17 @@ a replica identity (or pipelines that take inserts only). Exit status 0
 means valid, 2 invalid.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reg := components()
+			reg := daemon.Components()
 			if checkDB {
 				reg.Checker(transform.CheckSchema(cmd.Context()))
-				reg.Checker(checkIdentity(cmd.Context()))
+				reg.Checker(daemon.CheckIdentity(cmd.Context()))
 			}
 			cfg, err := config.Load(path, reg)
 			if err != nil {
 				return usageError(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d systems, %d pipelines, bus: %s)\n",
-				path, len(cfg.Systems), len(cfg.Pipelines), busName(cfg))
+				path, len(cfg.Systems), len(cfg.Pipelines), daemon.BusName(cfg))
 			return nil
 		},
 	}
@@ -48,16 +49,9 @@ means valid, 2 invalid.`,
 }
 
 func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path, components())
+	cfg, err := config.Load(path, daemon.Components())
 	if err != nil {
 		return nil, usageError(err)
 	}
 	return cfg, nil
-}
-
-func busName(cfg *config.Config) string {
-	if cfg.Kafka != nil {
-		return "kafka"
-	}
-	return "in-process"
 }

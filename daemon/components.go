@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"github.com/cdcd-dev/cdcd/config"
@@ -15,8 +15,8 @@ import (
 	"github.com/cdcd-dev/cdcd/transform"
 )
 
-// components is the one place that names every plugin.
-func components() *config.Registry {
+// Components is the one place that names every plugin.
+func Components() *config.Registry {
 	r := config.NewRegistry()
 	file.Register(r)
 	httpsink.Register(r)

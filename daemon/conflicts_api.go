@@ -1,7 +1,6 @@
-package main
+package daemon
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,44 +20,29 @@ import (
 //	GET  /api/conflicts?status=open|pending|escalated|resolved|all
 //	GET  /api/conflicts/{id}
 //	POST /api/conflicts/{id}/resolve  {"choice": "local|remote|merged", "values": {...}, "by": "..."}
-//
-// Every request needs "Authorization: Bearer <http.admin_token>"; without
-// a configured token the endpoints answer 403.
 type conflictsAPI struct {
 	store *store.Store
-	token string
 	log   zerolog.Logger
 }
 
+// mount hands every endpoint to handle (the daemon's admin, which puts
+// them behind the admin token).
 func (a *conflictsAPI) mount(handle func(string, http.Handler)) {
-	handle("GET /api/conflicts", a.auth(a.list))
-	handle("GET /api/conflicts/{id}", a.auth(a.get))
-	handle("POST /api/conflicts/{id}/resolve", a.auth(a.resolve))
+	handle("GET /api/conflicts", http.HandlerFunc(a.list))
+	handle("GET /api/conflicts/{id}", http.HandlerFunc(a.get))
+	handle("POST /api/conflicts/{id}/resolve", http.HandlerFunc(a.resolve))
 }
 
-func (a *conflictsAPI) auth(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.token == "" {
-			apiError(w, http.StatusForbidden, "the admin API is off: set http.admin_token")
-			return
-		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cdcd"`)
-			apiError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
-		h(w, r)
-	})
-}
+// ConflictStatuses are the statuses a listing of conflicts may ask for.
+var ConflictStatuses = []string{"open", store.ConflictPending, store.ConflictEscalated, store.ConflictResolved, "all"}
 
 func (a *conflictsAPI) list(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	if status == "" {
 		status = "open"
 	}
-	if !slices.Contains(conflictStatuses, status) {
-		apiError(w, http.StatusBadRequest, "status must be one of "+strings.Join(conflictStatuses, ", "))
+	if !slices.Contains(ConflictStatuses, status) {
+		apiError(w, http.StatusBadRequest, "status must be one of "+strings.Join(ConflictStatuses, ", "))
 		return
 	}
 	if status == "all" {
@@ -144,16 +128,4 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 		return 0, false
 	}
 	return id, true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func apiError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -35,10 +35,10 @@ func insertsOnly(cfg *config.Config) []pgwal.Table {
 	return out
 }
 
-// checkIdentity is the config.Checker of validate --check-db that refuses
+// CheckIdentity is the config.Checker of validate --check-db that refuses
 // what the reader refuses before it touches the publication: a table
 // without a replica identity, unless its pipelines take inserts only.
-func checkIdentity(ctx context.Context) config.Checker {
+func CheckIdentity(ctx context.Context) config.Checker {
 	return func(cfg *config.Config) error {
 		if cfg.Validate() != nil {
 			return nil

@@ -1,0 +1,154 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
+	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/sinks/file"
+)
+
+// buildCapture makes the publishing side of the roles all and capture:
+// the bus (the Kafka producer, or the in-process bus of the outbound
+// pipelines), the webhook intake, and the replication reader, which
+// starts once what it hands changes to is in place.
+func (d *Daemon) buildCapture(ctx context.Context, pls []pipeline, in intake) error {
+	var pub cdc.Publisher
+	if in.publisher != nil {
+		pub = in.publisher
+	} else {
+		pub = d.localBus(pls)
+	}
+	d.closes(pub.Close) // closes the in-process sinks too
+	if len(in.systems) > 0 {
+		if err := d.buildWebhooks(pls, in); err != nil {
+			return err
+		}
+	}
+	reader, err := newReader(d.cfg, pub, d)
+	if err != nil {
+		return err
+	}
+	d.reader = reader
+	d.ready("capture", func() error {
+		if !reader.Streaming() {
+			return errors.New("not streaming from the replication slot")
+		}
+		return nil
+	})
+	d.runs(func(ctx context.Context) error {
+		if err := reader.Run(ctx); err != nil {
+			return err
+		}
+		return ctx.Err() // a clean stop of the reader stops the rest
+	})
+	return nil
+}
+
+// localBus is the in-process bus with one route per outbound pipeline
+// (every change to standard output when there is no pipeline at all).
+func (d *Daemon) localBus(pls []pipeline) cdc.Publisher {
+	rs := routes(pls, false)
+	if len(d.cfg.Pipelines) == 0 {
+		rs = append(rs, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(d.env)})
+	}
+	return cdc.NewLocalBus(cdc.LocalBusConfig{OnOrigin: d.echoes.OnOrigin()}, rs, d.log, d.metrics)
+}
+
+func newReader(cfg *config.Config, pub cdc.Publisher, d *Daemon) (*pgwal.Reader, error) {
+	tables := make([]pgwal.Table, 0, len(cfg.Postgres.Tables))
+	for _, t := range cfg.Postgres.Tables {
+		tt, err := pgwal.ParseTable(t)
+		if err != nil {
+			return nil, configError(err)
+		}
+		tables = append(tables, tt)
+	}
+	reader, err := pgwal.NewReader(pgwal.Config{
+		URL:            cfg.Postgres.URL,
+		Slot:           cfg.Postgres.Slot,
+		Publication:    cfg.Postgres.Publication,
+		Tables:         tables,
+		InsertsOnly:    insertsOnly(cfg),
+		StatusInterval: cfg.Postgres.StatusInterval,
+		Heartbeat:      cfg.Postgres.Heartbeat,
+		DrainTimeout:   drainTimeout,
+	}, pub, d.log, d.metrics)
+	if err != nil {
+		return nil, configError(err)
+	}
+	return reader, nil
+}
+
+// buildConsumers makes, in Kafka mode, one consumer group per pipeline,
+// reading its topic into its sink.
+func (d *Daemon) buildConsumers(pls []pipeline) error {
+	if d.role == RoleCapture || d.cfg.Kafka == nil {
+		return nil
+	}
+	k := d.cfg.Kafka
+	for _, p := range pls {
+		c, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{
+			Brokers:  k.Brokers,
+			Group:    k.TopicPrefix + "." + p.name,
+			Topics:   []string{kafkabus.TopicName(k.TopicPrefix, p.from.Schema, p.from.Name)},
+			System:   p.system,
+			OnOrigin: d.echoes.OnOrigin(),
+		}, p.sink, d.log, d.metrics)
+		if err != nil {
+			return configError(fmt.Errorf("pipeline %s: %w", p.name, err))
+		}
+		d.runs(c.Run)
+		d.closes(p.sink.Close)
+	}
+	return nil
+}
+
+// kafkaConfig is the bus's Kafka configuration.
+func kafkaConfig(cfg *config.Config, source cdc.SourceInfo) kafkabus.Config {
+	k := cfg.Kafka
+	return kafkabus.Config{
+		Brokers:           k.Brokers,
+		TopicPrefix:       k.TopicPrefix,
+		ClientID:          k.ClientID,
+		CreateTopics:      k.Topics.Create,
+		Partitions:        k.Topics.Partitions,
+		ReplicationFactor: k.Topics.ReplicationFactor,
+		BatchSize:         k.Batch.Size,
+		BatchBytes:        k.Batch.Bytes,
+		Linger:            k.Batch.Linger,
+		BufferEvents:      k.Buffer.Events,
+		BufferBytes:       k.Buffer.Bytes,
+		Compression:       k.Compression,
+		Format:            k.Format,
+		NoTombstones:      !k.Tombstones,
+		Schemas:           k.Schemas,
+		Source:            source,
+	}
+}
+
+// buildWorkers starts what the pipelines run beside their writes: the
+// replays of dead letters, the conflicts' schedule, the audit retention.
+func (d *Daemon) buildWorkers(pls []pipeline) {
+	for _, p := range pls {
+		if p.delivery != nil {
+			d.ready("pipeline "+p.name, p.delivery.Ready)
+			d.runs(func(ctx context.Context) error { return p.delivery.RunReplays(ctx, replayEvery) })
+		}
+	}
+	if d.store == nil {
+		return
+	}
+	if len(d.policies) > 0 {
+		d.runs(func(ctx context.Context) error { return d.store.RunConflictSchedule(ctx, conflictEvery, d.policies) })
+	}
+	if d.cfg.Audit.Retention > 0 {
+		d.runs(func(ctx context.Context) error {
+			return d.store.RunRetention(ctx, d.cfg.Audit.Retention, retentionEvery)
+		})
+	}
+}
