@@ -74,10 +74,20 @@ func ParseEnvelope(key, value []byte) (Event, error) {
 		return Event{}, fmt.Errorf("parse envelope after: %w", err)
 	}
 	e.After = dropUnavailable(e.After, e.Unchanged)
-	if e.Key, err = parseRow(key); err != nil {
-		return Event{}, fmt.Errorf("parse message key: %w", err)
+	if e.Key, err = ParseKey(key); err != nil {
+		return Event{}, err
 	}
 	return e, nil
+}
+
+// ParseKey reads back a key written by AppendKey: the key columns in
+// order, nil for null.
+func ParseKey(key []byte) (Row, error) {
+	r, err := parseRow(key)
+	if err != nil {
+		return nil, fmt.Errorf("parse message key: %w", err)
+	}
+	return r, nil
 }
 
 // dropUnavailable removes from after the unchanged columns, which it holds

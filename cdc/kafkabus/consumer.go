@@ -310,11 +310,11 @@ func ParseMessage(m kafka.Message) (cdc.Event, error) {
 		case h.Key == HeaderNewKey && e.Op == cdc.OpDelete:
 			return cdc.Event{}, ErrNotAnEvent
 		case h.Key == HeaderOldKey && e.Op == cdc.OpCreate:
-			old, err := cdc.ParseEnvelope(h.Value, []byte(`{"op":"u"}`))
+			old, err := cdc.ParseKey(h.Value)
 			if err != nil {
 				return cdc.Event{}, fmt.Errorf("parse header %s: %w", HeaderOldKey, err)
 			}
-			e.Op, e.Before = cdc.OpUpdate, old.Key
+			e.Op, e.Before = cdc.OpUpdate, old
 		}
 	}
 	return e, nil
