@@ -50,6 +50,7 @@ type Server struct {
 	log    zerolog.Logger
 	mux    *http.ServeMux
 	checks map[string]Check
+	notes  map[string]func() string
 }
 
 // New builds the listener; it does not bind until Run.
@@ -60,6 +61,7 @@ func New(addr string, lim Limits, log zerolog.Logger, gatherer prometheus.Gather
 		log:    log.With().Str("component", "http").Logger(),
 		mux:    http.NewServeMux(),
 		checks: map[string]Check{},
+		notes:  map[string]func() string{},
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -76,6 +78,11 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // Ready adds a readiness check, reported by name on /readyz.
 func (s *Server) Ready(name string, c Check) { s.checks[name] = c }
 
+// Note adds a line to /readyz that informs without deciding readiness
+// (the health states: an unhealthy sink is no reason to stop taking
+// webhooks).
+func (s *Server) Note(name string, n func() string) { s.notes[name] = n }
+
 func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	status := http.StatusOK
@@ -87,6 +94,9 @@ func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
 		} else {
 			body = fmt.Appendf(body, "%s: ok\n", name)
 		}
+	}
+	for name, n := range s.notes {
+		body = fmt.Appendf(body, "%s: %s\n", name, n())
 	}
 	w.WriteHeader(status)
 	w.Write(body)

@@ -50,9 +50,10 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "capture: not streaming") {
 		t.Fatalf("readyz while not streaming: %d %q", code, body)
 	}
+	s.Note("health", func() string { return "unhealthy (pipeline p: crm answered nothing but errors for 6m)" })
 	streaming.Store(true)
-	if code, _ := get("/readyz"); code != 200 {
-		t.Fatalf("readyz while streaming: %d", code)
+	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, "health: unhealthy (pipeline p") {
+		t.Fatalf("readyz while streaming, unhealthy: %d %q, want 200 with the health line", code, body)
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "cdcd_test_total 3") {
 		t.Fatalf("metrics: %d %q", code, body)
