@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"github.com/cdcd-dev/cdcd/store"
+
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
@@ -46,6 +48,7 @@ var exampleEnv = map[string]string{
 	"WMS_API_TOKEN":            "wms-token",
 	"SLACK_WEBHOOK_URL":        "https://hooks.slack.com/services/T000/B000/XXXX",
 	"PAGERDUTY_ROUTING_KEY":    "0123456789abcdef0123456789abcdef",
+	"CDCD_READ_TOKEN":          "read-token",
 }
 
 var (
@@ -227,6 +230,12 @@ func TestExamplesAgainstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	pg.Exec(t, "examples", string(schema))
+	// cdcd's own tables (cdcd.health_transitions) exist once cdcd ran.
+	st, err := store.Open(context.Background(), url, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 
 	t.Run("check-db", func(t *testing.T) {
 		for _, path := range exampleFiles(t) {
