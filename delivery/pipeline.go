@@ -220,6 +220,9 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	if items, err = p.hold(ctx, items, links); err != nil {
 		return err
 	}
+	if items, err = p.skipOlder(ctx, items, links); err != nil {
+		return err
+	}
 	st, err := p.deliver(ctx, items, links, false)
 	if err != nil {
 		return fmt.Errorf("deliver %d events to %s: %w", len(events), p.cfg.System, err)
@@ -277,6 +280,42 @@ func (p *Pipeline) hold(ctx context.Context, items []*item, links map[syncstate.
 		return nil, err
 	}
 	p.met.skipped.Add(float64(len(outcomes)))
+	return kept, nil
+}
+
+// olderReason is why a re-sent change is not written.
+const olderReason = "older than the change the system holds"
+
+// skipOlder skips, and audits, the items whose change is older than the
+// one their record's link says the system holds: changes re-sent from the
+// last confirmed position after a crash or a rebalance, which would move
+// the system back until the newer change came again. A change of the
+// transaction the link names is written again (the link does not say
+// which of its changes it holds).
+func (p *Pipeline) skipOlder(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link) ([]*item, error) {
+	if len(links) == 0 {
+		return items, nil
+	}
+	kept := items[:0:0]
+	var outcomes []syncstate.Outcome
+	now := time.Now()
+	for _, it := range items {
+		if ref, ok := it.ref(p.cfg.System); ok {
+			if l, lsn := links[ref], it.rec.Event.Pos.CommitLSN; l != nil && lsn != 0 && l.LSN > lsn {
+				outcomes = append(outcomes, p.outcome(it, syncstate.StatusSkipped, now, 0, olderReason))
+				continue
+			}
+		}
+		kept = append(kept, it)
+	}
+	if len(outcomes) == 0 {
+		return items, nil
+	}
+	if err := p.audit(ctx, outcomes); err != nil {
+		return nil, err
+	}
+	p.met.skipped.Add(float64(len(outcomes)))
+	p.log.Debug().Int("records", len(outcomes)).Msg("re-sent changes older than the system holds skipped")
 	return kept, nil
 }
 

@@ -43,7 +43,10 @@ func (l *Links) Get(ctx context.Context, refs []syncstate.LinkRef) (map[syncstat
 	}
 	rows, _ := l.pool.Query(ctx, `
 		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base, l.deleted,
-		       coalesce(l.version, ''), coalesce(l.lsn::text, ''), l.updated_at,
+		       coalesce(l.version, ''),
+		       -- a position past the server's WAL is another cluster's (a
+		       -- restore into a new one): it orders nothing here
+		       coalesce(CASE WHEN l.lsn <= pg_current_wal_lsn() THEN l.lsn::text END, ''), l.updated_at,
 		       EXISTS (SELECT 1 FROM cdcd.conflicts c WHERE c.status <> 'resolved'
 		               AND c.local_table = l.local_table AND c.local_key = l.local_key)
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)

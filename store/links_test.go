@@ -167,3 +167,27 @@ func TestLinksPutKeepsTheLastOfARef(t *testing.T) {
 		t.Fatal("put of a link without an external id succeeded")
 	}
 }
+
+// A link's position orders re-sent changes only in the cluster that wrote
+// it: one past the server's WAL (the database was restored into a new
+// cluster, whose positions start lower) reads as none, so no change is
+// skipped as older than it.
+func TestLinkPositionFromAnotherClusterReadsAsNone(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	a, b := link(`{"id":1}`, "901"), link(`{"id":2}`, "902")
+	a.LSN, b.LSN = 0x1000, 0xFFFFFFFF00000000
+	if err := s.Links().Put(ctx, []syncstate.Link{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Links().Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := got[ref(`{"id":1}`)]; l.LSN != 0x1000 {
+		t.Errorf("a position of this cluster reads %v", l.LSN)
+	}
+	if l := got[ref(`{"id":2}`)]; l.LSN != 0 {
+		t.Errorf("a position past the server's WAL reads %v, want none", l.LSN)
+	}
+}
