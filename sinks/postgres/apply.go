@@ -3,18 +3,15 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
 )
 
 // outcome is what became of one record.
@@ -98,24 +95,24 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, h
 	if err != nil {
 		return failed, time.Time{}, cdc.Permanent(err)
 	}
-	st, err := w.loadState(ctx, tx, stateKey)
+	st, err := w.state.Load(ctx, tx, stateKey)
 	if err != nil {
 		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 	}
-	s := stampOf(rec.Event)
-	newer := st.olderThan(s)
+	s := applystate.StampOf(rec.Event)
+	newer := st.OlderThan(s)
 	switch {
-	case st.tombstoned && rec.Op == cdc.OpUpdate,
-		st.tombstoned && rec.Op != cdc.OpDelete && (s.version.IsZero() || !newer):
-		return skippedTombstoned, st.version, nil
+	case st.Tombstoned && rec.Op == cdc.OpUpdate,
+		st.Tombstoned && rec.Op != cdc.OpDelete && (s.Version.IsZero() || !newer):
+		return skippedTombstoned, st.Version, nil
 	case !newer && rec.Op == cdc.OpDelete:
-		return skippedStale, st.version, nil
+		return skippedStale, st.Version, nil
 	case !newer:
 		// Older than the record, but maybe not than each field: a system
 		// reporting changed fields one by one, in no order.
-		fresh := st.fresh(rec.Fields, s)
+		fresh := st.Fresh(rec.Fields, s)
 		if len(fresh) == 0 {
-			return skippedStale, st.version, nil
+			return skippedStale, st.Version, nil
 		}
 		rec = w.only(rec, fresh)
 	}
@@ -138,7 +135,7 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, h
 		// Only what changed in the system: a field changed locally alone
 		// keeps its local value.
 		r := *rec
-		r.Fields = w.remoteChanges(rec, t.decision)
+		r.Fields = w.in.Conflicts.LocalChanges(rec.Fields, t.decision)
 		rec = &r
 	}
 	var localKey string
@@ -163,11 +160,11 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, h
 			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 		}
 	}
-	next := st.with(s, newer, carried, rec.Op == cdc.OpDelete)
-	if err := w.saveState(ctx, tx, stateKey, next, rec.Op == cdc.OpDelete); err != nil {
+	next := st.With(s, newer, carried, rec.Op == cdc.OpDelete)
+	if err := w.state.Save(ctx, tx, stateKey, next, rec.Op == cdc.OpDelete); err != nil {
 		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 	}
-	return applied, next.version, nil
+	return applied, next.Version, nil
 }
 
 // only returns rec with only the columns of fields, and its event with
@@ -204,9 +201,9 @@ func opName(op cdc.Op) string {
 // row's local key.
 func (w *Writer) write(ctx context.Context, tx pgx.Tx, rec *delivery.Record, match map[string]any, linked bool) (string, error) {
 	if !linked {
-		return w.upsert(ctx, tx, rec.Fields, match)
+		return w.table.Upsert(ctx, tx, rec.Fields, match)
 	}
-	localKey, found, err := w.update(ctx, tx, rec.Fields, match)
+	localKey, found, err := w.table.Update(ctx, tx, rec.Fields, match)
 	if err != nil || found {
 		return localKey, err
 	}
@@ -214,136 +211,18 @@ func (w *Writer) write(ctx context.Context, tx pgx.Tx, rec *delivery.Record, mat
 	if err != nil {
 		return "", cdc.Permanent(fmt.Errorf("the linked row of %s is gone and the change cannot recreate it: %w", w.cfg.Table, err))
 	}
-	return w.upsert(ctx, tx, rec.Fields, byMatch)
-}
-
-// update sets the fields of the row whose primary key is pk and reports
-// whether there was one.
-func (w *Writer) update(ctx context.Context, tx pgx.Tx, fields, pk map[string]any) (string, bool, error) {
-	args := []any{pgx.QueryExecModeSimpleProtocol}
-	arg := func(c string, v any) (string, error) {
-		lit, err := literal(v)
-		if err != nil {
-			return "", fmt.Errorf("column %q: %w", c, err)
-		}
-		args = append(args, lit)
-		return "$" + strconv.Itoa(len(args)-1), nil
-	}
-	var sets, conds []string
-	for _, c := range slices.Sorted(maps.Keys(fields)) {
-		if _, isKey := pk[c]; isKey {
-			continue
-		}
-		p, err := arg(c, fields[c])
-		if err != nil {
-			return "", false, err
-		}
-		sets = append(sets, pgx.Identifier{c}.Sanitize()+" = "+p)
-	}
-	for _, c := range slices.Sorted(maps.Keys(pk)) {
-		p, err := arg(c, pk[c])
-		if err != nil {
-			return "", false, err
-		}
-		conds = append(conds, pgx.Identifier{c}.Sanitize()+" = "+p)
-	}
-	if len(sets) == 0 { // nothing to set: still report the row
-		first := pgx.Identifier{w.pk[0].name}.Sanitize()
-		sets = append(sets, first+" = "+first)
-	}
-	sql := "UPDATE " + w.target + " SET " + strings.Join(sets, ", ") + " WHERE " + strings.Join(conds, " AND ") +
-		" RETURNING " + w.returning()
-	localKey, err := w.scanKey(tx.QueryRow(ctx, sql, args...))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	return localKey, err == nil, err
-}
-
-// upsert inserts the record or updates only the fields it carries, and
-// returns the local key (JSON of the primary key) of the row. Values go as
-// untyped literals (simple protocol) that Postgres coerces to each
-// column's type. match holds the match columns' values.
-func (w *Writer) upsert(ctx context.Context, tx pgx.Tx, fields, match map[string]any) (string, error) {
-	values := make(map[string]any, len(fields)+len(match))
-	maps.Copy(values, fields)
-	maps.Copy(values, match)
-	cols := slices.Sorted(maps.Keys(values))
-	args := []any{pgx.QueryExecModeSimpleProtocol}
-	names := make([]string, len(cols))
-	params := make([]string, len(cols))
-	var sets []string
-	for i, c := range cols {
-		lit, err := literal(values[c])
-		if err != nil {
-			return "", fmt.Errorf("column %q: %w", c, err)
-		}
-		args = append(args, lit)
-		names[i] = pgx.Identifier{c}.Sanitize()
-		params[i] = "$" + strconv.Itoa(i+1)
-		if _, isMatch := match[c]; !isMatch {
-			sets = append(sets, names[i]+" = EXCLUDED."+names[i])
-		}
-	}
-	matchCols := slices.Sorted(maps.Keys(match))
-	target := make([]string, len(matchCols))
-	for i, c := range matchCols {
-		target[i] = pgx.Identifier{c}.Sanitize()
-	}
-	if len(sets) == 0 { // touch the row so that RETURNING reports it
-		sets = append(sets, target[0]+" = EXCLUDED."+target[0])
-	}
-	sql := "INSERT INTO " + w.target + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(params, ", ") +
-		") ON CONFLICT (" + strings.Join(target, ", ") + ") DO UPDATE SET " + strings.Join(sets, ", ") +
-		" RETURNING " + w.returning()
-	return w.scanKey(tx.QueryRow(ctx, sql, args...))
-}
-
-func (w *Writer) returning() string {
-	cols := make([]string, len(w.pk))
-	for i, c := range w.pk {
-		cols[i] = pgx.Identifier{c.name}.Sanitize() + "::text"
-	}
-	return strings.Join(cols, ", ")
-}
-
-// scanKey reads the primary key a RETURNING w.returning() reported.
-func (w *Writer) scanKey(r pgx.Row) (string, error) {
-	texts := make([]*string, len(w.pk))
-	dest := make([]any, len(w.pk))
-	for i := range texts {
-		dest[i] = &texts[i]
-	}
-	if err := r.Scan(dest...); err != nil {
-		return "", err
-	}
-	return w.localKeyJSON(texts), nil
+	return w.table.Upsert(ctx, tx, rec.Fields, byMatch)
 }
 
 // delete applies the delete policy to the matched row.
 func (w *Writer) delete(ctx context.Context, tx pgx.Tx, match map[string]any) error {
-	if w.cfg.OnDelete == DeleteIgnore {
+	switch w.cfg.OnDelete {
+	case DeleteIgnore:
 		return nil
+	case DeleteSoft:
+		return w.table.Delete(ctx, tx, match, w.cfg.SoftDeleteColumn)
 	}
-	args := []any{pgx.QueryExecModeSimpleProtocol}
-	cols := slices.Sorted(maps.Keys(match))
-	conds := make([]string, len(cols))
-	for i, c := range cols {
-		lit, err := literal(match[c])
-		if err != nil {
-			return fmt.Errorf("column %q: %w", c, err)
-		}
-		args = append(args, lit)
-		conds[i] = fmt.Sprintf("%s = $%d", pgx.Identifier{c}.Sanitize(), i+1)
-	}
-	where := strings.Join(conds, " AND ")
-	sql := "DELETE FROM " + w.target + " WHERE " + where
-	if w.cfg.OnDelete == DeleteSoft {
-		col := pgx.Identifier{w.cfg.SoftDeleteColumn}.Sanitize()
-		sql = "UPDATE " + w.target + " SET " + col + " = now() WHERE " + where + " AND " + col + " IS NULL"
-	}
-	_, err := tx.Exec(ctx, sql, args...)
-	return err
+	return w.table.Delete(ctx, tx, match, "")
 }
 
 // matchValues returns how the record finds its row: the primary key's
@@ -353,7 +232,7 @@ func (w *Writer) delete(ctx context.Context, tx pgx.Tx, match map[string]any) er
 func (w *Writer) matchValues(rec *delivery.Record, lk *link) (map[string]any, string, error) {
 	var match map[string]any
 	if lk != nil {
-		kv, err := keyValues(lk.localKey)
+		kv, err := target.KeyValues(lk.localKey)
 		if err != nil {
 			return nil, "", err
 		}
@@ -362,7 +241,7 @@ func (w *Writer) matchValues(rec *delivery.Record, lk *link) (map[string]any, st
 		match = make(map[string]any, len(w.cfg.Match))
 		for _, c := range w.cfg.Match {
 			v, ok := rec.Fields[c]
-			if _, err := literal(v); !ok || v == nil || err != nil {
+			if _, err := target.Literal(v); !ok || v == nil || err != nil {
 				return nil, "", fmt.Errorf("apply to %s: the record is not linked yet and has no usable value for match column %q", w.cfg.Table, c)
 			}
 			match[c] = v
@@ -373,7 +252,7 @@ func (w *Writer) matchValues(rec *delivery.Record, lk *link) (map[string]any, st
 	}
 	canon := make(map[string]string, len(match))
 	for c, v := range match {
-		lit, _ := literal(v)
+		lit, _ := target.Literal(v)
 		s, _ := lit.(string)
 		canon[c] = s
 	}
@@ -382,33 +261,4 @@ func (w *Writer) matchValues(rec *delivery.Record, lk *link) (map[string]any, st
 		return nil, "", err
 	}
 	return match, string(b), nil
-}
-
-// literal turns a value decoded by encoding/json into the text Postgres
-// reads for a column: nil is NULL, objects and arrays are JSON (for json
-// and jsonb columns). A string holding a NUL is a permanent error: sent
-// as text it would cut the statement short.
-func literal(v any) (any, error) {
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case string:
-		if strings.IndexByte(x, 0) >= 0 {
-			return nil, cdc.Permanent(errors.New("the value holds a NUL character (\\u0000), which Postgres cannot store in text; correct it in the system"))
-		}
-		return x, nil
-	case json.Number:
-		return x.String(), nil
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case int, int32, int64, uint, uint32, uint64:
-		return fmt.Sprint(x), nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, cdc.Permanent(fmt.Errorf("value of type %T cannot be written", v))
-	}
-	return string(b), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
 )
 
 // Delete policies.
@@ -60,7 +61,7 @@ func (c *Config) Validate() error {
 	} else if _, err := pgxpool.ParseConfig(c.URL); err != nil {
 		bad("url", "not a valid connection string") // the parse error may quote a password
 	}
-	if _, _, ok := splitTable(c.Table); !ok {
+	if _, _, ok := target.Split(c.Table); !ok {
 		bad("table", "%q is not schema.table", c.Table)
 	}
 	if len(c.Match) == 0 {
@@ -89,9 +90,4 @@ func (c *Config) Validate() error {
 		bad("tombstone_ttl", "must be positive")
 	}
 	return errors.Join(errs...)
-}
-
-func splitTable(s string) (schema, table string, ok bool) {
-	schema, table, ok = strings.Cut(s, ".")
-	return schema, table, ok && schema != "" && table != "" && !strings.Contains(table, ".")
 }

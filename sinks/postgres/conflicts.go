@@ -1,49 +1,26 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/cdc/pgtext"
 	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/threeway"
 	"github.com/cdcd-dev/cdcd/store"
 )
 
-// Conflicts turns on conflict detection for linked records: a change from
-// the system to a field the local row also changed since the link's base
-// (the values both sides last agreed on) is decided by Policy instead of
-// overwriting the local value.
-type Conflicts struct {
-	// Pipeline names the pipeline in conflict rows and metrics.
-	Pipeline string
-	Policy   conflict.Policy
-	// LLM proposes merges for the llm rule; nil leaves that rule undecided.
-	LLM conflict.Proposer
-	// Columns maps the system's fields to the local columns they are
-	// written to. Only these fields are compared; fields mapped through
-	// expressions are applied as they come.
-	Columns map[string]string
-	// Detected counts conflicts by pipeline and deciding rule; nil counts
-	// nothing.
-	Detected *prometheus.CounterVec
-	// Patched is set when cdcd's writes to the system carry only the
-	// fields that changed (delivery.Patcher): a field the local side did
-	// not change was not written, so the system's change of it was not
-	// overwritten.
-	Patched bool
-}
+// Conflicts turns on conflict detection for linked records (see package
+// threeway).
+type Conflicts = threeway.Config
 
 // threeWay is a linked change compared with the local row and the base.
 type threeWay struct {
@@ -61,12 +38,7 @@ type threeWay struct {
 func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, lk *link, pk map[string]any, held cdc.Row) (threeWay, error) {
 	c := w.in.Conflicts
 	object, id := w.object(rec), vendorID(rec.Event)
-	remote := conflict.Values{}
-	for f, v := range w.relevant(rec.Event) {
-		if _, ok := c.Columns[f]; ok {
-			remote[f] = v
-		}
-	}
+	remote := c.Remote(w.relevant(rec.Event))
 	rb, _ := json.Marshal(remote)
 	tag, err := tx.Exec(ctx, `UPDATE cdcd.conflicts SET remote = remote || $4::jsonb, remote_at = GREATEST(remote_at, $5)
 		WHERE system = $1 AND object = $2 AND external_id = $3 AND status <> 'resolved'`,
@@ -81,137 +53,46 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l
 	if err != nil {
 		return threeWay{}, err
 	}
-	base := conflict.Values{}
-	for f, v := range lk.base {
-		if _, ok := c.Columns[f]; ok {
-			b, err := json.Marshal(v)
+	var read threeway.Held
+	if w.in.Fetcher != nil {
+		read = func(ctx context.Context) (cdc.Row, error) {
+			if held != nil {
+				return held, nil
+			}
+			got, err := w.in.Fetcher.Fetch(ctx, object, []string{id}, w.in.Fields)
 			if err != nil {
-				return threeWay{}, fmt.Errorf("encode the link's base: %w", err)
+				return nil, readError{fmt.Errorf("read %s %s back from %s: %w", object, id, w.origin, err)}
 			}
-			base[f] = b
+			return got[id], nil // none: gone, so nothing survived
 		}
 	}
-	// A change the system made before cdcd's last write to it reached it
-	// was overwritten there by that write: what the two sides last agreed
-	// on is unknown for the fields it changed, so both count as changed.
-	// With patches, a field whose local value is the base's was written
-	// by that write only if it changed it; the system's record tells.
-	if at := rec.Event.CommitTime; !lk.version.IsZero() && !at.IsZero() && at.Before(lk.version) {
-		for f, v := range remote {
-			b, ok := base[f]
-			if !ok || bytes.Equal(b, v) {
-				continue
-			}
-			if c.Patched && bytes.Equal(local[f], b) {
-				if w.in.Fetcher == nil {
-					continue
-				}
-				if held == nil {
-					got, err := w.in.Fetcher.Fetch(ctx, object, []string{id}, w.in.Fields)
-					if err != nil {
-						return threeWay{}, readError{fmt.Errorf("read %s %s back from %s: %w", object, id, w.origin, err)}
-					}
-					held = got[id] // none: gone, so nothing survived
-					if held == nil {
-						held = cdc.Row{}
-					}
-				}
-				if now, ok := held.Get(f); ok && sameValue(now, v) {
-					continue // the change survived: the write did not carry f
-				}
-			}
-			delete(base, f)
-		}
+	r := threeway.Record{Remote: remote, RemoteAt: rec.Event.CommitTime, Local: local, LocalAt: localAt, Base: lk.base, Synced: lk.version}
+	in, d, err := c.Compare(ctx, w.origin, r, read)
+	if err != nil {
+		return threeWay{}, err
 	}
-	in := conflict.Input{
-		Pipeline: c.Pipeline, System: w.origin, Fields: slices.Sorted(maps.Keys(c.Columns)), Base: base,
-		Local:  conflict.Side{Values: local, Time: localAt},
-		Remote: conflict.Side{Values: remote, Time: rec.Event.CommitTime},
-	}
-	return threeWay{in: in, decision: conflict.Resolve(ctx, in, c.Policy, c.LLM)}, nil
+	return threeWay{in: in, decision: d}, nil
 }
 
 // localValues reads the compared columns of the row whose primary key is
 // pk, as captured events carry them, and when the row last changed (when
-// the server tracks commit timestamps).
+// the server tracks commit timestamps). A row that is gone holds nothing
+// changed locally to keep.
 func (w *Writer) localValues(ctx context.Context, tx pgx.Tx, pk map[string]any) (conflict.Values, time.Time, error) {
 	fields := slices.Sorted(maps.Keys(w.in.Conflicts.Columns))
 	cols := make([]string, len(fields))
 	for i, f := range fields {
-		cols[i] = pgx.Identifier{w.in.Conflicts.Columns[f]}.Sanitize()
+		cols[i] = w.in.Conflicts.Columns[f]
 	}
-	ts := "NULL::timestamptz"
-	if w.commitTimes {
-		ts = "pg_xact_commit_timestamp(xmin)"
-	}
-	args := []any{pgx.QueryExecModeSimpleProtocol}
-	var conds []string
-	for _, k := range slices.Sorted(maps.Keys(pk)) {
-		lit, err := literal(pk[k])
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		args = append(args, lit)
-		conds = append(conds, fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), len(args)-1))
-	}
-	// Values read as the capture reader reads them: UTC, ISO dates.
-	var zone, style string
-	if err := tx.QueryRow(ctx, `SELECT current_setting('TimeZone'), current_setting('DateStyle')`).Scan(&zone, &style); err != nil {
-		return nil, time.Time{}, fmt.Errorf("read the session settings: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, MDY', true)`); err != nil {
-		return nil, time.Time{}, fmt.Errorf("pin the session settings: %w", err)
-	}
-	defer tx.Exec(context.WithoutCancel(ctx), `SELECT set_config('TimeZone', $1, true), set_config('DateStyle', $2, true)`, zone, style)
-	sql := "SELECT " + strings.Join(append(cols, ts), ", ") + " FROM " + w.target + " WHERE " + strings.Join(conds, " AND ") + " FOR UPDATE"
-	rows, err := tx.Query(ctx, sql, args...)
+	values, at, err := w.table.Read(ctx, tx, pk, cols)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("read the local row: %w", err)
+		return nil, time.Time{}, err
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, time.Time{}, fmt.Errorf("read the local row: %w", err)
-		}
-		return conflict.Values{}, time.Time{}, nil // gone: nothing changed locally to keep
-	}
-	raw, descs := rows.RawValues(), rows.FieldDescriptions()
 	local := conflict.Values{}
-	for i, f := range fields {
-		if raw[i] == nil {
-			local[f] = json.RawMessage("null")
-			continue
-		}
-		local[f] = pgtext.AppendJSON(nil, descs[i].DataTypeOID, raw[i])
+	for i, v := range values {
+		local[fields[i]] = v
 	}
-	var at time.Time
-	if t := raw[len(fields)]; t != nil {
-		if p, err := time.Parse("2006-01-02 15:04:05.999999Z07", string(t)); err == nil {
-			at = p
-		}
-	}
-	return local, at, rows.Err()
-}
-
-// remoteChanges keeps, of rec's fields, those the decision gives the local
-// row, plus every field not compared (expressions, constants).
-func (w *Writer) remoteChanges(rec *delivery.Record, d conflict.Decision) map[string]any {
-	out := make(map[string]any, len(rec.Fields))
-	compared := map[string]string{} // local column -> field
-	for f, col := range w.in.Conflicts.Columns {
-		compared[col] = f
-	}
-	for col, v := range rec.Fields {
-		f, ok := compared[col]
-		if !ok {
-			out[col] = v
-			continue
-		}
-		if x, ok := d.ToLocal[f]; ok {
-			out[col] = decodeJSON(x)
-		}
-	}
-	return out
+	return local, at, nil
 }
 
 // conflictRow records a conflict and its decision in cdcd.conflicts.
@@ -314,14 +195,14 @@ func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record
 		res.Err = err
 		return nil
 	}
-	st, err := w.loadState(ctx, tx, stateKey)
+	st, err := w.state.Load(ctx, tx, stateKey)
 	if err != nil {
 		return classify("resolve a conflict in "+w.cfg.Table, err)
 	}
-	s := stampOf(rec.Event)
-	newer := st.olderThan(s)
+	s := applystate.StampOf(rec.Event)
+	newer := st.OlderThan(s)
 	if !newer {
-		fresh := st.fresh(rec.Fields, s)
+		fresh := st.Fresh(rec.Fields, s)
 		if len(fresh) == 0 {
 			return nil // a later change of the same fields came first
 		}
@@ -343,13 +224,8 @@ func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record
 			return nil
 		}
 	}
-	fields := w.remoteChanges(rec, d)
-	for _, f := range d.Conflicts {
-		if v, ok := d.Result[f]; ok {
-			fields[w.in.Conflicts.Columns[f]] = decodeJSON(v)
-		}
-	}
-	if _, _, err := w.update(ctx, tx, fields, pk); err != nil {
+	fields := w.in.Conflicts.Resolution(rec.Fields, d)
+	if _, _, err := w.table.Update(ctx, tx, fields, pk); err != nil {
 		return classify("apply a resolved conflict to "+w.cfg.Table, err)
 	}
 	// The base is what both sides hold: the system does not hold the
@@ -364,7 +240,7 @@ func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record
 	if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
 		return classify("resolve a conflict in "+w.cfg.Table, err)
 	}
-	if err := w.saveState(ctx, tx, stateKey, st.with(s, newer, rec.Fields, false), false); err != nil {
+	if err := w.state.Save(ctx, tx, stateKey, st.With(s, newer, rec.Fields, false), false); err != nil {
 		return classify("resolve a conflict in "+w.cfg.Table, err)
 	}
 	return nil
@@ -385,21 +261,6 @@ func (w *Writer) saveLinkBase(ctx context.Context, tx pgx.Tx, object, id string,
 		return err
 	}
 	return store.SetLinkBase(ctx, tx, w.origin, object, id, b)
-}
-
-// sameValue compares two JSON values as values, not as text.
-func sameValue(a, b json.RawMessage) bool {
-	return reflect.DeepEqual(decodeJSON(a), decodeJSON(b))
-}
-
-func decodeJSON(raw json.RawMessage) any {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return string(raw)
-	}
-	return v
 }
 
 func nullTime(t time.Time) any {

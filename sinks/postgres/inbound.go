@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/cdc/pgtext"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/store"
@@ -181,73 +180,6 @@ func (w *Writer) echoLayer(rec *delivery.Record, l *link) string {
 		return layer
 	}
 	return ""
-}
-
-// localKey returns the JSON of the primary key values, as captured events
-// carry it, from their text forms.
-func (w *Writer) localKeyJSON(texts []*string) string {
-	var b []byte
-	b = append(b, '{')
-	for i, c := range w.pk {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = cdc.AppendJSONString(b, c.name)
-		b = append(b, ':')
-		if texts[i] == nil {
-			b = append(b, "null"...)
-		} else {
-			b = pgtext.AppendJSON(b, c.oid, []byte(*texts[i]))
-		}
-	}
-	return string(append(b, '}'))
-}
-
-// keyValues decodes a local key's JSON into column values.
-func keyValues(localKey string) (map[string]any, error) {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader([]byte(localKey)))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("local key %q is not a JSON object", localKey)
-	}
-	return m, nil
-}
-
-// pkColumn is a primary key column and its type.
-type pkColumn struct {
-	name string
-	oid  uint32
-}
-
-// loadPK reads the target's primary key columns, in key order. The table
-// is found by its exact schema and name, as the config spells them (a
-// regclass cast would fold unquoted capitals).
-func loadPK(ctx context.Context, conn *pgx.Conn, table string) ([]pkColumn, error) {
-	schema, rel, _ := splitTable(table)
-	rows, _ := conn.Query(ctx, `SELECT a.attname, a.atttypid::int8
-		FROM pg_index i
-		JOIN pg_class c ON c.oid = i.indrelid
-		JOIN pg_namespace n ON n.oid = c.relnamespace
-		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-		WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
-		ORDER BY array_position(i.indkey::int2[], a.attnum)`, schema, rel)
-	var (
-		name string
-		oid  int64
-		pk   []pkColumn
-	)
-	_, err := pgx.ForEachRow(rows, []any{&name, &oid}, func() error {
-		pk = append(pk, pkColumn{name, uint32(oid)})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read the primary key of %s: %w", table, err)
-	}
-	if len(pk) == 0 {
-		return nil, cdc.Permanent(fmt.Errorf("%s does not exist or has no primary key; cdcd links its rows to the system's records by it (create the table with one, or add one)", table))
-	}
-	return pk, nil
 }
 
 // refetch reads back, before the transaction, the records whose change

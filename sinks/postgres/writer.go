@@ -9,7 +9,7 @@
 //
 // A change older than the one last applied to its record is skipped, and
 // so is an update of a record deleted less than tombstone_ttl ago (see
-// cdcd.apply_state).
+// package applystate).
 package postgres
 
 import (
@@ -25,6 +25,8 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
 	"github.com/cdcd-dev/cdcd/store"
 )
 
@@ -41,18 +43,15 @@ type Writer struct {
 	cfg    Config
 	in     Inbound
 	origin string // the system the records come from
-	target string // quoted schema.table
 	pool   *pgxpool.Pool
+	state  applystate.Records
 	log    zerolog.Logger
 
 	mu        sync.Mutex
 	ready     bool
 	useOrigin bool // replication origin, else a logical message
-	// commitTimes: the server tracks commit timestamps, which tell when
-	// a local row last changed (for the newest rule).
-	commitTimes bool
-	pk          []pkColumn
-	pruned      time.Time
+	table     *target.Table
+	pruned    time.Time
 }
 
 var (
@@ -82,13 +81,12 @@ func New(name string, cfg *Config, in Inbound, env config.Env) (*Writer, error) 
 	if origin == "" {
 		origin = name
 	}
-	schema, table, _ := splitTable(cfg.Table)
 	return &Writer{
 		cfg:    *cfg,
 		in:     in,
 		origin: origin,
-		target: pgx.Identifier{schema, table}.Sanitize(),
 		pool:   pool,
+		state:  applystate.Records{System: origin, Table: cfg.Table, TTL: cfg.TombstoneTTL},
 		log:    env.Log.With().Str("component", "postgres_writer").Str("table", cfg.Table).Logger(),
 	}, nil
 }
@@ -128,10 +126,10 @@ func (w *Writer) setup(ctx context.Context) error {
 		return classify("connect to the local database", err)
 	}
 	defer conn.Release()
-	if err := requireState(ctx, conn.Conn()); err != nil {
+	if err := applystate.Require(ctx, conn); err != nil {
 		return classify("prepare the state table", err)
 	}
-	pk, err := loadPK(ctx, conn.Conn(), w.cfg.Table)
+	table, err := target.Open(ctx, conn.Conn(), w.cfg.Table)
 	if err != nil {
 		return classify("prepare "+w.cfg.Table, err)
 	}
@@ -139,10 +137,7 @@ func (w *Writer) setup(ctx context.Context) error {
 	if err != nil {
 		return classify("set up the replication origin", err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT current_setting('track_commit_timestamp') = 'on'`).Scan(&w.commitTimes); err != nil {
-		return classify("read track_commit_timestamp", err)
-	}
-	w.pk, w.useOrigin, w.ready = pk, useOrigin, true
+	w.table, w.useOrigin, w.ready = table, useOrigin, true
 	mode := "logical_message"
 	if useOrigin {
 		mode = "replication_origin"
@@ -292,7 +287,7 @@ func (w *Writer) prune(ctx context.Context) {
 	if !due {
 		return
 	}
-	if err := w.pruneState(ctx); err != nil {
+	if err := w.state.Prune(ctx, w.pool); err != nil {
 		w.log.Warn().Err(err).Msg("tombstones not pruned")
 	}
 }

@@ -1,0 +1,115 @@
+package applystate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// table is where the states are kept.
+const table = "cdcd.apply_state"
+
+// DB is what the states need of a connection; pgx.Tx, *pgx.Conn and
+// *pgxpool.Pool have it.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Records are the states of one system's records in one local table.
+type Records struct {
+	System string        // the system the changes come from
+	Table  string        // the local table, schema.table
+	TTL    time.Duration // how long a tombstone refuses late updates
+}
+
+// Require fails when the state table is missing: store's migrations
+// make it when cdcd starts on the database.
+func Require(ctx context.Context, db DB) error {
+	var exists bool
+	if err := db.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&exists); err != nil {
+		return fmt.Errorf("look up %s: %w", table, err)
+	}
+	if !exists {
+		return fmt.Errorf("%s does not exist: cdcd's migrations have not run on this database; start cdcd with postgres.url set to it, which applies them", table)
+	}
+	return nil
+}
+
+// Load locks and returns the state of key. A tombstone older than the TTL
+// counts as no state at all.
+func (r Records) Load(ctx context.Context, tx DB, key string) (State, error) {
+	var (
+		st      State
+		version *time.Time
+		deleted bool
+		fields  []byte
+	)
+	err := tx.QueryRow(ctx, `SELECT version, event_id, deleted_at IS NOT NULL, COALESCE(deleted_at > now() - $4::interval, false), fields
+		FROM cdcd.apply_state WHERE system = $1 AND table_name = $2 AND key = $3 FOR UPDATE`,
+		r.System, r.Table, key, ttlInterval(r.TTL)).Scan(&version, &st.EventID, &deleted, &st.Tombstoned, &fields)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("read the applied version: %w", err)
+	}
+	if deleted && !st.Tombstoned {
+		return State{}, nil
+	}
+	st.Exists = true
+	if version != nil {
+		st.Version = *version
+	}
+	if fields == nil {
+		st.Fields = map[string]Stamp{anyColumn: {st.Version, st.EventID}}
+		return st, nil
+	}
+	if st.Fields, err = decodeFields(fields); err != nil {
+		return State{}, fmt.Errorf("decode the applied versions of the columns: %w", err)
+	}
+	return st, nil
+}
+
+// Save records st as applied to key; deleted marks a tombstone.
+func (r Records) Save(ctx context.Context, tx DB, key string, st State, deleted bool) error {
+	var version *time.Time
+	if !st.Version.IsZero() {
+		version = &st.Version
+	}
+	fields, err := encodeFields(st.Fields)
+	if err != nil {
+		return fmt.Errorf("encode the applied versions of the columns: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO cdcd.apply_state AS s (system, table_name, key, version, event_id, deleted_at, fields)
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::bool THEN now() END, $7::jsonb)
+		ON CONFLICT (system, table_name, key) DO UPDATE SET
+			version = COALESCE(EXCLUDED.version, s.version),
+			event_id = EXCLUDED.event_id,
+			deleted_at = EXCLUDED.deleted_at,
+			fields = EXCLUDED.fields`,
+		r.System, r.Table, key, version, st.EventID, deleted, string(fields))
+	if err != nil {
+		return fmt.Errorf("record the applied version: %w", err)
+	}
+	return nil
+}
+
+// Prune removes the expired tombstones of the records.
+func (r Records) Prune(ctx context.Context, db DB) error {
+	_, err := db.Exec(ctx, `DELETE FROM cdcd.apply_state
+		WHERE system = $1 AND table_name = $2 AND deleted_at < now() - $3::interval`,
+		r.System, r.Table, ttlInterval(r.TTL))
+	if err != nil {
+		return fmt.Errorf("prune expired tombstones: %w", err)
+	}
+	return nil
+}
+
+func ttlInterval(d time.Duration) string {
+	return fmt.Sprintf("%d microseconds", d.Microseconds())
+}

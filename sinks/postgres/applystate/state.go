@@ -1,0 +1,133 @@
+// Package applystate keeps, per system, local table and record, what the
+// Postgres writer last applied (cdcd.apply_state, made by store's
+// migrations): the version of the newest change, per column the version
+// of the change that last set it, and after a delete its tombstone, which
+// stops a late update from resurrecting the record. The writer reads and
+// writes it in the transaction that applies the change.
+package applystate
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// State is what was last applied to one record.
+type State struct {
+	Exists     bool
+	Version    time.Time // of the newest change applied; zero when unknown
+	EventID    string
+	Tombstoned bool // deleted within the tombstone TTL
+	// fields holds, per local column, the stamp of the change that last
+	// set it. A state kept before there were per-column stamps has its
+	// record's stamp under anyColumn.
+	Fields map[string]Stamp
+}
+
+// OlderThan reports whether s is newer than every change applied.
+func (st State) OlderThan(s Stamp) bool {
+	return !st.Exists || s.Version.IsZero() || st.Version.IsZero() || s.After(Stamp{st.Version, st.EventID})
+}
+
+// anyColumn stands for every column without a stamp of its own.
+const anyColumn = "*"
+
+// Fresh returns the columns of fields that s is newer for than the change
+// that last set them: a system reporting each changed field on its own,
+// in no order, makes a change late for one field and not for another.
+func (st State) Fresh(fields map[string]any, s Stamp) map[string]any {
+	out := make(map[string]any, len(fields))
+	for c, v := range fields {
+		last, ok := st.Fields[c]
+		if !ok {
+			last, ok = st.Fields[anyColumn]
+		}
+		if !ok || s.Version.IsZero() || last.Version.IsZero() || s.After(last) {
+			out[c] = v
+		}
+	}
+	return out
+}
+
+// With returns the state after a change stamped s set the columns cols:
+// the record's stamp is the newest applied, each column's the one that
+// set it last. A delete forgets the columns.
+func (st State) With(s Stamp, newer bool, cols map[string]any, deleted bool) State {
+	next := st
+	next.Exists = true
+	if newer {
+		if !s.Version.IsZero() {
+			next.Version = s.Version
+		}
+		next.EventID = s.EventID
+	}
+	next.Fields = map[string]Stamp{}
+	if !deleted {
+		for c, x := range st.Fields {
+			next.Fields[c] = x
+		}
+		for c := range cols {
+			next.Fields[c] = s
+		}
+	}
+	return next
+}
+
+// stampJSON is how a column's stamp is kept: [version, event id].
+type stampJSON [2]string
+
+func encodeFields(fields map[string]Stamp) ([]byte, error) {
+	out := make(map[string]stampJSON, len(fields))
+	for c, s := range fields {
+		var v string
+		if !s.Version.IsZero() {
+			v = s.Version.UTC().Format(time.RFC3339Nano)
+		}
+		out[c] = stampJSON{v, s.EventID}
+	}
+	return json.Marshal(out)
+}
+
+func decodeFields(b []byte) (map[string]Stamp, error) {
+	var in map[string]stampJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, err
+	}
+	out := make(map[string]Stamp, len(in))
+	for c, x := range in {
+		var s Stamp
+		if x[0] != "" {
+			t, err := time.Parse(time.RFC3339Nano, x[0])
+			if err != nil {
+				return nil, err
+			}
+			s.Version = t
+		}
+		s.EventID = x[1]
+		out[c] = s
+	}
+	return out, nil
+}
+
+// Stamp orders changes: by version, then by event id.
+type Stamp struct {
+	Version time.Time
+	EventID string
+}
+
+// After reports whether a orders after b.
+func (a Stamp) After(b Stamp) bool {
+	if !a.Version.Equal(b.Version) {
+		return a.Version.After(b.Version)
+	}
+	return a.EventID > b.EventID
+}
+
+// StampOf returns the stamp of a change: its time and id.
+func StampOf(e *cdc.Event) Stamp {
+	if e == nil {
+		return Stamp{}
+	}
+	return Stamp{Version: e.CommitTime, EventID: e.ID()}
+}
