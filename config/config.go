@@ -53,6 +53,7 @@ type Kafka struct {
 	Topics      KafkaTopics `yaml:"topics"`
 	Batch       KafkaBatch  `yaml:"batch"`
 	Buffer      KafkaBuffer `yaml:"buffer"`
+	Group       KafkaGroup  `yaml:"group"`
 	// Compression is none, gzip, snappy, lz4 or zstd.
 	Compression string `yaml:"compression"`
 	// Format is debezium (what Debezium's PostgreSQL connector writes) or
@@ -63,6 +64,15 @@ type Kafka struct {
 	// Schemas wraps captured changes' keys and values with their Kafka
 	// Connect schema blocks, for consumers that need column types.
 	Schemas bool `yaml:"schemas"`
+}
+
+// KafkaGroup times the sinks workers' consumer groups: how soon a silent
+// worker's partitions move to the others, how often members check in and
+// how soon added partitions are read.
+type KafkaGroup struct {
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	Heartbeat      time.Duration `yaml:"heartbeat"`
+	PartitionWatch time.Duration `yaml:"partition_watch"`
 }
 
 // KafkaTopics says whether and how cdcd creates missing topics.
@@ -94,6 +104,7 @@ func (k *Kafka) SetDefaults() {
 		Topics:      KafkaTopics{Create: true, Partitions: 6, ReplicationFactor: 1},
 		Batch:       KafkaBatch{Size: 1000, Bytes: 1 << 20, Linger: 5 * time.Millisecond},
 		Buffer:      KafkaBuffer{Events: 100_000, Bytes: 64 << 20},
+		Group:       KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second},
 		Compression: "none",
 		Format:      "debezium",
 		Tombstones:  true,

@@ -117,6 +117,10 @@ func TestLoadErrors(t *testing.T) {
 				"cdcd.yaml:5:3: kafka.compression: \"lz5\" is not one of none, gzip, snappy, lz4, zstd (did you mean \"lz4\"?)\n" +
 				"cdcd.yaml:6:3: kafka.format: \"debezum\" is not one of debezium, cdcd (did you mean \"debezium\"?)"},
 
+		{"kafka group", pg + "kafka:\n  brokers: ['k:9092']\n  group: {session_timeout: 6s, heartbeat: 6s, partition_watch: 0s}\n", nil,
+			"cdcd.yaml:5:32: kafka.group.heartbeat: must be more than 0 and less than kafka.group.session_timeout (6s); a third of it or less is usual\n" +
+				"cdcd.yaml:5:47: kafka.group.partition_watch: must be more than 0"},
+
 		// HTTP and log.
 		{"http and log", pg + "http: {listen: 8080, idle_timeout: 0s, max_connections: 0}\nlog: {level: verbose, format: text}\n", nil,
 			"cdcd.yaml:3:8: http.listen: \"8080\" is not host:port\n" +

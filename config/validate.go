@@ -156,6 +156,14 @@ func (k *Kafka) validate(v *problems) {
 	}
 	atLeast("kafka.buffer.events", k.Buffer.Events, max(1, k.Batch.Size))
 	atLeast("kafka.buffer.bytes", k.Buffer.Bytes, max(1, k.Batch.Bytes))
+	if g := k.Group; g.SessionTimeout < time.Second || g.SessionTimeout > time.Hour {
+		v.add("kafka.group.session_timeout", "must be between 1s and 1h (brokers accept 6s to 30m by default)")
+	} else if g.Heartbeat <= 0 || g.Heartbeat >= g.SessionTimeout {
+		v.add("kafka.group.heartbeat", fmt.Sprintf("must be more than 0 and less than kafka.group.session_timeout (%v); a third of it or less is usual", g.SessionTimeout))
+	}
+	if k.Group.PartitionWatch <= 0 {
+		v.add("kafka.group.partition_watch", "must be more than 0")
+	}
 	v.oneOf("kafka.compression", k.Compression, compressions)
 	v.oneOf("kafka.format", k.Format, []string{"debezium", "cdcd"})
 }

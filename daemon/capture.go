@@ -98,6 +98,12 @@ func (d *Daemon) buildConsumers(pls []pipeline) error {
 			Topics:   []string{kafkabus.TopicName(k.TopicPrefix, p.from.Schema, p.from.Name)},
 			System:   p.system,
 			OnOrigin: d.echoes.OnOrigin(),
+			ClientID: k.ClientID,
+			// how soon a silent worker's partitions move, and added ones
+			// are read: docs/config.md
+			SessionTimeout: k.Group.SessionTimeout,
+			Heartbeat:      k.Group.Heartbeat,
+			PartitionWatch: k.Group.PartitionWatch,
 		}, p.sink, d.log, d.metrics)
 		if err != nil {
 			return configError(fmt.Errorf("pipeline %s: %w", p.name, err))
