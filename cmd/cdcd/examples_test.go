@@ -49,6 +49,8 @@ var exampleEnv = map[string]string{
 	"SLACK_WEBHOOK_URL":        "https://hooks.slack.com/services/T000/B000/XXXX",
 	"PAGERDUTY_ROUTING_KEY":    "0123456789abcdef0123456789abcdef",
 	"CDCD_READ_TOKEN":          "read-token",
+	"HR_API_TOKEN":             "hr-token",
+	"HR_WEBHOOK_SECRET":        "hr-webhook-secret",
 }
 
 var (

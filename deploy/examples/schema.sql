@@ -116,3 +116,22 @@ CREATE TABLE inventory (
 -- The stock alerts and Shopify's compare-and-set read the quantity before
 -- the change.
 ALTER TABLE inventory REPLICA IDENTITY FULL;
+
+-- The employee directory (employee-directory.yaml): kept in sync with the
+-- HR system, which owns hiring and leaving; the app edits phone, desk and
+-- title.
+CREATE TABLE employees (
+    id              serial PRIMARY KEY,
+    employee_number text NOT NULL UNIQUE,  -- the HR system's, matched on import
+    email           text NOT NULL UNIQUE,
+    first_name      text,
+    last_name       text,
+    department      text,
+    title           text,
+    manager_number  text,
+    phone           text,
+    desk            text,
+    active          boolean NOT NULL DEFAULT true,
+    left_at         timestamptz,           -- set when the HR system deletes the employee
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
