@@ -79,7 +79,7 @@ to the systems declared in its config file.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(runCommand(), validateCommand(), versionCommand(), dlqCommand(), conflictsCommand(), statusCommand())
+	root.AddCommand(runCommand(), validateCommand(), versionCommand(), dlqCommand(), conflictsCommand(), statusCommand(), importCommand())
 	return root
 }
 
