@@ -250,10 +250,16 @@ func (c *Config) validatePipelines(v *problems) {
 	}
 }
 
+// Lister is implemented by the configs of system types that can list
+// their records, for imports. Lists reports whether this config can.
+type Lister interface {
+	Lists() bool
+}
+
 // validateInbound checks the ends of a pipeline from a system: the system
-// sends webhooks, and to names a table.
+// sends webhooks or lists its records for imports, and to names a table.
 func (c *Config) validateInbound(v *problems, path string, p *Pipeline) {
-	if s := c.Systems[p.From]; s != nil && s.Config != nil && s.Webhook == nil {
+	if s := c.Systems[p.From]; s != nil && s.Config != nil && s.Webhook == nil && !lists(s.Config) {
 		v.add(path+".from", fmt.Sprintf("system %q has no webhook: section; add one (its secrets) so cdcd can receive its changes", p.From))
 	}
 	switch _, ok := qualify(p.To); {
@@ -290,4 +296,10 @@ func isHostPort(s string) bool {
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && n > 0 && n <= 65535
+}
+
+// lists reports whether a system's config can list its records.
+func lists(cfg Validator) bool {
+	l, ok := cfg.(Lister)
+	return ok && l.Lists()
 }

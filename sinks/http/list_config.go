@@ -91,3 +91,6 @@ func (l *List) param() string {
 	}
 	return l.Pagination
 }
+
+// Lists reports whether the system has a list: section (config.Lister).
+func (c *Config) Lists() bool { return c.List != nil }

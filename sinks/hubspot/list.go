@@ -66,3 +66,6 @@ func (w *Writer) List(ctx context.Context, object string, fields []string, curso
 	}
 	return p, nil
 }
+
+// Lists reports that HubSpot systems list their records (config.Lister).
+func (c *Config) Lists() bool { return true }

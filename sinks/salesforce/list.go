@@ -112,3 +112,7 @@ func salesforceTime(s string) time.Time {
 	}
 	return time.Time{}
 }
+
+// Lists reports that Salesforce systems list their records
+// (config.Lister).
+func (c *Config) Lists() bool { return true }
