@@ -24,7 +24,7 @@ func (d *Daemon) buildCapture(ctx context.Context, pls []pipeline, in intake) er
 		pub = d.localBus(pls)
 	}
 	d.closes(pub.Close) // closes the in-process sinks too
-	if len(in.systems) > 0 {
+	if len(in.systems) > 0 || in.inbox != nil {
 		if err := d.buildWebhooks(pls, in); err != nil {
 			return err
 		}

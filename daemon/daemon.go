@@ -21,6 +21,7 @@ import (
 	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/server"
+	"github.com/cdcd-dev/cdcd/sources/imports"
 	"github.com/cdcd-dev/cdcd/store"
 )
 
@@ -67,6 +68,9 @@ type Daemon struct {
 
 	reader    *pgwal.Reader
 	pipelines int
+	// imports are what each inbound pipeline whose system lists records
+	// imports, by pipeline.
+	imports map[string]imports.Source
 }
 
 // New builds the daemon cfg describes for opts.Role. It opens (and
@@ -111,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Daemon, err 
 	}
 	if d.role != RoleCapture {
 		d.buildWorkers(pls)
+		d.buildJobs(in)
 	}
 	if d.store != nil {
 		(&conflictsAPI{store: d.store, log: d.log}).mount(d.admin)

@@ -13,6 +13,7 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/internal/promshare"
 	"github.com/cdcd-dev/cdcd/sinks/postgres"
+	"github.com/cdcd-dev/cdcd/sources/imports"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/store"
 	"github.com/cdcd-dev/cdcd/transform"
@@ -46,6 +47,12 @@ func (d *Daemon) inboundPipeline(ctx context.Context, p *config.Pipeline) (pipel
 		}
 		if f, ok := w.(delivery.Fetcher); ok {
 			in.Fetcher, in.Mapper = f, m
+		}
+		if l, ok := w.(imports.Lister); ok {
+			if d.imports == nil {
+				d.imports = map[string]imports.Source{}
+			}
+			d.imports[p.Name] = imports.Source{System: p.From, Object: p.Object, Fields: m.Reads(), Lister: l}
 		}
 		pw, ok := w.(delivery.Patcher)
 		in.Conflicts.Patched = ok && pw.PatchesFields()

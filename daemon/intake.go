@@ -55,8 +55,12 @@ func (d *Daemon) buildIntake(ctx context.Context) (intake, error) {
 		return in, nil
 	}
 	systems, err := webhookSystems(d.cfg)
-	if err != nil || len(systems) == 0 {
+	if err != nil {
 		return in, err
+	}
+	// Imports hand records to the intake too, for any inbound pipeline.
+	if len(systems) == 0 && !slices.ContainsFunc(d.cfg.Pipelines, d.cfg.IsInbound) {
+		return in, nil
 	}
 	in.systems = systems
 	if _, err := d.openStore(ctx); err != nil {
@@ -113,6 +117,9 @@ func (d *Daemon) buildWebhooks(pls []pipeline, in intake) error {
 		// bus drains and closes the inbound sinks.
 		d.closes(bus.Close)
 		d.closes(func(context.Context) error { ib.Close(); return nil })
+	}
+	if len(in.systems) == 0 {
+		return nil // imports only
 	}
 	h, err := webhook.NewHandler(webhook.HandlerConfig{}, in.systems, in.acceptor, in.dedupe, d.log, d.metrics)
 	if err != nil {
