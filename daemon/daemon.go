@@ -57,9 +57,8 @@ type Daemon struct {
 	closers []func(context.Context) error // run last first once every part stopped
 	release []func()                      // after the closers, or when New fails
 
-	// recent holds cdcd's recent writes to each system, echoes counts the
-	// echoes of them that were suppressed (nil in the capture role).
-	recent *echo.Recent
+	// echoes counts the echoes of cdcd's own writes that were suppressed
+	// (nil in the capture role).
 	echoes *echo.Counter
 	// detected counts conflicts, by pipeline and rule; policies are the
 	// inbound pipelines' conflict policies, by pipeline.
@@ -238,9 +237,10 @@ const (
 
 // How often the pipelines' workers run.
 const (
-	replayEvery    = 10 * time.Second // dead letters due for a replay
-	conflictEvery  = time.Minute      // conflicts' reminders and escalations
-	retentionEvery = time.Hour        // audit rows past audit.retention
+	replayEvery       = 10 * time.Second // dead letters due for a replay
+	conflictEvery     = time.Minute      // conflicts' reminders and escalations
+	retentionEvery    = time.Hour        // audit rows past audit.retention
+	recentWritesEvery = time.Minute      // recent writes past store.RecentWindow
 )
 
 // BusName is the bus cfg runs on: "kafka" or "in-process".

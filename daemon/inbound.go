@@ -36,7 +36,7 @@ func (d *Daemon) inboundPipeline(ctx context.Context, p *config.Pipeline) (pipel
 	if err != nil {
 		return bad(err)
 	}
-	in := postgres.Inbound{Object: p.Object, Fields: m.Reads(), Recent: d.recent, Echoes: d.echoes}
+	in := postgres.Inbound{Object: p.Object, Fields: m.Reads(), Echoes: d.echoes}
 	if in.Conflicts, err = d.conflicts(p); err != nil {
 		return bad(err)
 	}

@@ -39,7 +39,7 @@ func (d *Daemon) buildPipelines(ctx context.Context, intake webhook.Acceptor) ([
 	if err != nil {
 		return nil, err
 	}
-	d.recent, d.echoes = echo.NewRecent(0, 0), echoes
+	d.echoes = echoes
 	var pls []pipeline
 	for _, p := range d.cfg.Pipelines {
 		if d.cfg.IsInbound(p) {
@@ -126,7 +126,7 @@ func (d *Daemon) deliveryPipeline(ctx context.Context, p *config.Pipeline, intak
 	}
 	// Every link written is also remembered as a recent write, so that
 	// the system reporting it back is known as an echo.
-	links := echo.Remember(st.Links(), d.recent)
+	links := echo.Remember(st.Links(), st.RecentWrites())
 	if p.Link != nil && p.Link.Column != "" {
 		links = st.LinkBack(links, p.Link.Column)
 	}

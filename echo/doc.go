@@ -8,8 +8,9 @@
 //   - base: an inbound change whose values equal the link's base version
 //     (what both sides agreed on at the last sync) carries nothing new.
 //   - recent: an inbound change that reports values cdcd itself wrote to
-//     that record lately (Recent), even when a later write moved the base
-//     on (webhooks arrive late and out of order).
+//     that record lately (cdcd.recent_writes, shared by every process of a
+//     deployment), even when a later write moved the base on (webhooks
+//     arrive late and out of order) or another process made the write.
 //   - hint: the vendor says the change was made by cdcd's own client
 //     (Salesforce changeOrigin, HubSpot changeSource/sourceId).
 package echo

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"sync"
-	"time"
 
 	"github.com/cdcd-dev/cdcd/syncstate"
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -52,84 +49,33 @@ func (c *Counter) OnOrigin() func(system string) {
 	return func(system string) { c.Add(system, LayerOrigin) }
 }
 
-// Recent defaults.
-const (
-	DefaultRecentSize = 100_000
-	DefaultRecentTTL  = 15 * time.Minute
-	writesPerRecord   = 4
-)
-
-// Recent remembers, per (system, object, external id), the last few sets
-// of field values cdcd wrote, for a while. It is safe for concurrent use;
-// a nil *Recent remembers nothing.
-type Recent struct {
-	mu    sync.Mutex // serialises read-modify-write of one entry
-	cache *expirable.LRU[string, []map[string]any]
+// Rememberer keeps the values cdcd wrote to systems' records where every
+// process of the deployment reads them (store.RecentWrites): a change a
+// system reports back with one of them is an echo (LayerRecent).
+type Rememberer interface {
+	Remember(ctx context.Context, links []syncstate.Link) error
 }
 
-// NewRecent returns a Recent of size records kept for ttl (0s mean the
-// defaults).
-func NewRecent(size int, ttl time.Duration) *Recent {
-	if size <= 0 {
-		size = DefaultRecentSize
-	}
-	if ttl <= 0 {
-		ttl = DefaultRecentTTL
-	}
-	return &Recent{cache: expirable.NewLRU[string, []map[string]any](size, nil, ttl)}
-}
-
-func recentKey(system, object, id string) string {
-	return system + "\x00" + object + "\x00" + id
-}
-
-// Add remembers fields as written to the record.
-func (r *Recent) Add(system, object, id string, fields map[string]any) {
-	if r == nil || id == "" || len(fields) == 0 {
-		return
-	}
-	k := recentKey(system, object, id)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old, _ := r.cache.Get(k)
-	writes := append([]map[string]any{fields}, old...)
-	if len(writes) > writesPerRecord {
-		writes = writes[:writesPerRecord]
-	}
-	r.cache.Add(k, writes)
-}
-
-// Writes returns the remembered writes of the record, newest first.
-func (r *Recent) Writes(system, object, id string) []map[string]any {
-	if r == nil {
-		return nil
-	}
-	w, _ := r.cache.Get(recentKey(system, object, id))
-	return w
-}
-
-// Remember wraps links so that every link Put is also remembered in r as
-// a write of its Base to its system.
-func Remember(links syncstate.Links, r *Recent) syncstate.Links {
+// Remember wraps links so that every link Put also remembers its Base as
+// a write to its system's record. A Put whose writes cannot be remembered
+// fails: its record is written again, and remembered, at the retry.
+func Remember(links syncstate.Links, r Rememberer) syncstate.Links {
 	if r == nil {
 		return links
 	}
-	return &remembering{Links: links, recent: r}
+	return &remembering{Links: links, r: r}
 }
 
 type remembering struct {
 	syncstate.Links
-	recent *Recent
+	r Rememberer
 }
 
 func (m *remembering) Put(ctx context.Context, links []syncstate.Link) error {
 	if err := m.Links.Put(ctx, links); err != nil {
 		return err
 	}
-	for _, l := range links {
-		m.recent.Add(l.System, l.Object, l.ExternalID, l.Base)
-	}
-	return nil
+	return m.r.Remember(ctx, links)
 }
 
 // Known reports whether every value of fields is one cdcd already knows

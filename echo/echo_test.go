@@ -1,8 +1,11 @@
 package echo
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 func TestEqual(t *testing.T) {
@@ -61,16 +64,30 @@ func TestKnown(t *testing.T) {
 	}
 }
 
-func TestRecentKeepsTheLastWrites(t *testing.T) {
-	r := NewRecent(10, 0)
-	for i := range 6 {
-		r.Add("hubspot", "contacts", "1", map[string]any{"n": i})
+type memLinks struct {
+	syncstate.Links
+	put []syncstate.Link
+}
+
+func (m *memLinks) Put(_ context.Context, links []syncstate.Link) error {
+	m.put = append(m.put, links...)
+	return nil
+}
+
+type memWrites struct{ got []syncstate.Link }
+
+func (m *memWrites) Remember(_ context.Context, links []syncstate.Link) error {
+	m.got = append(m.got, links...)
+	return nil
+}
+
+func TestRememberKeepsEveryLinkPut(t *testing.T) {
+	links, writes := &memLinks{}, &memWrites{}
+	l := syncstate.Link{System: "hubspot", Object: "contacts", ExternalID: "1", Base: map[string]any{"n": 1}}
+	if err := Remember(links, writes).Put(context.Background(), []syncstate.Link{l}); err != nil {
+		t.Fatal(err)
 	}
-	w := r.Writes("hubspot", "contacts", "1")
-	if len(w) != writesPerRecord || w[0]["n"] != 5 || w[len(w)-1]["n"] != 2 {
-		t.Fatalf("writes %v", w)
-	}
-	if r.Writes("hubspot", "contacts", "2") != nil || (*Recent)(nil).Writes("a", "b", "c") != nil {
-		t.Fatal("writes of an unknown record")
+	if len(links.put) != 1 || len(writes.got) != 1 || writes.got[0].ExternalID != "1" {
+		t.Fatalf("links put %v, writes remembered %v", links.put, writes.got)
 	}
 }

@@ -41,22 +41,40 @@ func (s *Store) RunRetention(ctx context.Context, keep, every time.Duration) err
 	if keep <= 0 || every <= 0 {
 		return fmt.Errorf("audit retention: keep (%s) and interval (%s) must be positive", keep, every)
 	}
+	s.pruneEvery(ctx, every, "audit events", func(ctx context.Context) (int64, error) { return s.PruneAudit(ctx, keep) })
+	return nil
+}
+
+// RunRecentWritesRetention prunes the recent writes past RecentWindow
+// every interval until ctx ends.
+func (s *Store) RunRecentWritesRetention(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("recent writes retention: interval (%s) must be positive", every)
+	}
+	s.pruneEvery(ctx, every, "recent writes", s.PruneRecentWrites)
+	return nil
+}
+
+// pruneEvery runs prune now and then every interval until ctx ends,
+// logging what it deleted and, as a warning, a failure (tried again at
+// the next tick).
+func (s *Store) pruneEvery(ctx context.Context, every time.Duration, what string, prune func(context.Context) (int64, error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		start := time.Now()
-		n, err := s.PruneAudit(ctx, keep)
+		n, err := prune(ctx)
 		switch {
 		case ctx.Err() != nil:
-			return nil
+			return
 		case err != nil:
-			s.log.Warn().Err(err).Int64("deleted", n).Msg("audit retention")
+			s.log.Warn().Err(err).Int64("deleted", n).Str("table", what).Msg("retention")
 		case n > 0:
-			s.log.Info().Int64("deleted", n).Dur("keep", keep).Dur("took", time.Since(start)).Msg("audit events pruned")
+			s.log.Info().Int64("deleted", n).Str("table", what).Dur("took", time.Since(start)).Msg("rows pruned")
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 	}

@@ -77,7 +77,11 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, h
 			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 		}
 	}
-	if layer := w.echoLayer(rec, lk); layer != "" {
+	layer, err := w.echoLayer(ctx, tx, rec, lk)
+	if err != nil {
+		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
+	}
+	if layer != "" {
 		w.in.Echoes.Add(w.origin, layer)
 		// The system's record as of this change is what cdcd knows.
 		if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {

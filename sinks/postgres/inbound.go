@@ -35,8 +35,6 @@ type Inbound struct {
 	// and lack the match columns. Mapper maps the record read back.
 	Fetcher delivery.Fetcher
 	Mapper  delivery.Mapper
-	// Recent holds cdcd's recent writes to the system.
-	Recent *echo.Recent
 	// OwnWrite reports whether a vendor's origin hint names cdcd's own
 	// client.
 	OwnWrite func(hint string) bool
@@ -162,24 +160,37 @@ func (w *Writer) dropLink(ctx context.Context, tx pgx.Tx, object, id string) err
 }
 
 // echoLayer returns the layer that recognises the change as an echo of
-// cdcd's own write, or "".
-func (w *Writer) echoLayer(rec *delivery.Record, l *link) string {
+// cdcd's own write, or "". cdcd's recent writes to the record, which any
+// process of the deployment may have made, are read in tx only when the
+// link's base does not already know the change.
+func (w *Writer) echoLayer(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l *link) (string, error) {
 	e := rec.Event
 	if e == nil || rec.Op == cdc.OpDelete {
-		return ""
+		return "", nil
 	}
 	if w.hintOnly(e) {
-		return echo.LayerHint
+		return echo.LayerHint, nil
 	}
 	var base map[string]any
 	if l != nil {
 		base = l.base
 	}
-	writes := w.in.Recent.Writes(w.origin, w.object(rec), vendorID(e))
-	if ok, layer := echo.Known(w.relevant(e), base, writes); ok {
-		return layer
+	fields := w.relevant(e)
+	if ok, layer := echo.Known(fields, base, nil); ok {
+		return layer, nil
 	}
-	return ""
+	id := vendorID(e)
+	if id == "" || len(fields) == 0 {
+		return "", nil
+	}
+	writes, err := store.ReadRecentWrites(ctx, tx, w.origin, w.object(rec), id)
+	if err != nil {
+		return "", err
+	}
+	if ok, layer := echo.Known(fields, base, writes); ok {
+		return layer, nil
+	}
+	return "", nil
 }
 
 // refetch reads back, before the transaction, the records whose change

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/syncstate"
+)
+
+// RecentWindow is how long a write to a system's record is remembered:
+// a webhook reporting its values back within it is an echo. Vendors
+// deliver webhooks late, but not this late.
+const RecentWindow = 15 * time.Minute
+
+// recentPerRecord bounds the writes of one record read back.
+const recentPerRecord = 4
+
+// RecentWrites remembers in cdcd.recent_writes the values cdcd wrote to
+// systems' records, for every process of the deployment.
+type RecentWrites struct {
+	s *Store
+}
+
+// RecentWrites returns the store's recent writes.
+func (s *Store) RecentWrites() *RecentWrites { return &RecentWrites{s: s} }
+
+// Remember stores each link's Base as a write to its system's record, in
+// one statement. Links without an external id or a base are no writes.
+func (r *RecentWrites) Remember(ctx context.Context, links []syncstate.Link) error {
+	var sys, obj, ids []string
+	var fields [][]byte
+	for _, l := range links {
+		if l.ExternalID == "" || len(l.Base) == 0 || l.Deleted {
+			continue
+		}
+		b, err := json.Marshal(l.Base)
+		if err != nil {
+			return fmt.Errorf("encode the write to %s %s %s: %w", l.System, l.Object, l.ExternalID, err)
+		}
+		sys, obj, ids, fields = append(sys, l.System), append(obj, l.Object), append(ids, l.ExternalID), append(fields, b)
+	}
+	if len(sys) == 0 {
+		return nil
+	}
+	_, err := r.s.pool.Exec(ctx, `
+		INSERT INTO cdcd.recent_writes (system, object, external_id, fields)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])`, sys, obj, ids, fields)
+	if err != nil {
+		return fmt.Errorf("remember %d writes: %w", len(sys), err)
+	}
+	return nil
+}
+
+// ReadRecentWrites returns the last writes to a system's record within
+// RecentWindow, newest first, read in tx (the apply's transaction, so
+// that it needs no second connection).
+func ReadRecentWrites(ctx context.Context, tx pgx.Tx, system, object, externalID string) ([]map[string]any, error) {
+	rows, _ := tx.Query(ctx, `
+		SELECT fields FROM cdcd.recent_writes
+		WHERE system = $1 AND object = $2 AND external_id = $3 AND written_at > now() - $4::interval
+		ORDER BY written_at DESC LIMIT $5`,
+		system, object, externalID, RecentWindow, recentPerRecord)
+	var out []map[string]any
+	var b []byte
+	_, err := pgx.ForEachRow(rows, []any{&b}, func() error {
+		var m map[string]any
+		if err := decodeBase(b, &m); err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the recent writes to %s %s %s: %w", system, object, externalID, err)
+	}
+	return out, nil
+}
+
+// PruneRecentWrites deletes the writes older than RecentWindow in chunks
+// of bounded size and returns how many it deleted.
+func (s *Store) PruneRecentWrites(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, `
+			DELETE FROM cdcd.recent_writes WHERE id IN (
+				SELECT id FROM cdcd.recent_writes WHERE written_at < now() - $1::interval ORDER BY written_at LIMIT $2)`,
+			RecentWindow, pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("prune recent writes: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneChunk {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}
