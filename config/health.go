@@ -123,7 +123,7 @@ func DefaultHealth() Health {
 		Jobs:     JobRules{Failed: &Levels[int64]{Degraded: 1}},
 		Pipeline: PipelineRules{
 			Failing:            &Levels[time.Duration]{Degraded: 10 * time.Second, Unhealthy: 5 * time.Minute},
-			ErrorRate:          &ErrorRate{Levels: Levels[float64]{Degraded: 0.05, Unhealthy: 0.5}, MinAttempts: 20},
+			ErrorRate:          &ErrorRate{Levels: Levels[float64]{Degraded: 0.05}, MinAttempts: 20},
 			Stalled:            &Levels[time.Duration]{Degraded: 5 * time.Minute, Unhealthy: 30 * time.Minute},
 			Backlog:            &Levels[int64]{Degraded: 1000, Unhealthy: 100_000},
 			DeadLetters:        &Levels[int64]{Degraded: 1},
