@@ -229,6 +229,7 @@ func (m *Monitor) Evaluate(ctx context.Context, now time.Time) {
 		s.figures = fig
 		prev := s.state
 		if s.held(st, reason, now, hold) {
+			s.report(now)
 			changes = append(changes, change{s, prev})
 		}
 	}
@@ -274,8 +275,8 @@ func (m *Monitor) Evaluate(ctx context.Context, now time.Time) {
 			map[string]float64{"failed_jobs": float64(m.counts.FailedJobs)})
 		heldSubjects = append(heldSubjects, s)
 	}
-	changes = append(changes, m.derive(heldSubjects)...)
-	m.store(ctx, changes, now)
+	changes = append(changes, m.derive(heldSubjects, now)...)
+	m.store(ctx, changes)
 	m.remind(ctx, now)
 	m.publish(now)
 	if m.lastProgress.IsZero() {
@@ -289,7 +290,7 @@ func (m *Monitor) Evaluate(ctx context.Context, now time.Time) {
 
 // derive sets the systems (their webhooks and pipelines) and cdcd as a
 // whole from the held subjects' reported states.
-func (m *Monitor) derive(held []*subject) []change {
+func (m *Monitor) derive(held []*subject, now time.Time) []change {
 	var changes []change
 	type agg struct {
 		state   State
@@ -331,6 +332,7 @@ func (m *Monitor) derive(held []*subject) []change {
 		s.figures = a.figures
 		prev := s.state
 		if s.derived(a.state, reason) {
+			s.report(now)
 			changes = append(changes, change{s, prev})
 		}
 	}
@@ -348,13 +350,17 @@ func (s *subject) label() string {
 	return s.kind + " " + s.name
 }
 
+// report makes the state found the reported one.
+func (s *subject) report(now time.Time) {
+	s.state, s.reason, s.since, s.notified = s.live, s.liveReason, now, now
+	s.pendingSince = time.Time{}
+}
+
 // store reports each change: in the log, and in cdcd.health_transitions
 // (webhook intakes are reported through their system).
-func (m *Monitor) store(ctx context.Context, changes []change, now time.Time) {
+func (m *Monitor) store(ctx context.Context, changes []change) {
 	for _, c := range changes {
 		s := c.s
-		s.state, s.reason, s.since, s.notified = s.live, s.liveReason, now, now
-		s.pendingSince = time.Time{}
 		ev := m.log.Info()
 		if s.state != OK {
 			ev = m.log.Warn()
@@ -366,7 +372,7 @@ func (m *Monitor) store(ctx context.Context, changes []change, now time.Time) {
 		}
 		id, err := m.journal.AddHealthTransition(ctx, store.HealthTransition{
 			Kind: s.kind, Name: s.name, State: s.state.String(), Previous: c.previous.String(),
-			Reason: s.reason, Figures: anyMap(s.figures), At: now,
+			Reason: s.reason, Figures: anyMap(s.figures), At: s.since,
 		})
 		if err != nil {
 			m.log.Warn().Err(err).Str("kind", s.kind).Str("name", s.name).Msg("health transition not stored")
