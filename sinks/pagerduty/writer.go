@@ -106,14 +106,17 @@ type payload struct {
 	CustomDetails map[string]any `json:"custom_details,omitempty"`
 }
 
-// Write sends one event per record. Result.ExternalID is the dedup key
-// PagerDuty reports. A record that cannot be rendered and 400 answers are
+// Write sends one event per record. Records are not linked (Result has no
+// ExternalID): the dedup key is rendered from each record, and several
+// records share one by design (the row that triggers an alert and the
+// row that resolves it), which a link, unique per id, would refuse. A
+// record that cannot be rendered and 400 answers are
 // permanent; 5xx are retried, and 429 too, after pausing every writer of
 // the routing key for its Retry-After or, as PagerDuty sends none, 30 s.
 func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
 	results := make([]delivery.Result, len(records))
 	for i := range records {
-		results[i].ExternalID, results[i].Err = w.send(ctx, &records[i])
+		_, results[i].Err = w.send(ctx, &records[i])
 	}
 	return results, nil
 }
