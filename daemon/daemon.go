@@ -116,6 +116,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Daemon, err 
 		d.buildWorkers(pls)
 		d.buildJobs(in)
 	}
+	if err := d.buildHealth(ctx, pls); err != nil {
+		return nil, err
+	}
 	if d.store != nil {
 		(&conflictsAPI{store: d.store, log: d.log}).mount(d.admin)
 		if err := d.metrics.Register(d.store.ConflictMetrics()); err != nil {
