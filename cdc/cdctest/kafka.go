@@ -2,7 +2,9 @@ package cdctest
 
 import (
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,10 +15,14 @@ import (
 // loopback TCP, reached by real clients at Brokers. Its state is persisted
 // in a temporary directory so that Stop and Restart simulate a broker outage
 // without losing topics or records.
+//
+// With CDCD_KAFKA_BROKERS set (host:port, comma-separated), it is that
+// cluster instead (see KafkaBrokersEnv).
 type Kafka struct {
-	t     testing.TB
-	opts  []kfake.Opt
-	ports []int
+	t        testing.TB
+	opts     []kfake.Opt
+	ports    []int
+	external []string // CDCD_KAFKA_BROKERS
 
 	mu sync.Mutex
 	c  *kfake.Cluster // nil while stopped
@@ -28,6 +34,9 @@ type Kafka struct {
 // creation is exercised; kfake.AllowAutoTopicCreation() allows it.
 func StartKafka(t testing.TB, opts ...kfake.Opt) *Kafka {
 	t.Helper()
+	if brokers := os.Getenv(KafkaBrokersEnv); brokers != "" {
+		return useExternalKafka(t, strings.Split(brokers, ","))
+	}
 	opts = append(opts[:len(opts):len(opts)], kfake.DataDir(t.TempDir()))
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
@@ -50,6 +59,9 @@ func StartKafka(t testing.TB, opts ...kfake.Opt) *Kafka {
 // Brokers returns the bootstrap addresses ("127.0.0.1:port"). They stay the
 // same across Stop and Restart.
 func (k *Kafka) Brokers() []string {
+	if k.external != nil {
+		return k.external
+	}
 	addrs := make([]string, len(k.ports))
 	for i, p := range k.ports {
 		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
@@ -57,9 +69,20 @@ func (k *Kafka) Brokers() []string {
 	return addrs
 }
 
+// needFake skips the test on an external cluster: it injects faults,
+// stops brokers or controls requests, which only kfake can.
+func (k *Kafka) needFake() {
+	if k.external != nil {
+		k.t.Helper()
+		k.t.Skipf("needs the in-process cluster to inject faults; %s is set", KafkaBrokersEnv)
+	}
+}
+
 // Cluster returns the running kfake cluster, for fault injection
-// (Cluster().Fault) and control functions, or nil while stopped.
+// (Cluster().Fault) and control functions, or nil while stopped. On an
+// external cluster it skips the test, as Stop and Restart do.
 func (k *Kafka) Cluster() *kfake.Cluster {
+	k.needFake()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.c
@@ -69,6 +92,7 @@ func (k *Kafka) Cluster() *kfake.Cluster {
 // are refused until Restart. State is kept on disk. Stopping a stopped
 // cluster does nothing.
 func (k *Kafka) Stop() {
+	k.needFake()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.c != nil {
@@ -82,6 +106,7 @@ func (k *Kafka) Stop() {
 // the test's goroutine.
 func (k *Kafka) Restart() {
 	k.t.Helper()
+	k.needFake()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.c != nil {

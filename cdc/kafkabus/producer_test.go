@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 )
@@ -161,7 +159,8 @@ func TestPublishTopicsKeysAndOrder(t *testing.T) {
 func TestEnsureTopics(t *testing.T) {
 	t.Parallel()
 	const existing = "cdcd.public.existing"
-	k := cdctest.StartKafka(t, kfake.SeedTopics(2, existing))
+	k := cdctest.StartKafka(t)
+	k.CreateTopic(t, existing, 2)
 	for _, create := range []bool{false, true} {
 		t.Run(fmt.Sprint("create=", create), func(t *testing.T) {
 			p, _ := newTestProducer(t, k.Brokers(), testLogger(t), func(c *Config) { c.CreateTopics = create })

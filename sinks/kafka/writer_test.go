@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
@@ -63,7 +62,8 @@ func write(t *testing.T, w *Writer, recs []delivery.Record) {
 
 func TestForwardsEnvelopes(t *testing.T) {
 	t.Parallel()
-	k := cdctest.StartKafka(t, kfake.SeedTopics(3, "orders.out"))
+	k := cdctest.StartKafka(t)
+	k.CreateTopic(t, "orders.out", 3)
 	w := newWriter(t, k.Brokers(), ValueEnvelope)
 	write(t, w, records())
 
@@ -96,7 +96,8 @@ func TestForwardsEnvelopes(t *testing.T) {
 
 func TestForwardsFieldsWithTombstones(t *testing.T) {
 	t.Parallel()
-	k := cdctest.StartKafka(t, kfake.SeedTopics(1, "orders.out"))
+	k := cdctest.StartKafka(t)
+	k.CreateTopic(t, "orders.out", 1)
 	w := newWriter(t, k.Brokers(), ValueFields)
 	write(t, w, records())
 
