@@ -18,10 +18,16 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 )
 
-// BuildCdcd builds cmd/cdcd into dir and returns the binary's path.
+// BuildCdcd builds cmd/cdcd into dir and returns the binary's path. Under
+// go test -race, cdcd is built with the race detector, and a Process
+// whose log reports a data race fails its test.
 func BuildCdcd(dir string) (string, error) {
 	bin := filepath.Join(dir, "cdcd")
-	build := exec.Command("go", "build", "-o", bin, "github.com/cdcd-dev/cdcd/cmd/cdcd")
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/cdcd-dev/cdcd/cmd/cdcd")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return bin, build.Run()
 }
@@ -56,12 +62,18 @@ func NewProcess(t testing.TB, name, bin string, args ...string) *Process {
 	p := &Process{t: t, name: name, bin: bin, args: args, logPath: filepath.Join(t.TempDir(), name+".log")}
 	t.Cleanup(func() {
 		p.Stop()
+		if r := p.raceReport(); r != "" {
+			t.Errorf("%s reported a data race:\n%s", name, r)
+		}
 		if t.Failed() {
 			p.PrintLogTail(60)
 		}
 	})
 	return p
 }
+
+// dataRace is how the race detector starts a report.
+const dataRace = "WARNING: DATA RACE"
 
 // Start runs the process (again).
 func (p *Process) Start() {
@@ -163,6 +175,20 @@ func (p *Process) WaitReady(addr string, timeout time.Duration) {
 func (p *Process) LogContains(s string) bool {
 	data, _ := os.ReadFile(p.logPath)
 	return bytes.Contains(data, []byte(s))
+}
+
+// raceReport is the race detector's first report in the log, if any.
+func (p *Process) raceReport() string {
+	data, _ := os.ReadFile(p.logPath)
+	i := bytes.Index(data, []byte(dataRace))
+	if i < 0 {
+		return ""
+	}
+	report := data[i:]
+	if j := bytes.Index(report, []byte("\n==================")); j >= 0 {
+		report = report[:j]
+	}
+	return string(report)
 }
 
 // PrintLogTail logs the last n lines of the process's log.

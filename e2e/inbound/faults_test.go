@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/e2e/e2etest"
 	"github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -21,7 +22,8 @@ import (
 // contact merge on both sides within 15 s, and an edit of one field on
 // both sides, HubSpot's announced 5 s late, is recorded as a conflict and
 // converges once decided. The echoes cost fewer than 20 calls: the
-// own-write hint says they are cdcd's, so none is read back.
+// own-write hint says they are cdcd's, so none is read back. (Under the
+// race detector the times are e2etest.Slowdown times longer.)
 func TestInboundUnderFaults(t *testing.T) {
 	t.Parallel()
 	bus(t, func(t *testing.T, k *cdctest.Kafka) {
@@ -73,7 +75,9 @@ func TestInboundUnderFaults(t *testing.T) {
 		release := time.AfterFunc(5*time.Second, c.hub.ReleaseWebhooks)
 		defer release.Stop()
 
-		within := func(d time.Duration) time.Duration { return max(time.Until(start.Add(d)), time.Millisecond) }
+		within := func(d time.Duration) time.Duration {
+			return max(time.Until(start.Add(d*e2etest.Slowdown)), time.Millisecond)
+		}
 		poll(t, within(15*time.Second), func() error {
 			n := query(t, c.url, `SELECT count(*)::text FROM contacts WHERE first_name ~ '^Edited'`)
 			if n != "30" {
@@ -120,7 +124,7 @@ func TestInboundUnderFaults(t *testing.T) {
 		var r struct{ Status string }
 		api(t, c, "POST", fmt.Sprintf("/api/conflicts/%d/resolve", conflict.ID), map[string]any{"choice": "local", "by": "alice"}, &r)
 		decided := time.Now()
-		poll(t, 12*time.Second, func() error {
+		poll(t, 12*time.Second*e2etest.Slowdown, func() error {
 			local := query(t, c.url, `SELECT first_name FROM contacts WHERE email = 'c250@example.com'`)
 			_, props := c.contact("c250@example.com")
 			if local != "RaceLocal" || props["firstname"] != "RaceLocal" {
