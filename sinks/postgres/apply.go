@@ -10,7 +10,6 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
-	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
 )
 
@@ -63,112 +62,6 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record, hel
 		res.Version = version.UTC().Format(time.RFC3339Nano)
 	}
 	return res, out, nil
-}
-
-// applyIn checks the record against its link and the state of its key,
-// and applies it. It returns the newest version of the record that is now
-// applied.
-func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, held cdc.Row) (outcome, time.Time, error) {
-	object, id := w.object(rec), vendorID(rec.Event)
-	var lk *link
-	if id != "" {
-		var err error
-		if lk, err = w.loadLink(ctx, tx, object, id); err != nil {
-			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
-		}
-	}
-	layer, err := w.echoLayer(ctx, tx, rec, lk)
-	if err != nil {
-		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
-	}
-	if layer != "" {
-		w.in.Echoes.Add(w.origin, layer)
-		// The system's record as of this change is what cdcd knows.
-		if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
-			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
-		}
-		return skippedEcho, time.Time{}, nil
-	}
-	// A record read back as of a time the link already knows (cdcd's write
-	// or a decided conflict was later) brings nothing new: a hand-over
-	// repeated by a retry, or a creation webhook of cdcd's own record.
-	if e := rec.Event; lk != nil && e != nil && e.Refetch && !lk.version.IsZero() && !e.CommitTime.After(lk.version) {
-		return skippedStale, lk.version, nil
-	}
-	match, stateKey, err := w.matchValues(rec, lk)
-	if err != nil {
-		return failed, time.Time{}, cdc.Permanent(err)
-	}
-	st, err := w.state.Load(ctx, tx, stateKey)
-	if err != nil {
-		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
-	}
-	s := applystate.StampOf(rec.Event)
-	newer := st.OlderThan(s)
-	switch {
-	case st.Tombstoned && rec.Op == cdc.OpUpdate,
-		st.Tombstoned && rec.Op != cdc.OpDelete && (s.Version.IsZero() || !newer):
-		return skippedTombstoned, st.Version, nil
-	case !newer && rec.Op == cdc.OpDelete:
-		return skippedStale, st.Version, nil
-	case !newer:
-		// Older than the record, but maybe not than each field: a system
-		// reporting changed fields one by one, in no order.
-		fresh := st.Fresh(rec.Fields, s)
-		if len(fresh) == 0 {
-			return skippedStale, st.Version, nil
-		}
-		rec = w.only(rec, fresh)
-	}
-	carried := rec.Fields
-	if lk != nil && w.in.Conflicts != nil && rec.Op != cdc.OpDelete {
-		t, err := w.compare(ctx, tx, rec, lk, match, held)
-		if err != nil {
-			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
-		}
-		switch {
-		case t.open:
-			return heldConflict, time.Time{}, nil
-		case len(t.decision.Conflicts) > 0, len(t.decision.ToRemote) > 0 && len(t.decision.ToLocal) > 0:
-			// Decided, or merged with local changes still on their way to
-			// the system (their change carries the old values of the
-			// fields the system just changed): applied without an origin,
-			// so the merged record goes to the system after them.
-			return conflicted, time.Time{}, nil
-		}
-		// Only what changed in the system: a field changed locally alone
-		// keeps its local value.
-		r := *rec
-		r.Fields = w.in.Conflicts.LocalChanges(rec.Fields, t.decision)
-		rec = &r
-	}
-	var localKey string
-	switch rec.Op {
-	case cdc.OpCreate, cdc.OpUpdate, cdc.OpRead:
-		localKey, err = w.write(ctx, tx, rec, match, lk != nil)
-	case cdc.OpDelete:
-		err = w.delete(ctx, tx, match)
-	default:
-		return failed, time.Time{}, cdc.Permanent(fmt.Errorf("apply %s: op %q is not supported", w.cfg.Table, rec.Op))
-	}
-	if err != nil {
-		return failed, time.Time{}, classify(fmt.Sprintf("apply %s to %s", opName(rec.Op), w.cfg.Table), err)
-	}
-	if id != "" {
-		if rec.Op == cdc.OpDelete {
-			err = w.dropLink(ctx, tx, object, id)
-		} else {
-			err = w.saveLink(ctx, tx, object, id, localKey, lk, rec.Event)
-		}
-		if err != nil {
-			return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
-		}
-	}
-	next := st.With(s, newer, carried, rec.Op == cdc.OpDelete)
-	if err := w.state.Save(ctx, tx, stateKey, next, rec.Op == cdc.OpDelete); err != nil {
-		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
-	}
-	return applied, next.Version, nil
 }
 
 // only returns rec with only the columns of fields, and its event with
