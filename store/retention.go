@@ -16,13 +16,35 @@ const pruneChunk = 5000
 // deleted so far with ctx's error.
 func (s *Store) PruneAudit(ctx context.Context, olderThan time.Duration) (int64, error) {
 	cutoff := time.Now().Add(-olderThan)
+	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.sync_events WHERE id IN (
+		SELECT id FROM cdcd.sync_events WHERE at < $1 ORDER BY at LIMIT $2)`, cutoff)
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("prune audit events before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	return n, err
+}
+
+// PruneDeadLetters deletes the dead letters resolved (replayed or
+// discarded) before olderThan ago, in chunks like PruneAudit. A letter
+// still dead or being replayed is kept, however old.
+func (s *Store) PruneDeadLetters(ctx context.Context, olderThan time.Duration) (int64, error) {
+	cutoff := time.Now().Add(-olderThan)
+	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.dead_letters WHERE id IN (
+		SELECT id FROM cdcd.dead_letters WHERE resolved_at < $1 ORDER BY resolved_at LIMIT $2)`, cutoff)
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("prune dead letters resolved before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	return n, err
+}
+
+// pruneChunks runs sql, a DELETE of at most $2 rows older than $1, until
+// it deletes fewer, and returns how many rows it deleted.
+func (s *Store) pruneChunks(ctx context.Context, sql string, cutoff time.Time) (int64, error) {
 	var total int64
 	for {
-		tag, err := s.pool.Exec(ctx, `
-			DELETE FROM cdcd.sync_events WHERE id IN (
-				SELECT id FROM cdcd.sync_events WHERE at < $1 ORDER BY at LIMIT $2)`, cutoff, pruneChunk)
+		tag, err := s.pool.Exec(ctx, sql, cutoff, pruneChunk)
 		if err != nil {
-			return total, fmt.Errorf("prune audit events before %s: %w", cutoff.Format(time.RFC3339), err)
+			return total, err
 		}
 		total += tag.RowsAffected()
 		if tag.RowsAffected() < pruneChunk {
@@ -34,14 +56,16 @@ func (s *Store) PruneAudit(ctx context.Context, olderThan time.Duration) (int64,
 	}
 }
 
-// RunRetention prunes audit events older than keep now and then every
-// interval, until ctx ends; it then returns nil. A failed prune is logged
-// and tried again at the next tick.
+// RunRetention prunes audit events and resolved dead letters older than
+// keep now and then every interval, until ctx ends; it then returns nil.
+// A failed prune is logged and tried again at the next tick.
 func (s *Store) RunRetention(ctx context.Context, keep, every time.Duration) error {
 	if keep <= 0 || every <= 0 {
 		return fmt.Errorf("audit retention: keep (%s) and interval (%s) must be positive", keep, every)
 	}
-	s.pruneEvery(ctx, every, "audit events", func(ctx context.Context) (int64, error) { return s.PruneAudit(ctx, keep) })
+	s.pruneEvery(ctx, every,
+		pruner{"audit events", func(ctx context.Context) (int64, error) { return s.PruneAudit(ctx, keep) }},
+		pruner{"resolved dead letters", func(ctx context.Context) (int64, error) { return s.PruneDeadLetters(ctx, keep) }})
 	return nil
 }
 
@@ -51,26 +75,34 @@ func (s *Store) RunRecentWritesRetention(ctx context.Context, every time.Duratio
 	if every <= 0 {
 		return fmt.Errorf("recent writes retention: interval (%s) must be positive", every)
 	}
-	s.pruneEvery(ctx, every, "recent writes", s.PruneRecentWrites)
+	s.pruneEvery(ctx, every, pruner{"recent writes", s.PruneRecentWrites})
 	return nil
 }
 
-// pruneEvery runs prune now and then every interval until ctx ends,
-// logging what it deleted and, as a warning, a failure (tried again at
-// the next tick).
-func (s *Store) pruneEvery(ctx context.Context, every time.Duration, what string, prune func(context.Context) (int64, error)) {
+// pruner prunes one kind of rows, returning how many it deleted.
+type pruner struct {
+	what  string
+	prune func(context.Context) (int64, error)
+}
+
+// pruneEvery runs each pruner now and then every interval until ctx
+// ends, logging what it deleted and, as a warning, a failure (tried again
+// at the next tick).
+func (s *Store) pruneEvery(ctx context.Context, every time.Duration, pruners ...pruner) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		start := time.Now()
-		n, err := prune(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			s.log.Warn().Err(err).Int64("deleted", n).Str("table", what).Msg("retention")
-		case n > 0:
-			s.log.Info().Int64("deleted", n).Str("table", what).Dur("took", time.Since(start)).Msg("rows pruned")
+		for _, p := range pruners {
+			start := time.Now()
+			n, err := p.prune(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				s.log.Warn().Err(err).Int64("deleted", n).Str("table", p.what).Msg("retention")
+			case n > 0:
+				s.log.Info().Int64("deleted", n).Str("table", p.what).Dur("took", time.Since(start)).Msg("rows pruned")
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -287,7 +287,10 @@ func (w *Writer) prune(ctx context.Context) {
 	if !due {
 		return
 	}
-	if err := w.state.Prune(ctx, w.pool); err != nil {
-		w.log.Warn().Err(err).Msg("tombstones not pruned")
+	n, err := w.state.Prune(ctx, w.pool)
+	if err != nil {
+		w.log.Warn().Err(err).Int64("deleted", n).Msg("tombstones not pruned")
+	} else if n > 0 {
+		w.log.Debug().Int64("deleted", n).Msg("expired tombstones pruned")
 	}
 }

@@ -99,15 +99,31 @@ func (r Records) Save(ctx context.Context, tx DB, key string, st State, deleted 
 	return nil
 }
 
-// Prune removes the expired tombstones of the records.
-func (r Records) Prune(ctx context.Context, db DB) error {
-	_, err := db.Exec(ctx, `DELETE FROM cdcd.apply_state
-		WHERE system = $1 AND table_name = $2 AND deleted_at < now() - $3::interval`,
-		r.System, r.Table, ttlInterval(r.TTL))
-	if err != nil {
-		return fmt.Errorf("prune expired tombstones: %w", err)
+// pruneChunk bounds the states one DELETE removes, so pruning a large
+// backlog never holds locks or a transaction for long.
+const pruneChunk = 5000
+
+// Prune removes the expired tombstones of the records, in chunks of
+// bounded size, each in its own transaction, and returns how many it
+// removed.
+func (r Records) Prune(ctx context.Context, db DB) (int64, error) {
+	var total int64
+	for {
+		tag, err := db.Exec(ctx, `DELETE FROM cdcd.apply_state WHERE (system, table_name, key) IN (
+			SELECT system, table_name, key FROM cdcd.apply_state
+			WHERE system = $1 AND table_name = $2 AND deleted_at < now() - $3::interval LIMIT $4)`,
+			r.System, r.Table, ttlInterval(r.TTL), pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("prune expired tombstones: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneChunk {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
 	}
-	return nil
 }
 
 func ttlInterval(d time.Duration) string {

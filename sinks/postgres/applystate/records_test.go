@@ -77,8 +77,8 @@ func TestRecords(t *testing.T) {
 		}
 		return nil
 	})
-	if err := crm.Prune(ctx, conn); err != nil {
-		t.Fatal(err)
+	if n, err := crm.Prune(ctx, conn); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v; want the expired tombstone", n, err)
 	}
 	var keys []string
 	rows, _ := conn.Query(ctx, `SELECT key FROM cdcd.apply_state ORDER BY key`)
