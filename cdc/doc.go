@@ -16,4 +16,9 @@
 // confirmed, with the same event IDs.
 //
 // cdc imports none of cdcd's other packages; they all import it.
+//
+// docs/architecture.md is the map of the rest: where an event enters,
+// every stage it passes and where its acknowledgement goes, which package
+// owns which table, and where a new writer, source, job or health rule
+// goes.
 package cdc
