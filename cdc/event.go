@@ -113,6 +113,10 @@ type Event struct {
 	// table share it until the table's definition changes. Nil for inbound
 	// events and for events read back from the bus.
 	Relation *Relation
+	// Pipelines, when not empty, names the only pipelines that receive the
+	// event: a backfill's snapshot reads (op r) go to the pipelines it
+	// fills, not to every pipeline of the table.
+	Pipelines []string
 	// Ack is settled once the event is durable downstream. Nil for events
 	// nobody tracks.
 	Ack Acker

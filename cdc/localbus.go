@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,6 +201,9 @@ func (b *LocalBus) Close(ctx context.Context) error {
 
 func (r *route) matches(e *Event) bool {
 	if r.Match != nil && !r.Match(e) {
+		return false
+	}
+	if len(e.Pipelines) > 0 && !slices.Contains(e.Pipelines, r.Name) {
 		return false
 	}
 	if e.Origin != "" && e.Origin == r.System {

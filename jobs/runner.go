@@ -120,7 +120,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case <-free:
 		}
-		job, err := r.s.claim(ctx, r.cfg.Owner, kinds, r.cfg.Lease)
+		var job *Job
+		var err error
+		if ready := r.readyKinds(kinds); len(ready) > 0 {
+			job, err = r.s.claim(ctx, r.cfg.Owner, ready, r.cfg.Lease)
+		}
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn().Err(err).Msg("claim a job")
 		}
@@ -142,6 +146,24 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.Wake() // another job may be waiting
 		}()
 	}
+}
+
+// Readier is implemented by a Handler that can run its jobs only at some
+// times (a backfill only in the process whose reader streams): its kind is
+// claimed only while Ready returns true.
+type Readier interface {
+	Ready() bool
+}
+
+func (r *Runner) readyKinds(kinds []string) []string {
+	out := kinds[:0:0]
+	for _, k := range kinds {
+		if rd, ok := r.handlers[k].(Readier); ok && !rd.Ready() {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // run runs one claimed job and records how it ended.

@@ -50,6 +50,13 @@ func connect(ctx context.Context, url string, replication bool) (*pgconn.PgConn,
 	return conn, nil
 }
 
+// Connect opens a plain (not replication) connection with the session
+// settings of the stream, so values read as text encode to the JSON that
+// captured events carry (AppendValueJSON).
+func Connect(ctx context.Context, url string) (*pgconn.PgConn, error) {
+	return connect(ctx, url, false)
+}
+
 // query runs one simple-protocol statement and returns its rows as text;
 // a nil cell is SQL NULL.
 func query(ctx context.Context, conn *pgconn.PgConn, sql string) ([][][]byte, error) {

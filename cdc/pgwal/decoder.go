@@ -18,11 +18,12 @@ import (
 type Step uint8
 
 const (
-	StepNone    Step = iota // nothing for the stream to do (Relation, Type, Origin, a transactional cdcd.origin message, ...)
-	StepBegin               // a transaction began; Txn() describes it
-	StepChange              // events were appended to out
-	StepCommit              // the transaction ended; Txn().EndLSN is set
-	StepMessage             // a non-transactional logical message outside a transaction; Message() describes it
+	StepNone      Step = iota // nothing for the stream to do (Relation, Type, Origin, a transactional cdcd.origin message, ...)
+	StepBegin                 // a transaction began; Txn() describes it
+	StepChange                // events were appended to out
+	StepCommit                // the transaction ended; Txn().EndLSN is set
+	StepMessage               // a non-transactional logical message outside a transaction; Message() describes it
+	StepWatermark             // a transactional cdcd.watermark message inside a transaction; Message() describes it
 )
 
 // TxnInfo describes the open (or just committed) transaction.
@@ -65,6 +66,10 @@ type DecoderOptions struct {
 // names the system a transaction's changes came from (its content), for
 // writers that may not use replication origins.
 const originPrefix = "cdcd.origin"
+
+// WatermarkPrefix is the prefix of the transactional logical messages a
+// backfill writes around each chunk it reads (see Snapshots).
+const WatermarkPrefix = "cdcd.watermark"
 
 // originNamePrefix marks a replication origin created by cdcd: the origin
 // "cdcd:<system>" means the changes came from <system>.
@@ -214,8 +219,12 @@ func (d *Decoder) message(data []byte) (Step, error) {
 		return StepNone, err
 	}
 	if m.transactional && d.inTxn {
-		if string(m.prefix) == originPrefix {
+		switch string(m.prefix) {
+		case originPrefix:
 			d.txn.Origin = string(m.content)
+		case WatermarkPrefix:
+			d.msg = LogicalMessage{LSN: m.lsn, Transactional: true, Prefix: WatermarkPrefix, Content: bytes.Clone(m.content)}
+			return StepWatermark, nil
 		}
 		return StepNone, nil
 	}
@@ -240,6 +249,18 @@ func (d *Decoder) truncate(data []byte, out []cdc.Event) ([]cdc.Event, error) {
 		out = append(out, d.event(cdc.OpTruncate, d.relations[oid]))
 	}
 	return out, nil
+}
+
+// Stamp places events made outside the WAL (a backfill's snapshot reads)
+// in the open transaction: its commit time, LSN and id, and the next
+// indexes, so their ids are unique and ordered like the transaction's own.
+func (d *Decoder) Stamp(events []cdc.Event) {
+	for i := range events {
+		events[i].CommitTime = d.txn.CommitTime
+		events[i].Pos = cdc.Position{CommitLSN: d.txn.CommitLSN, Index: d.index}
+		events[i].TxID = d.txn.Xid
+		d.index++
+	}
 }
 
 // event returns an event for rel with the transaction's fields set and

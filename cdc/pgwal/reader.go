@@ -40,6 +40,26 @@ type Config struct {
 	// once and how long a partial batch waits.
 	BatchSize int
 	Linger    time.Duration
+	// Snapshots, when set, merges a backfill's table reads into the stream.
+	Snapshots Snapshots
+}
+
+// Snapshots merges rows read from tables into the stream (the watermark
+// method: a backfill writes a transactional cdcd.watermark message before
+// and after reading a chunk of rows). The stream calls it from its one
+// goroutine, in stream order:
+//
+// Change sees every change event handed downstream (after a low watermark,
+// a change to a key of the chunk means the row read is not newer than the
+// stream). Watermark is called at each cdcd.watermark message with its
+// content; it appends to out the events to emit at that point, which the
+// stream places in the message's transaction and tracks like its changes:
+// their Ack is set to one that settles ack too (the transaction's share
+// of the tracker), so the slot is confirmed past the watermark only once
+// they are durable.
+type Snapshots interface {
+	Change(e *cdc.Event)
+	Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc.Event
 }
 
 func (c *Config) setDefaults() {

@@ -307,9 +307,13 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 			s.batchSince = time.Now()
 		}
 		s.txn.Add(len(out) - n)
+		snaps := s.r.cfg.Snapshots
 		for i := n; i < len(out); i++ {
 			out[i].Ack = s.txn
 			s.r.metrics.event(&out[i])
+			if snaps != nil {
+				snaps.Change(&out[i])
+			}
 		}
 	case StepCommit:
 		if s.txn == nil {
@@ -320,6 +324,24 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 		s.txn = nil
 		s.lastSealed = end
 		s.r.metrics.transactions.Inc()
+	case StepWatermark:
+		if s.txn == nil || s.r.cfg.Snapshots == nil {
+			return nil
+		}
+		msg := s.r.decoder.Message()
+		out := s.r.cfg.Snapshots.Watermark(msg.Content, s.txn, s.batch)
+		if len(out) == n {
+			return nil
+		}
+		s.txn.Add(len(out) - n)
+		s.r.decoder.Stamp(out[n:])
+		s.batch = out
+		if n == 0 {
+			s.batchSince = time.Now()
+		}
+		for i := n; i < len(out); i++ {
+			s.r.metrics.event(&out[i])
+		}
 	case StepMessage:
 		if s.txn == nil {
 			msg := s.r.decoder.Message()

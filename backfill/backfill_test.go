@@ -1,0 +1,307 @@
+package backfill
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/cdc/pgwal"
+	"github.com/cdcd-dev/cdcd/jobs"
+	"github.com/cdcd-dev/cdcd/store"
+)
+
+var pg cdctest.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pg.Destroy()
+	os.Exit(code)
+}
+
+// stateSink keeps what a system would hold: the last row written per key,
+// and counts what it was sent.
+type stateSink struct {
+	mu    sync.Mutex
+	rows  map[string]cdc.Row
+	reads map[string]int // op r events per key
+	ops   map[cdc.Op]int
+}
+
+func newStateSink() *stateSink {
+	return &stateSink{rows: map[string]cdc.Row{}, reads: map[string]int{}, ops: map[cdc.Op]int{}}
+}
+
+func (s *stateSink) Write(_ context.Context, events []cdc.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range events {
+		e := &events[i]
+		k := string(e.Key[0].Value)
+		s.ops[e.Op]++
+		switch e.Op {
+		case cdc.OpDelete:
+			delete(s.rows, k)
+		default:
+			if e.Op == cdc.OpRead {
+				s.reads[k]++
+			}
+			s.rows[k] = e.After
+		}
+	}
+	return nil
+}
+
+func (s *stateSink) Close(context.Context) error { return nil }
+
+func (s *stateSink) count(op cdc.Op) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ops[op]
+}
+
+// rig is a capture stream with a merger, an in-process bus with pipelines
+// "a" and "b" from public.items, and a job runner with the backfill
+// handler.
+type rig struct {
+	url    string
+	pool   *pgxpool.Pool
+	jobs   *jobs.Store
+	runner *jobs.Runner
+	a, b   *stateSink
+	reader *pgwal.Reader
+}
+
+func newRig(t *testing.T, rows int) *rig {
+	t.Helper()
+	url := pg.DB(t, "backfill")
+	ctx := context.Background()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	st, err := store.Open(ctx, url, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	r := &rig{url: url, pool: st.Pool(), jobs: jobs.NewStore(st.Pool()), a: newStateSink(), b: newStateSink()}
+	r.exec(t, `CREATE TABLE public.items (id int PRIMARY KEY, name text NOT NULL, qty numeric(12,2), at timestamptz NOT NULL DEFAULT now())`)
+	r.exec(t, fmt.Sprintf(`INSERT INTO public.items (id, name, qty) SELECT g, 'item ' || g, g * 1.5 FROM generate_series(1, %d) g`, rows))
+
+	merger := NewMerger()
+	bus := cdc.NewLocalBus(cdc.LocalBusConfig{}, []cdc.Route{
+		{Name: "a", System: "sa", Sink: r.a},
+		{Name: "b", System: "sb", Sink: r.b},
+	}, log, nil)
+	r.reader, err = pgwal.NewReader(pgwal.Config{
+		URL: url, Slot: slotName(url), Publication: "cdcd", Tables: []pgwal.Table{{Schema: "public", Name: "items"}},
+		StatusInterval: 200 * time.Millisecond, Snapshots: merger,
+	}, bus, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.runner = jobs.NewRunner(r.jobs, jobs.RunnerConfig{Owner: "test", Lease: 2 * time.Second, Poll: 50 * time.Millisecond}, log, nil)
+	h := &Handler{URL: url, Merger: merger, Streaming: r.reader.Streaming, ChunkSize: 100, WatermarkTimeout: 10 * time.Second, Log: log}
+	r.runner.Handle(KindBackfill, h)
+	r.runner.Handle(KindExport, h)
+
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = r.reader.Run(rctx) }()
+	go func() { defer wg.Done(); _ = r.runner.Run(rctx) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		_ = bus.Close(context.Background())
+		_, _ = r.pool.Exec(context.Background(), `SELECT pg_drop_replication_slot($1)`, slotName(url))
+	})
+	cdctest.Eventually(t, 20*time.Second, "the reader to stream", r.reader.Streaming)
+	return r
+}
+
+// slotName is a slot of the test's own: slots are the server's, not the
+// database's.
+func slotName(url string) string {
+	db, _, _ := strings.Cut(url[strings.LastIndex(url, "/")+1:], "?")
+	return "cdcd_" + db
+}
+
+func (r *rig) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := r.pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// table reads public.items as the stream encodes it: key → row.
+func (r *rig) table(t *testing.T) map[string]cdc.Row {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgwal.Connect(ctx, r.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tb, err := describe(ctx, conn, pgwal.Table{Schema: "public", Name: "items"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, err := readChunk(ctx, conn, tb, nil, "", 1<<30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]cdc.Row, len(rows))
+	for _, e := range rows {
+		out[string(e.Key[0].Value)] = e.After
+	}
+	return out
+}
+
+// equal reports the first difference between what the sink holds and want.
+func (s *stateSink) diff(want map[string]cdc.Row) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.rows) != len(want) {
+		return fmt.Sprintf("sink holds %d rows, table %d", len(s.rows), len(want))
+	}
+	for k, w := range want {
+		got, ok := s.rows[k]
+		if !ok {
+			return "key " + k + " missing at the sink"
+		}
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(w)
+		if string(gb) != string(wb) {
+			return fmt.Sprintf("key %s: sink %s, table %s", k, gb, wb)
+		}
+	}
+	return ""
+}
+
+func (r *rig) start(t *testing.T, kind, pipeline string, p Params) *jobs.Job {
+	t.Helper()
+	j, err := r.jobs.Create(context.Background(), jobs.Spec{Kind: kind, Pipeline: pipeline, Params: p, RequestedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.runner.Wake()
+	return j
+}
+
+func (r *rig) wait(t *testing.T, id int64, want jobs.Status) *jobs.Job {
+	t.Helper()
+	var j *jobs.Job
+	cdctest.Eventually(t, 60*time.Second, "job "+fmt.Sprint(id)+" "+string(want), func() bool {
+		var err error
+		j, err = r.jobs.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status == jobs.Failed && want != jobs.Failed {
+			t.Fatalf("job failed: %s", j.Error)
+		}
+		return j.Status == want
+	})
+	return j
+}
+
+// The DBLog guarantee: with updates, deletes and inserts racing the
+// backfill, what the sink holds last per key equals the table, and the
+// rows read reach only the pipeline backfilled.
+func TestBackfillWithConcurrentChangesConverges(t *testing.T) {
+	r := newRig(t, 3000)
+	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
+
+	stop := make(chan struct{})
+	changed := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { changed <- n }()
+		rng := rand.New(rand.NewPCG(1, 2))
+		ctx := context.Background()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := 1 + rng.IntN(3300)
+			var err error
+			switch rng.IntN(10) {
+			case 0:
+				_, err = r.pool.Exec(ctx, `DELETE FROM public.items WHERE id = $1`, id)
+			case 1:
+				_, err = r.pool.Exec(ctx, `INSERT INTO public.items (id, name) VALUES ($1, 'new') ON CONFLICT (id) DO UPDATE SET name = 'renew'`, id)
+			default:
+				batch := &pgx.Batch{}
+				for k := range 5 {
+					batch.Queue(`UPDATE public.items SET name = name || '+', qty = qty + 1 WHERE id = $1`, (id+k*37)%3300+1)
+				}
+				err = r.pool.SendBatch(ctx, batch).Close()
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	done := r.wait(t, j.ID, jobs.Done)
+	close(stop)
+	if n := <-changed; n < 50 {
+		t.Fatalf("only %d changes raced the backfill", n)
+	}
+	want := r.table(t)
+	cdctest.Eventually(t, 30*time.Second, "the sink to hold the table", func() bool { return r.a.diff(want) == "" })
+	if d := r.a.diff(want); d != "" {
+		t.Fatal(d)
+	}
+	if done.Processed < 2500 || done.Total == nil || *done.Total != done.Processed {
+		t.Fatalf("job counts: processed %d total %v", done.Processed, *done.Total)
+	}
+	if n := r.b.count(cdc.OpRead); n != 0 {
+		t.Fatalf("pipeline b, not backfilled, got %d rows read", n)
+	}
+	if n := r.a.count(cdc.OpRead); n < 2000 {
+		t.Fatalf("pipeline a got %d rows read", n)
+	}
+}
+
+// A --where backfill reads only the rows it selects, and a cursor saved
+// by an earlier run is where a resumed job goes on.
+func TestBackfillWhereAndResumeFromCursor(t *testing.T) {
+	r := newRig(t, 500)
+	ctx := context.Background()
+	j, err := r.jobs.Create(ctx, jobs.Spec{Kind: KindBackfill, Pipeline: "b",
+		Params: Params{Table: "public.items", Pipelines: []string{"b"}, Where: "id % 2 = 0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A run that stopped after id 200: its cursor is saved.
+	r.exec(t, `UPDATE cdcd.jobs SET cursor = '{"after":["200"]}', processed = 100 WHERE id = $1`, j.ID)
+	r.runner.Wake()
+	done := r.wait(t, j.ID, jobs.Done)
+	cdctest.Eventually(t, 10*time.Second, "150 rows at b", func() bool { return r.b.count(cdc.OpRead) == 150 })
+	r.b.mu.Lock()
+	defer r.b.mu.Unlock()
+	for k := range r.b.reads {
+		var id int
+		_ = json.Unmarshal([]byte(k), &id)
+		if id <= 200 || id%2 != 0 {
+			t.Fatalf("row %d read, outside the cursor or the where clause", id)
+		}
+	}
+	if done.Processed != 250 || r.a.count(cdc.OpRead) != 0 {
+		t.Fatalf("processed %d, a got %d", done.Processed, r.a.count(cdc.OpRead))
+	}
+}

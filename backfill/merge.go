@@ -1,0 +1,178 @@
+package backfill
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// Merger merges chunks read from tables into the capture stream by the
+// watermark method (Netflix's DBLog): a chunk's rows are read between a
+// low and a high watermark written into the WAL; every key the stream
+// changes between the two is dropped from the chunk, since the stream
+// carries that change (newer than the read, or as new); at the high
+// watermark the rows left are emitted, in the stream, as op r events. A
+// row emitted at the high watermark precedes every later change of its
+// key, so a snapshot row never overwrites a newer change.
+//
+// The capture stream drives it (it is the reader's pgwal.Snapshots);
+// chunk readers Open, Fill and Wait for chunks from other goroutines.
+type Merger struct {
+	mu     sync.Mutex
+	open   atomic.Int32
+	chunks map[string]*chunk
+}
+
+// NewMerger returns a Merger with no open chunk.
+func NewMerger() *Merger { return &Merger{chunks: make(map[string]*chunk)} }
+
+// chunk is one read of a table between its watermarks.
+type chunk struct {
+	id            string
+	schema, table string
+	pipelines     []string
+	low           bool                // the low watermark passed
+	changed       map[string]struct{} // keys the stream changed since low
+	rows          []cdc.Event         // the rows read, set before high is written
+	emitted       int
+	pending       atomic.Int64
+	failed        atomic.Pointer[error]
+	durable       chan struct{} // closed once the emitted rows are durable (or failed)
+	emittedOnce   chan struct{} // closed at the high watermark
+}
+
+// openChunk registers a chunk before its low watermark is written.
+func (m *Merger) openChunk(id, schema, table string, pipelines []string) *chunk {
+	c := &chunk{id: id, schema: schema, table: table, pipelines: pipelines,
+		changed: make(map[string]struct{}), durable: make(chan struct{}), emittedOnce: make(chan struct{})}
+	m.mu.Lock()
+	m.chunks[id] = c
+	m.mu.Unlock()
+	m.open.Add(1)
+	return c
+}
+
+// fill hands the chunk's rows over; call it before writing the high
+// watermark.
+func (m *Merger) fill(c *chunk, rows []cdc.Event) {
+	m.mu.Lock()
+	c.rows = rows
+	m.mu.Unlock()
+}
+
+// closeChunk forgets a chunk (done, or abandoned: its watermarks, if they
+// come, are ignored).
+func (m *Merger) closeChunk(c *chunk) {
+	m.mu.Lock()
+	if _, ok := m.chunks[c.id]; ok {
+		delete(m.chunks, c.id)
+		m.open.Add(-1)
+	}
+	m.mu.Unlock()
+}
+
+// Change notes a change the stream hands downstream.
+func (m *Merger) Change(e *cdc.Event) {
+	if m.open.Load() == 0 || e.Key == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.chunks {
+		if !c.low || c.schema != e.Schema || c.table != e.Table {
+			continue
+		}
+		c.changed[keyString(e.Key)] = struct{}{}
+		if e.Before != nil {
+			// A change of the key itself: the old key's row is gone too.
+			if old := keyOf(e.Before, e.Key); old != "" {
+				c.changed[old] = struct{}{}
+			}
+		}
+	}
+}
+
+// Watermark handles a cdcd.watermark message: "low <chunk>" or
+// "high <chunk>". At a chunk's high watermark it appends the rows the
+// stream did not change to out.
+func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc.Event {
+	kind, id, _ := strings.Cut(string(content), " ")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.chunks[id]
+	if c == nil {
+		return out // a chunk of another process or run, or one given up
+	}
+	switch kind {
+	case "low":
+		c.low = true
+	case "high":
+		if !c.low {
+			return out
+		}
+		n := len(out)
+		for i := range c.rows {
+			if _, changed := c.changed[keyString(c.rows[i].Key)]; changed {
+				continue
+			}
+			e := c.rows[i]
+			e.Ack = &rowAck{txn: ack, c: c}
+			out = append(out, e)
+		}
+		c.emitted = len(out) - n
+		c.rows = nil
+		c.pending.Store(int64(c.emitted))
+		delete(m.chunks, id)
+		m.open.Add(-1)
+		close(c.emittedOnce)
+		if c.emitted == 0 {
+			close(c.durable)
+		}
+	}
+	return out
+}
+
+// rowAck settles an emitted row in the watermark's transaction and in its
+// chunk.
+type rowAck struct {
+	txn cdc.Acker
+	c   *chunk
+}
+
+func (a *rowAck) Ack(err error) {
+	if err != nil {
+		a.c.failed.CompareAndSwap(nil, &err)
+	}
+	a.txn.Ack(err)
+	if a.c.pending.Add(-1) == 0 {
+		close(a.c.durable)
+	}
+}
+
+// keyString is a key's identity: its JSON values, which the stream and the
+// chunk reader encode alike.
+func keyString(k cdc.Row) string {
+	var b bytes.Buffer
+	for i := range k {
+		b.Write(k[i].Value)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// keyOf is the key's columns as they are in row, "" if row lacks one.
+func keyOf(row, key cdc.Row) string {
+	var b bytes.Buffer
+	for i := range key {
+		v, ok := row.Get(key[i].Name)
+		if !ok {
+			return ""
+		}
+		b.Write(v)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
