@@ -18,6 +18,7 @@ type Config struct {
 	HTTP    HTTP               `yaml:"http"`
 	Log     Log                `yaml:"log"`
 	Audit   Audit              `yaml:"audit"`
+	Jobs    Jobs               `yaml:"jobs"`
 	Health  Health             `yaml:"health"`
 	Systems map[string]*System `yaml:"systems"`
 	// Pipelines are in file order.
@@ -29,6 +30,18 @@ type Audit struct {
 	// Retention is how long delivery outcomes are kept; 0 keeps them
 	// forever.
 	Retention time.Duration `yaml:"retention"`
+}
+
+// Jobs tunes how this cdcd runs backfills, exports and imports
+// (cdcd.jobs).
+type Jobs struct {
+	// Concurrency bounds the jobs this process runs at once.
+	Concurrency int `yaml:"concurrency"`
+	// Lease is how long a job stays with a cdcd that stopped renewing it
+	// (one killed) before another takes it from its cursor.
+	Lease time.Duration `yaml:"lease"`
+	// ChunkSize is the rows a backfill reads per chunk.
+	ChunkSize int `yaml:"chunk_size"`
 }
 
 // Postgres is the source database and its logical replication setup.
@@ -167,6 +180,7 @@ func Default() *Config {
 		},
 		Log:    Log{Level: "info", Format: "json"},
 		Audit:  Audit{Retention: 30 * 24 * time.Hour},
+		Jobs:   Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 2000},
 		Health: DefaultHealth(),
 	}
 }

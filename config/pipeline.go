@@ -47,6 +47,10 @@ type Pipeline struct {
 	// MaxAge dead-letters a record still undelivered this long after its
 	// change committed; 0 means no limit.
 	MaxAge time.Duration `yaml:"max_age"`
+	// Snapshot "initial" makes cdcd backfill the pipeline once, at its first
+	// start: a new pipeline starts with its table's rows. Pipelines from a
+	// table only; empty or "never" means changes only.
+	Snapshot string `yaml:"snapshot"`
 
 	// Inbound pipelines (from a system, to a table) only:
 	// Match names the local columns a record not linked yet is matched on
@@ -240,6 +244,7 @@ func (p *Pipeline) validate(v *problems, path string, fromTable bool) {
 	if p.MaxAge < 0 {
 		v.add(path+".max_age", "must not be negative (0 means no limit)")
 	}
+	v.oneOf(path+".snapshot", p.Snapshot, []string{"", "never", "initial"})
 	if fromTable {
 		if len(p.Match) > 0 {
 			v.add(path+".match", "only a pipeline from a system to a table matches local rows")
@@ -248,6 +253,9 @@ func (p *Pipeline) validate(v *problems, path string, fromTable bool) {
 			v.add(path+".conflict", "only a pipeline from a system to a table decides conflicts (set it on the pipeline that brings the system's changes in)")
 		}
 		return
+	}
+	if p.Snapshot == "initial" {
+		v.add(path+".snapshot", "only a pipeline from a table starts with a snapshot of it; an import (cdcd import) fills a table from a system")
 	}
 	if len(p.Match) == 0 {
 		v.add(path+".match", "required: the local column(s) a record not linked yet is matched on, e.g. [email] (they need a unique index)")

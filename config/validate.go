@@ -54,6 +54,15 @@ func (c *Config) Validate() error {
 	if c.Audit.Retention < 0 {
 		v.add("audit.retention", "must not be negative (0 keeps the trail forever)")
 	}
+	if c.Jobs.Concurrency < 1 {
+		v.add("jobs.concurrency", fmt.Sprintf("%d must be at least 1", c.Jobs.Concurrency))
+	}
+	if c.Jobs.Lease < 3*time.Second {
+		v.add("jobs.lease", fmt.Sprintf("%s must be at least 3s (it is renewed every third of it)", c.Jobs.Lease))
+	}
+	if c.Jobs.ChunkSize < 1 || c.Jobs.ChunkSize > 100_000 {
+		v.add("jobs.chunk_size", fmt.Sprintf("%d must be between 1 and 100000", c.Jobs.ChunkSize))
+	}
 	c.Health.validate(&v, c.Pipelines)
 	c.validateSystems(&v)
 	c.validatePipelines(&v)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cdcd-dev/cdcd/backfill"
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
@@ -29,6 +30,7 @@ func (d *Daemon) buildCapture(ctx context.Context, pls []pipeline, in intake) er
 			return err
 		}
 	}
+	d.merger = backfill.NewMerger()
 	reader, err := newReader(d.cfg, pub, d)
 	if err != nil {
 		return err
@@ -77,6 +79,7 @@ func newReader(cfg *config.Config, pub cdc.Publisher, d *Daemon) (*pgwal.Reader,
 		StatusInterval: cfg.Postgres.StatusInterval,
 		Heartbeat:      cfg.Postgres.Heartbeat,
 		DrainTimeout:   drainTimeout,
+		Snapshots:      d.merger,
 	}, pub, d.log, d.metrics)
 	if err != nil {
 		return nil, configError(err)
@@ -97,6 +100,7 @@ func (d *Daemon) buildConsumers(pls []pipeline) error {
 			Group:    k.TopicPrefix + "." + p.name,
 			Topics:   []string{kafkabus.TopicName(k.TopicPrefix, p.from.Schema, p.from.Name)},
 			System:   p.system,
+			Pipeline: p.name,
 			OnOrigin: d.echoes.OnOrigin(),
 			ClientID: k.ClientID,
 			// how soon a silent worker's partitions move, and added ones

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdcd-dev/cdcd/backfill"
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
 	"github.com/cdcd-dev/cdcd/config"
@@ -66,6 +67,7 @@ type Daemon struct {
 	policies map[string]store.ConflictPolicy
 
 	reader    *pgwal.Reader
+	merger    *backfill.Merger // merges backfills into the reader's stream
 	pipelines int
 	// imports are what each inbound pipeline whose system lists records
 	// imports, by pipeline.
@@ -114,7 +116,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Daemon, err 
 	}
 	if d.role != RoleCapture {
 		d.buildWorkers(pls)
-		d.buildJobs(in)
+	}
+	// Before the reader runs: cdcd's state is migrated before the slot is
+	// created, since a slot waits for the transactions open then.
+	if err := d.buildJobs(ctx, in); err != nil {
+		return nil, err
 	}
 	if err := d.buildHealth(ctx, pls); err != nil {
 		return nil, err

@@ -278,3 +278,24 @@ func waitProcessed(t *testing.T, s *Store, id, n int64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestCreateOnceCreatesOneJobPerPipeline(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	spec := Spec{Kind: "backfill", Pipeline: "p", RequestedBy: "config:snapshot"}
+	first, created, err := s.CreateOnce(ctx, spec)
+	if err != nil || !created {
+		t.Fatalf("first: %v %v", created, err)
+	}
+	if _, err := s.Cancel(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	again, created, err := s.CreateOnce(ctx, spec)
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("second: %+v %v %v", again, created, err)
+	}
+	other, created, err := s.CreateOnce(ctx, Spec{Kind: "backfill", Pipeline: "q", RequestedBy: "config:snapshot"})
+	if err != nil || !created || other.ID == first.ID {
+		t.Fatalf("other pipeline: %+v %v %v", other, created, err)
+	}
+}

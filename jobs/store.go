@@ -40,6 +40,15 @@ func scanJob(row pgx.Row) (*Job, error) {
 
 // Create queues a job and returns it.
 func (s *Store) Create(ctx context.Context, spec Spec) (*Job, error) {
+	return s.create(ctx, s.pool, spec)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Store) create(ctx context.Context, q querier, spec Spec) (*Job, error) {
 	if spec.Kind == "" {
 		return nil, errors.New("create job: kind is empty")
 	}
@@ -51,7 +60,7 @@ func (s *Store) Create(ctx context.Context, spec Spec) (*Job, error) {
 		}
 		params = b
 	}
-	j, err := scanJob(s.pool.QueryRow(ctx, `INSERT INTO cdcd.jobs (kind, pipeline, params, requested_by)
+	j, err := scanJob(q.QueryRow(ctx, `INSERT INTO cdcd.jobs (kind, pipeline, params, requested_by)
 		VALUES ($1, $2, $3, $4) RETURNING `+jobColumns, spec.Kind, spec.Pipeline, params, spec.RequestedBy))
 	if err != nil {
 		return nil, fmt.Errorf("create job: %w", err)
@@ -168,4 +177,34 @@ func (s *Store) transition(ctx context.Context, id int64, to Status, from []Stat
 		return nil, fmt.Errorf("set job %d %s: %w", id, to, err)
 	}
 	return j, nil
+}
+
+// CreateOnce queues spec unless a job of its kind, pipeline and requester
+// already exists, whatever its status (snapshot: initial backfills a
+// pipeline at its first start only). It reports whether it created the
+// job. Processes starting together create it once.
+func (s *Store) CreateOnce(ctx context.Context, spec Spec) (*Job, bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("create job: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('cdcd.jobs ' || $1 || ' ' || $2))`, spec.Kind, spec.Pipeline); err != nil {
+		return nil, false, fmt.Errorf("create job: %w", err)
+	}
+	j, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM cdcd.jobs WHERE kind = $1 AND pipeline = $2 AND requested_by = $3
+		ORDER BY id LIMIT 1`, spec.Kind, spec.Pipeline, spec.RequestedBy))
+	if err == nil {
+		return j, false, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fmt.Errorf("create job: %w", err)
+	}
+	if j, err = s.create(ctx, tx, spec); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, fmt.Errorf("create job: %w", err)
+	}
+	return j, true, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +28,9 @@ type ConsumerConfig struct {
 	// skipped (acknowledged without delivery), since that is where they
 	// came from.
 	System string
+	// Pipeline is the pipeline the group delivers for: an event naming
+	// other pipelines (a backfill's rows, HeaderPipelines) is skipped.
+	Pipeline string
 	// OnOrigin, when set, is called with System for each event skipped
 	// because it came from there.
 	OnOrigin func(system string)
@@ -259,6 +264,9 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 			}
 			continue
 		}
+		if len(e.Pipelines) > 0 && !slices.Contains(e.Pipelines, c.cfg.Pipeline) {
+			continue
+		}
 		events = append(events, e)
 	}
 	if len(events) == 0 {
@@ -305,6 +313,8 @@ func ParseMessage(m kafka.Message) (cdc.Event, error) {
 	}
 	for _, h := range m.Headers {
 		switch {
+		case h.Key == HeaderPipelines:
+			e.Pipelines = strings.Split(string(h.Value), ",")
 		case h.Key == HeaderEventID && e.Pos.CommitLSN == 0:
 			e.DeliveryID = string(h.Value)
 		case h.Key == HeaderNewKey && e.Op == cdc.OpDelete:

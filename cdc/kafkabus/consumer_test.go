@@ -146,3 +146,39 @@ func TestConsumerSkipsEventsFromItsOwnSystem(t *testing.T) {
 		}
 	}
 }
+
+// A backfill's rows name their pipelines (HeaderPipelines): a consumer
+// group delivers those naming its pipeline, and every other event.
+func TestConsumerDeliversBackfillRowsOnlyToTheirPipelines(t *testing.T) {
+	k := cdctest.StartKafka(t, kfake.NumBrokers(1))
+	p, err := New(Config{Brokers: k.Brokers(), CreateTopics: true, Partitions: 1}, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelines := [][]string{{"a"}, {"b"}, nil, {"c", "a"}}
+	events := make([]cdc.Event, len(pipelines))
+	for i, ps := range pipelines {
+		events[i] = cdc.Event{
+			Op: cdc.OpRead, Schema: "public", Table: "t", Origin: map[bool]string{true: "crm"}[i == 3], Pipelines: ps,
+			Key:   cdc.Row{{Name: "id", Value: json.RawMessage(fmt.Sprint(i))}},
+			After: cdc.Row{{Name: "id", Value: json.RawMessage(fmt.Sprint(i))}},
+			Pos:   cdc.Position{CommitLSN: cdc.LSN(1000 + i)},
+		}
+	}
+	if err := p.Publish(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sink := &gateSink{}
+	runConsumer(t, ConsumerConfig{Brokers: k.Brokers(), Group: "cdcd.a", Topics: []string{"cdcd.public.t"}, System: "erp", Pipeline: "a"}, sink)
+	cdctest.Eventually(t, 30*time.Second, "three events", func() bool { return len(sink.snapshot()) == 3 })
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for _, i := range []int{0, 2, 3} {
+		if want := (cdc.Position{CommitLSN: cdc.LSN(1000 + i)}).String(); !slices.Contains(sink.ids, want) {
+			t.Fatalf("delivered %v, want events 0, 2 and 3 (missing %s)", sink.ids, want)
+		}
+	}
+}

@@ -15,6 +15,9 @@ const (
 	HeaderEventID = "cdcd-event-id"
 	// HeaderOrigin carries Event.Origin when it is set.
 	HeaderOrigin = "cdcd-origin"
+	// HeaderPipelines carries Event.Pipelines when set (a backfill's rows),
+	// comma-separated: only those pipelines' consumers deliver the event.
+	HeaderPipelines = "cdcd-pipelines"
 )
 
 // entry is what a message carries through the writer (Message.WriterData)
@@ -109,6 +112,16 @@ func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 				headers++
 			}
 			ends = append(ends, len(buf))
+			for k, p := range e.Pipelines {
+				if k > 0 {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, p...)
+			}
+			if len(e.Pipelines) > 0 {
+				headers++
+			}
+			ends = append(ends, len(buf))
 			s.msgs = append(s.msgs, kafka.Message{Topic: topic})
 		}
 	}
@@ -124,7 +137,7 @@ func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 	start := 0
 	for i := range s.msgs {
 		m, part := &s.msgs[i], &s.parts[i]
-		keyEnd, valEnd, idEnd, originEnd, end := ends[5*i], ends[5*i+1], ends[5*i+2], ends[5*i+3], ends[5*i+4]
+		keyEnd, valEnd, idEnd, originEnd, headerEnd, end := ends[6*i], ends[6*i+1], ends[6*i+2], ends[6*i+3], ends[6*i+4], ends[6*i+5]
 		if part.ev.Key != nil {
 			m.Key = arena[start:keyEnd:keyEnd]
 		}
@@ -137,7 +150,10 @@ func (p *Producer) encode(s *scratch, events []cdc.Event) int64 {
 			hdrs = append(hdrs, kafka.Header{Key: HeaderOrigin, Value: arena[idEnd:originEnd:originEnd]})
 		}
 		if part.header != "" {
-			hdrs = append(hdrs, kafka.Header{Key: part.header, Value: arena[originEnd:end:end]})
+			hdrs = append(hdrs, kafka.Header{Key: part.header, Value: arena[originEnd:headerEnd:headerEnd]})
+		}
+		if headerEnd < end {
+			hdrs = append(hdrs, kafka.Header{Key: HeaderPipelines, Value: arena[headerEnd:end:end]})
 		}
 		m.Headers = hdrs[h:len(hdrs):len(hdrs)]
 		entries[i] = entry{ack: part.ack, size: int64(end - start)}

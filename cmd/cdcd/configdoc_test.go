@@ -115,6 +115,7 @@ func TestConfigReferenceNamesOwnKeys(t *testing.T) {
 		"## `http`":   reflect.TypeFor[config.HTTP](),
 		"## `log`":    reflect.TypeFor[config.Log](),
 		"## `audit`":  reflect.TypeFor[config.Audit](),
+		"## `jobs`":   reflect.TypeFor[config.Jobs](),
 	} {
 		section, ok := docSection(doc, heading)
 		if !ok {

@@ -51,6 +51,7 @@ var exampleEnv = map[string]string{
 	"CDCD_READ_TOKEN":          "read-token",
 	"HR_API_TOKEN":             "hr-token",
 	"HR_WEBHOOK_SECRET":        "hr-webhook-secret",
+	"CDCD_ADMIN_TOKEN":         "admin-token",
 }
 
 var (
@@ -232,7 +233,8 @@ func TestExamplesAgainstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	pg.Exec(t, "examples", string(schema))
-	// cdcd's own tables (cdcd.health_transitions) exist once cdcd ran.
+	// cdcd's own tables (cdcd.health_transitions, cdcd.jobs) exist once
+	// cdcd ran.
 	st, err := store.Open(context.Background(), url, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,8 @@ to the systems declared in its config file.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(runCommand(), validateCommand(), versionCommand(), dlqCommand(), conflictsCommand(), statusCommand(), importCommand())
+	root.AddCommand(runCommand(), validateCommand(), versionCommand(), dlqCommand(), conflictsCommand(), statusCommand(), importCommand(),
+		jobsCommand(), startJobCommand("backfill"), startJobCommand("export"))
 	return root
 }
 
