@@ -37,10 +37,11 @@ type stateSink struct {
 	rows  map[string]cdc.Row
 	reads map[string]int // op r events per key
 	ops   map[cdc.Op]int
+	rels  map[cdc.Op]*cdc.Relation // the last of each op
 }
 
 func newStateSink() *stateSink {
-	return &stateSink{rows: map[string]cdc.Row{}, reads: map[string]int{}, ops: map[cdc.Op]int{}}
+	return &stateSink{rows: map[string]cdc.Row{}, reads: map[string]int{}, ops: map[cdc.Op]int{}, rels: map[cdc.Op]*cdc.Relation{}}
 }
 
 func (s *stateSink) Write(_ context.Context, events []cdc.Event) error {
@@ -50,6 +51,7 @@ func (s *stateSink) Write(_ context.Context, events []cdc.Event) error {
 		e := &events[i]
 		k := string(e.Key[0].Value)
 		s.ops[e.Op]++
+		s.rels[e.Op] = e.Relation
 		switch e.Op {
 		case cdc.OpDelete:
 			delete(s.rows, k)
@@ -274,6 +276,14 @@ func TestBackfillWithConcurrentChangesConverges(t *testing.T) {
 	}
 	if n := r.a.count(cdc.OpRead); n < 2000 {
 		t.Fatalf("pipeline a got %d rows read", n)
+	}
+	// Rows read describe their columns as the stream does (Kafka's schema
+	// blocks are made from it).
+	r.a.mu.Lock()
+	read, streamed := r.a.rels[cdc.OpRead], r.a.rels[cdc.OpUpdate]
+	r.a.mu.Unlock()
+	if read == nil || streamed == nil || fmt.Sprint(*read) != fmt.Sprint(*streamed) {
+		t.Fatalf("relation of rows read %v, of changes %v", read, streamed)
 	}
 }
 

@@ -17,8 +17,9 @@ import (
 type table struct {
 	schema, name string
 	quoted       string
-	pk           []string // primary-key columns, in index order
-	pkList       string   // the quoted primary-key columns, comma-separated
+	pk           []string      // primary-key columns, in index order
+	pkList       string        // the quoted primary-key columns, comma-separated
+	rel          *cdc.Relation // the columns as the stream describes them, once read
 }
 
 // describe reads t's primary key.
@@ -153,10 +154,48 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, after []strin
 			last[i] = string(vals[j])
 		}
 	}
+	cols := make([]pgconn.FieldDescription, len(fds))
+	copy(cols, fds)
 	if _, err := rr.Close(); err != nil {
 		return nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
 	}
+	if t.rel == nil && len(events) > 0 {
+		rel, err := relationOf(ctx, conn, cols, keyCol)
+		if err != nil {
+			return nil, nil, err
+		}
+		t.rel = rel
+	}
+	for i := range events {
+		events[i].Relation = t.rel
+	}
 	return events, last, nil
+}
+
+// relationOf describes the result's columns as the stream does: built-in
+// types by their name, a domain by its base type's, others by theirs.
+func relationOf(ctx context.Context, conn *pgconn.PgConn, cols []pgconn.FieldDescription, keyCol []int) (*cdc.Relation, error) {
+	rel := &cdc.Relation{Columns: make([]cdc.Column, len(cols))}
+	for i, c := range cols {
+		rel.Columns[i].Name = c.Name
+		if name, ok := pgtext.TypeName(c.DataTypeOID); ok {
+			rel.Columns[i].Type = name
+			continue
+		}
+		res := conn.ExecParams(ctx, `SELECT coalesce(b.typname, t.typname) FROM pg_type t
+			LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype WHERE t.oid = $1`,
+			[][]byte{[]byte(strconv.FormatUint(uint64(c.DataTypeOID), 10))}, nil, nil, nil).Read()
+		if res.Err != nil {
+			return nil, fmt.Errorf("read type of column %s: %w", c.Name, res.Err)
+		}
+		if len(res.Rows) == 1 {
+			rel.Columns[i].Type = string(res.Rows[0][0])
+		}
+	}
+	for _, j := range keyCol {
+		rel.Columns[j].Key = true
+	}
+	return rel, nil
 }
 
 // emit writes a watermark into the WAL in a transaction of its own.
