@@ -101,7 +101,7 @@ func (s *Store) pruneEvery(ctx context.Context, every time.Duration, pruners ...
 			case err != nil:
 				s.log.Warn().Err(err).Int64("deleted", n).Str("table", p.what).Msg("retention")
 			case n > 0:
-				s.log.Info().Int64("deleted", n).Str("table", p.what).Dur("took", time.Since(start)).Msg("rows pruned")
+				s.log.Info().Int64("deleted", n).Str("table", p.what).Float64("took_seconds", time.Since(start).Seconds()).Msg("rows pruned")
 			}
 		}
 		select {

@@ -120,7 +120,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			backoff = time.Second
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		c.log.Warn().Err(err).Dur("retry_in", wait).Msg("consumer interrupted; restarting")
+		c.log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Msg("consumer interrupted; restarting")
 		select {
 		case <-ctx.Done():
 			return nil
@@ -282,7 +282,7 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 			return ctx.Err()
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		c.log.Warn().Err(err).Int("events", len(events)).Dur("retry_in", wait).Msg("sink write failed; retrying")
+		c.log.Warn().Err(err).Int("events", len(events)).Float64("retry_in_seconds", wait.Seconds()).Msg("sink write failed; retrying")
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

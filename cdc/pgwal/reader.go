@@ -167,7 +167,7 @@ func (r *Reader) Run(ctx context.Context) error {
 				r.metrics.standby.Set(1)
 				r.standbyChecks.Add(1)
 				if !standingBy {
-					r.log.Info().Err(err).Dur("check_every", standbyPoll).Msg("slot held by another process; standing by")
+					r.log.Info().Err(err).Float64("check_every_seconds", standbyPoll.Seconds()).Msg("slot held by another process; standing by")
 				}
 				standingBy = true
 				select {
@@ -181,11 +181,11 @@ func (r *Reader) Run(ctx context.Context) error {
 			switch {
 			case errors.Is(err, errGoingAway):
 				r.metrics.reconnects.Inc()
-				r.log.Info().Err(err).Dur("retry_in", wait).
+				r.log.Info().Err(err).Float64("retry_in_seconds", wait.Seconds()).
 					Msg("released the replication stream for the database's shutdown; resuming from the confirmed position once it is back")
 			default:
 				r.metrics.reconnects.Inc()
-				r.log.Warn().Err(err).Dur("retry_in", wait).Msg("replication interrupted; reconnecting")
+				r.log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Msg("replication interrupted; reconnecting")
 			}
 			select {
 			case <-gctx.Done():

@@ -79,7 +79,7 @@ func (w *Writer) call(ctx context.Context, method, op, path string, body []byte,
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	w.log.Debug().Str("op", op).Int("status", resp.StatusCode).Dur("took", time.Since(start)).Msg("hubspot call")
+	w.log.Debug().Str("op", op).Int("status", resp.StatusCode).Float64("took_seconds", time.Since(start).Seconds()).Msg("hubspot call")
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("%s: read answer: %w: %w", op, ErrOutcomeUnknown, transportError(err))
 	}

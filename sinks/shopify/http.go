@@ -48,7 +48,7 @@ func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]
 	if herr := w.statusError(resp.StatusCode, resp.Header, respBody, op); herr != nil {
 		if d, ok := cdc.RetryAfterOf(herr); ok && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 			w.limit.Pause(d)
-			w.log.Debug().Dur("retry_after", d).Msg("shopify rate limit reached")
+			w.log.Debug().Float64("retry_after_seconds", d.Seconds()).Msg("shopify rate limit reached")
 		}
 		return nil, herr
 	}

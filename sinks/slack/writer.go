@@ -105,7 +105,7 @@ func (w *Writer) post(ctx context.Context, r *delivery.Record) error {
 	if err := vendorhttp.Classify(resp.StatusCode, resp.Header, respBody, "post slack message"); err != nil {
 		if d, ok := cdc.RetryAfterOf(err); ok {
 			w.limit.Pause(d)
-			w.log.Debug().Dur("retry_after", d).Msg("slack rate limit reached")
+			w.log.Debug().Float64("retry_after_seconds", d.Seconds()).Msg("slack rate limit reached")
 		}
 		return err
 	}

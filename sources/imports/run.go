@@ -162,7 +162,7 @@ func retry(ctx context.Context, cfg Config, log zerolog.Logger, op string, f fun
 		if ra, ok := cdc.RetryAfterOf(err); ok && ra > d {
 			d = ra
 		}
-		log.Warn().Err(err).Str("op", op).Int("attempt", attempt).Dur("retry_in", d).Msg("import call failed; retrying")
+		log.Warn().Err(err).Str("op", op).Int("attempt", attempt).Float64("retry_in_seconds", d.Seconds()).Msg("import call failed; retrying")
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
