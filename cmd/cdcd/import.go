@@ -28,7 +28,7 @@ func importCommand() *cobra.Command {
 		Use:   "import PIPELINE",
 		Short: "Bring every record a system holds into the table of an inbound pipeline",
 		Long: `import starts a job that pages through the system's list API (HubSpot,
-Salesforce, or an http system with a list: section) and applies every record
+Salesforce, Shopify inventory levels, or an http system with a list: section) and applies every record
 as the inbound pipeline PIPELINE applies the system's webhooks: matched,
 linked, decided by its conflict policy, and never sent back to the system.
 
@@ -87,7 +87,7 @@ func importable(cfg *config.Config, name string) error {
 			return fmt.Errorf("pipeline %s: system %s: %w", name, p.From, err)
 		}
 		if _, ok := w.(imports.Lister); !ok {
-			return fmt.Errorf("pipeline %s: system %s (type %s) cannot list its records; hubspot, salesforce and http (with a list: section) can", name, p.From, cfg.Systems[p.From].Type)
+			return fmt.Errorf("pipeline %s: system %s (type %s) cannot list its records; hubspot, salesforce, shopify (with a location_id) and http (with a list: section) can", name, p.From, cfg.Systems[p.From].Type)
 		}
 		return nil
 	}

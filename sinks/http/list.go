@@ -175,7 +175,7 @@ func (l *lister) next(u *url.URL, header http.Header, body []byte, n int) (strin
 			return resolve(ref)
 		}
 	case PageLink:
-		if ref := linkNext(header.Values("Link")); ref != "" {
+		if ref := vendorhttp.NextLink(header); ref != "" {
 			return resolve(ref)
 		}
 	}
@@ -242,23 +242,4 @@ func compact(v json.RawMessage) json.RawMessage {
 		return v
 	}
 	return b.Bytes()
-}
-
-// linkNext returns the target of rel="next" in Link header values.
-func linkNext(values []string) string {
-	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
-			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
-			if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
-				continue
-			}
-			for _, p := range strings.Split(params, ";") {
-				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-				if strings.EqualFold(k, "rel") && slices.Contains(strings.Fields(strings.Trim(val, `"`)), "next") {
-					return target[1 : len(target)-1]
-				}
-			}
-		}
-	}
-	return ""
 }

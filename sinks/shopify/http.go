@@ -25,21 +25,35 @@ func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]
 	if err != nil {
 		return nil, cdc.Permanent(err)
 	}
+	resp, _, err := w.call(ctx, http.MethodPost, path, buf, op)
+	return resp, err
+}
+
+// call sends one request to the Admin API path once the shop's limiter
+// admits it, and returns the response body and header, or the classified
+// error. body nil sends none.
+func (w *Writer) call(ctx context.Context, method, path string, body []byte, op string) ([]byte, http.Header, error) {
 	if err := w.limit.Wait(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	asked := w.version()
 	url := w.base + "/admin/api/" + asked + "/" + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
-	if err != nil {
-		return nil, cdc.Permanent(transportError(op, err))
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, nil, cdc.Permanent(transportError(op, err))
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-Shopify-Access-Token", w.cfg.AccessToken)
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return nil, transportError(op, err)
+		return nil, nil, transportError(op, err)
 	}
 	defer resp.Body.Close()
 	w.drainBucket(resp.Header.Get(callLimitHeader))
@@ -50,12 +64,12 @@ func (w *Writer) post(ctx context.Context, path string, body any, op string) ([]
 			w.limit.Pause(d)
 			w.log.Debug().Float64("retry_after_seconds", d.Seconds()).Msg("shopify rate limit reached")
 		}
-		return nil, herr
+		return nil, nil, herr
 	}
 	if err != nil {
-		return nil, transportError(op, err)
+		return nil, nil, transportError(op, err)
 	}
-	return respBody, nil
+	return respBody, resp.Header, nil
 }
 
 // holdFor is how long a shop's calls wait after Shopify refused them for

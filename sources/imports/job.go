@@ -44,7 +44,7 @@ type cursor struct {
 func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error {
 	src, ok := h.Sources[job.Pipeline]
 	if !ok {
-		return cdc.Permanent(fmt.Errorf("import: %q is not an inbound pipeline whose system can list its records (hubspot, salesforce, or http with a list: section)", job.Pipeline))
+		return cdc.Permanent(fmt.Errorf("import: %q is not an inbound pipeline whose system can list its records (hubspot, salesforce, shopify with a location_id, or http with a list: section)", job.Pipeline))
 	}
 	if h.Intake == nil {
 		return fmt.Errorf("import: this cdcd has no intake to hand records to; run the import where webhooks are received (role all or capture)")

@@ -1,5 +1,6 @@
 // Package shopify is an in-process double of the Shopify Admin API's
-// inventory endpoints: REST inventory_levels/set.json and GraphQL
+// inventory endpoints: REST inventory_levels/set.json, the REST list of a
+// location's levels (inventory_levels.json, Link header pagination) and GraphQL
 // inventorySetQuantities, with access-token checks, the REST leaky bucket
 // (X-Shopify-Shop-Api-Call-Limit, 429 with Retry-After), compare-and-set
 // user errors as Shopify returns them, and idempotency keys.
@@ -52,6 +53,7 @@ type Server struct {
 	slow     time.Duration    // the next mutation takes this long
 	failNext bool             // the next mutation fails inside Shopify
 	oldest   string           // oldest supported version; older ones fall forward
+	version  string           // of the request being served
 	now      func() time.Time
 }
 
@@ -171,7 +173,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, resp.Body)
 		return
 	}
+	s.version = version
 	switch {
+	case ok && r.Method == http.MethodGet && path == "inventory_levels.json" && token != s.token:
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
+	case ok && r.Method == http.MethodGet && path == "inventory_levels.json":
+		s.restList(w, r.URL.Query())
 	case !ok || r.Method != http.MethodPost:
 		writeJSON(w, http.StatusNotFound, map[string]any{"errors": "Not Found"})
 	case token != s.token:

@@ -1,0 +1,32 @@
+package vendorhttp
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestNextLink(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		links []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{`<https://a/x?page_info=p>; rel="next"`}, "https://a/x?page_info=p"},
+		{[]string{`<https://a/p>; rel="previous", <https://a/n>; rel="next"`}, "https://a/n"},
+		{[]string{`<https://a/p>; rel="previous"`, `</n?page=2>; rel=next`}, "/n?page=2"},
+		{[]string{`<https://a/n>; rel="prev next"`}, "https://a/n"},
+		{[]string{`https://a/n; rel="next"`, `<broken; rel="next"`}, ""},
+	} {
+		if got := NextLink(http.Header{"Link": tc.links}); got != tc.want {
+			t.Errorf("NextLink(%q) = %q, want %q", tc.links, got, tc.want)
+		}
+	}
+}
+
+func FuzzNextLink(f *testing.F) {
+	f.Add(`<https://a/p>; rel="previous", <https://a/n>; rel="next"`)
+	f.Fuzz(func(t *testing.T, v string) {
+		_ = NextLink(http.Header{"Link": {v}})
+	})
+}
