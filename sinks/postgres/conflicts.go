@@ -182,50 +182,65 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 
 // resolveOne records and applies one conflicted change in tx.
 func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record, res *delivery.Result, held cdc.Row) error {
-	object, id := w.object(rec), vendorID(rec.Event)
-	lk, err := w.loadLink(ctx, tx, object, id)
-	if err != nil {
-		return classify("resolve a conflict in "+w.cfg.Table, err)
-	}
-	if lk == nil {
-		return nil // unlinked meanwhile: the next delivery applies it
-	}
-	pk, stateKey, err := w.matchValues(rec, lk)
-	if err != nil {
-		res.Err = err
-		return nil
-	}
-	st, err := w.state.Load(ctx, tx, stateKey)
-	if err != nil {
-		return classify("resolve a conflict in "+w.cfg.Table, err)
-	}
-	s := applystate.StampOf(rec.Event)
-	newer := st.OlderThan(s)
-	if !newer {
-		fresh := st.Fresh(rec.Fields, s)
-		if len(fresh) == 0 {
-			return nil // a later change of the same fields came first
-		}
-		rec = w.only(rec, fresh)
-	}
-	t, err := w.compare(ctx, tx, rec, lk, pk, held)
-	if err != nil {
-		return classify("resolve a conflict in "+w.cfg.Table, err)
-	}
-	if t.open {
-		return nil
+	c := &change{rec: rec, held: held, object: w.object(rec), id: vendorID(rec.Event)}
+	t, ok, err := w.compareAgain(ctx, tx, c, res)
+	if err != nil || !ok {
+		return err
 	}
 	d := t.decision
 	if len(d.Conflicts) > 0 {
-		if err := w.conflictRow(ctx, tx, rec, lk, t); err != nil {
+		if err := w.conflictRow(ctx, tx, c.rec, c.link, t); err != nil {
 			return classify("resolve a conflict in "+w.cfg.Table, err)
 		}
 		if !d.Resolved() {
 			return nil
 		}
 	}
-	fields := w.in.Conflicts.Resolution(rec.Fields, d)
-	if _, _, err := w.table.Update(ctx, tx, fields, pk); err != nil {
+	return w.applyResolution(ctx, tx, c, d)
+}
+
+// compareAgain compares a conflicted change once more, in the
+// transaction that applies the decision: its link, the state of its
+// record and the local row may have moved since it was first compared.
+// It reports false when there is nothing to decide: the record is
+// unlinked meanwhile (the next delivery applies the change), a later
+// change of the same fields came first, the record's conflict is open,
+// or the change cannot find its row (res.Err says why).
+func (w *Writer) compareAgain(ctx context.Context, tx pgx.Tx, c *change, res *delivery.Result) (threeWay, bool, error) {
+	lk, err := w.loadLink(ctx, tx, c.object, c.id)
+	if err != nil || lk == nil {
+		return threeWay{}, false, classifyResolve(w.cfg.Table, err)
+	}
+	c.link = lk
+	if c.match, c.stateKey, err = w.matchValues(c.rec, lk); err != nil {
+		res.Err = err
+		return threeWay{}, false, nil
+	}
+	if c.state, err = w.state.Load(ctx, tx, c.stateKey); err != nil {
+		return threeWay{}, false, classifyResolve(w.cfg.Table, err)
+	}
+	c.stamp = applystate.StampOf(c.rec.Event)
+	c.newer = c.state.OlderThan(c.stamp)
+	if !c.newer {
+		fresh := c.state.Fresh(c.rec.Fields, c.stamp)
+		if len(fresh) == 0 {
+			return threeWay{}, false, nil
+		}
+		c.rec = w.only(c.rec, fresh)
+	}
+	t, err := w.compare(ctx, tx, c.rec, lk, c.match, c.held)
+	if err != nil {
+		return threeWay{}, false, classifyResolve(w.cfg.Table, err)
+	}
+	return t, !t.open, nil
+}
+
+// applyResolution writes what the decision gives the local row, and
+// records what both sides now hold: the link's base and version, and the
+// record's state.
+func (w *Writer) applyResolution(ctx context.Context, tx pgx.Tx, c *change, d conflict.Decision) error {
+	fields := w.in.Conflicts.Resolution(c.rec.Fields, d)
+	if _, _, err := w.table.Update(ctx, tx, fields, c.match); err != nil {
 		return classify("apply a resolved conflict to "+w.cfg.Table, err)
 	}
 	// The base is what both sides hold: the system does not hold the
@@ -234,16 +249,26 @@ func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record
 	for f := range d.ToRemote {
 		delete(agreed, f)
 	}
-	if err := w.saveLinkBase(ctx, tx, object, id, lk, agreed); err != nil {
-		return classify("resolve a conflict in "+w.cfg.Table, err)
+	if err := w.saveLinkBase(ctx, tx, c.object, c.id, c.link, agreed); err != nil {
+		return classifyResolve(w.cfg.Table, err)
 	}
-	if err := w.touchVersion(ctx, tx, object, id, lk, rec.Event.CommitTime); err != nil {
-		return classify("resolve a conflict in "+w.cfg.Table, err)
+	if err := w.touchVersion(ctx, tx, c.object, c.id, c.link, c.rec.Event.CommitTime); err != nil {
+		return classifyResolve(w.cfg.Table, err)
 	}
-	if err := w.state.Save(ctx, tx, stateKey, st.With(s, newer, rec.Fields, false), false); err != nil {
-		return classify("resolve a conflict in "+w.cfg.Table, err)
+	next := c.state.With(c.stamp, c.newer, c.rec.Fields, false)
+	if err := w.state.Save(ctx, tx, c.stateKey, next, false); err != nil {
+		return classifyResolve(w.cfg.Table, err)
 	}
 	return nil
+}
+
+// classifyResolve classifies an error of resolving a conflict in table;
+// nil stays nil.
+func classifyResolve(table string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return classify("resolve a conflict in "+table, err)
 }
 
 // saveLinkBase merges values into the link's base: what both sides hold
