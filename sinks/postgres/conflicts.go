@@ -15,7 +15,6 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/threeway"
-	"github.com/cdcd-dev/cdcd/store"
 )
 
 // Conflicts turns on conflict detection for linked records (see package
@@ -207,7 +206,7 @@ func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record
 // change of the same fields came first, the record's conflict is open,
 // or the change cannot find its row (res.Err says why).
 func (w *Writer) compareAgain(ctx context.Context, tx pgx.Tx, c *change, res *delivery.Result) (threeWay, bool, error) {
-	lk, err := w.loadLink(ctx, tx, c.object, c.id)
+	lk, err := w.links.load(ctx, tx, c.object, c.id)
 	if err != nil || lk == nil {
 		return threeWay{}, false, classifyResolve(w.cfg.Table, err)
 	}
@@ -249,10 +248,10 @@ func (w *Writer) applyResolution(ctx context.Context, tx pgx.Tx, c *change, d co
 	for f := range d.ToRemote {
 		delete(agreed, f)
 	}
-	if err := w.saveLinkBase(ctx, tx, c.object, c.id, c.link, agreed); err != nil {
+	if err := w.links.mergeBase(ctx, tx, c.object, c.id, c.link, agreed); err != nil {
 		return classifyResolve(w.cfg.Table, err)
 	}
-	if err := w.touchVersion(ctx, tx, c.object, c.id, c.link, c.rec.Event.CommitTime); err != nil {
+	if err := w.links.touch(ctx, tx, c.object, c.id, c.link, c.rec.Event.CommitTime); err != nil {
 		return classifyResolve(w.cfg.Table, err)
 	}
 	next := c.state.With(c.stamp, c.newer, c.rec.Fields, false)
@@ -269,23 +268,6 @@ func classifyResolve(table string, err error) error {
 		return nil
 	}
 	return classify("resolve a conflict in "+table, err)
-}
-
-// saveLinkBase merges values into the link's base: what both sides hold
-// once the decision reached them.
-func (w *Writer) saveLinkBase(ctx context.Context, tx pgx.Tx, object, id string, lk *link, values conflict.Values) error {
-	base := maps.Clone(lk.base)
-	if base == nil {
-		base = map[string]any{}
-	}
-	for f, v := range values {
-		base[f] = v
-	}
-	b, err := json.Marshal(base)
-	if err != nil {
-		return err
-	}
-	return store.SetLinkBase(ctx, tx, w.origin, object, id, b)
 }
 
 func nullTime(t time.Time) any {

@@ -1,14 +1,9 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"maps"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,7 +11,6 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/store"
-	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // Inbound is what the writer needs beyond its Config to apply a system's
@@ -43,16 +37,6 @@ type Inbound struct {
 	// Conflicts, when set, decides changes to fields that also changed
 	// locally since the last sync.
 	Conflicts *Conflicts
-}
-
-// link is a record's row in cdcd.links, seen from the inbound side.
-type link struct {
-	localKey string         // JSON of the local primary key
-	base     map[string]any // the agreed field values (vendor names)
-	// version is the system's time of the record when it was last synced:
-	// its updated-at after cdcd's write, or the occurred-at of the change
-	// applied. Zero when unknown.
-	version time.Time
 }
 
 // vendorID is the record's id in the system: the "id" of the event's key.
@@ -87,76 +71,6 @@ func (w *Writer) object(rec *delivery.Record) string {
 		return w.in.Object
 	}
 	return rec.Object
-}
-
-// loadLink locks and returns the link of the system's record id to this
-// writer's table; nil when there is none.
-func (w *Writer) loadLink(ctx context.Context, tx pgx.Tx, object, id string) (*link, error) {
-	var (
-		table, key, version string
-		base                []byte
-	)
-	err := tx.QueryRow(ctx, `SELECT local_table, local_key, base, coalesce(version, '') FROM cdcd.links
-		WHERE system = $1 AND object = $2 AND external_id = $3 FOR UPDATE`, w.origin, object, id).Scan(&table, &key, &base, &version)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the link: %w", err)
-	}
-	if table != w.cfg.Table {
-		return nil, nil // linked to a record of another table
-	}
-	l := &link{localKey: key}
-	l.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
-	d := json.NewDecoder(bytes.NewReader(base))
-	d.UseNumber()
-	if err := d.Decode(&l.base); err != nil {
-		return nil, fmt.Errorf("decode the link's base: %w", err)
-	}
-	return l, nil
-}
-
-// saveLink records that the system's record id is the local record
-// localKey, with the change's fields merged into the base.
-func (w *Writer) saveLink(ctx context.Context, tx pgx.Tx, object, id, localKey string, old *link, e *cdc.Event) error {
-	base := map[string]any{}
-	if old != nil && old.localKey == localKey {
-		maps.Copy(base, old.base)
-	}
-	for name, v := range w.relevant(e) {
-		base[name] = v // json.RawMessage encodes as itself
-	}
-	b, err := json.Marshal(base)
-	if err != nil {
-		return fmt.Errorf("encode the link's base: %w", err)
-	}
-	var version *string
-	// A late change keeps the version of a later one already applied.
-	if !e.CommitTime.IsZero() && (old == nil || !old.version.After(e.CommitTime)) {
-		s := e.CommitTime.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
-		version = &s
-	}
-	ref := syncstate.LinkRef{System: w.origin, Object: object, Table: w.cfg.Table, Key: localKey}
-	return store.LinkRecord(ctx, tx, ref, id, b, version)
-}
-
-// touchVersion moves the link's version to at when that is later: the
-// system's record as of at is known (an echo, a compared change).
-func (w *Writer) touchVersion(ctx context.Context, tx pgx.Tx, object, id string, lk *link, at time.Time) error {
-	if lk == nil || at.IsZero() || !at.After(lk.version) {
-		return nil
-	}
-	if err := store.SetLinkVersion(ctx, tx, w.origin, object, id, at); err != nil {
-		return err
-	}
-	lk.version = at
-	return nil
-}
-
-// dropLink removes the link of a record the system deleted.
-func (w *Writer) dropLink(ctx context.Context, tx pgx.Tx, object, id string) error {
-	return store.UnlinkRecord(ctx, tx, w.origin, object, id)
 }
 
 // echoLayer returns the layer that recognises the change as an echo of

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/delivery"
-	"github.com/jackc/pgx/v5"
 )
 
 // refetch reads back, before the transaction, the records whose change
@@ -40,11 +38,15 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 		b.refuse(need)
 		return records, b.done, b.held, nil
 	}
-	links, err := w.linkStates(ctx, records, append(slices.Clone(need), candidates...))
+	keys := make([]linkKey, 0, len(need)+len(candidates))
+	for _, i := range append(slices.Clone(need), candidates...) {
+		keys = append(keys, linkKey{w.object(&records[i]), vendorID(records[i].Event)})
+	}
+	linked, err := w.links.states(ctx, keys)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	b.plan(need, candidates, links)
+	b.plan(need, candidates, linked)
 	b.fetch(ctx)
 	b.keepHeld()
 	return b.replace(ctx), b.done, b.held, nil
@@ -108,12 +110,12 @@ func (b *readBack) add(rec *delivery.Record) {
 // record applies as it is (the link finds the row), and is read only for
 // the comparison; a change older than what its link knows is skipped by
 // applyIn unread.
-func (b *readBack) plan(need, candidates []int, links map[linkKey]linkState) {
+func (b *readBack) plan(need, candidates []int, states map[linkKey]linkState) {
 	w := b.w
 	for _, i := range need {
 		rec := &b.records[i]
 		id := vendorID(rec.Event)
-		l, linked := links[linkKey{w.object(rec), id}]
+		l, linked := states[linkKey{w.object(rec), id}]
 		switch {
 		case !rec.Event.Refetch && linked:
 			if w.mayBeOverwritten(rec) && w.overwritten(rec.Event, l) {
@@ -129,7 +131,7 @@ func (b *readBack) plan(need, candidates []int, links map[linkKey]linkState) {
 		}
 	}
 	for _, i := range candidates {
-		if l, ok := links[linkKey{w.object(&b.records[i]), vendorID(b.records[i].Event)}]; ok && w.overwritten(b.records[i].Event, l) {
+		if l, ok := states[linkKey{w.object(&b.records[i]), vendorID(b.records[i].Event)}]; ok && w.overwritten(b.records[i].Event, l) {
 			b.add(&b.records[i])
 			b.late = append(b.late, i)
 		}
@@ -252,43 +254,4 @@ func (w *Writer) needsFetch(rec *delivery.Record) bool {
 		}
 	}
 	return false
-}
-
-// linkKey is a system's record: its object and id.
-type linkKey struct{ object, id string }
-
-// linkState is what refetch needs of a record's link.
-type linkState struct {
-	version time.Time      // zero when unknown
-	base    map[string]any // the agreed field values (vendor names)
-}
-
-// linkStates returns the link of each of the records' system ids that is
-// linked to a row of this writer's table.
-func (w *Writer) linkStates(ctx context.Context, records []delivery.Record, idx []int) (map[linkKey]linkState, error) {
-	objects, ids := make([]string, 0, len(idx)), make([]string, 0, len(idx))
-	for _, i := range idx {
-		objects = append(objects, w.object(&records[i]))
-		ids = append(ids, vendorID(records[i].Event))
-	}
-	rows, _ := w.pool.Query(ctx, `SELECT l.object, l.external_id, coalesce(l.version, ''), l.base FROM unnest($2::text[], $3::text[]) AS r(object, external_id)
-		JOIN cdcd.links l ON l.system = $1 AND l.object = r.object AND l.external_id = r.external_id AND l.local_table = $4`,
-		w.origin, objects, ids, w.cfg.Table)
-	linked := map[linkKey]linkState{}
-	var (
-		object, id, version string
-		base                []byte
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&object, &id, &version, &base}, func() error {
-		var l linkState
-		l.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
-		d := json.NewDecoder(bytes.NewReader(base))
-		d.UseNumber()
-		_ = d.Decode(&l.base) // an unreadable base compares as empty; applyIn reports it
-		linked[linkKey{object, id}] = l
-		return nil
-	}); err != nil {
-		return nil, classify("look up links", err)
-	}
-	return linked, nil
 }

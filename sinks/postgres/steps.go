@@ -62,7 +62,7 @@ func (w *Writer) readLink(ctx context.Context, tx pgx.Tx, c *change) (*verdict, 
 	if c.id == "" {
 		return nil, nil
 	}
-	lk, err := w.loadLink(ctx, tx, c.object, c.id)
+	lk, err := w.links.load(ctx, tx, c.object, c.id)
 	if err != nil {
 		return nil, classify("apply "+w.cfg.Table, err)
 	}
@@ -81,7 +81,7 @@ func (w *Writer) skipEcho(ctx context.Context, tx pgx.Tx, c *change) (*verdict, 
 		return nil, nil
 	}
 	w.in.Echoes.Add(w.origin, layer)
-	if err := w.touchVersion(ctx, tx, c.object, c.id, c.link, c.rec.Event.CommitTime); err != nil {
+	if err := w.links.touch(ctx, tx, c.object, c.id, c.link, c.rec.Event.CommitTime); err != nil {
 		return nil, classify("apply "+w.cfg.Table, err)
 	}
 	return &verdict{out: skippedEcho}, nil
@@ -199,7 +199,7 @@ func (w *Writer) relink(ctx context.Context, tx pgx.Tx, c *change, localKey stri
 	case c.id == "":
 		return nil
 	case c.rec.Op == cdc.OpDelete:
-		return w.dropLink(ctx, tx, c.object, c.id)
+		return w.links.drop(ctx, tx, c.object, c.id)
 	}
-	return w.saveLink(ctx, tx, c.object, c.id, localKey, c.link, c.rec.Event)
+	return w.links.save(ctx, tx, c.object, c.id, localKey, c.link, w.relevant(c.rec.Event), c.rec.Event.CommitTime)
 }

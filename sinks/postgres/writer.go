@@ -45,6 +45,7 @@ type Writer struct {
 	origin string // the system the records come from
 	pool   *pgxpool.Pool
 	state  applystate.Records
+	links  links
 	log    zerolog.Logger
 
 	mu        sync.Mutex
@@ -87,6 +88,7 @@ func New(name string, cfg *Config, in Inbound, env config.Env) (*Writer, error) 
 		origin: origin,
 		pool:   pool,
 		state:  applystate.Records{System: origin, Table: cfg.Table, TTL: cfg.TombstoneTTL},
+		links:  links{system: origin, table: cfg.Table, pool: pool},
 		log:    env.Log.With().Str("component", "postgres_writer").Str("table", cfg.Table).Logger(),
 	}, nil
 }

@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcd-dev/cdcd/conflict"
+	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncstate"
+)
+
+// links are the links of one system's records to rows of the writer's
+// table, seen from the inbound side. They are read here and written
+// through store's link functions, in the apply's transaction.
+type links struct {
+	system string // the system the changes come from
+	table  string // the local table, schema.table
+	pool   *pgxpool.Pool
+}
+
+// link is a record's row in cdcd.links, seen from the inbound side.
+type link struct {
+	localKey string         // JSON of the local primary key
+	base     map[string]any // the agreed field values (vendor names)
+	// version is the system's time of the record when it was last synced:
+	// its updated-at after cdcd's write, or the occurred-at of the change
+	// applied. Zero when unknown.
+	version time.Time
+}
+
+// load locks and returns the link of the system's record id to the
+// table; nil when there is none.
+func (l links) load(ctx context.Context, tx pgx.Tx, object, id string) (*link, error) {
+	var (
+		table, key, version string
+		base                []byte
+	)
+	err := tx.QueryRow(ctx, `SELECT local_table, local_key, base, coalesce(version, '') FROM cdcd.links
+		WHERE system = $1 AND object = $2 AND external_id = $3 FOR UPDATE`, l.system, object, id).Scan(&table, &key, &base, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the link: %w", err)
+	}
+	if table != l.table {
+		return nil, nil // linked to a record of another table
+	}
+	lk := &link{localKey: key}
+	lk.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
+	if err := decodeBase(base, &lk.base); err != nil {
+		return nil, fmt.Errorf("decode the link's base: %w", err)
+	}
+	return lk, nil
+}
+
+// decodeBase keeps numbers exact (json.Number): the base is compared
+// with values received later.
+func decodeBase(b []byte, dst *map[string]any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return d.Decode(dst)
+}
+
+// save records that the system's record id is the local record localKey,
+// with fields (the change's values of the mapped fields) merged into the
+// base, as of at, the change's time.
+func (l links) save(ctx context.Context, tx pgx.Tx, object, id, localKey string, old *link, fields map[string]json.RawMessage, at time.Time) error {
+	base := map[string]any{}
+	if old != nil && old.localKey == localKey {
+		maps.Copy(base, old.base)
+	}
+	for name, v := range fields {
+		base[name] = v // json.RawMessage encodes as itself
+	}
+	b, err := json.Marshal(base)
+	if err != nil {
+		return fmt.Errorf("encode the link's base: %w", err)
+	}
+	var version *string
+	// A late change keeps the version of a later one already applied.
+	if !at.IsZero() && (old == nil || !old.version.After(at)) {
+		s := at.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")
+		version = &s
+	}
+	ref := syncstate.LinkRef{System: l.system, Object: object, Table: l.table, Key: localKey}
+	return store.LinkRecord(ctx, tx, ref, id, b, version)
+}
+
+// touch moves the link's version to at when that is later: the system's
+// record as of at is known (an echo, a compared change).
+func (l links) touch(ctx context.Context, tx pgx.Tx, object, id string, lk *link, at time.Time) error {
+	if lk == nil || at.IsZero() || !at.After(lk.version) {
+		return nil
+	}
+	if err := store.SetLinkVersion(ctx, tx, l.system, object, id, at); err != nil {
+		return err
+	}
+	lk.version = at
+	return nil
+}
+
+// drop removes the link of a record the system deleted.
+func (l links) drop(ctx context.Context, tx pgx.Tx, object, id string) error {
+	return store.UnlinkRecord(ctx, tx, l.system, object, id)
+}
+
+// mergeBase merges values into the link's base: what both sides hold
+// once a conflict's decision reached them.
+func (l links) mergeBase(ctx context.Context, tx pgx.Tx, object, id string, lk *link, values conflict.Values) error {
+	base := maps.Clone(lk.base)
+	if base == nil {
+		base = map[string]any{}
+	}
+	for f, v := range values {
+		base[f] = v
+	}
+	b, err := json.Marshal(base)
+	if err != nil {
+		return err
+	}
+	return store.SetLinkBase(ctx, tx, l.system, object, id, b)
+}
+
+// linkKey is a system's record: its object and id.
+type linkKey struct{ object, id string }
+
+// linkState is what refetch needs of a record's link.
+type linkState struct {
+	version time.Time      // zero when unknown
+	base    map[string]any // the agreed field values (vendor names)
+}
+
+// states returns, outside any transaction, the link of each of the
+// system's records that is linked to a row of the table.
+func (l links) states(ctx context.Context, keys []linkKey) (map[linkKey]linkState, error) {
+	objects, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		objects[i], ids[i] = k.object, k.id
+	}
+	rows, _ := l.pool.Query(ctx, `SELECT l.object, l.external_id, coalesce(l.version, ''), l.base FROM unnest($2::text[], $3::text[]) AS r(object, external_id)
+		JOIN cdcd.links l ON l.system = $1 AND l.object = r.object AND l.external_id = r.external_id AND l.local_table = $4`,
+		l.system, objects, ids, l.table)
+	linked := map[linkKey]linkState{}
+	var (
+		object, id, version string
+		base                []byte
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&object, &id, &version, &base}, func() error {
+		var s linkState
+		s.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
+		_ = decodeBase(base, &s.base)                        // an unreadable base compares as empty; applyIn reports it
+		linked[linkKey{object, id}] = s
+		return nil
+	}); err != nil {
+		return nil, classify("look up links", err)
+	}
+	return linked, nil
+}
