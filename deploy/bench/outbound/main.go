@@ -1,0 +1,481 @@
+// Command outbound measures delivery through a one-record-per-call system
+// (the generic http writer) against its ceiling: a plain Go client making
+// the same calls with the same concurrency against the same local target,
+// which answers at once. Both run in one invocation, one after the other,
+// as many times as asked, and the ratio of each pair is printed.
+//
+// cdcd runs as a user would run it: the cdcd binary, the embedded bus, one
+// pipeline from a table to an http system whose create answers with an id
+// (so every record is linked), pipeline concurrency 16, the rate limit out
+// of the way. The rows are inserted in one transaction before cdcd starts;
+// its clock runs from the target's first request to its last, so that
+// startup (migrations, the replication connection) is not counted.
+//
+//	go run ./deploy/bench/outbound [-rows 20000] [-concurrency 16] [-runs 3]
+//
+// It is not a test; docs/benchmarks.md records its results.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+)
+
+func main() {
+	rows := flag.Int("rows", 20_000, "rows inserted, requests made")
+	conc := flag.Int("concurrency", 16, "pipeline concurrency and plain client goroutines")
+	runs := flag.Int("runs", 1, "side-by-side pairs to run")
+	fsync := flag.Bool("fsync", true, "run Postgres with fsync and synchronous_commit on (a delivered record's bookkeeping is on disk)")
+	cdcdBin := flag.String("cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
+	profile := flag.String("cpuprofile", "", "write cdcd's CPU profile of each run to `dir`/outbound-<run>.pprof")
+	keep := flag.Bool("keep", false, "keep the temporary directory (configs, cdcd logs)")
+	logLevel := flag.String("log", "warn", "cdcd's log level")
+	pgconf := flag.String("pgconf", "", "more postgresql.conf `lines`, separated by ';'")
+	flag.Parse()
+	o := options{logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep}
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "outbound:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	rows, conc, runs int
+	fsync, keep      bool
+	cdcdBin, profile string
+	logLevel, pgconf string
+}
+
+func run(ctx context.Context, o options) error {
+	dir, err := os.MkdirTemp("", "cdcd-outbound-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		defer fmt.Fprintln(os.Stderr, "kept", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if o.profile != "" {
+		if o.profile, err = filepath.Abs(o.profile); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+	}
+	bin := o.cdcdBin
+	if bin == "" {
+		bin = filepath.Join(dir, "cdcd")
+		step("building cdcd")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/cdcd-dev/cdcd/cmd/cdcd").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build cdcd: %v: %s", err, out)
+		}
+	}
+	var settings []string
+	if o.fsync {
+		settings = []string{"fsync = on", "synchronous_commit = on", "full_page_writes = on"}
+	}
+	if o.pgconf != "" {
+		settings = append(settings, strings.Split(o.pgconf, ";")...)
+	}
+	step("starting Postgres (fsync %v)", o.fsync)
+	pg, err := cdctest.NewPostgres(settings...)
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		defer func() { _ = pg.Stop("fast"); fmt.Fprintln(os.Stderr, "kept", pg.Dir()) }()
+	} else {
+		defer pg.Destroy()
+	}
+	conn, err := pgx.Connect(ctx, pg.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tgt := startTarget()
+	defer tgt.close()
+
+	loadStart := loadAvg()
+	var lines []line
+	for i := 1; i <= o.runs; i++ {
+		var l line
+		step("run %d: plain client, %d requests, %d goroutines", i, o.rows, o.conc)
+		if l.plain, err = plainClient(ctx, tgt, o.rows, o.conc); err != nil {
+			return err
+		}
+		step("run %d: cdcd, %d rows", i, o.rows)
+		db := fmt.Sprintf("outbound_%d", i)
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+			return err
+		}
+		if l.cdcd, err = cdcdRun(ctx, pg.URL(db), bin, dir, tgt, o, i); err != nil {
+			return err
+		}
+		l.load = loadAvg()
+		lines = append(lines, l)
+	}
+	report(o, pg, conn, loadStart, lines)
+	return nil
+}
+
+// line is one side-by-side pair.
+type line struct {
+	plain, cdcd measure
+	load        string
+}
+
+type measure struct {
+	requests int64
+	elapsed  time.Duration // first request to last
+	total    time.Duration // cdcd: process start to last request
+	peakRSS  int64
+	cpu      time.Duration
+}
+
+func (m measure) rate() float64 { return float64(m.requests) / m.elapsed.Seconds() }
+
+// target is the local system: POST /items answers 201 with a new id, PUT
+// and DELETE answer 204, all at once. It notes when requests arrive.
+type target struct {
+	url         string
+	srv         *http.Server
+	next        atomic.Int64
+	requests    atomic.Int64
+	mu          sync.Mutex
+	first, last time.Time
+}
+
+func startTarget() *target {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	t := &target{url: "http://" + l.Addr().String()}
+	t.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		now := time.Now()
+		t.mu.Lock()
+		if t.first.IsZero() {
+			t.first = now
+		}
+		t.last = now
+		t.mu.Unlock()
+		t.requests.Add(1)
+		if r.Method == http.MethodPost {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"id":"%d"}`, t.next.Add(1))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = t.srv.Serve(l) }()
+	return t
+}
+
+// reset forgets the requests counted so far.
+func (t *target) reset() {
+	t.mu.Lock()
+	t.first, t.last = time.Time{}, time.Time{}
+	t.mu.Unlock()
+	t.requests.Store(0)
+}
+
+func (t *target) window() (first, last time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.first, t.last
+}
+
+func (t *target) close() { _ = t.srv.Close() }
+
+// body is what cdcd sends for row i: the row's columns as a JSON object.
+func body(i int) []byte {
+	return fmt.Appendf(nil, `{"id":%d,"name":"item %d","sku":"SKU-%06d","qty":%d,"price":"%d.50","active":true,"updated_at":"2026-12-01T12:00:00.000000Z","note":"a note about item %d"}`,
+		i, i, i, i%100, i%1000, i)
+}
+
+// plainClient POSTs n bodies to the target from conc goroutines with one
+// http.Client, reading each answer's id as cdcd does.
+func plainClient(ctx context.Context, t *target, n, conc int) (measure, error) {
+	t.reset()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url+"/items", strings.NewReader(string(body(int(i)))))
+				if err == nil {
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Accept", "application/json")
+					var resp *http.Response
+					if resp, err = client.Do(req); err == nil {
+						_, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+						resp.Body.Close()
+					}
+				}
+				if err != nil {
+					failed.Store(&err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return measure{}, *err
+	}
+	first, last := t.window()
+	return measure{requests: t.requests.Load(), elapsed: last.Sub(first)}, nil
+}
+
+const tableDDL = `CREATE TABLE items (id bigint PRIMARY KEY, name text, sku text, qty integer, price numeric,
+	active boolean, updated_at timestamptz, note text)`
+
+const config = `postgres:
+  url: %q
+  slot: %s
+  publication: %s
+  tables: [public.items]
+  heartbeat: 0s
+http:
+  listen: %s
+log:
+  level: %s
+systems:
+  erp:
+    type: http
+    create: {method: POST, url: "%s/items"}
+    update: {method: PUT, url: "%s/items/{{.ExternalID}}"}
+    id_path: id
+    rate: {requests: 1000000, per: 1s}
+pipelines:
+  - {name: items-to-erp, from: public.items, to: erp, object: items, concurrency: %d}
+`
+
+// cdcdRun inserts the rows in one transaction into the table of a fresh
+// database whose slot exists, starts cdcd and waits for the target to have
+// seen every row, then checks cdcd's bookkeeping: one link and one
+// delivered audit event per row.
+func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, run int) (measure, error) {
+	slot, pub := fmt.Sprintf("outbound_%d", run), fmt.Sprintf("outbound_%d", run)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return measure{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, q := range []string{
+		tableDDL,
+		"CREATE PUBLICATION " + pub + " FOR TABLE items",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return measure{}, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
+		return measure{}, err
+	}
+	defer dropSlot(context.WithoutCancel(ctx), conn, slot)
+	if _, err := conn.Exec(ctx, `INSERT INTO items
+		SELECT i, 'item ' || i, 'SKU-' || lpad(i::text, 6, '0'), i % 100, (i % 1000) + 0.5, true,
+		       '2026-12-01 12:00:00+00', 'a note about item ' || i
+		FROM generate_series(1, $1) i`, o.rows); err != nil {
+		return measure{}, err
+	}
+	listen, err := freeAddr()
+	if err != nil {
+		return measure{}, err
+	}
+	cfgPath := filepath.Join(dir, fmt.Sprintf("outbound-%d.yaml", run))
+	cfg := fmt.Sprintf(config, url, slot, pub, listen, o.logLevel, t.url, t.url, o.conc)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return measure{}, err
+	}
+	logPath := filepath.Join(dir, fmt.Sprintf("outbound-%d.log", run))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return measure{}, err
+	}
+	defer logFile.Close()
+	t.reset()
+	cmd := exec.Command(bin, "run", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = os.Environ()
+	if o.profile != "" {
+		cmd.Env = append(cmd.Env, "CDCD_CPUPROFILE="+filepath.Join(o.profile, fmt.Sprintf("outbound-%d.pprof", run)))
+	}
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return measure{}, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			return errors.New("cdcd did not stop within 30s of SIGTERM")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for t.requests.Load() < int64(o.rows) {
+		select {
+		case err := <-exited:
+			return measure{}, fmt.Errorf("cdcd exited: %v\n%s", err, tail(logPath))
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = stop()
+			return measure{}, fmt.Errorf("target saw %d of %d requests after 10 minutes\n%s", t.requests.Load(), o.rows, tail(logPath))
+		}
+	}
+	first, last := t.window()
+	m := measure{requests: t.requests.Load(), elapsed: last.Sub(first), total: last.Sub(began)}
+	// The last request's bookkeeping follows its answer: wait for it.
+	var links, delivered int64
+	for time.Now().Before(deadline) {
+		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM cdcd.links),
+			(SELECT count(*) FROM cdcd.sync_events WHERE status = 'delivered')`).Scan(&links, &delivered)
+		if err == nil && links >= int64(o.rows) && delivered >= int64(o.rows) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m.peakRSS, _ = peakRSS(cmd.Process.Pid)
+	m.cpu, _ = cpuTime(cmd.Process.Pid)
+	if err := stop(); err != nil {
+		return m, fmt.Errorf("stop cdcd: %w\n%s", err, tail(logPath))
+	}
+	if links != int64(o.rows) || delivered != int64(o.rows) {
+		return m, fmt.Errorf("cdcd kept %d links and %d delivered audit events for %d rows", links, delivered, o.rows)
+	}
+	return m, nil
+}
+
+func report(o options, pg *cdctest.Postgres, conn *pgx.Conn, loadStart string, lines []line) {
+	var version string
+	_ = conn.QueryRow(context.Background(), "SHOW server_version").Scan(&version)
+	fmt.Printf("command:  go run ./deploy/bench/outbound %s\n", strings.Join(os.Args[1:], " "))
+	fmt.Printf("machine:  %d CPUs, %s/%s; PostgreSQL %s (fsync %v), %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, version, o.fsync, runtime.Version())
+	fmt.Printf("workload: %d rows inserted in one transaction; pipeline concurrency %d; plain client: %d goroutines\n", o.rows, o.conc, o.conc)
+	fmt.Printf("load avg: %s at start\n\n", loadStart)
+	fmt.Printf("%4s  %14s  %14s  %6s  %14s  %9s  %11s  %s\n", "run", "plain client", "cdcd", "ratio", "cdcd from start", "peak RSS", "cdcd CPU s", "load avg after")
+	var ratios []float64
+	for i, l := range lines {
+		r := l.cdcd.rate() / l.plain.rate()
+		ratios = append(ratios, r)
+		fmt.Printf("%4d  %12.0f/s  %12.0f/s  %6.2f  %13.2fs  %5.0f MiB  %11.1f  %s\n", i+1, l.plain.rate(), l.cdcd.rate(), r,
+			l.cdcd.total.Seconds(), float64(l.cdcd.peakRSS)/(1<<20), l.cdcd.cpu.Seconds(), l.load)
+	}
+	slices.Sort(ratios)
+	fmt.Printf("\nratio = cdcd requests/s ÷ plain client requests/s, each from the target's first request to its last; ratios %.2f–%.2f (target ≥ 0.80)\n",
+		ratios[0], ratios[len(ratios)-1])
+}
+
+func dropSlot(ctx context.Context, conn *pgx.Conn, slot string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
+		if err == nil || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+func peakRSS(pid int) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for l := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	u, err1 := strconv.ParseInt(fields[11], 10, 64)
+	st, err2 := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(u+st) * time.Second / 100, errors.Join(err1, err2)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func step(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
