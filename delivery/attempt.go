@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -23,9 +24,13 @@ type verdict struct {
 }
 
 // attempt writes the heads of qs in one Writer call, settles each record in
-// the stores, and advances the queues. The scheduler does not touch qs
-// until the report is sent.
-func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) report {
+// the stores (through book, or at once when book is nil), and advances the
+// queues. It calls written once the Writer call is over (or will not be
+// made). The scheduler does not touch qs until the report is sent.
+func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, written func()) report {
+	var once sync.Once
+	free := func() { once.Do(written) }
+	defer free()
 	recs := make([]Record, len(qs))
 	start := time.Now()
 	for i, q := range qs {
@@ -69,6 +74,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 		}
 	}
 	end := time.Now()
+	free()
 	took := end.Sub(start)
 	p.met.writeSeconds.Observe(took.Seconds())
 	if ctx.Err() != nil {
@@ -100,12 +106,17 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 		}
 		vs[i] = v
 	}
-	settled := p.settleCreates(recs, vs)
-	if err := p.settle(ctx, vs, results, took, end, replay); err != nil {
-		return report{err: err}
+	s := &settlement{vs: vs, results: results, took: took, end: end, replay: replay,
+		forget: p.settleCreates(recs, vs), done: make(chan error, 1)}
+	var serr error
+	if book == nil {
+		serr = p.settle(ctx, []*settlement{s})
+	} else {
+		book <- s
+		serr = <-s.done
 	}
-	if err := p.forgetCreates(ctx, settled); err != nil {
-		return report{err: err}
+	if serr != nil {
+		return report{err: serr}
 	}
 
 	r := report{qs: qs}
@@ -145,70 +156,6 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool) rep
 	p.met.dead.Add(float64(r.stats.dead))
 	p.met.skipped.Add(float64(skipped))
 	return r
-}
-
-// settle records the verdicts: links for delivered records, dead letters
-// (or, for a replay, the dead letters' resolution), and the audit trail.
-// A delivered record whose link would claim an external id another local
-// record holds becomes a dead letter (see putLinks).
-func (p *Pipeline) settle(ctx context.Context, vs []verdict, results []Result, took time.Duration, now time.Time, replay bool) error {
-	var links []syncstate.Link
-	for i, v := range vs {
-		if v.skip != "" || v.err != nil {
-			continue
-		}
-		if ref, ok := v.it.ref(p.cfg.System); ok && v.extID != "" {
-			links = append(links, p.link(ref, v.it, v.extID, results[i].Version, now))
-		}
-	}
-	if len(links) > 0 && p.st.Links != nil {
-		refused, err := p.putLinks(ctx, links)
-		if err != nil {
-			return fmt.Errorf("store %d links: %w", len(links), err)
-		}
-		for i := range vs {
-			v := &vs[i]
-			ref, ok := v.it.ref(p.cfg.System)
-			if c := refused[ref]; ok && c != nil && v.skip == "" && v.err == nil {
-				v.err, v.class, v.extID = claimError(c), "permanent", ""
-			}
-		}
-	}
-	var letters []syncstate.DeadLetter
-	outcomes := make([]syncstate.Outcome, 0, len(vs))
-	for _, v := range vs {
-		it := v.it
-		switch {
-		case v.skip != "":
-			outcomes = append(outcomes, p.outcome(it, syncstate.StatusSkipped, now, took, v.skip))
-		case v.err == nil:
-			status := syncstate.StatusDelivered
-			if replay {
-				status = syncstate.StatusReplayed
-			}
-			outcomes = append(outcomes, p.outcome(it, status, now, took, ""))
-		case !v.readyAt.IsZero():
-			outcomes = append(outcomes, p.outcome(it, syncstate.StatusRetried, now, took, errorText(v.err)))
-		default:
-			dl := p.deadLetter(it, v.err, now)
-			letters = append(letters, dl)
-			outcomes = append(outcomes, p.outcome(it, syncstate.StatusDeadLettered, now, took, dl.Error))
-		}
-	}
-	if replay {
-		if err := p.resolve(ctx, vs); err != nil {
-			return err
-		}
-	} else if err := p.putDeadLetters(ctx, letters); err != nil {
-		return err
-	}
-	if err := p.replayClaims(ctx, vs); err != nil {
-		return err
-	}
-	if err := p.releaseHeldVerdicts(ctx, vs); err != nil {
-		return err
-	}
-	return p.audit(ctx, outcomes)
 }
 
 // resolve records the outcome of replayed dead letters that are settled.

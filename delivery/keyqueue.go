@@ -73,6 +73,11 @@ func (p *Pipeline) queues(items []*item, links map[syncstate.LinkRef]*syncstate.
 	return qs
 }
 
+// settling bounds the attempts of a run, as a multiple of Concurrency:
+// those in a Writer call and those whose bookkeeping waits to be stored.
+// It bounds the calls made after a store failed, before it is known.
+const settling = 64
+
 // deliver writes items until each is delivered or dead-lettered. It
 // returns early only when ctx ends or a store fails, after the Writer
 // calls in flight returned.
@@ -93,20 +98,31 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	}
 	ready := p.queues(items, links, creates)
 	var waiting []*keyQueue
-	reports := make(chan report, p.cfg.Concurrency)
+	reports := make(chan report)
+	written := make(chan struct{})
+	book := make(chan *settlement, p.cfg.Concurrency)
+	var ledger sync.WaitGroup
+	ledger.Go(func() { p.ledger(ctx, book) })
+	defer func() { close(book); ledger.Wait() }()
 	var wg sync.WaitGroup
-	inflight := 0
+	defer wg.Wait()
+	// calling counts the Writer calls in flight (at most Concurrency);
+	// inflight the attempts not reported yet, whose calls may be over and
+	// their bookkeeping waiting for the ledger (at most settling times
+	// Concurrency).
+	calling, inflight := 0, 0
 	var fail error
 	done := ctx.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		for fail == nil && inflight < p.cfg.Concurrency && len(ready) > 0 {
+		for fail == nil && calling < p.cfg.Concurrency && inflight < settling*p.cfg.Concurrency && len(ready) > 0 {
 			var batch []*keyQueue
 			batch, ready = p.take(ready)
+			calling++
 			inflight++
-			wg.Go(func() { reports <- p.attempt(ctx, batch, replay) })
+			wg.Go(func() { reports <- p.attempt(ctx, batch, replay, book, func() { written <- struct{}{} }) })
 		}
 		if inflight == 0 && (fail != nil || len(ready)+len(waiting) == 0) {
 			break
@@ -117,6 +133,8 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			wake = timer.C
 		}
 		select {
+		case <-written:
+			calling--
 		case r := <-reports:
 			inflight--
 			if r.err != nil {
@@ -158,7 +176,6 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			}
 		}
 	}
-	wg.Wait()
 	return stats, fail
 }
 
