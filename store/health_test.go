@@ -45,3 +45,29 @@ func TestHealthTransitionsLastAndPrune(t *testing.T) {
 		t.Errorf("dead letters %v, want none", c.DeadLetters)
 	}
 }
+
+// The status page's jobs: those in progress first, then those finished in
+// the last day; a job failed in the last day counts for the jobs rule.
+func TestJobsInProgressAndFailedJobs(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if _, err := s.pool.Exec(ctx, `INSERT INTO cdcd.jobs (kind, pipeline, status, total, processed, finished_at, updated_at) VALUES
+		('backfill', 'a', 'done', 10, 10, now() - interval '2 hours', now() - interval '2 hours'),
+		('export', 'b', 'running', 100, 40, NULL, now()),
+		('import', 'c', 'failed', NULL, 5, now() - interval '1 hour', now() - interval '1 hour'),
+		('backfill', 'd', 'failed', NULL, 5, now() - interval '3 days', now() - interval '3 days')`); err != nil {
+		t.Fatal(err)
+	}
+	js, err := s.JobsInProgress(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 3 || js[0].Status != "running" || js[0].Processed != 40 || *js[0].Total != 100 {
+		t.Errorf("jobs %+v, want the running export first, then the two finished today", js)
+	}
+	c, err := s.HealthCounts(ctx)
+	if err != nil || c.FailedJobs != 1 {
+		t.Errorf("failed jobs %d (%v), want 1: the one of three days ago is past", c.FailedJobs, err)
+	}
+}
