@@ -74,6 +74,9 @@ type PipelineRules struct {
 	ErrorRate *ErrorRate `yaml:"error_rate"`
 	// Stalled is how long records have waited with none delivered.
 	Stalled *Levels[time.Duration] `yaml:"stalled"`
+	// OldestUndelivered is the age (since its commit) of the oldest change
+	// a delivery pipeline has not delivered or dead-lettered yet.
+	OldestUndelivered *Levels[time.Duration] `yaml:"oldest_undelivered"`
 	// Backlog is the records waiting to be delivered.
 	Backlog *Levels[int64] `yaml:"backlog"`
 	// DeadLetters are the pipeline's dead letters not replayed or
@@ -94,6 +97,7 @@ func (r *PipelineRules) Merged(def PipelineRules) PipelineRules {
 	pick(&out.Failing, def.Failing)
 	pick(&out.ErrorRate, def.ErrorRate)
 	pick(&out.Stalled, def.Stalled)
+	pick(&out.OldestUndelivered, def.OldestUndelivered)
 	pick(&out.Backlog, def.Backlog)
 	pick(&out.DeadLetters, def.DeadLetters)
 	pick(&out.ConflictsOpen, def.ConflictsOpen)
@@ -125,6 +129,7 @@ func DefaultHealth() Health {
 			Failing:            &Levels[time.Duration]{Degraded: 10 * time.Second, Unhealthy: 5 * time.Minute},
 			ErrorRate:          &ErrorRate{Levels: Levels[float64]{Degraded: 0.05}, MinAttempts: 20},
 			Stalled:            &Levels[time.Duration]{Degraded: 5 * time.Minute, Unhealthy: 30 * time.Minute},
+			OldestUndelivered:  &Levels[time.Duration]{Degraded: 15 * time.Minute, Unhealthy: time.Hour},
 			Backlog:            &Levels[int64]{Degraded: 1000, Unhealthy: 100_000},
 			DeadLetters:        &Levels[int64]{Degraded: 1},
 			ConflictsOpen:      &Levels[int64]{Degraded: 100},
@@ -165,6 +170,7 @@ func (h *Health) validate(v *problems, pipelines []*Pipeline) {
 func (r *PipelineRules) validate(v *problems, path string) {
 	levels(v, path+".failing", r.Failing)
 	levels(v, path+".stalled", r.Stalled)
+	levels(v, path+".oldest_undelivered", r.OldestUndelivered)
 	levels(v, path+".backlog", r.Backlog)
 	levels(v, path+".dead_letters", r.DeadLetters)
 	levels(v, path+".conflicts_open", r.ConflictsOpen)

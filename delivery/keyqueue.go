@@ -89,6 +89,8 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	pending := len(items)
 	p.met.depth.Set(float64(pending))
 	defer p.met.depth.Set(0)
+	p.met.oldest.Set(oldestCommit(items))
+	defer p.met.oldest.Set(0)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -207,4 +209,19 @@ func earliest(qs []*keyQueue) time.Time {
 		}
 	}
 	return t
+}
+
+// oldestCommit is the commit time of the oldest of items, in Unix seconds
+// (now for items without one).
+func oldestCommit(items []*item) float64 {
+	oldest := time.Now()
+	for _, it := range items {
+		if it.rec.Event == nil {
+			continue
+		}
+		if c := it.rec.Event.CommitTime; !c.IsZero() && c.Before(oldest) {
+			oldest = c
+		}
+	}
+	return float64(oldest.UnixNano()) / 1e9
 }

@@ -11,6 +11,7 @@ type metrics struct {
 	delivered, retried, dead, skipped prometheus.Counter
 	writeSeconds                      prometheus.Observer
 	depth                             prometheus.Gauge
+	oldest                            prometheus.Gauge
 	deadStoreFailures                 prometheus.Counter
 	deadStoreDown                     prometheus.Gauge
 }
@@ -38,6 +39,13 @@ func newMetrics(reg prometheus.Registerer, pipeline, system string) (*metrics, e
 	if err != nil {
 		return nil, err
 	}
+	oldest, err := promshare.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cdcd_sink_oldest_pending_timestamp_seconds",
+		Help: "Commit time (Unix seconds) of the oldest change of the current batch not yet delivered or dead-lettered; 0 while none waits.",
+	}, []string{"pipeline"}))
+	if err != nil {
+		return nil, err
+	}
 	storeFailures, err := promshare.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cdcd_sink_dead_letter_store_failures_total",
 		Help: "Failed attempts to store dead letters; the pipeline waits until they are stored.",
@@ -61,5 +69,6 @@ func newMetrics(reg prometheus.Registerer, pipeline, system string) (*metrics, e
 		skipped:           events.WithLabelValues(pipeline, system, "skipped"),
 		writeSeconds:      seconds.WithLabelValues(pipeline, system),
 		depth:             depth.WithLabelValues(pipeline),
+		oldest:            oldest.WithLabelValues(pipeline),
 	}, nil
 }

@@ -88,3 +88,28 @@ func TestLimitersReportWaitingPerAccount(t *testing.T) {
 		t.Errorf("waits by account %v, want about 0.02s for hubspot:portal-1 and 0 for slack:abc", got)
 	}
 }
+
+// While a batch waits to be delivered, the pipeline reports the commit
+// time of its oldest change (the health rule oldest_undelivered reads it),
+// and 0 once nothing waits.
+func TestOldestPendingCommitTime(t *testing.T) {
+	t.Parallel()
+	v := newVendor()
+	var h *harness
+	during := -1.0
+	v.fail = func(_ delivery.Record, attempt int) error {
+		if attempt == 1 {
+			during = h.counter(t, "cdcd_sink_oldest_pending_timestamp_seconds", map[string]string{"pipeline": "contacts-to-crm"})
+			return transient("503 service unavailable")
+		}
+		return nil
+	}
+	h = newHarness(t, delivery.PipelineConfig{}, v)
+	h.write(t, ev(1, 0, 1, cdc.OpCreate, "a=1"))
+	if during != 1700000000 {
+		t.Errorf("oldest pending while retrying = %v, want the change's commit time 1700000000", during)
+	}
+	if after := h.counter(t, "cdcd_sink_oldest_pending_timestamp_seconds", map[string]string{"pipeline": "contacts-to-crm"}); after != 0 {
+		t.Errorf("oldest pending once delivered = %v, want 0", after)
+	}
+}

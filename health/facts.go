@@ -25,6 +25,9 @@ type sample struct {
 type pipelineSample struct {
 	delivered, errors, backlog float64
 	conflictsOpen, escalated   float64
+	// oldestPending is the commit time (Unix seconds) of the oldest change
+	// not delivered yet; 0 when none waits.
+	oldestPending float64
 }
 
 // gather reads the sample of the pipelines named in routes (pipeline
@@ -71,6 +74,10 @@ func gather(g prometheus.Gatherer, names []string, at time.Time) (*sample, error
 			case "cdcd_sink_queue_depth":
 				if p := s.pipelines[label(m, "pipeline")]; p != nil {
 					p.backlog += value(m)
+				}
+			case "cdcd_sink_oldest_pending_timestamp_seconds":
+				if p := s.pipelines[label(m, "pipeline")]; p != nil {
+					p.oldestPending = value(m)
 				}
 			case "cdcd_bus_queue_depth":
 				if p := s.pipelines[label(m, "route")]; p != nil {

@@ -199,3 +199,26 @@ func TestNoFlapping(t *testing.T) {
 		}
 	}
 }
+
+// A change waiting longer than oldest_undelivered since its commit makes
+// its pipeline degraded, saying how old it is.
+func TestOldestUndelivered(t *testing.T) {
+	t.Parallel()
+	f := newFakeDelivery()
+	oldest := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cdcd_sink_oldest_pending_timestamp_seconds"}, []string{"pipeline"})
+	f.reg.MustRegister(oldest)
+	m, err := New(testHealth(), []Pipeline{{Name: "contacts", System: "crm"}}, f.reg, nil, zerolog.New(zerolog.NewTestWriter(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	oldest.WithLabelValues("contacts").Set(float64(t0.Add(-20 * time.Minute).Unix()))
+	for s := 0; s <= 15; s += 5 {
+		f.deliver("contacts", 1) // others get through; this one waits
+		m.Evaluate(context.Background(), t0.Add(time.Duration(s)*time.Second))
+	}
+	r := m.Report()
+	if r.State != Degraded || !strings.Contains(r.Reason, "the oldest change waiting committed 20m") {
+		t.Errorf("%s (%s), want degraded: the oldest change is 20m old", r.State, r.Reason)
+	}
+}

@@ -59,22 +59,28 @@ func (t *pipelineTrack) observe(p *pipelineSample, deadLetters int64, now time.T
 		rate = errs / attempts
 	}
 	failing, stalled := since(t.failingSince, now), since(t.stalledSince, now)
+	var oldest time.Duration
+	if p.oldestPending > 0 {
+		oldest = max(0, now.Sub(time.Unix(0, int64(p.oldestPending*1e9))).Round(time.Second))
+	}
 	fig := map[string]float64{
-		"delivered_total":     p.delivered,
-		"delivered_1h":        delivered,
-		"errors_1h":           errs,
-		"error_rate_1h":       rate,
-		"backlog":             p.backlog,
-		"failing_seconds":     failing.Seconds(),
-		"stalled_seconds":     stalled.Seconds(),
-		"dead_letters":        float64(deadLetters),
-		"conflicts_open":      p.conflictsOpen,
-		"conflicts_escalated": p.escalated,
+		"delivered_total":            p.delivered,
+		"delivered_1h":               delivered,
+		"errors_1h":                  errs,
+		"error_rate_1h":              rate,
+		"backlog":                    p.backlog,
+		"failing_seconds":            failing.Seconds(),
+		"stalled_seconds":            stalled.Seconds(),
+		"oldest_undelivered_seconds": oldest.Seconds(),
+		"dead_letters":               float64(deadLetters),
+		"conflicts_open":             p.conflictsOpen,
+		"conflicts_escalated":        p.escalated,
 	}
 	r := t.rules
 	fs := []finding{
 		{level(r.Failing, failing), fmt.Sprintf("%s answered nothing but errors for %s", t.system, failing)},
 		{level(r.Stalled, stalled), fmt.Sprintf("%.0f records waiting, none delivered for %s", p.backlog, stalled)},
+		{level(r.OldestUndelivered, oldest), fmt.Sprintf("the oldest change waiting committed %s ago", oldest)},
 		{level(r.Backlog, int64(p.backlog)), fmt.Sprintf("%.0f records waiting", p.backlog)},
 		{level(r.DeadLetters, deadLetters), fmt.Sprintf("%d dead letters waiting (cdcd dlq list)", deadLetters)},
 		{level(r.ConflictsOpen, int64(p.conflictsOpen)), fmt.Sprintf("%.0f conflicts open", p.conflictsOpen)},
