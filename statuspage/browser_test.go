@@ -29,7 +29,8 @@ func TestPageInBrowser(t *testing.T) {
 		}
 		m.Evaluate(context.Background(), t0.Add(time.Duration(s)*time.Second))
 	}
-	url := serve(t, New(Tokens{Read: "rd"}, m, nil, time.Second, zerolog.Nop()))
+	// A minute between reloads: none between the checks below.
+	url := serve(t, New(Tokens{Read: "rd"}, m, nil, time.Minute, zerolog.Nop()))
 	browsertest.PipelineState(ctx, t, url+"/", "rd", "p01", "degraded", 10*time.Second)
 	svgs, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('svg polyline').length`))
 	if err != nil {
