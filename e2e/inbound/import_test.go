@@ -53,6 +53,8 @@ func TestImportSurvivesKill(t *testing.T) {
   status_interval: 100ms
 http:
   listen: %q
+jobs:
+  lease: 3s   # a killed cdcd's job is taken 3 s after its last renewal
 systems:
   hubspot:
     type: hubspot
