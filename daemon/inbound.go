@@ -48,7 +48,7 @@ func (d *Daemon) inboundPipeline(ctx context.Context, p *config.Pipeline) (pipel
 		if f, ok := w.(delivery.Fetcher); ok {
 			in.Fetcher, in.Mapper = f, m
 		}
-		if l, ok := w.(imports.Lister); ok {
+		if l, ok := w.(imports.Lister); ok && canList(cfg.Systems[p.From].Config) {
 			if d.imports == nil {
 				d.imports = map[string]imports.Source{}
 			}
@@ -141,4 +141,11 @@ func remoteMoved(cfg *config.Config, p *config.Pipeline, intake webhook.Acceptor
 			CommitTime: at, Refetch: true, DeliveryID: fmt.Sprintf("moved/%s/%s/%d", object, id, at.UnixMilli())}
 		return intake.Accept(ctx, system, []webhook.Change{{Event: e, Kind: "record.moved"}})
 	}
+}
+
+// canList reports whether a system's config lets its writer list records
+// (a list: section for http, a location for shopify).
+func canList(c config.Validator) bool {
+	l, ok := c.(config.Lister)
+	return ok && l.Lists()
 }

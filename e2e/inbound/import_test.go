@@ -87,9 +87,13 @@ pipelines:
 	if err != nil {
 		t.Fatalf("cdcd import: %v: %s", err, out)
 	}
-	job := strings.TrimSpace(string(out))
+	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
+	if len(f) < 2 || f[0] != "job" {
+		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
+	}
+	job := f[1]
 	if _, err := strconv.Atoi(job); err != nil {
-		t.Fatalf("cdcd import --detach printed %q, want a job id", out)
+		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
 	}
 	processed := func() int {
 		v, _ := strconv.Atoi(query(t, url, `SELECT processed::text FROM cdcd.jobs WHERE id = $1`, job))

@@ -148,7 +148,11 @@ pipelines:
 	if err != nil {
 		return fmt.Errorf("cdcd import: %w: %s", err, out)
 	}
-	job := strings.TrimSpace(string(out))
+	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
+	if len(f) < 2 {
+		return fmt.Errorf("cdcd import --detach printed %q", out)
+	}
+	job := f[1]
 	var done, applied time.Duration
 	for done == 0 || applied == 0 {
 		var status string
