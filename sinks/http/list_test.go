@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +121,41 @@ func TestListConfig(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "list.next_path") {
 		t.Fatalf("Validate = %v, want next_path required", err)
 	}
+}
+
+// FuzzListRead feeds the list reader any answer in every pagination
+// style: it never panics, and a page it accepts has an id for every
+// record and a next page, if any, on the first page's host.
+func FuzzListRead(f *testing.F) {
+	f.Add(`{"data":[{"id":"E1","updated_at":"2026-01-01T00:00:00Z"}],"meta":{"next_cursor":"x","has_more":true}}`, `<https://hr.example/e?page=2>; rel="next"`)
+	f.Add(`[{"id":7,"updated_at":1700000000123}]`, "")
+	f.Add(`{"data":[{"id":null}],"next":"//evil.example/x"}`, `<//evil.example/x>; rel="next"`)
+	f.Add(`{"data":{"id":1}}`, "")
+	f.Fuzz(func(t *testing.T, body, link string) {
+		for _, l := range []List{
+			{Pagination: PageCursor, NextPath: "meta.next_cursor", HasMorePath: "meta.has_more", RecordsPath: "data", UpdatedAtPath: "updated_at"},
+			{Pagination: PageOffset, RecordsPath: "data"},
+			{Pagination: PagePage},
+			{Pagination: PageURL, NextPath: "next", RecordsPath: "data"},
+			{Pagination: PageLink, UpdatedAtPath: "updated_at"},
+		} {
+			l.URL = "https://hr.example/e?limit=10"
+			ls := newLister(&l)
+			u, _ := url.Parse(l.URL)
+			p, err := ls.read(u, http.Header{"Link": {link}}, []byte(body))
+			if err != nil {
+				continue
+			}
+			for _, r := range p.Records {
+				if r.ID == "" {
+					t.Fatalf("%s: a record without an id: %+v", l.Pagination, r)
+				}
+			}
+			if p.Next != "" {
+				if n, err := url.Parse(p.Next); err != nil || n.Scheme+"://"+n.Host != "https://hr.example" {
+					t.Fatalf("%s: next page %q is not on the first page's host", l.Pagination, p.Next)
+				}
+			}
+		}
+	})
 }
