@@ -13,23 +13,25 @@
 // # Adding a component
 //
 // A new part of the daemon (a job runner, a health monitor) is one file
-// here with one build step, called from New where what it needs exists:
+// here with one build step, called from New where what it needs exists
+// (jobs.go and health.go are two):
 //
-//	// jobs.go
-//	func (d *Daemon) buildJobs(ctx context.Context) error {
+//	// backups.go
+//	func (d *Daemon) buildBackups(ctx context.Context) error {
 //		st, err := d.openStore(ctx) // cdcd's state store, once per daemon
 //		if err != nil {
 //			return err
 //		}
-//		r := jobs.NewRunner(st, d.log, d.metrics)
-//		d.admin("GET /api/jobs", r.ListHandler()) // admin API: behind http.admin_token
-//		d.ready("jobs", r.Ready)                  // part of /readyz
-//		d.runs(r.Run)                             // runs until the daemon stops
-//		d.closes(r.Close)                         // after every part stopped, last first
+//		b := backups.New(st, d.log, d.metrics)
+//		d.admin("GET /api/backups", b)    // admin API: behind http.admin_token
+//		d.ready("backups", b.Ready)       // part of /readyz
+//		d.runs(b.Run)                     // runs until the daemon stops
+//		d.closes(b.Close)                 // after every part stopped, last first
 //		return nil
 //	}
 //
-// Build steps validate and allocate; they do not dial (connecting happens
-// in the run func). An error in the config is returned as a *ConfigError,
+// Build steps validate and allocate; the only connection they make is
+// cdcd's store (openStore). Systems, Kafka and the replication stream are
+// reached from the run funcs. An error in the config is returned as a *ConfigError,
 // which cdcd reports with exit status 2.
 package daemon
