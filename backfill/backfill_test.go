@@ -158,7 +158,7 @@ func (r *rig) table(t *testing.T) map[string]cdc.Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, _, err := readChunk(ctx, conn, tb, nil, "", 1<<30, nil)
+	rows, _, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,5 +313,22 @@ func TestBackfillWhereAndResumeFromCursor(t *testing.T) {
 	}
 	if done.Processed != 250 || r.a.count(cdc.OpRead) != 0 {
 		t.Fatalf("processed %d, a got %d", done.Processed, r.a.count(cdc.OpRead))
+	}
+}
+
+// Keys go back into the next chunk's query as literals: quotes and
+// backslashes in them stay what they were.
+func TestQuoteLiteralRoundTrips(t *testing.T) {
+	url := pg.DB(t, "quote")
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for _, s := range []string{`plain`, `it's`, `back\slash`, `\'`, `''\\`, "new\nline", `E'x'`} {
+		var got string
+		if err := pool.QueryRow(context.Background(), "SELECT "+quoteLiteral(s)).Scan(&got); err != nil || got != s {
+			t.Fatalf("%q came back as %q (%v)", s, got, err)
+		}
 	}
 }

@@ -121,7 +121,8 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			return err
 		}
 		id := fmt.Sprintf("%d.%s.%d", job.ID, hex.EncodeToString(run), seq)
-		n, last, err := h.chunk(ctx, conn, tb, id, cur.After, params, size, wait)
+		var at phases
+		n, last, err := h.chunk(ctx, conn, tb, id, cur.After, params, size, wait, &at)
 		if errors.Is(err, errWatermarkLate) {
 			log.Warn().Int("chunk", seq).Msg("watermark did not come through the stream in time; reading the chunk again")
 			continue
@@ -136,7 +137,8 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		if err := p.Save(ctx, cur, int64(n)); err != nil {
 			return err
 		}
-		log.Debug().Int("chunk", seq).Int("rows", n).Msg("chunk durable")
+		log.Debug().Int("chunk", seq).Int("rows", n).Dur("read", at.read.Sub(at.began)).Dur("stream", at.emitted.Sub(at.read)).
+			Dur("deliver", at.durable.Sub(at.emitted)).Dur("save", time.Since(at.durable)).Msg("chunk durable")
 		if n < size {
 			return nil
 		}
@@ -145,16 +147,18 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 
 var errWatermarkLate = errors.New("watermark late")
 
+// phases are when a chunk began, was read (between its watermarks), was
+// emitted by the stream and was durable: the debug log's figures.
+type phases struct{ began, read, emitted, durable time.Time }
+
 // chunk reads one chunk between its watermarks and waits until the rows
 // the stream emitted for it are durable. It returns the rows read and the
 // last key.
-func (h *Handler) chunk(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int, wait time.Duration) (int, []string, error) {
+func (h *Handler) chunk(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int, wait time.Duration, at *phases) (int, []string, error) {
+	at.began = time.Now()
 	c := h.Merger.openChunk(id, tb.schema, tb.name, params.Pipelines)
 	defer h.Merger.closeChunk(c)
-	if err := emit(ctx, conn, "low "+id); err != nil {
-		return 0, nil, err
-	}
-	rows, last, err := readChunk(ctx, conn, tb, after, params.Where, size, params.Pipelines)
+	rows, last, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, params.Pipelines)
 	if err != nil || len(rows) == 0 {
 		return 0, nil, err
 	}
@@ -162,6 +166,7 @@ func (h *Handler) chunk(ctx context.Context, conn *pgconn.PgConn, tb *table, id 
 	if err := emit(ctx, conn, "high "+id); err != nil {
 		return 0, nil, err
 	}
+	at.read = time.Now()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
@@ -171,11 +176,13 @@ func (h *Handler) chunk(ctx context.Context, conn *pgconn.PgConn, tb *table, id 
 		return 0, nil, errWatermarkLate
 	case <-c.emittedOnce:
 	}
+	at.emitted = time.Now()
 	select {
 	case <-ctx.Done():
 		return 0, nil, ctx.Err()
 	case <-c.durable:
 	}
+	at.durable = time.Now()
 	if errp := c.failed.Load(); errp != nil {
 		return 0, nil, fmt.Errorf("deliver chunk: %w", *errp)
 	}

@@ -20,6 +20,8 @@ type table struct {
 	pk           []string      // primary-key columns, in index order
 	pkList       string        // the quoted primary-key columns, comma-separated
 	rel          *cdc.Relation // the columns as the stream describes them, once read
+	cols         []pgconn.FieldDescription
+	keyCol       []int
 }
 
 // describe reads t's primary key.
@@ -73,21 +75,25 @@ func estimate(ctx context.Context, conn *pgconn.PgConn, t *table, where string) 
 	return n, err
 }
 
-// readChunk reads up to limit rows after the key after (nil: from the
-// start) in key order, as op r events for pipelines, and returns them
-// with the last key read as text values.
-func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, after []string, where string, limit int, pipelines []string) ([]cdc.Event, []string, error) {
+// readChunk writes the chunk's low watermark and reads up to limit rows
+// after the key after (nil: from the start) in key order, as op r events
+// for pipelines, in one round trip: the watermark commits first (without
+// waiting for its flush: the high watermark's flushes it), then the rows
+// are read in a statement of their own, so its snapshot follows the low
+// watermark. It returns the rows with the last key read as text values.
+func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, after []string, where string, limit int, pipelines []string) ([]cdc.Event, []string, error) {
 	var b strings.Builder
+	if low != "" {
+		b.WriteString("BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_logical_emit_message(true, '" + pgwal.WatermarkPrefix + "', " + quoteLiteral(low) + "); COMMIT; ")
+	}
 	b.WriteString("SELECT * FROM " + t.quoted)
 	var conds []string
-	params := make([][]byte, 0, len(after))
 	if after != nil {
-		ph := make([]string, len(after))
+		lits := make([]string, len(after))
 		for i, v := range after {
-			ph[i] = "$" + strconv.Itoa(i+1)
-			params = append(params, []byte(v))
+			lits[i] = quoteLiteral(v)
 		}
-		conds = append(conds, "("+t.pkList+") > ("+strings.Join(ph, ", ")+")")
+		conds = append(conds, "("+t.pkList+") > ("+strings.Join(lits, ", ")+")")
 	}
 	if where != "" {
 		conds = append(conds, "("+where+")")
@@ -96,7 +102,41 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, after []strin
 		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
 	}
 	b.WriteString(" ORDER BY " + t.pkList + " LIMIT " + strconv.Itoa(limit))
-	rr := conn.ExecParams(ctx, b.String(), params, nil, nil, nil)
+	mrr := conn.Exec(ctx, b.String())
+	var events []cdc.Event
+	var last []string
+	var err error
+	for n := 0; mrr.NextResult(); n++ {
+		rr := mrr.ResultReader()
+		if low != "" && n < 4 {
+			if _, err := rr.Close(); err != nil {
+				_ = mrr.Close()
+				return nil, nil, fmt.Errorf("write watermark: %w", err)
+			}
+			continue
+		}
+		events, last, err = readRows(t, rr, pipelines)
+		if err != nil {
+			_ = mrr.Close()
+			return nil, nil, err
+		}
+	}
+	if err := mrr.Close(); err != nil {
+		return nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
+	}
+	if t.rel == nil && t.cols != nil {
+		if t.rel, err = relationOf(ctx, conn, t.cols, t.keyCol); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i := range events {
+		events[i].Relation = t.rel
+	}
+	return events, last, nil
+}
+
+// readRows turns a result's rows into events.
+func readRows(t *table, rr *pgconn.ResultReader, pipelines []string) ([]cdc.Event, []string, error) {
 	fds := rr.FieldDescriptions()
 	keyCol := make([]int, len(t.pk))
 	for i, k := range t.pk {
@@ -160,14 +200,7 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, after []strin
 		return nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
 	}
 	if t.rel == nil && len(events) > 0 {
-		rel, err := relationOf(ctx, conn, cols, keyCol)
-		if err != nil {
-			return nil, nil, err
-		}
-		t.rel = rel
-	}
-	for i := range events {
-		events[i].Relation = t.rel
+		t.cols, t.keyCol = cols, keyCol
 	}
 	return events, last, nil
 }
@@ -206,6 +239,12 @@ func emit(ctx context.Context, conn *pgconn.PgConn, content string) error {
 		return fmt.Errorf("write watermark: %w", res.Err)
 	}
 	return nil
+}
+
+// quoteLiteral quotes s as an SQL string literal, whatever
+// standard_conforming_strings says.
+func quoteLiteral(s string) string {
+	return "E'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

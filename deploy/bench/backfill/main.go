@@ -1,0 +1,331 @@
+// Command backfill measures a backfill against its ceiling, Postgres's own
+// COPY (SELECT ...) TO STDOUT of the same table read to /dev/null, side by
+// side in one run. The cdcd binary streams from its slot, a backfill of a
+// table of -rows rows (text, numeric and timestamp columns) is queued with
+// cdcd backfill, and its time runs from the job's start (a running cdcd
+// polls for jobs another process queued every 2s) to its end (every chunk
+// durable in the file writer's file, fsync on). While it
+// runs, -updates single-row updates of the same table commit; at the end
+// the last event of every key in the file must equal the table's row.
+//
+//	go run ./deploy/bench/backfill [-rows 1000000] [-updates 10000] [-chunk 2000]
+//
+// It is not a test; docs/benchmarks.md records its results.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+)
+
+func main() {
+	rows := flag.Int("rows", 1_000_000, "rows in the table")
+	updates := flag.Int("updates", 10_000, "updates committed while the backfill runs")
+	chunk := flag.Int("chunk", 2000, "jobs.chunk_size")
+	bin := flag.String("cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
+	keep := flag.Bool("keep", false, "keep the temporary directory")
+	level := flag.String("log", "warn", "cdcd's log.level (its log is kept with -keep)")
+	flag.Parse()
+	if err := run(*rows, *updates, *chunk, *bin, *level, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "backfill:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05")+" "+format+"\n", args...)
+}
+
+func run(rows, updates, chunk int, bin, level string, keep bool) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "cdcd-bench-backfill-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		defer fmt.Fprintln(os.Stderr, "kept", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if bin == "" {
+		bin = filepath.Join(dir, "cdcd")
+		step("building cdcd")
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/cdcd-dev/cdcd/cmd/cdcd").CombinedOutput(); err != nil {
+			return fmt.Errorf("build cdcd: %v\n%s", err, out)
+		}
+	}
+	step("starting Postgres")
+	pg, err := cdctest.NewPostgres()
+	if err != nil {
+		return err
+	}
+	defer pg.Destroy()
+	if err := pg.ExecErr("postgres", "CREATE DATABASE bench"); err != nil {
+		return err
+	}
+	url := pg.URL("bench")
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	step("loading %d rows", rows)
+	if _, err := pool.Exec(ctx, `CREATE TABLE items (
+		id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL, city text,
+		price numeric(12,2) NOT NULL, qty integer NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)`); err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO items SELECT g, 'Item number ' || g, 'user' || g || '@example.com',
+		(ARRAY['Paris','Berlin','Lisbon','Oslo'])[1 + g % 4], (g % 100000) / 100.0, g % 1000,
+		'2026-01-01'::timestamptz + g * interval '1 second', now() FROM generate_series(1, $1) g`, rows); err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE items`); err != nil {
+		return err
+	}
+
+	step("COPY (SELECT * FROM items ORDER BY id) TO STDOUT into /dev/null")
+	var copyTime time.Duration
+	for range 2 { // the better of two: the first may pay for a cold cache
+		d, err := copyOut(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if copyTime == 0 || d < copyTime {
+			copyTime = d
+		}
+	}
+
+	out := filepath.Join(dir, "items.jsonl")
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	config := filepath.Join(dir, "cdcd.yaml")
+	yaml := fmt.Sprintf(`postgres: {url: %q, tables: [items]}
+http: {listen: %q}
+log: {level: %s}
+jobs: {chunk_size: %d}
+systems:
+  archive: {type: file, path: %q}
+pipelines:
+  - {name: items-to-archive, from: items, to: archive}
+`, url, addr, level, chunk, out)
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(dir, "cdcd.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "run", "-c", config)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if err := waitReady(addr, time.Minute); err != nil {
+		return err
+	}
+
+	step("backfill with %d concurrent updates", updates)
+	if b, err := exec.Command(bin, "backfill", "items-to-archive", "--detach", "-c", config).CombinedOutput(); err != nil {
+		return fmt.Errorf("cdcd backfill: %v\n%s", err, b)
+	}
+	updated := make(chan error, 1)
+	go func() { updated <- update(ctx, pool, rows, updates) }()
+	var took time.Duration
+	for {
+		var status string
+		var started, finished *time.Time
+		if err := pool.QueryRow(ctx, `SELECT status, started_at, finished_at FROM cdcd.jobs ORDER BY id DESC LIMIT 1`).Scan(&status, &started, &finished); err != nil {
+			return err
+		}
+		if status == "failed" || status == "cancelled" {
+			return fmt.Errorf("backfill %s", status)
+		}
+		if status == "done" {
+			took = finished.Sub(*started)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-updated; err != nil {
+		return err
+	}
+	rss, err := peakRSS(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	step("waiting for the updates to reach the file")
+	if err := waitCaughtUp(ctx, pool, time.Minute); err != nil {
+		return err
+	}
+	step("checking the file against the table")
+	reads, mismatched, err := check(ctx, pool, out)
+	if err != nil {
+		return err
+	}
+
+	copyRate := float64(rows) / copyTime.Seconds()
+	rate := float64(rows) / took.Seconds()
+	fmt.Printf("rows\tCOPY to /dev/null\t\tcdcd backfill to file\t\tratio\ttarget\tcdcd peak RSS\tupdates during\trows read\tkeys differing\n")
+	fmt.Printf("%d\t%.2fs %.0f/s\t\t%.2fs %.0f/s\t\t%.2f\t≥0.5\t%.0f MiB\t%d\t%d\t%d\n",
+		rows, copyTime.Seconds(), copyRate, took.Seconds(), rate, rate/copyRate, float64(rss)/(1<<20), updates, reads, mismatched)
+	if mismatched > 0 {
+		return errors.New("the file's last state differs from the table")
+	}
+	return nil
+}
+
+func copyOut(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	start := time.Now()
+	_, err = conn.Conn().PgConn().CopyTo(ctx, io.Discard, `COPY (SELECT * FROM items ORDER BY id) TO STDOUT`)
+	return time.Since(start), err
+}
+
+// update commits n single-row updates of random rows, as fast as one
+// connection goes.
+func update(ctx context.Context, pool *pgxpool.Pool, rows, n int) error {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range n {
+		if _, err := pool.Exec(ctx, `UPDATE items SET qty = qty + 1, city = 'Changed', updated_at = now() WHERE id = $1`, 1+rng.IntN(rows)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func waitCaughtUp(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var target string
+	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&target); err != nil {
+		return err
+	}
+	for time.Now().Before(deadline) {
+		var ok bool
+		if err := pool.QueryRow(ctx, `SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'cdcd'`, target).Scan(&ok); err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("slot not confirmed at %s after %s", target, timeout)
+}
+
+// check compares the last event of each key in the file with the table:
+// it returns the rows read by the backfill and the keys that differ.
+func check(ctx context.Context, pool *pgxpool.Pool, path string) (reads, mismatched int, err error) {
+	type row struct {
+		Qty  int     `json:"qty"`
+		City *string `json:"city"`
+	}
+	last := map[int64]row{}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e struct {
+			Op    string `json:"op"`
+			After struct {
+				ID int64 `json:"id"`
+				row
+			} `json:"after"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return 0, 0, err
+		}
+		if e.Op == "r" {
+			reads++
+		}
+		last[e.After.ID] = e.After.row
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	rs, err := pool.Query(ctx, `SELECT id, qty, city FROM items`)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id int64
+		var r row
+		if err := rs.Scan(&id, &r.Qty, &r.City); err != nil {
+			return 0, 0, err
+		}
+		got, ok := last[id]
+		if !ok || got.Qty != r.Qty || (got.City == nil) != (r.City == nil) || (got.City != nil && *got.City != *r.City) {
+			mismatched++
+		}
+	}
+	return reads, mismatched, rs.Err()
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitReady(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("cdcd not ready after %s", timeout)
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in bytes.
+func peakRSS(pid int) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
