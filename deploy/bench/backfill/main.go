@@ -151,6 +151,10 @@ pipelines:
 	if b, err := exec.Command(bin, "backfill", "items-to-archive", "--detach", "-c", config).CombinedOutput(); err != nil {
 		return fmt.Errorf("cdcd backfill: %v\n%s", err, b)
 	}
+	cpuBefore, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	updated := make(chan error, 1)
 	go func() { updated <- update(ctx, pool, rows, updates) }()
 	var took time.Duration
@@ -176,6 +180,10 @@ pipelines:
 	if err != nil {
 		return err
 	}
+	cpuAfter, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	step("waiting for the updates to reach the file")
 	if err := waitCaughtUp(ctx, pool, time.Minute); err != nil {
 		return err
@@ -188,9 +196,10 @@ pipelines:
 
 	copyRate := float64(rows) / copyTime.Seconds()
 	rate := float64(rows) / took.Seconds()
-	fmt.Printf("rows\tCOPY to /dev/null\t\tcdcd backfill to file\t\tratio\ttarget\tcdcd peak RSS\tupdates during\trows read\tkeys differing\n")
-	fmt.Printf("%d\t%.2fs %.0f/s\t\t%.2fs %.0f/s\t\t%.2f\t≥0.5\t%.0f MiB\t%d\t%d\t%d\n",
-		rows, copyTime.Seconds(), copyRate, took.Seconds(), rate, rate/copyRate, float64(rss)/(1<<20), updates, reads, mismatched)
+	fmt.Printf("rows\tCOPY to /dev/null\t\tcdcd backfill to file\t\tratio\ttarget\tcdcd peak RSS\tcdcd CPU\tupdates during\trows read\tkeys differing\n")
+	fmt.Printf("%d\t%.2fs %.0f/s\t\t%.2fs %.0f/s\t\t%.2f\t≥0.5\t%.0f MiB\t%.1fs (%.1fµs/row)\t%d\t%d\t%d\n",
+		rows, copyTime.Seconds(), copyRate, took.Seconds(), rate, rate/copyRate, float64(rss)/(1<<20),
+		(cpuAfter - cpuBefore).Seconds(), float64((cpuAfter-cpuBefore).Microseconds())/float64(rows), updates, reads, mismatched)
 	if mismatched > 0 {
 		return errors.New("the file's last state differs from the table")
 	}
@@ -328,4 +337,25 @@ func peakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// cpuTime is the process's user plus system CPU time so far.
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which ends with the last ')': utime
+	// is field 14 and stime 15.
+	i := strings.LastIndexByte(string(stat), ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / 100, nil // USER_HZ
 }
