@@ -137,8 +137,9 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		if err := p.Save(ctx, cur, int64(n)); err != nil {
 			return err
 		}
-		log.Debug().Int("chunk", seq).Int("rows", n).Dur("read", at.read.Sub(at.began)).Dur("stream", at.emitted.Sub(at.read)).
-			Dur("deliver", at.durable.Sub(at.emitted)).Dur("save", time.Since(at.durable)).Msg("chunk durable")
+		log.Debug().Int("chunk", seq).Int("rows", n).Float64("read_seconds", at.read.Sub(at.began).Seconds()).
+			Float64("stream_seconds", at.emitted.Sub(at.read).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
+			Float64("save_seconds", time.Since(at.durable).Seconds()).Msg("chunk durable")
 		if n < size {
 			return nil
 		}
