@@ -103,6 +103,8 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 			v.class = "max_age"
 		default:
 			v.readyAt = end.Add(p.backoff(v.it.attempt, v.err))
+			p.log.Debug().Str("event_id", v.it.rec.Event.ID()).Str("op", v.it.rec.Op.String()).Int("attempt", v.it.attempt).
+				Float64("retry_in_seconds", v.readyAt.Sub(end).Seconds()).Msg("write failed; retrying the record")
 		}
 		vs[i] = v
 	}

@@ -229,7 +229,7 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	}
 	p.log.Debug().Int("events", len(events)).Int("records", len(items)).
 		Int("delivered", st.delivered).Int("retried", st.retried).Int("dead_lettered", st.dead).
-		Dur("took", time.Since(start)).Msg("batch delivered")
+		Float64("took_seconds", time.Since(start).Seconds()).Msg("batch delivered")
 	return nil
 }
 
