@@ -23,7 +23,8 @@ import (
 // TestDirectoryImportThenTwoWay is deploy/examples/employee-directory.yaml
 // against a double of the HR system's REST API that fails a fifth of its
 // calls: every employee is imported through the http list (cursor
-// pagination) with nothing written back; then an edit of the app reaches
+// pagination) with nothing written back, and imported again through the
+// admin API without a change; then an edit of the app reaches
 // the HR system by the id the import linked, and a change the HR system
 // announces by webhook reaches the table and is not written back.
 func TestDirectoryImportThenTwoWay(t *testing.T) {
@@ -52,6 +53,7 @@ func TestDirectoryImportThenTwoWay(t *testing.T) {
   status_interval: 100ms
 http:
   listen: %q
+  admin_token: directory-admin
 systems:
   hr:
     type: http
@@ -111,6 +113,24 @@ pipelines:
 	})
 	if got := query(t, url, `SELECT first_name FROM employees WHERE employee_number = '1002'`); got != "O'Neil" {
 		t.Fatalf("employee 1002 has first name %q", got)
+	}
+	// Imported again, through the admin API: the same records change
+	// nothing and go nowhere.
+	api, _ := http.NewRequest(http.MethodPost, "http://"+listen+"/api/jobs", strings.NewReader(`{"kind": "import", "pipeline": "hr-to-employees"}`))
+	api.Header.Set("Authorization", "Bearer directory-admin")
+	status, msg := send(t, api)
+	var job struct{ ID int64 }
+	if status != http.StatusCreated || json.Unmarshal([]byte(msg), &job) != nil || job.ID == 0 {
+		t.Fatalf("POST /api/jobs answered %d %s", status, msg)
+	}
+	poll(t, settle, func() error {
+		if s := query(t, url, `SELECT status FROM cdcd.jobs WHERE id = $1`, job.ID); s != "done" {
+			return fmt.Errorf("job %d is %q", job.ID, s)
+		}
+		return nil
+	})
+	if c := query(t, url, `SELECT count(*)::text FROM employees`); c != strconv.Itoa(n) {
+		t.Fatalf("%s employees after the second import, want %d", c, n)
 	}
 	patches := func() []httpapi.Request {
 		var out []httpapi.Request
