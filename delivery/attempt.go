@@ -23,13 +23,13 @@ type verdict struct {
 	readyAt time.Time // retry time; zero when delivered or dead
 }
 
-// attempt writes the heads of qs in one Writer call, settles each record in
-// the stores (through book, or at once when book is nil), and advances the
-// queues. It calls written once the Writer call is over (or will not be
-// made). The scheduler does not touch qs until the report is sent.
-func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, written func()) report {
+// attempt writes the heads of qs in one Writer call, settles each record
+// in the stores through the ledger reading book, and advances the queues.
+// It calls called once the Writer call is over (or will not be made). The
+// scheduler does not touch qs until the report is sent.
+func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, called func()) report {
 	var once sync.Once
-	free := func() { once.Do(written) }
+	free := func() { once.Do(called) }
 	defer free()
 	recs := make([]Record, len(qs))
 	start := time.Now()
@@ -110,15 +110,9 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 	}
 	s := &settlement{vs: vs, results: results, took: took, end: end, replay: replay,
 		forget: p.settleCreates(recs, vs), done: make(chan error, 1)}
-	var serr error
-	if book == nil {
-		serr = p.settle(ctx, []*settlement{s})
-	} else {
-		book <- s
-		serr = <-s.done
-	}
-	if serr != nil {
-		return report{err: serr}
+	book <- s
+	if err := <-s.done; err != nil {
+		return report{err: err}
 	}
 
 	r := report{qs: qs}

@@ -102,10 +102,10 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	var waiting []*keyQueue
 	reports := make(chan report)
 	written := make(chan struct{})
-	book := make(chan *settlement, p.cfg.Concurrency)
+	book := newBook(p.cfg.Concurrency)
 	var ledger sync.WaitGroup
 	ledger.Go(func() { p.ledger(ctx, book) })
-	defer func() { close(book); ledger.Wait() }()
+	defer func() { close(book.in); ledger.Wait() }()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// calling counts the Writer calls in flight (at most Concurrency);
@@ -124,7 +124,13 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			batch, ready = p.take(ready)
 			calling++
 			inflight++
-			wg.Go(func() { reports <- p.attempt(ctx, batch, replay, book, func() { written <- struct{}{} }) })
+			book.call()
+			wg.Go(func() {
+				reports <- p.attempt(ctx, batch, replay, book.in, func() {
+					book.end()
+					written <- struct{}{}
+				})
+			})
 		}
 		if inflight == 0 && (fail != nil || len(ready)+len(waiting) == 0) {
 			break

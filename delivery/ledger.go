@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/syncstate"
@@ -29,29 +30,87 @@ type settlement struct {
 	done    chan error
 }
 
-// ledger stores the settlements sent to it in groups, one group at a time,
-// until in is closed.
-func (p *Pipeline) ledger(ctx context.Context, in <-chan *settlement) {
+// book is a run's ledger: where its Writer calls send their settlements,
+// and how many calls are in flight.
+type book struct {
+	in      chan *settlement
+	calling atomic.Int64
+	ended   chan struct{} // a call ended; capacity 1
+}
+
+func newBook(size int) *book {
+	return &book{in: make(chan *settlement, size), ended: make(chan struct{}, 1)}
+}
+
+// call counts a Writer call about to start; end counts it over.
+func (b *book) call() { b.calling.Add(1) }
+
+func (b *book) end() {
+	b.calling.Add(-1)
+	select {
+	case b.ended <- struct{}{}:
+	default:
+	}
+}
+
+// linger bounds how long a settlement waits for the Writer calls in
+// flight before its group is stored without them.
+const linger = 100 * time.Millisecond
+
+// ledger stores the settlements sent to b in groups, one group at a time,
+// until b.in is closed. A group is stored once no Writer call is in
+// flight (their settlements would join the next group a moment later),
+// or once its first settlement waited linger: so a Write of records of
+// distinct keys usually stores its bookkeeping in one group, after its
+// last call.
+func (p *Pipeline) ledger(ctx context.Context, b *book) {
 	var group []*settlement
-	for s := range in {
-		group = append(group[:0], s)
-	more:
-		for {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var due <-chan time.Time
+	open := true
+	add := func(s *settlement, ok bool) {
+		if !ok {
+			open = false
+			return
+		}
+		if len(group) == 0 {
+			timer.Reset(linger)
+			due = timer.C
+		}
+		group = append(group, s)
+	}
+	for open || len(group) > 0 {
+		for drained := false; open && !drained; {
 			select {
-			case s, ok := <-in:
-				if !ok {
-					break more
-				}
-				group = append(group, s)
+			case s, ok := <-b.in:
+				add(s, ok)
 			default:
-				break more
+				drained = true
 			}
 		}
-		err := p.settle(ctx, group)
-		for _, s := range group {
-			s.done <- err
+		if len(group) > 0 && (b.calling.Load() == 0 || !open || due == nil) {
+			timer.Stop()
+			due = nil
+			err := p.settle(ctx, group)
+			for _, s := range group {
+				s.done <- err
+			}
+			clear(group)
+			group = group[:0]
+			continue
 		}
-		clear(group)
+		if !open {
+			continue
+		}
+		select {
+		case s, ok := <-b.in:
+			add(s, ok)
+		case <-b.ended:
+		case <-due:
+			due = nil
+		}
 	}
 }
 

@@ -152,6 +152,7 @@ type measure struct {
 	total    time.Duration // cdcd: process start to last request
 	peakRSS  int64
 	cpu      time.Duration
+	commits  int64 // transactions committed in cdcd's database during the run
 }
 
 func (m measure) rate() float64 { return float64(m.requests) / m.elapsed.Seconds() }
@@ -328,6 +329,10 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 		return measure{}, err
 	}
 	defer logFile.Close()
+	commits0, err := commits(ctx, conn)
+	if err != nil {
+		return measure{}, err
+	}
 	t.reset()
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -376,6 +381,9 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if n, err := commits(ctx, conn); err == nil {
+		m.commits = n - commits0
+	}
 	m.peakRSS, _ = peakRSS(cmd.Process.Pid)
 	m.cpu, _ = cpuTime(cmd.Process.Pid)
 	if err := stop(); err != nil {
@@ -394,17 +402,29 @@ func report(o options, pg *cdctest.Postgres, conn *pgx.Conn, loadStart string, l
 	fmt.Printf("machine:  %d CPUs, %s/%s; PostgreSQL %s (fsync %v), %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, version, o.fsync, runtime.Version())
 	fmt.Printf("workload: %d rows inserted in one transaction; pipeline concurrency %d; plain client: %d goroutines\n", o.rows, o.conc, o.conc)
 	fmt.Printf("load avg: %s at start\n\n", loadStart)
-	fmt.Printf("%4s  %14s  %14s  %6s  %14s  %9s  %11s  %s\n", "run", "plain client", "cdcd", "ratio", "cdcd from start", "peak RSS", "cdcd CPU s", "load avg after")
+	fmt.Printf("%4s  %14s  %14s  %6s  %14s  %9s  %11s  %16s  %s\n", "run", "plain client", "cdcd", "ratio", "cdcd from start", "peak RSS", "cdcd CPU s", "commits/1k rows", "load avg after")
 	var ratios []float64
 	for i, l := range lines {
 		r := l.cdcd.rate() / l.plain.rate()
 		ratios = append(ratios, r)
-		fmt.Printf("%4d  %12.0f/s  %12.0f/s  %6.2f  %13.2fs  %5.0f MiB  %11.1f  %s\n", i+1, l.plain.rate(), l.cdcd.rate(), r,
-			l.cdcd.total.Seconds(), float64(l.cdcd.peakRSS)/(1<<20), l.cdcd.cpu.Seconds(), l.load)
+		fmt.Printf("%4d  %12.0f/s  %12.0f/s  %6.2f  %13.2fs  %5.0f MiB  %11.1f  %16.0f  %s\n", i+1, l.plain.rate(), l.cdcd.rate(), r,
+			l.cdcd.total.Seconds(), float64(l.cdcd.peakRSS)/(1<<20), l.cdcd.cpu.Seconds(), float64(l.cdcd.commits)*1000/float64(o.rows), l.load)
 	}
 	slices.Sort(ratios)
-	fmt.Printf("\nratio = cdcd requests/s ÷ plain client requests/s, each from the target's first request to its last; ratios %.2f–%.2f (target ≥ 0.80)\n",
+	fmt.Printf("\nratio = cdcd requests/s ÷ plain client requests/s, each from the target's first request to its last; ratios %.2f–%.2f (target ≥ 0.80);\n"+
+		"commits/1k rows: transactions committed in cdcd's database from its start to the last row's bookkeeping, per 1,000 rows (migrations included)\n",
 		ratios[0], ratios[len(ratios)-1])
+}
+
+// commits is the number of transactions committed in conn's database so
+// far (cdcd's, mostly, once it runs).
+func commits(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	if _, err := conn.Exec(ctx, "SELECT pg_stat_clear_snapshot()"); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := conn.QueryRow(ctx, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").Scan(&n)
+	return n, err
 }
 
 func dropSlot(ctx context.Context, conn *pgx.Conn, slot string) {
