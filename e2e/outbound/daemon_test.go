@@ -89,6 +89,7 @@ func (d *deployment) config() (path, listen string) {
   heartbeat: 1s
 http:
   listen: %q
+jobs: {lease: 3s, chunk_size: 200}
 systems:
   hubspot:
     type: hubspot
