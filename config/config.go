@@ -6,7 +6,11 @@
 // docs/config.md is the reference for the file format.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
+)
 
 // Config is a loaded configuration. After Load, table names are qualified
 // ("contacts" becomes "public.contacts") and every value is valid.
@@ -109,18 +113,20 @@ type KafkaBuffer struct {
 	Bytes  int `yaml:"bytes"`
 }
 
-// SetDefaults sets the defaults of a kafka section that is present.
+// SetDefaults sets the defaults of a kafka section that is present: the
+// bus's own (kafkabus.Defaults).
 func (k *Kafka) SetDefaults() {
+	d := kafkabus.Defaults()
 	*k = Kafka{
-		TopicPrefix: "cdcd",
-		ClientID:    "cdcd",
-		Topics:      KafkaTopics{Create: true, Partitions: 6, ReplicationFactor: 1},
-		Batch:       KafkaBatch{Size: 1000, Bytes: 1 << 20, Linger: 5 * time.Millisecond},
-		Buffer:      KafkaBuffer{Events: 100_000, Bytes: 64 << 20},
+		TopicPrefix: d.TopicPrefix,
+		ClientID:    d.ClientID,
+		Topics:      KafkaTopics{Create: true, Partitions: d.Partitions, ReplicationFactor: d.ReplicationFactor},
+		Batch:       KafkaBatch{Size: d.BatchSize, Bytes: d.BatchBytes, Linger: d.Linger},
+		Buffer:      KafkaBuffer{Events: d.BufferEvents, Bytes: d.BufferBytes},
 		Group:       KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second},
-		Compression: "none",
-		Format:      "debezium",
-		Tombstones:  true,
+		Compression: d.Compression,
+		Format:      d.Format,
+		Tombstones:  !d.NoTombstones,
 	}
 }
 

@@ -10,19 +10,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var (
 	slotName     = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 	identifier   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,62}$`)
-	topicChars   = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 	systemName   = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 	pipelineName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-	compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
-	logLevels    = []string{"debug", "info", "warn", "error"}
-	logFormats   = []string{"json", "console"}
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"json", "console"}
 )
 
 // Validate checks the whole config offline, including every system's
@@ -142,8 +141,8 @@ func (k *Kafka) validate(v *problems) {
 	switch {
 	case k.TopicPrefix == "":
 		v.add("kafka.topic_prefix", "required")
-	case len(k.TopicPrefix) > 200 || !topicChars.MatchString(k.TopicPrefix):
-		v.add("kafka.topic_prefix", fmt.Sprintf("%q is not a valid topic prefix (at most 200 of a-z, A-Z, 0-9, '.', '_' and '-')", k.TopicPrefix))
+	case kafkabus.CheckPrefix(k.TopicPrefix) != nil:
+		v.add("kafka.topic_prefix", kafkabus.CheckPrefix(k.TopicPrefix).Error())
 	}
 	if k.ClientID == "" {
 		v.add("kafka.client_id", "required")
@@ -173,8 +172,8 @@ func (k *Kafka) validate(v *problems) {
 	if k.Group.PartitionWatch <= 0 {
 		v.add("kafka.group.partition_watch", "must be more than 0")
 	}
-	v.oneOf("kafka.compression", k.Compression, compressions)
-	v.oneOf("kafka.format", k.Format, []string{"debezium", "cdcd"})
+	v.oneOf("kafka.compression", k.Compression, kafkabus.Compressions)
+	v.oneOf("kafka.format", k.Format, kafkabus.Formats)
 }
 
 func (c *Config) validateSystems(v *problems) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -108,13 +109,23 @@ var compressions = map[string]kafka.Compression{
 	"zstd":   kafka.Zstd,
 }
 
+// Compressions are the codec names Config.Compression takes.
+var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// Formats are the message formats Config.Format takes.
+var Formats = []string{FormatDebezium, FormatCDCD}
+
+// Defaults is the configuration a zero Config stands for: the defaults of
+// every field but Brokers.
+func Defaults() Config { return Config{}.withDefaults() }
+
 // Validate reports every problem of the configuration with defaults
-// applied, each naming its field under "kafka".
+// applied, each naming its key in the config file's kafka section.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("kafka.%s: "+format, append([]any{field}, args...)...))
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("kafka.%s: "+format, append([]any{key}, args...)...))
 	}
 	if len(c.Brokers) == 0 {
 		bad("brokers", "at least one broker address (host:port) is required")
@@ -124,33 +135,35 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("kafka.brokers[%d]: %q is not host:port", i, b))
 		}
 	}
-	if !validTopic(c.TopicPrefix) {
-		bad("topic_prefix", "%q may hold only letters, digits, '.', '_' and '-'", c.TopicPrefix)
+	if err := CheckPrefix(c.TopicPrefix); err != nil {
+		bad("topic_prefix", "%v", err)
 	}
 	positive := []struct {
-		field string
-		v     int
+		key string
+		v   int
 	}{
-		{"partitions", c.Partitions},
-		{"replication_factor", c.ReplicationFactor},
-		{"batch_size", c.BatchSize},
-		{"batch_bytes", c.BatchBytes},
-		{"buffer_events", c.BufferEvents},
-		{"buffer_bytes", c.BufferBytes},
-		{"max_attempts", c.MaxAttempts},
+		{"topics.partitions", c.Partitions},
+		{"topics.replication_factor", c.ReplicationFactor},
+		{"batch.size", c.BatchSize},
+		{"batch.bytes", c.BatchBytes},
+		{"buffer.events", c.BufferEvents},
+		{"buffer.bytes", c.BufferBytes},
 	}
 	for _, p := range positive {
 		if p.v < 0 {
-			bad(p.field, "%d is negative", p.v)
+			bad(p.key, "%d is negative", p.v)
 		}
 	}
+	if c.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("kafkabus: MaxAttempts %d is negative", c.MaxAttempts))
+	}
 	if c.Linger < 0 {
-		bad("linger", "%v is negative", c.Linger)
+		bad("batch.linger", "%v is negative", c.Linger)
 	}
 	if c.BufferBytes < c.BatchBytes {
-		bad("buffer_bytes", "%d is smaller than batch_bytes (%d), so batches could never fill", c.BufferBytes, c.BatchBytes)
+		bad("buffer.bytes", "%d is smaller than kafka.batch.bytes (%d), so batches could never fill", c.BufferBytes, c.BatchBytes)
 	}
-	if c.Format != FormatDebezium && c.Format != FormatCDCD {
+	if !slices.Contains(Formats, c.Format) {
 		bad("format", "unknown format %q; use debezium or cdcd", c.Format)
 	}
 	if _, ok := compressions[c.Compression]; !ok {
@@ -159,9 +172,24 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validTopic reports whether s is a legal Kafka topic name.
-func validTopic(s string) bool {
-	if s == "" || len(s) > maxTopicLen || s == "." || s == ".." {
+// MaxTopicLen is Kafka's bound on a topic name's length.
+const MaxTopicLen = 249
+
+// MaxPrefixLen bounds a topic prefix: it leaves room within MaxTopicLen
+// for the ".<schema>.<table>" or ".<system>.<entity>" that follows it.
+const MaxPrefixLen = 200
+
+// CheckPrefix says what makes s no topic prefix, or returns nil.
+func CheckPrefix(s string) error {
+	if len(s) > MaxPrefixLen || !ValidTopic(s) {
+		return fmt.Errorf("%q is not a valid topic prefix (at most %d of a-z, A-Z, 0-9, '.', '_' and '-')", s, MaxPrefixLen)
+	}
+	return nil
+}
+
+// ValidTopic reports whether s is a legal Kafka topic name.
+func ValidTopic(s string) bool {
+	if s == "" || len(s) > MaxTopicLen || s == "." || s == ".." {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -171,8 +199,6 @@ func validTopic(s string) bool {
 	}
 	return true
 }
-
-const maxTopicLen = 249
 
 func topicChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||

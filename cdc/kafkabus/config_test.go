@@ -22,7 +22,13 @@ func TestConfigValidate(t *testing.T) {
 		{"everything wrong", Config{
 			Brokers: []string{"k:9092"}, TopicPrefix: "cdc d", Partitions: -1, BatchBytes: 2 << 20,
 			BufferBytes: 1 << 20, Compression: "brotli", Linger: -time.Second,
-		}, []string{"kafka.topic_prefix", "kafka.partitions: -1", "kafka.buffer_bytes", `"brotli"`, "kafka.linger"}},
+		}, []string{"kafka.topic_prefix", "kafka.topics.partitions: -1", "kafka.buffer.bytes", `"brotli"`, "kafka.batch.linger"}},
+		// The prefix is followed by ".<schema>.<table>" within Kafka's 249.
+		{"prefix too long for its topics", Config{Brokers: []string{"k:9092"}, TopicPrefix: strings.Repeat("p", MaxPrefixLen+1)},
+			[]string{"kafka.topic_prefix", "at most 200"}},
+		// Regression: the batch bounds were reported as kafka.batch_size,
+		// a key the config file does not have (kafka.batch.size).
+		{"negative batch", Config{Brokers: []string{"k:9092"}, BatchSize: -1}, []string{"kafka.batch.size: -1 is negative"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

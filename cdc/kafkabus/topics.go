@@ -103,8 +103,8 @@ func (p *Producer) EnsureTopics(ctx context.Context, names []string) error {
 		return nil
 	}
 	for _, n := range missing {
-		if !validTopic(n) {
-			return fmt.Errorf("topic %q is not a valid Kafka topic name (at most %d of [a-zA-Z0-9._-])", n, maxTopicLen)
+		if !ValidTopic(n) {
+			return fmt.Errorf("topic %q is not a valid Kafka topic name (at most %d of [a-zA-Z0-9._-])", n, MaxTopicLen)
 		}
 	}
 	if p.cfg.CreateTopics {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
 	"github.com/cdcd-dev/cdcd/config"
 )
 
@@ -50,8 +51,8 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
 		}
 	}
-	if !validTopic(c.Topic) {
-		bad("topic", "%q is not a topic name (1-249 letters, digits, '.', '_', '-')", c.Topic)
+	if !kafkabus.ValidTopic(c.Topic) {
+		bad("topic", "%q is not a topic name (1-%d letters, digits, '.', '_', '-')", c.Topic, kafkabus.MaxTopicLen)
 	}
 	if c.Value != ValueEnvelope && c.Value != ValueFields {
 		bad("value", "%q is not envelope or fields", c.Value)
@@ -63,17 +64,4 @@ func (c *Config) Validate() error {
 		bad("timeout", "must be positive")
 	}
 	return errors.Join(errs...)
-}
-
-func validTopic(s string) bool {
-	if s == "" || len(s) > 249 || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
