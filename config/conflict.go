@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -26,63 +27,31 @@ type Conflict struct {
 	Skew     time.Duration             `yaml:"skew"`
 	Fields   map[string][]ConflictRule `yaml:"fields"`
 	// LLM configures the llm rule.
-	LLM *ConflictLLM `yaml:"llm"`
+	LLM *conflict.LLMConfig `yaml:"llm"`
 	// Remind is how often an escalated conflict is alerted again.
 	Remind time.Duration `yaml:"remind"`
 }
 
-// Conflict rule kinds.
-const (
-	RuleMerge             = "merge"
-	RuleNewest            = "newest"
-	RulePrefer            = "prefer"
-	RulePreferUnlessBlank = "prefer_unless_blank"
-	RuleManual            = "manual"
-	RuleLLM               = "llm"
-)
-
 // Conflict defaults.
 const (
-	DefaultConflictSkew   = 60 * time.Second
+	DefaultConflictSkew   = conflict.DefaultSkew
 	DefaultConflictRemind = 24 * time.Hour
-	DefaultLLMTimeout     = 10 * time.Second
 )
 
-// ConflictRule is one rule: merge, newest, manual or llm, or
-// {prefer: <system|local>} or {prefer_unless_blank: <system|local>}.
-type ConflictRule struct {
-	Kind string
-	// Side is the preferred side of prefer and prefer_unless_blank: local
-	// or a system's name.
-	Side string
-}
+// ConflictRule is a conflict.Rule as the file writes it: merge, newest,
+// manual or llm, or {prefer: <system|local>} or
+// {prefer_unless_blank: <system|local>}.
+type ConflictRule conflict.Rule
 
-func (r ConflictRule) String() string {
-	if r.Side != "" {
-		return r.Kind + ":" + r.Side
-	}
-	return r.Kind
-}
-
-// ConflictLLM is an OpenAI-compatible chat endpoint that proposes merges.
-type ConflictLLM struct {
-	BaseURL string `yaml:"base_url"`
-	Model   string `yaml:"model"`
-	// APIKeyEnv names the environment variable holding the key.
-	APIKeyEnv string        `yaml:"api_key_env"`
-	Timeout   time.Duration `yaml:"timeout"`
-	// AutoApply applies a valid proposal; otherwise it is only proposed
-	// and the conflict waits for someone to accept it.
-	AutoApply bool `yaml:"auto_apply"`
-}
+func (r ConflictRule) String() string { return conflict.Rule(r).String() }
 
 // DefaultConflict is the policy of an inbound pipeline without a
 // conflict: section: merge what merges, then the newest change by more
 // than the skew, then hold for a person.
 func DefaultConflict() *Conflict {
 	return &Conflict{
-		Strategy: ConflictRule{Kind: RuleMerge},
-		Then:     []ConflictRule{{Kind: RuleNewest}, {Kind: RuleManual}},
+		Strategy: ConflictRule{Kind: conflict.KindMerge},
+		Then:     []ConflictRule{{Kind: conflict.KindNewest}, {Kind: conflict.KindManual}},
 		Skew:     DefaultConflictSkew,
 		Remind:   DefaultConflictRemind,
 	}
@@ -91,15 +60,35 @@ func DefaultConflict() *Conflict {
 // SetDefaults sets what a conflict: section leaves out: strategy merge,
 // a 60 s skew, a daily reminder. Then is empty: the chain is as written.
 func (c *Conflict) SetDefaults() {
-	*c = Conflict{Strategy: ConflictRule{Kind: RuleMerge}, Skew: DefaultConflictSkew, Remind: DefaultConflictRemind}
+	*c = Conflict{Strategy: ConflictRule{Kind: conflict.KindMerge}, Skew: DefaultConflictSkew, Remind: DefaultConflictRemind}
 }
-
-// SetDefaults sets the default timeout.
-func (c *ConflictLLM) SetDefaults() { *c = ConflictLLM{Timeout: DefaultLLMTimeout} }
 
 // Rules is the chain: Strategy, then Then.
 func (c *Conflict) Rules() []ConflictRule {
 	return append([]ConflictRule{c.Strategy}, c.Then...)
+}
+
+// Policy is the conflict package's policy of c; a nil c is
+// DefaultConflict's.
+func (c *Conflict) Policy() conflict.Policy {
+	if c == nil {
+		c = DefaultConflict()
+	}
+	rules := func(rs []ConflictRule) []conflict.Rule {
+		out := make([]conflict.Rule, len(rs))
+		for i, r := range rs {
+			out[i] = conflict.Rule(r)
+		}
+		return out
+	}
+	p := conflict.Policy{Rules: rules(c.Rules()), Skew: c.Skew, AutoApply: c.LLM != nil && c.LLM.AutoApply}
+	for f, rs := range c.Fields {
+		if p.Fields == nil {
+			p.Fields = map[string][]conflict.Rule{}
+		}
+		p.Fields[f] = rules(rs)
+	}
+	return p
 }
 
 const conflictRuleWant = "merge, newest, manual, llm, {prefer: <system or local>} or {prefer_unless_blank: <system or local>}"
@@ -110,14 +99,14 @@ func (r *ConflictRule) decodeNode(d *decoder, n ast.Node, path string) {
 		if !ok {
 			return
 		}
-		switch sc.text {
-		case RuleMerge, RuleNewest, RuleManual, RuleLLM:
-			*r = ConflictRule{Kind: sc.text}
-		case RulePrefer, RulePreferUnlessBlank:
+		switch {
+		case !slices.Contains(conflict.Kinds, sc.text):
+			d.problem(n, path, fmt.Sprintf("%s is not a rule; want %s%s", sc.describe(), conflictRuleWant,
+				suggest(sc.text, conflict.Kinds)))
+		case conflict.Sided(sc.text):
 			d.problem(n, path, fmt.Sprintf("%s needs the side it prefers: {%s: <system or local>}", sc.text, sc.text))
 		default:
-			d.problem(n, path, fmt.Sprintf("%s is not a rule; want %s%s", sc.describe(), conflictRuleWant,
-				suggest(sc.text, []string{RuleMerge, RuleNewest, RuleManual, RuleLLM, RulePrefer, RulePreferUnlessBlank})))
+			*r = ConflictRule{Kind: sc.text}
 		}
 		return
 	}
@@ -125,7 +114,7 @@ func (r *ConflictRule) decodeNode(d *decoder, n ast.Node, path string) {
 	if !ok {
 		return
 	}
-	if len(es) != 1 || (es[0].key != RulePrefer && es[0].key != RulePreferUnlessBlank) {
+	if len(es) != 1 || !conflict.Sided(es[0].key) {
 		d.problem(n, path, "expected "+conflictRuleWant)
 		return
 	}
@@ -156,14 +145,13 @@ func (c *Conflict) validate(v *problems, path, system string) {
 			if p == path+".strategy" {
 				rp = p
 			}
-			switch r.Kind {
-			case RulePrefer, RulePreferUnlessBlank:
-				if r.Side != "local" && r.Side != system {
-					v.add(rp+"."+r.Kind, fmt.Sprintf("%q is neither local nor %q, the pipeline's system", r.Side, system))
-				}
-			case RuleLLM:
-				usesLLM = true
+			if r.Kind == "" {
+				continue // required, reported below
 			}
+			if err := conflict.Rule(r).Check(system); err != nil {
+				v.add(rp+"."+r.Kind, err.Error())
+			}
+			usesLLM = usesLLM || r.Kind == conflict.KindLLM
 		}
 	}
 	if c.Strategy.Kind == "" {

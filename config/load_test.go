@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/conflict"
 )
 
 const fullExample = `
@@ -267,7 +269,7 @@ pipelines:
 	want := []ConflictRule{{Kind: "merge"}, {Kind: "prefer", Side: "crm"}, {Kind: "newest"}, {Kind: "manual"}}
 	if !reflect.DeepEqual(c.Rules(), want) || c.Skew != 30*time.Second || c.Remind != DefaultConflictRemind ||
 		!reflect.DeepEqual(c.Fields["price"], []ConflictRule{{Kind: "prefer_unless_blank", Side: "local"}, {Kind: "llm"}}) ||
-		c.LLM.Timeout != DefaultLLMTimeout || c.LLM.Model != "m" {
+		c.LLM.Timeout != conflict.DefaultLLMTimeout || c.LLM.Model != "m" {
 		t.Fatalf("decoded %+v", c)
 	}
 	_, err = loadString(t, head+`    conflict:

@@ -350,3 +350,23 @@ func keys(v Values) []string {
 		}
 	})
 }
+
+func TestRuleCheck(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		rule Rule
+		ok   bool
+	}{
+		{Rule{Kind: KindMerge}, true},
+		{Rule{Kind: KindLLM}, true},
+		{Rule{Kind: KindPrefer, Side: SideLocal}, true},
+		{Rule{Kind: KindPreferUnlessBlank, Side: "crm"}, true},
+		{Rule{Kind: KindPrefer, Side: "erp"}, false},
+		{Rule{Kind: KindPrefer}, false},
+		{Rule{Kind: "newst"}, false},
+	} {
+		if err := tc.rule.Check("crm"); (err == nil) != tc.ok {
+			t.Errorf("%v.Check(crm) = %v, want ok %v", tc.rule, err, tc.ok)
+		}
+	}
+}

@@ -11,9 +11,26 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/cdcd-dev/cdcd/config"
 )
+
+// LLMConfig is an OpenAI-compatible chat endpoint that proposes merges:
+// the llm section of a pipeline's conflict policy.
+type LLMConfig struct {
+	BaseURL string `yaml:"base_url"`
+	Model   string `yaml:"model"`
+	// APIKeyEnv names the environment variable holding the key.
+	APIKeyEnv string        `yaml:"api_key_env"`
+	Timeout   time.Duration `yaml:"timeout"`
+	// AutoApply applies a valid proposal; otherwise it is only proposed
+	// and the conflict waits for someone to accept it.
+	AutoApply bool `yaml:"auto_apply"`
+}
+
+// DefaultLLMTimeout bounds a proposal's request when Timeout is not set.
+const DefaultLLMTimeout = 10 * time.Second
+
+// SetDefaults sets the default timeout.
+func (c *LLMConfig) SetDefaults() { *c = LLMConfig{Timeout: DefaultLLMTimeout} }
 
 // LLM is a Proposer backed by an OpenAI-compatible chat completions
 // endpoint. It sends the conflicting fields' base, local and remote values
@@ -27,13 +44,13 @@ type LLM struct {
 // NewLLM returns the proposer of cfg, reading the key from the
 // environment variable cfg.APIKeyEnv (no key is sent when it is unset).
 // client may be nil for http.DefaultClient.
-func NewLLM(cfg *config.ConflictLLM, client *http.Client) *LLM {
+func NewLLM(cfg *LLMConfig, client *http.Client) *LLM {
 	if client == nil {
 		client = http.DefaultClient
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = config.DefaultLLMTimeout
+		timeout = DefaultLLMTimeout
 	}
 	key := ""
 	if cfg.APIKeyEnv != "" {

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/cdcd-dev/cdcd/config"
 )
 
 func TestLLMProposer(t *testing.T) {
@@ -42,7 +40,7 @@ func TestLLMProposer(t *testing.T) {
 		w.Write(b)
 	}))
 	defer srv.Close()
-	llm := NewLLM(&config.ConflictLLM{BaseURL: srv.URL + "/v1/", Model: "merge-1", APIKeyEnv: "CDCD_TEST_LLM_KEY", Timeout: 200 * time.Millisecond}, srv.Client())
+	llm := NewLLM(&LLMConfig{BaseURL: srv.URL + "/v1/", Model: "merge-1", APIKeyEnv: "CDCD_TEST_LLM_KEY", Timeout: 200 * time.Millisecond}, srv.Client())
 	in := contact(t0, t0)
 	p := Policy{Rules: chain("llm", "prefer:crm"), AutoApply: true}
 
@@ -75,20 +73,5 @@ func TestLLMProposer(t *testing.T) {
 		if d := Resolve(context.Background(), in, p, llm); string(d.Result["name"]) != `"Bea"` || d.Fields["name"].Rule != "prefer:crm" {
 			t.Errorf("%s: did not fall through to the next rule: %+v", name, d)
 		}
-	}
-}
-
-func TestPolicyOf(t *testing.T) {
-	t.Parallel()
-	p := PolicyOf(nil)
-	if len(p.Rules) != 3 || p.Rules[1].Kind != KindNewest || p.Rules[2].Kind != KindManual || p.Skew != time.Minute || p.UsesLLM() {
-		t.Fatalf("default policy %+v", p)
-	}
-	c := config.DefaultConflict()
-	c.Fields = map[string][]config.ConflictRule{"price": {{Kind: "prefer", Side: "erp"}, {Kind: "llm"}}}
-	c.LLM = &config.ConflictLLM{AutoApply: true}
-	p = PolicyOf(c)
-	if p.Fields["price"][0] != (Rule{Kind: KindPrefer, Side: "erp"}) || !p.AutoApply || !p.UsesLLM() {
-		t.Fatalf("policy %+v", p)
 	}
 }

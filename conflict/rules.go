@@ -3,6 +3,8 @@ package conflict
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -26,6 +28,12 @@ const (
 	KindLLM = "llm"
 )
 
+// Kinds lists every rule kind.
+var Kinds = []string{KindMerge, KindNewest, KindManual, KindLLM, KindPrefer, KindPreferUnlessBlank}
+
+// Sided reports whether a rule of kind names the side it favours.
+func Sided(kind string) bool { return kind == KindPrefer || kind == KindPreferUnlessBlank }
+
 // SideLocal names the local database in Rule.Side.
 const SideLocal = "local"
 
@@ -38,6 +46,19 @@ type Rule struct {
 	Kind string
 	// Side is the side KindPrefer and KindPreferUnlessBlank favour.
 	Side string
+}
+
+// Check says what is wrong with r as a rule of a pipeline from system, or
+// returns nil: a kind of Kinds, and local or system as the side of a kind
+// that favours one.
+func (r Rule) Check(system string) error {
+	switch {
+	case !slices.Contains(Kinds, r.Kind):
+		return fmt.Errorf("%q is not a rule", r.Kind)
+	case Sided(r.Kind) && r.Side != SideLocal && r.Side != system:
+		return fmt.Errorf("%q is neither local nor %q, the pipeline's system", r.Side, system)
+	}
+	return nil
 }
 
 func (r Rule) String() string {

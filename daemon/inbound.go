@@ -99,7 +99,7 @@ func (d *Daemon) conflicts(p *config.Pipeline) (*postgres.Conflicts, error) {
 		}
 		d.detected = vec
 	}
-	c := &postgres.Conflicts{Pipeline: p.Name, Policy: conflict.PolicyOf(p.Conflict), Columns: map[string]string{}, Detected: d.detected}
+	c := &postgres.Conflicts{Pipeline: p.Name, Policy: p.Conflict.Policy(), Columns: map[string]string{}, Detected: d.detected}
 	for col, src := range p.Map {
 		if src.Column != "" {
 			c.Columns[src.Column] = col
