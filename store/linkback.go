@@ -8,14 +8,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 )
-
-// OriginPrefix is the logical message prefix that tags a transaction with
-// the system it was made for; the capture reader stamps the transaction's
-// events with that origin, and the router never sends them to that system.
-const OriginPrefix = "cdcd.origin"
 
 // LinkBack returns links that, after storing each link, also write its
 // external id into column of the local record (a pipeline's link.column).
@@ -78,7 +74,7 @@ func (l *linkBack) write(ctx context.Context, system string, links []syncstate.L
 			continue
 		}
 		if !tagged {
-			if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", OriginPrefix, system); err != nil {
+			if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", cdc.OriginMessage, system); err != nil {
 				return fmt.Errorf("write back external ids: tag the transaction with origin %q: %w", system, err)
 			}
 			tagged = true

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -62,18 +61,9 @@ type DecoderOptions struct {
 	PrimaryKey func(schema, table string) []string
 }
 
-// originPrefix is the prefix of the transactional logical message that
-// names the system a transaction's changes came from (its content), for
-// writers that may not use replication origins.
-const originPrefix = "cdcd.origin"
-
 // WatermarkPrefix is the prefix of the transactional logical messages a
 // backfill writes around each chunk it reads (see Snapshots).
 const WatermarkPrefix = "cdcd.watermark"
-
-// originNamePrefix marks a replication origin created by cdcd: the origin
-// "cdcd:<system>" means the changes came from <system>.
-const originNamePrefix = "cdcd:"
 
 // Decoder turns pgoutput v1 messages into events. It caches relations and
 // types across transactions and sessions and tracks the open transaction.
@@ -209,7 +199,7 @@ func (d *Decoder) origin(data []byte) error {
 	if err != nil || !d.inTxn {
 		return err
 	}
-	d.txn.Origin = strings.TrimPrefix(string(m.name), originNamePrefix)
+	d.txn.Origin = cdc.OriginSystem(string(m.name))
 	return nil
 }
 
@@ -220,7 +210,7 @@ func (d *Decoder) message(data []byte) (Step, error) {
 	}
 	if m.transactional && d.inTxn {
 		switch string(m.prefix) {
-		case originPrefix:
+		case cdc.OriginMessage:
 			d.txn.Origin = string(m.content)
 		case WatermarkPrefix:
 			d.msg = LogicalMessage{LSN: m.lsn, Transactional: true, Prefix: WatermarkPrefix, Content: bytes.Clone(m.content)}

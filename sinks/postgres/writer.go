@@ -4,7 +4,7 @@
 // the capture reader stamps the resulting events with Origin = the system
 // and the router never sends them back there. The tag is the replication
 // origin "cdcd:<system>" when the role may use replication origins, and
-// otherwise a transactional logical message with prefix store.OriginPrefix
+// otherwise a transactional logical message with prefix cdc.OriginMessage
 // emitted as the transaction's first statement.
 //
 // A change older than the one last applied to its record is skipped, and
@@ -27,15 +27,10 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
-	"github.com/cdcd-dev/cdcd/store"
 )
 
 // maxBatch is the most records one Write applies in its transaction.
 const maxBatch = 100
-
-// originNamePrefix prefixes the system in the replication origin's name;
-// the capture reader strips it.
-const originNamePrefix = "cdcd:"
 
 // Writer applies records to one table. It implements delivery.Writer and
 // delivery.Batcher; Close releases its connections.
@@ -135,7 +130,7 @@ func (w *Writer) setup(ctx context.Context) error {
 	if err != nil {
 		return classify("prepare "+w.cfg.Table, err)
 	}
-	useOrigin, err := probeOrigin(ctx, conn.Conn(), originNamePrefix+w.origin)
+	useOrigin, err := probeOrigin(ctx, conn.Conn(), cdc.OriginName(w.origin))
 	if err != nil {
 		return classify("set up the replication origin", err)
 	}
@@ -220,7 +215,7 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if !session {
-		if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", store.OriginPrefix, w.origin); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", cdc.OriginMessage, w.origin); err != nil {
 			return nil, classify("tag the transaction with its origin", err)
 		}
 	}
@@ -267,7 +262,7 @@ func (w *Writer) originSession(ctx context.Context, conn *pgxpool.Conn) (bool, e
 	if !w.UsesReplicationOrigin() {
 		return false, nil
 	}
-	_, err := conn.Exec(ctx, "SELECT pg_replication_origin_session_setup($1)", originNamePrefix+w.origin)
+	_, err := conn.Exec(ctx, "SELECT pg_replication_origin_session_setup($1)", cdc.OriginName(w.origin))
 	switch {
 	case err == nil:
 		return true, nil
