@@ -116,7 +116,7 @@ func (w *Writer) classify(op string, resp *http.Response, raw []byte) error {
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
-		d := pauseFor(resp.Header, b.PolicyName)
+		d := pauseFor(resp.Header, b.PolicyName, time.Now())
 		w.limiter.Pause(d)
 		return cdc.RetryAfter(err, d)
 	case http.StatusUnauthorized:
@@ -127,14 +127,14 @@ func (w *Writer) classify(op string, resp *http.Response, raw []byte) error {
 	return err
 }
 
-// pauseFor is how long to hold the account after a 429: Retry-After when
-// sent, else by the policy; a ten-secondly pause lasts the window HubSpot
+// pauseFor is how long to hold the account after a 429 at now: Retry-After
+// when sent (seconds or an HTTP date), else by the policy; a ten-secondly pause lasts the window HubSpot
 // reports in X-HubSpot-RateLimit-Interval-Milliseconds, unless HubSpot
 // reports calls remaining in it (X-HubSpot-RateLimit-Remaining): the
 // window did not refuse the call, so the pause is a second's.
-func pauseFor(h http.Header, policy string) time.Duration {
-	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+func pauseFor(h http.Header, policy string, now time.Time) time.Duration {
+	if d, ok := vendorhttp.RetryAfter(h.Get("Retry-After"), now); ok && d > 0 {
+		return d
 	}
 	switch policy {
 	case "DAILY":

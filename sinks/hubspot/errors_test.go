@@ -75,6 +75,7 @@ func TestPauseFor(t *testing.T) {
 		}
 		return out
 	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name   string
 		header http.Header
@@ -86,13 +87,16 @@ func TestPauseFor(t *testing.T) {
 		{"daily", h("X-HubSpot-RateLimit-Interval-Milliseconds", "10000"), "DAILY", time.Hour},
 		{"secondly", h(), "SECONDLY", time.Second},
 		{"retry-after wins", h("Retry-After", "3"), "DAILY", 3 * time.Second},
+		// Regression: Retry-After as an HTTP date was ignored.
+		{"retry-after date", h("Retry-After", now.Add(42*time.Second).Format(http.TimeFormat)), "DAILY", 42 * time.Second},
+		{"retry-after passed", h("Retry-After", now.Add(-time.Minute).Format(http.TimeFormat)), "SECONDLY", time.Second},
 		{"no body", h(), "", 10 * time.Second},
 		// Regression: a 429 with calls left in the window held the account
 		// for the whole window.
 		{"calls remaining", h("X-HubSpot-RateLimit-Interval-Milliseconds", "10000", "X-HubSpot-RateLimit-Remaining", "60"), "TEN_SECONDLY_ROLLING", time.Second},
 		{"window spent", h("X-HubSpot-RateLimit-Interval-Milliseconds", "10000", "X-HubSpot-RateLimit-Remaining", "0"), "TEN_SECONDLY_ROLLING", 10 * time.Second},
 	} {
-		if got := pauseFor(tc.header, tc.policy); got != tc.want {
+		if got := pauseFor(tc.header, tc.policy, now); got != tc.want {
 			t.Errorf("%s: pause %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -2,6 +2,7 @@ package vendorhttp
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +89,30 @@ func TestClassifyBoundsTheMessage(t *testing.T) {
 	if !strings.HasPrefix(msg, "op: HTTP 400: éé") || strings.ContainsRune(msg, '\uFFFD') {
 		t.Errorf("message cut inside a character: %q", msg[:40])
 	}
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, seed := range []string{"7", "0", " 120 ", "1.5", "-1", "NaN", "Inf", "1e400", "",
+		"Sun, 01 Mar 2026 12:00:30 GMT", "Sunday, 01-Mar-26 11:00:00 GMT", "Sun Mar  1 12:01:00 2026", "soon"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := RetryAfter(v, now)
+		if !ok {
+			if d != 0 {
+				t.Fatalf("RetryAfter(%q) = %v, false: a refused value must give 0", v, d)
+			}
+			return
+		}
+		if d < 0 {
+			t.Fatalf("RetryAfter(%q) = %v, negative", v, d)
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n < 1e6 && d != time.Duration(n)*time.Second {
+			t.Fatalf("RetryAfter(%q) = %v, want %ds", v, d, n)
+		}
+		if at, err := http.ParseTime(strings.TrimSpace(v)); err == nil && at.After(now) && d != at.Sub(now) {
+			t.Fatalf("RetryAfter(%q) = %v, want %v", v, d, at.Sub(now))
+		}
+	})
 }
