@@ -3,7 +3,6 @@ package cdc
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -293,7 +292,7 @@ func (r *route) run() {
 // write delivers a batch, retrying with backoff and jitter until it
 // succeeds or ctx ends.
 func (r *route) write(ctx context.Context, batch []Event) bool {
-	backoff := 100 * time.Millisecond
+	backoff := Backoff{Min: 100 * time.Millisecond, Max: 30 * time.Second}
 	for {
 		err := r.Sink.Write(ctx, batch)
 		if err == nil {
@@ -304,12 +303,9 @@ func (r *route) write(ctx context.Context, batch []Event) bool {
 		}
 		r.retries.Inc()
 		r.bus.log.Warn().Err(err).Str("route", r.Name).Int("events", len(batch)).Msg("sink write failed; retrying")
-		select {
-		case <-ctx.Done():
+		if !Sleep(ctx, backoff.Next()) {
 			return false
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -18,19 +18,16 @@ const txAttempts = 5
 // of it happened, and it is run again, up to txAttempts times in all,
 // after a short random pause.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	pause := 20 * time.Millisecond
+	pause := cdc.Backoff{Min: 20 * time.Millisecond, Max: time.Second}
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, s.pool, fn)
 		if err == nil || !rolledBack(err) || attempt == txAttempts {
 			return err
 		}
 		s.log.Debug().Err(err).Int("attempt", attempt).Msg("transaction rolled back by the server; running it again")
-		select {
-		case <-ctx.Done():
+		if !cdc.Sleep(ctx, pause.Next()) {
 			return err
-		case <-time.After(pause/2 + rand.N(pause)):
 		}
-		pause *= 2
 	}
 }
 

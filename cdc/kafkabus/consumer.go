@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -109,7 +108,7 @@ func NewConsumer(cfg ConsumerConfig, sink cdc.Sink, log zerolog.Logger, reg prom
 // same messages are offered again until the sink takes them. Broker errors
 // restart the group session with backoff; uncommitted messages come again.
 func (c *Consumer) Run(ctx context.Context) error {
-	backoff := time.Second
+	backoff := cdc.Backoff{Min: time.Second, Max: 30 * time.Second}
 	for {
 		began := time.Now()
 		err := c.session(ctx)
@@ -117,16 +116,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		}
 		if time.Since(began) > time.Minute {
-			backoff = time.Second
+			backoff.Reset()
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := backoff.Next()
 		c.log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Msg("consumer interrupted; restarting")
-		select {
-		case <-ctx.Done():
+		if !cdc.Sleep(ctx, wait) {
 			return nil
-		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
@@ -272,7 +268,7 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 	if len(events) == 0 {
 		return nil
 	}
-	backoff := 200 * time.Millisecond
+	backoff := cdc.Backoff{Min: 200 * time.Millisecond, Max: 30 * time.Second}
 	for {
 		err := c.sink.Write(ctx, events)
 		if err == nil {
@@ -281,14 +277,11 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := backoff.Next()
 		c.log.Warn().Err(err).Int("events", len(events)).Float64("retry_in_seconds", wait.Seconds()).Msg("sink write failed; retrying")
-		select {
-		case <-ctx.Done():
+		if !cdc.Sleep(ctx, wait) {
 			return ctx.Err()
-		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

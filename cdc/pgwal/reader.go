@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -139,7 +138,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { r.monitor(gctx); return nil })
 	g.Go(func() error {
-		backoff := time.Second
+		backoff := cdc.Backoff{Min: time.Second, Max: 30 * time.Second}
 		standingBy := false
 		for {
 			began := time.Now()
@@ -153,27 +152,25 @@ func (r *Reader) Run(ctx context.Context) error {
 				return err
 			}
 			if time.Since(began) > time.Minute {
-				backoff = time.Second
+				backoff.Reset()
 			}
-			wait := backoff/2 + rand.N(backoff/2+1)
+			wait := backoff.Next()
 			switch {
 			case errors.Is(err, errSlotBusy):
 				// A standby checks often and at a steady pace, so that it
 				// takes over within seconds of the active process dying
 				// (Postgres frees the slot as soon as the walsender's
 				// connection drops). Logged once, not at every check.
-				wait = standbyPoll/2 + rand.N(standbyPoll/2+1)
-				backoff = time.Second
+				wait = cdc.Jitter(standbyPoll)
+				backoff.Reset()
 				r.metrics.standby.Set(1)
 				r.standbyChecks.Add(1)
 				if !standingBy {
 					r.log.Info().Err(err).Float64("check_every_seconds", standbyPoll.Seconds()).Msg("slot held by another process; standing by")
 				}
 				standingBy = true
-				select {
-				case <-gctx.Done():
+				if !cdc.Sleep(gctx, wait) {
 					return nil
-				case <-time.After(wait):
 				}
 				continue
 			}
@@ -187,12 +184,9 @@ func (r *Reader) Run(ctx context.Context) error {
 				r.metrics.reconnects.Inc()
 				r.log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Msg("replication interrupted; reconnecting")
 			}
-			select {
-			case <-gctx.Done():
+			if !cdc.Sleep(gctx, wait) {
 				return nil
-			case <-time.After(wait):
 			}
-			backoff = min(backoff*2, 30*time.Second)
 		}
 	})
 	err := g.Wait()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -147,7 +146,7 @@ func (cfg *Config) changes(recs []Record) []webhook.Change {
 // retry calls f until it succeeds, fails for good, or fails MaxAttempts
 // times in a row.
 func retry(ctx context.Context, cfg Config, log zerolog.Logger, op string, f func() error) error {
-	wait := cfg.BackoffMin
+	backoff := cdc.Backoff{Min: cfg.BackoffMin, Max: cfg.BackoffMax}
 	for attempt := 1; ; attempt++ {
 		err := f()
 		switch {
@@ -158,18 +157,13 @@ func retry(ctx context.Context, cfg Config, log zerolog.Logger, op string, f fun
 		case cdc.IsPermanent(err), attempt >= cfg.MaxAttempts:
 			return err
 		}
-		d := wait/2 + rand.N(wait/2+1)
+		d := backoff.Next()
 		if ra, ok := cdc.RetryAfterOf(err); ok && ra > d {
 			d = ra
 		}
 		log.Warn().Err(err).Str("op", op).Int("attempt", attempt).Float64("retry_in_seconds", d.Seconds()).Msg("import call failed; retrying")
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !cdc.Sleep(ctx, d) {
 			return errors.Join(err, ctx.Err())
-		case <-t.C:
 		}
-		wait = min(wait*2, cfg.BackoffMax)
 	}
 }
