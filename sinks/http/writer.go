@@ -222,11 +222,7 @@ func (w *Writer) do(ctx context.Context, op *operation, u *url.URL, body []byte,
 	w.auth.authenticate(req, body, time.Now())
 	resp, err := w.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, nil, nil, fmt.Errorf("%s %s: %w", op.name, u.Host, err)
+		return 0, nil, nil, vendorhttp.TransportError(op.name+" "+u.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))

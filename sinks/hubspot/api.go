@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -75,13 +73,13 @@ func (w *Writer) call(ctx context.Context, method, op, path string, body []byte,
 	start := time.Now()
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, transportError(err))
+		return 0, fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, vendorhttp.WithoutURL(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	w.log.Debug().Str("op", op).Int("status", resp.StatusCode).Float64("took_seconds", time.Since(start).Seconds()).Msg("hubspot call")
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%s: read answer: %w: %w", op, ErrOutcomeUnknown, transportError(err))
+		return resp.StatusCode, fmt.Errorf("%s: read answer: %w: %w", op, ErrOutcomeUnknown, vendorhttp.WithoutURL(err))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, w.classify(op, resp, raw)
@@ -92,16 +90,6 @@ func (w *Writer) call(ctx context.Context, method, op, path string, body []byte,
 		}
 	}
 	return resp.StatusCode, nil
-}
-
-// transportError strips the URL from a client error: only the operation
-// is named by the caller.
-func transportError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // classify is vendorhttp.Classify with HubSpot's meanings: a 429 pauses

@@ -138,12 +138,12 @@ func (w *Writer) send(ctx context.Context, r *delivery.Record) (string, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return "", cdc.Permanent(transportError("send pagerduty event", err))
+		return "", cdc.Permanent(vendorhttp.TransportError("send pagerduty event", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return "", transportError("send pagerduty event", err)
+		return "", vendorhttp.TransportError("send pagerduty event", err)
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -3,11 +3,11 @@ package salesforce
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 )
 
 // maxResponse bounds the response bytes read.
@@ -40,11 +40,7 @@ func (w *Writer) send(ctx context.Context, method, target, contentType string, b
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, nil, nil, fmt.Errorf("%s %s: %w", method, req.URL.Host, err)
+		return 0, nil, nil, vendorhttp.TransportError(method+" "+req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))

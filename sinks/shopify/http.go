@@ -44,7 +44,7 @@ func (w *Writer) call(ctx context.Context, method, path string, body []byte, op 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return nil, nil, cdc.Permanent(transportError(op, err))
+		return nil, nil, cdc.Permanent(vendorhttp.TransportError(op, err))
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -53,7 +53,7 @@ func (w *Writer) call(ctx context.Context, method, path string, body []byte, op 
 	req.Header.Set("X-Shopify-Access-Token", w.cfg.AccessToken)
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return nil, nil, transportError(op, err)
+		return nil, nil, vendorhttp.TransportError(op, err)
 	}
 	defer resp.Body.Close()
 	w.drainBucket(resp.Header.Get(callLimitHeader))
@@ -67,7 +67,7 @@ func (w *Writer) call(ctx context.Context, method, path string, body []byte, op 
 		return nil, nil, herr
 	}
 	if err != nil {
-		return nil, nil, transportError(op, err)
+		return nil, nil, vendorhttp.TransportError(op, err)
 	}
 	return respBody, resp.Header, nil
 }

@@ -93,12 +93,12 @@ func (w *Writer) post(ctx context.Context, r *delivery.Record) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return cdc.Permanent(transportError("post slack message", err))
+		return cdc.Permanent(vendorhttp.TransportError("post slack message", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return transportError("post slack message", err)
+		return vendorhttp.TransportError("post slack message", err)
 	}
 	defer resp.Body.Close()
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
