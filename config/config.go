@@ -162,8 +162,8 @@ type System struct {
 	Name   string
 	Type   string
 	Config Validator
-	// Webhook is the system's webhook section, as the registry's webhook
-	// hook made it; nil when the system sends no webhooks.
+	// Webhook is the system's webhook section, as its type's Webhook made
+	// it; nil when the system sends no webhooks.
 	Webhook Validator
 	// Line is where the system is defined.
 	Line int

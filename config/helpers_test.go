@@ -3,7 +3,6 @@ package config
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,26 +68,20 @@ func (w *fakeWebhook) Validate() error {
 
 func testRegistry() *Registry {
 	r := NewRegistry()
-	r.Webhooks(func(typ string) (Validator, error) {
-		if typ != "fake" {
-			return nil, fmt.Errorf("system type %q sends no webhooks", typ)
-		}
-		return &fakeWebhook{}, nil
-	})
-	r.Sink("fake", SinkSpec{
-		NewConfig: func() Validator { return &fakeConfig{Rate: fakeRate{Requests: 100, Per: 10 * time.Second}} },
-		New: func(name string, cfg Validator, env Env) (cdc.Sink, error) {
-			c := cfg.(*fakeConfig)
+	Register(r, "fake", Type[*fakeConfig]{
+		NewConfig: func() *fakeConfig { return &fakeConfig{Rate: fakeRate{Requests: 100, Per: 10 * time.Second}} },
+		Sink: func(name string, c *fakeConfig, env Env) (cdc.Sink, error) {
 			if err := c.Validate(); err != nil {
 				return nil, err
 			}
 			return &fakeSink{name: name, cfg: c, env: env}, nil
 		},
+		Webhook: func() Validator { return &fakeWebhook{} },
 	})
 	// A writer: pipelines to it may map and link records.
-	r.Writer("nokeys", WriterSpec{
-		NewConfig: func() Validator { return &noKeys{} },
-		New: func(name string, cfg Validator, env Env) (delivery.Writer, error) {
+	Register(r, "nokeys", Type[*noKeys]{
+		NewConfig: func() *noKeys { return &noKeys{} },
+		Writer: func(name string, _ *noKeys, env Env) (delivery.Writer, error) {
 			return &fakeWriter{name: name, env: env}, nil
 		},
 	})

@@ -147,16 +147,12 @@ func (s *System) decodeNode(d *decoder, n ast.Node, path string) {
 }
 
 // decodeWebhook decodes a system's webhook section into the config the
-// registry's webhook hook returns for the system's type.
+// system's type makes for it (Type.Webhook).
 func (s *System) decodeWebhook(d *decoder, e *entry, path string) {
 	d.record(path, e.keyNode)
-	if d.reg.webhook == nil {
-		d.problem(e.keyNode, path, "this build of cdcd receives no webhooks")
-		return
-	}
-	cfg, err := d.reg.webhook(s.Type)
-	if err != nil {
-		d.problem(e.keyNode, path, err.Error())
+	cfg, ok := d.reg.WebhookConfig(s.Type)
+	if !ok {
+		d.problem(e.keyNode, path, d.reg.noWebhooks(s.Type))
 		return
 	}
 	v, ok := d.resolve(e.value, path)
@@ -170,7 +166,7 @@ func (s *System) decodeWebhook(d *decoder, e *entry, path string) {
 	}
 	cv := reflect.ValueOf(cfg)
 	if cv.Kind() != reflect.Pointer || cv.Elem().Kind() != reflect.Struct {
-		panic("config: the webhook hook must return a pointer to a struct")
+		panic(fmt.Sprintf("config: Webhook of system type %q must return a pointer to a struct", s.Type))
 	}
 	d.fields(es, cv.Elem(), path, 2)
 	s.Webhook = cfg

@@ -234,7 +234,7 @@ systems:
 	_, err := loadString(t, doc, nil)
 	want := "cdcd.yaml:7:15: systems.crm.webhook.secrets: required\n" +
 		"cdcd.yaml:7:28: systems.crm.webhook.sekrets: unknown key (did you mean \"secrets\"?)\n" +
-		"cdcd.yaml:10:5: systems.out.webhook: system type \"nokeys\" sends no webhooks"
+		"cdcd.yaml:10:5: systems.out.webhook: system type \"nokeys\" sends no webhooks (fake systems do)"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}

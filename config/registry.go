@@ -24,24 +24,76 @@ type Validator interface {
 	Validate() error
 }
 
-// SinkSpec describes one system type.
-type SinkSpec struct {
+// Type is a system type: the config its systems' keys decode into, and
+// what the daemon builds from one. Exactly one of Sink and Writer is set.
+type Type[C Validator] struct {
 	// NewConfig returns a new config with its defaults set. Load decodes
-	// the system's keys (all but "type") into it, strictly, using the
-	// decoding rules of this package, so its fields need yaml tags.
-	NewConfig func() Validator
-	// New validates cfg (a value NewConfig returned) and builds the sink.
-	// It allocates but does not connect, open or create anything outside
-	// the process; that happens on first use.
-	New func(name string, cfg Validator, env Env) (cdc.Sink, error)
+	// the system's keys (all but "type" and "webhook") into it, strictly,
+	// using the decoding rules of this package, so its fields need yaml
+	// tags.
+	NewConfig func() C
+	// Sink builds the sink of a system that writes each change as it is
+	// (file, stdout); Writer the writer of a vendor system, which records
+	// reach through package delivery (mapping, ordering, retries, links).
+	// Both validate cfg (a value NewConfig returned) and allocate, but
+	// neither connects, opens nor creates anything outside the process;
+	// that happens on first use.
+	Sink   func(name string, cfg C, env Env) (cdc.Sink, error)
+	Writer func(name string, cfg C, env Env) (delivery.Writer, error)
+	// Webhook, for types whose systems send webhooks, returns the config
+	// of a system's webhook: section with its defaults set, decoded like
+	// the system's own.
+	Webhook func() Validator
 }
 
-// WriterSpec describes one system type whose plugin is a vendor writer:
-// records reach it through package delivery (mapping, ordering, retries,
-// rate limits, links). Its fields follow the rules of SinkSpec.
-type WriterSpec struct {
-	NewConfig func() Validator
-	New       func(name string, cfg Validator, env Env) (delivery.Writer, error)
+// systemType is a Type with its config's type erased.
+type systemType struct {
+	newConfig func() Validator
+	sink      func(name string, cfg Validator, env Env) (cdc.Sink, error)
+	writer    func(name string, cfg Validator, env Env) (delivery.Writer, error)
+	webhook   func() Validator
+}
+
+// Register adds the system type typ to r. An empty or duplicate type, or
+// a Type without NewConfig or without exactly one of Sink and Writer,
+// panics: it is a programming error.
+func Register[C Validator](r *Registry, typ string, t Type[C]) {
+	switch {
+	case typ == "":
+		panic("config: Register: empty type")
+	case t.NewConfig == nil || (t.Sink == nil) == (t.Writer == nil):
+		panic(fmt.Sprintf("config: Register %q: NewConfig and one of Sink and Writer are required", typ))
+	case r.types[typ] != nil:
+		panic(fmt.Sprintf("config: Register %q: registered twice", typ))
+	}
+	st := &systemType{newConfig: func() Validator { return t.NewConfig() }, webhook: t.Webhook}
+	if t.Sink != nil {
+		st.sink = func(name string, cfg Validator, env Env) (cdc.Sink, error) {
+			c, err := configOf[C](typ, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return t.Sink(name, c, env)
+		}
+	} else {
+		st.writer = func(name string, cfg Validator, env Env) (delivery.Writer, error) {
+			c, err := configOf[C](typ, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return t.Writer(name, c, env)
+		}
+	}
+	r.types[typ] = st
+}
+
+// configOf is cfg as the config of typ, C.
+func configOf[C Validator](typ string, cfg Validator) (C, error) {
+	c, ok := cfg.(C)
+	if !ok {
+		return c, fmt.Errorf("%s: config is %T, want %T", typ, cfg, c)
+	}
+	return c, nil
 }
 
 // Checker checks a decoded config beyond what Validate sees: that the
@@ -66,57 +118,16 @@ type Env struct {
 	Limiters *ratelimit.Limiters
 }
 
-// Registry maps the "type" of a system to its plugin, a sink or a writer
-// (one namespace for both), and holds the checkers Load runs. The daemon
-// builds one (daemon/components.go), which cdcd passes to Load.
+// Registry maps the "type" of a system to its Type, and holds the
+// checkers Load runs. The daemon builds one (daemon/components.go), which
+// cdcd passes to Load.
 type Registry struct {
-	sinks    map[string]SinkSpec
-	writers  map[string]WriterSpec
+	types    map[string]*systemType
 	checkers []Checker
-	webhook  func(systemType string) (Validator, error)
-}
-
-// Webhooks sets the hook that makes the config of a system's webhook
-// section: a pointer to a struct with its defaults set, decoded like a
-// plugin's config, or an error when systems of that type send no webhooks.
-// It panics when set twice or nil.
-func (r *Registry) Webhooks(newConfig func(systemType string) (Validator, error)) {
-	if newConfig == nil || r.webhook != nil {
-		panic("config: Webhooks set twice or nil")
-	}
-	r.webhook = newConfig
 }
 
 func NewRegistry() *Registry {
-	return &Registry{sinks: map[string]SinkSpec{}, writers: map[string]WriterSpec{}}
-}
-
-// Sink registers a system type. An empty or duplicate type, or a spec
-// without NewConfig or New, panics: it is a programming error.
-func (r *Registry) Sink(typ string, spec SinkSpec) {
-	r.claim("Sink", typ, spec.NewConfig == nil || spec.New == nil)
-	r.sinks[typ] = spec
-}
-
-// Writer registers a system type served by a vendor writer. It panics like
-// Sink; a type may be registered once, as a sink or as a writer.
-func (r *Registry) Writer(typ string, spec WriterSpec) {
-	r.claim("Writer", typ, spec.NewConfig == nil || spec.New == nil)
-	r.writers[typ] = spec
-}
-
-func (r *Registry) claim(kind, typ string, incomplete bool) {
-	switch {
-	case typ == "":
-		panic(fmt.Sprintf("config: %s: empty type", kind))
-	case incomplete:
-		panic(fmt.Sprintf("config: %s %q: NewConfig and New are required", kind, typ))
-	}
-	_, sink := r.sinks[typ]
-	_, writer := r.writers[typ]
-	if sink || writer {
-		panic(fmt.Sprintf("config: %s %q registered twice", kind, typ))
-	}
+	return &Registry{types: map[string]*systemType{}}
 }
 
 // Checker adds a check that Load runs after decoding, in the order added.
@@ -129,8 +140,8 @@ func (r *Registry) Checker(c Checker) {
 
 // IsWriter reports whether typ is a writer type.
 func (r *Registry) IsWriter(typ string) bool {
-	_, ok := r.writers[typ]
-	return ok
+	t := r.types[typ]
+	return t != nil && t.writer != nil
 }
 
 // checkSinkPipelines refuses the keys of pipelines to a sink (a system
@@ -143,7 +154,7 @@ func (r *Registry) checkSinkPipelines(c *Config) error {
 		if !ok || sys == nil {
 			continue
 		}
-		if _, sink := r.sinks[sys.Type]; !sink {
+		if t := r.types[sys.Type]; t == nil || t.sink == nil {
 			continue
 		}
 		path := fmt.Sprintf("pipelines[%d]", i)
@@ -162,11 +173,28 @@ func (r *Registry) checkSinkPipelines(c *Config) error {
 // WebhookConfig returns the fresh config of the webhook section of a
 // system type, or false when systems of that type send no webhooks.
 func (r *Registry) WebhookConfig(typ string) (Validator, bool) {
-	if r.webhook == nil {
+	t := r.types[typ]
+	if t == nil || t.webhook == nil {
 		return nil, false
 	}
-	c, err := r.webhook(typ)
-	return c, err == nil && c != nil
+	return t.webhook(), true
+}
+
+// noWebhooks says that systems of typ send no webhooks, and which do.
+func (r *Registry) noWebhooks(typ string) string {
+	var do []string
+	for _, t := range r.Types() {
+		if r.types[t].webhook != nil {
+			do = append(do, t)
+		}
+	}
+	switch len(do) {
+	case 0:
+		return "this build of cdcd receives no webhooks"
+	case 1:
+		return fmt.Sprintf("system type %q sends no webhooks (%s systems do)", typ, do[0])
+	}
+	return fmt.Sprintf("system type %q sends no webhooks (%s and %s systems do)", typ, strings.Join(do[:len(do)-1], ", "), do[len(do)-1])
 }
 
 // NewConfig returns the fresh config of a system type, its defaults set.
@@ -174,34 +202,28 @@ func (r *Registry) NewConfig(typ string) (Validator, bool) { return r.newConfig(
 
 // newConfig returns the fresh config of a system type.
 func (r *Registry) newConfig(typ string) (Validator, bool) {
-	if s, ok := r.sinks[typ]; ok {
-		return s.NewConfig(), true
+	t := r.types[typ]
+	if t == nil {
+		return nil, false
 	}
-	if w, ok := r.writers[typ]; ok {
-		return w.NewConfig(), true
-	}
-	return nil, false
+	return t.newConfig(), true
 }
 
 // SinkTypes returns the registered sink types, sorted.
 func (r *Registry) SinkTypes() []string {
-	return slices.Sorted(maps.Keys(r.sinks))
+	var out []string
+	for typ, t := range r.types {
+		if t.sink != nil {
+			out = append(out, typ)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Types returns every registered system type, sinks and writers, sorted.
 func (r *Registry) Types() []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for t := range r.sinks {
-			if !yield(t) {
-				return
-			}
-		}
-		for t := range r.writers {
-			if !yield(t) {
-				return
-			}
-		}
-	})
+	return slices.Sorted(maps.Keys(r.types))
 }
 
 // NewSink builds the sink of the named system. The sink's logger carries
@@ -211,12 +233,12 @@ func (c *Config) NewSink(reg *Registry, name string, env Env) (cdc.Sink, error) 
 	if !ok || sys == nil {
 		return nil, fmt.Errorf("systems.%s: no such system", name)
 	}
-	spec, ok := reg.sinks[sys.Type]
-	if !ok {
+	t := reg.types[sys.Type]
+	if t == nil || t.sink == nil {
 		return nil, reg.wrongKind(name, sys.Type, "sink")
 	}
 	env.Log = env.Log.With().Str("system", name).Logger()
-	sink, err := spec.New(name, sys.Config, env)
+	sink, err := t.sink(name, sys.Config, env)
 	if err != nil {
 		return nil, fmt.Errorf("systems.%s: %w", name, err)
 	}
@@ -230,12 +252,12 @@ func (c *Config) NewWriter(reg *Registry, name string, env Env) (delivery.Writer
 	if !ok || sys == nil {
 		return nil, fmt.Errorf("systems.%s: no such system", name)
 	}
-	spec, ok := reg.writers[sys.Type]
-	if !ok {
+	t := reg.types[sys.Type]
+	if t == nil || t.writer == nil {
 		return nil, reg.wrongKind(name, sys.Type, "writer")
 	}
 	env.Log = env.Log.With().Str("system", name).Logger()
-	w, err := spec.New(name, sys.Config, env)
+	w, err := t.writer(name, sys.Config, env)
 	if err != nil {
 		return nil, fmt.Errorf("systems.%s: %w", name, err)
 	}
@@ -243,9 +265,7 @@ func (c *Config) NewWriter(reg *Registry, name string, env Env) (delivery.Writer
 }
 
 func (r *Registry) wrongKind(name, typ, want string) error {
-	_, sink := r.sinks[typ]
-	_, writer := r.writers[typ]
-	if sink || writer {
+	if r.types[typ] != nil {
 		return fmt.Errorf("systems.%s.type: system type %q is not a %s", name, typ, want)
 	}
 	return fmt.Errorf("systems.%s.type: unknown system type %q; known types: %s",

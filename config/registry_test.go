@@ -16,14 +16,18 @@ import (
 
 func TestRegistryPanics(t *testing.T) {
 	t.Parallel()
-	spec := SinkSpec{
-		NewConfig: func() Validator { return &noKeys{} },
-		New:       func(string, Validator, Env) (cdc.Sink, error) { return &fakeSink{}, nil },
+	sink := Type[*noKeys]{
+		NewConfig: func() *noKeys { return &noKeys{} },
+		Sink:      func(string, *noKeys, Env) (cdc.Sink, error) { return &fakeSink{}, nil },
 	}
+	both := sink
+	both.Writer = func(string, *noKeys, Env) (delivery.Writer, error) { return &fakeWriter{}, nil }
 	for name, register := range map[string]func(r *Registry){
-		"duplicate":  func(r *Registry) { r.Sink("a", spec); r.Sink("a", spec) },
-		"empty type": func(r *Registry) { r.Sink("", spec) },
-		"no New":     func(r *Registry) { r.Sink("a", SinkSpec{NewConfig: spec.NewConfig}) },
+		"duplicate":            func(r *Registry) { Register(r, "a", sink); Register(r, "a", sink) },
+		"empty type":           func(r *Registry) { Register(r, "", sink) },
+		"no Sink or Writer":    func(r *Registry) { Register(r, "a", Type[*noKeys]{NewConfig: sink.NewConfig}) },
+		"both Sink and Writer": func(r *Registry) { Register(r, "a", both) },
+		"no NewConfig":         func(r *Registry) { Register(r, "a", Type[*noKeys]{Sink: sink.Sink}) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
@@ -33,6 +37,17 @@ func TestRegistryPanics(t *testing.T) {
 			}()
 			register(NewRegistry())
 		})
+	}
+}
+
+// A system's config of another type than its type's (a config built by
+// hand) is an error naming both, not a panic.
+func TestNewSinkWrongConfigType(t *testing.T) {
+	t.Parallel()
+	cfg := &Config{Systems: map[string]*System{"crm": {Name: "crm", Type: "fake", Config: &noKeys{}}}}
+	_, err := cfg.NewSink(testRegistry(), "crm", Env{})
+	if want := "systems.crm: fake: config is *config.noKeys, want *config.fakeConfig"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }
 
@@ -86,9 +101,9 @@ func (*fakeWriter) Write(context.Context, []delivery.Record) ([]delivery.Result,
 func TestWriters(t *testing.T) {
 	t.Parallel()
 	reg := testRegistry()
-	reg.Writer("crmx", WriterSpec{
-		NewConfig: func() Validator { return &fakeConfig{Rate: fakeRate{Requests: 1, Per: time.Second}} },
-		New: func(name string, cfg Validator, env Env) (delivery.Writer, error) {
+	Register(reg, "crmx", Type[*fakeConfig]{
+		NewConfig: func() *fakeConfig { return &fakeConfig{Rate: fakeRate{Requests: 1, Per: time.Second}} },
+		Writer: func(name string, _ *fakeConfig, env Env) (delivery.Writer, error) {
 			return &fakeWriter{name: name, env: env}, nil
 		},
 	})
@@ -130,8 +145,8 @@ func TestWriters(t *testing.T) {
 			t.Error("a writer type that is a sink type did not panic")
 		}
 	}()
-	reg.Writer("fake", WriterSpec{NewConfig: func() Validator { return &noKeys{} },
-		New: func(string, Validator, Env) (delivery.Writer, error) { return nil, nil }})
+	Register(reg, "fake", Type[*noKeys]{NewConfig: func() *noKeys { return &noKeys{} },
+		Writer: func(string, *noKeys, Env) (delivery.Writer, error) { return nil, nil }})
 }
 
 // Regression: a pipeline to a file or stdout system ignored its map; such

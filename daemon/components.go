@@ -11,7 +11,6 @@ import (
 	"github.com/cdcd-dev/cdcd/sinks/shopify"
 	"github.com/cdcd-dev/cdcd/sinks/slack"
 	"github.com/cdcd-dev/cdcd/sinks/smtp"
-	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/transform"
 )
 
@@ -27,7 +26,6 @@ func Components() *config.Registry {
 	shopify.Register(r)
 	slack.Register(r)
 	smtp.Register(r)
-	webhook.Register(r)
 	r.Checker(transform.Check)
 	return r
 }

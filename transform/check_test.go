@@ -21,11 +21,16 @@ func (nopWriter) Write(context.Context, []delivery.Record) ([]delivery.Result, e
 	return nil, nil
 }
 
-func testRegistry() *config.Registry {
+func testRegistry() *config.Registry { return registryOf(nil) }
+
+// registryOf registers the type nokeys, whose systems send webhooks with
+// a webhook: section webhook makes (none when nil).
+func registryOf(webhook func() config.Validator) *config.Registry {
 	r := config.NewRegistry()
-	r.Writer("nokeys", config.WriterSpec{
-		NewConfig: func() config.Validator { return &noKeys{} },
-		New:       func(string, config.Validator, config.Env) (delivery.Writer, error) { return nopWriter{}, nil },
+	config.Register(r, "nokeys", config.Type[*noKeys]{
+		NewConfig: func() *noKeys { return &noKeys{} },
+		Writer:    func(string, *noKeys, config.Env) (delivery.Writer, error) { return nopWriter{}, nil },
+		Webhook:   webhook,
 	})
 	return r
 }

@@ -174,8 +174,7 @@ pipelines:
 		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		reg := testRegistry()
-		reg.Webhooks(func(string) (config.Validator, error) { return &noKeys{}, nil })
+		reg := registryOf(func() config.Validator { return &noKeys{} })
 		reg.Checker(CheckSchema(ctx))
 		_, err := config.Load(path, reg)
 		checkProblems(t, err, []string{

@@ -6,8 +6,6 @@
 package file
 
 import (
-	"fmt"
-
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 )
@@ -37,24 +35,9 @@ func (*StdoutConfig) Validate() error { return nil }
 
 // Register adds the "file" and "stdout" system types to r.
 func Register(r *config.Registry) {
-	r.Sink("file", fileSpec())
-	r.Sink("stdout", stdoutSpec())
-}
-
-// NewStdout returns a sink that writes to env.Stdout (os.Stdout if nil),
-// for when no system is configured.
-func NewStdout(env config.Env) cdc.Sink {
-	return newStdout(env)
-}
-
-func fileSpec() config.SinkSpec {
-	return config.SinkSpec{
-		NewConfig: func() config.Validator { return &Config{Fsync: true} },
-		New: func(name string, cfg config.Validator, env config.Env) (cdc.Sink, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("file sink: config is %T, want *file.Config", cfg)
-			}
+	config.Register(r, "file", config.Type[*Config]{
+		NewConfig: func() *Config { return &Config{Fsync: true} },
+		Sink: func(name string, c *Config, env config.Env) (cdc.Sink, error) {
 			if err := c.Validate(); err != nil {
 				return nil, err
 			}
@@ -63,14 +46,17 @@ func fileSpec() config.SinkSpec {
 			}
 			return newFile(c.Path, c.Fsync, env), nil
 		},
-	}
-}
-
-func stdoutSpec() config.SinkSpec {
-	return config.SinkSpec{
-		NewConfig: func() config.Validator { return &StdoutConfig{} },
-		New: func(name string, cfg config.Validator, env config.Env) (cdc.Sink, error) {
+	})
+	config.Register(r, "stdout", config.Type[*StdoutConfig]{
+		NewConfig: func() *StdoutConfig { return &StdoutConfig{} },
+		Sink: func(name string, _ *StdoutConfig, env config.Env) (cdc.Sink, error) {
 			return newStdout(env), nil
 		},
-	}
+	})
+}
+
+// NewStdout returns a sink that writes to env.Stdout (os.Stdout if nil),
+// for when no system is configured.
+func NewStdout(env config.Env) cdc.Sink {
+	return newStdout(env)
 }

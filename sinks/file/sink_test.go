@@ -100,7 +100,7 @@ func checkEvents(t *testing.T, envs []envelope) {
 func TestWriteFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "events.jsonl")
-	s, err := fileSpec().New("out", &Config{Path: path, Fsync: true}, testEnv(t, nil))
+	s, err := newSink("file", &Config{Path: path, Fsync: true}, testEnv(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestAppends(t *testing.T) {
 	if err := os.WriteFile(path, line, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := fileSpec().New("out", &Config{Path: path}, testEnv(t, nil))
+	s, err := newSink("file", &Config{Path: path}, testEnv(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,9 +236,9 @@ func TestStdout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for name, build := range map[string]func(config.Env) (cdc.Sink, error){
-		"stdout type": func(env config.Env) (cdc.Sink, error) { return stdoutSpec().New("out", &StdoutConfig{}, env) },
+		"stdout type": func(env config.Env) (cdc.Sink, error) { return newSink("stdout", &StdoutConfig{}, env) },
 		"path -": func(env config.Env) (cdc.Sink, error) {
-			return fileSpec().New("out", &Config{Path: "-", Fsync: true}, env)
+			return newSink("file", &Config{Path: "-", Fsync: true}, env)
 		},
 		"NewStdout": func(env config.Env) (cdc.Sink, error) { return NewStdout(env), nil },
 	} {
@@ -293,4 +293,12 @@ func TestConfigLoad(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
+}
+
+// newSink builds system "out" of type typ with cfg as Register made it.
+func newSink(typ string, cfg config.Validator, env config.Env) (cdc.Sink, error) {
+	r := config.NewRegistry()
+	Register(r)
+	c := &config.Config{Systems: map[string]*config.System{"out": {Name: "out", Type: typ, Config: cfg}}}
+	return c.NewSink(r, "out", env)
 }

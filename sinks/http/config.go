@@ -22,6 +22,7 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
 )
 
 // Config is the config of the "http" system type.
@@ -193,14 +194,11 @@ func (a *Auth) validate() error {
 
 // Register adds the "http" system type to r.
 func Register(r *config.Registry) {
-	r.Writer("http", config.WriterSpec{
-		NewConfig: func() config.Validator { return NewConfig() },
-		New: func(name string, cfg config.Validator, env config.Env) (delivery.Writer, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("http writer: config is %T, want *http.Config", cfg)
-			}
+	config.Register(r, "http", config.Type[*Config]{
+		NewConfig: NewConfig,
+		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
 			return New(name, c, env.Log, env.Limiters)
 		},
+		Webhook: webhook.Section("http"),
 	})
 }

@@ -1,21 +1,15 @@
 package pagerduty
 
 import (
-	"fmt"
-
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Register adds the "pagerduty" system type to r.
 func Register(r *config.Registry) {
-	r.Writer("pagerduty", config.WriterSpec{
-		NewConfig: func() config.Validator { return DefaultConfig() },
-		New: func(name string, cfg config.Validator, env config.Env) (delivery.Writer, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("pagerduty writer: config is %T, want *pagerduty.Config", cfg)
-			}
+	config.Register(r, "pagerduty", config.Type[*Config]{
+		NewConfig: DefaultConfig,
+		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
 			return New(name, c, env)
 		},
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
 )
 
 // Config is the config of the "salesforce" system type.
@@ -145,14 +146,11 @@ func (c *Config) Validate() error {
 
 // Register adds the "salesforce" system type to r.
 func Register(r *config.Registry) {
-	r.Writer("salesforce", config.WriterSpec{
-		NewConfig: func() config.Validator { return NewConfig() },
-		New: func(name string, cfg config.Validator, env config.Env) (delivery.Writer, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("salesforce writer: config is %T, want *salesforce.Config", cfg)
-			}
+	config.Register(r, "salesforce", config.Type[*Config]{
+		NewConfig: NewConfig,
+		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
 			return New(name, c, env.Log, env.Limiters)
 		},
+		Webhook: webhook.Section("salesforce"),
 	})
 }

@@ -1,22 +1,18 @@
 package shopify
 
 import (
-	"fmt"
-
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/sources/webhook"
 )
 
 // Register adds the "shopify" system type to r.
 func Register(r *config.Registry) {
-	r.Writer("shopify", config.WriterSpec{
-		NewConfig: func() config.Validator { return DefaultConfig() },
-		New: func(name string, cfg config.Validator, env config.Env) (delivery.Writer, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("shopify writer: config is %T, want *shopify.Config", cfg)
-			}
+	config.Register(r, "shopify", config.Type[*Config]{
+		NewConfig: DefaultConfig,
+		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
 			return New(name, c, env)
 		},
+		Webhook: webhook.Section("shopify"),
 	})
 }

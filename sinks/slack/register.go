@@ -1,21 +1,15 @@
 package slack
 
 import (
-	"fmt"
-
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Register adds the "slack" system type to r.
 func Register(r *config.Registry) {
-	r.Writer("slack", config.WriterSpec{
-		NewConfig: func() config.Validator { return DefaultConfig() },
-		New: func(name string, cfg config.Validator, env config.Env) (delivery.Writer, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("slack writer: config is %T, want *slack.Config", cfg)
-			}
+	config.Register(r, "slack", config.Type[*Config]{
+		NewConfig: DefaultConfig,
+		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
 			return New(name, c, env)
 		},
 	})

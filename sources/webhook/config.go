@@ -94,10 +94,17 @@ func NewConfig(systemType string) (*Config, error) {
 	return nil, fmt.Errorf("system type %q sends no webhooks (hubspot, shopify, salesforce and http systems do)", systemType)
 }
 
-// Register makes the webhook: section of systems known to the config
-// loader.
-func Register(r *config.Registry) {
-	r.Webhooks(func(systemType string) (config.Validator, error) { return NewConfig(systemType) })
+// Section is the Webhook of a system type's config.Type: it makes the
+// type's webhook: section with NewConfig's defaults. It panics for a type
+// NewConfig does not know: a programming error.
+func Section(systemType string) func() config.Validator {
+	if _, err := NewConfig(systemType); err != nil {
+		panic(fmt.Sprintf("webhook: %v", err))
+	}
+	return func() config.Validator {
+		c, _ := NewConfig(systemType)
+		return c
+	}
 }
 
 func (c *Config) secrets() []string {

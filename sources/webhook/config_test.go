@@ -3,6 +3,8 @@ package webhook
 import (
 	"strings"
 	"testing"
+
+	"github.com/cdcd-dev/cdcd/config"
 )
 
 // A webhook section builds the System that verifies and parses what its
@@ -106,4 +108,21 @@ func TestIsOwnWrite(t *testing.T) {
 			t.Errorf("IsOwnWrite(%q) = %v, want %v", hint, got, want)
 		}
 	}
+}
+
+func TestSection(t *testing.T) {
+	t.Parallel()
+	c, ok := Section("shopify")().(*Config)
+	if !ok || c.Verify != "shopify" || c.MaxBody != ShopifyMaxBody {
+		t.Errorf("shopify section %+v", c)
+	}
+	if Section("shopify")() == config.Validator(c) {
+		t.Error("two systems share one section")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a section for slack, which sends no webhooks, did not panic")
+		}
+	}()
+	Section("slack")
 }
