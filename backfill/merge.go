@@ -115,8 +115,10 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 		}
 		n := len(out)
 		for i := range c.rows {
-			if _, changed := c.changed[keyString(c.rows[i].Key)]; changed {
-				continue
+			if len(c.changed) > 0 {
+				if _, changed := c.changed[keyString(c.rows[i].Key)]; changed {
+					continue
+				}
 			}
 			e := c.rows[i]
 			e.Ack = &rowAck{txn: ack, c: c}
