@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,9 +51,10 @@ func main() {
 	profile := flag.String("cpuprofile", "", "write cdcd's CPU profile of each run to `dir`/outbound-<run>.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory (configs, cdcd logs)")
 	logLevel := flag.String("log", "warn", "cdcd's log level")
+	steady := flag.Int("steady", 0, "instead of a backlog, insert `n` rows a second (in transactions of n/100 rows every 10 ms) while cdcd runs, for -rows rows, and report the latency from commit to the target's request")
 	pgconf := flag.String("pgconf", "", "more postgresql.conf `lines`, separated by ';'")
 	flag.Parse()
-	o := options{logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep}
+	o := options{steady: *steady, logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "outbound:", err)
 		os.Exit(1)
@@ -61,6 +63,7 @@ func main() {
 
 type options struct {
 	rows, conc, runs int
+	steady           int
 	fsync, keep      bool
 	cdcdBin, profile string
 	logLevel, pgconf string
@@ -121,9 +124,11 @@ func run(ctx context.Context, o options) error {
 	var lines []line
 	for i := 1; i <= o.runs; i++ {
 		var l line
-		step("run %d: plain client, %d requests, %d goroutines", i, o.rows, o.conc)
-		if l.plain, err = plainClient(ctx, tgt, o.rows, o.conc); err != nil {
-			return err
+		if o.steady == 0 {
+			step("run %d: plain client, %d requests, %d goroutines", i, o.rows, o.conc)
+			if l.plain, err = plainClient(ctx, tgt, o.rows, o.conc); err != nil {
+				return err
+			}
 		}
 		step("run %d: cdcd, %d rows", i, o.rows)
 		db := fmt.Sprintf("outbound_%d", i)
@@ -133,6 +138,12 @@ func run(ctx context.Context, o options) error {
 		if l.cdcd, err = cdcdRun(ctx, pg.URL(db), bin, dir, tgt, o, i); err != nil {
 			return err
 		}
+		if o.steady > 0 {
+			ls := l.cdcd.latencies
+			fmt.Printf("run %d: %d rows at %d/s: latency from insert to the target's request p50 %v, p99 %v, max %v; peak RSS %.0f MiB; load avg %s\n",
+				i, o.rows, o.steady, quantile(ls, 0.5), quantile(ls, 0.99), quantile(ls, 1), float64(l.cdcd.peakRSS)/(1<<20), loadAvg())
+			continue
+		}
 		step("run %d: plain client again", i)
 		if l.plainAfter, err = plainClient(ctx, tgt, o.rows, o.conc); err != nil {
 			return err
@@ -140,8 +151,19 @@ func run(ctx context.Context, o options) error {
 		l.load = loadAvg()
 		lines = append(lines, l)
 	}
-	report(o, pg, conn, loadStart, lines)
+	if o.steady == 0 {
+		report(o, pg, conn, loadStart, lines)
+	}
 	return nil
+}
+
+// quantile returns the q quantile of sorted durations, rounded to 0.1 ms.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(int(q*float64(len(sorted))), len(sorted)-1)
+	return sorted[i].Round(100 * time.Microsecond)
 }
 
 // line is one side-by-side run: the plain client just before cdcd and
@@ -161,6 +183,9 @@ type measure struct {
 	peakRSS  int64
 	cpu      time.Duration
 	commits  int64 // transactions committed in cdcd's database during the run
+	// latencies are, sorted, each request's delay after its row's insert
+	// (meaningful with -steady only).
+	latencies []time.Duration
 }
 
 func (m measure) rate() float64 { return float64(m.requests) / m.elapsed.Seconds() }
@@ -174,6 +199,7 @@ type target struct {
 	requests    atomic.Int64
 	mu          sync.Mutex
 	first, last time.Time
+	latencies   []time.Duration // from the body's updated_at to arrival
 }
 
 func startTarget() *target {
@@ -183,9 +209,14 @@ func startTarget() *target {
 	}
 	t := &target{url: "http://" + l.Addr().String()}
 	t.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		b, _ := io.ReadAll(r.Body)
 		now := time.Now()
+		var row struct {
+			UpdatedAt time.Time `json:"updated_at"`
+		}
+		_ = json.Unmarshal(b, &row)
 		t.mu.Lock()
+		t.latencies = append(t.latencies, now.Sub(row.UpdatedAt))
 		if t.first.IsZero() {
 			t.first = now
 		}
@@ -208,6 +239,7 @@ func startTarget() *target {
 func (t *target) reset() {
 	t.mu.Lock()
 	t.first, t.last = time.Time{}, time.Time{}
+	t.latencies = t.latencies[:0]
 	t.mu.Unlock()
 	t.requests.Store(0)
 }
@@ -316,7 +348,9 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 		return measure{}, err
 	}
 	defer dropSlot(context.WithoutCancel(ctx), conn, slot)
-	if _, err := conn.Exec(ctx, `INSERT INTO items
+	if o.steady > 0 {
+		// inserted once cdcd streams, below
+	} else if _, err := conn.Exec(ctx, `INSERT INTO items
 		SELECT i, 'item ' || i, 'SKU-' || lpad(i::text, 6, '0'), i % 100, (i % 1000) + 0.5, true,
 		       '2026-12-01 12:00:00+00', 'a note about item ' || i
 		FROM generate_series(1, $1) i`, o.rows); err != nil {
@@ -365,6 +399,12 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 			return errors.New("cdcd did not stop within 30s of SIGTERM")
 		}
 	}
+	if o.steady > 0 {
+		if err := insertSteadily(ctx, conn, slot, o.steady, o.rows, exited); err != nil {
+			_ = stop()
+			return measure{}, err
+		}
+	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for t.requests.Load() < int64(o.rows) {
 		select {
@@ -379,6 +419,10 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	}
 	first, last := t.window()
 	m := measure{requests: t.requests.Load(), elapsed: last.Sub(first), total: last.Sub(began)}
+	t.mu.Lock()
+	m.latencies = slices.Clone(t.latencies)
+	t.mu.Unlock()
+	slices.Sort(m.latencies)
 	// The last request's bookkeeping follows its answer: wait for it.
 	var links, delivered int64
 	for time.Now().Before(deadline) {
@@ -422,6 +466,37 @@ func report(o options, pg *cdctest.Postgres, conn *pgx.Conn, loadStart string, l
 	fmt.Printf("\nratio = cdcd requests/s ÷ the mean of the plain client's requests/s before and after it, each from the target's first request to its last; ratios %.2f–%.2f (target ≥ 0.80);\n"+
 		"commits/1k rows: transactions committed in cdcd's database from its start to the last row's bookkeeping, per 1,000 rows (migrations included)\n",
 		ratios[0], ratios[len(ratios)-1])
+}
+
+// insertSteadily waits until cdcd streams from slot, then inserts rows
+// rows at perSecond, in one transaction of perSecond/100 rows every 10 ms,
+// each row's updated_at its insert time.
+func insertSteadily(ctx context.Context, conn *pgx.Conn, slot string, perSecond, rows int, exited <-chan error) error {
+	for active := false; !active; {
+		if err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active); err != nil {
+			return err
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("cdcd exited: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	per := max(perSecond/100, 1)
+	began := time.Now()
+	defer func() { step("inserted %d rows at %.0f/s", rows, float64(rows)/time.Since(began).Seconds()) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for next := 1; next <= rows; next += per {
+		if _, err := conn.Exec(ctx, `INSERT INTO items
+			SELECT i, 'item ' || i, 'SKU-' || lpad(i::text, 6, '0'), i % 100, (i % 1000) + 0.5, true,
+			       clock_timestamp(), 'a note about item ' || i
+			FROM generate_series($1::int, $2::int) i`, next, min(next+per-1, rows)); err != nil {
+			return err
+		}
+		<-tick.C
+	}
+	return nil
 }
 
 // commits is the number of transactions committed in conn's database so
