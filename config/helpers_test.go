@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // fakeConfig exercises the decoding rules a real plugin relies on.
@@ -81,7 +81,7 @@ func testRegistry() *Registry {
 	// A writer: pipelines to it may map and link records.
 	Register(r, "nokeys", Type[*noKeys]{
 		NewConfig: func() *noKeys { return &noKeys{} },
-		Writer: func(name string, _ *noKeys, env Env) (delivery.Writer, error) {
+		Writer: func(name string, _ *noKeys, env Env) (syncapi.Writer, error) {
 			return &fakeWriter{name: name, env: env}, nil
 		},
 	})

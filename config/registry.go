@@ -12,8 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Validator is a plugin's config. Validate checks it offline and returns
@@ -39,7 +39,7 @@ type Type[C Validator] struct {
 	// neither connects, opens nor creates anything outside the process;
 	// that happens on first use.
 	Sink   func(name string, cfg C, env Env) (cdc.Sink, error)
-	Writer func(name string, cfg C, env Env) (delivery.Writer, error)
+	Writer func(name string, cfg C, env Env) (syncapi.Writer, error)
 	// Webhook, for types whose systems send webhooks, returns the config
 	// of a system's webhook: section with its defaults set, decoded like
 	// the system's own.
@@ -50,7 +50,7 @@ type Type[C Validator] struct {
 type systemType struct {
 	newConfig func() Validator
 	sink      func(name string, cfg Validator, env Env) (cdc.Sink, error)
-	writer    func(name string, cfg Validator, env Env) (delivery.Writer, error)
+	writer    func(name string, cfg Validator, env Env) (syncapi.Writer, error)
 	webhook   func() Validator
 }
 
@@ -76,7 +76,7 @@ func Register[C Validator](r *Registry, typ string, t Type[C]) {
 			return t.Sink(name, c, env)
 		}
 	} else {
-		st.writer = func(name string, cfg Validator, env Env) (delivery.Writer, error) {
+		st.writer = func(name string, cfg Validator, env Env) (syncapi.Writer, error) {
 			c, err := configOf[C](typ, cfg)
 			if err != nil {
 				return nil, err
@@ -247,7 +247,7 @@ func (c *Config) NewSink(reg *Registry, name string, env Env) (cdc.Sink, error) 
 
 // NewWriter builds the writer of the named system. The writer's logger
 // carries the system name.
-func (c *Config) NewWriter(reg *Registry, name string, env Env) (delivery.Writer, error) {
+func (c *Config) NewWriter(reg *Registry, name string, env Env) (syncapi.Writer, error) {
 	sys, ok := c.Systems[name]
 	if !ok || sys == nil {
 		return nil, fmt.Errorf("systems.%s: no such system", name)

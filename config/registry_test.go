@@ -10,8 +10,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 func TestRegistryPanics(t *testing.T) {
@@ -21,7 +21,7 @@ func TestRegistryPanics(t *testing.T) {
 		Sink:      func(string, *noKeys, Env) (cdc.Sink, error) { return &fakeSink{}, nil },
 	}
 	both := sink
-	both.Writer = func(string, *noKeys, Env) (delivery.Writer, error) { return &fakeWriter{}, nil }
+	both.Writer = func(string, *noKeys, Env) (syncapi.Writer, error) { return &fakeWriter{}, nil }
 	for name, register := range map[string]func(r *Registry){
 		"duplicate":            func(r *Registry) { Register(r, "a", sink); Register(r, "a", sink) },
 		"empty type":           func(r *Registry) { Register(r, "", sink) },
@@ -94,7 +94,7 @@ type fakeWriter struct {
 	env  Env
 }
 
-func (*fakeWriter) Write(context.Context, []delivery.Record) ([]delivery.Result, error) {
+func (*fakeWriter) Write(context.Context, []syncapi.Record) ([]syncapi.Result, error) {
 	return nil, nil
 }
 
@@ -103,7 +103,7 @@ func TestWriters(t *testing.T) {
 	reg := testRegistry()
 	Register(reg, "crmx", Type[*fakeConfig]{
 		NewConfig: func() *fakeConfig { return &fakeConfig{Rate: fakeRate{Requests: 1, Per: time.Second}} },
-		Writer: func(name string, _ *fakeConfig, env Env) (delivery.Writer, error) {
+		Writer: func(name string, _ *fakeConfig, env Env) (syncapi.Writer, error) {
 			return &fakeWriter{name: name, env: env}, nil
 		},
 	})
@@ -146,7 +146,7 @@ func TestWriters(t *testing.T) {
 		}
 	}()
 	Register(reg, "fake", Type[*noKeys]{NewConfig: func() *noKeys { return &noKeys{} },
-		Writer: func(string, *noKeys, Env) (delivery.Writer, error) { return nil, nil }})
+		Writer: func(string, *noKeys, Env) (syncapi.Writer, error) { return nil, nil }})
 }
 
 // Regression: a pipeline to a file or stdout system ignored its map; such

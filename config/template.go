@@ -1,6 +1,6 @@
 package config
 
-import "github.com/cdcd-dev/cdcd/delivery"
+import "github.com/cdcd-dev/cdcd/syncapi"
 
 // TemplateChecker is implemented by the config of a writer whose templates
 // read a record (URLs, bodies, messages). CheckTemplates renders every
@@ -10,5 +10,5 @@ import "github.com/cdcd-dev/cdcd/delivery"
 // system ("update.url"). Errors that depend on the values are not its
 // concern: rec holds placeholders.
 type TemplateChecker interface {
-	CheckTemplates(rec *delivery.Record) []FieldError
+	CheckTemplates(rec *syncapi.Record) []FieldError
 }

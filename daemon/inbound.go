@@ -16,6 +16,7 @@ import (
 	"github.com/cdcd-dev/cdcd/sources/imports"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/transform"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -45,7 +46,7 @@ func (d *Daemon) inboundPipeline(ctx context.Context, p *config.Pipeline) (pipel
 		if err != nil {
 			return bad(err)
 		}
-		if f, ok := w.(delivery.Fetcher); ok {
+		if f, ok := w.(syncapi.Fetcher); ok {
 			in.Fetcher, in.Mapper = f, m
 		}
 		if l, ok := w.(imports.Lister); ok && canList(cfg.Systems[p.From].Config) {
@@ -54,7 +55,7 @@ func (d *Daemon) inboundPipeline(ctx context.Context, p *config.Pipeline) (pipel
 			}
 			d.imports[p.Name] = imports.Source{System: p.From, Object: p.Object, Fields: m.Reads(), Lister: l}
 		}
-		pw, ok := w.(delivery.Patcher)
+		pw, ok := w.(syncapi.Patcher)
 		in.Conflicts.Patched = ok && pw.PatchesFields()
 	}
 	if wh, ok := cfg.Systems[p.From].Webhook.(*webhook.Config); ok {

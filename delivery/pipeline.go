@@ -14,14 +14,6 @@ import (
 	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-// Mapper turns an event into the record for a system; ok=false means the
-// pipeline skips the event (filtered out, or its op is not selected). An
-// error means the event cannot be mapped: the pipeline dead-letters it, and
-// a replay maps it again. Package transform implements it.
-type Mapper interface {
-	Map(ctx context.Context, e *cdc.Event) (rec Record, ok bool, err error)
-}
-
 // PipelineConfig configures the delivery of one pipeline to one system.
 type PipelineConfig struct {
 	// Name identifies the pipeline in stores, logs and metrics; System is

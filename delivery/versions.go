@@ -12,14 +12,6 @@ import (
 	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-// Versioner is a Writer that reads the system's current version (its
-// updated-at) of records. With PipelineConfig.RemoteMoved set, a pipeline
-// reads the versions of the records it is about to update and does not
-// write over a change the system made since cdcd last synced the record.
-type Versioner interface {
-	Versions(ctx context.Context, object string, ids []string) (map[string]time.Time, error)
-}
-
 // versionSlack is how much newer than the link's version the system's may
 // be and still count as cdcd's own last sync: the two clocks of one write
 // (the write's answer and a later read) may differ by milliseconds.
@@ -143,14 +135,6 @@ func parseVersion(s string) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-// Patcher is a Writer whose updates change only the fields they carry
-// (PATCH). Its updates of linked records carry only the fields that differ
-// from the last sync, so a field changed in the system meanwhile is not
-// written over with the value it had then.
-type Patcher interface {
-	PatchesFields() bool
 }
 
 // patch skips the updates of linked records that change no field since

@@ -15,6 +15,7 @@ import (
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/hubspot"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/syncstate"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
@@ -23,8 +24,8 @@ import (
 // column but id.
 type contactMapper struct{}
 
-func (contactMapper) Map(_ context.Context, e *cdc.Event) (delivery.Record, bool, error) {
-	rec := delivery.Record{}
+func (contactMapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, error) {
+	rec := syncapi.Record{}
 	if e.Op == cdc.OpDelete {
 		return rec, true, nil
 	}

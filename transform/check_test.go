@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 type noKeys struct{}
@@ -17,7 +17,7 @@ func (*noKeys) Validate() error { return nil }
 
 type nopWriter struct{}
 
-func (nopWriter) Write(context.Context, []delivery.Record) ([]delivery.Result, error) {
+func (nopWriter) Write(context.Context, []syncapi.Record) ([]syncapi.Result, error) {
 	return nil, nil
 }
 
@@ -29,7 +29,7 @@ func registryOf(webhook func() config.Validator) *config.Registry {
 	r := config.NewRegistry()
 	config.Register(r, "nokeys", config.Type[*noKeys]{
 		NewConfig: func() *noKeys { return &noKeys{} },
-		Writer:    func(string, *noKeys, config.Env) (delivery.Writer, error) { return nopWriter{}, nil },
+		Writer:    func(string, *noKeys, config.Env) (syncapi.Writer, error) { return nopWriter{}, nil },
 		Webhook:   webhook,
 	})
 	return r

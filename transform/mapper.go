@@ -15,7 +15,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Spec is what a Mapper is built from: the mapping keys of a pipeline.
@@ -198,45 +198,45 @@ func New(spec Spec, lookups LookupSource, log zerolog.Logger) (*Mapper, error) {
 // delivered: its op is not selected, the filter is not true, or it is a
 // truncate. An error that evaluating the mapping again cannot fix is
 // cdc.Permanent; lookup errors are transient.
-func (m *Mapper) Map(ctx context.Context, e *cdc.Event) (delivery.Record, bool, error) {
+func (m *Mapper) Map(ctx context.Context, e *cdc.Event) (syncapi.Record, bool, error) {
 	op, name, ok := m.op(e.Op)
 	if !ok {
-		return delivery.Record{}, false, nil
+		return syncapi.Record{}, false, nil
 	}
 	st := m.pool.Get().(*state)
 	defer m.release(st)
 	if m.needEnv {
 		if err := m.fillEnv(st, e, name); err != nil {
-			return delivery.Record{}, false, permanent(err)
+			return syncapi.Record{}, false, permanent(err)
 		}
 	}
 	if !m.lookupFirst {
 		if pass, err := m.pass(st); err != nil || !pass {
-			return delivery.Record{}, false, err
+			return syncapi.Record{}, false, err
 		}
 	}
 	for _, lk := range m.lookups {
 		row, err := lk.fetch(ctx, m.src, st)
 		if err != nil {
-			return delivery.Record{}, false, err
+			return syncapi.Record{}, false, err
 		}
 		st.lookup[lk.name] = row
 	}
 	if m.lookupFirst {
 		if pass, err := m.pass(st); err != nil || !pass {
-			return delivery.Record{}, false, err
+			return syncapi.Record{}, false, err
 		}
 	}
 	fields, err := m.mapFields(st, e)
 	if err != nil {
-		return delivery.Record{}, false, permanent(err)
+		return syncapi.Record{}, false, permanent(err)
 	}
 	st.buf = cdc.AppendKey(st.buf[:0], e)
 	object := m.object
 	if object == "" {
 		object = e.Table
 	}
-	return delivery.Record{Event: e, Op: op, Object: object, Key: string(st.buf), Fields: fields}, true, nil
+	return syncapi.Record{Event: e, Op: op, Object: object, Key: string(st.buf), Fields: fields}, true, nil
 }
 
 // op maps a change to the record's op and its name in expressions.

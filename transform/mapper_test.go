@@ -9,7 +9,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 var contact = row(
@@ -251,7 +251,7 @@ func TestNowIsUTC(t *testing.T) {
 	}
 }
 
-var _ delivery.Mapper = (*Mapper)(nil)
+var _ syncapi.Mapper = (*Mapper)(nil)
 
 func TestReads(t *testing.T) {
 	m := mustNew(t, Spec{Map: map[string]config.Source{

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // checkTemplates renders the templates of the system each pipeline writes
@@ -44,7 +44,7 @@ func checkTemplates(cfg *config.Config) []error {
 
 // sampleRecord is a record of p with every mapped field set to a
 // placeholder, dotted targets nested.
-func sampleRecord(p *config.Pipeline) *delivery.Record {
+func sampleRecord(p *config.Pipeline) *syncapi.Record {
 	fields := map[string]any{}
 	for target := range p.Map {
 		m := fields
@@ -60,7 +60,7 @@ func sampleRecord(p *config.Pipeline) *delivery.Record {
 		m[parts[len(parts)-1]] = "sample"
 	}
 	schema, table, _ := strings.Cut(p.From, ".")
-	return &delivery.Record{
+	return &syncapi.Record{
 		Event: &cdc.Event{Op: cdc.OpUpdate, Schema: schema, Table: table, Pos: cdc.Position{CommitLSN: 1}},
 		Op:    cdc.OpUpdate, Object: p.Object, Key: `{"id":1}`, ExternalID: "sample-id", Fields: fields,
 	}

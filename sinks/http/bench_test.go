@@ -15,8 +15,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // BenchmarkWrite writes records one per request to a local endpoint that
@@ -47,7 +47,7 @@ func BenchmarkWrite(b *testing.B) {
 			var wg sync.WaitGroup
 			for range par {
 				wg.Go(func() {
-					recs := []delivery.Record{{Event: &cdc.Event{DeliveryID: "ev-1"}, Op: cdc.OpUpdate, Object: "stock", Key: `{"sku":"SKU-000123"}`, ExternalID: "x", Fields: fields}}
+					recs := []syncapi.Record{{Event: &cdc.Event{DeliveryID: "ev-1"}, Op: cdc.OpUpdate, Object: "stock", Key: `{"sku":"SKU-000123"}`, ExternalID: "x", Fields: fields}}
 					for next.Add(1) <= int64(b.N) {
 						res, err := w.Write(context.Background(), recs)
 						if err != nil || res[0].Err != nil {

@@ -2,13 +2,13 @@ package http
 
 import (
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // CheckTemplates renders the URL and body of each request over rec, as
 // the request's op, and reports those that name what rec cannot hold.
-func (c *Config) CheckTemplates(rec *delivery.Record) []config.FieldError {
+func (c *Config) CheckTemplates(rec *syncapi.Record) []config.FieldError {
 	var errs []config.FieldError
 	for _, r := range []struct {
 		op  string

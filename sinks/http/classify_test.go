@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/vendortest/httpapi"
 )
 
@@ -80,7 +80,7 @@ func TestRetryAfterPausesLimiter(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := w.Write(ctx, []delivery.Record{record(cdc.OpUpdate, "1", map[string]any{"sku": "P2"})}); err == nil {
+	if _, err := w.Write(ctx, []syncapi.Record{record(cdc.OpUpdate, "1", map[string]any{"sku": "P2"})}); err == nil {
 		t.Fatal("write went out during the pause")
 	}
 	if n := len(srv.Requests()); n != 1 {

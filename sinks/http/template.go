@@ -10,7 +10,7 @@ import (
 	"text/template"
 	"text/template/parse"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // view is what URL and body templates see.
@@ -23,7 +23,7 @@ type view struct {
 	Fields     map[string]any
 }
 
-func newView(op string, r *delivery.Record) view {
+func newView(op string, r *syncapi.Record) view {
 	v := view{Op: op, Object: r.Object, Key: r.Key, ExternalID: r.ExternalID, Fields: r.Fields}
 	if r.Event != nil {
 		v.EventID = r.Event.ID()

@@ -17,9 +17,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // maxResponse bounds the response bytes read.
@@ -49,7 +49,7 @@ type operation struct {
 	body   *template.Template // nil: JSON of Fields, or no body for delete
 }
 
-var _ delivery.Batcher = (*Writer)(nil)
+var _ syncapi.Batcher = (*Writer)(nil)
 
 // New validates c and builds the writer of system name. Its requests wait
 // on limiters.For(c.Account, c.Rate); nil limiters gives the writer a
@@ -114,15 +114,15 @@ func (w *Writer) MaxBatch() int { return 1 }
 
 // Write sends each record's request in turn. It returns an error only when
 // ctx ends.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	for i := range records {
 		r := &records[i]
 		id, err := w.write(ctx, r)
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		results[i] = delivery.Result{ExternalID: id, Err: err}
+		results[i] = syncapi.Result{ExternalID: id, Err: err}
 	}
 	w.log.Debug().Int("records", len(records)).Msg("batch written")
 	return results, nil
@@ -130,7 +130,7 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 
 // pick returns the operation for r: a delete, an update of a linked
 // record, or a create; one of create and update stands in for the other.
-func (w *Writer) pick(r *delivery.Record) (*operation, error) {
+func (w *Writer) pick(r *syncapi.Record) (*operation, error) {
 	if r.Op == cdc.OpDelete {
 		if op := w.ops["delete"]; op != nil {
 			return op, nil
@@ -148,7 +148,7 @@ func (w *Writer) pick(r *delivery.Record) (*operation, error) {
 }
 
 // write sends one record and returns its external id.
-func (w *Writer) write(ctx context.Context, r *delivery.Record) (string, error) {
+func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
 	op, err := w.pick(r)
 	if err != nil {
 		return r.ExternalID, err

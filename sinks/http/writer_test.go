@@ -12,8 +12,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/vendortest/httpapi"
 )
 
@@ -41,15 +41,15 @@ func testConfig(srv *httpapi.Server) *Config {
 var seq atomic.Int64
 
 // record returns a record whose event has a unique id.
-func record(op cdc.Op, extID string, fields map[string]any) delivery.Record {
+func record(op cdc.Op, extID string, fields map[string]any) syncapi.Record {
 	ev := &cdc.Event{Op: op, DeliveryID: fmt.Sprintf("ev-%d", seq.Add(1))}
-	return delivery.Record{Event: ev, Op: op, Object: "items", Key: `{"id":1}`, ExternalID: extID, Fields: fields}
+	return syncapi.Record{Event: ev, Op: op, Object: "items", Key: `{"id":1}`, ExternalID: extID, Fields: fields}
 }
 
 // write writes one record and returns its result.
-func write(t *testing.T, w *Writer, r delivery.Record) delivery.Result {
+func write(t *testing.T, w *Writer, r syncapi.Record) syncapi.Result {
 	t.Helper()
-	res, err := w.Write(context.Background(), []delivery.Record{r})
+	res, err := w.Write(context.Background(), []syncapi.Record{r})
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestTemplates(t *testing.T) {
 	srv := httpapi.New(t, httpapi.Options{})
 	cases := []struct {
 		name, url, body string
-		rec             delivery.Record
+		rec             syncapi.Record
 		wantPath        string
 		wantQuery       string
 		wantBody        string

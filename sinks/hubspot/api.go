@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // ErrOutcomeUnknown is wrapped by the error of a call that may or may not
 // have been applied: the connection failed or timed out after the request
 // was sent, or the answer left the input unclear. It is
-// delivery.ErrOutcomeUnknown.
-var ErrOutcomeUnknown = delivery.ErrOutcomeUnknown
+// syncapi.ErrOutcomeUnknown.
+var ErrOutcomeUnknown = syncapi.ErrOutcomeUnknown
 
 // errorBody is the part of HubSpot's error shape that vendorhttp.Classify
 // does not read; every field is optional.

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -109,7 +109,7 @@ func BenchmarkHubSpotThroughput(b *testing.B) {
 		float64(records-limit*batch)/elapsed.Seconds(), srv.Count429(), late429)
 }
 
-func results(res []delivery.Result) []error {
+func results(res []syncapi.Result) []error {
 	errs := make([]error, len(res))
 	for i, r := range res {
 		errs[i] = r.Err

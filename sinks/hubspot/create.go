@@ -7,16 +7,16 @@ import (
 	"strings"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
-var _ delivery.Settler = (*Writer)(nil)
+var _ syncapi.Settler = (*Writer)(nil)
 
 // SettlesCreate tells the pipeline to keep track of the records this
-// writer creates (delivery.Settler): those upserted by id_property need
+// writer creates (syncapi.Settler): those upserted by id_property need
 // nothing, the others come back Unsettled when their outcome is unknown,
 // and are looked up before they are created again.
-func (w *Writer) SettlesCreate(rec *delivery.Record) bool {
+func (w *Writer) SettlesCreate(rec *syncapi.Record) bool {
 	if w.idProperty == "" {
 		return true
 	}
@@ -34,7 +34,7 @@ var errUnsettled = fmt.Errorf("an earlier create of this record may have been ap
 // create sends inputs as batch creates, links and updates the ones HubSpot
 // refuses as duplicates, and settles by a lookup the ones its answer
 // leaves unclear. A record whose earlier create may have been applied
-// (delivery.Record.Unsettled) is looked up first, and created only when
+// (syncapi.Record.Unsettled) is looked up first, and created only when
 // HubSpot does not hold it; one that cannot be looked up fails for good
 // rather than be duplicated.
 func (p *pass) create(ctx context.Context, object string, inputs []input) {

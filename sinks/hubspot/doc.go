@@ -34,7 +34,7 @@
 // A call that times out or loses its connection may have been applied.
 // The writer never resends on its own; it returns a transient error
 // wrapping ErrOutcomeUnknown and the delivery layer writes the records
-// again. The writer is a delivery.Settler: the pipeline records every
+// again. The writer is a syncapi.Settler: the pipeline records every
 // create in cdcd.pending_creates before it is sent and clears it once the
 // record is linked, so a record whose create may have been applied, before
 // a restart too (a kill between the call and its answer), comes back

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -150,7 +150,7 @@ func TestLostCreateAnswerNeverDuplicates(t *testing.T) {
 			w := newWriter(t, srv, nil, func(c *Config) {
 				c.Object, c.IDProperty, c.Timeout = tc.object, tc.idProp, 200*time.Millisecond
 			})
-			rec := []delivery.Record{upsertRec(`[1]`, "", tc.fields)}
+			rec := []syncapi.Record{upsertRec(`[1]`, "", tc.fields)}
 			srv.FailNext(fake.FaultTimeoutAfterApply, 1)
 			if _, err := w.Write(context.Background(), rec); !errors.Is(err, ErrOutcomeUnknown) || cdc.IsPermanent(err) {
 				t.Fatalf("first write: %v, want a transient unknown outcome", err)
@@ -207,7 +207,7 @@ func faultsNeverCreateTwice(t *testing.T, ids fake.TraceIDs) {
 			if attempt == 50 {
 				t.Fatalf("%d records still failing", len(pending))
 			}
-			var next []delivery.Record
+			var next []syncapi.Record
 			for batch := range slices.Chunk(pending, 4) {
 				res, _ := w.Write(context.Background(), batch)
 				for i, r := range res {
@@ -259,7 +259,7 @@ func TestSettlesOnlyPlainCreates(t *testing.T) {
 	noEmail := upsertRec(`[2]`, "", map[string]any{"firstname": "A", "email": nil})
 	for _, tc := range []struct {
 		w    *Writer
-		rec  delivery.Record
+		rec  syncapi.Record
 		want bool
 	}{{plain, withEmail, true}, {byEmail, withEmail, false}, {byEmail, noEmail, true}} {
 		if got := tc.w.SettlesCreate(&tc.rec); got != tc.want {

@@ -12,17 +12,17 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
-var _ delivery.Fetcher = (*Writer)(nil)
+var _ syncapi.Fetcher = (*Writer)(nil)
 
 // Fetch reads records back by batch read (POST
 // /crm/v3/objects/{object}/batch/read, 100 ids a call) with the named
 // properties, for webhooks that carry one property or none. A row holds
 // the properties HubSpot returned, as strings (or null), sorted by name;
 // an id HubSpot does not return (archived, or never there) has none. It
-// implements delivery.Fetcher: a failed call leaves its ids without rows,
+// implements syncapi.Fetcher: a failed call leaves its ids without rows,
 // and the rows of the other calls are returned with its error.
 func (w *Writer) Fetch(ctx context.Context, object string, ids, fields []string) (map[string]cdc.Row, error) {
 	if object == "" {
@@ -73,7 +73,7 @@ func (w *Writer) readBatch(ctx context.Context, object string, ids, fields []str
 
 // Versions returns the updatedAt of the records ids of object (the
 // writer's object when empty), read in batches of 100; a record that does
-// not exist is absent. It implements delivery.Versioner.
+// not exist is absent. It implements syncapi.Versioner.
 func (w *Writer) Versions(ctx context.Context, object string, ids []string) (map[string]time.Time, error) {
 	if object == "" {
 		object = w.object

@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -42,17 +42,17 @@ func newWriter(t testing.TB, srv *fake.Server, limiters *ratelimit.Limiters, edi
 	return w
 }
 
-func upsertRec(key, extID string, fields map[string]any) delivery.Record {
-	return delivery.Record{Op: cdc.OpUpdate, Key: key, ExternalID: extID, Fields: fields}
+func upsertRec(key, extID string, fields map[string]any) syncapi.Record {
+	return syncapi.Record{Op: cdc.OpUpdate, Key: key, ExternalID: extID, Fields: fields}
 }
 
-func deleteRec(key, extID string, fields map[string]any) delivery.Record {
-	return delivery.Record{Op: cdc.OpDelete, Key: key, ExternalID: extID, Fields: fields}
+func deleteRec(key, extID string, fields map[string]any) syncapi.Record {
+	return syncapi.Record{Op: cdc.OpDelete, Key: key, ExternalID: extID, Fields: fields}
 }
 
 // contacts makes n records of new contacts with distinct emails.
-func contacts(prefix string, n int) []delivery.Record {
-	recs := make([]delivery.Record, n)
+func contacts(prefix string, n int) []syncapi.Record {
+	recs := make([]syncapi.Record, n)
 	for i := range recs {
 		recs[i] = upsertRec(fmt.Sprintf(`[%q,%d]`, prefix, i), "", map[string]any{
 			"email":     fmt.Sprintf("%s%d@example.com", prefix, i),
@@ -62,7 +62,7 @@ func contacts(prefix string, n int) []delivery.Record {
 	return recs
 }
 
-func write(t testing.TB, w *Writer, recs []delivery.Record) []delivery.Result {
+func write(t testing.TB, w *Writer, recs []syncapi.Record) []syncapi.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -77,7 +77,7 @@ func write(t testing.TB, w *Writer, recs []delivery.Record) []delivery.Result {
 }
 
 // mustSucceed fails the test if any result has an error.
-func mustSucceed(t testing.TB, res []delivery.Result) {
+func mustSucceed(t testing.TB, res []syncapi.Result) {
 	t.Helper()
 	for i, r := range res {
 		if r.Err != nil {

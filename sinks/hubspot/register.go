@@ -2,8 +2,8 @@ package hubspot
 
 import (
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Register adds the "hubspot" system type to r. Writers share
@@ -11,7 +11,7 @@ import (
 func Register(r *config.Registry) {
 	config.Register(r, "hubspot", config.Type[*Config]{
 		NewConfig: NewConfig,
-		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
+		Writer: func(name string, c *Config, env config.Env) (syncapi.Writer, error) {
 			return New(name, c, env.Log, env.Limiters)
 		},
 		Webhook: webhook.Section("hubspot"),

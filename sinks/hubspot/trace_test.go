@@ -9,16 +9,16 @@ import (
 	"testing"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
 // deliver writes recs as the delivery layer does: batches of size, each
 // failed record retried with the next round, until every record is linked
 // or failed for good. It returns each record's result.
-func deliver(t *testing.T, w *Writer, recs []delivery.Record, size int) []delivery.Result {
+func deliver(t *testing.T, w *Writer, recs []syncapi.Record, size int) []syncapi.Result {
 	t.Helper()
-	out := make([]delivery.Result, len(recs))
+	out := make([]syncapi.Result, len(recs))
 	pending := make([]int, len(recs))
 	for i := range pending {
 		pending[i] = i
@@ -29,13 +29,13 @@ func deliver(t *testing.T, w *Writer, recs []delivery.Record, size int) []delive
 		}
 		var next []int
 		for idx := range slices.Chunk(pending, size) {
-			batch := make([]delivery.Record, len(idx))
+			batch := make([]syncapi.Record, len(idx))
 			for k, i := range idx {
 				batch[k] = recs[i]
 			}
 			res, err := w.Write(context.Background(), batch)
 			for k, i := range idx {
-				r := delivery.Result{Err: err}
+				r := syncapi.Result{Err: err}
 				if err == nil {
 					r = res[k]
 				}
@@ -137,7 +137,7 @@ func TestCompaniesMatchedByProperties(t *testing.T) {
 	t.Parallel()
 	srv := start(t, fake.Options{TraceIDs: fake.TraceIDsOmit, Seed: 5})
 	w := newWriter(t, srv, nil, func(c *Config) { c.Object = "companies" })
-	var recs []delivery.Record
+	var recs []syncapi.Record
 	for i := range 20 {
 		recs = append(recs, upsertRec(fmt.Sprintf("[%d]", i), "", map[string]any{"name": fmt.Sprintf("Acme %d", i%10), "domain": fmt.Sprintf("acme%d.example", i)}))
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // maxBatch is the most inputs a HubSpot batch call takes.
@@ -37,8 +37,8 @@ type Writer struct {
 }
 
 var (
-	_ delivery.Writer  = (*Writer)(nil)
-	_ delivery.Batcher = (*Writer)(nil)
+	_ syncapi.Writer  = (*Writer)(nil)
+	_ syncapi.Batcher = (*Writer)(nil)
 )
 
 // New validates c and builds the writer of system name. Every request
@@ -68,7 +68,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 func (w *Writer) MaxBatch() int { return maxBatch }
 
 // PatchesFields tells the pipeline that an update by id changes only the
-// properties it carries (delivery.Patcher).
+// properties it carries (syncapi.Patcher).
 func (w *Writer) PatchesFields() bool { return true }
 
 // Write applies records, grouped by object type, with one batch call per
@@ -80,8 +80,8 @@ func (w *Writer) PatchesFields() bool { return true }
 // value, email or properties, never by position (see the package doc). After a 429 the account's limiter is paused and
 // the rest of the call fails with cdc.RetryAfter, unsent. The returned
 // error is non-nil when every record failed with one call error.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	for i := range records {
 		results[i].ExternalID = records[i].ExternalID
 	}
@@ -107,7 +107,7 @@ type input struct {
 
 // plan sorts records into groups; records that need no call, or cannot be
 // written, get their result here.
-func (w *Writer) plan(records []delivery.Record, results []delivery.Result) []*group {
+func (w *Writer) plan(records []syncapi.Record, results []syncapi.Result) []*group {
 	var groups []*group
 	byObject := map[string]*group{}
 	for i := range records {
@@ -135,7 +135,7 @@ func (w *Writer) plan(records []delivery.Record, results []delivery.Result) []*g
 
 // place adds record i to the group's batches, or returns its failure. A
 // record placed nowhere without an error needs no call.
-func (w *Writer) place(g *group, i int, r *delivery.Record) error {
+func (w *Writer) place(g *group, i int, r *syncapi.Record) error {
 	switch r.Op {
 	case cdc.OpCreate, cdc.OpUpdate, cdc.OpRead:
 	case cdc.OpDelete:
@@ -177,8 +177,8 @@ func (w *Writer) place(g *group, i int, r *delivery.Record) error {
 // pass is one Write in progress.
 type pass struct {
 	w       *Writer
-	records []delivery.Record
-	results []delivery.Result
+	records []syncapi.Record
+	results []syncapi.Result
 	// stop, once set by a 429, fails every later call of the pass.
 	stop error
 	// callErrs counts the records that failed with each whole-call error.

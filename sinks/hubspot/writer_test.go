@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -17,7 +17,7 @@ func TestCreateUpdateArchive(t *testing.T) {
 	srv := start(t, fake.Options{})
 	w := newWriter(t, srv, nil, func(c *Config) { c.Object = "companies" })
 
-	recs := []delivery.Record{
+	recs := []syncapi.Record{
 		upsertRec(`[1]`, "", map[string]any{"name": "Acme", "employees": float64(12)}),
 		upsertRec(`[2]`, "", map[string]any{"name": "Globex", "public": true}),
 	}
@@ -37,7 +37,7 @@ func TestCreateUpdateArchive(t *testing.T) {
 	}
 
 	acme, globex := res[0].ExternalID, res[1].ExternalID
-	res = write(t, w, []delivery.Record{
+	res = write(t, w, []syncapi.Record{
 		upsertRec(`[1]`, acme, map[string]any{"name": "Acme Corp"}),
 		deleteRec(`[2]`, globex, map[string]any{"name": "Globex"}),
 	})
@@ -59,7 +59,7 @@ func TestUpsertByIDPropertyIsIdempotent(t *testing.T) {
 	w := newWriter(t, srv, nil, func(c *Config) { c.IDProperty = "email" })
 	existing := srv.Insert("contacts", map[string]string{"email": "old@example.com", "firstname": "Old"})
 
-	recs := []delivery.Record{
+	recs := []syncapi.Record{
 		upsertRec(`[1]`, "", map[string]any{"email": "new@example.com", "firstname": "Ada"}),
 		upsertRec(`[2]`, "", map[string]any{"email": "OLD@example.com", "firstname": "Grace"}),
 	}
@@ -94,7 +94,7 @@ func TestDeletePolicies(t *testing.T) {
 			srv := start(t, fake.Options{})
 			w := newWriter(t, srv, nil, func(c *Config) { c.OnDelete = policy; c.IDProperty = "email" })
 			id := srv.Insert("contacts", map[string]string{"email": "a@example.com", "firstname": "Ada", "phone": "123"})
-			res := write(t, w, []delivery.Record{
+			res := write(t, w, []syncapi.Record{
 				deleteRec(`[1]`, id, map[string]any{"email": "a@example.com", "firstname": "Ada"}),
 				deleteRec(`[2]`, "", map[string]any{"email": "never@example.com"}), // never synced
 			})
@@ -121,7 +121,7 @@ func TestDeletePolicies(t *testing.T) {
 	}
 }
 
-func mustSucceedOrEmpty(t *testing.T, res []delivery.Result) {
+func mustSucceedOrEmpty(t *testing.T, res []syncapi.Result) {
 	t.Helper()
 	for i, r := range res {
 		if r.Err != nil {
@@ -185,11 +185,11 @@ func TestPartialFailuresMapToTheirRecords(t *testing.T) {
 
 	// Updates: one id no longer exists.
 	gone := res[0].ExternalID
-	upd := []delivery.Record{
+	upd := []syncapi.Record{
 		upsertRec(`[0]`, gone, map[string]any{"firstname": "X"}),
 		upsertRec(`[1]`, res[1].ExternalID, map[string]any{"firstname": "Y"}),
 	}
-	write(t, w, []delivery.Record{deleteRec(`[0]`, gone, nil)})
+	write(t, w, []syncapi.Record{deleteRec(`[0]`, gone, nil)})
 	res = write(t, w, upd)
 	if !cdc.IsPermanent(res[0].Err) || res[1].Err != nil {
 		t.Fatalf("update results %v / %v; want the missing record to fail alone", res[0].Err, res[1].Err)
@@ -230,7 +230,7 @@ func TestWholeBatchRefusalIsSplit(t *testing.T) {
 	w := newWriter(t, srv, nil, nil)
 	id := srv.Insert("contacts", map[string]string{"email": "s@example.com"})
 	other := srv.Insert("contacts", map[string]string{"email": "t@example.com"})
-	res := write(t, w, []delivery.Record{
+	res := write(t, w, []syncapi.Record{
 		upsertRec(`[1]`, id, map[string]any{"firstname": "A"}),
 		upsertRec(`[2]`, id, map[string]any{"lastname": "B"}),
 		upsertRec(`[3]`, other, map[string]any{"firstname": "C"}),
@@ -246,7 +246,7 @@ func TestRecordsOfSeveralObjects(t *testing.T) {
 	t.Parallel()
 	srv := start(t, fake.Options{})
 	w := newWriter(t, srv, nil, func(c *Config) { c.Object = "" })
-	recs := []delivery.Record{
+	recs := []syncapi.Record{
 		{Op: cdc.OpCreate, Key: "1", Object: "deals", Fields: map[string]any{"dealname": "Big", "amount": json.Number("1000.50")}},
 		{Op: cdc.OpCreate, Key: "2", Object: "companies", Fields: map[string]any{"name": "Acme"}},
 		{Op: cdc.OpCreate, Key: "3", Fields: map[string]any{"name": "no object"}},

@@ -17,7 +17,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // maxBatch is the most records one Write sends.
@@ -26,8 +26,8 @@ const maxBatch = 500
 // EventIDHeader is the header that carries the event id.
 const EventIDHeader = "cdcd-event-id"
 
-// Writer produces records to the topic. It implements delivery.Writer and
-// delivery.Batcher. Close releases its connections.
+// Writer produces records to the topic. It implements syncapi.Writer and
+// syncapi.Batcher. Close releases its connections.
 type Writer struct {
 	cfg Config
 	src cdc.SourceInfo
@@ -37,8 +37,8 @@ type Writer struct {
 }
 
 var (
-	_ delivery.Writer  = (*Writer)(nil)
-	_ delivery.Batcher = (*Writer)(nil)
+	_ syncapi.Writer  = (*Writer)(nil)
+	_ syncapi.Batcher = (*Writer)(nil)
 )
 
 // New validates cfg and returns a writer; envelopes take their source
@@ -72,8 +72,8 @@ func (w *Writer) MaxBatch() int { return maxBatch }
 // acknowledged each or failed it. A record that cannot be encoded, a
 // message over the broker's size limit and non-retriable Kafka errors are
 // permanent; everything else is retried.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	msgs := make([]kafkago.Message, 0, len(records))
 	index := make([]int, 0, len(records)) // message -> record
 	now := w.now()
@@ -110,7 +110,7 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 // Close flushes nothing (Write is synchronous) and closes connections.
 func (w *Writer) Close() error { return w.w.Close() }
 
-func (w *Writer) message(r *delivery.Record, now time.Time) (kafkago.Message, error) {
+func (w *Writer) message(r *syncapi.Record, now time.Time) (kafkago.Message, error) {
 	m := kafkago.Message{}
 	if r.Key != "" {
 		m.Key = []byte(r.Key)

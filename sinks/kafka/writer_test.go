@@ -12,7 +12,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 var src = cdc.SourceInfo{Name: "cdcd", DB: "shop", Version: "1.0.0"}
@@ -29,7 +29,7 @@ func newWriter(t *testing.T, brokers []string, value string) *Writer {
 	return w
 }
 
-func records() []delivery.Record {
+func records() []syncapi.Record {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	ev := func(op cdc.Op, idx uint32, before, after cdc.Row) *cdc.Event {
 		return &cdc.Event{Op: op, Schema: "public", Table: "orders", CommitTime: at, TxID: 9,
@@ -40,14 +40,14 @@ func records() []delivery.Record {
 		return cdc.Row{{Name: "id", Value: json.RawMessage(`7`)}, {Name: "status", Value: json.RawMessage(`"` + status + `"`)}}
 	}
 	key := `{"id":7}`
-	return []delivery.Record{
+	return []syncapi.Record{
 		{Event: ev(cdc.OpCreate, 0, nil, row("new")), Op: cdc.OpCreate, Key: key, Fields: map[string]any{"order_id": 7.0, "state": "new"}},
 		{Event: ev(cdc.OpUpdate, 1, row("new"), row("shipped")), Op: cdc.OpUpdate, Key: key, Fields: map[string]any{"order_id": 7.0, "state": "shipped"}},
 		{Event: ev(cdc.OpDelete, 2, row("shipped"), nil), Op: cdc.OpDelete, Key: key, Fields: map[string]any{}},
 	}
 }
 
-func write(t *testing.T, w *Writer, recs []delivery.Record) {
+func write(t *testing.T, w *Writer, recs []syncapi.Record) {
 	t.Helper()
 	res, err := w.Write(context.Background(), recs)
 	if err != nil {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+	"github.com/cdcd-dev/cdcd/syncapi"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Actions of the Events API.
@@ -130,7 +130,7 @@ func (c *Config) templates() []templateSpec {
 
 // CheckTemplates renders every template over rec and reports those that
 // name what rec cannot hold.
-func (c *Config) CheckTemplates(rec *delivery.Record) []config.FieldError {
+func (c *Config) CheckTemplates(rec *syncapi.Record) []config.FieldError {
 	var named []tmpl.Named
 	for _, t := range c.templates() {
 		named = append(named, tmpl.Named{Path: t.path, Text: t.text})

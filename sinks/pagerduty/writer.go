@@ -24,12 +24,12 @@ import (
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
+	"github.com/cdcd-dev/cdcd/syncapi"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Limits of the Events API.
@@ -42,7 +42,7 @@ const (
 	maxBody       = 512 << 10
 )
 
-// Writer sends records as events. It implements delivery.Writer, one
+// Writer sends records as events. It implements syncapi.Writer, one
 // record per call.
 type Writer struct {
 	url         string
@@ -55,7 +55,7 @@ type Writer struct {
 	log         zerolog.Logger
 }
 
-var _ delivery.Writer = (*Writer)(nil)
+var _ syncapi.Writer = (*Writer)(nil)
 
 // New validates cfg and returns a writer that waits on the limiter
 // env.Limiters holds for the routing key (a private one when env.Limiters
@@ -113,15 +113,15 @@ type payload struct {
 // record that cannot be rendered and 400 answers are
 // permanent; 5xx are retried, and 429 too, after pausing every writer of
 // the routing key for its Retry-After or, as PagerDuty sends none, 30 s.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	for i := range records {
 		_, results[i].Err = w.send(ctx, &records[i])
 	}
 	return results, nil
 }
 
-func (w *Writer) send(ctx context.Context, r *delivery.Record) (string, error) {
+func (w *Writer) send(ctx context.Context, r *syncapi.Record) (string, error) {
 	ev, err := w.event(r)
 	if err != nil {
 		return "", cdc.Permanent(err)
@@ -166,7 +166,7 @@ func (w *Writer) send(ctx context.Context, r *delivery.Record) (string, error) {
 	return ok.DedupKey, nil
 }
 
-func (w *Writer) event(r *delivery.Record) (*event, error) {
+func (w *Writer) event(r *syncapi.Record) (*event, error) {
 	action, err := w.actionOf(r)
 	if err != nil {
 		return nil, err
@@ -213,7 +213,7 @@ func (w *Writer) event(r *delivery.Record) (*event, error) {
 	return ev, nil
 }
 
-func (w *Writer) actionOf(r *delivery.Record) (string, error) {
+func (w *Writer) actionOf(r *syncapi.Record) (string, error) {
 	if w.actionField != "" {
 		v, _ := r.Fields[w.actionField].(string)
 		switch v {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	pd "github.com/cdcd-dev/cdcd/vendortest/pagerduty"
 )
 
@@ -37,16 +37,16 @@ func newWriter(t *testing.T, cfg *Config) *Writer {
 	return w
 }
 
-func record(op cdc.Op, fields map[string]any) delivery.Record {
-	return delivery.Record{
+func record(op cdc.Op, fields map[string]any) syncapi.Record {
+	return syncapi.Record{
 		Event: &cdc.Event{Op: op, Schema: "public", Table: "stock", CommitTime: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
 		Op:    op, Key: `{"sku":"A-1"}`, Fields: fields,
 	}
 }
 
-func write(t *testing.T, w *Writer, r delivery.Record) delivery.Result {
+func write(t *testing.T, w *Writer, r syncapi.Record) syncapi.Result {
 	t.Helper()
-	res, err := w.Write(context.Background(), []delivery.Record{r})
+	res, err := w.Write(context.Background(), []syncapi.Record{r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestThrottlePausesTheRoutingKey(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	res, _ := w.Write(ctx, []delivery.Record{record(cdc.OpCreate, map[string]any{"sku": "B", "qty": 1.0})})
+	res, _ := w.Write(ctx, []syncapi.Record{record(cdc.OpCreate, map[string]any{"sku": "B", "qty": 1.0})})
 	if res[0].Err == nil || srv.Requests() != 3 {
 		t.Fatalf("during the pause: %v after %d requests, want an error and no request", res[0].Err, srv.Requests())
 	}

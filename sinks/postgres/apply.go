@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // outcome is what became of one record.
@@ -38,8 +38,8 @@ const (
 // ended) and fails the batch.
 // held is the system's record as refetch read it for the comparison (nil
 // when it was not read).
-func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record, held cdc.Row) (delivery.Result, outcome, error) {
-	res := delivery.Result{ExternalID: rec.ExternalID}
+func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row) (syncapi.Result, outcome, error) {
+	res := syncapi.Result{ExternalID: rec.ExternalID}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return res, failed, classify("savepoint", err)
@@ -66,7 +66,7 @@ func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *delivery.Record, hel
 
 // only returns rec with only the columns of fields, and its event with
 // only the system's fields mapped to them or to no compared column.
-func (w *Writer) only(rec *delivery.Record, fields map[string]any) *delivery.Record {
+func (w *Writer) only(rec *syncapi.Record, fields map[string]any) *syncapi.Record {
 	r := *rec
 	r.Fields = fields
 	if rec.Event == nil || w.in.Conflicts == nil {
@@ -96,7 +96,7 @@ func opName(op cdc.Op) string {
 // write updates the linked row, or upserts the record by its match
 // columns when it is not linked or its linked row is gone; it returns the
 // row's local key.
-func (w *Writer) write(ctx context.Context, tx pgx.Tx, rec *delivery.Record, match map[string]any, linked bool) (string, error) {
+func (w *Writer) write(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, match map[string]any, linked bool) (string, error) {
 	if !linked {
 		return w.table.Upsert(ctx, tx, rec.Fields, match)
 	}
@@ -126,7 +126,7 @@ func (w *Writer) delete(ctx context.Context, tx pgx.Tx, match map[string]any) er
 // values when it is linked, else the match columns' values from its
 // Fields. It also returns the key of its apply state: the record's Key
 // (the system's id), else the canonical JSON of the match values.
-func (w *Writer) matchValues(rec *delivery.Record, lk *link) (map[string]any, string, error) {
+func (w *Writer) matchValues(rec *syncapi.Record, lk *link) (map[string]any, string, error) {
 	var match map[string]any
 	if lk != nil {
 		kv, err := target.KeyValues(lk.localKey)

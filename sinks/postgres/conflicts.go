@@ -12,9 +12,9 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/conflict"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/threeway"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Conflicts turns on conflict detection for linked records (see package
@@ -34,7 +34,7 @@ type threeWay struct {
 // values become the conflict's remote side and nothing is applied. held
 // is the system's record when refetch read it (nil: it is read here if
 // needed).
-func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *delivery.Record, lk *link, pk map[string]any, held cdc.Row) (threeWay, error) {
+func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, lk *link, pk map[string]any, held cdc.Row) (threeWay, error) {
 	c := w.in.Conflicts
 	object, id := w.object(rec), vendorID(rec.Event)
 	remote := c.Remote(w.relevant(rec.Event))
@@ -95,7 +95,7 @@ func (w *Writer) localValues(ctx context.Context, tx pgx.Tx, pk map[string]any) 
 }
 
 // conflictRow records a conflict and its decision in cdcd.conflicts.
-func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *delivery.Record, lk *link, t threeWay) error {
+func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, lk *link, t threeWay) error {
 	c, d := w.in.Conflicts, t.decision
 	status, by, rule := "resolved", "policy", d.Rule()
 	var result any
@@ -142,7 +142,7 @@ func (w *Writer) conflictRow(ctx context.Context, tx pgx.Tx, rec *delivery.Recor
 // overwritten by the decision, so both sides converge. Undecided
 // conflicts are recorded and hold their record. A change the table or the
 // server refuses is rolled back on its own and reported in its Result.
-func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Record, results []*delivery.Result, held []cdc.Row) error {
+func (w *Writer) resolveConflicts(ctx context.Context, records []*syncapi.Record, results []*syncapi.Result, held []cdc.Row) error {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return classify("connect to the local database", err)
@@ -180,7 +180,7 @@ func (w *Writer) resolveConflicts(ctx context.Context, records []*delivery.Recor
 }
 
 // resolveOne records and applies one conflicted change in tx.
-func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record, res *delivery.Result, held cdc.Row) error {
+func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, res *syncapi.Result, held cdc.Row) error {
 	c := &change{rec: rec, held: held, object: w.object(rec), id: vendorID(rec.Event)}
 	t, ok, err := w.compareAgain(ctx, tx, c, res)
 	if err != nil || !ok {
@@ -205,7 +205,7 @@ func (w *Writer) resolveOne(ctx context.Context, tx pgx.Tx, rec *delivery.Record
 // unlinked meanwhile (the next delivery applies the change), a later
 // change of the same fields came first, the record's conflict is open,
 // or the change cannot find its row (res.Err says why).
-func (w *Writer) compareAgain(ctx context.Context, tx pgx.Tx, c *change, res *delivery.Result) (threeWay, bool, error) {
+func (w *Writer) compareAgain(ctx context.Context, tx pgx.Tx, c *change, res *syncapi.Result) (threeWay, bool, error) {
 	lk, err := w.links.load(ctx, tx, c.object, c.id)
 	if err != nil || lk == nil {
 		return threeWay{}, false, classifyResolve(w.cfg.Table, err)

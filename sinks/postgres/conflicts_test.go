@@ -16,8 +16,8 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/conflict"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // conflictRow is the newest row of cdcd.conflicts, as text.
@@ -73,7 +73,7 @@ func TestConflicts(t *testing.T) {
 		return w, url, detected
 	}
 	// change is the CRM's change of firstname, made at now + offset.
-	change := func(id, firstname string, offset time.Duration) delivery.Record {
+	change := func(id, firstname string, offset time.Duration) syncapi.Record {
 		r := crmRecord(cdc.OpUpdate, 2, id, "512", true, "firstname", `"`+firstname+`"`)
 		r.Event.CommitTime = time.Now().Add(offset)
 		return r
@@ -264,7 +264,7 @@ func TestConflicts(t *testing.T) {
 		pg.Exec(t, name, fmt.Sprintf(`UPDATE cdcd.links SET base = jsonb_build_object('email', CASE external_id WHEN '512' THEN 'a@x' ELSE 'b@x' END,
 			'firstname', CASE external_id WHEN '512' THEN 'Ann' ELSE 'Bob' END), version = '%s'`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)))
 		f.calls = nil
-		late := func(id, crmID, firstname string) delivery.Record {
+		late := func(id, crmID, firstname string) syncapi.Record {
 			r := crmRecord(cdc.OpUpdate, 2, id, crmID, true, "firstname", `"`+firstname+`"`)
 			r.Event.CommitTime = time.Now().Add(30 * time.Minute)
 			return r

@@ -10,8 +10,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 const contactsDDL = `CREATE TABLE contacts (
@@ -45,8 +45,8 @@ func testConfig(url string) *Config {
 }
 
 // rec is an inbound record whose event occurred at t0 plus sec seconds.
-func rec(op cdc.Op, sec int, id string, fields map[string]any) delivery.Record {
-	return delivery.Record{
+func rec(op cdc.Op, sec int, id string, fields map[string]any) syncapi.Record {
+	return syncapi.Record{
 		Op:     op,
 		Object: "contacts",
 		Event:  &cdc.Event{Op: op, Source: "crm", CommitTime: t0.Add(time.Duration(sec) * time.Second), DeliveryID: id},
@@ -55,7 +55,7 @@ func rec(op cdc.Op, sec int, id string, fields map[string]any) delivery.Record {
 }
 
 // write writes records and fails the test on a call error.
-func write(t *testing.T, w *Writer, records ...delivery.Record) []delivery.Result {
+func write(t *testing.T, w *Writer, records ...syncapi.Record) []syncapi.Result {
 	t.Helper()
 	res, err := w.Write(context.Background(), records)
 	if err != nil {

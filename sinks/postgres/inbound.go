@@ -8,9 +8,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Inbound is what the writer needs beyond its Config to apply a system's
@@ -27,8 +27,8 @@ type Inbound struct {
 	// Fetcher reads a record back from the system, for changes marked
 	// Refetch and for partial changes of records that are not linked yet
 	// and lack the match columns. Mapper maps the record read back.
-	Fetcher delivery.Fetcher
-	Mapper  delivery.Mapper
+	Fetcher syncapi.Fetcher
+	Mapper  syncapi.Mapper
 	// OwnWrite reports whether a vendor's origin hint names cdcd's own
 	// client.
 	OwnWrite func(hint string) bool
@@ -66,7 +66,7 @@ func (w *Writer) relevant(e *cdc.Event) map[string]json.RawMessage {
 	return out
 }
 
-func (w *Writer) object(rec *delivery.Record) string {
+func (w *Writer) object(rec *syncapi.Record) string {
 	if w.in.Object != "" {
 		return w.in.Object
 	}
@@ -77,7 +77,7 @@ func (w *Writer) object(rec *delivery.Record) string {
 // cdcd's own write, or "". cdcd's recent writes to the record, which any
 // process of the deployment may have made, are read in tx only when the
 // link's base does not already know the change.
-func (w *Writer) echoLayer(ctx context.Context, tx pgx.Tx, rec *delivery.Record, l *link) (string, error) {
+func (w *Writer) echoLayer(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, l *link) (string, error) {
 	e := rec.Event
 	if e == nil || rec.Op == cdc.OpDelete {
 		return "", nil

@@ -19,17 +19,18 @@ import (
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/echo"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // crmMapper maps a CRM contact (email, firstname) to local columns.
 type crmMapper struct{}
 
-func (crmMapper) Map(_ context.Context, e *cdc.Event) (delivery.Record, bool, error) {
+func (crmMapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, error) {
 	fields := map[string]any{}
 	for _, f := range e.After {
 		var v any
 		if err := json.Unmarshal(f.Value, &v); err != nil {
-			return delivery.Record{}, false, err
+			return syncapi.Record{}, false, err
 		}
 		switch f.Name {
 		case "email":
@@ -40,11 +41,11 @@ func (crmMapper) Map(_ context.Context, e *cdc.Event) (delivery.Record, bool, er
 			fields["phone"] = v
 		}
 	}
-	return delivery.Record{Fields: fields}, true, nil
+	return syncapi.Record{Fields: fields}, true, nil
 }
 
 // crmRecord is the record the inbound pipeline makes of a CRM change.
-func crmRecord(op cdc.Op, sec int, id, crmID string, partial bool, after ...string) delivery.Record {
+func crmRecord(op cdc.Op, sec int, id, crmID string, partial bool, after ...string) syncapi.Record {
 	e := &cdc.Event{Op: op, Source: "crm", Schema: "crm", Table: "contacts",
 		Key:        cdc.Row{{Name: "id", Value: json.RawMessage(`"` + crmID + `"`)}},
 		CommitTime: t0.Add(timeSec(sec)), DeliveryID: id, Partial: partial}
@@ -122,7 +123,7 @@ func TestInbound(t *testing.T) {
 	// the echo and dropped with it.
 	t.Run("changes of one record are never coalesced", func(t *testing.T) {
 		w, url := setup(t, Inbound{OwnWrite: func(h string) bool { return h == "INTEGRATION/7" }})
-		if ec, ok := any(w).(delivery.EveryChange); !ok || !ec.EveryChange() {
+		if ec, ok := any(w).(syncapi.EveryChange); !ok || !ec.EveryChange() {
 			t.Fatal("the writer lets the pipeline coalesce")
 		}
 		p, err := delivery.NewPipeline(delivery.PipelineConfig{Name: "crm-to-contacts", System: "public.contacts", Object: "contacts", Coalesce: true},
@@ -284,7 +285,7 @@ func TestInbound(t *testing.T) {
 		f.fail = cdc.RetryAfter(fmt.Errorf("503"), 0)
 		again := crmRecord(cdc.OpCreate, 4, "d4", "77", false)
 		again.Event.Refetch = true
-		res, err := w.Write(context.Background(), []delivery.Record{again})
+		res, err := w.Write(context.Background(), []syncapi.Record{again})
 		if err != nil || res[0].Err == nil || cdc.IsPermanent(res[0].Err) {
 			t.Fatalf("vendor outage during a refetch: %v, %v; want a transient error for the record", err, res)
 		}
@@ -300,7 +301,7 @@ func TestInbound(t *testing.T) {
 		}, broken: map[string]bool{"2": true}}
 		w, url := setup(t, Inbound{Fetcher: f, Mapper: crmMapper{}, OwnWrite: func(h string) bool { return h == "INTEGRATION/7" }})
 		write(t, w, crmRecord(cdc.OpCreate, 5, "d0", "3", false, "email", `"three@x"`, "firstname", `"Three"`))
-		refetch := func(sec int, id, crmID, hint string) delivery.Record {
+		refetch := func(sec int, id, crmID, hint string) syncapi.Record {
 			r := crmRecord(cdc.OpCreate, sec, id, crmID, false)
 			r.Event.Refetch, r.Event.OriginHint = true, hint
 			return r

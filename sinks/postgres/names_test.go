@@ -12,7 +12,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/conflict"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Regression: the primary key of a mixed-case table was looked up by its
@@ -27,7 +27,7 @@ func TestWriterQuotedNames(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.URL, cfg.Table, cfg.Match = url, "Shop.OrderItems", []string{"order"}
 	w := newWriter(t, "crm", cfg)
-	item := func(op cdc.Op, sec int, id string, fields map[string]any) delivery.Record {
+	item := func(op cdc.Op, sec int, id string, fields map[string]any) syncapi.Record {
 		r := rec(op, sec, id, fields)
 		r.Object = "items"
 		return r
@@ -91,7 +91,7 @@ func TestWriterQuotedNamesLinked(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close(context.Background()) })
-	item := func(op cdc.Op, sec int, id string, fields map[string]any) delivery.Record {
+	item := func(op cdc.Op, sec int, id string, fields map[string]any) syncapi.Record {
 		r := rec(op, sec, id, fields)
 		r.Object, r.Event.Schema, r.Event.Table = "items", "crm", "items"
 		r.Event.Key = cdc.Row{{Name: "id", Value: json.RawMessage(`"77"`)}}
@@ -118,7 +118,7 @@ func TestWriterQuotedNamesLinked(t *testing.T) {
 		}
 		return s
 	}
-	check := func(res []delivery.Result, want string) {
+	check := func(res []syncapi.Result, want string) {
 		t.Helper()
 		if res[0].Err != nil {
 			t.Fatal(res[0].Err)

@@ -13,7 +13,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // hostileDB is a database with the contacts table and schema cdcd.
@@ -26,7 +26,7 @@ func hostileDB(t testing.TB, pg *cdctest.Postgres, name string) string {
 
 // withID gives r's event the system's record id, as a webhook's key holds
 // it (raw JSON).
-func withID(r delivery.Record, rawID string) delivery.Record {
+func withID(r syncapi.Record, rawID string) syncapi.Record {
 	e := *r.Event
 	e.Key = cdc.Row{{Name: "id", Value: json.RawMessage(rawID)}}
 	r.Event = &e
@@ -61,7 +61,7 @@ func TestHostileValuesApplyOrFailAlone(t *testing.T) {
 		{name: "10 kB string", fields: map[string]any{"name": long}, applies: true},
 		{name: "invalid utf-8 in the system's id", fields: map[string]any{"name": "y"}, rawID: "\"8\xff\"", applies: true},
 	}
-	var records []delivery.Record
+	var records []syncapi.Record
 	for i, tt := range tests {
 		good := rec(cdc.OpCreate, 1, fmt.Sprintf("good-%d", i), map[string]any{"email": fmt.Sprintf("good-%d@x", i), "name": "ok"})
 		fields := map[string]any{"email": fmt.Sprintf("bad-%d@x", i)}
@@ -127,7 +127,7 @@ func FuzzInboundApply(f *testing.F) {
 			bad = withID(bad, rawID)
 		}
 		good := rec(cdc.OpCreate, 1, fmt.Sprintf("fz-good-%d", k), map[string]any{"email": fmt.Sprintf("fz-good-%d@x", k)})
-		res, err := w.Write(context.Background(), []delivery.Record{bad, good})
+		res, err := w.Write(context.Background(), []syncapi.Record{bad, good})
 		if err != nil {
 			t.Fatalf("Write failed as a whole: %v", err)
 		}

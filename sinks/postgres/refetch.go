@@ -9,7 +9,7 @@ import (
 	"slices"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // refetch reads back, before the transaction, the records whose change
@@ -27,7 +27,7 @@ import (
 // failing for good, or failing to be read: only those are retried), with
 // their results filled in, and per record what the system held (nil when
 // not read).
-func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results []delivery.Result, counts *[outcomes]int) ([]delivery.Record, []bool, []cdc.Row, error) {
+func (w *Writer) refetch(ctx context.Context, records []syncapi.Record, results []syncapi.Result, counts *[outcomes]int) ([]syncapi.Record, []bool, []cdc.Row, error) {
 	b := &readBack{w: w, records: records, results: results, counts: counts,
 		done: make([]bool, len(records)), held: make([]cdc.Row, len(records)), ids: map[string][]string{}}
 	need, candidates := b.sort()
@@ -55,8 +55,8 @@ func (w *Writer) refetch(ctx context.Context, records []delivery.Record, results
 // readBack is the reading back of one batch's records.
 type readBack struct {
 	w       *Writer
-	records []delivery.Record
-	results []delivery.Result
+	records []syncapi.Record
+	results []syncapi.Result
 	counts  *[outcomes]int
 	done    []bool    // per record: its result is final
 	held    []cdc.Row // per record: the system's record, when read for the comparison
@@ -99,7 +99,7 @@ func (b *readBack) refuse(need []int) {
 }
 
 // add asks for the record of rec to be read, once.
-func (b *readBack) add(rec *delivery.Record) {
+func (b *readBack) add(rec *syncapi.Record) {
 	object, id := b.w.object(rec), vendorID(rec.Event)
 	if !slices.Contains(b.ids[object], id) {
 		b.ids[object] = append(b.ids[object], id)
@@ -172,7 +172,7 @@ func (b *readBack) keepHeld() {
 // replace returns the records with those read back replaced by what was
 // read, mapped; a record gone from the system is skipped, one that failed
 // to be read or mapped fails.
-func (b *readBack) replace(ctx context.Context) []delivery.Record {
+func (b *readBack) replace(ctx context.Context) []syncapi.Record {
 	w := b.w
 	out := slices.Clone(b.records)
 	for _, i := range b.read {
@@ -209,7 +209,7 @@ func (b *readBack) replace(ctx context.Context) []delivery.Record {
 // mayBeOverwritten reports whether the change is one the comparison may
 // need the system's record for: a change with values, to compare, of a
 // system whose updates are patches.
-func (w *Writer) mayBeOverwritten(rec *delivery.Record) bool {
+func (w *Writer) mayBeOverwritten(rec *syncapi.Record) bool {
 	e := rec.Event
 	return e != nil && rec.Op != cdc.OpDelete && !e.Refetch && !e.CommitTime.IsZero() &&
 		w.in.Conflicts != nil && w.in.Conflicts.Patched && len(w.relevant(e)) > 0
@@ -237,7 +237,7 @@ func (w *Writer) overwritten(e *cdc.Event, l linkState) bool {
 	return false
 }
 
-func (w *Writer) needsFetch(rec *delivery.Record) bool {
+func (w *Writer) needsFetch(rec *syncapi.Record) bool {
 	e := rec.Event
 	if e == nil || rec.Op == cdc.OpDelete {
 		return false

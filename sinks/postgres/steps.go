@@ -8,15 +8,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // applyIn takes the record through the apply steps in order, each of
 // which may end its way with a verdict (skipped, held, left to the
 // conflict's resolution), and stores what is left of it. It returns the
 // newest version of the record that is now applied.
-func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, held cdc.Row) (outcome, time.Time, error) {
+func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row) (outcome, time.Time, error) {
 	c := &change{rec: rec, held: held, object: w.object(rec), id: vendorID(rec.Event)}
 	for _, s := range [...]step{w.readLink, w.skipEcho, w.skipKnown, w.checkState, w.checkConflict} {
 		v, err := s(ctx, tx, c)
@@ -33,7 +33,7 @@ func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *delivery.Record, h
 // change is one record on its way through the apply steps, with what
 // each step learnt of it.
 type change struct {
-	rec        *delivery.Record
+	rec        *syncapi.Record
 	held       cdc.Row // the system's record as refetch read it; nil when not read
 	object, id string  // the system's record
 	link       *link   // nil when not linked

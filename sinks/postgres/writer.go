@@ -24,16 +24,16 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // maxBatch is the most records one Write applies in its transaction.
 const maxBatch = 100
 
-// Writer applies records to one table. It implements delivery.Writer and
-// delivery.Batcher; Close releases its connections.
+// Writer applies records to one table. It implements syncapi.Writer and
+// syncapi.Batcher; Close releases its connections.
 type Writer struct {
 	cfg    Config
 	in     Inbound
@@ -51,9 +51,9 @@ type Writer struct {
 }
 
 var (
-	_ delivery.Writer      = (*Writer)(nil)
-	_ delivery.Batcher     = (*Writer)(nil)
-	_ delivery.EveryChange = (*Writer)(nil)
+	_ syncapi.Writer      = (*Writer)(nil)
+	_ syncapi.Batcher     = (*Writer)(nil)
+	_ syncapi.EveryChange = (*Writer)(nil)
 )
 
 // New validates cfg and returns a writer for the system name (the origin
@@ -178,14 +178,14 @@ func probeOrigin(ctx context.Context, conn *pgx.Conn, name string) (bool, error)
 // or that could not be read back from the system a transient Err; the
 // others still apply. A failure of the connection or
 // the transaction fails the whole call and nothing is applied.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
 	if err := w.setup(ctx); err != nil {
 		return nil, err
 	}
 	if len(records) == 0 {
 		return nil, nil
 	}
-	results := make([]delivery.Result, len(records))
+	results := make([]syncapi.Result, len(records))
 	var counts [outcomes]int
 	records, done, held, err := w.refetch(ctx, records, results, &counts)
 	if err != nil {
@@ -220,8 +220,8 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 		}
 	}
 	var (
-		conflicting []*delivery.Record
-		theirs      []*delivery.Result
+		conflicting []*syncapi.Record
+		theirs      []*syncapi.Result
 		theirsHeld  []cdc.Row
 	)
 	for i := range records {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/vendortest/salesforce"
 )
 
@@ -24,7 +24,7 @@ func TestWholeRequest400IsSplit(t *testing.T) {
 		Hidden:     map[string][]string{"Contact": {"Salary__c"}},
 	})
 	w := newWriter(t, c)
-	recs := make([]delivery.Record, 9)
+	recs := make([]syncapi.Record, 9)
 	for i := range recs {
 		recs[i] = upsert(map[string]any{ext: "s-" + string(rune('a'+i)), "LastName": "L", "Birthdate": "1990-01-02"})
 	}
@@ -59,7 +59,7 @@ func TestHiddenFieldFailsItsRecordsWithoutSplitting(t *testing.T) {
 	t.Parallel()
 	srv, c := ccServer(t, salesforce.Options{Hidden: map[string][]string{"Contact": {"Salary__c"}}})
 	w := newWriter(t, c)
-	recs := make([]delivery.Record, 200)
+	recs := make([]syncapi.Record, 200)
 	for i := range recs {
 		recs[i] = upsert(map[string]any{ext: fmt.Sprintf("h-%d", i), "LastName": "L", "Salary__c": i})
 	}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Config is the config of the "salesforce" system type.
@@ -148,7 +148,7 @@ func (c *Config) Validate() error {
 func Register(r *config.Registry) {
 	config.Register(r, "salesforce", config.Type[*Config]{
 		NewConfig: NewConfig,
-		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
+		Writer: func(name string, c *Config, env config.Env) (syncapi.Writer, error) {
 			return New(name, c, env.Log, env.Limiters)
 		},
 		Webhook: webhook.Section("salesforce"),

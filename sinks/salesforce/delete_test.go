@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/vendortest/salesforce"
 )
 
@@ -76,7 +76,7 @@ func TestRequestLimitExceeded(t *testing.T) {
 	// The account is paused: nothing goes out until the backoff ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := w.Write(ctx, []delivery.Record{upsert(map[string]any{ext: "l-3", "LastName": "C"})}); err == nil {
+	if _, err := w.Write(ctx, []syncapi.Record{upsert(map[string]any{ext: "l-3", "LastName": "C"})}); err == nil {
 		t.Error("write during the pause succeeded")
 	}
 	if n := len(srv.Requests()); n != calls {

@@ -22,7 +22,7 @@ const maxRetrieve = 200
 // Capture events that named too little: by sObject Collections (POST
 // /composite/sobjects/{object}, 200 ids a call), or one GET per record
 // when no fields are named (a collection needs them). It implements
-// delivery.Fetcher: a failed call leaves its ids without rows, and the
+// syncapi.Fetcher: a failed call leaves its ids without rows, and the
 // rows of the other calls are returned with its error.
 func (w *Writer) Fetch(ctx context.Context, object string, ids, fields []string) (map[string]cdc.Row, error) {
 	if object == "" {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/vendortest/salesforce"
 )
 
@@ -13,7 +13,7 @@ func TestFetch(t *testing.T) {
 	t.Parallel()
 	srv, c := ccServer(t, salesforce.Options{})
 	w := newWriter(t, c)
-	var _ delivery.Fetcher = w
+	var _ syncapi.Fetcher = w
 	id := srv.Insert("Contact", map[string]any{"Email": "ada@example.com", "FirstName": "Ada", "Phone": "1", ext: "42"})
 	rows, err := w.Fetch(context.Background(), "", []string{id, "003000000000404"}, []string{"Email", "FirstName"})
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // MaxBatch is the most records one Write takes: the sObject Collections
@@ -48,7 +48,7 @@ type Writer struct {
 	objects  sync.Map // sObject types known to exist
 }
 
-var _ delivery.Batcher = (*Writer)(nil)
+var _ syncapi.Batcher = (*Writer)(nil)
 
 // New validates c, reads the JWT key if any, and builds the writer of
 // system name. Its calls wait on limiters.For(c.Account, c.Rate); nil
@@ -92,8 +92,8 @@ func (w *Writer) MaxBatch() int { return MaxBatch }
 // Write upserts the batch's creates and updates, one collection call per
 // sObject type, then deletes its deletes one call each. It returns an
 // error only when ctx ends.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	upserts := map[string][]int{} // sObject type → record indexes
 	var types []string
 	var deletes []int
@@ -133,7 +133,7 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 	return results, nil
 }
 
-func (w *Writer) object(r *delivery.Record) string {
+func (w *Writer) object(r *syncapi.Record) string {
 	if r.Object != "" {
 		return r.Object
 	}
@@ -143,7 +143,7 @@ func (w *Writer) object(r *delivery.Record) string {
 // upsert writes the records at idx, all of sObject type typ, in one
 // collection call and fills their results. It returns the call's error if
 // the allocation is exhausted.
-func (w *Writer) upsert(ctx context.Context, typ string, records []delivery.Record, idx []int, results []delivery.Result) error {
+func (w *Writer) upsert(ctx context.Context, typ string, records []syncapi.Record, idx []int, results []syncapi.Result) error {
 	op := "upsert " + typ
 	field := w.cfg.ExternalIDField
 	recs := make([]map[string]any, 0, len(idx))
@@ -174,7 +174,7 @@ func (w *Writer) upsert(ctx context.Context, typ string, records []delivery.Reco
 // field given a timestamp, a field hidden by field-level security) is
 // split in halves and each half written again, so only the records at
 // fault fail.
-func (w *Writer) upsertSome(ctx context.Context, op, typ string, recs []map[string]any, idx []int, results []delivery.Result) error {
+func (w *Writer) upsertSome(ctx context.Context, op, typ string, recs []map[string]any, idx []int, results []syncapi.Result) error {
 	data, err := json.Marshal(struct {
 		AllOrNone bool             `json:"allOrNone"`
 		Records   []map[string]any `json:"records"`
@@ -259,7 +259,7 @@ func unknownColumn(body []byte) string {
 }
 
 // delete deletes the record r names and returns its id.
-func (w *Writer) delete(ctx context.Context, r *delivery.Record) (string, error) {
+func (w *Writer) delete(ctx context.Context, r *syncapi.Record) (string, error) {
 	typ := w.object(r)
 	op := "delete " + typ
 	id := r.ExternalID
@@ -283,7 +283,7 @@ func (w *Writer) delete(ctx context.Context, r *delivery.Record) (string, error)
 
 // lookup finds the id of r's record by its external id; "" and nil when
 // there is none.
-func (w *Writer) lookup(ctx context.Context, typ string, r *delivery.Record) (string, error) {
+func (w *Writer) lookup(ctx context.Context, typ string, r *syncapi.Record) (string, error) {
 	op := "delete " + typ
 	field := w.cfg.ExternalIDField
 	v, ok := r.Fields[field]
@@ -314,7 +314,7 @@ func (w *Writer) lookup(ctx context.Context, typ string, r *delivery.Record) (st
 	return rec.ID, nil
 }
 
-func fill(results []delivery.Result, idx []int, err error) {
+func fill(results []syncapi.Result, idx []int, err error) {
 	for _, i := range idx {
 		results[i].Err = err
 	}

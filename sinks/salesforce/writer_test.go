@@ -18,8 +18,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/vendortest/salesforce"
 )
 
@@ -59,17 +59,17 @@ func newWriter(t *testing.T, c *Config) *Writer {
 
 var seq atomic.Int64
 
-func upsert(fields map[string]any) delivery.Record {
-	return delivery.Record{Event: &cdc.Event{DeliveryID: fmt.Sprint(seq.Add(1))}, Op: cdc.OpUpdate, Key: fmt.Sprint(seq.Add(1)), Fields: fields}
+func upsert(fields map[string]any) syncapi.Record {
+	return syncapi.Record{Event: &cdc.Event{DeliveryID: fmt.Sprint(seq.Add(1))}, Op: cdc.OpUpdate, Key: fmt.Sprint(seq.Add(1)), Fields: fields}
 }
 
-func remove(link string, fields map[string]any) delivery.Record {
+func remove(link string, fields map[string]any) syncapi.Record {
 	r := upsert(fields)
 	r.Op, r.ExternalID = cdc.OpDelete, link
 	return r
 }
 
-func write(t *testing.T, w *Writer, recs ...delivery.Record) []delivery.Result {
+func write(t *testing.T, w *Writer, recs ...syncapi.Record) []syncapi.Result {
 	t.Helper()
 	res, err := w.Write(context.Background(), recs)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	shop "github.com/cdcd-dev/cdcd/vendortest/shopify"
 )
 
@@ -36,7 +36,7 @@ func TestIdempotencyConcurrentRequest(t *testing.T) {
 	rec := record(cdc.OpUpdate, map[string]any{"inventory_item_id": 111.0, "available": 3.0, "previous_available": 5.0})
 	srv.SlowNext(2 * time.Second) // long enough for the second attempt to arrive meanwhile, on a loaded machine too
 	var wg sync.WaitGroup
-	var first delivery.Result
+	var first syncapi.Result
 	wg.Go(func() { first = write(t, w, rec) })
 	deadline := time.Now().Add(5 * time.Second)
 	for len(srv.Requests()) == 0 {

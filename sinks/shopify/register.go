@@ -2,15 +2,15 @@ package shopify
 
 import (
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Register adds the "shopify" system type to r.
 func Register(r *config.Registry) {
 	config.Register(r, "shopify", config.Type[*Config]{
 		NewConfig: DefaultConfig,
-		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
+		Writer: func(name string, c *Config, env config.Env) (syncapi.Writer, error) {
 			return New(name, c, env)
 		},
 		Webhook: webhook.Section("shopify"),

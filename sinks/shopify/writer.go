@@ -42,15 +42,15 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // ErrCompareMismatch means Shopify's quantity differs from the one the
 // record expected: Shopify changed since the previous sync.
 var ErrCompareMismatch = errors.New("shopify quantity differs from the expected previous quantity")
 
-// Writer sets inventory levels. It implements delivery.Writer, one record
+// Writer sets inventory levels. It implements syncapi.Writer, one record
 // per call.
 type Writer struct {
 	cfg    Config
@@ -62,7 +62,7 @@ type Writer struct {
 	keys   sync.Map               // idempotency key base → generation, after a failed attempt
 }
 
-var _ delivery.Writer = (*Writer)(nil)
+var _ syncapi.Writer = (*Writer)(nil)
 
 // EveryChange reports whether writes compare against each change's previous
 // quantity (compare_and_set): two changes merged into one would compare
@@ -99,8 +99,8 @@ type level struct {
 // without usable ids or quantities, 4xx answers but 401, 402 and 423, and
 // GraphQL user errors but the idempotency ones are permanent; 429 (after
 // its Retry-After), throttling, 5xx, 401, 402 and 423 are retried.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	for i := range records {
 		r := &records[i]
 		if r.Op == cdc.OpDelete && w.cfg.OnDelete == "ignore" {
@@ -121,7 +121,7 @@ func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delive
 	return results, nil
 }
 
-func (w *Writer) level(r *delivery.Record) (*level, error) {
+func (w *Writer) level(r *syncapi.Record) (*level, error) {
 	lv := &level{}
 	if r.Event != nil {
 		lv.eventID = r.Event.ID()

@@ -13,8 +13,8 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	shop "github.com/cdcd-dev/cdcd/vendortest/shopify"
 )
 
@@ -38,16 +38,16 @@ func newWriter(t *testing.T, cfg *Config) *Writer {
 	return w
 }
 
-func record(op cdc.Op, fields map[string]any) delivery.Record {
-	return delivery.Record{
+func record(op cdc.Op, fields map[string]any) syncapi.Record {
+	return syncapi.Record{
 		Event: &cdc.Event{Op: op, Schema: "public", Table: "stock", Pos: cdc.Position{CommitLSN: 0x20, Index: 3}},
 		Op:    op, Key: `{"sku":"A-1"}`, Fields: fields,
 	}
 }
 
-func write(t *testing.T, w *Writer, r delivery.Record) delivery.Result {
+func write(t *testing.T, w *Writer, r syncapi.Record) syncapi.Result {
 	t.Helper()
-	res, err := w.Write(context.Background(), []delivery.Record{r})
+	res, err := w.Write(context.Background(), []syncapi.Record{r})
 	if err != nil {
 		t.Fatal(err)
 	}

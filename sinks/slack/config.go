@@ -7,9 +7,9 @@ import (
 
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+	"github.com/cdcd-dev/cdcd/syncapi"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // Config is the config of the "slack" system type: one incoming webhook.
@@ -64,6 +64,6 @@ func (c *Config) Validate() error {
 
 // CheckTemplates renders text and blocks over rec and reports those that
 // name what rec cannot hold.
-func (c *Config) CheckTemplates(rec *delivery.Record) []config.FieldError {
+func (c *Config) CheckTemplates(rec *syncapi.Record) []config.FieldError {
 	return tmpl.CheckRecord(rec, tmpl.Named{Path: "text", Text: c.Text}, tmpl.Named{Path: "blocks", Text: c.Blocks})
 }

@@ -19,15 +19,15 @@ import (
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
+	"github.com/cdcd-dev/cdcd/syncapi"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
-// Writer posts records as messages. It implements delivery.Writer, one
+// Writer posts records as messages. It implements syncapi.Writer, one
 // record per call.
 type Writer struct {
 	url    string
@@ -38,7 +38,7 @@ type Writer struct {
 	log    zerolog.Logger
 }
 
-var _ delivery.Writer = (*Writer)(nil)
+var _ syncapi.Writer = (*Writer)(nil)
 
 // New validates cfg and returns a writer that waits on the limiter
 // env.Limiters holds for the webhook (a private one when env.Limiters is
@@ -75,15 +75,15 @@ type message struct {
 // Write posts one message per record. A template that fails on a record,
 // and 400, 403, 404 and 410 answers, are permanent; 429 (after its
 // Retry-After) and 5xx are retried.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	for i := range records {
 		results[i].Err = w.post(ctx, &records[i])
 	}
 	return results, nil
 }
 
-func (w *Writer) post(ctx context.Context, r *delivery.Record) error {
+func (w *Writer) post(ctx context.Context, r *syncapi.Record) error {
 	body, err := w.payload(r)
 	if err != nil {
 		return cdc.Permanent(err)
@@ -115,7 +115,7 @@ func (w *Writer) post(ctx context.Context, r *delivery.Record) error {
 	return nil
 }
 
-func (w *Writer) payload(r *delivery.Record) ([]byte, error) {
+func (w *Writer) payload(r *syncapi.Record) ([]byte, error) {
 	d := tmpl.NewData(r)
 	text, err := tmpl.Render(w.text, d)
 	if err != nil {

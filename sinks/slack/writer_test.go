@@ -13,13 +13,13 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	slackd "github.com/cdcd-dev/cdcd/vendortest/slack"
 )
 
-func record(fields map[string]any) delivery.Record {
-	return delivery.Record{
+func record(fields map[string]any) syncapi.Record {
+	return syncapi.Record{
 		Event:  &cdc.Event{Op: cdc.OpUpdate, Schema: "public", Table: "stock", Pos: cdc.Position{CommitLSN: 0x10, Index: 1}},
 		Op:     cdc.OpUpdate,
 		Key:    `{"sku":"A-1"}`,
@@ -51,7 +51,7 @@ func TestPostsRenderedMessage(t *testing.T) {
 	cfg.Blocks = `[{"type":"section","text":{"type":"mrkdwn","text":{{json (printf "*%s* is low" .Fields.sku)}}}}]`
 	w := newWriter(t, cfg)
 
-	res, err := w.Write(context.Background(), []delivery.Record{record(map[string]any{"sku": `A-"1"`, "qty": 1000000.0})})
+	res, err := w.Write(context.Background(), []syncapi.Record{record(map[string]any{"sku": `A-"1"`, "qty": 1000000.0})})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("Write: %v %v", err, res)
 	}
@@ -92,7 +92,7 @@ func TestClassifiesSlackAnswers(t *testing.T) {
 			srv := slackd.New(t)
 			w := newWriter(t, fastConfig(srv.Hook("T1/B1/x")))
 			tc.setup(srv)
-			res, err := w.Write(context.Background(), []delivery.Record{record(map[string]any{"sku": "A-1", "qty": 2.0})})
+			res, err := w.Write(context.Background(), []syncapi.Record{record(map[string]any{"sku": "A-1", "qty": 2.0})})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +117,7 @@ func TestTemplateErrorIsPermanentAndSendsNothing(t *testing.T) {
 	t.Parallel()
 	srv := slackd.New(t)
 	w := newWriter(t, fastConfig(srv.Hook("T1/B1/x")))
-	res, _ := w.Write(context.Background(), []delivery.Record{record(map[string]any{"sku": "A-1"})})
+	res, _ := w.Write(context.Background(), []syncapi.Record{record(map[string]any{"sku": "A-1"})})
 	if !cdc.IsPermanent(res[0].Err) || !strings.Contains(res[0].Err.Error(), "qty") {
 		t.Fatalf("got %v, want a permanent error naming the missing field", res[0].Err)
 	}
@@ -131,7 +131,7 @@ func TestErrorsNeverQuoteTheWebhookURL(t *testing.T) {
 	cfg := fastConfig("http://127.0.0.1:1/services/T1/B1/s3cr3t-token")
 	cfg.Timeout = time.Second
 	w := newWriter(t, cfg)
-	res, _ := w.Write(context.Background(), []delivery.Record{record(map[string]any{"sku": "A-1", "qty": 1.0})})
+	res, _ := w.Write(context.Background(), []syncapi.Record{record(map[string]any{"sku": "A-1", "qty": 1.0})})
 	if res[0].Err == nil || cdc.IsPermanent(res[0].Err) {
 		t.Fatalf("got %v, want a transient error", res[0].Err)
 	}
@@ -154,7 +154,7 @@ func TestDefaultRateAvoids429(t *testing.T) {
 	}
 	w2, _ := New("alerts2", cfg, env) // a second system on the same webhook
 	for _, w := range []*Writer{w1, w2} {
-		res, _ := w.Write(context.Background(), []delivery.Record{record(map[string]any{"sku": "A-1", "qty": 1.0})})
+		res, _ := w.Write(context.Background(), []syncapi.Record{record(map[string]any{"sku": "A-1", "qty": 1.0})})
 		if res[0].Err != nil {
 			t.Fatal(res[0].Err)
 		}

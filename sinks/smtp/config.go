@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+	"github.com/cdcd-dev/cdcd/syncapi"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
 // TLS modes.
@@ -106,7 +106,7 @@ func loopback(host string) bool {
 
 // CheckTemplates renders the recipients, subject and body over rec and
 // reports those that name what rec cannot hold.
-func (c *Config) CheckTemplates(rec *delivery.Record) []config.FieldError {
+func (c *Config) CheckTemplates(rec *syncapi.Record) []config.FieldError {
 	named := []tmpl.Named{{Path: "subject", Text: c.Subject}, {Path: "body", Text: c.Body}}
 	for i, to := range c.To {
 		named = append(named, tmpl.Named{Path: fmt.Sprintf("to[%d]", i), Text: to})

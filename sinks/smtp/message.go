@@ -11,8 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
-
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // message is a rendered email.
@@ -25,7 +24,7 @@ type message struct {
 // message renders the record. Rendered values never reach a header raw:
 // addresses are parsed and re-encoded, the subject is an encoded word when
 // it holds anything but printable ASCII (line breaks included).
-func (w *Writer) message(r *delivery.Record) (*message, error) {
+func (w *Writer) message(r *syncapi.Record) (*message, error) {
 	d := tmpl.NewData(r)
 	var to []*mail.Address
 	for i, t := range w.to {

@@ -2,14 +2,14 @@ package smtp
 
 import (
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Register adds the "smtp" system type to r.
 func Register(r *config.Registry) {
 	config.Register(r, "smtp", config.Type[*Config]{
 		NewConfig: DefaultConfig,
-		Writer: func(name string, c *Config, env config.Env) (delivery.Writer, error) {
+		Writer: func(name string, c *Config, env config.Env) (syncapi.Writer, error) {
 			return New(name, c, env)
 		},
 	})

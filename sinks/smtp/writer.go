@@ -24,16 +24,16 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
+	"github.com/cdcd-dev/cdcd/syncapi"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
 )
 
-// Writer sends records as emails. It implements delivery.Writer and
-// delivery.Batcher with one record per call.
+// Writer sends records as emails. It implements syncapi.Writer and
+// syncapi.Batcher with one record per call.
 type Writer struct {
 	name    string
 	cfg     Config
@@ -46,8 +46,8 @@ type Writer struct {
 }
 
 var (
-	_ delivery.Writer  = (*Writer)(nil)
-	_ delivery.Batcher = (*Writer)(nil)
+	_ syncapi.Writer  = (*Writer)(nil)
+	_ syncapi.Batcher = (*Writer)(nil)
 )
 
 // New validates cfg and returns a writer. It does not connect.
@@ -74,8 +74,8 @@ func (w *Writer) MaxBatch() int { return 1 }
 // permanent, but a recipient refused with 5xx while others are accepted
 // only misses the message (logged); 4xx replies and connection failures
 // are retried.
-func (w *Writer) Write(ctx context.Context, records []delivery.Record) ([]delivery.Result, error) {
-	results := make([]delivery.Result, len(records))
+func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	results := make([]syncapi.Result, len(records))
 	for i := range records {
 		msg, err := w.message(&records[i])
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 	"github.com/cdcd-dev/cdcd/vendortest/smtpd"
 )
 
@@ -35,8 +35,8 @@ func newWriter(t *testing.T, cfg *Config) *Writer {
 	return w
 }
 
-func record(fields map[string]any) delivery.Record {
-	return delivery.Record{
+func record(fields map[string]any) syncapi.Record {
+	return syncapi.Record{
 		Event: &cdc.Event{Op: cdc.OpUpdate, Schema: "public", Table: "orders", Pos: cdc.Position{CommitLSN: 0x30, Index: 2}},
 		Op:    cdc.OpUpdate, Key: `{"id":42}`, Fields: fields,
 	}
@@ -44,9 +44,9 @@ func record(fields map[string]any) delivery.Record {
 
 var order = map[string]any{"email": "Ada <ada@example.com>", "order": 1042.0, "name": "Ada Lovelace"}
 
-func write(t *testing.T, w *Writer, r delivery.Record) delivery.Result {
+func write(t *testing.T, w *Writer, r syncapi.Record) syncapi.Result {
 	t.Helper()
-	res, err := w.Write(context.Background(), []delivery.Record{r})
+	res, err := w.Write(context.Background(), []syncapi.Record{r})
 	if err != nil {
 		t.Fatal(err)
 	}

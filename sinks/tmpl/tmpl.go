@@ -11,7 +11,7 @@ import (
 	"text/template"
 
 	"github.com/cdcd-dev/cdcd/config"
-	"github.com/cdcd-dev/cdcd/delivery"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // Data is the dot of every template: {{.Fields.sku}}, {{.Op}},
@@ -54,7 +54,7 @@ func Render(t *template.Template, d *Data) (string, error) {
 var opNames = map[byte]string{'c': "create", 'u': "update", 'd': "delete", 'r': "read", 't': "truncate"}
 
 // NewData is the dot of a record's templates.
-func NewData(r *delivery.Record) *Data {
+func NewData(r *syncapi.Record) *Data {
 	d := &Data{
 		Op:         opNames[byte(r.Op)],
 		Object:     r.Object,
@@ -107,7 +107,7 @@ type Named struct{ Path, Text string }
 // FieldError for each that names what rec cannot hold (see
 // config.TemplateChecker). Empty and unparsable templates are Validate's
 // concern.
-func CheckRecord(rec *delivery.Record, templates ...Named) []config.FieldError {
+func CheckRecord(rec *syncapi.Record, templates ...Named) []config.FieldError {
 	d := NewData(rec)
 	var errs []config.FieldError
 	for _, n := range templates {

@@ -41,6 +41,7 @@ import (
 	"github.com/cdcd-dev/cdcd/sources/inbox"
 	"github.com/cdcd-dev/cdcd/sources/webhook"
 	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 const secret = "bench-client-secret"
@@ -257,14 +258,14 @@ func apply(ctx context.Context, pool *pgxpool.Pool, url string, ib *inbox.Inbox,
 // emailMapper maps HubSpot's email property to the email column.
 type emailMapper struct{}
 
-func (emailMapper) Map(_ context.Context, e *cdc.Event) (delivery.Record, bool, error) {
+func (emailMapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, error) {
 	raw, ok := e.After.Get("email")
 	if !ok {
-		return delivery.Record{}, false, nil
+		return syncapi.Record{}, false, nil
 	}
 	var email string
 	if len(raw) > 2 {
 		email = string(raw[1 : len(raw)-1])
 	}
-	return delivery.Record{Op: e.Op, Object: "contacts", Key: string(cdc.AppendKey(nil, e)), Fields: map[string]any{"email": email}}, true, nil
+	return syncapi.Record{Op: e.Op, Object: "contacts", Key: string(cdc.AppendKey(nil, e)), Fields: map[string]any{"email": email}}, true, nil
 }

@@ -39,7 +39,7 @@ type Config struct {
 	// nothing.
 	Detected *prometheus.CounterVec
 	// Patched is set when cdcd's writes to the system carry only the
-	// fields that changed (delivery.Patcher): a field the local side did
+	// fields that changed (syncapi.Patcher): a field the local side did
 	// not change was not written, so the system's change of it was not
 	// overwritten.
 	Patched bool
