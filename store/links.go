@@ -2,10 +2,13 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -98,6 +101,13 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 	if len(links) == 0 {
 		return nil
 	}
+	// Rows are locked in key order, whatever order the batch came in: two
+	// Puts of overlapping links (concurrent Writes, a replay) wait for each
+	// other instead of deadlocking.
+	links = slices.SortedFunc(slices.Values(links), func(a, b syncstate.Link) int {
+		return cmp.Or(strings.Compare(a.System, b.System), strings.Compare(a.Object, b.Object),
+			strings.Compare(a.Table, b.Table), strings.Compare(a.Key, b.Key))
+	})
 	n := len(links)
 	sys, obj, tbl, key, ext, base := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ver, lsn := make([]*string, n), make([]*string, n)
