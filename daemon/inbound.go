@@ -58,7 +58,7 @@ func (d *Daemon) inboundPipeline(ctx context.Context, p *config.Pipeline) (pipel
 		pw, ok := w.(syncapi.Patcher)
 		in.Conflicts.Patched = ok && pw.PatchesFields()
 	}
-	if wh, ok := cfg.Systems[p.From].Webhook.(*webhook.Config); ok {
+	if wh, ok := webhook.Of(cfg.Systems[p.From]); ok {
 		in.OwnWrite = wh.IsOwnWrite
 	}
 	w, err := postgres.New(p.From, &postgres.Config{

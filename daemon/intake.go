@@ -93,7 +93,7 @@ func (d *Daemon) buildIntake(ctx context.Context) (intake, error) {
 func webhookSystems(cfg *config.Config) ([]webhook.System, error) {
 	var systems []webhook.System
 	for _, name := range slices.Sorted(maps.Keys(cfg.Systems)) {
-		wh, ok := cfg.Systems[name].Webhook.(*webhook.Config)
+		wh, ok := webhook.Of(cfg.Systems[name])
 		if !ok {
 			continue
 		}

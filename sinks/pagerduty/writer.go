@@ -7,7 +7,6 @@
 package pagerduty
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -15,13 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"text/template"
 	"time"
 	"unicode/utf8"
 
-	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 	"github.com/cdcd-dev/cdcd/syncapi"
@@ -45,13 +42,11 @@ const (
 // Writer sends records as events. It implements syncapi.Writer, one
 // record per call.
 type Writer struct {
-	url         string
 	routingKey  string
 	action      string
 	actionField string
 	tmpl        map[string]*template.Template // by config path; nil for unset optional fields
-	client      *http.Client
-	limit       *ratelimit.Limiter
+	post        vendorhttp.Post
 	log         zerolog.Logger
 }
 
@@ -65,14 +60,15 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		url:         cfg.URL,
 		routingKey:  cfg.RoutingKey,
 		action:      cfg.Action,
 		actionField: cfg.ActionField,
 		tmpl:        map[string]*template.Template{},
-		client:      &http.Client{Timeout: cfg.Timeout},
-		limit:       env.Limiters.For(Account(cfg.RoutingKey), cfg.Rate),
-		log:         env.Log,
+		post: vendorhttp.Post{
+			Client: &http.Client{Timeout: cfg.Timeout}, Limit: env.Limiters.For(Account(cfg.RoutingKey), cfg.Rate),
+			URL: cfg.URL, Op: "send pagerduty event", MaxAnswer: 64 << 10, Throttle: throttlePause,
+		},
+		log: env.Log,
 	}
 	for _, t := range cfg.templates() {
 		if t.text != "" {
@@ -133,28 +129,8 @@ func (w *Writer) send(ctx context.Context, r *syncapi.Record) (string, error) {
 	if len(body) > maxBody {
 		return "", cdc.Permanent(fmt.Errorf("pagerduty event is %d bytes, over the 512 KB limit; map fewer fields", len(body)))
 	}
-	if err := w.limit.Wait(ctx); err != nil {
-		return "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	respBody, err := w.post.Send(ctx, body)
 	if err != nil {
-		return "", cdc.Permanent(vendorhttp.TransportError("send pagerduty event", err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return "", vendorhttp.TransportError("send pagerduty event", err)
-	}
-	defer resp.Body.Close()
-	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err := vendorhttp.Classify(resp.StatusCode, resp.Header, respBody, "send pagerduty event"); err != nil {
-		d, ok := cdc.RetryAfterOf(err)
-		if !ok && resp.StatusCode == http.StatusTooManyRequests {
-			d, ok, err = throttlePause, true, cdc.RetryAfter(err, throttlePause)
-		}
-		if ok {
-			w.limit.Pause(d)
-		}
 		return "", err
 	}
 	var ok struct {

@@ -5,18 +5,15 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"text/template"
 
-	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/tmpl"
 	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 	"github.com/cdcd-dev/cdcd/syncapi"
@@ -30,11 +27,9 @@ import (
 // Writer posts records as messages. It implements syncapi.Writer, one
 // record per call.
 type Writer struct {
-	url    string
 	text   *template.Template
 	blocks *template.Template // nil without blocks
-	client *http.Client
-	limit  *ratelimit.Limiter
+	post   vendorhttp.Post
 	log    zerolog.Logger
 }
 
@@ -48,10 +43,11 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		url:    cfg.WebhookURL,
-		client: &http.Client{Timeout: cfg.Timeout},
-		limit:  env.Limiters.For(Account(cfg.WebhookURL), cfg.Rate),
-		log:    env.Log,
+		post: vendorhttp.Post{
+			Client: &http.Client{Timeout: cfg.Timeout}, Limit: env.Limiters.For(Account(cfg.WebhookURL), cfg.Rate),
+			URL: cfg.WebhookURL, Op: "post slack message", MaxAnswer: 4096,
+		},
+		log: env.Log,
 	}
 	w.text, _ = tmpl.Parse("text", cfg.Text)
 	if cfg.Blocks != "" {
@@ -78,39 +74,22 @@ type message struct {
 func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
 	results := make([]syncapi.Result, len(records))
 	for i := range records {
-		results[i].Err = w.post(ctx, &records[i])
+		results[i].Err = w.message(ctx, &records[i])
 	}
 	return results, nil
 }
 
-func (w *Writer) post(ctx context.Context, r *syncapi.Record) error {
+func (w *Writer) message(ctx context.Context, r *syncapi.Record) error {
 	body, err := w.payload(r)
 	if err != nil {
 		return cdc.Permanent(err)
 	}
-	if err := w.limit.Wait(ctx); err != nil {
+	answer, err := w.post.Send(ctx, body)
+	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
-	if err != nil {
-		return cdc.Permanent(vendorhttp.TransportError("post slack message", err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return vendorhttp.TransportError("post slack message", err)
-	}
-	defer resp.Body.Close()
-	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err := vendorhttp.Classify(resp.StatusCode, resp.Header, respBody, "post slack message"); err != nil {
-		if d, ok := cdc.RetryAfterOf(err); ok {
-			w.limit.Pause(d)
-			w.log.Debug().Float64("retry_after_seconds", d.Seconds()).Msg("slack rate limit reached")
-		}
-		return err
-	}
-	if got := strings.TrimSpace(string(respBody)); got != "ok" {
-		return fmt.Errorf("post slack message: HTTP %d with body %q, want \"ok\"", resp.StatusCode, got)
+	if got := strings.TrimSpace(string(answer)); got != "ok" {
+		return fmt.Errorf("post slack message: answered %q, want \"ok\"", got)
 	}
 	return nil
 }

@@ -107,6 +107,16 @@ func Section(systemType string) func() config.Validator {
 	}
 }
 
+// Of returns the webhook section of a system, as Section made it; false
+// when the system has none.
+func Of(s *config.System) (*Config, bool) {
+	if s == nil {
+		return nil, false
+	}
+	c, ok := s.Webhook.(*Config)
+	return c, ok && c != nil
+}
+
 func (c *Config) secrets() []string {
 	s := slices.Clone(c.Secrets)
 	if c.Secret != "" {
