@@ -199,33 +199,11 @@ func New(spec Spec, lookups LookupSource, log zerolog.Logger) (*Mapper, error) {
 // truncate. An error that evaluating the mapping again cannot fix is
 // cdc.Permanent; lookup errors are transient.
 func (m *Mapper) Map(ctx context.Context, e *cdc.Event) (syncapi.Record, bool, error) {
-	op, name, ok := m.op(e.Op)
-	if !ok {
-		return syncapi.Record{}, false, nil
-	}
 	st := m.pool.Get().(*state)
 	defer m.release(st)
-	if m.needEnv {
-		if err := m.fillEnv(st, e, name); err != nil {
-			return syncapi.Record{}, false, permanent(err)
-		}
-	}
-	if !m.lookupFirst {
-		if pass, err := m.pass(st); err != nil || !pass {
-			return syncapi.Record{}, false, err
-		}
-	}
-	for _, lk := range m.lookups {
-		row, err := lk.fetch(ctx, m.src, st)
-		if err != nil {
-			return syncapi.Record{}, false, err
-		}
-		st.lookup[lk.name] = row
-	}
-	if m.lookupFirst {
-		if pass, err := m.pass(st); err != nil || !pass {
-			return syncapi.Record{}, false, err
-		}
+	op, ok, err := m.selects(ctx, st, e)
+	if err != nil || !ok {
+		return syncapi.Record{}, false, err
 	}
 	fields, err := m.mapFields(st, e)
 	if err != nil {
@@ -237,6 +215,48 @@ func (m *Mapper) Map(ctx context.Context, e *cdc.Event) (syncapi.Record, bool, e
 		object = e.Table
 	}
 	return syncapi.Record{Event: e, Op: op, Object: object, Key: string(st.buf), Fields: fields}, true, nil
+}
+
+// Selects reports whether the pipeline takes e (its ops, lookups and
+// filter), as Map does, without mapping its fields: what writers that
+// take events as they are (file, stdout) need.
+func (m *Mapper) Selects(ctx context.Context, e *cdc.Event) (bool, error) {
+	st := m.pool.Get().(*state)
+	defer m.release(st)
+	_, ok, err := m.selects(ctx, st, e)
+	return ok, err
+}
+
+// selects runs the ops, lookups and filter of the pipeline over e in st
+// and returns the record's op.
+func (m *Mapper) selects(ctx context.Context, st *state, e *cdc.Event) (cdc.Op, bool, error) {
+	op, name, ok := m.op(e.Op)
+	if !ok {
+		return 0, false, nil
+	}
+	if m.needEnv {
+		if err := m.fillEnv(st, e, name); err != nil {
+			return 0, false, permanent(err)
+		}
+	}
+	if !m.lookupFirst {
+		if pass, err := m.pass(st); err != nil || !pass {
+			return 0, false, err
+		}
+	}
+	for _, lk := range m.lookups {
+		row, err := lk.fetch(ctx, m.src, st)
+		if err != nil {
+			return 0, false, err
+		}
+		st.lookup[lk.name] = row
+	}
+	if m.lookupFirst {
+		if pass, err := m.pass(st); err != nil || !pass {
+			return 0, false, err
+		}
+	}
+	return op, true, nil
 }
 
 // op maps a change to the record's op and its name in expressions.

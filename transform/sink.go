@@ -32,7 +32,7 @@ func (s *selected) Write(ctx context.Context, events []cdc.Event) error {
 	out := s.buf[:0]
 	for i := range events {
 		e := &events[i]
-		_, ok, err := s.m.Map(ctx, e)
+		ok, err := s.m.Selects(ctx, e)
 		switch {
 		case cdc.IsPermanent(err):
 			s.log.Error().Err(err).Str("event_id", e.ID()).Str("table", e.Schema+"."+e.Table).Msg("change left out: the pipeline cannot select it")
