@@ -83,14 +83,26 @@ func (s *Store) LastHealthStates(ctx context.Context) (map[string]HealthTransiti
 }
 
 // PruneHealth deletes transitions older than olderThan, keeping each
-// subject's latest.
+// subject's latest, in chunks of bounded size, each in its own
+// transaction.
 func (s *Store) PruneHealth(ctx context.Context, olderThan time.Duration) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM cdcd.health_transitions t WHERE at < now() - $1::interval
-		AND EXISTS (SELECT 1 FROM cdcd.health_transitions n WHERE n.kind = t.kind AND n.name = t.name AND n.at > t.at)`, olderThan)
-	if err != nil {
-		return 0, fmt.Errorf("prune health transitions: %w", err)
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM cdcd.health_transitions WHERE id IN (
+			SELECT t.id FROM cdcd.health_transitions t WHERE t.at < now() - $1::interval
+			AND EXISTS (SELECT 1 FROM cdcd.health_transitions n WHERE n.kind = t.kind AND n.name = t.name AND n.at > t.at)
+			ORDER BY t.at LIMIT $2)`, olderThan, pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("prune health transitions: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < pruneChunk {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
 	}
-	return tag.RowsAffected(), nil
 }
 
 // HealthCounts are the figures of cdcd's health that live in its tables.

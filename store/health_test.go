@@ -71,3 +71,22 @@ func TestJobsInProgressAndFailedJobs(t *testing.T) {
 		t.Errorf("failed jobs %d (%v), want 1: the one of three days ago is past", c.FailedJobs, err)
 	}
 }
+
+// Pruning goes through a backlog larger than one chunk, each chunk in its
+// own statement, and keeps every subject's latest transition.
+func TestPruneHealthInChunks(t *testing.T) {
+	s, url := openStore(t)
+	execSQL(t, url, `INSERT INTO cdcd.health_transitions (kind, name, state, previous, reason, at)
+		SELECT 'pipeline', 'a', 'ok', 'degraded', 'recovered', now() - interval '2 days' - g * interval '1 second'
+		FROM generate_series(1, $1::int) g`, pruneChunk+10)
+	execSQL(t, url, `INSERT INTO cdcd.health_transitions (kind, name, state, previous, reason, at)
+		VALUES ('pipeline', 'b', 'ok', 'degraded', 'recovered', now() - interval '2 days')`)
+	n, err := s.PruneHealth(context.Background(), time.Hour)
+	if err != nil || n != pruneChunk+9 {
+		t.Fatalf("pruned %d (%v), want %d: all of a's but its latest, none of b's", n, err, pruneChunk+9)
+	}
+	ts, err := s.HealthTransitions(context.Background(), 10)
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("left %d (%v), want each subject's latest", len(ts), err)
+	}
+}
