@@ -2,56 +2,18 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/cdcd-dev/cdcd/store/storetest"
 	"github.com/rs/zerolog"
-
-	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/store"
 )
 
-// conflictFixture is a database with contact 1 held by an escalated
-// conflict on firstname (local Ann, base Ada, remote Bea).
-func conflictFixture(t *testing.T) (*store.Store, string) {
-	t.Helper()
-	pg := cdctest.StartPostgres(t)
-	url := pg.CreateDB(t, "app")
-	s, err := store.Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	pg.Exec(t, "app", `CREATE TABLE contacts (id int PRIMARY KEY, email text, first_name text);
-		INSERT INTO contacts VALUES (1, 'a@x', 'Ann');
-		INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key, fields, columns, base, local, remote, rule, status)
-		VALUES ('hubspot-to-contacts', 'hubspot', 'contacts', '512', 'public.contacts', '{"id": 1}', '{firstname}',
-			'{"firstname": "first_name"}', '{"firstname": "Ada", "email": "a@x"}', '{"firstname": "Ann", "email": "a@x"}',
-			'{"firstname": "Bea"}', 'pending', 'escalated')`)
-	return s, url
-}
-
-func firstName(t *testing.T, url string) string {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n string
-	if err := conn.QueryRow(context.Background(), `SELECT first_name FROM contacts WHERE id = 1`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestConflictsAPI(t *testing.T) {
-	s, url := conflictFixture(t)
+	s, url := storetest.EscalatedConflict(t)
 	mux := http.NewServeMux()
 	(&conflictsAPI{store: s, log: zerolog.Nop()}).mount(func(p string, h http.Handler) { mux.Handle(p, adminOnly("admin-secret", h)) })
 	srv := httptest.NewServer(mux)
@@ -101,8 +63,8 @@ func TestConflictsAPI(t *testing.T) {
 		t.Fatalf("unknown key: %d", code)
 	}
 	code, obj, _ := call("POST", "/api/conflicts/1/resolve", "admin-secret", `{"choice":"remote","by":"alice"}`)
-	if code != 200 || obj["status"] != "resolved" || obj["resolved_by"] != "alice" || firstName(t, url) != "Bea" {
-		t.Fatalf("resolve: %d %v, local %s", code, obj, firstName(t, url))
+	if code != 200 || obj["status"] != "resolved" || obj["resolved_by"] != "alice" || storetest.FirstName(t, url) != "Bea" {
+		t.Fatalf("resolve: %d %v, local %s", code, obj, storetest.FirstName(t, url))
 	}
 	if code, _, _ := call("POST", "/api/conflicts/1/resolve", "admin-secret", `{"choice":"remote"}`); code != 200 {
 		t.Fatalf("the same resolution again: %d", code)
