@@ -1,18 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
 // result is one capture run over a workload's WAL.
@@ -81,7 +80,7 @@ const statusInterval = 100 * time.Millisecond
 // cdcd runs the cdcd binary on the slot until the slot is confirmed at end,
 // then samples the process and stops it.
 func (b *bench) cdcd(ctx context.Context, w workload, slot, pub, end string) (result, error) {
-	listen, err := freeAddr()
+	listen, err := proc.FreeAddr()
 	if err != nil {
 		return result{}, err
 	}
@@ -132,15 +131,15 @@ func (b *bench) cdcd(ctx context.Context, w workload, slot, pub, end string) (re
 	done, err := b.waitConfirmed(ctx, slot, end, exited)
 	if err != nil {
 		_ = stop()
-		return result{}, fmt.Errorf("%w\ncdcd log (%s):\n%s", err, logPath, tail(logPath))
+		return result{}, fmt.Errorf("%w\ncdcd log (%s):\n%s", err, logPath, proc.Tail(logPath))
 	}
 	res := result{elapsed: done.Sub(began)}
 	res.walsender, res.bench = watch.finish()
-	if res.peakRSS, err = peakRSS(cmd.Process.Pid); err == nil {
-		res.cpu, err = cpuTime(cmd.Process.Pid)
+	if res.peakRSS, err = proc.PeakRSS(cmd.Process.Pid); err == nil {
+		res.cpu, err = proc.CPUTime(cmd.Process.Pid)
 	}
 	if serr := stop(); serr != nil && err == nil {
-		err = fmt.Errorf("stop cdcd: %w\n%s", serr, tail(logPath))
+		err = fmt.Errorf("stop cdcd: %w\n%s", serr, proc.Tail(logPath))
 	}
 	return res, err
 }
@@ -172,62 +171,4 @@ func (b *bench) waitConfirmed(ctx context.Context, slot, end string, exited <-ch
 		case <-tick.C:
 		}
 	}
-}
-
-// peakRSS is the process's peak resident set (VmHWM), in bytes.
-func peakRSS(pid int) (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-// clockTicks is USER_HZ, 100 on every Linux platform Go supports.
-const clockTicks = 100
-
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which ends with the last ')': state
-	// is field 3, utime 14 and stime 15.
-	i := bytes.LastIndexByte(stat, ')')
-	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
-}
-
-// freeAddr returns a loopback address with a free port.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// tail returns the end of a log file.
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -38,7 +39,7 @@ func (b *bench) watchCPU(ctx context.Context, slot string) (*cpuWatch, error) {
 				_ = conn.QueryRow(ctx, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&pid)
 			}
 			if pid != nil {
-				if d, err := cpuTime(int(*pid)); err == nil {
+				if d, err := proc.CPUTime(int(*pid)); err == nil {
 					w.walsender = d
 				}
 			}

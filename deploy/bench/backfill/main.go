@@ -22,19 +22,17 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
 func main() {
@@ -116,7 +114,7 @@ func run(rows, updates, chunk int, bin, level string, keep bool) error {
 	}
 
 	out := filepath.Join(dir, "items.jsonl")
-	addr, err := freeAddr()
+	addr, err := proc.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -152,7 +150,7 @@ pipelines:
 	if b, err := exec.Command(bin, "backfill", "items-to-archive", "--detach", "-c", config).CombinedOutput(); err != nil {
 		return fmt.Errorf("cdcd backfill: %v\n%s", err, b)
 	}
-	cpuBefore, err := cpuTime(cmd.Process.Pid)
+	cpuBefore, err := proc.CPUTime(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -177,11 +175,11 @@ pipelines:
 	if err := <-updated; err != nil {
 		return err
 	}
-	rss, err := peakRSS(cmd.Process.Pid)
+	rss, err := proc.PeakRSS(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
-	cpuAfter, err := cpuTime(cmd.Process.Pid)
+	cpuAfter, err := proc.CPUTime(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -302,15 +300,6 @@ func check(ctx context.Context, pool *pgxpool.Pool, path string) (reads, mismatc
 	return reads, mismatched, rs.Err()
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func waitReady(addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -323,40 +312,4 @@ func waitReady(addr string, timeout time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("cdcd not ready after %s", timeout)
-}
-
-// peakRSS is the process's peak resident set (VmHWM), in bytes.
-func peakRSS(pid int) (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which ends with the last ')': utime
-	// is field 14 and stime 15.
-	i := strings.LastIndexByte(string(stat), ')')
-	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / 100, nil // USER_HZ
 }

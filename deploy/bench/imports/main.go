@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 	"github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -90,7 +90,7 @@ func run(n, limit int, window time.Duration, bin string) error {
 	for i := range n {
 		hub.Insert("contacts", map[string]string{"email": fmt.Sprintf("c%06d@example.com", i), "firstname": fmt.Sprintf("F%d", i), "lastname": "L"})
 	}
-	listen, err := freeAddr()
+	listen, err := proc.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -241,15 +241,6 @@ func find(hub *hubspot.Server, email string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func waitReady(addr string, timeout time.Duration) error {

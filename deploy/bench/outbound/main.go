@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
 func main() {
@@ -356,7 +356,7 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 		FROM generate_series(1, $1) i`, o.rows); err != nil {
 		return measure{}, err
 	}
-	listen, err := freeAddr()
+	listen, err := proc.FreeAddr()
 	if err != nil {
 		return measure{}, err
 	}
@@ -409,12 +409,12 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	for t.requests.Load() < int64(o.rows) {
 		select {
 		case err := <-exited:
-			return measure{}, fmt.Errorf("cdcd exited: %v\n%s", err, tail(logPath))
+			return measure{}, fmt.Errorf("cdcd exited: %v\n%s", err, proc.Tail(logPath))
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = stop()
-			return measure{}, fmt.Errorf("target saw %d of %d requests after 10 minutes\n%s", t.requests.Load(), o.rows, tail(logPath))
+			return measure{}, fmt.Errorf("target saw %d of %d requests after 10 minutes\n%s", t.requests.Load(), o.rows, proc.Tail(logPath))
 		}
 	}
 	first, last := t.window()
@@ -436,10 +436,10 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	if n, err := commits(ctx, conn); err == nil {
 		m.commits = n - commits0
 	}
-	m.peakRSS, _ = peakRSS(cmd.Process.Pid)
-	m.cpu, _ = cpuTime(cmd.Process.Pid)
+	m.peakRSS, _ = proc.PeakRSS(cmd.Process.Pid)
+	m.cpu, _ = proc.CPUTime(cmd.Process.Pid)
 	if err := stop(); err != nil {
-		return m, fmt.Errorf("stop cdcd: %w\n%s", err, tail(logPath))
+		return m, fmt.Errorf("stop cdcd: %w\n%s", err, proc.Tail(logPath))
 	}
 	if links != int64(o.rows) || delivered != int64(o.rows) {
 		return m, fmt.Errorf("cdcd kept %d links and %d delivered audit events for %d rows", links, delivered, o.rows)
@@ -519,52 +519,6 @@ func dropSlot(ctx context.Context, conn *pgx.Conn, slot string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-func peakRSS(pid int) (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for l := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-func cpuTime(pid int) (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(stat)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	u, err1 := strconv.ParseInt(fields[11], 10, 64)
-	st, err2 := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(u+st) * time.Second / 100, errors.Join(err1, err2)
 }
 
 func loadAvg() string {
