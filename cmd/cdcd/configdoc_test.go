@@ -1,12 +1,13 @@
 package main
 
 import (
-	"github.com/cdcd-dev/cdcd/config"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/config"
 
 	"github.com/cdcd-dev/cdcd/daemon"
 )

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/daemon"
 	"github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
 
@@ -43,20 +41,7 @@ pipelines:
     to: hubspot
     map: {email: email, firstname: first_name}
 `, url, addr, hub.URL())
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runDaemon(t, path, yaml)
 	cdctest.Eventually(t, 30*time.Second, "the slot", func() bool {
 		return pg.ExecErr("app", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = 'cdcd' AND active) THEN RAISE 'no slot'; END IF; END $$") == nil
 	})

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/daemon"
 )
 
 // Regression: a file pipeline wrote every change with every column,
@@ -39,22 +37,7 @@ pipelines:
     filter: after.active
     columns: {deny: [password_hash]}
 `, url, addr, out)
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runDaemon(t, path, yaml)
 	// Changes made before the slot exists are not captured: wait for it.
 	cdctest.Eventually(t, 30*time.Second, "the slot", func() bool {
 		return pg.ExecErr("app", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = 'cdcd') THEN RAISE 'no slot'; END IF; END $$") == nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/daemon"
 )
 
 // fileRows reads the events a file system wrote: op and after.id of each.
@@ -77,20 +75,7 @@ pipelines:
   - {name: items-to-archive, from: public.items, to: archive}
   - {name: other-to-archive, from: public.other, to: archive2}
 `, url, addr, out, other)
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runDaemon(t, path, yaml)
 	cdctest.Eventually(t, 30*time.Second, "cdcd to be ready", func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {

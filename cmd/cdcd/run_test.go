@@ -96,3 +96,30 @@ func freeAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// runDaemon writes yaml to path and runs cdcd on it until the test ends,
+// when it must stop cleanly within 30s.
+func runDaemon(t *testing.T, path, yaml string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run = %v after a clean stop", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("run did not stop within 30s")
+		}
+	})
+}
