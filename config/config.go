@@ -18,13 +18,15 @@ type Config struct {
 	Postgres Postgres `yaml:"postgres"`
 	// Kafka is nil when the file has no kafka section: events then travel
 	// on the in-process bus.
-	Kafka   *Kafka             `yaml:"kafka"`
-	HTTP    HTTP               `yaml:"http"`
-	Log     Log                `yaml:"log"`
-	Audit   Audit              `yaml:"audit"`
-	Jobs    Jobs               `yaml:"jobs"`
-	Health  Health             `yaml:"health"`
-	Systems map[string]*System `yaml:"systems"`
+	Kafka  *Kafka `yaml:"kafka"`
+	HTTP   HTTP   `yaml:"http"`
+	Log    Log    `yaml:"log"`
+	Audit  Audit  `yaml:"audit"`
+	Jobs   Jobs   `yaml:"jobs"`
+	Health Health `yaml:"health"`
+	// Retention is how long the rows of cdcd's tables are kept.
+	Retention Retention          `yaml:"retention"`
+	Systems   map[string]*System `yaml:"systems"`
 	// Pipelines are in file order.
 	Pipelines []*Pipeline `yaml:"pipelines"`
 }
@@ -32,7 +34,7 @@ type Config struct {
 // Audit is the delivery audit trail (cdcd.sync_events).
 type Audit struct {
 	// Retention is how long delivery outcomes are kept; 0 keeps them
-	// forever.
+	// forever. Load makes it Config.Retention.Audit, its newer name.
 	Retention time.Duration `yaml:"retention"`
 }
 
@@ -184,9 +186,10 @@ func Default() *Config {
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second,
 			MaxConnections: 1024,
 		},
-		Log:    Log{Level: "info", Format: "json"},
-		Audit:  Audit{Retention: 30 * 24 * time.Hour},
-		Jobs:   Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 2000},
-		Health: DefaultHealth(),
+		Log:       Log{Level: "info", Format: "json"},
+		Audit:     Audit{Retention: 30 * 24 * time.Hour},
+		Jobs:      Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 2000},
+		Health:    DefaultHealth(),
+		Retention: DefaultRetention(),
 	}
 }

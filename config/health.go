@@ -19,6 +19,7 @@ type Health struct {
 	// Progress is how often a progress line per pipeline is logged; 0 never.
 	Progress time.Duration `yaml:"progress"`
 	// Retention is how long transitions are kept; 0 keeps them forever.
+	// Load makes it Config.Retention.Health, its newer name.
 	Retention time.Duration `yaml:"retention"`
 	Capture   CaptureRules  `yaml:"capture"`
 	Webhooks  WebhookRules  `yaml:"webhooks"`
@@ -142,7 +143,7 @@ func (h *Health) validate(v *problems, pipelines []*Pipeline) {
 	if h.Interval <= 0 {
 		v.add("health.interval", "must be more than 0")
 	}
-	for key, d := range map[string]time.Duration{"health.hold": h.Hold, "health.remind": h.Remind, "health.progress": h.Progress, "health.retention": h.Retention} {
+	for key, d := range map[string]time.Duration{"health.hold": h.Hold, "health.remind": h.Remind, "health.progress": h.Progress} {
 		if d < 0 {
 			v.add(key, "must not be negative (0 turns it off)")
 		}

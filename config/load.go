@@ -56,6 +56,9 @@ func load(file string, data []byte, reg *Registry, lookup func(string) (string, 
 		p.Line = d.locate(fmt.Sprintf("pipelines[%d]", i)).line
 	}
 	cfg.qualifyTables()
+	var resolved problems
+	cfg.resolveRetention(func(path string) bool { _, ok := d.pos[path]; return ok }, &resolved)
+	d.place(errors.Join(resolved...))
 
 	d.place(cfg.Validate())
 	d.place(reg.checkSinkPipelines(cfg))

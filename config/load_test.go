@@ -95,10 +95,11 @@ func TestLoadFullExample(t *testing.T) {
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:9000", AdminToken: "tok",
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 5 * time.Second, MaxConnections: 50},
-		Log:    Log{Level: "debug", Format: "console"},
-		Audit:  Audit{Retention: 30 * 24 * time.Hour},
-		Jobs:   Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 2000},
-		Health: DefaultHealth(),
+		Log:       Log{Level: "debug", Format: "console"},
+		Audit:     Audit{Retention: 30 * 24 * time.Hour},
+		Jobs:      Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 2000},
+		Health:    DefaultHealth(),
+		Retention: DefaultRetention(),
 		Systems: map[string]*System{
 			"crm": {Name: "crm", Type: "fake", Line: 27, Config: &fakeConfig{
 				URL: "https://crm.example.com", Token: "dev-token",

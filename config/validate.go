@@ -50,9 +50,7 @@ func (c *Config) Validate() error {
 	}
 	v.oneOf("log.level", c.Log.Level, logLevels)
 	v.oneOf("log.format", c.Log.Format, logFormats)
-	if c.Audit.Retention < 0 {
-		v.add("audit.retention", "must not be negative (0 keeps the trail forever)")
-	}
+	c.Retention.validate(&v)
 	if c.Jobs.Concurrency < 1 {
 		v.add("jobs.concurrency", fmt.Sprintf("%d must be at least 1", c.Jobs.Concurrency))
 	}

@@ -156,10 +156,13 @@ func (d *Daemon) buildWorkers(pls []pipeline) {
 	if len(d.policies) > 0 {
 		d.runs(func(ctx context.Context) error { return d.store.RunConflictSchedule(ctx, conflictEvery, d.policies) })
 	}
-	d.runs(func(ctx context.Context) error { return d.store.RunRecentWritesRetention(ctx, recentWritesEvery) })
-	if d.cfg.Audit.Retention > 0 {
+	keep := d.cfg.Retention
+	d.runs(func(ctx context.Context) error {
+		return d.store.RunRecentWritesRetention(ctx, keep.RecentWrites, config.PruneEvery(keep.RecentWrites))
+	})
+	if keep.Audit > 0 {
 		d.runs(func(ctx context.Context) error {
-			return d.store.RunRetention(ctx, d.cfg.Audit.Retention, retentionEvery)
+			return d.store.RunRetention(ctx, keep.Audit, config.PruneEvery(keep.Audit))
 		})
 	}
 }

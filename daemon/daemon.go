@@ -246,10 +246,8 @@ const (
 
 // How often the pipelines' workers run.
 const (
-	replayEvery       = 10 * time.Second // dead letters due for a replay
-	conflictEvery     = time.Minute      // conflicts' reminders and escalations
-	retentionEvery    = time.Hour        // audit rows past audit.retention
-	recentWritesEvery = time.Minute      // recent writes past store.RecentWindow
+	replayEvery   = 10 * time.Second // dead letters due for a replay
+	conflictEvery = time.Minute      // conflicts' reminders and escalations
 )
 
 // BusName is the bus cfg runs on: "kafka" or "in-process".

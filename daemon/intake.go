@@ -13,10 +13,6 @@ import (
 	"github.com/cdcd-dev/cdcd/sources/webhook"
 )
 
-// deliveriesKept is how long webhook delivery ids are remembered: far
-// longer than any vendor retries a delivery.
-const deliveriesKept = 7 * 24 * time.Hour
-
 // intake accepts changes from the systems: their webhooks, and the
 // records an outbound pipeline found changed in its system.
 type intake struct {
@@ -130,13 +126,14 @@ func (d *Daemon) buildWebhooks(pls []pipeline, in intake) error {
 	return nil
 }
 
-// pruneDeliveries forgets the deployment's old webhook delivery ids,
-// hourly, until ctx ends.
+// pruneDeliveries forgets the deployment's webhook delivery ids older
+// than retention.webhook_deliveries, every tenth of it, until ctx ends.
 func (d *Daemon) pruneDeliveries(ctx context.Context, deployment string) {
-	t := time.NewTicker(time.Hour)
+	keep := d.cfg.Retention.WebhookDeliveries
+	t := time.NewTicker(config.PruneEvery(keep))
 	defer t.Stop()
 	for {
-		n, err := webhook.PruneDeliveries(ctx, d.lookups, deployment, deliveriesKept)
+		n, err := webhook.PruneDeliveries(ctx, d.lookups, deployment, keep)
 		switch {
 		case ctx.Err() != nil:
 			return

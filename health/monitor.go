@@ -122,21 +122,24 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(m.cfg.Interval)
 	defer tick.Stop()
-	prune := time.NewTicker(time.Hour)
-	defer prune.Stop()
+	var pruneC <-chan time.Time // nil, never ready, when nothing is pruned
+	if m.journal != nil && m.cfg.Retention > 0 {
+		prune := time.NewTicker(config.PruneEvery(m.cfg.Retention))
+		defer prune.Stop()
+		pruneC = prune.C
+	}
+	m.Evaluate(ctx, time.Now())
 	for {
-		m.Evaluate(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-		case <-prune.C:
-			if m.journal != nil && m.cfg.Retention > 0 {
-				if n, err := m.journal.PruneHealth(ctx, m.cfg.Retention); err != nil {
-					m.log.Warn().Err(err).Msg("pruning health transitions")
-				} else if n > 0 {
-					m.log.Debug().Int64("deleted", n).Msg("health transitions pruned")
-				}
+			m.Evaluate(ctx, time.Now())
+		case <-pruneC:
+			if n, err := m.journal.PruneHealth(ctx, m.cfg.Retention); err != nil {
+				m.log.Warn().Err(err).Msg("pruning health transitions")
+			} else if n > 0 {
+				m.log.Debug().Int64("deleted", n).Msg("health transitions pruned")
 			}
 		}
 	}

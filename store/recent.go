@@ -11,9 +11,10 @@ import (
 	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-// RecentWindow is how long a write to a system's record is remembered:
+// RecentWindow is how long a write to a system's record is looked for:
 // a webhook reporting its values back within it is an echo. Vendors
-// deliver webhooks late, but not this late.
+// deliver webhooks late, but not this late. Writes are kept for
+// retention.recent_writes, at most this (config.MaxRecentWrites).
 const RecentWindow = 15 * time.Minute
 
 // recentPerRecord bounds the writes of one record read back.
@@ -80,24 +81,14 @@ func ReadRecentWrites(ctx context.Context, tx pgx.Tx, system, object, externalID
 	return out, nil
 }
 
-// PruneRecentWrites deletes the writes older than RecentWindow in chunks
-// of bounded size and returns how many it deleted.
-func (s *Store) PruneRecentWrites(ctx context.Context) (int64, error) {
-	var total int64
-	for {
-		tag, err := s.pool.Exec(ctx, `
-			DELETE FROM cdcd.recent_writes WHERE id IN (
-				SELECT id FROM cdcd.recent_writes WHERE written_at < now() - $1::interval ORDER BY written_at LIMIT $2)`,
-			RecentWindow, pruneChunk)
-		if err != nil {
-			return total, fmt.Errorf("prune recent writes: %w", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < pruneChunk {
-			return total, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
+// PruneRecentWrites deletes the writes older than olderThan in chunks
+// like PruneAudit and returns how many it deleted.
+func (s *Store) PruneRecentWrites(ctx context.Context, olderThan time.Duration) (int64, error) {
+	cutoff := time.Now().Add(-olderThan)
+	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.recent_writes WHERE id IN (
+		SELECT id FROM cdcd.recent_writes WHERE written_at < $1 ORDER BY written_at LIMIT $2)`, cutoff)
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("prune recent writes before %s: %w", cutoff.Format(time.RFC3339), err)
 	}
+	return n, err
 }

@@ -49,7 +49,7 @@ func TestRecentWritesAreSharedAndPruned(t *testing.T) {
 	if w, _ := ReadRecentWrites(ctx, tx, "hubspot", "contacts", "903"); len(w) != 0 {
 		t.Fatalf("a write older than the window read back: %v", w)
 	}
-	if n, err := s.PruneRecentWrites(ctx); err != nil || n != 1 {
+	if n, err := s.PruneRecentWrites(ctx, RecentWindow); err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v; want the 1 older than the window", n, err)
 	}
 }

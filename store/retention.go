@@ -69,13 +69,13 @@ func (s *Store) RunRetention(ctx context.Context, keep, every time.Duration) err
 	return nil
 }
 
-// RunRecentWritesRetention prunes the recent writes past RecentWindow
-// every interval until ctx ends.
-func (s *Store) RunRecentWritesRetention(ctx context.Context, every time.Duration) error {
-	if every <= 0 {
-		return fmt.Errorf("recent writes retention: interval (%s) must be positive", every)
+// RunRecentWritesRetention prunes the recent writes older than keep now
+// and then every interval until ctx ends.
+func (s *Store) RunRecentWritesRetention(ctx context.Context, keep, every time.Duration) error {
+	if keep <= 0 || every <= 0 {
+		return fmt.Errorf("recent writes retention: keep (%s) and interval (%s) must be positive", keep, every)
 	}
-	s.pruneEvery(ctx, every, pruner{"recent writes", s.PruneRecentWrites})
+	s.pruneEvery(ctx, every, pruner{"recent writes", func(ctx context.Context) (int64, error) { return s.PruneRecentWrites(ctx, keep) }})
 	return nil
 }
 

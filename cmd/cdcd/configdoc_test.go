@@ -117,6 +117,7 @@ func TestConfigReferenceNamesOwnKeys(t *testing.T) {
 		"## `log`":    reflect.TypeFor[config.Log](),
 		"## `audit`":  reflect.TypeFor[config.Audit](),
 		"## `jobs`":   reflect.TypeFor[config.Jobs](),
+		"## `retention`: how long cdcd's rows stay": reflect.TypeFor[config.Retention](),
 	} {
 		section, ok := docSection(doc, heading)
 		if !ok {

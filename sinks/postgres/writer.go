@@ -272,9 +272,10 @@ func (w *Writer) originSession(ctx context.Context, conn *pgxpool.Conn) (bool, e
 	return false, classify("set up the replication origin session", err)
 }
 
-// prune drops expired tombstones at most once per TTL (and hour).
+// prune drops expired tombstones at most every config.PruneEvery of the
+// TTL.
 func (w *Writer) prune(ctx context.Context) {
-	every := min(w.cfg.TombstoneTTL, time.Hour)
+	every := config.PruneEvery(w.cfg.TombstoneTTL)
 	w.mu.Lock()
 	due := time.Since(w.pruned) >= every
 	if due {
