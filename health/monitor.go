@@ -2,8 +2,11 @@ package health
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,11 +19,12 @@ import (
 	"github.com/cdcd-dev/cdcd/store"
 )
 
-// Journal keeps transitions and counts what lives in cdcd's tables;
+// Journal keeps what every process of a deployment reports, decides
+// the transitions from it, and counts what lives in cdcd's tables;
 // *store.Store is one.
 type Journal interface {
-	AddHealthTransition(ctx context.Context, t store.HealthTransition) (int64, error)
-	RemindHealth(ctx context.Context, id int64) error
+	ReportHealth(ctx context.Context, reporter string, ttl, remind time.Duration, reports []store.HealthReport) ([]store.HealthTransition, error)
+	WithdrawHealth(ctx context.Context, reporter string) error
 	LastHealthStates(ctx context.Context) (map[string]store.HealthTransition, error)
 	HealthCounts(ctx context.Context) (store.HealthCounts, error)
 	PruneHealth(ctx context.Context, olderThan time.Duration) (int64, error)
@@ -52,11 +56,13 @@ type Monitor struct {
 	names     []string
 	gatherer  prometheus.Gatherer
 	journal   Journal // nil keeps transitions in memory only
+	reporter  string  // this process, among those reporting to journal
 	log       zerolog.Logger
 	evalTime  prometheus.Histogram
 
 	// Owned by the evaluating goroutine.
 	subjects     map[string]*subject // by kind/name
+	judged       []*subject          // by the last evaluation
 	tracks       map[string]*pipelineTrack
 	capture      captureTrack
 	webhooks     map[string]*history // refused deliveries, by system
@@ -77,6 +83,7 @@ func New(cfg config.Health, pipelines []Pipeline, g prometheus.Gatherer, j Journ
 		pipelines: pipelines,
 		gatherer:  g,
 		journal:   j,
+		reporter:  reporterID(),
 		log:       log.With().Str("component", "health").Logger(),
 		subjects:  map[string]*subject{},
 		tracks:    map[string]*pipelineTrack{},
@@ -116,7 +123,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		for _, t := range last {
 			st, _ := ParseState(t.State)
 			s := m.subject(t.Kind, t.Name, "")
-			s.state, s.reason, s.since, s.lastID, s.notified = st, t.Reason, t.At, t.ID, t.At
+			s.state, s.reason, s.since = st, t.Reason, t.At
 			s.live, s.pending = st, st
 		}
 	}
@@ -132,6 +139,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			m.withdraw()
 			return nil
 		case <-tick.C:
 			m.Evaluate(ctx, time.Now())
@@ -158,8 +166,6 @@ type subject struct {
 	liveReason         string
 	pending            State
 	pendingSince       time.Time
-	lastID             int64 // of the stored transition to state
-	notified           time.Time
 }
 
 func (m *Monitor) subject(kind, name, system string) *subject {
@@ -278,9 +284,11 @@ func (m *Monitor) Evaluate(ctx context.Context, now time.Time) {
 			map[string]float64{"failed_jobs": float64(m.counts.FailedJobs)})
 		heldSubjects = append(heldSubjects, s)
 	}
-	changes = append(changes, m.derive(heldSubjects, now)...)
-	m.store(ctx, changes)
-	m.remind(ctx, now)
+	derived, dchanges := m.derive(heldSubjects, now)
+	changes = append(changes, dchanges...)
+	m.judged = append(heldSubjects, derived...)
+	m.logChanges(changes)
+	m.store(ctx)
 	m.publish(now)
 	if m.lastProgress.IsZero() {
 		m.lastProgress = now
@@ -293,8 +301,12 @@ func (m *Monitor) Evaluate(ctx context.Context, now time.Time) {
 
 // derive sets the systems (their webhooks and pipelines) and cdcd as a
 // whole from the held subjects' reported states.
-func (m *Monitor) derive(held []*subject, now time.Time) []change {
-	var changes []change
+// It returns them, and those that changed.
+func (m *Monitor) derive(held []*subject, now time.Time) ([]*subject, []change) {
+	var (
+		changes []change
+		derived []*subject
+	)
 	type agg struct {
 		state   State
 		reasons []string
@@ -333,6 +345,7 @@ func (m *Monitor) derive(held []*subject, now time.Time) []change {
 			reason = strings.Join(a.reasons, "; ")
 		}
 		s.figures = a.figures
+		derived = append(derived, s)
 		prev := s.state
 		if s.derived(a.state, reason) {
 			s.report(now)
@@ -343,7 +356,7 @@ func (m *Monitor) derive(held []*subject, now time.Time) []change {
 		set(m.subject(KindSystem, name, ""), systems[name])
 	}
 	set(m.subject(KindCDCD, "cdcd", ""), overall)
-	return changes
+	return derived, changes
 }
 
 func (s *subject) label() string {
@@ -355,13 +368,12 @@ func (s *subject) label() string {
 
 // report makes the state found the reported one.
 func (s *subject) report(now time.Time) {
-	s.state, s.reason, s.since, s.notified = s.live, s.liveReason, now, now
+	s.state, s.reason, s.since = s.live, s.liveReason, now
 	s.pendingSince = time.Time{}
 }
 
-// store reports each change: in the log, and in cdcd.health_transitions
-// (webhook intakes are reported through their system).
-func (m *Monitor) store(ctx context.Context, changes []change) {
+// logChanges logs each change of this process's view.
+func (m *Monitor) logChanges(changes []change) {
 	for _, c := range changes {
 		s := c.s
 		ev := m.log.Info()
@@ -370,36 +382,60 @@ func (m *Monitor) store(ctx context.Context, changes []change) {
 		}
 		ev.Str("kind", s.kind).Str("name", s.name).Stringer("state", s.state).Stringer("previous", c.previous).
 			Str("reason", s.reason).Msg("health changed")
-		if m.journal == nil || s.kind == kindWebhooks {
-			continue
-		}
-		id, err := m.journal.AddHealthTransition(ctx, store.HealthTransition{
-			Kind: s.kind, Name: s.name, State: s.state.String(), Previous: c.previous.String(),
-			Reason: s.reason, Figures: anyMap(s.figures), At: s.since,
-		})
-		if err != nil {
-			m.log.Warn().Err(err).Str("kind", s.kind).Str("name", s.name).Msg("health transition not stored")
-			continue
-		}
-		s.lastID = id
 	}
 }
 
-// remind moves the notified_at of lasting bad states every health.remind.
-func (m *Monitor) remind(ctx context.Context, now time.Time) {
-	if m.journal == nil || m.cfg.Remind <= 0 {
+// store reports the states of the subjects judged to the journal, which
+// stores the deployment's transitions (webhook intakes are reported
+// through their system). A report lasts three evaluations and a hold, so
+// that when a killed process's report lapses, the process that took its
+// pipelines over has had time to judge them.
+func (m *Monitor) store(ctx context.Context) {
+	if m.journal == nil {
 		return
 	}
-	for _, s := range m.subjects {
-		if s.state == OK || s.lastID == 0 || now.Sub(s.notified) < m.cfg.Remind {
+	reports := make([]store.HealthReport, 0, len(m.judged))
+	for _, s := range m.judged {
+		if s.kind == kindWebhooks {
 			continue
 		}
-		if err := m.journal.RemindHealth(ctx, s.lastID); err != nil {
-			m.log.Warn().Err(err).Msg("health reminder not stored")
-			continue
-		}
-		s.notified = now
+		reports = append(reports, store.HealthReport{Kind: s.kind, Name: s.name, State: s.state.String(),
+			Reason: s.reason, Figures: anyMap(s.figures), Since: s.since})
 	}
+	ttl := 3*m.cfg.Interval + m.cfg.Hold
+	ts, err := m.journal.ReportHealth(ctx, m.reporter, ttl, m.cfg.Remind, reports)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn().Err(err).Msg("health not stored")
+		}
+		return
+	}
+	for _, t := range ts {
+		m.log.Debug().Str("kind", t.Kind).Str("name", t.Name).Str("state", t.State).Str("previous", t.Previous).
+			Msg("deployment health transition stored")
+	}
+}
+
+// withdraw removes this process's reports as it stops, leaving the
+// subjects to the other processes at once.
+func (m *Monitor) withdraw() {
+	if m.journal == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.journal.WithdrawHealth(ctx, m.reporter); err != nil {
+		m.log.Warn().Err(err).Msg("health reports not withdrawn; they lapse on their own")
+	}
+}
+
+// reporterID names this process among a deployment's: host, process id
+// and a random part, since a restarted process may get the same pid.
+func reporterID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 func anyMap(f map[string]float64) map[string]any {

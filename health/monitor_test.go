@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -221,4 +222,104 @@ func TestOldestUndelivered(t *testing.T) {
 	if r.State != Degraded || !strings.Contains(r.Reason, "the oldest change waiting committed 20m") {
 		t.Errorf("%s (%s), want degraded: the oldest change is 20m old", r.State, r.Reason)
 	}
+}
+
+// With several processes judging one pipeline (sinks workers of a group),
+// the deployment's transitions are of the worst state any reports: the
+// process that holds none of the failing partitions finds it ok and
+// resolves nothing; once the failing process stops, the state is what
+// the others find, at their next evaluation.
+func TestProcessesShareTransitions(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ctx := context.Background()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	failing, fine := newFakeDelivery(), newFakeDelivery()
+	a, err := New(testHealth(), []Pipeline{{Name: "contacts", System: "crm"}}, failing.reg, st, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(testHealth(), []Pipeline{{Name: "contacts", System: "crm"}}, fine.reg, st, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for s := 0; s <= 60; s += 5 {
+		now := t0.Add(time.Duration(s) * time.Second)
+		failing.fail("contacts")
+		a.Evaluate(ctx, now)
+		fine.deliver("contacts", 10)
+		b.Evaluate(ctx, now)
+	}
+	if got := pipelineState(t, a, "contacts"); got != Degraded {
+		t.Fatalf("the failing process finds %s, want degraded", got)
+	}
+	if got := pipelineState(t, b, "contacts"); got != OK {
+		t.Fatalf("the other process finds %s, want ok", got)
+	}
+	if got := lastStates(t, st); got["pipeline/contacts"] != "degraded" || got["system/crm"] != "degraded" || got["cdcd/cdcd"] != "degraded" {
+		t.Fatalf("stored states %v, want the pipeline, its system and cdcd degraded", got)
+	}
+	a.withdraw() // a stops
+	b.Evaluate(ctx, t0.Add(65*time.Second))
+	if got := lastStates(t, st); got["pipeline/contacts"] != "ok" || got["cdcd/cdcd"] != "ok" {
+		t.Fatalf("stored states %v after the failing process stopped, want ok", got)
+	}
+	ts, err := st.HealthTransitions(ctx, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tr := range ts {
+		if tr.Kind == KindPipeline {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d pipeline transitions, want 2 (ok>degraded, degraded>ok): %+v", n, ts)
+	}
+}
+
+// A failed job is judged and its transition stored like any other.
+func TestFailedJobTransitionStored(t *testing.T) {
+	t.Parallel()
+	url := pg.DB(t, "health")
+	st, err := store.Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO cdcd.jobs (kind, pipeline, status, finished_at, updated_at) VALUES ('import', 'c', 'failed', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(testHealth(), nil, prometheus.NewRegistry(), st, zerolog.New(zerolog.NewTestWriter(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for s := 0; s <= 20; s += 5 {
+		m.Evaluate(ctx, t0.Add(time.Duration(s)*time.Second))
+	}
+	if got := lastStates(t, st)["jobs/jobs"]; got != "degraded" {
+		t.Errorf("stored jobs state %q, want degraded", got)
+	}
+}
+
+func lastStates(t *testing.T, st *store.Store) map[string]string {
+	t.Helper()
+	last, err := st.LastHealthStates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for k, tr := range last {
+		out[k] = tr.State
+	}
+	return out
 }

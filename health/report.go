@@ -64,7 +64,7 @@ func (m *Monitor) Report() Report {
 
 func (m *Monitor) publish(now time.Time) {
 	r := Report{At: now}
-	for _, s := range m.subjects {
+	for _, s := range m.judged {
 		if s.kind == kindWebhooks {
 			continue
 		}

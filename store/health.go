@@ -24,39 +24,104 @@ type HealthTransition struct {
 	At       time.Time      `json:"at"`
 }
 
-// AddHealthTransition stores t and returns its id.
-func (s *Store) AddHealthTransition(ctx context.Context, t HealthTransition) (int64, error) {
-	figures, err := json.Marshal(t.Figures)
-	if err != nil {
-		return 0, fmt.Errorf("store health transition: %w", err)
-	}
-	var id int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO cdcd.health_transitions (kind, name, state, previous, reason, figures, at, notified_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-		t.Kind, t.Name, t.State, t.Previous, t.Reason, figures, t.At).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("store health transition of %s %s: %w", t.Kind, t.Name, err)
-	}
-	return id, nil
+// HealthReport is what one process found of a subject at its last
+// evaluation: the state it reports (held for health.hold), why, and the
+// figures behind it.
+type HealthReport struct {
+	Kind, Name, State, Reason string
+	Figures                   map[string]any
+	Since                     time.Time
 }
 
-// RemindHealth moves the notified_at of transition id to now.
-func (s *Store) RemindHealth(ctx context.Context, id int64) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE cdcd.health_transitions SET notified_at = now() WHERE id = $1`, id); err != nil {
-		return fmt.Errorf("remind health transition %d: %w", id, err)
+// healthLock serialises the processes of a deployment deciding
+// transitions, so that two never store the same one.
+const healthLock = 0x63646364_6865616c // "cdcdheal"
+
+// ReportHealth stores reporter's reports, valid for ttl unless renewed,
+// and stores a transition for each subject whose worst state among the
+// reports still valid differs from its latest transition; it returns the
+// transitions stored. Every process of a deployment reports, so that one
+// finding a pipeline healthy (it holds none of its partitions) never
+// resolves what another finds failing, and a subject whose only failing
+// reporter was killed returns to what the others find once that report
+// expires. With remind > 0 it also moves the notified_at of each lasting
+// degraded or unhealthy state every remind.
+func (s *Store) ReportHealth(ctx context.Context, reporter string, ttl, remind time.Duration, reports []HealthReport) ([]HealthTransition, error) {
+	n := len(reports)
+	kinds, names, states, reasons := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	figures, since := make([]string, n), make([]time.Time, n)
+	for i, r := range reports {
+		f, err := json.Marshal(r.Figures)
+		if err != nil {
+			return nil, fmt.Errorf("store health report of %s %s: %w", r.Kind, r.Name, err)
+		}
+		kinds[i], names[i], states[i], reasons[i], figures[i], since[i] = r.Kind, r.Name, r.State, r.Reason, string(f), r.Since
+	}
+	var out []HealthTransition
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(healthLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO cdcd.health_reports (kind, name, reporter, state, reason, figures, since, expires_at)
+			SELECT k, n, $1, s, r, f::jsonb, si, now() + $2::interval
+			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) AS u(k, n, s, r, f, si)
+			ON CONFLICT (kind, name, reporter) DO UPDATE SET state = excluded.state, reason = excluded.reason,
+				figures = excluded.figures, since = excluded.since, expires_at = excluded.expires_at`,
+			reporter, ttl, kinds, names, states, reasons, figures, since); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `WITH worst AS (
+				SELECT DISTINCT ON (kind, name) kind, name, state, reason, figures FROM cdcd.health_reports
+				WHERE expires_at > now()
+				ORDER BY kind, name, array_position(ARRAY['unhealthy', 'degraded', 'ok'], state), since, reporter)
+			INSERT INTO cdcd.health_transitions (kind, name, state, previous, reason, figures)
+			SELECT w.kind, w.name, w.state, coalesce(l.state, 'ok'), w.reason, w.figures
+			FROM worst w LEFT JOIN LATERAL (SELECT t.state FROM cdcd.health_transitions t
+				WHERE t.kind = w.kind AND t.name = w.name ORDER BY t.at DESC, t.id DESC LIMIT 1) l ON true
+			WHERE w.state <> coalesce(l.state, 'ok')
+			RETURNING id, kind, name, state, previous, reason, figures, at`)
+		var err error
+		out, err = pgx.CollectRows(rows, scanTransition)
+		if err != nil {
+			return err
+		}
+		if remind > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE cdcd.health_transitions t SET notified_at = now()
+				FROM (SELECT DISTINCT ON (kind, name) id, state, notified_at FROM cdcd.health_transitions
+					ORDER BY kind, name, at DESC, id DESC) l
+				WHERE t.id = l.id AND l.state <> 'ok' AND l.notified_at < now() - $1::interval`, remind); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM cdcd.health_reports WHERE expires_at < now() - interval '1 hour'`)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store health reports: %w", err)
+	}
+	return out, nil
+}
+
+// WithdrawHealth deletes reporter's reports: a process stopping cleanly
+// leaves the subjects to the others at once.
+func (s *Store) WithdrawHealth(ctx context.Context, reporter string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM cdcd.health_reports WHERE reporter = $1`, reporter); err != nil {
+		return fmt.Errorf("withdraw health reports: %w", err)
 	}
 	return nil
+}
+
+func scanTransition(r pgx.CollectableRow) (HealthTransition, error) {
+	var t HealthTransition
+	err := r.Scan(&t.ID, &t.Kind, &t.Name, &t.State, &t.Previous, &t.Reason, &t.Figures, &t.At)
+	return t, err
 }
 
 // HealthTransitions returns the latest transitions, newest first.
 func (s *Store) HealthTransitions(ctx context.Context, limit int) ([]HealthTransition, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT id, kind, name, state, previous, reason, figures, at
 		FROM cdcd.health_transitions ORDER BY at DESC, id DESC LIMIT $1`, limit)
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (HealthTransition, error) {
-		var t HealthTransition
-		err := r.Scan(&t.ID, &t.Kind, &t.Name, &t.State, &t.Previous, &t.Reason, &t.Figures, &t.At)
-		return t, err
-	})
+	ts, err := pgx.CollectRows(rows, scanTransition)
 	if err != nil {
 		return nil, fmt.Errorf("read health transitions: %w", err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -10,18 +11,13 @@ import (
 // pruning never deletes it, however old.
 func TestHealthTransitionsLastAndPrune(t *testing.T) {
 	t.Parallel()
-	s, _ := openStore(t)
+	s, url := openStore(t)
 	ctx := context.Background()
 	old := time.Now().Add(-48 * time.Hour)
-	for i, tr := range []HealthTransition{
-		{Kind: "pipeline", Name: "a", State: "degraded", Previous: "ok", Reason: "r1", At: old},
-		{Kind: "pipeline", Name: "a", State: "unhealthy", Previous: "degraded", Reason: "r2", At: old.Add(time.Minute)},
-		{Kind: "pipeline", Name: "b", State: "degraded", Previous: "ok", Reason: "r3", At: old, Figures: map[string]any{"backlog": 3.0}},
-	} {
-		if _, err := s.AddHealthTransition(ctx, tr); err != nil {
-			t.Fatalf("transition %d: %v", i, err)
-		}
-	}
+	execSQL(t, url, `INSERT INTO cdcd.health_transitions (kind, name, state, previous, reason, figures, at) VALUES
+		('pipeline', 'a', 'degraded', 'ok', 'r1', '{}', $1),
+		('pipeline', 'a', 'unhealthy', 'degraded', 'r2', '{}', $1::timestamptz + interval '1 minute'),
+		('pipeline', 'b', 'degraded', 'ok', 'r3', '{"backlog": 3}', $1)`, old)
 	last, err := s.LastHealthStates(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -88,5 +84,67 @@ func TestPruneHealthInChunks(t *testing.T) {
 	ts, err := s.HealthTransitions(context.Background(), 10)
 	if err != nil || len(ts) != 2 {
 		t.Fatalf("left %d (%v), want each subject's latest", len(ts), err)
+	}
+}
+
+// Transitions are of the worst state any process reports: one process
+// finding a pipeline ok does not resolve what another finds failing; a
+// failing report that lapses (its process killed) or is withdrawn
+// (stopped) leaves the state to the others; repeating a state stores
+// nothing; a lasting bad state is reminded.
+func TestReportHealthMergesProcesses(t *testing.T) {
+	t.Parallel()
+	s, url := openStore(t)
+	ctx := context.Background()
+	rep := func(state string) []HealthReport {
+		return []HealthReport{{Kind: "pipeline", Name: "p", State: state, Reason: state + " here", Since: time.Now()}}
+	}
+	report := func(who string, ttl time.Duration, state string) []string {
+		t.Helper()
+		ts, err := s.ReportHealth(ctx, who, ttl, 0, rep(state))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tr := range ts {
+			out = append(out, tr.Kind+" "+tr.Name+" "+tr.Previous+">"+tr.State)
+		}
+		return out
+	}
+	want := func(got []string, want ...string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("transitions %q, want %q", got, want)
+		}
+	}
+	want(report("a", time.Minute, "ok"))
+	want(report("b", time.Minute, "degraded"), "pipeline p ok>degraded")
+	want(report("a", time.Minute, "ok"))
+	want(report("b", time.Minute, "degraded"))
+	want(report("c", time.Minute, "unhealthy"), "pipeline p degraded>unhealthy")
+	if err := s.WithdrawHealth(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	want(report("a", time.Minute, "ok"), "pipeline p unhealthy>degraded")
+	// b is killed: its report lapses, and a's ok is what is left.
+	want(report("b", time.Millisecond, "degraded"))
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	for len(got) == 0 && time.Now().Before(deadline) {
+		got = report("a", time.Minute, "ok")
+	}
+	want(got, "pipeline p degraded>ok")
+
+	want(report("a", time.Minute, "degraded"), "pipeline p ok>degraded")
+	execSQL(t, url, `UPDATE cdcd.health_transitions SET notified_at = now() - interval '2 hours'`)
+	if _, err := s.ReportHealth(ctx, "a", time.Minute, time.Hour, rep("degraded")); err != nil {
+		t.Fatal(err)
+	}
+	var reminded int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM cdcd.health_transitions WHERE notified_at > now() - interval '1 minute'`).Scan(&reminded); err != nil {
+		t.Fatal(err)
+	}
+	if reminded != 1 {
+		t.Errorf("%d transitions reminded, want the latest of the lasting degraded state", reminded)
 	}
 }
