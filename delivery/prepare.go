@@ -2,12 +2,12 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/internal/jsonvalue"
 	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
@@ -118,7 +118,7 @@ func (p *Pipeline) deadLetter(it *item, err error, now time.Time) syncstate.Dead
 		dl.ClaimedID = c.ExternalID
 	}
 	if it.attempt > 0 {
-		b, jerr := json.Marshal(it.rec.Fields)
+		b, jerr := jsonvalue.Marshal(it.rec.Fields)
 		if jerr != nil {
 			b = []byte("null")
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/internal/jsonvalue"
 	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -119,7 +120,7 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 		b := []byte("{}")
 		if !lk.Deleted && lk.Base != nil {
 			var err error
-			if b, err = json.Marshal(lk.Base); err != nil {
+			if b, err = jsonvalue.Marshal(lk.Base); err != nil {
 				return fmt.Errorf("put link %s %s %s %s: encode base: %w", lk.System, lk.Object, lk.Table, lk.Key, err)
 			}
 		}

@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdcd-dev/cdcd/internal/jsonvalue"
 	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
@@ -38,7 +38,7 @@ func (r *RecentWrites) Remember(ctx context.Context, links []syncstate.Link) err
 		if l.ExternalID == "" || len(l.Base) == 0 || l.Deleted {
 			continue
 		}
-		b, err := json.Marshal(l.Base)
+		b, err := jsonvalue.Marshal(l.Base)
 		if err != nil {
 			return fmt.Errorf("encode the write to %s %s %s: %w", l.System, l.Object, l.ExternalID, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/internal/jsonvalue"
 	"github.com/cdcd-dev/cdcd/ratelimit"
 	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 	"github.com/cdcd-dev/cdcd/syncapi"
@@ -167,7 +168,7 @@ func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
 	case op.body != nil:
 		body, err = render(op.body, v)
 	case op.name != "delete":
-		body, err = json.Marshal(v.Fields)
+		body, err = jsonvalue.Marshal(v.Fields)
 	}
 	if err != nil {
 		return r.ExternalID, cdc.Permanent(fmt.Errorf("render %s body: %w", op.name, err))
