@@ -38,7 +38,9 @@ type LocalBusConfig struct {
 }
 
 // LocalBus is the in-process bus for a single machine. Each route has one
-// worker that writes to its sink in publish order, so per-key order holds.
+// worker that writes to its sink in publish order, so per-key order holds
+// (an Overlapping sink gets the next batch while it writes one, and keeps
+// the order itself).
 // An event is acknowledged once every route that matched it delivered it.
 // A failed write is retried with backoff until it succeeds or the bus is
 // closed; a slow route holds back only the confirmation, and, once the
@@ -247,6 +249,14 @@ func (r *route) drained() <-chan struct{} {
 	return ch
 }
 
+// flight is a batch handed to the sink: its events in the route's queue
+// and the Write's outcome.
+type flight struct {
+	taken []*Event
+	batch []Event
+	done  chan bool // false: closed while the sink was failing
+}
+
 func (r *route) run() {
 	defer close(r.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -255,35 +265,82 @@ func (r *route) run() {
 		<-r.stop
 		cancel()
 	}()
-	batch := make([]Event, 0, r.bus.cfg.BatchSize)
+	// An Overlapping sink gets the next batch while it still writes one.
+	window := 1
+	if o, ok := r.Sink.(Overlapping); ok && o.OverlapsWrites() {
+		window = 2
+	}
+	var flights []*flight
+	var spare [][]Event
+	defer func() {
+		for _, f := range flights {
+			<-f.done
+		}
+	}()
+	done := ctx.Done()
 	for {
-		r.mu.Lock()
-		n := min(len(r.queue), r.bus.cfg.BatchSize)
-		taken := r.queue[:n:n]
-		r.mu.Unlock()
-		if n == 0 {
-			select {
-			case <-r.wake:
+		if done == nil && len(flights) == 0 {
+			return
+		}
+		if len(flights) < window && done != nil {
+			r.mu.Lock()
+			off := 0
+			for _, f := range flights {
+				off += len(f.taken)
+			}
+			n := min(len(r.queue)-off, r.bus.cfg.BatchSize)
+			taken := r.queue[off : off+n : off+n]
+			r.mu.Unlock()
+			if n > 0 {
+				f := &flight{taken: taken, done: make(chan bool, 1)}
+				if k := len(spare); k > 0 {
+					f.batch, spare = spare[k-1][:0], spare[:k-1]
+				} else {
+					f.batch = make([]Event, 0, r.bus.cfg.BatchSize)
+				}
+				for _, e := range taken {
+					f.batch = append(f.batch, *e)
+				}
+				flights = append(flights, f)
+				go func() { f.done <- r.write(ctx, f.batch) }()
 				continue
-			case <-ctx.Done():
-				return
 			}
 		}
-		batch = batch[:0]
-		for _, e := range taken {
-			batch = append(batch, *e)
+		var wake <-chan struct{}
+		if len(flights) < window && done != nil {
+			wake = r.wake
 		}
-		if !r.write(ctx, batch) {
-			return // closed while the sink was failing: not acknowledged
+		var oldest chan bool
+		if len(flights) > 0 {
+			oldest = flights[0].done
 		}
-		for _, e := range taken {
+		select {
+		case <-wake:
+			continue
+		case ok := <-oldest:
+			if !ok {
+				return // closed while the sink was failing: not acknowledged
+			}
+		case <-done:
+			if len(flights) == 0 {
+				return
+			}
+			done = nil // the flights end with ctx
+			continue
+		}
+		f := flights[0]
+		flights = flights[1:]
+		for _, e := range f.taken {
 			e.Settle(nil)
 		}
+		n := len(f.taken)
 		r.mu.Lock()
 		clear(r.queue[:n]) // taken shares this array
 		r.queue = r.queue[n:]
 		r.depth.Set(float64(len(r.queue)))
 		r.mu.Unlock()
+		clear(f.batch)
+		spare = append(spare, f.batch)
 		r.writes.Add(float64(n))
 		r.bus.release(n)
 	}

@@ -154,3 +154,110 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// overlappingSink is an Overlapping sink whose Writes of events listed in
+// hold wait for release; it notes which Writes returned.
+type overlappingSink struct {
+	hold     map[string]bool
+	release  chan struct{}
+	mu       sync.Mutex
+	started  []string
+	returned []string
+	fails    int // the first Writes of held events fail
+}
+
+func (s *overlappingSink) OverlapsWrites() bool { return true }
+
+func (s *overlappingSink) Write(ctx context.Context, events []Event) error {
+	id := events[0].ID()
+	s.mu.Lock()
+	s.started = append(s.started, id)
+	s.mu.Unlock()
+	if s.hold[id] {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold[id] && s.fails > 0 {
+		s.fails--
+		return errors.New("store unavailable")
+	}
+	s.returned = append(s.returned, id)
+	return nil
+}
+
+func (s *overlappingSink) Close(context.Context) error { return nil }
+
+func (s *overlappingSink) calls() (started, returned []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.started...), append([]string(nil), s.returned...)
+}
+
+// ackOrder notes the events acknowledged, in order.
+type ackOrder struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+type ackOf struct {
+	o  *ackOrder
+	id string
+}
+
+func (a ackOf) Ack(err error) {
+	if err == nil {
+		a.o.mu.Lock()
+		a.o.ids = append(a.o.ids, a.id)
+		a.o.mu.Unlock()
+	}
+}
+
+func (o *ackOrder) acked() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.ids...)
+}
+
+// An Overlapping sink gets the next batch while it writes one; batches
+// are acknowledged in order all the same, and a failed one is retried
+// while the next one runs.
+func TestLocalBusOverlapsWritesAndAcksInOrder(t *testing.T) {
+	for _, fails := range []int{0, 2} {
+		s := &overlappingSink{hold: map[string]bool{"0/1/0": true}, release: make(chan struct{}), fails: fails}
+		bus := NewLocalBus(LocalBusConfig{BatchSize: 1}, []Route{{Name: "r", System: "s", Sink: s}}, zerolog.Nop(), nil)
+		var acks ackOrder
+		publish := func(lsn LSN) {
+			e := Event{Table: "t", Pos: Position{lsn, 0}}
+			e.Ack = ackOf{&acks, e.ID()}
+			if err := bus.Publish(context.Background(), []Event{e}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		publish(1)
+		publish(2)
+		publish(3)
+		waitFor(t, "the second batch written while the first is held", func() bool {
+			_, returned := s.calls()
+			return equal(returned, []string{"0/2/0"})
+		})
+		if got := acks.acked(); len(got) != 0 {
+			t.Fatalf("acknowledged %v while the first batch is held", got)
+		}
+		if started, _ := s.calls(); len(started) != 2 {
+			t.Fatalf("Writes started: %v; want the first two batches only", started)
+		}
+		close(s.release)
+		waitFor(t, "all acknowledged", func() bool { return len(acks.acked()) == 3 })
+		if got := acks.acked(); !equal(got, []string{"0/1/0", "0/2/0", "0/3/0"}) {
+			t.Errorf("fails=%d: acknowledged %v, want publish order", fails, got)
+		}
+		if err := bus.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -25,11 +25,14 @@ type verdict struct {
 
 // attempt writes the heads of qs in one Writer call, settles each record
 // in the stores through the ledger reading book, and advances the queues.
-// It calls called once the Writer call is over (or will not be made). The
-// scheduler does not touch qs until the report is sent.
-func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, called func()) report {
+// It calls called once the Writer call is over (or will not be made),
+// saying whether qs hold more to write (a retry, a later change): the
+// report says the same. The scheduler does not touch qs until the report
+// is sent.
+func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, called func(more bool)) report {
 	var once sync.Once
-	free := func() { once.Do(called) }
+	more := false
+	free := func() { once.Do(func() { called(more) }) }
 	defer free()
 	recs := make([]Record, len(qs))
 	start := time.Now()
@@ -74,7 +77,6 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 		}
 	}
 	end := time.Now()
-	free()
 	took := end.Sub(start)
 	p.met.writeSeconds.Observe(took.Seconds())
 	if ctx.Err() != nil {
@@ -107,15 +109,17 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 				Float64("retry_in_seconds", v.readyAt.Sub(end).Seconds()).Msg("write failed; retrying the record")
 		}
 		vs[i] = v
+		more = more || !v.readyAt.IsZero() || len(q.items) > 1
 	}
+	free()
 	s := &settlement{vs: vs, results: results, took: took, end: end, replay: replay,
 		forget: p.settleCreates(recs, vs), done: make(chan error, 1)}
 	book <- s
 	if err := <-s.done; err != nil {
-		return report{err: err}
+		return report{err: err, more: more}
 	}
 
-	r := report{qs: qs}
+	r := report{qs: qs, more: more}
 	skipped := 0
 	for i, v := range vs {
 		q := v.q

@@ -41,7 +41,8 @@ func (s *runStats) add(o runStats) {
 // report is a worker's answer for the queues whose heads it wrote.
 type report struct {
 	qs       []*keyQueue
-	resolved int // items delivered or dead-lettered
+	resolved int  // items delivered or dead-lettered
+	more     bool // the queues hold more to write
 	stats    runStats
 	err      error // a store failed or ctx ended: the run stops
 }
@@ -80,17 +81,30 @@ const settling = 64
 
 // deliver writes items until each is delivered or dead-lettered. It
 // returns early only when ctx ends or a store fails, after the Writer
-// calls in flight returned.
-func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link, replay bool) (runStats, error) {
+// calls in flight returned. It calls over, unless nil, once no Writer
+// call is in flight and none will be made (what is left is bookkeeping),
+// or when it returns.
+func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link, replay bool, over func()) (runStats, error) {
 	var stats runStats
+	ended := false
+	callsOver := func() {
+		if ended {
+			return
+		}
+		ended = true
+		p.met.oldest.Set(0)
+		if over != nil {
+			over()
+		}
+	}
+	defer callsOver()
 	if len(items) == 0 {
 		return stats, nil
 	}
 	pending := len(items)
-	p.met.depth.Set(float64(pending))
-	defer p.met.depth.Set(0)
+	p.met.depth.Add(float64(pending))
+	defer func() { p.met.depth.Sub(float64(pending)) }()
 	p.met.oldest.Set(oldestCommit(items))
-	defer p.met.oldest.Set(0)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -101,7 +115,7 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	ready := p.queues(items, links, creates)
 	var waiting []*keyQueue
 	reports := make(chan report)
-	written := make(chan struct{})
+	written := make(chan bool)
 	book := newBook(p.cfg.Concurrency)
 	var ledger sync.WaitGroup
 	ledger.Go(func() { p.ledger(ctx, book) })
@@ -111,8 +125,9 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	// calling counts the Writer calls in flight (at most Concurrency);
 	// inflight the attempts not reported yet, whose calls may be over and
 	// their bookkeeping waiting for the ledger (at most settling times
-	// Concurrency).
-	calling, inflight := 0, 0
+	// Concurrency); quiet the attempts whose call is over and whose
+	// queues hold nothing more to write.
+	calling, inflight, quiet := 0, 0, 0
 	var fail error
 	done := ctx.Done()
 	timer := time.NewTimer(time.Hour)
@@ -126,14 +141,17 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			inflight++
 			book.call()
 			wg.Go(func() {
-				reports <- p.attempt(ctx, batch, replay, book.in, func() {
+				reports <- p.attempt(ctx, batch, replay, book.in, func(more bool) {
 					book.end()
-					written <- struct{}{}
+					written <- more
 				})
 			})
 		}
 		if inflight == 0 && (fail != nil || len(ready)+len(waiting) == 0) {
 			break
+		}
+		if fail == nil && calling == 0 && len(ready)+len(waiting) == 0 && inflight == quiet {
+			callsOver()
 		}
 		var wake <-chan time.Time
 		if fail == nil && len(waiting) > 0 {
@@ -141,10 +159,16 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			wake = timer.C
 		}
 		select {
-		case <-written:
+		case more := <-written:
 			calling--
+			if !more {
+				quiet++
+			}
 		case r := <-reports:
 			inflight--
+			if !r.more {
+				quiet--
+			}
 			if r.err != nil {
 				if fail == nil {
 					fail = r.err
@@ -154,7 +178,7 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			}
 			stats.add(r.stats)
 			pending -= r.resolved
-			p.met.depth.Set(float64(pending))
+			p.met.depth.Sub(float64(r.resolved))
 			now := time.Now()
 			for _, q := range r.qs {
 				switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,6 +109,14 @@ type Stores struct {
 // until it takes them (Ready reports an error meanwhile), so their
 // attempts are not counted again from zero.
 //
+// Write may be called again before an earlier call returned (it is
+// cdc.Overlapping): the later Write's Writer calls start once the earlier
+// one's are over, while its last bookkeeping is stored; if they share a
+// record, once that bookkeeping is stored, so that the record is read
+// with its new link. Either may return first; a caller that retries the
+// earlier batch after the later one wrote finds their shared records'
+// links newer than its changes, and skips them (see skipOlder).
+//
 // Within a Write, the records of one key (one local record: table, object
 // and key) are written strictly in order and never concurrently; records of
 // different keys are written concurrently, in batches of distinct keys. A
@@ -146,7 +155,13 @@ type Pipeline struct {
 	// settler is the Writer when it is a Settler.
 	settler Settler
 
-	turn   chan struct{} // held by the one Write or replay running
+	// turn is held by the one Write or replay making Writer calls. A
+	// Write gives it up once its calls are over, while its last
+	// bookkeeping is stored: the next Write's calls start meanwhile.
+	turn chan struct{}
+	// last is the Write that held turn last; only turn's holder reads or
+	// replaces it.
+	last   *tail
 	closed atomic.Bool
 	// deadStoreErr is the dead-letter store's last error while it fails.
 	deadStoreErr atomic.Pointer[error]
@@ -154,7 +169,7 @@ type Pipeline struct {
 
 var errClosed = errors.New("delivery pipeline is closed")
 
-var _ cdc.Sink = (*Pipeline)(nil)
+var _ cdc.Overlapping = (*Pipeline)(nil)
 
 // NewPipeline validates cfg and returns the pipeline. It does not contact
 // the system or the stores.
@@ -199,10 +214,15 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	if err := p.lock(ctx); err != nil {
 		return err
 	}
-	defer p.unlock()
+	var once sync.Once
+	unlock := func() { once.Do(p.unlock) }
+	defer unlock()
 	start := time.Now()
 	items, err := p.prepare(ctx, events)
 	if err != nil {
+		return err
+	}
+	if err := p.last.waitFor(ctx, items); err != nil {
 		return err
 	}
 	links, err := p.lookup(ctx, items)
@@ -215,7 +235,10 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	if items, err = p.skipOlder(ctx, items, links); err != nil {
 		return err
 	}
-	st, err := p.deliver(ctx, items, links, false)
+	t := newTail(items)
+	p.last = t
+	defer close(t.done)
+	st, err := p.deliver(ctx, items, links, false, unlock)
 	if err != nil {
 		return fmt.Errorf("deliver %d events to %s: %w", len(events), p.cfg.System, err)
 	}
@@ -224,6 +247,53 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 		Float64("took_seconds", time.Since(start).Seconds()).Msg("batch delivered")
 	return nil
 }
+
+// tail is a Write whose Writer calls are over and whose last bookkeeping
+// may still be being stored.
+type tail struct {
+	records map[string]bool // the identities of its records
+	done    chan struct{}   // closed once its bookkeeping is stored, or failed
+}
+
+func newTail(items []*item) *tail {
+	t := &tail{records: make(map[string]bool, len(items)), done: make(chan struct{})}
+	for _, it := range items {
+		t.records[it.identity()] = true
+	}
+	return t
+}
+
+// waitFor returns at once unless one of items is a record of t, whose
+// link, pending create and held state are read from the stores next:
+// then once t's bookkeeping is stored (see wait).
+func (t *tail) waitFor(ctx context.Context, items []*item) error {
+	if t == nil {
+		return nil
+	}
+	for _, it := range items {
+		if t.records[it.identity()] {
+			return t.wait(ctx)
+		}
+	}
+	return nil
+}
+
+// wait returns once t's bookkeeping is stored or failed, or ctx ended.
+// A nil t waits for nothing.
+func (t *tail) wait(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// OverlapsWrites is true: see Write.
+func (p *Pipeline) OverlapsWrites() bool { return true }
 
 // lock waits for the pipeline's turn, one Write or replay at a time,
 // until ctx ends.

@@ -40,6 +40,9 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer p.unlock()
+	if err := p.last.wait(ctx); err != nil {
+		return 0, err
+	}
 	letters, err := p.st.DeadLetters.Replays(ctx, p.cfg.Name, replayBatch)
 	if err != nil {
 		return 0, fmt.Errorf("take dead letters to replay: %w", err)
@@ -98,7 +101,7 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 			p.met.skipped.Inc()
 		}
 	}
-	st, err := p.deliver(ctx, kept, links, true)
+	st, err := p.deliver(ctx, kept, links, true, nil)
 	if err != nil {
 		return 0, fmt.Errorf("replay %d dead letters to %s: %w", len(kept), p.cfg.System, err)
 	}
