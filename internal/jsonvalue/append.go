@@ -13,7 +13,31 @@ import (
 )
 
 // Marshal returns the JSON encoding of v, as json.Marshal would.
-func Marshal(v any) ([]byte, error) { return Append(nil, v) }
+func Marshal(v any) ([]byte, error) { return Append(make([]byte, 0, sizeHint(v)), v) }
+
+// sizeHint guesses the length of v's encoding, so that it is made
+// without growing its buffer in small steps.
+func sizeHint(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v) + 8
+	case json.Number:
+		return len(v)
+	case map[string]any:
+		n := 2
+		for k, e := range v {
+			n += len(k) + 4 + sizeHint(e)
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range v {
+			n += 1 + sizeHint(e)
+		}
+		return n
+	}
+	return 8
+}
 
 // Append appends the JSON encoding of v to dst.
 func Append(dst []byte, v any) ([]byte, error) {
