@@ -203,3 +203,41 @@ func (c *Config) qualifyTables() {
 		}
 	}
 }
+
+// LoadHTTP reads only the http section of the config file at path: what
+// a client of the daemon (cdcd status) needs to find and ask it. Variables
+// named elsewhere in the file (vendor secrets) need not be set, and other
+// sections are not checked.
+func LoadHTTP(path string) (HTTP, error) {
+	h := Default().HTTP
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return h, fmt.Errorf("read config: %w", err)
+	}
+	d := newDecoder(path, nil, os.LookupEnv)
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return h, &Errors{Problems: []Problem{syntaxProblem(path, err)}}
+	}
+	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
+		return h, nil
+	}
+	root := f.Docs[0].Body
+	ast.Walk(anchorVisitor(d.anchors), root)
+	if root, ok := d.resolve(root, ""); ok && !isNull(root) {
+		if es, ok := d.entries(root, "", 0); ok {
+			for _, e := range es {
+				if e.key == "http" {
+					d.record("http", e.keyNode)
+					d.value(e.value, reflect.ValueOf(&h).Elem(), "http", 1)
+				}
+			}
+		}
+	}
+	if len(d.probs) > 0 {
+		errs := &Errors{Problems: d.probs}
+		errs.sort()
+		return h, errs
+	}
+	return h, nil
+}

@@ -288,3 +288,43 @@ pipelines:
 		t.Fatalf("got\n%v\nwant\n%s", err, wantErr)
 	}
 }
+
+// cdcd status reads the http section alone: a vendor secret unset in the
+// operator's shell, or a problem elsewhere in the file, does not stop it;
+// a problem in the http section is reported at its line.
+func TestLoadHTTP(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cdcd.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("CDCD_TEST_READ", "r-token")
+	write(`postgres:
+  url: ${CDCD_TEST_UNSET_URL}
+http:
+  listen: 127.0.0.1:9999
+  read_token: ${CDCD_TEST_READ}
+systems:
+  crm:
+    type: hubspot
+    token: ${CDCD_TEST_UNSET_SECRET}
+nonsense: 1
+`)
+	h, err := LoadHTTP(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Listen != "127.0.0.1:9999" || h.ReadToken != "r-token" {
+		t.Errorf("http %+v, want listen 127.0.0.1:9999 and the read token", h)
+	}
+	write("postgres: {url: x}\n")
+	if h, err := LoadHTTP(path); err != nil || h.Listen != Default().HTTP.Listen {
+		t.Errorf("no http section: %+v, %v; want the default listen address", h, err)
+	}
+	write("http:\n  listen: 127.0.0.1:9999\n  admin_tokn: x\n")
+	_, err = LoadHTTP(path)
+	if err == nil || !strings.Contains(err.Error(), path+":3") || !strings.Contains(err.Error(), "admin_tokn") {
+		t.Errorf("a misspelt http key: %v, want an error at line 3 naming it", err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cdcd-dev/cdcd/health"
+	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/statuspage"
 )
 
@@ -41,8 +42,9 @@ Its exit status is cdcd's overall state: 0 ok, 1 degraded, 2 unhealthy,
 3 when the daemon could not be asked (not running, wrong token, bad flags).
 
 The daemon's address and token come from the config (http.listen, and
-http.read_token or else http.admin_token); --url and --token (or the
-CDCD_TOKEN variable) reach another one.`,
+http.read_token or else http.admin_token; only the http section is read,
+so vendor secrets need not be set); --url and --token (or the CDCD_TOKEN
+variable) reach another one.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if every <= 0 {
@@ -111,22 +113,22 @@ func statusTarget(path, url, token string, named bool) (string, string, error) {
 	if _, err := os.Stat(path); err != nil && !named && url != "" {
 		return strings.TrimSuffix(url, "/"), token, nil
 	}
-	cfg, err := loadConfig(path)
+	h, err := config.LoadHTTP(path)
 	if err != nil {
 		return "", "", fmt.Errorf("find the daemon in the config (or give --url and --token): %w", err)
 	}
 	if url == "" {
-		host, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
+		host, port, _ := net.SplitHostPort(h.Listen)
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}
 		url = "http://" + net.JoinHostPort(host, port)
 	}
 	if token == "" {
-		token = cfg.HTTP.ReadToken
+		token = h.ReadToken
 	}
 	if token == "" {
-		token = cfg.HTTP.AdminToken
+		token = h.AdminToken
 	}
 	return strings.TrimSuffix(url, "/"), token, nil
 }
