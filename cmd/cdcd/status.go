@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cdcd-dev/cdcd/health"
 	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/health"
 	"github.com/cdcd-dev/cdcd/statuspage"
 )
 
