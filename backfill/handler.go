@@ -116,31 +116,67 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	log := h.Log.With().Str("component", "backfill").Int64("job", job.ID).Str("table", t.String()).Logger()
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
-	for seq := 1; ; seq++ {
+	seq := 0
+	read := func(after []string) (*chunkRead, error) {
+		seq++
+		id := fmt.Sprintf("%d.%s.%d", job.ID, hex.EncodeToString(run), seq)
+		return h.read(ctx, conn, tb, id, after, params, size)
+	}
+	// next is the chunk to deliver: read, its high watermark not written.
+	// While one chunk goes through the stream to the sinks, the next is
+	// read; its high watermark is written (which lets its rows go
+	// downstream) only once the chunk before is durable and its cursor
+	// saved, so a crash repeats at most one chunk.
+	var next *chunkRead
+	defer func() {
+		if next != nil {
+			h.Merger.closeChunk(next.c)
+		}
+	}()
+	for {
 		if err := h.waitStreaming(ctx); err != nil {
 			return err
 		}
-		id := fmt.Sprintf("%d.%s.%d", job.ID, hex.EncodeToString(run), seq)
-		var at phases
-		n, last, err := h.chunk(ctx, conn, tb, id, cur.After, params, size, wait, &at)
+		if next == nil {
+			if next, err = read(cur.After); err != nil {
+				return err
+			}
+		}
+		c := next
+		next = nil
+		if c.n == 0 {
+			h.Merger.closeChunk(c.c)
+			return nil
+		}
+		err := h.deliver(ctx, conn, c, wait, func() error {
+			if c.n < size {
+				return nil // the last chunk
+			}
+			var err error
+			next, err = read(c.last)
+			return err
+		})
 		if errors.Is(err, errWatermarkLate) {
-			log.Warn().Int("chunk", seq).Msg("watermark did not come through the stream in time; reading the chunk again")
+			log.Warn().Str("chunk", c.c.id).Msg("watermark did not come through the stream in time; reading the chunk again")
+			if next != nil {
+				h.Merger.closeChunk(next.c)
+				next = nil
+			}
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return nil
-		}
-		cur.After = last
-		if err := p.Save(ctx, cur, int64(n)); err != nil {
+		saved := time.Now()
+		cur.After = c.last
+		if err := p.Save(ctx, cur, int64(c.n)); err != nil {
 			return err
 		}
-		log.Debug().Int("chunk", seq).Int("rows", n).Float64("read_seconds", at.read.Sub(at.began).Seconds()).
-			Float64("stream_seconds", at.emitted.Sub(at.read).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
-			Float64("save_seconds", time.Since(at.durable).Seconds()).Msg("chunk durable")
-		if n < size {
+		at := &c.at
+		log.Debug().Str("chunk", c.c.id).Int("rows", c.n).Float64("read_seconds", at.read.Sub(at.began).Seconds()).
+			Float64("stream_seconds", at.emitted.Sub(at.high).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
+			Float64("save_seconds", time.Since(saved).Seconds()).Msg("chunk durable")
+		if c.n < size {
 			return nil
 		}
 	}
@@ -148,46 +184,71 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 
 var errWatermarkLate = errors.New("watermark late")
 
-// phases are when a chunk began, was read (between its watermarks), was
-// emitted by the stream and was durable: the debug log's figures.
-type phases struct{ began, read, emitted, durable time.Time }
+// chunkRead is a chunk read between its low watermark and its high one,
+// not yet written.
+type chunkRead struct {
+	c    *chunk
+	n    int      // rows read
+	last []string // the last key read
+	at   phases
+}
 
-// chunk reads one chunk between its watermarks and waits until the rows
-// the stream emitted for it are durable. It returns the rows read and the
-// last key.
-func (h *Handler) chunk(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int, wait time.Duration, at *phases) (int, []string, error) {
-	at.began = time.Now()
-	c := h.Merger.openChunk(id, tb.schema, tb.name, params.Pipelines)
-	defer h.Merger.closeChunk(c)
+// phases are when a chunk began, was read, had its high watermark
+// written, was emitted by the stream and was durable: the debug log's
+// figures.
+type phases struct{ began, read, high, emitted, durable time.Time }
+
+// read writes a chunk's low watermark and reads its rows, handing them to
+// the merger.
+func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int) (*chunkRead, error) {
+	r := &chunkRead{at: phases{began: time.Now()}}
+	r.c = h.Merger.openChunk(id, tb.schema, tb.name, params.Pipelines)
 	rows, last, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, params.Pipelines)
-	if err != nil || len(rows) == 0 {
-		return 0, nil, err
+	if err != nil {
+		h.Merger.closeChunk(r.c)
+		return nil, err
 	}
-	h.Merger.fill(c, rows)
-	if err := emit(ctx, conn, "high "+id); err != nil {
-		return 0, nil, err
+	h.Merger.fill(r.c, rows)
+	r.n, r.last, r.at.read = len(rows), last, time.Now()
+	return r, nil
+}
+
+// deliver writes r's high watermark, runs meanwhile (the next read), and
+// waits until the rows the stream emitted at the watermark are durable.
+// The chunk is closed when it returns.
+func (h *Handler) deliver(ctx context.Context, conn *pgconn.PgConn, r *chunkRead, wait time.Duration, meanwhile func() error) error {
+	defer h.Merger.closeChunk(r.c)
+	if err := emit(ctx, conn, "high "+r.c.id); err != nil {
+		return err
 	}
-	at.read = time.Now()
+	r.at.high = time.Now()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	if err := meanwhile(); err != nil {
+		return err
+	}
+	select {
+	case <-r.c.emittedOnce:
+	default:
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return errWatermarkLate
+		case <-r.c.emittedOnce:
+		}
+	}
+	r.at.emitted = time.Now()
 	select {
 	case <-ctx.Done():
-		return 0, nil, ctx.Err()
-	case <-timer.C:
-		return 0, nil, errWatermarkLate
-	case <-c.emittedOnce:
+		return ctx.Err()
+	case <-r.c.durable:
 	}
-	at.emitted = time.Now()
-	select {
-	case <-ctx.Done():
-		return 0, nil, ctx.Err()
-	case <-c.durable:
+	r.at.durable = time.Now()
+	if errp := r.c.failed.Load(); errp != nil {
+		return fmt.Errorf("deliver chunk: %w", *errp)
 	}
-	at.durable = time.Now()
-	if errp := c.failed.Load(); errp != nil {
-		return 0, nil, fmt.Errorf("deliver chunk: %w", *errp)
-	}
-	return len(rows), last, nil
+	return nil
 }
 
 // waitStreaming waits until the local reader streams.

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,15 +115,18 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 			return out
 		}
 		n := len(out)
+		out = slices.Grow(out, len(c.rows))
+		acker := &rowAck{txn: ack, c: c}
+		var key []byte
 		for i := range c.rows {
 			if len(c.changed) > 0 {
-				if _, changed := c.changed[keyString(c.rows[i].Key)]; changed {
+				key = appendKey(key[:0], c.rows[i].Key)
+				if _, changed := c.changed[string(key)]; changed {
 					continue
 				}
 			}
-			e := c.rows[i]
-			e.Ack = &rowAck{txn: ack, c: c}
-			out = append(out, e)
+			out = append(out, c.rows[i])
+			out[len(out)-1].Ack = acker
 		}
 		c.emitted = len(out) - n
 		c.rows = nil
@@ -137,8 +141,8 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 	return out
 }
 
-// rowAck settles an emitted row in the watermark's transaction and in its
-// chunk.
+// rowAck settles each row a chunk emitted in the watermark's transaction
+// and in the chunk: the rows share one.
 type rowAck struct {
 	txn cdc.Acker
 	c   *chunk
@@ -156,13 +160,14 @@ func (a *rowAck) Ack(err error) {
 
 // keyString is a key's identity: its JSON values, which the stream and the
 // chunk reader encode alike.
-func keyString(k cdc.Row) string {
-	var b bytes.Buffer
+func keyString(k cdc.Row) string { return string(appendKey(nil, k)) }
+
+func appendKey(dst []byte, k cdc.Row) []byte {
 	for i := range k {
-		b.Write(k[i].Value)
-		b.WriteByte(0)
+		dst = append(dst, k[i].Value...)
+		dst = append(dst, 0)
 	}
-	return b.String()
+	return dst
 }
 
 // keyOf is the key's columns as they are in row, "" if row lacks one.

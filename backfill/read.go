@@ -115,7 +115,7 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, a
 			}
 			continue
 		}
-		events, last, err = readRows(t, rr, pipelines)
+		events, last, err = readRows(t, rr, limit, pipelines)
 		if err != nil {
 			_ = mrr.Close()
 			return nil, nil, err
@@ -135,8 +135,10 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, a
 	return events, last, nil
 }
 
-// readRows turns a result's rows into events.
-func readRows(t *table, rr *pgconn.ResultReader, pipelines []string) ([]cdc.Event, []string, error) {
+// readRows turns a result's rows into events. A chunk's values and fields
+// are cut from a few large blocks (see arena), not allocated row by row:
+// the rows of a chunk live and die together.
+func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) ([]cdc.Event, []string, error) {
 	fds := rr.FieldDescriptions()
 	keyCol := make([]int, len(t.pk))
 	for i, k := range t.pk {
@@ -146,24 +148,27 @@ func readRows(t *table, rr *pgconn.ResultReader, pipelines []string) ([]cdc.Even
 				keyCol[i] = j
 			}
 		}
+		if keyCol[i] < 0 {
+			_, _ = rr.Close()
+			return nil, nil, fmt.Errorf("read %s: primary-key column %q not in the result", t.quoted, t.pk[i])
+		}
 	}
 	rules := make([]*pgtext.Rule, len(fds))
+	names := make([]string, len(fds))
 	for j := range fds {
+		names[j] = fds[j].Name
 		if r, ok := pgtext.BuiltinRule(fds[j].DataTypeOID); ok {
 			rules[j] = &r
 		}
 	}
 	var enc pgtext.Encoder
-	var events []cdc.Event
-	var last []string
+	var a arena
+	events := make([]cdc.Event, 0, min(limit, 1<<14))
+	lastKey := make([][]byte, len(keyCol))
 	for rr.NextRow() {
 		vals := rr.Values()
-		size := 0
-		for _, v := range vals {
-			size += len(v) + len(v)>>3 + 8
-		}
-		buf := make([]byte, 0, size)
-		fields := make([]cdc.Field, len(vals)+len(t.pk))
+		buf := a.bytes(len(vals) * 16)
+		fields := a.fields(len(vals) + len(keyCol))
 		for j, v := range vals {
 			start := len(buf)
 			switch {
@@ -174,35 +179,72 @@ func readRows(t *table, rr *pgconn.ResultReader, pipelines []string) ([]cdc.Even
 			default:
 				buf = enc.Append(buf, *rules[j], v)
 			}
-			fields[j] = cdc.Field{Name: fds[j].Name, Value: buf[start:len(buf):len(buf)]}
+			fields[j] = cdc.Field{Name: names[j], Value: buf[start:len(buf):len(buf)]}
 		}
+		a.used(buf)
 		key := fields[len(vals):]
 		for i, j := range keyCol {
-			if j < 0 {
-				return nil, nil, fmt.Errorf("read %s: primary-key column %q not in the result", t.quoted, t.pk[i])
-			}
 			key[i] = fields[j]
+			lastKey[i] = append(lastKey[i][:0], vals[j]...)
 		}
 		events = append(events, cdc.Event{
 			Op: cdc.OpRead, Source: cdc.SourcePostgres, Schema: t.schema, Table: t.name,
 			Key: cdc.Row(key), After: cdc.Row(fields[:len(vals):len(vals)]), Pipelines: pipelines,
 		})
-		if last == nil {
-			last = make([]string, len(keyCol))
-		}
-		for i, j := range keyCol {
-			last[i] = string(vals[j])
-		}
 	}
 	cols := make([]pgconn.FieldDescription, len(fds))
 	copy(cols, fds)
 	if _, err := rr.Close(); err != nil {
 		return nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
 	}
-	if t.rel == nil && len(events) > 0 {
+	if len(events) == 0 {
+		return nil, nil, nil
+	}
+	if t.rel == nil {
 		t.cols, t.keyCol = cols, keyCol
 	}
+	last := make([]string, len(lastKey))
+	for i, k := range lastKey {
+		last[i] = string(k)
+	}
 	return events, last, nil
+}
+
+// arena cuts a chunk's values and fields from blocks of blockSize, so that
+// reading a row allocates nothing but what a block's end cannot hold.
+type arena struct {
+	buf  []byte
+	flds []cdc.Field
+}
+
+const blockSize = 64 << 10
+
+// bytes returns an empty slice to append a row's values to, with at least
+// hint bytes of room. Call used with what was appended.
+func (a *arena) bytes(hint int) []byte {
+	if cap(a.buf)-len(a.buf) < hint {
+		a.buf = make([]byte, 0, max(blockSize, hint))
+	}
+	return a.buf[len(a.buf):]
+}
+
+// used marks b, a slice bytes returned and appended to, as taken. If the
+// row outgrew the block, append moved it to a larger array of its own
+// (which b's values keep alive): the block's rest stays for the next row.
+func (a *arena) used(b []byte) {
+	if cap(b) == cap(a.buf)-len(a.buf) {
+		a.buf = a.buf[:len(a.buf)+len(b)]
+	}
+}
+
+// fields returns n fields of a block.
+func (a *arena) fields(n int) []cdc.Field {
+	if cap(a.flds)-len(a.flds) < n {
+		a.flds = make([]cdc.Field, 0, max(blockSize/64, n))
+	}
+	f := a.flds[len(a.flds) : len(a.flds)+n : len(a.flds)+n]
+	a.flds = a.flds[:len(a.flds)+n]
+	return f
 }
 
 // relationOf describes the result's columns as the stream does: built-in

@@ -265,6 +265,10 @@ func (r *route) run() {
 		<-r.stop
 		cancel()
 	}()
+	size := r.bus.cfg.BatchSize
+	if b, ok := r.Sink.(Batcher); ok && b.MaxBatch() > 0 {
+		size = b.MaxBatch()
+	}
 	// An Overlapping sink gets the next batch while it still writes one.
 	window := 1
 	if o, ok := r.Sink.(Overlapping); ok && o.OverlapsWrites() {
@@ -288,7 +292,7 @@ func (r *route) run() {
 			for _, f := range flights {
 				off += len(f.taken)
 			}
-			n := min(len(r.queue)-off, r.bus.cfg.BatchSize)
+			n := min(len(r.queue)-off, size)
 			taken := r.queue[off : off+n : off+n]
 			r.mu.Unlock()
 			if n > 0 {
@@ -296,7 +300,7 @@ func (r *route) run() {
 				if k := len(spare); k > 0 {
 					f.batch, spare = spare[k-1][:0], spare[:k-1]
 				} else {
-					f.batch = make([]Event, 0, r.bus.cfg.BatchSize)
+					f.batch = make([]Event, 0, n)
 				}
 				for _, e := range taken {
 					f.batch = append(f.batch, *e)

@@ -3,6 +3,7 @@ package cdc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,5 +260,54 @@ func TestLocalBusOverlapsWritesAndAcksInOrder(t *testing.T) {
 		if err := bus.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// batchingSink is a recordingSink that asks for batches of max events
+// and records the size of each Write.
+type batchingSink struct {
+	recordingSink
+	max   int
+	sizes []int
+}
+
+func (s *batchingSink) Write(ctx context.Context, events []Event) error {
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(events))
+	s.mu.Unlock()
+	return s.recordingSink.Write(ctx, events)
+}
+
+func (s *batchingSink) MaxBatch() int { return s.max }
+
+// A sink that implements Batcher gets writes of up to its MaxBatch events,
+// larger than the bus's batch size, in order.
+func TestLocalBusGivesABatcherItsBatchSize(t *testing.T) {
+	s := &batchingSink{recordingSink: recordingSink{block: make(chan struct{})}, max: 5}
+	bus := NewLocalBus(LocalBusConfig{BatchSize: 2}, []Route{{Name: "r", System: "s", Sink: s}}, zerolog.Nop(), nil)
+	defer bus.Close(context.Background())
+	var events, want []string
+	for i := range 12 {
+		events = append(events, fmt.Sprint(i))
+	}
+	for i, id := range events {
+		e := Event{Table: id}
+		want = append(want, id+":"+e.ID())
+		if err := bus.Publish(context.Background(), []Event{e}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 { // the first Write takes event 0 alone and blocks; the rest queue
+			waitFor(t, "the first write", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.sizes) == 1 })
+		}
+	}
+	close(s.block)
+	waitFor(t, "all delivered", func() bool { return len(s.ids()) == 12 })
+	if got := s.ids(); !equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fmt.Sprint(s.sizes) != "[1 5 5 1]" {
+		t.Fatalf("write sizes %v, want [1 5 5 1]", s.sizes)
 	}
 }

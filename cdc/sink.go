@@ -26,3 +26,11 @@ type Overlapping interface {
 	// OverlapsWrites reports whether Write may be called so.
 	OverlapsWrites() bool
 }
+
+// A Batcher is a Sink whose writes cost mostly per call, not per event (a
+// file synced to disk on every Write): the in-process bus gives one Write
+// up to MaxBatch events instead of its own batch size. Zero or less means
+// the bus's.
+type Batcher interface {
+	MaxBatch() int
+}

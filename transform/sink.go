@@ -54,6 +54,14 @@ func (s *selected) Write(ctx context.Context, events []cdc.Event) error {
 
 func (s *selected) Close(ctx context.Context) error { return s.sink.Close(ctx) }
 
+// MaxBatch is the wrapped sink's (cdc.Batcher), 0 if it has none.
+func (s *selected) MaxBatch() int {
+	if b, ok := s.sink.(cdc.Batcher); ok {
+		return b.MaxBatch()
+	}
+	return 0
+}
+
 // visible returns e with only the columns the pipeline sees in Before,
 // After and Unchanged.
 func (m *Mapper) visible(e cdc.Event) cdc.Event {

@@ -74,3 +74,19 @@ func TestSelectLookupFailure(t *testing.T) {
 		t.Fatalf("Write = %v, wrote %d", err, len(out.got))
 	}
 }
+
+type batchingSink struct{ captureSink }
+
+func (*batchingSink) MaxBatch() int { return 8192 }
+
+// The bus sizes a selected sink's batches by the sink it wraps.
+func TestSelectKeepsTheSinksBatchSize(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, Spec{}, nil)
+	if got := Select(&batchingSink{}, m, zerolog.Nop()).(cdc.Batcher).MaxBatch(); got != 8192 {
+		t.Fatalf("MaxBatch of a selected batching sink: %d", got)
+	}
+	if got := Select(&captureSink{}, m, zerolog.Nop()).(cdc.Batcher).MaxBatch(); got != 0 {
+		t.Fatalf("MaxBatch of a selected plain sink: %d, want 0 (the bus's)", got)
+	}
+}
