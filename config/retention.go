@@ -20,6 +20,11 @@ type Retention struct {
 	// WebhookDeliveries is how long a webhook delivery id is remembered,
 	// so that a vendor's retry of it is dropped.
 	WebhookDeliveries time.Duration `yaml:"webhook_deliveries"`
+	// DeletedLinks is how long the link of a record whose delete was
+	// delivered is kept: its position makes a change re-sent after a
+	// crash, older than the delete, be skipped rather than create the
+	// record anew.
+	DeletedLinks time.Duration `yaml:"deleted_links"`
 	// RecentWrites is how long a value cdcd wrote to a system is
 	// remembered, so that a webhook reporting it back is known as an echo;
 	// at most MaxRecentWrites, the window in which echoes are looked for.
@@ -40,6 +45,7 @@ func DefaultRetention() Retention {
 		Audit:             30 * 24 * time.Hour,
 		Health:            30 * 24 * time.Hour,
 		WebhookDeliveries: 7 * 24 * time.Hour,
+		DeletedLinks:      7 * 24 * time.Hour,
 		RecentWrites:      MaxRecentWrites,
 	}
 }
@@ -86,6 +92,7 @@ func (r *Retention) validate(v *problems) {
 		{cmp.Or(r.auditKey, "retention.audit"), r.Audit, true},
 		{cmp.Or(r.healthKey, "retention.health"), r.Health, true},
 		{"retention.webhook_deliveries", r.WebhookDeliveries, false},
+		{"retention.deleted_links", r.DeletedLinks, false},
 		{"retention.recent_writes", r.RecentWrites, false},
 	} {
 		switch {

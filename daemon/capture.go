@@ -160,6 +160,9 @@ func (d *Daemon) buildWorkers(pls []pipeline) {
 	d.runs(func(ctx context.Context) error {
 		return d.store.RunRecentWritesRetention(ctx, keep.RecentWrites, config.PruneEvery(keep.RecentWrites))
 	})
+	d.runs(func(ctx context.Context) error {
+		return d.store.RunDeletedLinksRetention(ctx, keep.DeletedLinks, config.PruneEvery(keep.DeletedLinks))
+	})
 	if keep.Audit > 0 {
 		d.runs(func(ctx context.Context) error {
 			return d.store.RunRetention(ctx, keep.Audit, config.PruneEvery(keep.Audit))

@@ -286,3 +286,22 @@ func SetLinkVersion(ctx context.Context, tx pgx.Tx, system, object, id string, a
 	}
 	return nil
 }
+
+// PruneDeletedLinks deletes the links of records whose delete was
+// delivered before olderThan ago, in chunks like PruneAudit. Such a link
+// holds the deleted record's id and position, so that a change re-sent
+// after a crash, older than the delete, is skipped; once it is gone, a
+// change of the local record creates it anew, as the link would have said.
+func (s *Store) PruneDeletedLinks(ctx context.Context, olderThan time.Duration) (int64, error) {
+	cutoff := time.Now().Add(-olderThan)
+	// The outer conditions are checked again on a link written meanwhile
+	// (live again): it stays.
+	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.links WHERE deleted AND updated_at < $1
+		AND (system, object, local_table, local_key) IN (
+			SELECT system, object, local_table, local_key FROM cdcd.links
+			WHERE deleted AND updated_at < $1 ORDER BY updated_at LIMIT $2)`, cutoff)
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("prune the links deleted before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	return n, err
+}

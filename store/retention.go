@@ -79,6 +79,16 @@ func (s *Store) RunRecentWritesRetention(ctx context.Context, keep, every time.D
 	return nil
 }
 
+// RunDeletedLinksRetention prunes the deleted links older than keep now
+// and then every interval until ctx ends.
+func (s *Store) RunDeletedLinksRetention(ctx context.Context, keep, every time.Duration) error {
+	if keep <= 0 || every <= 0 {
+		return fmt.Errorf("deleted links retention: keep (%s) and interval (%s) must be positive", keep, every)
+	}
+	s.pruneEvery(ctx, every, pruner{"deleted links", func(ctx context.Context) (int64, error) { return s.PruneDeletedLinks(ctx, keep) }})
+	return nil
+}
+
 // pruner prunes one kind of rows, returning how many it deleted.
 type pruner struct {
 	what  string

@@ -61,3 +61,26 @@ func TestRunRetentionPrunesResolvedDeadLetters(t *testing.T) {
 		}
 	}
 }
+
+// Regression: the link of a record whose delete was delivered was kept
+// forever, so a table whose records come and go grew cdcd.links without
+// end. Deleted links go once older than the window, in chunks; live
+// links stay, however old, and so do deleted ones within the window.
+func TestPruneDeletedLinks(t *testing.T) {
+	s, url := openStore(t)
+	execSQL(t, url, `
+		INSERT INTO cdcd.links (system, object, local_table, local_key, external_id, deleted, updated_at)
+		SELECT 'crm', 'contacts', 'public.contacts', v.kind || '-' || i, v.kind || '-' || i, v.deleted, now() - v.age
+		FROM (VALUES ('gone', true, interval '2 hours'), ('recent', true, interval '10 minutes'), ('live', false, interval '30 days')) AS v(kind, deleted, age)
+		CROSS JOIN LATERAL generate_series(1, CASE v.kind WHEN 'gone' THEN $1::int ELSE 3 END) i`, 2*pruneChunk+3)
+	n, err := s.PruneDeletedLinks(context.Background(), time.Hour)
+	if err != nil || n != 2*pruneChunk+3 {
+		t.Fatalf("pruned %d, %v; want the %d deleted 2 hours ago", n, err, 2*pruneChunk+3)
+	}
+	if got := queryInt(t, url, "SELECT count(*) FROM cdcd.links WHERE local_key LIKE 'gone-%'"); got != 0 {
+		t.Errorf("%d links deleted 2 hours ago kept", got)
+	}
+	if got := queryInt(t, url, "SELECT count(*) FROM cdcd.links WHERE local_key NOT LIKE 'gone-%'"); got != 6 {
+		t.Errorf("%d live and recently deleted links kept, want 6", got)
+	}
+}

@@ -20,7 +20,7 @@ func TestShortRetentionPrunesEveryTable(t *testing.T) {
 	runDaemon(t, path, fmt.Sprintf(`postgres: {url: %q, tables: [items]}
 http: {listen: %q}
 log: {level: warn}
-retention: {audit: 2s, health: 2s, webhook_deliveries: 2s, recent_writes: 2s}
+retention: {audit: 2s, health: 2s, webhook_deliveries: 2s, deleted_links: 2s, recent_writes: 2s}
 systems:
   erp:
     type: http
@@ -39,6 +39,8 @@ pipelines:
 			SELECT 'cdcd', 'erp', 'd' || i FROM generate_series(1, 100) i`},
 		{"recent_writes", "cdcd.recent_writes", `INSERT INTO cdcd.recent_writes (system, object, external_id, fields)
 			SELECT 'erp', 'items', i::text, '{}' FROM generate_series(1, 100) i`},
+		{"links", "cdcd.links WHERE deleted", `INSERT INTO cdcd.links (system, object, local_table, local_key, external_id, deleted)
+			SELECT 'erp', 'items', 'public.items', i::text, i::text, true FROM generate_series(1, 100) i`},
 		// Each subject's latest transition is kept: the 100 older go.
 		{"health_transitions", "cdcd.health_transitions WHERE name = 'retention-test' AND at < (SELECT max(at) FROM cdcd.health_transitions WHERE name = 'retention-test')", `INSERT INTO cdcd.health_transitions (kind, name, state, previous, reason, figures, at)
 			SELECT 'pipeline', 'retention-test', 'ok', 'ok', '', '{}', now() - (i || ' ms')::interval FROM generate_series(0, 100) i`},
