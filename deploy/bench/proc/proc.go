@@ -15,18 +15,24 @@ import (
 )
 
 // PeakRSS is the process's peak resident set (VmHWM), in bytes.
-func PeakRSS(pid int) (int64, error) {
+func PeakRSS(pid int) (int64, error) { return status(pid, "VmHWM") }
+
+// RSS is the process's resident set now (VmRSS), in bytes.
+func RSS(pid int) (int64, error) { return status(pid, "VmRSS") }
+
+// status reads a field in kB of /proc/<pid>/status, in bytes.
+func status(pid int, field string) (int64, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // clockTicks is USER_HZ, 100 on every Linux platform Go supports.

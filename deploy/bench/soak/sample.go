@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
+)
+
+// sample is what the soak saw at one moment.
+type sample struct {
+	at       time.Duration // since the load began
+	loading  bool          // the load was still being driven
+	rss      int64
+	outSent  int64 // outbound changes committed
+	outSeen  int64 // requests the target answered
+	inSent   int64 // inbound events answered 200
+	rows     map[string]int64
+	sizes    map[string]int64 // pg_total_relation_size
+	loadAvg1 string
+}
+
+type sampler struct {
+	pid     int
+	tgt     *target
+	out     *outbound
+	in      *inbound
+	samples []sample
+	tables  []string // every table seen, sorted
+}
+
+// take notes the tables of schema cdcd, from the catalog, and cdcd's RSS.
+func (s *sampler) take(ctx context.Context, conn *pgx.Conn, at time.Duration, loading bool) error {
+	smp := sample{at: at, loading: loading, outSent: s.out.sent.Load(), outSeen: s.tgt.requests(), inSent: s.in.sent.Load(),
+		rows: map[string]int64{}, sizes: map[string]int64{}, loadAvg1: strings.Fields(loadAvg() + " ?")[0]}
+	var err error
+	if smp.rss, err = proc.RSS(s.pid); err != nil {
+		return fmt.Errorf("cdcd's RSS: %w", err)
+	}
+	rows, _ := conn.Query(ctx, `SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'cdcd' AND c.relkind IN ('r', 'p') ORDER BY 1`)
+	var name string
+	var size int64
+	if _, err := pgx.ForEachRow(rows, []any{&name, &size}, func() error { smp.sizes[name] = size; return nil }); err != nil {
+		return fmt.Errorf("cdcd's tables: %w", err)
+	}
+	for name := range smp.sizes {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM cdcd."+pgx.Identifier{name}.Sanitize()).Scan(&n); err != nil {
+			return fmt.Errorf("count cdcd.%s: %w", name, err)
+		}
+		smp.rows[name] = n
+		if !slices.Contains(s.tables, name) {
+			s.tables = append(s.tables, name)
+			slices.Sort(s.tables)
+		}
+	}
+	s.samples = append(s.samples, smp)
+	return nil
+}
+
+// progress prints the last sample on one line.
+func (s *sampler) progress() {
+	c := s.samples[len(s.samples)-1]
+	var tables []string
+	for _, t := range s.tables {
+		if c.rows[t] > 0 {
+			tables = append(tables, fmt.Sprintf("%s %d/%s", t, c.rows[t], kib(c.sizes[t])))
+		}
+	}
+	step("%4.0fs out %d sent %d delivered, in %d sent; RSS %s; %s", c.at.Seconds(), c.outSent, c.outSeen, c.inSent, mib(c.rss), strings.Join(tables, ", "))
+}
+
+// report prints, at about ten moments spread over the run, every
+// table's rows and size, cdcd's RSS and the throughput since the moment
+// before.
+func (s *sampler) report(w io.Writer) {
+	var picked []sample
+	n := len(s.samples)
+	for i := range 11 {
+		j := i * (n - 1) / 10
+		if len(picked) == 0 || picked[len(picked)-1].at != s.samples[j].at {
+			picked = append(picked, s.samples[j])
+		}
+	}
+	header := func(title string) {
+		fmt.Fprintf(w, "%-26s", title)
+		for _, p := range picked {
+			fmt.Fprintf(w, " %9s", fmt.Sprintf("%.0fs", p.at.Seconds()))
+		}
+		fmt.Fprintln(w)
+	}
+	line := func(name string, f func(i int, p sample) string) {
+		fmt.Fprintf(w, "%-26s", name)
+		for i, p := range picked {
+			fmt.Fprintf(w, " %9s", f(i, p))
+		}
+		fmt.Fprintln(w)
+	}
+	rate := func(i int, p sample, v func(sample) int64) string {
+		if i == 0 {
+			return "-"
+		}
+		q := picked[i-1]
+		return fmt.Sprintf("%.0f", float64(v(p)-v(q))/(p.at-q.at).Seconds())
+	}
+	header("rows")
+	for _, t := range s.tables {
+		line(t, func(_ int, p sample) string { return fmt.Sprint(p.rows[t]) })
+	}
+	fmt.Fprintln(w)
+	header("total size (KiB)")
+	for _, t := range s.tables {
+		line(t, func(_ int, p sample) string { return fmt.Sprint(p.sizes[t] >> 10) })
+	}
+	fmt.Fprintln(w)
+	header("cdcd")
+	line("RSS (MiB)", func(_ int, p sample) string { return fmt.Sprintf("%.1f", float64(p.rss)/(1<<20)) })
+	line("outbound committed/s", func(i int, p sample) string { return rate(i, p, func(s sample) int64 { return s.outSent }) })
+	line("outbound delivered/s", func(i int, p sample) string { return rate(i, p, func(s sample) int64 { return s.outSeen }) })
+	line("inbound accepted/s", func(i int, p sample) string { return rate(i, p, func(s sample) int64 { return s.inSent }) })
+	line("load avg (1 min)", func(_ int, p sample) string { return p.loadAvg1 })
+	fmt.Fprintln(w)
+}
+
+func kib(b int64) string { return fmt.Sprintf("%dKiB", b>>10) }
+func mib(b int64) string { return fmt.Sprintf("%.0fMiB", float64(b)/(1<<20)) }
