@@ -39,8 +39,8 @@ type LocalBusConfig struct {
 
 // LocalBus is the in-process bus for a single machine. Each route has one
 // worker that writes to its sink in publish order, so per-key order holds
-// (an Overlapping sink gets the next batch while it writes one, and keeps
-// the order itself).
+// (an Overlapping sink gets the next batches while it writes one, and
+// keeps the order itself).
 // An event is acknowledged once every route that matched it delivered it.
 // A failed write is retried with backoff until it succeeds or the bus is
 // closed; a slow route holds back only the confirmation, and, once the
@@ -269,11 +269,8 @@ func (r *route) run() {
 	if b, ok := r.Sink.(Batcher); ok && b.MaxBatch() > 0 {
 		size = b.MaxBatch()
 	}
-	// An Overlapping sink gets the next batch while it still writes one.
-	window := 1
-	if o, ok := r.Sink.(Overlapping); ok && o.OverlapsWrites() {
-		window = 2
-	}
+	// An Overlapping sink gets the next batches while it still writes one.
+	window := WriteWindow(r.Sink)
 	var flights []*flight
 	var spare [][]Event
 	defer func() {

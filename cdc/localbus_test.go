@@ -167,7 +167,7 @@ type overlappingSink struct {
 	fails    int // the first Writes of held events fail
 }
 
-func (s *overlappingSink) OverlapsWrites() bool { return true }
+func (s *overlappingSink) Overlap() int { return 2 }
 
 func (s *overlappingSink) Write(ctx context.Context, events []Event) error {
 	id := events[0].ID()

@@ -14,17 +14,25 @@ type Sink interface {
 }
 
 // Overlapping is a Sink whose Write of a batch may be called while the
-// Write of the batch before it still runs (the sink keeps per-key order
-// across them: a Sink of the delivery engine starts the later batch's
-// calls once the earlier one's are over, and the records they share only
-// once the earlier batch is durable). Either may return first; the
-// caller settles a batch's events only once its Write, and those of
-// every earlier batch, returned nil, and retries a failed batch while
-// the later one runs.
+// Writes of earlier batches still run, up to Overlap at once (the sink
+// keeps per-key order across them: a Sink of the delivery engine starts
+// a later batch's calls once the earlier ones' are over, and the records
+// they share only once the earlier batch is durable). Any may return
+// first; the caller settles a batch's events only once its Write, and
+// those of every earlier batch, returned nil, and retries a failed batch
+// while later ones run.
 type Overlapping interface {
 	Sink
-	// OverlapsWrites reports whether Write may be called so.
-	OverlapsWrites() bool
+	// Overlap is how many Writes may run at once; 1 or less: one.
+	Overlap() int
+}
+
+// WriteWindow is how many Writes of sink may run at once.
+func WriteWindow(sink Sink) int {
+	if o, ok := sink.(Overlapping); ok && o.Overlap() > 1 {
+		return o.Overlap()
+	}
+	return 1
 }
 
 // A Batcher is a Sink whose writes cost mostly per call, not per event (a

@@ -40,7 +40,7 @@ func (g *gatedLinks) Put(ctx context.Context, links []syncstate.Link) error {
 // overlapping starts a Write of first whose links are held when stored,
 // waits for it to store them, then starts a Write of second. It returns
 // the Writes' errors, in order, and opens the gate once release is called.
-func overlapping(t *testing.T, v *vendor, first, second []cdc.Event) (links *gatedLinks, release func(), errs [2]chan error) {
+func overlapping(t *testing.T, v *vendor, first, second []cdc.Event) (p *delivery.Pipeline, links *gatedLinks, release func(), errs [2]chan error) {
 	t.Helper()
 	links = &gatedLinks{Links: deliverytest.NewLinks(), waiting: make(chan struct{}), open: make(chan struct{})}
 	p, err := delivery.NewPipeline(delivery.PipelineConfig{Name: "contacts-to-crm", System: "crm", Object: "contacts", Concurrency: 4},
@@ -62,7 +62,7 @@ func overlapping(t *testing.T, v *vendor, first, second []cdc.Event) (links *gat
 	var once sync.Once
 	release = func() { once.Do(func() { close(links.open) }) }
 	t.Cleanup(release)
-	return links, release, errs
+	return p, links, release, errs
 }
 
 // The next Write's calls start while the last bookkeeping of the Write
@@ -73,7 +73,7 @@ func TestNextWriteCallsWhileBookkeepingIsStored(t *testing.T) {
 	v := newVendor()
 	first := []cdc.Event{ev(100, 0, 1, cdc.OpCreate, "n=a"), ev(100, 1, 2, cdc.OpCreate, "n=b")}
 	second := []cdc.Event{ev(200, 0, 3, cdc.OpCreate, "n=c"), ev(200, 1, 4, cdc.OpCreate, "n=d")}
-	links, release, errs := overlapping(t, v, first, second)
+	_, links, release, errs := overlapping(t, v, first, second)
 	waitFor(t, "the second Write's records written while the first's links wait", func() bool {
 		return len(v.appliedTo(3)) == 1 && len(v.appliedTo(4)) == 1
 	})
@@ -109,7 +109,7 @@ func TestNextWriteOfTheSameRecordWaitsForItsLink(t *testing.T) {
 	v := newVendor()
 	first := []cdc.Event{ev(100, 0, 1, cdc.OpCreate, "n=a")}
 	second := []cdc.Event{ev(200, 0, 1, cdc.OpUpdate, "n=b"), ev(200, 1, 2, cdc.OpCreate, "n=c")}
-	links, release, errs := overlapping(t, v, first, second)
+	_, links, release, errs := overlapping(t, v, first, second)
 	time.Sleep(50 * time.Millisecond) // time for a wrong second Write to call the vendor
 	if got := v.appliedTo(2); len(got) != 0 {
 		t.Fatalf("the second Write called the vendor (%v) before the first's links were stored", got)
@@ -131,5 +131,45 @@ func TestNextWriteOfTheSameRecordWaitsForItsLink(t *testing.T) {
 	}
 	if l, _ := links.Link(refOf(1)); l.LSN != 200 {
 		t.Errorf("key 1 link LSN %v, want 200 (the later change)", l.LSN)
+	}
+}
+
+// A Write waits for the bookkeeping of whichever earlier Write shares a
+// record with it, not only the last one's.
+func TestWriteWaitsForAnyEarlierWriteOfItsRecords(t *testing.T) {
+	t.Parallel()
+	v := newVendor()
+	first := []cdc.Event{ev(100, 0, 1, cdc.OpCreate, "n=a")}
+	second := []cdc.Event{ev(200, 0, 2, cdc.OpCreate, "n=b")}
+	third := []cdc.Event{ev(300, 0, 1, cdc.OpUpdate, "n=c")}
+	p, links, release, errs := overlapping(t, v, first, second)
+	if err := <-errs[1]; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	third1 := make(chan error, 1)
+	go func() { third1 <- p.Write(ctx, third) }()
+	time.Sleep(50 * time.Millisecond) // time for a wrong third Write to call the vendor
+	if got := v.appliedTo(1); len(got) != 1 {
+		t.Fatalf("key 1 written %v before the first Write's links were stored; want its create only", got)
+	}
+	release()
+	for _, ch := range []chan error{errs[0], third1} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ofKey1 []delivery.Record
+	for _, r := range v.records() {
+		if r.Key == keyOf(1) {
+			ofKey1 = append(ofKey1, r)
+		}
+	}
+	if len(ofKey1) != 2 || ofKey1[1].ExternalID == "" {
+		t.Errorf("writes of key 1: %+v; want a create, then an update with its external id", ofKey1)
+	}
+	if l, _ := links.Link(refOf(1)); l.LSN != 300 {
+		t.Errorf("key 1 link LSN %v, want 300 (the later change)", l.LSN)
 	}
 }

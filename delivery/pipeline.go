@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,11 +110,11 @@ type Stores struct {
 // until it takes them (Ready reports an error meanwhile), so their
 // attempts are not counted again from zero.
 //
-// Write may be called again before an earlier call returned (it is
-// cdc.Overlapping): the later Write's Writer calls start once the earlier
-// one's are over, while its last bookkeeping is stored; if they share a
-// record, once that bookkeeping is stored, so that the record is read
-// with its new link. Either may return first; a caller that retries the
+// Write may be called again before earlier calls returned (it is
+// cdc.Overlapping): a later Write's Writer calls start once the earlier
+// ones' are over, while their last bookkeeping is stored; if it shares a
+// record with one of them, once that one's bookkeeping is stored, so that
+// the record is read with its new link. Any may return first; a caller that retries the
 // earlier batch after the later one wrote finds their shared records'
 // links newer than its changes, and skips them (see skipOlder).
 //
@@ -159,9 +160,9 @@ type Pipeline struct {
 	// Write gives it up once its calls are over, while its last
 	// bookkeeping is stored: the next Write's calls start meanwhile.
 	turn chan struct{}
-	// last is the Write that held turn last; only turn's holder reads or
-	// replaces it.
-	last   *tail
+	// tails are the Writes that held turn, whose bookkeeping may not be
+	// stored yet; only turn's holder reads or changes them.
+	tails  tails
 	closed atomic.Bool
 	// deadStoreErr is the dead-letter store's last error while it fails.
 	deadStoreErr atomic.Pointer[error]
@@ -222,7 +223,7 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	if err != nil {
 		return err
 	}
-	if err := p.last.waitFor(ctx, items); err != nil {
+	if err := p.tails.waitFor(ctx, items); err != nil {
 		return err
 	}
 	links, err := p.lookup(ctx, items)
@@ -236,7 +237,7 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 		return err
 	}
 	t := newTail(items)
-	p.last = t
+	p.tails = append(p.tails, t)
 	defer close(t.done)
 	st, err := p.deliver(ctx, items, links, false, unlock)
 	if err != nil {
@@ -263,27 +264,52 @@ func newTail(items []*item) *tail {
 	return t
 }
 
-// waitFor returns at once unless one of items is a record of t, whose
-// link, pending create and held state are read from the stores next:
-// then once t's bookkeeping is stored (see wait).
-func (t *tail) waitFor(ctx context.Context, items []*item) error {
-	if t == nil {
-		return nil
-	}
-	for _, it := range items {
-		if t.records[it.identity()] {
-			return t.wait(ctx)
+// tails are Writes whose bookkeeping may not be stored yet, oldest first.
+type tails []*tail
+
+// waitFor returns at once unless one of items is a record of one of ts,
+// whose link, pending create and held state are read from the stores
+// next: then once that Write's bookkeeping is stored or failed, or ctx
+// ended. It forgets the Writes that are over.
+func (ts *tails) waitFor(ctx context.Context, items []*item) error {
+	ts.prune()
+	for _, t := range *ts {
+		for _, it := range items {
+			if t.records[it.identity()] {
+				if err := t.wait(ctx); err != nil {
+					return err
+				}
+				break
+			}
 		}
 	}
 	return nil
 }
 
-// wait returns once t's bookkeeping is stored or failed, or ctx ended.
-// A nil t waits for nothing.
-func (t *tail) wait(ctx context.Context) error {
-	if t == nil {
-		return nil
+// wait returns once every Write's bookkeeping is stored or failed, or
+// ctx ended.
+func (ts *tails) wait(ctx context.Context) error {
+	for _, t := range *ts {
+		if err := t.wait(ctx); err != nil {
+			return err
+		}
 	}
+	*ts = (*ts)[:0]
+	return nil
+}
+
+func (ts *tails) prune() {
+	*ts = slices.DeleteFunc(*ts, func(t *tail) bool {
+		select {
+		case <-t.done:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+func (t *tail) wait(ctx context.Context) error {
 	select {
 	case <-t.done:
 		return nil
@@ -292,8 +318,13 @@ func (t *tail) wait(ctx context.Context) error {
 	}
 }
 
-// OverlapsWrites is true: see Write.
-func (p *Pipeline) OverlapsWrites() bool { return true }
+// overlap is how many Writes may run at once: one making its calls, the
+// others storing their last bookkeeping (a group of links, recent writes
+// and audit events takes about as long as a Write's calls).
+const overlap = 4
+
+// Overlap is how many Writes may run at once: see Write.
+func (p *Pipeline) Overlap() int { return overlap }
 
 // lock waits for the pipeline's turn, one Write or replay at a time,
 // until ctx ends.

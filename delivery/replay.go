@@ -40,7 +40,7 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer p.unlock()
-	if err := p.last.wait(ctx); err != nil {
+	if err := p.tails.wait(ctx); err != nil {
 		return 0, err
 	}
 	letters, err := p.st.DeadLetters.Replays(ctx, p.cfg.Name, replayBatch)

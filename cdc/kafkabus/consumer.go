@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,10 +34,10 @@ type ConsumerConfig struct {
 	// OnOrigin, when set, is called with System for each event skipped
 	// because it came from there.
 	OnOrigin func(system string)
-	// MaxBatch bounds the events given to one Sink.Write; MaxWait bounds how
-	// long a partial batch waits for more.
+	// MaxBatch bounds the events given to one Sink.Write. A batch is
+	// what was fetched while the sink wrote the one before: it never
+	// waits to be filled.
 	MaxBatch int
-	MaxWait  time.Duration
 	// ClientID names this process to the brokers; the group coordinator
 	// starts member ids with it. Default "cdcd".
 	ClientID string
@@ -90,9 +91,6 @@ func NewConsumer(cfg ConsumerConfig, sink cdc.Sink, log zerolog.Logger, reg prom
 	cfg.PartitionWatch = orDefault(cfg.PartitionWatch, defaultPartitionWatch)
 	if cfg.Heartbeat >= cfg.SessionTimeout {
 		return nil, fmt.Errorf("kafkabus: heartbeat %v must be shorter than the session timeout %v", cfg.Heartbeat, cfg.SessionTimeout)
-	}
-	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = 50 * time.Millisecond
 	}
 	m, err := newConsumerMetrics(reg)
 	if err != nil {
@@ -152,32 +150,82 @@ func (c *Consumer) session(ctx context.Context) error {
 	})
 	defer r.Close()
 	c.log.Info().Strs("topics", c.cfg.Topics).Msg("consumer started")
-	msgs := make([]kafka.Message, 0, c.cfg.MaxBatch)
-	for {
-		msgs = msgs[:0]
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			return fmt.Errorf("consume group %q: %w", c.cfg.Group, err)
-		}
-		msgs = append(msgs, m)
-		wctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
-		for len(msgs) < c.cfg.MaxBatch {
-			m, err := r.FetchMessage(wctx)
+
+	// Messages are fetched ahead, up to a batch, while the sink writes;
+	// the next batch is what was fetched meanwhile, so a batch never
+	// waits for more messages than have come. An Overlapping sink gets
+	// the next batches while it still writes one; offsets are committed
+	// batch after batch, in order.
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	fetched := make(chan kafka.Message, c.cfg.MaxBatch)
+	var fetchErr error
+	wg.Go(func() {
+		defer close(fetched)
+		for {
+			m, err := r.FetchMessage(ctx)
 			if err != nil {
-				break
+				fetchErr = err
+				return
 			}
-			msgs = append(msgs, m)
+			select {
+			case fetched <- m:
+			case <-ctx.Done():
+				fetchErr = ctx.Err()
+				return
+			}
 		}
-		cancel()
-		if err := c.deliver(ctx, msgs); err != nil {
-			return err // ctx ended: uncommitted messages come again
+	})
+	window := cdc.WriteWindow(c.sink)
+	type flight struct {
+		msgs []kafka.Message
+		done chan error
+	}
+	var flights []*flight
+	for {
+		var in <-chan kafka.Message
+		if len(flights) < window {
+			in = fetched
 		}
-		if err := r.CommitMessages(ctx, msgs...); err != nil {
-			c.m.commitErrors.Inc()
-			return fmt.Errorf("commit offsets of group %q: %w", c.cfg.Group, err)
+		var oldest <-chan error
+		if len(flights) > 0 {
+			oldest = flights[0].done
 		}
-		c.m.consumed.WithLabelValues(c.cfg.Group).Add(float64(len(msgs)))
-		c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(r.Lag()))
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return fmt.Errorf("consume group %q: %w", c.cfg.Group, fetchErr)
+			}
+			f := &flight{msgs: append(make([]kafka.Message, 0, len(fetched)+1), m), done: make(chan error, 1)}
+		more:
+			for len(f.msgs) < c.cfg.MaxBatch {
+				select {
+				case m, ok := <-fetched:
+					if !ok {
+						break more
+					}
+					f.msgs = append(f.msgs, m)
+				default:
+					break more
+				}
+			}
+			flights = append(flights, f)
+			wg.Go(func() { f.done <- c.deliver(ctx, f.msgs) })
+		case err := <-oldest:
+			if err != nil {
+				return err // ctx ended: uncommitted messages come again
+			}
+			f := flights[0]
+			flights = flights[1:]
+			if err := r.CommitMessages(ctx, f.msgs...); err != nil {
+				c.m.commitErrors.Inc()
+				return fmt.Errorf("commit offsets of group %q: %w", c.cfg.Group, err)
+			}
+			c.m.consumed.WithLabelValues(c.cfg.Group).Add(float64(len(f.msgs)))
+			c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(r.Lag()))
+		}
 	}
 }
 

@@ -12,6 +12,11 @@
 // startup (migrations, the replication connection) is not counted.
 //
 //	go run ./deploy/bench/outbound [-rows 20000] [-concurrency 16] [-runs 3]
+//	go run ./deploy/bench/outbound -steady 1000 [-kafka]   # latency at a steady rate
+//	go run ./deploy/bench/outbound -stall 60s -rows 1000000 # memory behind a stalled target
+//
+// -kafka runs cdcd with the Kafka bus (kfake, one broker, in the bench
+// process) instead of the embedded one.
 //
 // It is not a test; docs/benchmarks.md records its results.
 package main
@@ -37,6 +42,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
@@ -53,8 +59,10 @@ func main() {
 	logLevel := flag.String("log", "warn", "cdcd's log level")
 	steady := flag.Int("steady", 0, "instead of a backlog, insert `n` rows a second (in transactions of n/100 rows every 10 ms) while cdcd runs, for -rows rows, and report the latency from commit to the target's request")
 	pgconf := flag.String("pgconf", "", "more postgresql.conf `lines`, separated by ';'")
+	kafka := flag.Bool("kafka", false, "run cdcd on the Kafka bus (kfake in the bench process) instead of the embedded bus")
+	stall := flag.Duration("stall", 0, "instead of waiting for every request, hold every request for this long and report cdcd's RSS each second meanwhile (memory behind a stalled target with -rows changes behind it)")
 	flag.Parse()
-	o := options{steady: *steady, logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep}
+	o := options{steady: *steady, logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep, kafka: *kafka, stall: *stall}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "outbound:", err)
 		os.Exit(1)
@@ -64,7 +72,10 @@ func main() {
 type options struct {
 	rows, conc, runs int
 	steady           int
+	stall            time.Duration
 	fsync, keep      bool
+	kafka            bool
+	brokers          string // set when kafka is
 	cdcdBin, profile string
 	logLevel, pgconf string
 }
@@ -119,12 +130,21 @@ func run(ctx context.Context, o options) error {
 	defer conn.Close(context.WithoutCancel(ctx))
 	tgt := startTarget()
 	defer tgt.close()
+	if o.kafka {
+		step("starting kfake")
+		k, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return fmt.Errorf("start kfake: %w", err)
+		}
+		defer k.Close()
+		o.brokers = k.ListenAddrs()[0]
+	}
 
 	loadStart := loadAvg()
 	var lines []line
 	for i := 1; i <= o.runs; i++ {
 		var l line
-		if o.steady == 0 {
+		if o.steady == 0 && o.stall == 0 {
 			step("run %d: plain client, %d requests, %d goroutines", i, o.rows, o.conc)
 			if l.plain, err = plainClient(ctx, tgt, o.rows, o.conc); err != nil {
 				return err
@@ -140,8 +160,13 @@ func run(ctx context.Context, o options) error {
 		}
 		if o.steady > 0 {
 			ls := l.cdcd.latencies
-			fmt.Printf("run %d: %d rows at %d/s: latency from insert to the target's request p50 %v, p99 %v, max %v; peak RSS %.0f MiB; load avg %s\n",
-				i, o.rows, o.steady, quantile(ls, 0.5), quantile(ls, 0.99), quantile(ls, 1), float64(l.cdcd.peakRSS)/(1<<20), loadAvg())
+			fmt.Printf("run %d (%s): %d rows at %d/s: latency from insert to the target's request p50 %v, p99 %v, max %v; peak RSS %.0f MiB; load avg %s\n",
+				i, o.bus(), o.rows, o.steady, quantile(ls, 0.5), quantile(ls, 0.99), quantile(ls, 1), float64(l.cdcd.peakRSS)/(1<<20), loadAvg())
+			continue
+		}
+		if o.stall > 0 {
+			fmt.Printf("run %d (%s): %d rows behind a target holding every request for %v: RSS each second (MiB): %s; peak RSS %.0f MiB; load avg %s\n",
+				i, o.bus(), o.rows, o.stall, mib(l.cdcd.rss), float64(l.cdcd.peakRSS)/(1<<20), loadAvg())
 			continue
 		}
 		step("run %d: plain client again", i)
@@ -151,10 +176,28 @@ func run(ctx context.Context, o options) error {
 		l.load = loadAvg()
 		lines = append(lines, l)
 	}
-	if o.steady == 0 {
+	if o.steady == 0 && o.stall == 0 {
 		report(o, pg, conn, loadStart, lines)
 	}
 	return nil
+}
+
+func (o options) bus() string {
+	if o.kafka {
+		return "Kafka bus (kfake)"
+	}
+	return "embedded bus"
+}
+
+func mib(samples []int64) string {
+	var b strings.Builder
+	for i, s := range samples {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.0f", float64(s)/(1<<20))
+	}
+	return b.String()
 }
 
 // quantile returns the q quantile of sorted durations, rounded to 0.1 ms.
@@ -186,6 +229,7 @@ type measure struct {
 	// latencies are, sorted, each request's delay after its row's insert
 	// (meaningful with -steady only).
 	latencies []time.Duration
+	rss       []int64 // each second's (-stall only)
 }
 
 func (m measure) rate() float64 { return float64(m.requests) / m.elapsed.Seconds() }
@@ -200,6 +244,21 @@ type target struct {
 	mu          sync.Mutex
 	first, last time.Time
 	latencies   []time.Duration // from the body's updated_at to arrival
+	hold        chan struct{}   // while set, requests wait until it is closed
+}
+
+// stall makes requests wait until the returned func is called.
+func (t *target) stall() (release func()) {
+	h := make(chan struct{})
+	t.mu.Lock()
+	t.hold = h
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		t.hold = nil
+		t.mu.Unlock()
+		close(h)
+	}
 }
 
 func startTarget() *target {
@@ -210,6 +269,16 @@ func startTarget() *target {
 	t := &target{url: "http://" + l.Addr().String()}
 	t.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		t.mu.Lock()
+		hold := t.hold
+		t.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		now := time.Now()
 		var row struct {
 			UpdatedAt time.Time `json:"updated_at"`
@@ -362,6 +431,9 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	}
 	cfgPath := filepath.Join(dir, fmt.Sprintf("outbound-%d.yaml", run))
 	cfg := fmt.Sprintf(config, url, slot, pub, listen, o.logLevel, t.url, t.url, o.conc)
+	if o.kafka {
+		cfg += fmt.Sprintf("kafka:\n  brokers: [%q]\n  topic_prefix: %s\n", o.brokers, slot)
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return measure{}, err
 	}
@@ -376,6 +448,10 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 		return measure{}, err
 	}
 	t.reset()
+	if o.stall > 0 {
+		release := t.stall()
+		defer release()
+	}
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = os.Environ()
@@ -400,10 +476,29 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 		}
 	}
 	if o.steady > 0 {
-		if err := insertSteadily(ctx, conn, slot, o.steady, o.rows, exited); err != nil {
+		if err := insertSteadily(ctx, conn, t, slot, o.steady, o.rows, exited); err != nil {
 			_ = stop()
 			return measure{}, err
 		}
+	}
+	if o.stall > 0 {
+		var m measure
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for end := time.Now().Add(o.stall); time.Now().Before(end); {
+			select {
+			case err := <-exited:
+				return measure{}, fmt.Errorf("cdcd exited: %v\n%s", err, proc.Tail(logPath))
+			case <-tick.C:
+			}
+			if rss, err := proc.RSS(cmd.Process.Pid); err == nil {
+				m.rss = append(m.rss, rss)
+			}
+		}
+		m.peakRSS, _ = proc.PeakRSS(cmd.Process.Pid)
+		_ = cmd.Process.Kill() // what it holds is not the point; a stop would deliver it first
+		<-exited
+		return m, nil
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for t.requests.Load() < int64(o.rows) {
@@ -425,10 +520,14 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	slices.Sort(m.latencies)
 	// The last request's bookkeeping follows its answer: wait for it.
 	var links, delivered int64
+	want := int64(o.rows)
+	if o.steady > 0 {
+		want++ // the warm-up row
+	}
 	for time.Now().Before(deadline) {
 		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM cdcd.links),
 			(SELECT count(*) FROM cdcd.sync_events WHERE status = 'delivered')`).Scan(&links, &delivered)
-		if err == nil && links >= int64(o.rows) && delivered >= int64(o.rows) {
+		if err == nil && links >= want && delivered >= want {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -441,8 +540,8 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	if err := stop(); err != nil {
 		return m, fmt.Errorf("stop cdcd: %w\n%s", err, proc.Tail(logPath))
 	}
-	if links != int64(o.rows) || delivered != int64(o.rows) {
-		return m, fmt.Errorf("cdcd kept %d links and %d delivered audit events for %d rows", links, delivered, o.rows)
+	if links != want || delivered != want {
+		return m, fmt.Errorf("cdcd kept %d links and %d delivered audit events for %d rows", links, delivered, want)
 	}
 	return m, nil
 }
@@ -468,10 +567,11 @@ func report(o options, pg *cdctest.Postgres, conn *pgx.Conn, loadStart string, l
 		ratios[0], ratios[len(ratios)-1])
 }
 
-// insertSteadily waits until cdcd streams from slot, then inserts rows
-// rows at perSecond, in one transaction of perSecond/100 rows every 10 ms,
-// each row's updated_at its insert time.
-func insertSteadily(ctx context.Context, conn *pgx.Conn, slot string, perSecond, rows int, exited <-chan error) error {
+// insertSteadily waits until cdcd streams from slot and delivers a first
+// row (id 0: on Kafka, the consumer group has joined), then forgets it and
+// inserts rows rows at perSecond, in one transaction of perSecond/100 rows
+// every 10 ms, each row's updated_at its insert time.
+func insertSteadily(ctx context.Context, conn *pgx.Conn, t *target, slot string, perSecond, rows int, exited <-chan error) error {
 	for active := false; !active; {
 		if err := conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active); err != nil {
 			return err
@@ -482,6 +582,20 @@ func insertSteadily(ctx context.Context, conn *pgx.Conn, slot string, perSecond,
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if _, err := conn.Exec(ctx, `INSERT INTO items VALUES (0, 'warm-up', 'SKU-0', 0, 0, true, clock_timestamp(), '')`); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(2 * time.Minute); t.requests.Load() == 0; {
+		if time.Now().After(deadline) {
+			return errors.New("the warm-up row did not reach the target in 2 minutes")
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("cdcd exited: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.reset()
 	per := max(perSecond/100, 1)
 	began := time.Now()
 	defer func() { step("inserted %d rows at %.0f/s", rows, float64(rows)/time.Since(began).Seconds()) }()
