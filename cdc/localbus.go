@@ -28,7 +28,9 @@ type Route struct {
 // LocalBusConfig sizes the in-process bus.
 type LocalBusConfig struct {
 	// Capacity bounds the deliveries queued across all routes; Publish
-	// blocks beyond it.
+	// blocks beyond it, so it bounds the bus's memory whatever the
+	// backlog behind a stalled sink (default 16,384: about 20 MiB of
+	// 8-column rows).
 	Capacity int
 	// BatchSize bounds the events given to one Sink.Write.
 	BatchSize int
@@ -72,7 +74,7 @@ type route struct {
 // NewLocalBus starts one worker per route.
 func NewLocalBus(cfg LocalBusConfig, routes []Route, log zerolog.Logger, reg prometheus.Registerer) *LocalBus {
 	if cfg.Capacity <= 0 {
-		cfg.Capacity = 100_000
+		cfg.Capacity = 16_384
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 512
