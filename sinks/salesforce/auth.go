@@ -95,7 +95,7 @@ func (w *Writer) fetchToken(ctx context.Context) (*session, error) {
 		return nil, cdc.Permanent(fmt.Errorf("sign jwt assertion: %w", err))
 	}
 	endpoint := strings.TrimSuffix(w.cfg.LoginURL, "/") + "/services/oauth2/token"
-	status, _, body, err := w.send(ctx, http.MethodPost, endpoint, "application/x-www-form-urlencoded", []byte(form.Encode()), "")
+	status, _, body, err := w.send(ctx, http.MethodPost, endpoint, "application/x-www-form-urlencoded", []byte(form.Encode()), "", "application/json", maxResponse)
 	if err != nil {
 		return nil, fmt.Errorf("get token: %w", err)
 	}

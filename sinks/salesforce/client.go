@@ -16,7 +16,7 @@ const maxResponse = 8 << 20
 // send performs one HTTP request once the account's limiter admits it. A
 // transport failure or timeout is a transient error that names neither the
 // URL nor the body (they hold record values).
-func (w *Writer) send(ctx context.Context, method, target, contentType string, body []byte, token string) (int, http.Header, []byte, error) {
+func (w *Writer) send(ctx context.Context, method, target, contentType string, body []byte, token, accept string, limit int64) (int, http.Header, []byte, error) {
 	if err := w.limiter.Wait(ctx); err != nil {
 		return 0, nil, nil, err
 	}
@@ -33,7 +33,7 @@ func (w *Writer) send(ctx context.Context, method, target, contentType string, b
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	req.Header.Set("Sforce-Call-Options", "client="+w.cfg.ClientID)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -43,7 +43,7 @@ func (w *Writer) send(ctx context.Context, method, target, contentType string, b
 		return 0, nil, nil, vendorhttp.TransportError(method+" "+req.URL.Host, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("%s %s: read response: %w", method, req.URL.Host, err)
 	}
@@ -54,13 +54,19 @@ func (w *Writer) send(ctx context.Context, method, target, contentType string, b
 // A 401 drops the session, and the call is made once more with a new one.
 // Only transport failures are errors; the caller classifies statuses.
 func (w *Writer) call(ctx context.Context, method, path string, body []byte) (int, http.Header, []byte, error) {
+	return w.callAccept(ctx, method, path, "application/json", body, maxResponse)
+}
+
+// callAccept is call asking for the accept media type, reading up to
+// limit+1 bytes of the response (more than limit: it was cut).
+func (w *Writer) callAccept(ctx context.Context, method, path, accept string, body []byte, limit int64) (int, http.Header, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		s, err := w.tokens.get(ctx)
 		if err != nil {
 			return 0, nil, nil, err
 		}
 		target := s.instance + "/services/data/" + w.cfg.APIVersion + path
-		status, h, resp, err := w.send(ctx, method, target, "application/json", body, s.token)
+		status, h, resp, err := w.send(ctx, method, target, "application/json", body, s.token, accept, limit)
 		if err != nil {
 			return 0, nil, nil, err
 		}

@@ -52,6 +52,25 @@ type Config struct {
 	// LimitBackoff is how long every call of the account waits after
 	// Salesforce reports the daily API allocation exhausted. Default 15m.
 	LimitBackoff time.Duration `yaml:"limit_backoff"`
+	// Import is how imports (cdcd import) list records.
+	Import Import `yaml:"import"`
+}
+
+// Import is how an import lists an object: SOQL queries of 2,000 records
+// in Id order, or a Bulk API 2.0 query job for many records (see
+// listBulk).
+type Import struct {
+	// Bulk makes every import a Bulk API 2.0 query job.
+	Bulk bool `yaml:"bulk"`
+	// BulkAbove, when set, makes an import a query job when SELECT COUNT()
+	// finds more records than this. Default 0 (only with bulk).
+	BulkAbove int `yaml:"bulk_above"`
+	// BulkPage is the records of one set of a job's results (maxRecords).
+	// Default 10000.
+	BulkPage int `yaml:"bulk_page"`
+	// BulkPoll is the longest wait between two reads of a running job's
+	// state. Default 10s.
+	BulkPoll time.Duration `yaml:"bulk_poll"`
 }
 
 // Auth is the OAuth flow of a connected app.
@@ -82,6 +101,7 @@ func NewConfig() *Config {
 		Rate:         ratelimit.Rate{Requests: 25, Per: time.Second},
 		Timeout:      60 * time.Second,
 		LimitBackoff: 15 * time.Minute,
+		Import:       Import{BulkPage: 10000, BulkPoll: 10 * time.Second},
 	}
 }
 
@@ -121,6 +141,15 @@ func (c *Config) Validate() error {
 	}
 	if c.LimitBackoff <= 0 {
 		add("limit_backoff", "must be positive")
+	}
+	if c.Import.BulkAbove < 0 {
+		add("import.bulk_above", "must not be negative")
+	}
+	if c.Import.BulkPage < 1 || c.Import.BulkPage > 1_000_000 {
+		add("import.bulk_page", "must be 1 to 1000000")
+	}
+	if c.Import.BulkPoll < bulkPollMin {
+		add("import.bulk_poll", "must be at least 250ms")
 	}
 	a := c.Auth
 	if a.ClientID == "" {

@@ -36,33 +36,40 @@ var (
 // nextRecordsUrl: a locator expires 15 minutes after its last use and
 // holds one of the org's few open cursors, while a query by Id resumes
 // days later. Fields are named as change events name them (see
-// retrieve); UpdatedAt is LastModifiedDate. It implements imports.Lister.
+// retrieve); UpdatedAt is LastModifiedDate. With import.bulk, or more
+// than import.bulk_above records, the import goes through a Bulk API 2.0
+// query job instead (see listBulk), its cursors "bulk:<job>:<locator>".
+// It implements imports.Lister.
 func (w *Writer) List(ctx context.Context, object string, fields []string, cursor string) (imports.Page, error) {
 	if object == "" {
 		object = w.cfg.Object
 	}
 	op := "list " + object
+	bulk := strings.HasPrefix(cursor, bulkPrefix)
 	switch {
 	case !identifier.MatchString(object):
 		return imports.Page{}, cdc.Permanent(fmt.Errorf("%s: %q is not an sObject name", op, object))
-	case cursor != "" && !recordID.MatchString(cursor):
+	case cursor != "" && !bulk && !recordID.MatchString(cursor):
 		return imports.Page{}, cdc.Permanent(fmt.Errorf("%s: the cursor %q is not a record Id", op, cursor))
 	case len(fields) == 0:
 		return imports.Page{}, cdc.Permanent(errors.New(op + ": name the fields to list (the pipeline's map)"))
 	}
-	names := map[string]string{"Id": "Id", "LastModifiedDate": "LastModifiedDate"} // REST name → event name
-	rest := []string{"Id", "LastModifiedDate"}
-	for _, f := range fields {
-		r := restField(f)
-		if !identifier.MatchString(r) {
-			return imports.Page{}, cdc.Permanent(fmt.Errorf("%s: %q is not a field name", op, f))
-		}
-		if !slices.Contains(rest, r) {
-			rest = append(rest, r)
-		}
-		names[r] = f
+	q, err := newListQuery(op, object, fields)
+	if err != nil {
+		return imports.Page{}, err
 	}
-	soql := "SELECT " + strings.Join(rest, ", ") + " FROM " + object
+	if cursor == "" {
+		if bulk, err = w.chooseBulk(ctx, op, object); err != nil {
+			return imports.Page{}, err
+		}
+		if bulk {
+			return w.startBulk(ctx, q)
+		}
+	}
+	if bulk {
+		return w.listBulk(ctx, q, cursor)
+	}
+	soql := q.soql
 	if cursor != "" {
 		soql += " WHERE Id > '" + cursor + "'"
 	}
@@ -88,18 +95,49 @@ func (w *Writer) List(ctx context.Context, object string, fields []string, curso
 			return imports.Page{}, fmt.Errorf("%s: a record without an Id", op)
 		}
 		_ = json.Unmarshal(rec["LastModifiedDate"], &modified)
-		r := imports.Record{ID: id, UpdatedAt: salesforceTime(modified)}
-		for _, f := range row(rec, names) {
-			if f.Name != "Id" && f.Name != "LastModifiedDate" || slices.Contains(fields, f.Name) {
-				r.Fields = append(r.Fields, f)
-			}
-		}
-		p.Records = append(p.Records, r)
+		p.Records = append(p.Records, q.record(id, modified, row(rec, q.names)))
 	}
 	if n := len(p.Records); n > 0 && (!ans.Done || n == listLimit) {
 		p.Next = p.Records[n-1].ID
 	}
 	return p, nil
+}
+
+// listQuery is what a listing asks for.
+type listQuery struct {
+	op     string
+	fields []string          // as the pipeline names them
+	names  map[string]string // REST name → event name
+	soql   string            // SELECT Id, LastModifiedDate, <fields> FROM <object>
+}
+
+func newListQuery(op, object string, fields []string) (*listQuery, error) {
+	q := &listQuery{op: op, fields: fields, names: map[string]string{"Id": "Id", "LastModifiedDate": "LastModifiedDate"}}
+	rest := []string{"Id", "LastModifiedDate"}
+	for _, f := range fields {
+		r := restField(f)
+		if !identifier.MatchString(r) {
+			return nil, cdc.Permanent(fmt.Errorf("%s: %q is not a field name", op, f))
+		}
+		if !slices.Contains(rest, r) {
+			rest = append(rest, r)
+		}
+		q.names[r] = f
+	}
+	q.soql = "SELECT " + strings.Join(rest, ", ") + " FROM " + object
+	return q, nil
+}
+
+// record is a listed record with the fields the pipeline asked for (Id
+// and LastModifiedDate only if it named them).
+func (q *listQuery) record(id, modified string, fields cdc.Row) imports.Record {
+	r := imports.Record{ID: id, UpdatedAt: salesforceTime(modified)}
+	for _, f := range fields {
+		if f.Name != "Id" && f.Name != "LastModifiedDate" || slices.Contains(q.fields, f.Name) {
+			r.Fields = append(r.Fields, f)
+		}
+	}
+	return r
 }
 
 // salesforceTime reads a datetime as the REST API writes it

@@ -54,6 +54,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		return
 	}
+	if r, ok := resp.(*raw); ok {
+		for k, v := range r.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(r.body)
+		return
+	}
 	writeJSON(w, status, resp)
 }
 
@@ -72,11 +80,14 @@ func (s *Server) call(r *http.Request, body []byte) (int, any, string) {
 		return e.status, apiError(e.code, e.msg), ""
 	}
 	fault := ""
-	if f := s.opts.Faults; f.Rate5xx+f.Timeout > 0 {
+	if f := s.opts.Faults; f.Rate5xx+f.Rate429+f.Timeout > 0 {
 		switch x := s.rng.Float64(); {
 		case x < f.Rate5xx:
 			return http.StatusServiceUnavailable, apiError("SERVER_UNAVAILABLE", "Server unavailable"), "5xx"
-		case x < f.Rate5xx+f.Timeout:
+		case x < f.Rate5xx+f.Rate429:
+			body, _ := json.Marshal(apiError("TOO_MANY_REQUESTS", "Too many requests"))
+			return http.StatusTooManyRequests, &raw{header: http.Header{"Content-Type": {"application/json"}, "Retry-After": {"0.01"}}, body: body}, "429"
+		case x < f.Rate5xx+f.Rate429+f.Timeout:
 			fault = "timeout"
 		}
 	}
@@ -87,7 +98,7 @@ func (s *Server) call(r *http.Request, body []byte) (int, any, string) {
 	if v, loc, ok := queryPath(r.URL.Path); ok && r.Method == http.MethodGet {
 		status, resp = s.query(v, loc, r.URL.Query())
 	} else {
-		status, resp = s.route(r.Method, r.URL.Path, body)
+		status, resp = s.route(r.Method, r.URL.Path, r.URL.Query(), body)
 	}
 	if fields := r.URL.Query().Get("fields"); fields != "" && status == http.StatusOK && r.Method == http.MethodGet {
 		status, resp = selectFields(resp, strings.Split(fields, ","))
@@ -109,7 +120,7 @@ func queryPath(path string) (version, locator string, ok bool) {
 }
 
 // route dispatches /services/data/vXX.X/...; s.mu is held.
-func (s *Server) route(method, path string, body []byte) (int, any) {
+func (s *Server) route(method, path string, query map[string][]string, body []byte) (int, any) {
 	rest, ok := strings.CutPrefix(path, "/services/data/")
 	parts := strings.Split(rest, "/")
 	if !ok || len(parts) < 3 || !versionRE.MatchString(parts[0]) {
@@ -120,6 +131,8 @@ func (s *Server) route(method, path string, body []byte) (int, any) {
 		return notFound()
 	}
 	switch {
+	case parts[1] == "jobs" && parts[2] == "query":
+		return s.bulk(method, version, parts[3:], query, body)
 	case parts[1] == "sobjects" && len(parts) == 3 && method == http.MethodGet:
 		return http.StatusOK, map[string]any{"objectDescribe": map[string]any{"name": parts[2]}, "recentItems": []any{}}
 	case parts[1] == "sobjects" && len(parts) == 3:

@@ -14,6 +14,9 @@ import (
 // order, optionally after an Id and limited.
 var queryRE = regexp.MustCompile(`(?i)^SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+Id\s*>\s*'(\w*)')?\s+ORDER\s+BY\s+Id(?:\s+ASC)?(?:\s+LIMIT\s+(\d+))?$`)
 
+// countRE is SELECT COUNT() FROM <type>, which answers totalSize alone.
+var countRE = regexp.MustCompile(`(?i)^SELECT\s+COUNT\(\)\s+FROM\s+(\w+)$`)
+
 // query serves GET /query?q=<SOQL> and GET /query/<locator>: the records
 // of a type in Id order, QueryBatch (default 2000) a response, the rest
 // behind nextRecordsUrl. A queried field a record lacks is null; an
@@ -29,6 +32,17 @@ func (s *Server) query(version string, locator string, q url.Values) (int, any) 
 			return http.StatusBadRequest, apiError("INVALID_QUERY_LOCATOR", "invalid query locator")
 		}
 		delete(s.locators, locator)
+	} else if m := countRE.FindStringSubmatch(strings.TrimSpace(q.Get("q"))); m != nil {
+		if !s.known(m[1]) {
+			return http.StatusBadRequest, apiError("INVALID_TYPE", fmt.Sprintf("sObject type '%s' is not supported.", m[1]))
+		}
+		n := 0
+		for id := range s.records[m[1]] {
+			if !s.deleted[id] {
+				n++
+			}
+		}
+		return http.StatusOK, map[string]any{"totalSize": n, "done": true, "records": []any{}}
 	} else {
 		m := queryRE.FindStringSubmatch(strings.TrimSpace(q.Get("q")))
 		if m == nil {

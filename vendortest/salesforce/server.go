@@ -1,7 +1,8 @@
 // Package salesforce is a test double of the Salesforce REST API: the OAuth
 // token endpoint (client credentials and JWT bearer), sObject rows by
-// external id, sObject Collections upsert, deletes by id, expiring
-// sessions, the daily API allocation, and seeded faults. It records every
+// external id, sObject Collections upsert, deletes by id, SOQL queries,
+// Bulk API 2.0 query jobs (bulk.go), expiring sessions, the daily API
+// allocation, and seeded faults. It records every
 // request, with its Sforce-Call-Options header, and stores records in
 // memory for tests to inspect.
 //
@@ -63,17 +64,21 @@ type Options struct {
 	// ExpireLocators makes every nextRecordsUrl invalid by the time it is
 	// used, as Salesforce's are after 15 minutes unused.
 	ExpireLocators bool
-	Faults         Faults
+	// BulkPolls is how many reads of a Bulk API 2.0 query job find it
+	// InProgress before it is JobComplete (its results are refused until
+	// then).
+	BulkPolls int
+	Faults    Faults
 }
 
 // Faults injects failures into a seeded fraction of authenticated API
-// calls: a 503 SERVER_UNAVAILABLE without effect, or a timeout after the
-// call was applied (the response is held until the client gives up or Hang
-// passes).
+// calls: a 503 SERVER_UNAVAILABLE or a 429 (Retry-After: 0.01) without
+// effect, or a timeout after the call was applied (the response is held
+// until the client gives up or Hang passes).
 type Faults struct {
-	Seed             uint64
-	Rate5xx, Timeout float64
-	Hang             time.Duration // default 10s
+	Seed                      uint64
+	Rate5xx, Rate429, Timeout float64
+	Hang                      time.Duration // default 10s
 }
 
 // Request is one request the server received.
@@ -83,7 +88,7 @@ type Request struct {
 	CallOptions string
 	Body        []byte
 	Status      int    // 0 for a timeout
-	Fault       string // "", "5xx" or "timeout"
+	Fault       string // "", "5xx", "429" or "timeout"
 }
 
 // Server is a running double. Its methods are safe for concurrent use.
@@ -103,6 +108,8 @@ type Server struct {
 	deleted     map[string]bool                      // ids in the recycle bin
 	locators    map[string]*cursor                   // open queries by locator
 	nextLocator int
+	bulkJobs    map[string]*bulkJob // Bulk API 2.0 query jobs by id
+	bulkCreated int
 	requests    []Request
 }
 
@@ -129,6 +136,7 @@ func New(t testing.TB, opts Options) *Server {
 		recordErrs: map[string][]recordErr{},
 		deleted:    map[string]bool{},
 		locators:   map[string]*cursor{},
+		bulkJobs:   map[string]*bulkJob{},
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
