@@ -70,7 +70,7 @@ func (d *Daemon) buildIntake(ctx context.Context) (intake, error) {
 		if err := webhook.AdoptDeliveries(ctx, d.lookups, in.deployment, names); err != nil {
 			return in, err
 		}
-		dd, err := webhook.NewPostgresDeduper(d.lookups, in.deployment, nil)
+		dd, err := webhook.NewPostgresDeduper(d.lookups, in.deployment, d.dedupeCache())
 		if err != nil {
 			return in, err
 		}
@@ -81,8 +81,14 @@ func (d *Daemon) buildIntake(ctx context.Context) (intake, error) {
 	if err != nil {
 		return in, err
 	}
-	in.inbox, in.acceptor, in.dedupe = ib, ib, webhook.NewMemoryDeduper(0, 0)
+	in.inbox, in.acceptor, in.dedupe = ib, ib, d.dedupeCache()
 	return in, nil
+}
+
+// dedupeCache holds the delivery ids accepted lately in memory, in front
+// of cdcd.webhook_deliveries, for no longer than the table keeps them.
+func (d *Daemon) dedupeCache() *webhook.MemoryDeduper {
+	return webhook.NewMemoryDeduper(0, min(webhook.DefaultDedupeTTL, d.cfg.Retention.WebhookDeliveries))
 }
 
 // webhookSystems are the systems with a webhook: section, ready to mount.

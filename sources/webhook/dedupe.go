@@ -18,10 +18,13 @@ type Deduper interface {
 	Mark(ctx context.Context, system string, ids []string) error
 }
 
-// Memory deduper defaults.
+// Memory deduper defaults. An id held costs about 300 bytes of heap, so
+// the default size bounds the cache near 20 MiB. Where a durable deduper
+// (cdcd.webhook_deliveries) stands behind it, the cache only saves the
+// round trip for a retry arriving soon after its delivery.
 const (
 	DefaultDedupeTTL  = 24 * time.Hour
-	DefaultDedupeSize = 1 << 20
+	DefaultDedupeSize = 1 << 16
 )
 
 // MemoryDeduper is a Deduper holding the most recent ids in memory, each
