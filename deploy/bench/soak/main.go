@@ -133,7 +133,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	cfgPath, logPath := filepath.Join(dir, "cdcd.yaml"), filepath.Join(dir, "cdcd.log")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, config, url, listen, o.log, o.window, o.window, o.window, o.window, tgt.url, tgt.url, tgt.url, secret, o.window), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, config, url, listen, o.log, o.window, o.window, o.window, o.window, o.window, tgt.url, tgt.url, tgt.url, secret, o.window), 0o600); err != nil {
 		return err
 	}
 	logFile, err := os.Create(logPath)
@@ -262,6 +262,7 @@ retention:
   audit: %s
   health: %s
   webhook_deliveries: %s
+  deleted_links: %s
   recent_writes: %s
 systems:
   erp:
