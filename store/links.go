@@ -305,3 +305,61 @@ func (s *Store) PruneDeletedLinks(ctx context.Context, olderThan time.Duration) 
 	}
 	return n, err
 }
+
+// LinkedRecord is one link LinkRecords writes: the system's record
+// ExternalID is the local record Ref, with Base (a JSON object) as its
+// agreed values and, when not nil, Version as its version.
+type LinkedRecord struct {
+	Ref        syncstate.LinkRef
+	ExternalID string
+	Base       []byte
+	Version    *string
+}
+
+// LinkRecords does what LinkRecord does for each link, in two statements
+// in tx. No two links may name the same external id or local record.
+func LinkRecords(ctx context.Context, tx pgx.Tx, links []LinkedRecord) error {
+	if len(links) == 0 {
+		return nil
+	}
+	n := len(links)
+	sys, obj, tbl, key, ext, base := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ver := make([]*string, n)
+	for i, l := range links {
+		sys[i], obj[i], tbl[i], key[i], ext[i], base[i], ver[i] = l.Ref.System, l.Ref.Object, l.Ref.Table, l.Ref.Key, l.ExternalID, string(l.Base), l.Version
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links l USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS r(system, object, local_table, local_key, external_id)
+		WHERE l.system = r.system AND l.object = r.object AND l.external_id = r.external_id
+		AND (l.local_table, l.local_key) <> (r.local_table, r.local_key)`, sys, obj, tbl, key, ext); err != nil {
+		return fmt.Errorf("move the links: %w", err)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, updated_at)
+		SELECT system, object, local_table, local_key, external_id, base::jsonb, version, now()
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS r(system, object, local_table, local_key, external_id, base, version)
+		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
+			external_id = excluded.external_id, base = excluded.base, deleted = false,
+			version = COALESCE(excluded.version, l.version), updated_at = now()`,
+		sys, obj, tbl, key, ext, base, ver)
+	if err != nil {
+		return fmt.Errorf("save the links: %w", err)
+	}
+	return nil
+}
+
+// SetLinkVersions does what SetLinkVersion does for each of the system's
+// records ids[i] of objects[i], with ats[i], in one statement in tx.
+func SetLinkVersions(ctx context.Context, tx pgx.Tx, system string, objects, ids []string, ats []time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	versions := make([]string, len(ats))
+	for i, at := range ats {
+		versions[i] = at.UTC().Format(time.RFC3339Nano)
+	}
+	_, err := tx.Exec(ctx, `UPDATE cdcd.links l SET version = r.version FROM unnest($2::text[], $3::text[], $4::text[]) AS r(object, external_id, version)
+		WHERE l.system = $1 AND l.object = r.object AND l.external_id = r.external_id`, system, objects, ids, versions)
+	if err != nil {
+		return fmt.Errorf("move the links' versions: %w", err)
+	}
+	return nil
+}

@@ -92,3 +92,39 @@ func (s *Store) PruneRecentWrites(ctx context.Context, olderThan time.Duration) 
 	}
 	return n, err
 }
+
+// ReadRecentWritesOf is ReadRecentWrites for each of the system's
+// records ids[i] of objects[i], in one query in tx; the result holds the
+// writes of record i at i.
+func ReadRecentWritesOf(ctx context.Context, tx pgx.Tx, system string, objects, ids []string) ([][]map[string]any, error) {
+	out := make([][]map[string]any, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, _ := tx.Query(ctx, `
+		SELECT r.ord, w.fields FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(object, external_id, ord)
+		CROSS JOIN LATERAL (SELECT fields, written_at FROM cdcd.recent_writes
+			WHERE system = $1 AND object = r.object AND external_id = r.external_id AND written_at > now() - $4::interval
+			ORDER BY written_at DESC LIMIT $5) w
+		ORDER BY r.ord, w.written_at DESC`,
+		system, objects, ids, RecentWindow, recentPerRecord)
+	var (
+		ord int64
+		b   []byte
+	)
+	_, err := pgx.ForEachRow(rows, []any{&ord, &b}, func() error {
+		if ord < 1 || ord > int64(len(ids)) {
+			return fmt.Errorf("record %d reported of %d", ord, len(ids))
+		}
+		var m map[string]any
+		if err := decodeBase(b, &m); err != nil {
+			return err
+		}
+		out[ord-1] = append(out[ord-1], m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the recent writes to %d records of %s: %w", len(ids), system, err)
+	}
+	return out, nil
+}

@@ -52,6 +52,15 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, lk
 	if err != nil {
 		return threeWay{}, err
 	}
+	return w.decide(ctx, rec, lk, local, localAt, held)
+}
+
+// decide compares a linked change with the local row's values (local, as
+// of localAt) and the link's base, and decides it by the policy.
+func (w *Writer) decide(ctx context.Context, rec *syncapi.Record, lk *link, local conflict.Values, localAt time.Time, held cdc.Row) (threeWay, error) {
+	c := w.in.Conflicts
+	object, id := w.object(rec), vendorID(rec.Event)
+	remote := c.Remote(w.relevant(rec.Event))
 	var read threeway.Held
 	if w.in.Fetcher != nil {
 		read = func(ctx context.Context) (cdc.Row, error) {
@@ -78,20 +87,32 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, lk
 // the server tracks commit timestamps). A row that is gone holds nothing
 // changed locally to keep.
 func (w *Writer) localValues(ctx context.Context, tx pgx.Tx, pk map[string]any) (conflict.Values, time.Time, error) {
-	fields := slices.Sorted(maps.Keys(w.in.Conflicts.Columns))
-	cols := make([]string, len(fields))
-	for i, f := range fields {
-		cols[i] = w.in.Conflicts.Columns[f]
-	}
+	fields, cols := w.compared()
 	values, at, err := w.table.Read(ctx, tx, pk, cols)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	return localOf(fields, values), at, nil
+}
+
+// compared returns the compared fields, sorted, and their columns.
+func (w *Writer) compared() (fields, cols []string) {
+	fields = slices.Sorted(maps.Keys(w.in.Conflicts.Columns))
+	cols = make([]string, len(fields))
+	for i, f := range fields {
+		cols[i] = w.in.Conflicts.Columns[f]
+	}
+	return fields, cols
+}
+
+// localOf returns the local values of the compared fields, read as
+// values (nil when the row is gone).
+func localOf(fields []string, values []json.RawMessage) conflict.Values {
 	local := conflict.Values{}
 	for i, v := range values {
 		local[fields[i]] = v
 	}
-	return local, at, nil
+	return local
 }
 
 // conflictRow records a conflict and its decision in cdcd.conflicts.

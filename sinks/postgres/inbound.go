@@ -78,6 +78,14 @@ func (w *Writer) object(rec *syncapi.Record) string {
 // process of the deployment may have made, are read in tx only when the
 // link's base does not already know the change.
 func (w *Writer) echoLayer(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, l *link) (string, error) {
+	return w.echoWith(rec, l, func(object, id string) ([]map[string]any, error) {
+		return store.ReadRecentWrites(ctx, tx, w.origin, object, id)
+	})
+}
+
+// echoWith is echoLayer reading the recent writes to the record with
+// recent, only when the link's base does not already know the change.
+func (w *Writer) echoWith(rec *syncapi.Record, l *link, recent func(object, id string) ([]map[string]any, error)) (string, error) {
 	e := rec.Event
 	if e == nil || rec.Op == cdc.OpDelete {
 		return "", nil
@@ -97,7 +105,7 @@ func (w *Writer) echoLayer(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, 
 	if id == "" || len(fields) == 0 {
 		return "", nil
 	}
-	writes, err := store.ReadRecentWrites(ctx, tx, w.origin, w.object(rec), id)
+	writes, err := recent(w.object(rec), id)
 	if err != nil {
 		return "", err
 	}

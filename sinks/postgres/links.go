@@ -62,6 +62,49 @@ func (l links) load(ctx context.Context, tx pgx.Tx, object, id string) (*link, e
 	return lk, nil
 }
 
+// loadMany is load for each of keys, in one query: the result holds the
+// link of keys[i] at i (nil when there is none). The keys must be
+// distinct.
+func (l links) loadMany(ctx context.Context, tx pgx.Tx, keys []linkKey) ([]*link, error) {
+	out := make([]*link, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	objects, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		objects[i], ids[i] = k.object, k.id
+	}
+	// Each link is looked up by its index (LATERAL), in key order.
+	rows, _ := tx.Query(ctx, `SELECT r.ord, l.local_table, l.local_key, l.base, coalesce(l.version, '')
+		FROM (SELECT * FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(object, external_id, ord) ORDER BY external_id, object) r
+		CROSS JOIN LATERAL (SELECT * FROM cdcd.links WHERE system = $1 AND object = r.object AND external_id = r.external_id FOR UPDATE) l`,
+		l.system, objects, ids)
+	var (
+		ord                 int64
+		table, key, version string
+		base                []byte
+	)
+	_, err := pgx.ForEachRow(rows, []any{&ord, &table, &key, &base, &version}, func() error {
+		if ord < 1 || ord > int64(len(keys)) {
+			return fmt.Errorf("link %d reported of %d", ord, len(keys))
+		}
+		if table != l.table {
+			return nil // linked to a record of another table
+		}
+		lk := &link{localKey: key}
+		lk.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
+		if err := decodeBase(base, &lk.base); err != nil {
+			return fmt.Errorf("decode the link's base: %w", err)
+		}
+		out[ord-1] = lk
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the links: %w", err)
+	}
+	return out, nil
+}
+
 // decodeBase keeps numbers exact (json.Number): the base is compared
 // with values received later.
 func decodeBase(b []byte, dst *map[string]any) error {
@@ -74,6 +117,15 @@ func decodeBase(b []byte, dst *map[string]any) error {
 // with fields (the change's values of the mapped fields) merged into the
 // base, as of at, the change's time.
 func (l links) save(ctx context.Context, tx pgx.Tx, object, id, localKey string, old *link, fields map[string]json.RawMessage, at time.Time) error {
+	lr, err := l.linked(object, id, localKey, old, fields, at)
+	if err != nil {
+		return err
+	}
+	return store.LinkRecord(ctx, tx, lr.Ref, id, lr.Base, lr.Version)
+}
+
+// linked is the link save writes.
+func (l links) linked(object, id, localKey string, old *link, fields map[string]json.RawMessage, at time.Time) (store.LinkedRecord, error) {
 	base := map[string]any{}
 	if old != nil && old.localKey == localKey {
 		maps.Copy(base, old.base)
@@ -83,7 +135,7 @@ func (l links) save(ctx context.Context, tx pgx.Tx, object, id, localKey string,
 	}
 	b, err := json.Marshal(base)
 	if err != nil {
-		return fmt.Errorf("encode the link's base: %w", err)
+		return store.LinkedRecord{}, fmt.Errorf("encode the link's base: %w", err)
 	}
 	var version *string
 	// A late change keeps the version of a later one already applied.
@@ -92,7 +144,7 @@ func (l links) save(ctx context.Context, tx pgx.Tx, object, id, localKey string,
 		version = &s
 	}
 	ref := syncstate.LinkRef{System: l.system, Object: object, Table: l.table, Key: localKey}
-	return store.LinkRecord(ctx, tx, ref, id, b, version)
+	return store.LinkedRecord{Ref: ref, ExternalID: id, Base: b, Version: version}, nil
 }
 
 // touch moves the link's version to at when that is later: the system's

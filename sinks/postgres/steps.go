@@ -112,24 +112,29 @@ func (w *Writer) checkState(ctx context.Context, tx pgx.Tx, c *change) (*verdict
 	if c.state, err = w.state.Load(ctx, tx, c.stateKey); err != nil {
 		return nil, classify("apply "+w.cfg.Table, err)
 	}
+	return w.stateVerdict(c), nil
+}
+
+// stateVerdict is checkState once the record's state is read.
+func (w *Writer) stateVerdict(c *change) *verdict {
 	st, op := c.state, c.rec.Op
 	c.stamp = applystate.StampOf(c.rec.Event)
 	c.newer = st.OlderThan(c.stamp)
 	switch {
 	case st.Tombstoned && op == cdc.OpUpdate,
 		st.Tombstoned && op != cdc.OpDelete && (c.stamp.Version.IsZero() || !c.newer):
-		return &verdict{skippedTombstoned, st.Version}, nil
+		return &verdict{skippedTombstoned, st.Version}
 	case !c.newer && op == cdc.OpDelete:
-		return &verdict{skippedStale, st.Version}, nil
+		return &verdict{skippedStale, st.Version}
 	case !c.newer:
 		fresh := st.Fresh(c.rec.Fields, c.stamp)
 		if len(fresh) == 0 {
-			return &verdict{skippedStale, st.Version}, nil
+			return &verdict{skippedStale, st.Version}
 		}
 		c.rec = w.only(c.rec, fresh)
 	}
 	c.carried = c.rec.Fields
-	return nil, nil
+	return nil
 }
 
 // checkConflict compares a linked record's change with the local row and
@@ -148,17 +153,22 @@ func (w *Writer) checkConflict(ctx context.Context, tx pgx.Tx, c *change) (*verd
 	if err != nil {
 		return nil, classify("apply "+w.cfg.Table, err)
 	}
+	return w.conflictVerdict(c, t), nil
+}
+
+// conflictVerdict is checkConflict once the change is compared.
+func (w *Writer) conflictVerdict(c *change, t threeWay) *verdict {
 	d := t.decision
 	switch {
 	case t.open:
-		return &verdict{out: heldConflict}, nil
+		return &verdict{out: heldConflict}
 	case len(d.Conflicts) > 0, len(d.ToRemote) > 0 && len(d.ToLocal) > 0:
-		return &verdict{out: conflicted}, nil
+		return &verdict{out: conflicted}
 	}
 	r := *c.rec
 	r.Fields = w.in.Conflicts.LocalChanges(c.rec.Fields, d)
 	c.rec = &r
-	return nil, nil
+	return nil
 }
 
 // store writes the change to its row, links the row to the system's

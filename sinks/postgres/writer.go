@@ -30,7 +30,7 @@ import (
 )
 
 // maxBatch is the most records one Write applies in its transaction.
-const maxBatch = 100
+const maxBatch = 1000
 
 // Writer applies records to one table. It implements syncapi.Writer and
 // syncapi.Batcher; Close releases its connections.
@@ -179,6 +179,7 @@ func probeOrigin(ctx context.Context, conn *pgx.Conn, name string) (bool, error)
 // others still apply. A failure of the connection or
 // the transaction fails the whole call and nothing is applied.
 func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	start := time.Now()
 	if err := w.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -219,24 +220,17 @@ func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi
 			return nil, classify("tag the transaction with its origin", err)
 		}
 	}
+	left, err := w.applyAll(ctx, tx, records, done, held, results, &counts)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		conflicting []*syncapi.Record
 		theirs      []*syncapi.Result
 		theirsHeld  []cdc.Row
 	)
-	for i := range records {
-		if done[i] {
-			continue
-		}
-		res, out, err := w.apply(ctx, tx, &records[i], held[i])
-		if err != nil {
-			return nil, err
-		}
-		results[i] = res
-		counts[out]++
-		if out == conflicted {
-			conflicting, theirs, theirsHeld = append(conflicting, &records[i]), append(theirs, &results[i]), append(theirsHeld, held[i])
-		}
+	for _, i := range left {
+		conflicting, theirs, theirsHeld = append(conflicting, &records[i]), append(theirs, &results[i]), append(theirsHeld, held[i])
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, classify("commit", err)
@@ -250,7 +244,7 @@ func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi
 		Int("skipped_tombstoned", counts[skippedTombstoned]).Int("skipped_echo", counts[skippedEcho]).
 		Int("skipped_gone", counts[skippedGone]).Int("held", counts[heldConflict]).Int("conflicts", counts[conflicted]).
 		Int("failed", counts[failed]).
-		Bool("replication_origin", session).Msg("batch applied")
+		Bool("replication_origin", session).Dur("took", time.Since(start)).Msg("batch applied")
 	return results, nil
 }
 

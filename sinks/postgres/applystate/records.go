@@ -58,6 +58,11 @@ func (r Records) Load(ctx context.Context, tx DB, key string) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("read the applied version: %w", err)
 	}
+	return loaded(st, version, deleted, fields)
+}
+
+// loaded completes a state read from its row.
+func loaded(st State, version *time.Time, deleted bool, fields []byte) (State, error) {
 	if deleted && !st.Tombstoned {
 		return State{}, nil
 	}
@@ -69,6 +74,7 @@ func (r Records) Load(ctx context.Context, tx DB, key string) (State, error) {
 		st.Fields = map[string]Stamp{anyColumn: {st.Version, st.EventID}}
 		return st, nil
 	}
+	var err error
 	if st.Fields, err = decodeFields(fields); err != nil {
 		return State{}, fmt.Errorf("decode the applied versions of the columns: %w", err)
 	}
@@ -95,6 +101,72 @@ func (r Records) Save(ctx context.Context, tx DB, key string, st State, deleted 
 		r.System, r.Table, key, version, st.EventID, deleted, string(fields))
 	if err != nil {
 		return fmt.Errorf("record the applied version: %w", err)
+	}
+	return nil
+}
+
+// LoadMany is Load for each of keys, in one query; the result holds the
+// state of keys[i] at i. The keys must be distinct.
+func (r Records) LoadMany(ctx context.Context, tx pgx.Tx, keys []string) ([]State, error) {
+	out := make([]State, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	// Each key is looked up by the primary key (LATERAL): a plan made
+	// when the table was small must not scan it whole for every batch.
+	rows, _ := tx.Query(ctx, `SELECT k.ord, s.version, s.event_id, s.deleted_at IS NOT NULL, COALESCE(s.deleted_at > now() - $4::interval, false), s.fields
+		FROM (SELECT * FROM unnest($3::text[]) WITH ORDINALITY AS k(key, ord) ORDER BY key) k
+		CROSS JOIN LATERAL (SELECT * FROM cdcd.apply_state WHERE system = $1 AND table_name = $2 AND key = k.key FOR UPDATE) s`,
+		r.System, r.Table, keys, ttlInterval(r.TTL))
+	var (
+		ord     int64
+		st      State
+		version *time.Time
+		deleted bool
+		fields  []byte
+	)
+	_, err := pgx.ForEachRow(rows, []any{&ord, &version, &st.EventID, &deleted, &st.Tombstoned, &fields}, func() error {
+		if ord < 1 || ord > int64(len(keys)) {
+			return fmt.Errorf("state %d reported of %d", ord, len(keys))
+		}
+		got, err := loaded(st, version, deleted, fields)
+		out[ord-1] = got
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the applied versions: %w", err)
+	}
+	return out, nil
+}
+
+// SaveMany is Save for each of keys, none deleted, in one statement.
+// The keys must be distinct.
+func (r Records) SaveMany(ctx context.Context, tx pgx.Tx, keys []string, states []State) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	versions, events, fields := make([]*time.Time, len(keys)), make([]string, len(keys)), make([]string, len(keys))
+	for i, st := range states {
+		if !st.Version.IsZero() {
+			versions[i] = &st.Version
+		}
+		b, err := encodeFields(st.Fields)
+		if err != nil {
+			return fmt.Errorf("encode the applied versions of the columns: %w", err)
+		}
+		events[i], fields[i] = st.EventID, string(b)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO cdcd.apply_state AS s (system, table_name, key, version, event_id, deleted_at, fields)
+		SELECT $1, $2, k.key, k.version, k.event_id, NULL, k.fields::jsonb
+		FROM unnest($3::text[], $4::timestamptz[], $5::text[], $6::text[]) AS k(key, version, event_id, fields)
+		ON CONFLICT (system, table_name, key) DO UPDATE SET
+			version = COALESCE(EXCLUDED.version, s.version),
+			event_id = EXCLUDED.event_id,
+			deleted_at = EXCLUDED.deleted_at,
+			fields = EXCLUDED.fields`,
+		r.System, r.Table, keys, versions, events, fields)
+	if err != nil {
+		return fmt.Errorf("record the applied versions: %w", err)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ type Table struct {
 	name   string // schema.table, as configured
 	quoted string // quoted schema.table
 	pk     []column
+	types  map[string]string // every column's type, as a cast names it
 	// commitTimes: the server tracks commit timestamps, which tell when a
 	// row last changed.
 	commitTimes bool
@@ -69,7 +70,17 @@ func Open(ctx context.Context, conn *pgx.Conn, name string) (*Table, error) {
 	if len(pk) == 0 {
 		return nil, cdc.Permanent(fmt.Errorf("%s does not exist or has no primary key; cdcd links its rows to the system's records by it (create the table with one, or add one)", name))
 	}
-	t := &Table{name: name, quoted: pgx.Identifier{schema, rel}.Sanitize(), pk: pk}
+	t := &Table{name: name, quoted: pgx.Identifier{schema, rel}.Sanitize(), pk: pk, types: map[string]string{}}
+	rows, _ = conn.Query(ctx, `SELECT a.attname, a.atttypid::regtype::text FROM pg_attribute a
+		JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`, schema, rel)
+	var typ string
+	if _, err := pgx.ForEachRow(rows, []any{&col, &typ}, func() error {
+		t.types[col] = typ
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", name, err)
+	}
 	if err := conn.QueryRow(ctx, `SELECT current_setting('track_commit_timestamp') = 'on'`).Scan(&t.commitTimes); err != nil {
 		return nil, fmt.Errorf("read track_commit_timestamp: %w", err)
 	}

@@ -1,0 +1,532 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
+	"github.com/cdcd-dev/cdcd/sinks/postgres/target"
+	"github.com/cdcd-dev/cdcd/store"
+	"github.com/cdcd-dev/cdcd/syncapi"
+)
+
+// A Write's records are applied in runs: a run is a stretch of upserts
+// of distinct records (no two share the system's record, the apply
+// state's key, the match values or the linked row), which depend on
+// nothing of each other and are taken through the apply steps together,
+// each step's reads and writes one statement for the whole run. A record
+// that is not an upsert (a delete) ends the run before it and is applied
+// on its own, and so is a record of the run whose conflict is open.
+// When a run's statement is refused (one record's data, or two records
+// that turn out to reach the same row), the run is rolled back to its
+// savepoint and its records applied one by one, so only the record at
+// fault fails.
+
+// errOneByOne means a run cannot be applied as one: its records are
+// applied one by one.
+var errOneByOne = errors.New("the run's records are applied one by one")
+
+// applyAll applies the records not done, in order, in tx, filling in
+// results and counts; it returns the records left to resolveConflicts.
+// The returned error means the transaction is lost.
+func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Record, done []bool, held []cdc.Row, results []syncapi.Result, counts *[outcomes]int) ([]int, error) {
+	var conflicting []int
+	note := func(i int, res syncapi.Result, out outcome) {
+		results[i] = res
+		counts[out]++
+		if out == conflicted {
+			conflicting = append(conflicting, i)
+		}
+	}
+	one := func(i int) error {
+		res, out, err := w.apply(ctx, tx, &records[i], held[i])
+		if err == nil {
+			note(i, res, out)
+		}
+		return err
+	}
+	for i := 0; i < len(records); {
+		if done[i] {
+			i++
+			continue
+		}
+		run := w.run(records, done, i)
+		if len(run) < 2 {
+			if err := one(i); err != nil {
+				return nil, err
+			}
+			i++
+			continue
+		}
+		got, alone, err := w.applyRun(ctx, tx, records, held, run)
+		switch {
+		case errors.Is(err, errOneByOne):
+			w.log.Debug().Int("records", len(run)).Str("cause", cause(err)).Msg("run applied one by one")
+			alone = run
+		case err != nil:
+			return nil, err
+		}
+		for k, i := range run {
+			if got != nil && got[k].out != outcomes {
+				note(i, got[k].res, got[k].out)
+			}
+		}
+		for _, i := range alone {
+			if err := one(i); err != nil {
+				return nil, err
+			}
+		}
+		i = run[len(run)-1] + 1
+	}
+	slices.Sort(conflicting)
+	return conflicting, nil
+}
+
+// cause names why a run was applied one by one, without values.
+func cause(err error) string {
+	var pgErr interface{ SQLState() string }
+	if errors.As(err, &pgErr) {
+		return pgErr.SQLState()
+	}
+	if errors.Is(err, target.ErrNotBatchable) {
+		return "unknown column"
+	}
+	return "records share a row"
+}
+
+// inRun reports whether rec may join a run: an upsert.
+func inRun(rec *syncapi.Record) bool {
+	switch rec.Op {
+	case cdc.OpCreate, cdc.OpUpdate, cdc.OpRead:
+		return true
+	}
+	return false
+}
+
+// run returns the records of the run that starts at start: upserts of
+// distinct records, skipping those done.
+func (w *Writer) run(records []syncapi.Record, done []bool, start int) []int {
+	var run []int
+	seen := map[string]bool{}
+	for i := start; i < len(records); i++ {
+		if done[i] {
+			continue
+		}
+		rec := &records[i]
+		if !inRun(rec) {
+			break
+		}
+		keys := w.runKeys(rec)
+		if slices.ContainsFunc(keys, func(k string) bool { return seen[k] }) {
+			break
+		}
+		for _, k := range keys {
+			seen[k] = true
+		}
+		run = append(run, i)
+	}
+	return run
+}
+
+// runKeys are what names a record before anything is read: the system's
+// record, the record's Key and its match values.
+func (w *Writer) runKeys(rec *syncapi.Record) []string {
+	var keys []string
+	if id := vendorID(rec.Event); id != "" {
+		keys = append(keys, "id\x00"+w.object(rec)+"\x00"+id)
+	}
+	if rec.Key != "" {
+		keys = append(keys, "key\x00"+rec.Key)
+	}
+	var b strings.Builder
+	b.WriteString("match")
+	for _, c := range w.cfg.Match {
+		lit, err := target.Literal(rec.Fields[c])
+		s, _ := lit.(string)
+		if err != nil || lit == nil {
+			return keys
+		}
+		b.WriteString("\x00" + s)
+	}
+	return append(keys, b.String())
+}
+
+// ran is what became of one record of a run; out is outcomes when the
+// record is applied on its own.
+type ran struct {
+	res syncapi.Result
+	out outcome
+}
+
+// applyRun takes the run's records through the apply steps together, in
+// a savepoint of tx. It returns what became of each, and the records to
+// apply on their own (their conflict is open). errOneByOne means the run
+// was rolled back and its records are to be applied one by one; another
+// error that the transaction is lost.
+func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int) ([]ran, []int, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return nil, nil, classify("savepoint", err)
+	}
+	r := &runState{w: w, tx: sp, got: make([]ran, len(run))}
+	for _, i := range run {
+		r.changes = append(r.changes, &change{rec: &records[i], held: held[i], object: w.object(&records[i]), id: vendorID(records[i].Event)})
+	}
+	err = r.apply(ctx)
+	if err != nil {
+		if !errors.Is(err, errOneByOne) && !refused(err) && !cdc.IsPermanent(err) && !errors.Is(err, target.ErrNotBatchable) {
+			return nil, nil, classify("apply "+w.cfg.Table, err)
+		}
+		if rbErr := sp.Rollback(ctx); rbErr != nil {
+			return nil, nil, classify("roll back to savepoint", rbErr)
+		}
+		return nil, nil, errors.Join(errOneByOne, err)
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return nil, nil, classify("release savepoint", err)
+	}
+	var alone []int
+	for k, g := range r.got {
+		if g.out == outcomes {
+			alone = append(alone, run[k])
+		}
+	}
+	return r.got, alone, nil
+}
+
+// runState is a run on its way through the apply steps.
+type runState struct {
+	w       *Writer
+	tx      pgx.Tx
+	changes []*change
+	got     []ran
+	decided []bool // the record's way ended: got holds what became of it
+}
+
+// end ends record k's way with a verdict, a failure of its own, or
+// nothing (applied on its own).
+func (r *runState) end(k int, v *verdict, err error) {
+	r.decided[k] = true
+	g := &r.got[k]
+	g.res.ExternalID = r.changes[k].rec.ExternalID
+	switch {
+	case err != nil:
+		g.res.Err, g.out = err, failed
+	case v == nil:
+		g.out = outcomes
+	default:
+		g.out = v.out
+		if !v.version.IsZero() {
+			g.res.Version = v.version.UTC().Format(time.RFC3339Nano)
+		}
+	}
+}
+
+// each calls fn with every record whose way goes on.
+func (r *runState) each(fn func(k int, c *change) error) error {
+	for k, c := range r.changes {
+		if !r.decided[k] {
+			if err := fn(k, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *runState) apply(ctx context.Context) error {
+	r.decided = make([]bool, len(r.changes))
+	for _, step := range [...]func(context.Context) error{r.readLinks, r.skipEchoes, r.skipKnown, r.checkStates, r.checkConflicts, r.store} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readLinks locks and reads the links of the run's records. Two records
+// linked to one row are not independent.
+func (r *runState) readLinks(ctx context.Context) error {
+	var keys []linkKey
+	var at []int
+	_ = r.each(func(k int, c *change) error {
+		if c.id != "" {
+			keys, at = append(keys, linkKey{c.object, c.id}), append(at, k)
+		}
+		return nil
+	})
+	links, err := r.w.links.loadMany(ctx, r.tx, keys)
+	if err != nil {
+		return err
+	}
+	rows := map[string]bool{}
+	for n, k := range at {
+		lk := links[n]
+		r.changes[k].link = lk
+		if lk == nil {
+			continue
+		}
+		if rows[lk.localKey] {
+			return errOneByOne
+		}
+		rows[lk.localKey] = true
+	}
+	return nil
+}
+
+// skipEchoes skips the echoes of cdcd's own writes (see skipEcho),
+// reading the recent writes of the records whose link's base does not
+// know the change in one query, and moving the echoes' links' versions
+// in one statement.
+func (r *runState) skipEchoes(ctx context.Context) error {
+	w := r.w
+	var objects, ids []string
+	var need []int
+	errRead := errors.New("read the recent writes")
+	layers := make([]string, len(r.changes))
+	_ = r.each(func(k int, c *change) error {
+		layer, err := w.echoWith(c.rec, c.link, func(object, id string) ([]map[string]any, error) {
+			objects, ids, need = append(objects, object), append(ids, id), append(need, k)
+			return nil, errRead
+		})
+		if err == nil {
+			layers[k] = layer
+		}
+		return nil
+	})
+	if len(need) > 0 {
+		writes, err := store.ReadRecentWritesOf(ctx, r.tx, w.origin, objects, ids)
+		if err != nil {
+			return err
+		}
+		for n, k := range need {
+			c := r.changes[k]
+			if layers[k], err = w.echoWith(c.rec, c.link, func(string, string) ([]map[string]any, error) { return writes[n], nil }); err != nil {
+				return err
+			}
+		}
+	}
+	var ats []time.Time
+	objects, ids = nil, nil
+	for k, layer := range layers {
+		if layer == "" {
+			continue
+		}
+		c := r.changes[k]
+		w.in.Echoes.Add(w.origin, layer)
+		if at := c.rec.Event.CommitTime; c.link != nil && !at.IsZero() && at.After(c.link.version) {
+			objects, ids, ats = append(objects, c.object), append(ids, c.id), append(ats, at)
+		}
+		r.end(k, &verdict{out: skippedEcho}, nil)
+	}
+	return store.SetLinkVersions(ctx, r.tx, w.origin, objects, ids, ats)
+}
+
+func (r *runState) skipKnown(ctx context.Context) error {
+	return r.each(func(k int, c *change) error {
+		if v, _ := r.w.skipKnown(ctx, nil, c); v != nil {
+			r.end(k, v, nil)
+		}
+		return nil
+	})
+}
+
+// checkStates is checkState for the run, its states read in one query.
+func (r *runState) checkStates(ctx context.Context) error {
+	var keys []string
+	var at []int
+	seen := map[string]bool{}
+	err := r.each(func(k int, c *change) error {
+		var err error
+		if c.match, c.stateKey, err = r.w.matchValues(c.rec, c.link); err != nil {
+			r.end(k, nil, cdc.Permanent(err))
+			return nil
+		}
+		if seen[c.stateKey] {
+			return errOneByOne
+		}
+		seen[c.stateKey] = true
+		keys, at = append(keys, c.stateKey), append(at, k)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	states, err := r.w.state.LoadMany(ctx, r.tx, keys)
+	if err != nil {
+		return err
+	}
+	for n, k := range at {
+		c := r.changes[k]
+		c.state = states[n]
+		if v := r.w.stateVerdict(c); v != nil {
+			r.end(k, v, nil)
+		}
+	}
+	return nil
+}
+
+// checkConflicts is checkConflict for the run: the records with an open
+// conflict are found in one query and applied on their own (they join
+// it), the local rows of the others read in one query.
+func (r *runState) checkConflicts(ctx context.Context) error {
+	w := r.w
+	if w.in.Conflicts == nil {
+		return nil
+	}
+	var objects, ids []string
+	var at []int
+	_ = r.each(func(k int, c *change) error {
+		if c.link != nil {
+			objects, ids, at = append(objects, c.object), append(ids, c.id), append(at, k)
+		}
+		return nil
+	})
+	if len(at) == 0 {
+		return nil
+	}
+	rows, _ := r.tx.Query(ctx, `SELECT DISTINCT r.ord FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(object, external_id, ord)
+		JOIN cdcd.conflicts c ON c.system = $1 AND c.object = r.object AND c.external_id = r.external_id AND c.status <> 'resolved'`,
+		w.origin, objects, ids)
+	open, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	for _, n := range open {
+		r.end(at[n-1], nil, nil)
+	}
+	var pks []map[string]any
+	at = at[:0]
+	_ = r.each(func(k int, c *change) error {
+		if c.link != nil {
+			pks, at = append(pks, c.match), append(at, k)
+		}
+		return nil
+	})
+	if len(pks) == 0 {
+		return nil
+	}
+	fields, cols := w.compared()
+	values, times, err := w.table.ReadMany(ctx, r.tx, pks, cols)
+	if err != nil {
+		return err
+	}
+	for n, k := range at {
+		c := r.changes[k]
+		t, err := w.decide(ctx, c.rec, c.link, localOf(fields, values[n]), times[n], c.held)
+		switch {
+		case err != nil && failsAlone(err):
+			r.end(k, nil, err)
+			continue
+		case err != nil:
+			return err
+		}
+		if v := w.conflictVerdict(c, t); v != nil {
+			r.end(k, v, nil)
+		}
+	}
+	return nil
+}
+
+// store writes the changes left to their rows (linked ones by their
+// primary key, the others by their match values), per set of columns
+// in one statement, then links the rows and records the states, each in
+// one statement.
+func (r *runState) store(ctx context.Context) error {
+	w := r.w
+	type group struct {
+		cols []string
+		at   []int
+	}
+	updates, upserts := map[string]*group{}, map[string]*group{}
+	_ = r.each(func(k int, c *change) error {
+		values, into := c.rec.Fields, updates
+		if c.link == nil {
+			values, into = maps.Clone(c.rec.Fields), upserts
+			maps.Copy(values, c.match)
+		}
+		cols := slices.Sorted(maps.Keys(values))
+		name := strings.Join(cols, "\x00")
+		g := into[name]
+		if g == nil {
+			g = &group{cols: cols}
+			into[name] = g
+		}
+		g.at = append(g.at, k)
+		return nil
+	})
+	localKeys := make([]string, len(r.changes))
+	for _, name := range slices.Sorted(maps.Keys(updates)) {
+		g := updates[name]
+		rows, pks := make([]map[string]any, len(g.at)), make([]map[string]any, len(g.at))
+		for n, k := range g.at {
+			rows[n], pks[n] = r.changes[k].rec.Fields, r.changes[k].match
+		}
+		got, err := w.table.UpdateMany(ctx, r.tx, g.cols, rows, pks)
+		if err != nil {
+			return err
+		}
+		for n, k := range g.at {
+			if got[n] == "" {
+				return errOneByOne // the linked row is gone: write recreates it
+			}
+			localKeys[k] = got[n]
+		}
+	}
+	match := slices.Sorted(slices.Values(w.cfg.Match))
+	for _, name := range slices.Sorted(maps.Keys(upserts)) {
+		g := upserts[name]
+		rows := make([]map[string]any, len(g.at))
+		for n, k := range g.at {
+			rows[n] = maps.Clone(r.changes[k].rec.Fields)
+			maps.Copy(rows[n], r.changes[k].match)
+		}
+		got, err := w.table.UpsertMany(ctx, r.tx, g.cols, match, rows)
+		if err != nil {
+			return err
+		}
+		for n, k := range g.at {
+			if got[n] == "" {
+				return errOneByOne
+			}
+			localKeys[k] = got[n]
+		}
+	}
+	var (
+		links  []store.LinkedRecord
+		keys   []string
+		states []applystate.State
+		rows   = map[string]bool{}
+	)
+	err := r.each(func(k int, c *change) error {
+		if rows[localKeys[k]] {
+			return errOneByOne // two records reached one row
+		}
+		rows[localKeys[k]] = true
+		if c.id != "" {
+			lr, err := w.links.linked(c.object, c.id, localKeys[k], c.link, w.relevant(c.rec.Event), c.rec.Event.CommitTime)
+			if err != nil {
+				return err
+			}
+			links = append(links, lr)
+		}
+		next := c.state.With(c.stamp, c.newer, c.carried, false)
+		keys, states = append(keys, c.stateKey), append(states, next)
+		r.end(k, &verdict{out: applied, version: next.Version}, nil)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := store.LinkRecords(ctx, r.tx, links); err != nil {
+		return err
+	}
+	return w.state.SaveMany(ctx, r.tx, keys, states)
+}
