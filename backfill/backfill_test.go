@@ -292,15 +292,16 @@ func TestBackfillWithConcurrentChangesConverges(t *testing.T) {
 func TestBackfillWhereAndResumeFromCursor(t *testing.T) {
 	r := newRig(t, 500)
 	ctx := context.Background()
-	j, err := r.jobs.Create(ctx, jobs.Spec{Kind: KindBackfill, Pipeline: "b",
-		Params: Params{Table: "public.items", Pipelines: []string{"b"}, Where: "id % 2 = 0"}})
-	if err != nil {
+	// A run that stopped after id 200: its cursor is saved. (Queued with
+	// it in one statement: a queued job is taken as it is announced.)
+	var id int64
+	if err := r.pool.QueryRow(ctx, `INSERT INTO cdcd.jobs (kind, pipeline, params, cursor, processed)
+		VALUES ($1, 'b', $2, '{"after":["200"]}', 100) RETURNING id`, KindBackfill,
+		Params{Table: "public.items", Pipelines: []string{"b"}, Where: "id % 2 = 0"}).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	// A run that stopped after id 200: its cursor is saved.
-	r.exec(t, `UPDATE cdcd.jobs SET cursor = '{"after":["200"]}', processed = 100 WHERE id = $1`, j.ID)
 	r.runner.Wake()
-	done := r.wait(t, j.ID, jobs.Done)
+	done := r.wait(t, id, jobs.Done)
 	cdctest.Eventually(t, 10*time.Second, "150 rows at b", func() bool { return r.b.count(cdc.OpRead) == 150 })
 	r.b.mu.Lock()
 	defer r.b.mu.Unlock()

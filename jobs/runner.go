@@ -22,8 +22,12 @@ type RunnerConfig struct {
 	// (default 30s); it is renewed every third of it. A job whose runner
 	// died is taken again once its lease lapsed.
 	Lease time.Duration
-	// Poll is how often the runner looks for jobs (default 2s); Wake looks
-	// at once.
+	// Poll is how often the runner looks for jobs without being told of
+	// one (default a third of Lease): a job whose lease lapsed, or one
+	// queued while the runner was not listening. A job that becomes
+	// queued is announced (LISTEN cdcd_jobs) and taken at once, as Wake
+	// does. A kind whose handler is not ready (Readier) is looked for
+	// every second at least.
 	Poll time.Duration
 	// Concurrency bounds the jobs this runner runs at once (default 2).
 	Concurrency int
@@ -50,7 +54,7 @@ func NewRunner(s *Store, cfg RunnerConfig, log zerolog.Logger, reg prometheus.Re
 		cfg.Lease = 30 * time.Second
 	}
 	if cfg.Poll <= 0 {
-		cfg.Poll = 2 * time.Second
+		cfg.Poll = cfg.Lease / 3
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
@@ -112,8 +116,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	for range r.cfg.Concurrency {
 		free <- struct{}{}
 	}
-	tick := time.NewTicker(r.cfg.Poll)
-	defer tick.Stop()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.listen(ctx, kinds)
+	}()
+	poll := time.NewTimer(r.cfg.Poll)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,7 +131,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		var job *Job
 		var err error
-		if ready := r.readyKinds(kinds); len(ready) > 0 {
+		ready := r.readyKinds(kinds)
+		if len(ready) > 0 {
 			job, err = r.s.claim(ctx, r.cfg.Owner, ready, r.cfg.Lease)
 		}
 		if err != nil && ctx.Err() == nil {
@@ -130,10 +140,15 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if job == nil {
 			free <- struct{}{}
+			wait := r.cfg.Poll
+			if len(ready) < len(kinds) {
+				wait = min(wait, time.Second) // a handler not ready yet
+			}
+			poll.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-tick.C:
+			case <-poll.C:
 			case <-r.wake:
 			}
 			continue

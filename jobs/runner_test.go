@@ -10,6 +10,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
 )
 
 // pages is a handler that processes pages 0..n-1 from its cursor, saving
@@ -297,5 +298,54 @@ func TestCreateOnceCreatesOneJobPerPipeline(t *testing.T) {
 	other, created, err := s.CreateOnce(ctx, Spec{Kind: "backfill", Pipeline: "q", RequestedBy: "config:snapshot"})
 	if err != nil || !created || other.ID == first.ID {
 		t.Fatalf("other pipeline: %+v %v %v", other, created, err)
+	}
+}
+
+// A job queued by another process (no Wake here) or resumed is taken at
+// once, announced on cdcd_jobs, not at the next poll (an hour away here);
+// a job of a kind the runner does not handle wakes it for nothing.
+func TestQueuedJobsAreTakenWhenAnnounced(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	h := &pages{n: 1}
+	r := NewRunner(s, RunnerConfig{Owner: "a", Lease: time.Hour, Poll: time.Hour}, zerolog.New(zerolog.NewTestWriter(t)), nil)
+	r.Handle("backfill", h)
+	startRunner(t, r)
+	other := NewStore(pool)
+	// The runner listens once it has looked for jobs: wait for the first
+	// claim's effect, a job queued now and done.
+	first, err := other.Create(ctx, Spec{Kind: "backfill", Pipeline: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s, first.ID, Done)
+	for i := range 3 {
+		began := time.Now()
+		j, err := other.Create(ctx, Spec{Kind: "backfill", Pipeline: fmt.Sprint("p", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, s, j.ID, Done)
+		if d := time.Since(began); d > 10*time.Second {
+			t.Fatalf("job %d taken after %s", j.ID, d)
+		}
+	}
+	if _, err := other.Create(ctx, Spec{Kind: "import", Pipeline: "elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	paused, err := other.Create(ctx, Spec{Kind: "backfill", Pipeline: "paused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s, paused.ID, Done)
+	if _, err := pool.Exec(ctx, `UPDATE cdcd.jobs SET status = 'paused' WHERE id = $1`, paused.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE cdcd.jobs SET status = 'queued', cursor = NULL WHERE id = $1`, paused.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s, paused.ID, Done)
+	if got := len(h.pagesOf(paused.ID)); got != 2 {
+		t.Fatalf("the job queued again ran %d times in all, want 2", got)
 	}
 }

@@ -3,7 +3,7 @@
 // side in one run. The cdcd binary streams from its slot, a backfill of a
 // table of -rows rows (text, numeric and timestamp columns) is queued with
 // cdcd backfill, and its time runs from the job's start (a running cdcd
-// polls for jobs another process queued every 2s) to its end (every chunk
+// takes a job another process queued as it is announced) to its end (every chunk
 // durable in the file writer's file, fsync on). While it
 // runs, -updates single-row updates of the same table commit; at the end
 // the last event of every key in the file must equal the table's row.
