@@ -29,6 +29,15 @@ type Retention struct {
 	// remembered, so that a webhook reporting it back is known as an echo;
 	// at most MaxRecentWrites, the window in which echoes are looked for.
 	RecentWrites time.Duration `yaml:"recent_writes"`
+	// Conflicts is how long a resolved conflict (the audit of its
+	// decision) is kept after its resolution; 0 keeps them forever. An
+	// open conflict is kept however old.
+	Conflicts time.Duration `yaml:"conflicts"`
+	// Jobs is how long a finished job (done, failed or cancelled) and its
+	// failed records are kept after it finished; 0 keeps them forever.
+	// The latest job of each kind, pipeline and requester is kept, so a
+	// pipeline's initial snapshot is never taken again.
+	Jobs time.Duration `yaml:"jobs"`
 
 	// auditKey and healthKey are the keys Audit and Health were given by,
 	// for the problems found in them; empty is the retention section's.
@@ -47,6 +56,8 @@ func DefaultRetention() Retention {
 		WebhookDeliveries: 7 * 24 * time.Hour,
 		DeletedLinks:      7 * 24 * time.Hour,
 		RecentWrites:      MaxRecentWrites,
+		Conflicts:         90 * 24 * time.Hour,
+		Jobs:              90 * 24 * time.Hour,
 	}
 }
 
@@ -94,6 +105,8 @@ func (r *Retention) validate(v *problems) {
 		{"retention.webhook_deliveries", r.WebhookDeliveries, false},
 		{"retention.deleted_links", r.DeletedLinks, false},
 		{"retention.recent_writes", r.RecentWrites, false},
+		{"retention.conflicts", r.Conflicts, true},
+		{"retention.jobs", r.Jobs, true},
 	} {
 		switch {
 		case k.forever && k.v == 0:

@@ -13,12 +13,12 @@ func TestRetention(t *testing.T) {
 		src  string
 		want Retention
 	}{
-		{"defaults", "", Retention{Audit: 720 * time.Hour, Health: 720 * time.Hour, WebhookDeliveries: 168 * time.Hour, DeletedLinks: 168 * time.Hour, RecentWrites: 15 * time.Minute}},
-		{"section", "retention: {audit: 1h, health: 2h, webhook_deliveries: 3m, deleted_links: 5m, recent_writes: 4s}\n",
-			Retention{Audit: time.Hour, Health: 2 * time.Hour, WebhookDeliveries: 3 * time.Minute, DeletedLinks: 5 * time.Minute, RecentWrites: 4 * time.Second}},
+		{"defaults", "", Retention{Audit: 720 * time.Hour, Health: 720 * time.Hour, WebhookDeliveries: 168 * time.Hour, DeletedLinks: 168 * time.Hour, RecentWrites: 15 * time.Minute, Conflicts: 2160 * time.Hour, Jobs: 2160 * time.Hour}},
+		{"section", "retention: {audit: 1h, health: 2h, webhook_deliveries: 3m, deleted_links: 5m, recent_writes: 4s, conflicts: 6h, jobs: 7h}\n",
+			Retention{Audit: time.Hour, Health: 2 * time.Hour, WebhookDeliveries: 3 * time.Minute, DeletedLinks: 5 * time.Minute, RecentWrites: 4 * time.Second, Conflicts: 6 * time.Hour, Jobs: 7 * time.Hour}},
 		{"older keys", "audit: {retention: 5h}\nhealth: {retention: 0s}\nretention: {recent_writes: 1m}\n",
-			Retention{Audit: 5 * time.Hour, Health: 0, WebhookDeliveries: 168 * time.Hour, DeletedLinks: 168 * time.Hour, RecentWrites: time.Minute, auditKey: "audit.retention", healthKey: "health.retention"}},
-		{"forever", "retention: {audit: 0s, health: 0s}\n",
+			Retention{Audit: 5 * time.Hour, Health: 0, WebhookDeliveries: 168 * time.Hour, DeletedLinks: 168 * time.Hour, RecentWrites: time.Minute, Conflicts: 2160 * time.Hour, Jobs: 2160 * time.Hour, auditKey: "audit.retention", healthKey: "health.retention"}},
+		{"forever", "retention: {audit: 0s, health: 0s, conflicts: 0s, jobs: 0s}\n",
 			Retention{Audit: 0, Health: 0, WebhookDeliveries: 168 * time.Hour, DeletedLinks: 168 * time.Hour, RecentWrites: 15 * time.Minute}},
 	}
 	for _, tt := range tests {
@@ -49,6 +49,9 @@ func TestRetentionInvalid(t *testing.T) {
 				"cdcd.yaml:4:3: retention.recent_writes: 500ms must be at least 1s\n" +
 				"cdcd.yaml:5:3: retention.audit: -1h0m0s must be at least 1s (0 keeps the rows forever)\n" +
 				"cdcd.yaml:6:3: retention.deleted_links: 0s must be at least 1s"},
+		{"conflicts and jobs", "retention: {conflicts: 100ms, jobs: -1s}\n",
+			"cdcd.yaml:2:13: retention.conflicts: 100ms must be at least 1s (0 keeps the rows forever)\n" +
+				"cdcd.yaml:2:31: retention.jobs: -1s must be at least 1s (0 keeps the rows forever)"},
 		{"recent writes past the echo window", "retention: {recent_writes: 16m}\n",
 			"cdcd.yaml:2:13: retention.recent_writes: 16m0s is more than 15m0s, the longest a write is looked for as an echo"},
 		{"older key is named", "audit:\n  retention: 10ms\n",

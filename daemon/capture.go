@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cdcd-dev/cdcd/backfill"
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -157,12 +158,22 @@ func (d *Daemon) buildWorkers(pls []pipeline) {
 		d.runs(func(ctx context.Context) error { return d.store.RunConflictSchedule(ctx, conflictEvery, d.policies) })
 	}
 	keep := d.cfg.Retention
-	d.runs(func(ctx context.Context) error {
-		return d.store.RunRecentWritesRetention(ctx, keep.RecentWrites, config.PruneEvery(keep.RecentWrites))
-	})
-	d.runs(func(ctx context.Context) error {
-		return d.store.RunDeletedLinksRetention(ctx, keep.DeletedLinks, config.PruneEvery(keep.DeletedLinks))
-	})
+	for _, r := range []struct {
+		what  string
+		keep  time.Duration
+		prune func(context.Context, time.Duration) (int64, error)
+	}{
+		{"recent writes", keep.RecentWrites, d.store.PruneRecentWrites},
+		{"deleted links", keep.DeletedLinks, d.store.PruneDeletedLinks},
+		{"resolved conflicts", keep.Conflicts, d.store.PruneConflicts},
+		{"finished jobs", keep.Jobs, d.store.PruneJobs},
+	} {
+		if r.keep > 0 {
+			d.runs(func(ctx context.Context) error {
+				return d.store.RunPruning(ctx, r.what, r.keep, config.PruneEvery(r.keep), r.prune)
+			})
+		}
+	}
 	if keep.Audit > 0 {
 		d.runs(func(ctx context.Context) error {
 			return d.store.RunRetention(ctx, keep.Audit, config.PruneEvery(keep.Audit))

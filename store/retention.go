@@ -37,6 +37,43 @@ func (s *Store) PruneDeadLetters(ctx context.Context, olderThan time.Duration) (
 	return n, err
 }
 
+// PruneConflicts deletes the conflicts resolved before olderThan ago, in
+// chunks like PruneAudit. An open (pending or escalated) conflict is kept,
+// however old.
+func (s *Store) PruneConflicts(ctx context.Context, olderThan time.Duration) (int64, error) {
+	cutoff := time.Now().Add(-olderThan)
+	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.conflicts WHERE id IN (
+		SELECT id FROM cdcd.conflicts WHERE status = 'resolved' AND resolved_at < $1 ORDER BY resolved_at LIMIT $2)`, cutoff)
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("prune conflicts resolved before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	return n, err
+}
+
+// PruneJobs deletes the jobs that finished (done, failed, cancelled)
+// before olderThan ago, and their failed records, in chunks like
+// PruneAudit: first the failed records, then the jobs. The latest job of
+// each kind, pipeline and requester is kept, however old: it is what
+// tells a pipeline's initial snapshot was taken.
+func (s *Store) PruneJobs(ctx context.Context, olderThan time.Duration) (int64, error) {
+	cutoff := time.Now().Add(-olderThan)
+	const old = `SELECT j.id FROM cdcd.jobs j WHERE j.status IN ('done', 'failed', 'cancelled')
+		AND coalesce(j.finished_at, j.updated_at) < $1
+		AND EXISTS (SELECT 1 FROM cdcd.jobs n WHERE n.kind = j.kind AND n.pipeline IS NOT DISTINCT FROM j.pipeline
+			AND n.requested_by IS NOT DISTINCT FROM j.requested_by AND n.id > j.id)`
+	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.job_errors WHERE id IN (
+		SELECT id FROM cdcd.job_errors WHERE job_id IN (`+old+`) LIMIT $2)`, cutoff)
+	if err == nil {
+		var jobs int64
+		jobs, err = s.pruneChunks(ctx, `DELETE FROM cdcd.jobs WHERE id IN (`+old+` ORDER BY j.id LIMIT $2)`, cutoff)
+		n += jobs
+	}
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("prune jobs finished before %s: %w", cutoff.Format(time.RFC3339), err)
+	}
+	return n, err
+}
+
 // pruneChunks runs sql, a DELETE of at most $2 rows older than $1, until
 // it deletes fewer, and returns how many rows it deleted.
 func (s *Store) pruneChunks(ctx context.Context, sql string, cutoff time.Time) (int64, error) {
@@ -69,23 +106,13 @@ func (s *Store) RunRetention(ctx context.Context, keep, every time.Duration) err
 	return nil
 }
 
-// RunRecentWritesRetention prunes the recent writes older than keep now
-// and then every interval until ctx ends.
-func (s *Store) RunRecentWritesRetention(ctx context.Context, keep, every time.Duration) error {
+// RunPruning prunes what (rows of one kind, for the log) with prune,
+// the rows older than keep, now and then every interval until ctx ends.
+func (s *Store) RunPruning(ctx context.Context, what string, keep, every time.Duration, prune func(context.Context, time.Duration) (int64, error)) error {
 	if keep <= 0 || every <= 0 {
-		return fmt.Errorf("recent writes retention: keep (%s) and interval (%s) must be positive", keep, every)
+		return fmt.Errorf("%s retention: keep (%s) and interval (%s) must be positive", what, keep, every)
 	}
-	s.pruneEvery(ctx, every, pruner{"recent writes", func(ctx context.Context) (int64, error) { return s.PruneRecentWrites(ctx, keep) }})
-	return nil
-}
-
-// RunDeletedLinksRetention prunes the deleted links older than keep now
-// and then every interval until ctx ends.
-func (s *Store) RunDeletedLinksRetention(ctx context.Context, keep, every time.Duration) error {
-	if keep <= 0 || every <= 0 {
-		return fmt.Errorf("deleted links retention: keep (%s) and interval (%s) must be positive", keep, every)
-	}
-	s.pruneEvery(ctx, every, pruner{"deleted links", func(ctx context.Context) (int64, error) { return s.PruneDeletedLinks(ctx, keep) }})
+	s.pruneEvery(ctx, every, pruner{what, func(ctx context.Context) (int64, error) { return prune(ctx, keep) }})
 	return nil
 }
 

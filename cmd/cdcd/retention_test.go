@@ -20,7 +20,7 @@ func TestShortRetentionPrunesEveryTable(t *testing.T) {
 	runDaemon(t, path, fmt.Sprintf(`postgres: {url: %q, tables: [items]}
 http: {listen: %q}
 log: {level: warn}
-retention: {audit: 2s, health: 2s, webhook_deliveries: 2s, deleted_links: 2s, recent_writes: 2s}
+retention: {audit: 2s, health: 2s, webhook_deliveries: 2s, deleted_links: 2s, recent_writes: 2s, conflicts: 2s, jobs: 2s}
 systems:
   erp:
     type: http
@@ -41,6 +41,17 @@ pipelines:
 			SELECT 'erp', 'items', i::text, '{}' FROM generate_series(1, 100) i`},
 		{"links", "cdcd.links WHERE deleted", `INSERT INTO cdcd.links (system, object, local_table, local_key, external_id, deleted)
 			SELECT 'erp', 'items', 'public.items', i::text, i::text, true FROM generate_series(1, 100) i`},
+		{"conflicts", "cdcd.conflicts WHERE status = 'resolved'", `INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key, fields, columns,
+			base, local, remote, rule, status, resolved_at)
+			SELECT 'erp-to-items', 'erp', 'items', i::text, 'public.items', '{"id": ' || i || '}', '{sku}', '{"sku": "sku"}',
+			'{}', '{}', '{}', 'manual', 'resolved', now() FROM generate_series(1, 100) i`},
+		// Each kind, pipeline and requester's latest job is kept: the
+		// 100 older go, with their failed records.
+		{"jobs", "cdcd.jobs WHERE requested_by = 'retention-test' AND id < (SELECT max(id) FROM cdcd.jobs WHERE requested_by = 'retention-test')", `WITH j AS (
+			INSERT INTO cdcd.jobs (kind, pipeline, status, requested_by, finished_at) SELECT 'backfill', 'items-to-erp', 'done', 'retention-test', now() FROM generate_series(0, 100)
+			RETURNING id)
+			INSERT INTO cdcd.job_errors (job_id, record, error) SELECT id, '{}', 'refused' FROM j`},
+		{"job_errors", "cdcd.job_errors WHERE job_id < (SELECT max(id) FROM cdcd.jobs WHERE requested_by = 'retention-test')", ``},
 		// Each subject's latest transition is kept: the 100 older go.
 		{"health_transitions", "cdcd.health_transitions WHERE name = 'retention-test' AND at < (SELECT max(at) FROM cdcd.health_transitions WHERE name = 'retention-test')", `INSERT INTO cdcd.health_transitions (kind, name, state, previous, reason, figures, at)
 			SELECT 'pipeline', 'retention-test', 'ok', 'ok', '', '{}', now() - (i || ' ms')::interval FROM generate_series(0, 100) i`},
@@ -51,8 +62,14 @@ pipelines:
 		return pg.ExecErr("app", "SELECT 1 FROM cdcd.recent_writes, cdcd.health_transitions LIMIT 1") == nil
 	})
 	for _, tb := range tables {
-		pg.Exec(t, "app", tb.insert)
+		if tb.insert != "" {
+			pg.Exec(t, "app", tb.insert)
+		}
 	}
+	// An open conflict is kept however old.
+	pg.Exec(t, "app", `INSERT INTO cdcd.conflicts (pipeline, system, object, external_id, local_table, local_key, fields, columns,
+		base, local, remote, rule, status, detected_at)
+		VALUES ('erp-to-items', 'erp', 'items', 'open', 'public.items', '{"id": 0}', '{sku}', '{"sku": "sku"}', '{}', '{}', '{}', 'manual', 'escalated', now() - interval '1 year')`)
 	for _, tb := range tables {
 		if pg.ExecErr("app", "DO $$ BEGIN IF (SELECT count(*) FROM "+tb.left+") < 100 THEN RAISE 'not inserted'; END IF; END $$") != nil {
 			t.Fatalf("cdcd.%s: fewer than the 100 rows inserted (pruned before they were %s old?)", tb.table, "2s")
@@ -62,5 +79,14 @@ pipelines:
 		cdctest.Eventually(t, 20*time.Second, "cdcd."+tb.table+" pruned", func() bool {
 			return pg.ExecErr("app", "DO $$ BEGIN IF EXISTS (SELECT FROM "+tb.left+") THEN RAISE 'rows left'; END IF; END $$") == nil
 		})
+	}
+	for what, sql := range map[string]string{
+		"the open conflict":                       "SELECT count(*) = 1 FROM cdcd.conflicts WHERE external_id = 'open'",
+		"the latest job of its kind and pipeline": "SELECT count(*) = 1 FROM cdcd.jobs WHERE requested_by = 'retention-test'",
+		"the latest job's failed record":          "SELECT count(*) = 1 FROM cdcd.job_errors",
+	} {
+		if pg.ExecErr("app", "DO $$ BEGIN IF NOT ("+sql+") THEN RAISE 'gone'; END IF; END $$") != nil {
+			t.Errorf("%s was pruned; it is kept", what)
+		}
 	}
 }
