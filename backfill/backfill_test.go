@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -83,11 +85,17 @@ type rig struct {
 	runner *jobs.Runner
 	a, b   *stateSink
 	reader *pgwal.Reader
+	h      *Handler
 }
 
 func newRig(t *testing.T, rows int) *rig {
 	t.Helper()
-	url := pg.DB(t, "backfill")
+	return newRigAt(t, pg.DB(t, "backfill"), rows)
+}
+
+// newRigAt is newRig on the database at url.
+func newRigAt(t *testing.T, url string, rows int) *rig {
+	t.Helper()
 	ctx := context.Background()
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	st, err := store.Open(ctx, url, log)
@@ -112,9 +120,10 @@ func newRig(t *testing.T, rows int) *rig {
 		t.Fatal(err)
 	}
 	r.runner = jobs.NewRunner(r.jobs, jobs.RunnerConfig{Owner: "test", Lease: 2 * time.Second, Poll: 50 * time.Millisecond}, log, nil)
-	h := &Handler{URL: url, Merger: merger, Streaming: r.reader.Streaming, ChunkSize: 100, WatermarkTimeout: 10 * time.Second, Log: log}
-	r.runner.Handle(KindBackfill, h)
-	r.runner.Handle(KindExport, h)
+	r.h = &Handler{URL: url, Merger: merger, Streaming: r.reader.Streaming, ChunkSize: 100, WatermarkTimeout: 10 * time.Second,
+		Rereads: prometheus.NewCounter(prometheus.CounterOpts{Name: "rereads"}), Log: log}
+	r.runner.Handle(KindBackfill, r.h)
+	r.runner.Handle(KindExport, r.h)
 
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -158,7 +167,7 @@ func (r *rig) table(t *testing.T) map[string]cdc.Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, _, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, nil)
+	rows, _, _, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +296,82 @@ func TestBackfillWithConcurrentChangesConverges(t *testing.T) {
 	}
 }
 
+// A transaction whose commit record precedes a chunk's low watermark but
+// which is not yet visible to new snapshots (here: waiting for a
+// synchronous standby that never answers) is not overwritten by the
+// chunk's old row: its change, streamed before the window, stays last.
+func TestBackfillDoesNotOverwriteACommitNotYetVisible(t *testing.T) {
+	srv := cdctest.StartPostgres(t)
+	url := srv.CreateDB(t, "backfill")
+	// cdcd's sessions commit without waiting for a standby; the one below
+	// asks for it.
+	srv.Exec(t, "postgres", `ALTER DATABASE backfill SET synchronous_commit = local`)
+	r := newRigAt(t, url, 300)
+	srv.Exec(t, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
+	srv.Exec(t, "postgres", `SELECT pg_reload_conf()`)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	cdctest.Eventually(t, 10*time.Second, "the standby setting to apply", func() bool {
+		var v string
+		return conn.QueryRow(ctx, `SHOW synchronous_standby_names`).Scan(&v) == nil && v == "nobody"
+	})
+	var pid int
+	if _, err := conn.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	committed := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, `UPDATE public.items SET name = 'fresh' WHERE id = 5`)
+		committed <- err
+	}()
+	// The commit is in the WAL (the stream delivers it) and waits for the
+	// standby: invisible to new snapshots.
+	cdctest.Eventually(t, 20*time.Second, "the update to stream", func() bool {
+		r.a.mu.Lock()
+		defer r.a.mu.Unlock()
+		v, _ := r.a.rows["5"].Get("name")
+		return string(v) == `"fresh"`
+	})
+	var visible int
+	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM public.items WHERE name = 'fresh'`).Scan(&visible); err != nil || visible != 0 {
+		t.Fatalf("the update is visible (%d, %v): the test needs it hidden", visible, err)
+	}
+
+	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
+	cdctest.Eventually(t, 30*time.Second, "the backfill to end or to read a chunk again", func() bool {
+		got, err := r.jobs.Get(ctx, j.ID)
+		return err == nil && (got.Status == jobs.Done || got.Status == jobs.Failed) || testutil.ToFloat64(r.h.Rereads) > 0
+	})
+	// Release the commit: it stays committed, and becomes visible.
+	if _, err := r.pool.Exec(ctx, `SELECT pg_cancel_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, j.ID, jobs.Done)
+	want := r.table(t)
+	if v, _ := want["5"].Get("name"); string(v) != `"fresh"` {
+		t.Fatalf("the table holds %s for key 5", v)
+	}
+	for deadline := time.Now().Add(10 * time.Second); r.a.diff(want) != ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink does not hold the table: %s", r.a.diff(want))
+		}
+	}
+	if n := r.a.count(cdc.OpRead); n < 299 {
+		t.Fatalf("pipeline a got %d rows read", n)
+	}
+}
+
 // A --where backfill reads only the rows it selects, and a cursor saved
 // by an earlier run is where a resumed job goes on.
 func TestBackfillWhereAndResumeFromCursor(t *testing.T) {
@@ -331,5 +416,22 @@ func TestQuoteLiteralRoundTrips(t *testing.T) {
 		if err := pool.QueryRow(context.Background(), "SELECT "+quoteLiteral(s)).Scan(&got); err != nil || got != s {
 			t.Fatalf("%q came back as %q (%v)", s, got, err)
 		}
+	}
+}
+
+// A snapshot sees what committed before its xmax but its running xids,
+// across the 32-bit wraparound of the stream's transaction ids.
+func TestSnapshotSees(t *testing.T) {
+	s, err := parseSnapshot("4294967390:4294967400:4294967392,4294967395")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for xid, want := range map[uint32]bool{94: true, 96: false, 97: true, 99: false, 103: true, 104: false, 107: false, 4294967290: true} {
+		if got := s.sees(xid); got != want {
+			t.Errorf("xid %d: sees %v, want %v", xid, got, want)
+		}
+	}
+	if _, err := parseSnapshot("10:12"); err == nil {
+		t.Fatal("a snapshot without xip parsed")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/cdcd-dev/cdcd/cdc/pgwal"
@@ -59,7 +60,11 @@ type Handler struct {
 	// WatermarkTimeout bounds the wait for a chunk's high watermark to come
 	// through the stream (default 1m); a chunk that times out is read again.
 	WatermarkTimeout time.Duration
-	Log              zerolog.Logger
+	// Rereads, if set, counts chunks read again because their snapshot
+	// missed a transaction the stream passed before their low watermark
+	// (see Merger).
+	Rereads prometheus.Counter
+	Log     zerolog.Logger
 }
 
 // Ready reports whether this process may take backfill jobs now.
@@ -128,6 +133,8 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	// downstream) only once the chunk before is durable and its cursor
 	// saved, so a crash repeats at most one chunk.
 	var next *chunkRead
+	var stale time.Time // when the chunk first came back stale, zero if not
+	pause := 10 * time.Millisecond
 	defer func() {
 		if next != nil {
 			h.Merger.closeChunk(next.c)
@@ -156,6 +163,29 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			next, err = read(c.last)
 			return err
 		})
+		if errors.Is(err, errStaleRead) {
+			if next != nil {
+				h.Merger.closeChunk(next.c)
+				next = nil
+			}
+			if h.Rereads != nil {
+				h.Rereads.Inc()
+			}
+			if stale.IsZero() {
+				stale = time.Now()
+			} else if time.Since(stale) > wait {
+				return fmt.Errorf("read a chunk of %s: for %s, a transaction the stream passed stayed invisible to new snapshots (a synchronous standby not answering?)", t, wait)
+			}
+			log.Debug().Str("chunk", c.c.id).Dur("pause", pause).Msg("the chunk's snapshot missed a transaction streamed before its low watermark; reading the chunk again")
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, time.Second)
+			continue
+		}
+		stale, pause = time.Time{}, 10*time.Millisecond
 		if errors.Is(err, errWatermarkLate) {
 			log.Warn().Str("chunk", c.c.id).Msg("watermark did not come through the stream in time; reading the chunk again")
 			if next != nil {
@@ -182,7 +212,10 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	}
 }
 
-var errWatermarkLate = errors.New("watermark late")
+var (
+	errWatermarkLate = errors.New("watermark late")
+	errStaleRead     = errors.New("chunk read stale")
+)
 
 // chunkRead is a chunk read between its low watermark and its high one,
 // not yet written.
@@ -203,12 +236,12 @@ type phases struct{ began, read, high, emitted, durable time.Time }
 func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int) (*chunkRead, error) {
 	r := &chunkRead{at: phases{began: time.Now()}}
 	r.c = h.Merger.openChunk(id, tb.schema, tb.name, params.Pipelines)
-	rows, last, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, params.Pipelines)
+	rows, last, snap, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, params.Pipelines)
 	if err != nil {
 		h.Merger.closeChunk(r.c)
 		return nil, err
 	}
-	h.Merger.fill(r.c, rows)
+	h.Merger.fill(r.c, rows, snap)
 	r.n, r.last, r.at.read = len(rows), last, time.Now()
 	return r, nil
 }
@@ -239,6 +272,9 @@ func (h *Handler) deliver(ctx context.Context, conn *pgconn.PgConn, r *chunkRead
 		}
 	}
 	r.at.emitted = time.Now()
+	if r.c.stale {
+		return errStaleRead
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

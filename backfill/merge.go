@@ -19,16 +19,75 @@ import (
 // row emitted at the high watermark precedes every later change of its
 // key, so a snapshot row never overwrites a newer change.
 //
+// That needs the read to see every transaction the stream passed before
+// the low watermark. Postgres writes a transaction's commit record before
+// the transaction becomes visible to new snapshots: microseconds
+// normally, the standby's answer with synchronous replication. A
+// transaction the stream passed before the low watermark may so be
+// invisible to the chunk's snapshot, which then holds its keys' old rows,
+// that nothing removes. So the Merger remembers the transaction ids of
+// the changes it saw (the last xidHistory of them), the reader hands each
+// chunk's snapshot over with its rows, and a chunk whose snapshot does not
+// see a transaction streamed before its low watermark emits nothing at
+// its high watermark and is marked stale: it is read again. A transaction
+// streamed after the low watermark needs no such care: the window removes
+// its keys.
+//
 // The capture stream drives it (it is the reader's pgwal.Snapshots);
 // chunk readers Open, Fill and Wait for chunks from other goroutines.
 type Merger struct {
 	mu     sync.Mutex
 	open   atomic.Int32
 	chunks map[string]*chunk
+
+	// The transactions seen, owned by the stream's goroutine (Change and
+	// Watermark): the sequence number each was seen at, in a ring.
+	seq     uint64
+	lastXid uint32
+	seen    map[uint32]uint64
+	ring    []uint32
+	next    int
 }
 
+// xidHistory is how many of the last transactions streamed the Merger
+// remembers: a transaction that waited unseen by snapshots while this
+// many others streamed is not detected.
+const xidHistory = 1 << 16
+
 // NewMerger returns a Merger with no open chunk.
-func NewMerger() *Merger { return &Merger{chunks: make(map[string]*chunk)} }
+func NewMerger() *Merger {
+	return &Merger{chunks: make(map[string]*chunk), seen: make(map[uint32]uint64)}
+}
+
+// saw records that the stream passed a change of transaction xid.
+func (m *Merger) saw(xid uint32) {
+	if xid == 0 || xid == m.lastXid {
+		return
+	}
+	m.lastXid = xid
+	m.seq++
+	if len(m.ring) < xidHistory {
+		m.ring = append(m.ring, xid)
+	} else {
+		if old := m.ring[m.next]; m.seen[old] != 0 {
+			delete(m.seen, old)
+		}
+		m.ring[m.next] = xid
+		m.next = (m.next + 1) % xidHistory
+	}
+	m.seen[xid] = m.seq
+}
+
+// missed reports whether snap does not see a transaction the stream
+// passed at or before sequence number upTo.
+func (m *Merger) missed(snap *snapshot, upTo uint64) bool {
+	for xid, at := range m.seen {
+		if at <= upTo && !snap.sees(xid) {
+			return true
+		}
+	}
+	return false
+}
 
 // chunk is one read of a table between its watermarks.
 type chunk struct {
@@ -36,6 +95,9 @@ type chunk struct {
 	schema, table string
 	pipelines     []string
 	low           bool                // the low watermark passed
+	lowSeq        uint64              // the Merger's seq at the low watermark
+	snap          *snapshot           // the read's, set with rows
+	stale         bool                // the read missed a transaction streamed before low
 	changed       map[string]struct{} // keys the stream changed since low
 	rows          []cdc.Event         // the rows read, set before high is written
 	emitted       int
@@ -56,11 +118,11 @@ func (m *Merger) openChunk(id, schema, table string, pipelines []string) *chunk 
 	return c
 }
 
-// fill hands the chunk's rows over; call it before writing the high
-// watermark.
-func (m *Merger) fill(c *chunk, rows []cdc.Event) {
+// fill hands the chunk's rows and the snapshot they were read in over;
+// call it before writing the high watermark.
+func (m *Merger) fill(c *chunk, rows []cdc.Event, snap *snapshot) {
 	m.mu.Lock()
-	c.rows = rows
+	c.rows, c.snap = rows, snap
 	m.mu.Unlock()
 }
 
@@ -77,6 +139,7 @@ func (m *Merger) closeChunk(c *chunk) {
 
 // Change notes a change the stream hands downstream.
 func (m *Merger) Change(e *cdc.Event) {
+	m.saw(e.TxID)
 	if m.open.Load() == 0 || e.Key == nil {
 		return
 	}
@@ -98,7 +161,7 @@ func (m *Merger) Change(e *cdc.Event) {
 
 // Watermark handles a cdcd.watermark message: "low <chunk>" or
 // "high <chunk>". At a chunk's high watermark it appends the rows the
-// stream did not change to out.
+// stream did not change to out, none if the chunk is stale.
 func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc.Event {
 	kind, id, _ := strings.Cut(string(content), " ")
 	m.mu.Lock()
@@ -109,10 +172,13 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 	}
 	switch kind {
 	case "low":
-		c.low = true
+		c.low, c.lowSeq = true, m.seq
 	case "high":
 		if !c.low {
 			return out
+		}
+		if c.snap == nil || m.missed(c.snap, c.lowSeq) {
+			c.stale, c.rows = true, nil
 		}
 		n := len(out)
 		out = slices.Grow(out, len(c.rows))

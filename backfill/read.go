@@ -79,12 +79,15 @@ func estimate(ctx context.Context, conn *pgconn.PgConn, t *table, where string) 
 // after the key after (nil: from the start) in key order, as op r events
 // for pipelines, in one round trip: the watermark commits first (without
 // waiting for its flush: the high watermark's flushes it), then the rows
-// are read in a statement of their own, so its snapshot follows the low
-// watermark. It returns the rows with the last key read as text values.
-func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, after []string, where string, limit int, pipelines []string) ([]cdc.Event, []string, error) {
+// are read in a transaction of its own, so its snapshot follows the low
+// watermark. It returns the rows with the last key read as text values,
+// and the snapshot they were read in (nil with low == "", a read alone).
+func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, after []string, where string, limit int, pipelines []string) ([]cdc.Event, []string, *snapshot, error) {
 	var b strings.Builder
+	const snapResult, rowsResult = 5, 6
 	if low != "" {
 		b.WriteString("BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_logical_emit_message(true, '" + pgwal.WatermarkPrefix + "', " + quoteLiteral(low) + "); COMMIT; ")
+		b.WriteString("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_current_snapshot(); ")
 	}
 	b.WriteString("SELECT * FROM " + t.quoted)
 	var conds []string
@@ -102,37 +105,95 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, a
 		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
 	}
 	b.WriteString(" ORDER BY " + t.pkList + " LIMIT " + strconv.Itoa(limit))
+	if low != "" {
+		b.WriteString("; COMMIT")
+	}
 	mrr := conn.Exec(ctx, b.String())
 	var events []cdc.Event
 	var last []string
+	var snap *snapshot
 	var err error
 	for n := 0; mrr.NextResult(); n++ {
 		rr := mrr.ResultReader()
-		if low != "" && n < 4 {
-			if _, err := rr.Close(); err != nil {
+		if low != "" && n != rowsResult {
+			res := rr.Read()
+			if res.Err != nil {
 				_ = mrr.Close()
-				return nil, nil, fmt.Errorf("write watermark: %w", err)
+				if n < snapResult {
+					return nil, nil, nil, fmt.Errorf("write watermark: %w", res.Err)
+				}
+				return nil, nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, res.Err)
+			}
+			if n == snapResult && len(res.Rows) == 1 {
+				if snap, err = parseSnapshot(string(res.Rows[0][0])); err != nil {
+					_ = mrr.Close()
+					return nil, nil, nil, err
+				}
 			}
 			continue
 		}
 		events, last, err = readRows(t, rr, limit, pipelines)
 		if err != nil {
 			_ = mrr.Close()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if err := mrr.Close(); err != nil {
-		return nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
+		return nil, nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
+	}
+	if low != "" && snap == nil {
+		return nil, nil, nil, fmt.Errorf("read a chunk of %s: no snapshot returned", t.quoted)
 	}
 	if t.rel == nil && t.cols != nil {
 		if t.rel, err = relationOf(ctx, conn, t.cols, t.keyCol); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	for i := range events {
 		events[i].Relation = t.rel
 	}
-	return events, last, nil
+	return events, last, snap, nil
+}
+
+// snapshot is which transactions a read saw: all before xmax but those
+// in xip (pg_current_snapshot()), as 32-bit transaction ids, which is how
+// the stream names them.
+type snapshot struct {
+	xmax uint32
+	xip  map[uint32]struct{}
+}
+
+// parseSnapshot parses pg_snapshot's text form, xmin:xmax:xip,xip,...
+func parseSnapshot(s string) (*snapshot, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
+	}
+	xmax, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %q: %w", s, err)
+	}
+	snap := &snapshot{xmax: uint32(xmax), xip: make(map[uint32]struct{})}
+	if parts[2] != "" {
+		for _, x := range strings.Split(parts[2], ",") {
+			xid, err := strconv.ParseUint(x, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("snapshot %q: %w", s, err)
+			}
+			snap.xip[uint32(xid)] = struct{}{}
+		}
+	}
+	return snap, nil
+}
+
+// sees reports whether the snapshot sees transaction xid committed (if
+// it committed): xid precedes xmax, modulo 2^32, and is not in xip.
+func (s *snapshot) sees(xid uint32) bool {
+	if int32(xid-s.xmax) >= 0 {
+		return false
+	}
+	_, running := s.xip[xid]
+	return !running
 }
 
 // readRows turns a result's rows into events. A chunk's values and fields

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cdcd-dev/cdcd/backfill"
 	"github.com/cdcd-dev/cdcd/jobs"
 	"github.com/cdcd-dev/cdcd/sources/imports"
@@ -29,7 +31,12 @@ func (d *Daemon) buildJobs(ctx context.Context, in intake) error {
 	js := jobs.NewStore(st.Pool())
 	r := jobs.NewRunner(js, jobs.RunnerConfig{Lease: d.cfg.Jobs.Lease, Concurrency: d.cfg.Jobs.Concurrency}, d.log, d.metrics)
 	if backfills {
-		h := &backfill.Handler{URL: d.cfg.Postgres.URL, Merger: d.merger, Streaming: d.reader.Streaming, ChunkSize: d.cfg.Jobs.ChunkSize, Log: d.log}
+		rereads := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cdcd_backfill_chunk_rereads_total",
+			Help: "Backfill chunks read again because their snapshot missed a transaction the stream passed before their low watermark.",
+		})
+		d.metrics.MustRegister(rereads)
+		h := &backfill.Handler{URL: d.cfg.Postgres.URL, Merger: d.merger, Streaming: d.reader.Streaming, ChunkSize: d.cfg.Jobs.ChunkSize, Rereads: rereads, Log: d.log}
 		r.Handle(backfill.KindBackfill, h)
 		r.Handle(backfill.KindExport, h)
 		if err := d.initialSnapshots(ctx, js); err != nil {
