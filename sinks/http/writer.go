@@ -99,14 +99,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		account = "http:" + name
 	}
 	w.limiter = limiters.For(account, c.Rate)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 32
-	w.client = &http.Client{
-		Transport: tr,
-		// A redirect is a configuration problem; following one would turn
-		// a POST into a GET.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	w.client = vendorhttp.Client(0)
 	return w, nil
 }
 

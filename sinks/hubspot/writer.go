@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
@@ -49,8 +50,6 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 16
 	return &Writer{
 		name:       name,
 		base:       c.objectsURL(),
@@ -58,7 +57,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		object:     c.Object,
 		idProperty: c.IDProperty,
 		onDelete:   c.OnDelete,
-		client:     &http.Client{Timeout: c.Timeout, Transport: transport},
+		client:     vendorhttp.Client(c.Timeout),
 		limiter:    limiters.For(c.account(), ratelimit.Rate{Requests: c.Rate.Requests, Per: c.Rate.Per + windowPad}),
 		log:        log.With().Str("component", "hubspot").Logger(),
 	}, nil

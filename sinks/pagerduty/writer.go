@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"text/template"
 	"time"
 	"unicode/utf8"
@@ -65,7 +64,7 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 		actionField: cfg.ActionField,
 		tmpl:        map[string]*template.Template{},
 		post: vendorhttp.Post{
-			Client: &http.Client{Timeout: cfg.Timeout}, Limit: env.Limiters.For(Account(cfg.RoutingKey), cfg.Rate),
+			Client: vendorhttp.Client(cfg.Timeout), Limit: env.Limiters.For(Account(cfg.RoutingKey), cfg.Rate),
 			URL: cfg.URL, Op: "send pagerduty event", MaxAnswer: 64 << 10, Throttle: throttlePause,
 		},
 		log: env.Log,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
@@ -79,10 +80,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		account = "salesforce:" + u.Host
 	}
 	w.limiter = limiters.For(account, c.Rate)
-	w.client = &http.Client{
-		Transport:     http.DefaultTransport.(*http.Transport).Clone(),
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	w.client = vendorhttp.Client(0)
 	return w, nil
 }
 

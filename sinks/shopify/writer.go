@@ -43,6 +43,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/ratelimit"
+	"github.com/cdcd-dev/cdcd/sinks/vendorhttp"
 	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
@@ -80,7 +81,7 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	return &Writer{
 		cfg:    *cfg,
 		base:   base,
-		client: &http.Client{Timeout: cfg.Timeout},
+		client: vendorhttp.Client(cfg.Timeout),
 		limit:  env.Limiters.For("shopify:"+strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://"), cfg.Rate),
 		log:    env.Log,
 	}, nil

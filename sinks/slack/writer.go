@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"text/template"
 
@@ -44,7 +43,7 @@ func New(name string, cfg *Config, env config.Env) (*Writer, error) {
 	}
 	w := &Writer{
 		post: vendorhttp.Post{
-			Client: &http.Client{Timeout: cfg.Timeout}, Limit: env.Limiters.For(Account(cfg.WebhookURL), cfg.Rate),
+			Client: vendorhttp.Client(cfg.Timeout), Limit: env.Limiters.For(Account(cfg.WebhookURL), cfg.Rate),
 			URL: cfg.WebhookURL, Op: "post slack message", MaxAnswer: 4096,
 		},
 		log: env.Log,
