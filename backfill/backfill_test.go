@@ -435,3 +435,29 @@ func TestSnapshotSees(t *testing.T) {
 		t.Fatal("a snapshot without xip parsed")
 	}
 }
+
+// The merger remembers the last xidHistory transactions streamed, and a
+// transaction streamed again keeps its later sighting when the earlier
+// one leaves the history.
+func TestMergerHistory(t *testing.T) {
+	m := NewMerger()
+	m.saw(7)
+	m.saw(7) // the same transaction's next change
+	m.saw(8)
+	m.saw(7) // streamed again, after a reconnect: seq 3
+	for xid := uint32(9); len(m.ring) < xidHistory; xid++ {
+		m.saw(xid)
+	}
+	m.saw(1 << 30) // evicts 7's first sighting
+	if m.seen[7] != 3 {
+		t.Fatalf("7 seen at %d, want its later sighting, 3", m.seen[7])
+	}
+	m.saw(1<<30 + 1) // evicts 8
+	if _, ok := m.seen[8]; ok || len(m.seen) != xidHistory {
+		t.Fatalf("8 still remembered (%v), or %d remembered", ok, len(m.seen))
+	}
+	none := &snapshot{xmax: 1, xip: map[uint32]struct{}{}} // sees nothing streamed
+	if !m.missed(none, m.seq) || m.missed(none, 0) {
+		t.Fatal("missed: a snapshot seeing nothing must miss what streamed up to seq, and nothing before it")
+	}
+}

@@ -45,8 +45,14 @@ type Merger struct {
 	seq     uint64
 	lastXid uint32
 	seen    map[uint32]uint64
-	ring    []uint32
+	ring    []sighting
 	next    int
+}
+
+// sighting is a transaction the stream passed, and when.
+type sighting struct {
+	xid uint32
+	seq uint64
 }
 
 // xidHistory is how many of the last transactions streamed the Merger
@@ -67,12 +73,14 @@ func (m *Merger) saw(xid uint32) {
 	m.lastXid = xid
 	m.seq++
 	if len(m.ring) < xidHistory {
-		m.ring = append(m.ring, xid)
+		m.ring = append(m.ring, sighting{xid, m.seq})
 	} else {
-		if old := m.ring[m.next]; m.seen[old] != 0 {
-			delete(m.seen, old)
+		// A transaction streamed again (after a reconnect) keeps its
+		// later sighting.
+		if old := m.ring[m.next]; m.seen[old.xid] == old.seq {
+			delete(m.seen, old.xid)
 		}
-		m.ring[m.next] = xid
+		m.ring[m.next] = sighting{xid, m.seq}
 		m.next = (m.next + 1) % xidHistory
 	}
 	m.seen[xid] = m.seq
