@@ -322,7 +322,10 @@ func (r *route) run() {
 			continue
 		case ok := <-oldest:
 			if !ok {
-				return // closed while the sink was failing: not acknowledged
+				// Closed while the sink was failing: not acknowledged. Its
+				// outcome is taken; the deferred wait is for the others.
+				flights = flights[1:]
+				return
 			}
 		case <-done:
 			if len(flights) == 0 {

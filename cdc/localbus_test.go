@@ -311,3 +311,39 @@ func TestLocalBusGivesABatcherItsBatchSize(t *testing.T) {
 		t.Fatalf("write sizes %v, want [1 5 5 1]", s.sizes)
 	}
 }
+
+// Closing the bus while an overlapping sink's Writes hang (a vendor that
+// does not answer) returns once they end with the bus's context: a Write
+// given up unacknowledged is not waited for again.
+func TestLocalBusClosesWhileOverlappingWritesHang(t *testing.T) {
+	s := &overlappingSink{hold: map[string]bool{"0/1/0": true, "0/2/0": true}, release: make(chan struct{})}
+	bus := NewLocalBus(LocalBusConfig{BatchSize: 1}, []Route{{Name: "r", System: "s", Sink: s}}, zerolog.Nop(), nil)
+	var acks ackOrder
+	for lsn := LSN(1); lsn <= 3; lsn++ {
+		e := Event{Table: "t", Pos: Position{lsn, 0}}
+		e.Ack = ackOf{&acks, e.ID()}
+		if err := bus.Publish(context.Background(), []Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "two Writes in flight", func() bool {
+		started, _ := s.calls()
+		return len(started) == 2
+	})
+	// The daemon gives Close a deadline for draining the queue.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- bus.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return 10s after it was called, with the sink's Writes hanging")
+	}
+	if got := acks.acked(); len(got) != 0 {
+		t.Errorf("acknowledged %v, though no Write succeeded", got)
+	}
+}
