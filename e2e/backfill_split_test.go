@@ -147,9 +147,11 @@ pipelines:
 		}
 		return true
 	})
+	// A row updated while its chunk was open is left to the stream, so
+	// the backfill reads every row but, at most, the ones updated.
 	_, ops := read(archive)
-	if ops["r"] < rows {
-		t.Errorf("archive ops %v, want at least %d backfill reads", ops, rows)
+	if updated := (rows + 29) / 30; ops["r"] < rows-updated {
+		t.Errorf("archive ops %v, want at least %d backfill reads", ops, rows-updated)
 	}
 	cdctest.Eventually(t, 30*time.Second, "the other pipeline to get the live updates", func() bool {
 		_, ops := read(other)

@@ -10,8 +10,10 @@ import (
 	"testing"
 )
 
-// Concurrent calls reuse their connections: 16 callers making 20 calls
-// each open at most 16 connections, not one for most calls.
+// Concurrent calls reuse their connections: 16 callers making 100 calls
+// each open about one connection each (a call finding none idle for a
+// moment dials one more), not a new one for many calls as Go's default of
+// two idle connections a host does (around a hundred here).
 func TestClientReusesConnections(t *testing.T) {
 	var opened atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +30,7 @@ func TestClientReusesConnections(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			for range 20 {
+			for range 100 {
 				resp, err := c.Post(srv.URL, "application/json", nil)
 				if err != nil {
 					t.Error(err)
@@ -40,8 +42,9 @@ func TestClientReusesConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := opened.Load(); n > 16 {
-		t.Errorf("%d connections opened for 320 calls by 16 callers, want at most 16", n)
+	t.Logf("%d connections opened", opened.Load())
+	if n := opened.Load(); n > 32 {
+		t.Errorf("%d connections opened for 1,600 calls by 16 callers, want at most 32", n)
 	}
 }
 
