@@ -33,17 +33,27 @@ func Start(t testing.TB) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 900),
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+	// Chromium now and then exits as it starts on a busy machine, before
+	// it serves DevTools ("chrome failed to start"): that is tried again,
+	// with a new profile, not taken for a failure of the page.
+	for attempt := 1; attempt <= 3; attempt++ {
+		opts := append(opts[:len(opts):len(opts)], chromedp.UserDataDir(t.TempDir()))
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(actx)
+		ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+		if err = chromedp.Do(ctx); err == nil {
+			t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+			return ctx
+		}
+		cancelTimeout()
+		cancel()
+		cancelAlloc()
+		t.Logf("start chromium, attempt %d: %v", attempt, err)
 	}
-	return ctx
+	t.Fatalf("start chromium: %v", err)
+	return nil
 }
 
 // PipelineState opens url in the browser with the bearer token and waits
