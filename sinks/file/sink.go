@@ -112,6 +112,9 @@ func (s *sink) Write(ctx context.Context, events []cdc.Event) error {
 		}
 		return err
 	}
+	if s.fsync {
+		dropCache(s.out, s.size, int64(len(buf)))
+	}
 	s.size += int64(len(buf))
 	return nil
 }
