@@ -189,7 +189,13 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 			c.stale, c.rows = true, nil
 		}
 		n := len(out)
-		out = slices.Grow(out, len(c.rows))
+		if n == 0 {
+			// Nothing before the rows in the batch: the rows' slice, the
+			// chunk's no more, becomes it (a chunk is megabytes of events).
+			out = c.rows[:0]
+		} else {
+			out = slices.Grow(out, len(c.rows))
+		}
 		acker := &rowAck{txn: ack, c: c}
 		var key []byte
 		for i := range c.rows {
