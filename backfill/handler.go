@@ -118,6 +118,15 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			return err
 		}
 	}
+	// High watermarks are written on a connection of their own, so that
+	// the next chunk is read while the one before has its high watermark
+	// written, goes through the stream, is delivered and has its cursor
+	// saved.
+	wm, err := pgwal.Connect(ctx, h.URL)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = wm.Close(context.WithoutCancel(ctx)) }()
 	log := h.Log.With().Str("component", "backfill").Int64("job", job.ID).Str("table", t.String()).Logger()
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
@@ -127,47 +136,56 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		id := fmt.Sprintf("%d.%s.%d", job.ID, hex.EncodeToString(run), seq)
 		return h.read(ctx, conn, tb, id, after, params, size)
 	}
-	// next is the chunk to deliver: read, its high watermark not written.
-	// While one chunk goes through the stream to the sinks, the next is
-	// read; its high watermark is written (which lets its rows go
-	// downstream) only once the chunk before is durable and its cursor
-	// saved, so a crash repeats at most one chunk.
-	var next *chunkRead
+	// ahead is the next chunk being read, started once the chunk before
+	// is read: it is read while that one is delivered. Its high watermark
+	// (which lets its rows go downstream) is written only once the chunk
+	// before is durable and its cursor saved, so a crash still repeats at
+	// most one chunk.
+	var ahead *readAhead
+	readNext := func(after []string) {
+		ahead = &readAhead{done: make(chan struct{})}
+		go func(a *readAhead) {
+			defer close(a.done)
+			a.r, a.err = read(after)
+		}(ahead)
+	}
+	// dropAhead waits for the chunk being read and forgets it.
+	dropAhead := func() {
+		if ahead == nil {
+			return
+		}
+		<-ahead.done
+		if ahead.r != nil {
+			h.Merger.closeChunk(ahead.r.c)
+		}
+		ahead = nil
+	}
+	defer dropAhead()
 	var stale time.Time // when the chunk first came back stale, zero if not
 	pause := 10 * time.Millisecond
-	defer func() {
-		if next != nil {
-			h.Merger.closeChunk(next.c)
-		}
-	}()
 	for {
 		if err := h.waitStreaming(ctx); err != nil {
 			return err
 		}
-		if next == nil {
-			if next, err = read(cur.After); err != nil {
-				return err
-			}
+		if ahead == nil {
+			readNext(cur.After)
 		}
-		c := next
-		next = nil
+		<-ahead.done
+		c, err := ahead.r, ahead.err
+		ahead = nil
+		if err != nil {
+			return err
+		}
 		if c.n == 0 {
 			h.Merger.closeChunk(c.c)
 			return nil
 		}
-		err := h.deliver(ctx, conn, c, wait, func() error {
-			if c.n < size {
-				return nil // the last chunk
-			}
-			var err error
-			next, err = read(c.last)
-			return err
-		})
+		if c.n == size {
+			readNext(c.last)
+		}
+		err = h.deliver(ctx, wm, c, wait)
 		if errors.Is(err, errStaleRead) {
-			if next != nil {
-				h.Merger.closeChunk(next.c)
-				next = nil
-			}
+			dropAhead()
 			if h.Rereads != nil {
 				h.Rereads.Inc()
 			}
@@ -188,10 +206,7 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		stale, pause = time.Time{}, 10*time.Millisecond
 		if errors.Is(err, errWatermarkLate) {
 			log.Warn().Str("chunk", c.c.id).Msg("watermark did not come through the stream in time; reading the chunk again")
-			if next != nil {
-				h.Merger.closeChunk(next.c)
-				next = nil
-			}
+			dropAhead()
 			continue
 		}
 		if err != nil {
@@ -204,12 +219,21 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		}
 		at := &c.at
 		log.Debug().Str("chunk", c.c.id).Int("rows", c.n).Float64("read_seconds", at.read.Sub(at.began).Seconds()).
+			Float64("high_seconds", at.high.Sub(at.delivering).Seconds()).
 			Float64("stream_seconds", at.emitted.Sub(at.high).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
 			Float64("save_seconds", time.Since(saved).Seconds()).Msg("chunk durable")
 		if c.n < size {
 			return nil
 		}
 	}
+}
+
+// readAhead is a chunk being read by a goroutine of its own: r and err
+// are set once done is closed.
+type readAhead struct {
+	done chan struct{}
+	r    *chunkRead
+	err  error
 }
 
 var (
@@ -227,9 +251,9 @@ type chunkRead struct {
 }
 
 // phases are when a chunk began, was read, had its high watermark
-// written, was emitted by the stream and was durable: the debug log's
-// figures.
-type phases struct{ began, read, high, emitted, durable time.Time }
+// asked for and written, was emitted by the stream and was durable: the
+// debug log's figures.
+type phases struct{ began, read, delivering, high, emitted, durable time.Time }
 
 // read writes a chunk's low watermark and reads its rows, handing them to
 // the merger.
@@ -246,30 +270,24 @@ func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id s
 	return r, nil
 }
 
-// deliver writes r's high watermark, runs meanwhile (the next read), and
-// waits until the rows the stream emitted at the watermark are durable.
-// The chunk is closed when it returns.
-func (h *Handler) deliver(ctx context.Context, conn *pgconn.PgConn, r *chunkRead, wait time.Duration, meanwhile func() error) error {
+// deliver writes r's high watermark on conn and waits until the rows the
+// stream emitted at the watermark are durable. The chunk is closed when it
+// returns.
+func (h *Handler) deliver(ctx context.Context, conn *pgconn.PgConn, r *chunkRead, wait time.Duration) error {
 	defer h.Merger.closeChunk(r.c)
+	r.at.delivering = time.Now()
 	if err := emit(ctx, conn, "high "+r.c.id); err != nil {
 		return err
 	}
 	r.at.high = time.Now()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	if err := meanwhile(); err != nil {
-		return err
-	}
 	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return errWatermarkLate
 	case <-r.c.emittedOnce:
-	default:
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-			return errWatermarkLate
-		case <-r.c.emittedOnce:
-		}
 	}
 	r.at.emitted = time.Now()
 	if r.c.stale {
