@@ -76,7 +76,7 @@ func (d *Daemon) inboundPipeline(ctx context.Context, p *config.Pipeline) (pipel
 	if err != nil {
 		return pipeline{}, err
 	}
-	dp, err := delivery.NewPipeline(deliveryConfig(p), m, w, delivery.Stores{DeadLetters: dead, Audit: st.Audit()}, env.Log, env.Metrics)
+	dp, err := delivery.NewPipeline(deliveryConfig(p), m, w, delivery.Stores{DeadLetters: dead, Audit: st.Audit(), Tx: st.InTx}, env.Log, env.Metrics)
 	if err != nil {
 		return bad(err)
 	}

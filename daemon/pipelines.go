@@ -132,7 +132,7 @@ func (d *Daemon) deliveryPipeline(ctx context.Context, p *config.Pipeline, intak
 	}
 	dc := deliveryConfig(p)
 	dc.RemoteMoved = remoteMoved(d.cfg, p, intake)
-	dp, err := delivery.NewPipeline(dc, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: st.Audit(), Pending: st.PendingCreates()}, d.log, d.metrics)
+	dp, err := delivery.NewPipeline(dc, m, w, delivery.Stores{Links: links, DeadLetters: dead, Audit: st.Audit(), Pending: st.PendingCreates(), Tx: st.InTx}, d.log, d.metrics)
 	if err != nil {
 		return nil, configError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}

@@ -112,39 +112,6 @@ func (p *Pipeline) releaseHeldVerdicts(ctx context.Context, vs []verdict) error 
 	return p.releaseHeld(ctx, items, links)
 }
 
-// putLinks stores links but those that claim an external id another local
-// record holds, which it returns, each with its conflict.
-func (p *Pipeline) putLinks(ctx context.Context, links []syncstate.Link) (map[syncstate.LinkRef]*syncstate.LinkConflictError, error) {
-	var refused map[syncstate.LinkRef]*syncstate.LinkConflictError
-	for len(links) > 0 {
-		err := p.st.Links.Put(ctx, links)
-		if err == nil {
-			return refused, nil
-		}
-		conflicts, ok := linkConflicts(err)
-		if !ok {
-			return nil, err
-		}
-		if refused == nil {
-			refused = make(map[syncstate.LinkRef]*syncstate.LinkConflictError, len(conflicts))
-		}
-		for _, c := range conflicts {
-			refused[claimant(c)] = c
-		}
-		kept := links[:0:0]
-		for _, l := range links {
-			if refused[syncstate.LinkRef{System: l.System, Object: l.Object, Table: l.Table, Key: l.Key}] == nil {
-				kept = append(kept, l)
-			}
-		}
-		if len(kept) == len(links) {
-			return nil, err // the conflicts name none of links: a store bug
-		}
-		links = kept
-	}
-	return refused, nil
-}
-
 // linkConflicts returns the conflicts err joins, and false when err holds
 // anything else.
 func linkConflicts(err error) ([]*syncstate.LinkConflictError, bool) {

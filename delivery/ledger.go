@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -115,42 +116,106 @@ func (p *Pipeline) ledger(ctx context.Context, b *book) {
 }
 
 // settle records the verdicts of a group of Writer calls: links for
-// delivered records, dead letters (or, for a replay, the dead letters'
-// resolution), the audit trail and the pending creates settled. A
-// delivered record whose link would claim an external id another local
-// record holds becomes a dead letter (see putLinks). It updates the
-// verdicts of such records.
+// delivered records (and the recent writes they imply), dead letters (or,
+// for a replay, the dead letters' resolution), the audit trail and the
+// pending creates settled, in one transaction of the stores when they
+// have one (Stores.Tx): one commit per group. A delivered record whose
+// link would claim an external id another local record holds becomes a
+// dead letter (see claimError): the group is stored again without its
+// link. While the dead-letter store fails, the group is stored again with
+// backoff until it takes the letters (see putDeadLetters). It updates the
+// verdicts of refused records.
 func (p *Pipeline) settle(ctx context.Context, group []*settlement) error {
+	refused := map[syncstate.LinkRef]*syncstate.LinkConflictError{}
+	for try := 1; ; {
+		err := p.inTx(ctx, func(ctx context.Context) error { return p.store(ctx, group, refused) })
+		var r *refusal
+		var d *deadStoreError
+		switch {
+		case err == nil:
+			p.deadStoreUp()
+			return nil
+		case errors.As(err, &r):
+			grew := false
+			for _, c := range r.conflicts {
+				if ref := claimant(c); refused[ref] == nil {
+					refused[ref], grew = c, true
+				}
+			}
+			if !grew {
+				return r.err // the conflicts name no link of the group: a store bug
+			}
+		case errors.As(err, &d):
+			if !p.deadStoreDown(ctx, d.err, try, d.n) {
+				return d.err
+			}
+			try++
+		default:
+			return err
+		}
+	}
+}
+
+// inTx runs fn in one transaction of the stores, when they have one.
+func (p *Pipeline) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if p.st.Tx == nil {
+		return fn(ctx)
+	}
+	return p.st.Tx(ctx, fn)
+}
+
+// refusal is a store of links that refused some: each claims an external
+// id another local record holds.
+type refusal struct {
+	conflicts []*syncstate.LinkConflictError
+	err       error
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// deadStoreError is the dead-letter store failing to take n letters.
+type deadStoreError struct {
+	err error
+	n   int
+}
+
+func (d *deadStoreError) Error() string { return d.err.Error() }
+func (d *deadStoreError) Unwrap() error { return d.err }
+
+// store stores the bookkeeping of group, but the links of refused
+// records, which it dead-letters: see settle.
+func (p *Pipeline) store(ctx context.Context, group []*settlement, refused map[syncstate.LinkRef]*syncstate.LinkConflictError) error {
 	var links []syncstate.Link
 	for _, s := range group {
-		for i, v := range s.vs {
+		for i := range s.vs {
+			v := &s.vs[i]
 			if v.skip != "" || v.err != nil {
 				continue
 			}
-			if ref, ok := v.it.ref(p.cfg.System); ok && v.extID != "" {
+			ref, ok := v.it.ref(p.cfg.System)
+			if c := refused[ref]; ok && c != nil {
+				v.err, v.class, v.extID = claimError(c), "permanent", ""
+				continue
+			}
+			if ok && v.extID != "" {
 				links = append(links, p.link(ref, v.it, v.extID, s.results[i].Version, s.end))
 			}
 		}
 	}
 	if len(links) > 0 && p.st.Links != nil {
-		refused, err := p.putLinks(ctx, links)
-		if err != nil {
-			return fmt.Errorf("store %d links: %w", len(links), err)
-		}
-		for _, s := range group {
-			for i := range s.vs {
-				v := &s.vs[i]
-				ref, ok := v.it.ref(p.cfg.System)
-				if c := refused[ref]; ok && c != nil && v.skip == "" && v.err == nil {
-					v.err, v.class, v.extID = claimError(c), "permanent", ""
-				}
+		if err := p.st.Links.Put(ctx, links); err != nil {
+			if conflicts, ok := linkConflicts(err); ok {
+				return &refusal{conflicts: conflicts, err: err}
 			}
+			return fmt.Errorf("store %d links: %w", len(links), err)
 		}
 	}
 	var letters []syncstate.DeadLetter
 	var outcomes []syncstate.Outcome
 	var all []verdict
 	var forget []syncstate.LinkRef
+	var replayed []verdict
 	for _, s := range group {
 		for _, v := range s.vs {
 			it := v.it
@@ -174,14 +239,19 @@ func (p *Pipeline) settle(ctx context.Context, group []*settlement) error {
 			}
 		}
 		if s.replay {
-			if err := p.resolve(ctx, s.vs); err != nil {
-				return err
-			}
+			replayed = append(replayed, s.vs...)
 		}
 		all = append(all, s.vs...)
 		forget = append(forget, s.forget...)
 	}
-	if err := p.putDeadLetters(ctx, letters); err != nil {
+	if len(letters) > 0 {
+		if p.st.DeadLetters == nil {
+			p.log.Warn().Int("records", len(letters)).Msg("no dead-letter store; undeliverable records dropped")
+		} else if err := p.st.DeadLetters.Put(ctx, letters); err != nil {
+			return &deadStoreError{err: fmt.Errorf("store %d dead letters: %w", len(letters), err), n: len(letters)}
+		}
+	}
+	if err := p.resolve(ctx, replayed); err != nil {
 		return err
 	}
 	if err := p.replayClaims(ctx, all); err != nil {

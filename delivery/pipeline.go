@@ -95,6 +95,13 @@ type Stores struct {
 	// Pending is used when the Writer is a Settler; nil keeps pending
 	// creates in memory for the length of one Write.
 	Pending syncstate.PendingCreates
+	// Tx, when set, runs fn in one transaction of the stores above: what
+	// fn stores through them with the ctx it is given is committed once fn
+	// returns nil, or not at all. The bookkeeping of a group of Writer
+	// calls (links, dead letters, audit, settled pending creates) is
+	// stored in one; without Tx, one statement (and commit) after the
+	// other.
+	Tx func(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // Pipeline delivers a pipeline's events to one system through its Writer.

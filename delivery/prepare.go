@@ -151,28 +151,43 @@ func (p *Pipeline) putDeadLetters(ctx context.Context, letters []syncstate.DeadL
 	for try := 1; ; try++ {
 		err := p.st.DeadLetters.Put(ctx, letters)
 		if err == nil {
-			if p.deadStoreErr.Swap(nil) != nil {
-				p.met.deadStoreDown.Set(0)
-				p.log.Info().Int("records", len(letters)).Msg("dead letters stored again")
-			}
+			p.deadStoreUp()
 			return nil
 		}
 		err = fmt.Errorf("store %d dead letters: %w", len(letters), err)
-		if ctx.Err() != nil {
+		if !p.deadStoreDown(ctx, err, try, len(letters)) {
 			return err
 		}
-		p.deadStoreErr.Store(&err)
-		p.met.deadStoreFailures.Inc()
-		p.met.deadStoreDown.Set(1)
-		p.log.Error().Err(err).Int("records", len(letters)).Int("try", try).
-			Msg("dead-letter store failing; the batch waits until its dead letters are stored")
-		t := time.NewTimer(p.backoff(try, nil))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
+	}
+}
+
+// deadStoreUp notes that the dead-letter store took letters.
+func (p *Pipeline) deadStoreUp() {
+	if p.deadStoreErr.Swap(nil) != nil {
+		p.met.deadStoreDown.Set(0)
+		p.log.Info().Msg("dead letters stored again")
+	}
+}
+
+// deadStoreDown notes that the dead-letter store failed to take n letters
+// at the try-th try and waits before the next one. It returns false once
+// ctx ended.
+func (p *Pipeline) deadStoreDown(ctx context.Context, err error, try, n int) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	p.deadStoreErr.Store(&err)
+	p.met.deadStoreFailures.Inc()
+	p.met.deadStoreDown.Set(1)
+	p.log.Error().Err(err).Int("records", n).Int("try", try).
+		Msg("dead-letter store failing; the batch waits until its dead letters are stored")
+	t := time.NewTimer(p.backoff(try, nil))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -28,7 +28,7 @@ func (a *Audit) Record(ctx context.Context, outcomes []syncstate.Outcome) error 
 		return nil
 	}
 	now := time.Now()
-	_, err := a.pool.CopyFrom(ctx, pgx.Identifier{"cdcd", "sync_events"}, auditColumns,
+	_, err := on(ctx, a.pool).CopyFrom(ctx, pgx.Identifier{"cdcd", "sync_events"}, auditColumns,
 		pgx.CopyFromSlice(len(outcomes), func(i int) ([]any, error) {
 			o := &outcomes[i]
 			at := o.At

@@ -105,7 +105,7 @@ func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) e
 			ev[i] = l.Event
 		}
 	}
-	_, err := d.pool.Exec(ctx, `
+	_, err := on(ctx, d.pool).Exec(ctx, `
 		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at, claimed_id)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])
 		ON CONFLICT (pipeline, object, local_key, event_id) WHERE status IN ('dead', 'replay', 'replaying')
@@ -148,7 +148,7 @@ func (d *DeadLetters) ReplayClaims(ctx context.Context, pipeline string, ids []s
 	for i, r := range ids {
 		obj[i], ext[i] = r.Object, r.ID
 	}
-	tag, err := d.pool.Exec(ctx, `
+	tag, err := on(ctx, d.pool).Exec(ctx, `
 		UPDATE cdcd.dead_letters d SET status = 'replay', status_at = now()
 		FROM unnest($2::text[], $3::text[]) AS r(object, claimed_id)
 		WHERE d.pipeline = $1 AND d.object = r.object AND d.claimed_id = r.claimed_id AND d.status = 'dead'`,
@@ -215,7 +215,7 @@ func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) er
 		s := replayErr.Error()
 		msg = &s
 	}
-	tag, err := d.pool.Exec(ctx, `
+	tag, err := on(ctx, d.pool).Exec(ctx, `
 		UPDATE cdcd.dead_letters SET
 			status      = CASE WHEN $2::text IS NULL THEN 'replayed' ELSE 'dead' END,
 			status_at   = now(),
@@ -230,7 +230,7 @@ func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) er
 		return nil
 	}
 	var status string
-	err = d.pool.QueryRow(ctx, "SELECT status FROM cdcd.dead_letters WHERE id = $1", id).Scan(&status)
+	err = on(ctx, d.pool).QueryRow(ctx, "SELECT status FROM cdcd.dead_letters WHERE id = $1", id).Scan(&status)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("resolve dead letter %d: %w", id, ErrNotFound)
@@ -241,7 +241,7 @@ func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) er
 }
 
 func (d *DeadLetters) release(ctx context.Context, id int64) error {
-	tag, err := d.pool.Exec(ctx, `
+	tag, err := on(ctx, d.pool).Exec(ctx, `
 		UPDATE cdcd.dead_letters SET status = 'replay', status_at = now()
 		WHERE id = $1 AND status = 'replaying'`, id)
 	if err != nil {

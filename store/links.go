@@ -45,7 +45,7 @@ func (l *Links) Get(ctx context.Context, refs []syncstate.LinkRef) (map[syncstat
 	for i, r := range refs {
 		sys[i], obj[i], tbl[i], key[i] = r.System, r.Object, r.Table, r.Key
 	}
-	rows, _ := l.pool.Query(ctx, `
+	rows, _ := on(ctx, l.pool).Query(ctx, `
 		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base, l.deleted,
 		       coalesce(l.version, ''),
 		       -- a position past the server's WAL is another cluster's (a
@@ -136,7 +136,7 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 	}
 	// The unique external id is checked at the end of the statement, after
 	// the deleted links whose ids the batch claims are gone.
-	_, err := l.pool.Exec(ctx, `
+	_, err := on(ctx, l.pool).Exec(ctx, `
 		WITH r AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
 			     AS r(system, object, local_table, local_key, external_id, base, version, lsn, deleted)
@@ -154,7 +154,7 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 		sys, obj, tbl, key, ext, base, ver, lsn, deleted)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "links_external_id_key" {
-		if cerr := l.conflicts(ctx, links); cerr != nil {
+		if cerr := l.conflicts(outside(ctx), links); cerr != nil {
 			return cerr
 		}
 	}

@@ -60,7 +60,7 @@ func (p *PendingCreates) Settle(ctx context.Context, refs []syncstate.LinkRef) e
 		return nil
 	}
 	sys, obj, tbl, key := refColumns(refs)
-	if _, err := p.pool.Exec(ctx, `
+	if _, err := on(ctx, p.pool).Exec(ctx, `
 		DELETE FROM cdcd.pending_creates p
 		USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
 		WHERE (p.system, p.object, p.local_table, p.local_key) = (r.system, r.object, r.local_table, r.local_key)`,

@@ -47,7 +47,7 @@ func (r *RecentWrites) Remember(ctx context.Context, links []syncstate.Link) err
 	if len(sys) == 0 {
 		return nil
 	}
-	_, err := r.s.pool.Exec(ctx, `
+	_, err := on(ctx, r.s.pool).Exec(ctx, `
 		INSERT INTO cdcd.recent_writes (system, object, external_id, fields)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])`, sys, obj, ids, fields)
 	if err != nil {
