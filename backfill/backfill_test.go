@@ -461,3 +461,36 @@ func TestMergerHistory(t *testing.T) {
 		t.Fatal("missed: a snapshot seeing nothing must miss what streamed up to seq, and nothing before it")
 	}
 }
+
+// Rows wider than chunkBytes allows at chunk_size are read in smaller
+// chunks, and a chunk cut short that way is not taken for the last one.
+func TestBackfillOfWideRowsReadsEveryRow(t *testing.T) {
+	r := newRig(t, 60)
+	// 60 rows of 1 MiB: chunks of 15 after the first (chunk_size 100).
+	r.exec(t, `UPDATE public.items SET name = repeat('x', 1 << 20)`)
+	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
+	done := r.wait(t, j.ID, jobs.Done)
+	cdctest.Eventually(t, 20*time.Second, "60 rows at a", func() bool { return r.a.count(cdc.OpRead) == 60 })
+	if done.Processed != 60 {
+		t.Fatalf("processed %d, want 60", done.Processed)
+	}
+}
+
+func TestChunkLimit(t *testing.T) {
+	for _, c := range []struct {
+		n     int
+		bytes int64
+		want  int
+	}{
+		{0, 0, 10000},               // nothing read: chunk_size
+		{10000, 10000 * 300, 10000}, // narrow rows: chunk_size
+		{100, 100 << 20, 15},        // 1 MiB rows: 15 fit in 16 MiB
+		{1, 64 << 20, 1},            // a row wider than the budget: one at a time
+		{10000, 10000 * 4096, 4095}, // 4 KiB rows
+	} {
+		got := chunkLimit(10000, &chunkRead{n: c.n, bytes: c.bytes})
+		if got != c.want {
+			t.Errorf("n %d bytes %d: limit %d, want %d", c.n, c.bytes, got, c.want)
+		}
+	}
+}

@@ -55,7 +55,8 @@ type Handler struct {
 	// Streaming reports whether this process's reader streams from the
 	// slot; nil means it always does.
 	Streaming func() bool
-	// ChunkSize is the rows per chunk (default 2000).
+	// ChunkSize is the rows per chunk (default 10000), fewer when rows
+	// are wide (chunkBytes).
 	ChunkSize int
 	// WatermarkTimeout bounds the wait for a chunk's high watermark to come
 	// through the stream (default 1m); a chunk that times out is read again.
@@ -94,7 +95,7 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		size = h.ChunkSize
 	}
 	if size <= 0 {
-		size = 2000
+		size = 10000
 	}
 	wait := h.WatermarkTimeout
 	if wait <= 0 {
@@ -131,11 +132,12 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
 	seq := 0
-	read := func(after []string) (*chunkRead, error) {
+	read := func(after []string, limit int) (*chunkRead, error) {
 		seq++
 		id := fmt.Sprintf("%d.%s.%d", job.ID, hex.EncodeToString(run), seq)
-		return h.read(ctx, conn, tb, id, after, params, size)
+		return h.read(ctx, conn, tb, id, after, params, limit)
 	}
+	limit := size // rows a chunk: size, fewer for wide rows (chunkLimit)
 	// ahead is the next chunk being read, started once the chunk before
 	// is read: it is read while that one is delivered. Its high watermark
 	// (which lets its rows go downstream) is written only once the chunk
@@ -144,10 +146,10 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	var ahead *readAhead
 	readNext := func(after []string) {
 		ahead = &readAhead{done: make(chan struct{})}
-		go func(a *readAhead) {
+		go func(a *readAhead, limit int) {
 			defer close(a.done)
-			a.r, a.err = read(after)
-		}(ahead)
+			a.r, a.err = read(after, limit)
+		}(ahead, limit)
 	}
 	// dropAhead waits for the chunk being read and forgets it.
 	dropAhead := func() {
@@ -180,7 +182,8 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			h.Merger.closeChunk(c.c)
 			return nil
 		}
-		if c.n == size {
+		limit = chunkLimit(size, c)
+		if c.n == c.limit {
 			readNext(c.last)
 		}
 		err = h.deliver(ctx, wm, c, wait)
@@ -222,10 +225,24 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			Float64("high_seconds", at.high.Sub(at.delivering).Seconds()).
 			Float64("stream_seconds", at.emitted.Sub(at.high).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
 			Float64("save_seconds", time.Since(saved).Seconds()).Msg("chunk durable")
-		if c.n < size {
+		if c.n < c.limit {
 			return nil
 		}
 	}
+}
+
+// chunkBytes bounds the values a chunk holds: a chunk of wide rows is
+// cut to fewer rows than chunk_size (a chunk is held in memory, two at
+// a time, and several times over on its way to the sinks).
+const chunkBytes = 16 << 20
+
+// chunkLimit is how many rows to read in the chunk after c: size, or as
+// many rows as fit in chunkBytes if c's rows were as wide.
+func chunkLimit(size int, c *chunkRead) int {
+	if c.n == 0 || c.bytes <= 0 {
+		return size
+	}
+	return max(1, min(size, int(chunkBytes/(c.bytes/int64(c.n)+1))))
 }
 
 // readAhead is a chunk being read by a goroutine of its own: r and err
@@ -244,10 +261,12 @@ var (
 // chunkRead is a chunk read between its low watermark and its high one,
 // not yet written.
 type chunkRead struct {
-	c    *chunk
-	n    int      // rows read
-	last []string // the last key read
-	at   phases
+	c     *chunk
+	limit int      // rows asked for
+	bytes int64    // the rows' values, in bytes
+	n     int      // rows read
+	last  []string // the last key read
+	at    phases
 }
 
 // phases are when a chunk began, was read, had its high watermark
@@ -258,12 +277,17 @@ type phases struct{ began, read, delivering, high, emitted, durable time.Time }
 // read writes a chunk's low watermark and reads its rows, handing them to
 // the merger.
 func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int) (*chunkRead, error) {
-	r := &chunkRead{at: phases{began: time.Now()}}
+	r := &chunkRead{limit: size, at: phases{began: time.Now()}}
 	r.c = h.Merger.openChunk(id, tb.schema, tb.name, params.Pipelines)
 	rows, last, snap, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, params.Pipelines)
 	if err != nil {
 		h.Merger.closeChunk(r.c)
 		return nil, err
+	}
+	for i := range rows {
+		for _, f := range rows[i].After {
+			r.bytes += int64(len(f.Value))
+		}
 	}
 	h.Merger.fill(r.c, rows, snap)
 	r.n, r.last, r.at.read = len(rows), last, time.Now()

@@ -188,7 +188,7 @@ func Default() *Config {
 		},
 		Log:       Log{Level: "info", Format: "json"},
 		Audit:     Audit{Retention: 30 * 24 * time.Hour},
-		Jobs:      Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 2000},
+		Jobs:      Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 10000},
 		Health:    DefaultHealth(),
 		Retention: DefaultRetention(),
 	}

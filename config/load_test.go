@@ -97,7 +97,7 @@ func TestLoadFullExample(t *testing.T) {
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 5 * time.Second, MaxConnections: 50},
 		Log:       Log{Level: "debug", Format: "console"},
 		Audit:     Audit{Retention: 30 * 24 * time.Hour},
-		Jobs:      Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 2000},
+		Jobs:      Jobs{Concurrency: 2, Lease: 30 * time.Second, ChunkSize: 10000},
 		Health:    DefaultHealth(),
 		Retention: DefaultRetention(),
 		Systems: map[string]*System{

@@ -8,7 +8,7 @@
 // runs, -updates single-row updates of the same table commit; at the end
 // the last event of every key in the file must equal the table's row.
 //
-//	go run ./deploy/bench/backfill [-rows 1000000] [-updates 10000] [-chunk 2000]
+//	go run ./deploy/bench/backfill [-rows 1000000] [-updates 10000] [-chunk 10000]
 //
 // It is not a test; docs/benchmarks.md records its results.
 package main
@@ -38,7 +38,7 @@ import (
 func main() {
 	rows := flag.Int("rows", 1_000_000, "rows in the table")
 	updates := flag.Int("updates", 10_000, "updates committed while the backfill runs")
-	chunk := flag.Int("chunk", 2000, "jobs.chunk_size")
+	chunk := flag.Int("chunk", 10000, "jobs.chunk_size")
 	bin := flag.String("cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	level := flag.String("log", "warn", "cdcd's log.level (its log is kept with -keep)")
