@@ -173,3 +173,68 @@ func TestWriteWaitsForAnyEarlierWriteOfItsRecords(t *testing.T) {
 		t.Errorf("key 1 link LSN %v, want 300 (the later change)", l.LSN)
 	}
 }
+
+// heldWriter holds its first call until open is closed.
+type heldWriter struct {
+	*vendor
+	once    sync.Once
+	calling chan struct{} // closed when the first call waits
+	open    chan struct{}
+}
+
+func (h *heldWriter) Write(ctx context.Context, recs []delivery.Record) ([]delivery.Result, error) {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.calling)
+		select {
+		case <-h.open:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return h.vendor.Write(ctx, recs)
+}
+
+// The next Write reads its records' links while the Write before it makes
+// its calls, and makes its own calls only once that one's are over.
+func TestNextWriteReadsLinksWhileCallsRun(t *testing.T) {
+	t.Parallel()
+	w := &heldWriter{vendor: newVendor(), calling: make(chan struct{}), open: make(chan struct{})}
+	links := deliverytest.NewLinks()
+	p, err := delivery.NewPipeline(delivery.PipelineConfig{Name: "contacts-to-crm", System: "crm", Object: "contacts", Concurrency: 4},
+		&mapper{}, w, delivery.Stores{Links: links, DeadLetters: deliverytest.NewDeadLetters(), Audit: &deliverytest.Audit{}},
+		zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var once sync.Once
+	release := func() { once.Do(func() { close(w.open) }) }
+	t.Cleanup(release)
+	errs := [2]chan error{make(chan error, 1), make(chan error, 1)}
+	go func() { errs[0] <- p.Write(ctx, []cdc.Event{ev(100, 0, 1, cdc.OpCreate, "n=a")}) }()
+	select {
+	case <-w.calling:
+	case <-ctx.Done():
+		t.Fatal("the first Write never called the vendor")
+	}
+	gets := links.Gets()
+	go func() { errs[1] <- p.Write(ctx, []cdc.Event{ev(200, 0, 2, cdc.OpCreate, "n=b")}) }()
+	waitFor(t, "the second Write's links read while the first's call waits", func() bool { return links.Gets() > gets })
+	if got := w.appliedTo(2); len(got) != 0 {
+		t.Fatalf("the second Write called the vendor (%v) while the first's call was in flight", got)
+	}
+	release()
+	for _, ch := range errs {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for key := 1; key <= 2; key++ {
+		if l, ok := links.Link(refOf(key)); !ok || l.ExternalID == "" {
+			t.Errorf("key %d: link %+v, %v; want one with an external id", key, l, ok)
+		}
+	}
+}

@@ -118,12 +118,14 @@ type Stores struct {
 // attempts are not counted again from zero.
 //
 // Write may be called again before earlier calls returned (it is
-// cdc.Overlapping): a later Write's Writer calls start once the earlier
+// cdc.Overlapping): a later Write reads its records' links while an
+// earlier one makes its Writer calls, and makes its own once the earlier
 // ones' are over, while their last bookkeeping is stored; if it shares a
-// record with one of them, once that one's bookkeeping is stored, so that
-// the record is read with its new link. Any may return first; a caller that retries the
-// earlier batch after the later one wrote finds their shared records'
-// links newer than its changes, and skips them (see skipOlder).
+// record with one of them, it reads that record's link once that one's
+// bookkeeping is stored, so that the record is read with its new link.
+// Any may return first; a caller that retries the earlier batch after the
+// later one wrote finds their shared records' links newer than its
+// changes, and skips them (see skipOlder).
 //
 // Within a Write, the records of one key (one local record: table, object
 // and key) are written strictly in order and never concurrently; records of
@@ -163,12 +165,16 @@ type Pipeline struct {
 	// settler is the Writer when it is a Settler.
 	settler Settler
 
-	// turn is held by the one Write or replay making Writer calls. A
-	// Write gives it up once its calls are over, while its last
-	// bookkeeping is stored: the next Write's calls start meanwhile.
-	turn chan struct{}
-	// tails are the Writes that held turn, whose bookkeeping may not be
-	// stored yet; only turn's holder reads or changes them.
+	// A Write takes two turns, one after the other. prep is held by the
+	// one Write or replay preparing: mapping its events, waiting for the
+	// earlier Writes that share its records and reading their links. turn
+	// is held by the one Write or replay making Writer calls; a Write
+	// gives it up once its calls are over, while its last bookkeeping is
+	// stored. So the next Write reads its links while the one before makes
+	// its calls, and makes its own while that one's bookkeeping is stored.
+	prep, turn chan struct{}
+	// tails are the Writes that held prep, whose bookkeeping may not be
+	// stored yet; only prep's holder reads or changes them.
 	tails  tails
 	closed atomic.Bool
 	// deadStoreErr is the dead-letter store's last error while it fails.
@@ -206,8 +212,8 @@ func NewPipeline(cfg PipelineConfig, m Mapper, w Writer, st Stores, log zerolog.
 	settler, _ := w.(Settler)
 	return &Pipeline{
 		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch, settler: settler,
-		turn: make(chan struct{}, 1),
-		log:  log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
+		prep: make(chan struct{}, 1), turn: make(chan struct{}, 1),
+		log: log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
 	}, nil
 }
 
@@ -219,12 +225,12 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := p.lock(ctx); err != nil {
+	if err := take(ctx, p.prep); err != nil {
 		return err
 	}
-	var once sync.Once
-	unlock := func() { once.Do(p.unlock) }
-	defer unlock()
+	var prepOnce sync.Once
+	prepared := func() { prepOnce.Do(func() { <-p.prep }) }
+	defer prepared()
 	start := time.Now()
 	items, err := p.prepare(ctx, events)
 	if err != nil {
@@ -246,6 +252,13 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 	t := newTail(items)
 	p.tails = append(p.tails, t)
 	defer close(t.done)
+	prepared()
+	if err := take(ctx, p.turn); err != nil {
+		return err
+	}
+	var once sync.Once
+	unlock := func() { once.Do(func() { <-p.turn }) }
+	defer unlock()
 	st, err := p.deliver(ctx, items, links, false, unlock)
 	if err != nil {
 		return fmt.Errorf("deliver %d events to %s: %w", len(events), p.cfg.System, err)
@@ -325,26 +338,25 @@ func (t *tail) wait(ctx context.Context) error {
 	}
 }
 
-// overlap is how many Writes may run at once: one making its calls, the
-// others storing their last bookkeeping (a group of links, recent writes
-// and audit events takes about as long as a Write's calls).
+// overlap is how many Writes may run at once: one reading its links, one
+// making its calls, the others storing their last bookkeeping (a group of
+// links, recent writes and audit events takes about as long as a Write's
+// calls).
 const overlap = 4
 
 // Overlap is how many Writes may run at once: see Write.
 func (p *Pipeline) Overlap() int { return overlap }
 
-// lock waits for the pipeline's turn, one Write or replay at a time,
-// until ctx ends.
-func (p *Pipeline) lock(ctx context.Context) error {
+// take waits for turn (prep or turn), held by one Write or replay at a
+// time, until ctx ends. Receiving from turn gives it up.
+func take(ctx context.Context, turn chan struct{}) error {
 	select {
-	case p.turn <- struct{}{}:
+	case turn <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
-
-func (p *Pipeline) unlock() { <-p.turn }
 
 // Close stops the pipeline: later Writes fail. It closes the Writer if it
 // has a Close(context.Context) error method.

@@ -36,13 +36,19 @@ func (p *Pipeline) ReplayDeadLetters(ctx context.Context) (int, error) {
 	if p.st.DeadLetters == nil {
 		return 0, nil
 	}
-	if err := p.lock(ctx); err != nil {
+	// Every Write that prepared before is over (its calls and its
+	// bookkeeping) before the turn is taken, and none prepares meanwhile.
+	if err := take(ctx, p.prep); err != nil {
 		return 0, err
 	}
-	defer p.unlock()
+	defer func() { <-p.prep }()
 	if err := p.tails.wait(ctx); err != nil {
 		return 0, err
 	}
+	if err := take(ctx, p.turn); err != nil {
+		return 0, err
+	}
+	defer func() { <-p.turn }()
 	letters, err := p.st.DeadLetters.Replays(ctx, p.cfg.Name, replayBatch)
 	if err != nil {
 		return 0, fmt.Errorf("take dead letters to replay: %w", err)
