@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/echo"
 )
 
@@ -321,10 +322,8 @@ func equal(a, b json.RawMessage) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := cdc.DecodeValue(b)
+	if err != nil {
 		return false
 	}
 	return echo.Equal(a, v)

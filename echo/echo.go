@@ -1,10 +1,11 @@
 package echo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"unicode/utf8"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -120,17 +121,19 @@ func Equal(raw json.RawMessage, v any) bool {
 }
 
 func decode(raw json.RawMessage) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return cdc.DecodeValue(raw)
 }
 
 // normalize re-decodes v through JSON so numbers are json.Number.
 func normalize(v any) any {
+	switch x := v.(type) {
+	case nil, bool:
+		return v
+	case string:
+		if utf8.ValidString(x) { // else Marshal replaces the bad bytes
+			return v
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return v

@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -269,10 +268,8 @@ func (mapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, error)
 		if !ok {
 			continue
 		}
-		var v any
-		d := json.NewDecoder(bytes.NewReader(f.Value))
-		d.UseNumber()
-		if err := d.Decode(&v); err != nil {
+		v, err := cdc.DecodeValue(f.Value) // as transform's mapping does, without a Decoder for a plain value
+		if err != nil {
 			return syncapi.Record{}, false, err
 		}
 		out[col] = v

@@ -178,10 +178,8 @@ func sameValue(a, b json.RawMessage) bool {
 // Decode decodes a JSON value with exact numbers; text that is no JSON
 // is returned as a string.
 func Decode(raw json.RawMessage) any {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := cdc.DecodeValue(raw)
+	if err != nil {
 		return string(raw)
 	}
 	return v
