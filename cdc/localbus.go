@@ -25,6 +25,11 @@ type Route struct {
 	Sink  Sink
 }
 
+// DefaultBatchSize is the most events the in-process bus gives one
+// Sink.Write unless LocalBusConfig.BatchSize or the sink (Batcher) says
+// otherwise.
+const DefaultBatchSize = 512
+
 // LocalBusConfig sizes the in-process bus.
 type LocalBusConfig struct {
 	// Capacity bounds the deliveries queued across all routes; Publish
@@ -77,7 +82,7 @@ func NewLocalBus(cfg LocalBusConfig, routes []Route, log zerolog.Logger, reg pro
 		cfg.Capacity = 16_384
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 512
+		cfg.BatchSize = DefaultBatchSize
 	}
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cdcd_bus_delivered_total", Help: "Events delivered by the in-process bus, by route.",

@@ -344,6 +344,19 @@ func (t *tail) wait(ctx context.Context) error {
 // calls).
 const overlap = 4
 
+// MaxBatch is the Writer's batch when it takes more in one call than the
+// in-process bus gives a Write by default (cdc.Batcher): such a Writer's
+// call is one transaction, so a bus batch of that size is one commit
+// instead of two. Otherwise it is 0, the bus's batch.
+func (p *Pipeline) MaxBatch() int {
+	if p.batch > cdc.DefaultBatchSize {
+		return p.batch
+	}
+	return 0
+}
+
+var _ cdc.Batcher = (*Pipeline)(nil)
+
 // Overlap is how many Writes may run at once: see Write.
 func (p *Pipeline) Overlap() int { return overlap }
 
