@@ -322,28 +322,45 @@ func LinkRecords(ctx context.Context, tx pgx.Tx, links []LinkedRecord) error {
 	if len(links) == 0 {
 		return nil
 	}
+	b := &pgx.Batch{}
+	QueueLinkRecords(b, links)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// QueueLinkRecords queues LinkRecords's statements in b, for a caller
+// that sends them with others in one round trip.
+func QueueLinkRecords(b *pgx.Batch, links []LinkedRecord) {
+	if len(links) == 0 {
+		return
+	}
 	n := len(links)
 	sys, obj, tbl, key, ext, base := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ver := make([]*string, n)
 	for i, l := range links {
 		sys[i], obj[i], tbl[i], key[i], ext[i], base[i], ver[i] = l.Ref.System, l.Ref.Object, l.Ref.Table, l.Ref.Key, l.ExternalID, string(l.Base), l.Version
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM cdcd.links l USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS r(system, object, local_table, local_key, external_id)
+	queueExec(b, "move the links", `DELETE FROM cdcd.links l USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS r(system, object, local_table, local_key, external_id)
 		WHERE l.system = r.system AND l.object = r.object AND l.external_id = r.external_id
-		AND (l.local_table, l.local_key) <> (r.local_table, r.local_key)`, sys, obj, tbl, key, ext); err != nil {
-		return fmt.Errorf("move the links: %w", err)
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, updated_at)
+		AND (l.local_table, l.local_key) <> (r.local_table, r.local_key)`, sys, obj, tbl, key, ext)
+	queueExec(b, "save the links", `INSERT INTO cdcd.links AS l (system, object, local_table, local_key, external_id, base, version, updated_at)
 		SELECT system, object, local_table, local_key, external_id, base::jsonb, version, now()
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS r(system, object, local_table, local_key, external_id, base, version)
 		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
 			external_id = excluded.external_id, base = excluded.base, deleted = false,
 			version = COALESCE(excluded.version, l.version), updated_at = now()`,
 		sys, obj, tbl, key, ext, base, ver)
-	if err != nil {
-		return fmt.Errorf("save the links: %w", err)
+}
+
+// queueExec queues a statement in b whose error, when it fails, says
+// what it did.
+func queueExec(b *pgx.Batch, what, sql string, args ...any) {
+	q := b.Queue(sql, args...)
+	q.Fn = func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // SetLinkVersions does what SetLinkVersion does for each of the system's

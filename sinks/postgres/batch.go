@@ -165,17 +165,22 @@ type ran struct {
 	out outcome
 }
 
+// runSavepoint is the savepoint a run is applied in. The run's last
+// statements release it (see runState.store), in the round trip of its
+// writes.
+const runSavepoint = "cdcd_run"
+
 // applyRun takes the run's records through the apply steps together, in
 // a savepoint of tx. It returns what became of each, and the records to
 // apply on their own (their conflict is open). errOneByOne means the run
 // was rolled back and its records are to be applied one by one; another
 // error that the transaction is lost.
 func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int) ([]ran, []int, error) {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
+	if _, err := tx.Exec(ctx, "SAVEPOINT "+runSavepoint); err != nil {
 		return nil, nil, classify("savepoint", err)
 	}
-	r := &runState{w: w, tx: sp, got: make([]ran, len(run))}
+	r := &runState{w: w, tx: tx, got: make([]ran, len(run))}
+	var err error
 	for _, i := range run {
 		r.changes = append(r.changes, &change{rec: &records[i], held: held[i], object: w.object(&records[i]), id: vendorID(records[i].Event)})
 	}
@@ -184,13 +189,13 @@ func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		if !errors.Is(err, errOneByOne) && !refused(err) && !cdc.IsPermanent(err) && !errors.Is(err, target.ErrNotBatchable) {
 			return nil, nil, classify("apply "+w.cfg.Table, err)
 		}
-		if rbErr := sp.Rollback(ctx); rbErr != nil {
+		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+runSavepoint); rbErr != nil {
 			return nil, nil, classify("roll back to savepoint", rbErr)
 		}
+		if _, rbErr := tx.Exec(ctx, "RELEASE SAVEPOINT "+runSavepoint); rbErr != nil {
+			return nil, nil, classify("release savepoint", rbErr)
+		}
 		return nil, nil, errors.Join(errOneByOne, err)
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return nil, nil, classify("release savepoint", err)
 	}
 	var alone []int
 	for k, g := range r.got {
@@ -437,8 +442,8 @@ func (r *runState) checkConflicts(ctx context.Context) error {
 
 // store writes the changes left to their rows (linked ones by their
 // primary key, the others by their match values), per set of columns
-// in one statement, then links the rows and records the states, each in
-// one statement.
+// in one statement, then links the rows, records the states and
+// releases the run's savepoint, all in one round trip.
 func (r *runState) store(ctx context.Context) error {
 	w := r.w
 	type group struct {
@@ -525,8 +530,11 @@ func (r *runState) store(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := store.LinkRecords(ctx, r.tx, links); err != nil {
+	b := &pgx.Batch{}
+	store.QueueLinkRecords(b, links)
+	if err := w.state.QueueSaveMany(b, keys, states); err != nil {
 		return err
 	}
-	return w.state.SaveMany(ctx, r.tx, keys, states)
+	b.Queue("RELEASE SAVEPOINT " + runSavepoint)
+	return r.tx.SendBatch(ctx, b).Close()
 }

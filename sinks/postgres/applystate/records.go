@@ -145,18 +145,31 @@ func (r Records) SaveMany(ctx context.Context, tx pgx.Tx, keys []string, states 
 	if len(keys) == 0 {
 		return nil
 	}
+	b := &pgx.Batch{}
+	if err := r.QueueSaveMany(b, keys, states); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// QueueSaveMany queues SaveMany's statement in b, for a caller that sends
+// it with others in one round trip.
+func (r Records) QueueSaveMany(b *pgx.Batch, keys []string, states []State) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	versions, events, fields := make([]*time.Time, len(keys)), make([]string, len(keys)), make([]string, len(keys))
 	for i, st := range states {
 		if !st.Version.IsZero() {
 			versions[i] = &st.Version
 		}
-		b, err := encodeFields(st.Fields)
+		enc, err := encodeFields(st.Fields)
 		if err != nil {
 			return fmt.Errorf("encode the applied versions of the columns: %w", err)
 		}
-		events[i], fields[i] = st.EventID, string(b)
+		events[i], fields[i] = st.EventID, string(enc)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO cdcd.apply_state AS s (system, table_name, key, version, event_id, deleted_at, fields)
+	q := b.Queue(`INSERT INTO cdcd.apply_state AS s (system, table_name, key, version, event_id, deleted_at, fields)
 		SELECT $1, $2, k.key, k.version, k.event_id, NULL, k.fields::jsonb
 		FROM unnest($3::text[], $4::timestamptz[], $5::text[], $6::text[]) AS k(key, version, event_id, fields)
 		ON CONFLICT (system, table_name, key) DO UPDATE SET
@@ -165,8 +178,11 @@ func (r Records) SaveMany(ctx context.Context, tx pgx.Tx, keys []string, states 
 			deleted_at = EXCLUDED.deleted_at,
 			fields = EXCLUDED.fields`,
 		r.System, r.Table, keys, versions, events, fields)
-	if err != nil {
-		return fmt.Errorf("record the applied versions: %w", err)
+	q.Fn = func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("record the applied versions: %w", err)
+		}
+		return nil
 	}
 	return nil
 }
