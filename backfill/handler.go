@@ -101,6 +101,7 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	if wait <= 0 {
 		wait = time.Minute
 	}
+	defer h.Merger.Begin()()
 	conn, err := pgwal.Connect(ctx, h.URL)
 	if err != nil {
 		return err

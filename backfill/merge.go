@@ -28,10 +28,14 @@ import (
 // that nothing removes. So the Merger remembers the transaction ids of
 // the changes it saw (the last xidHistory of them), the reader hands each
 // chunk's snapshot over with its rows, and a chunk whose snapshot does not
-// see a transaction streamed before its low watermark emits nothing at
-// its high watermark and is marked stale: it is read again. A transaction
-// streamed after the low watermark needs no such care: the window removes
-// its keys.
+// see a transaction streamed before its low watermark drops that
+// transaction's keys (the stream carried its changes): while a backfill
+// runs (Begin), the Merger keeps the keys of the transactions streamed,
+// up to keyHistory of them. When they are not all known (the transaction
+// began streaming before the backfill, changed a row without a key, or
+// too many keys), the chunk emits nothing at its high watermark and is
+// marked stale: it is read again. A transaction streamed after the low
+// watermark needs no such care: the window removes its keys.
 //
 // The capture stream drives it (it is the reader's pgwal.Snapshots);
 // chunk readers Open, Fill and Wait for chunks from other goroutines.
@@ -47,6 +51,91 @@ type Merger struct {
 	seen    map[uint32]uint64
 	ring    []sighting
 	next    int
+
+	// The keys of the last transactions streamed while a backfill runs
+	// (Begin), up to keyHistory keys, owned by the stream's goroutine.
+	running  atomic.Int32
+	patched  atomic.Uint64
+	keyed    map[uint32]*txnKeys
+	keyLog   []*txnKeys // in stream order
+	keyCount int
+	cur      *txnKeys // the transaction Change last saw
+}
+
+// txnKeys are the keys one transaction changed, as the stream saw them;
+// with whole false, some are not kept (too many, a change without a key, or
+// seen before key history began).
+type txnKeys struct {
+	xid   uint32
+	keys  []tableKey
+	whole bool
+}
+
+// tableKey is one key a transaction changed.
+type tableKey struct {
+	schema, table, key string
+}
+
+// keyHistory bounds the keys the Merger keeps (about 100 bytes each); a
+// transaction of more than keyHistory/4 keeps none.
+const keyHistory = 1 << 16
+
+// Begin tells the Merger a backfill runs until the returned function is
+// called: meanwhile, it keeps the keys each transaction streamed changes,
+// so that a chunk whose snapshot missed one drops them instead of being
+// read again.
+func (m *Merger) Begin() (end func()) {
+	m.running.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { m.running.Add(-1) }) }
+}
+
+// sawKeys records the keys e changed, for its transaction; first tells
+// whether e is the transaction's first change.
+func (m *Merger) sawKeys(e *cdc.Event, first bool) {
+	t := m.cur
+	if t == nil || t.xid != e.TxID || first {
+		t = &txnKeys{xid: e.TxID, whole: first}
+		if m.keyed == nil {
+			m.keyed = make(map[uint32]*txnKeys)
+		}
+		m.keyed[e.TxID] = t
+		m.keyLog = append(m.keyLog, t)
+		m.cur = t
+	}
+	if !t.whole {
+		return
+	}
+	if e.Key == nil {
+		m.forget(t)
+		return
+	}
+	t.keys = append(t.keys, tableKey{e.Schema, e.Table, keyString(e.Key)})
+	m.keyCount++
+	if e.Before != nil {
+		if old := keyOf(e.Before, e.Key); old != "" {
+			t.keys = append(t.keys, tableKey{e.Schema, e.Table, old})
+			m.keyCount++
+		}
+	}
+	if len(t.keys) > keyHistory/4 {
+		m.forget(t)
+	}
+	for (m.keyCount > keyHistory || len(m.keyLog) > xidHistory) && len(m.keyLog) > 0 {
+		old := m.keyLog[0]
+		m.keyLog[0] = nil
+		m.keyLog = m.keyLog[1:]
+		m.keyCount -= len(old.keys)
+		if m.keyed[old.xid] == old {
+			delete(m.keyed, old.xid)
+		}
+	}
+}
+
+// forget drops t's keys: t is no longer whole.
+func (m *Merger) forget(t *txnKeys) {
+	m.keyCount -= len(t.keys)
+	t.keys, t.whole = nil, false
 }
 
 // sighting is a transaction the stream passed, and when.
@@ -87,15 +176,33 @@ func (m *Merger) saw(xid uint32) {
 }
 
 // missed reports whether snap does not see a transaction the stream
-// passed at or before sequence number upTo.
-func (m *Merger) missed(snap *snapshot, upTo uint64) bool {
+// passed at or before sequence number upTo whose keys are not known. The
+// known keys of schema.table that such transactions changed are added
+// to changed: the stream carried those changes, a snapshot row of them
+// is older.
+// It also reports whether snap missed any transaction it could so make up for.
+func (m *Merger) missed(snap *snapshot, upTo uint64, schema, table string, changed map[string]struct{}) (stale, patched bool) {
 	for xid, at := range m.seen {
-		if at <= upTo && !snap.sees(xid) {
-			return true
+		if at > upTo || snap.sees(xid) {
+			continue
+		}
+		t := m.keyed[xid]
+		if t == nil || !t.whole {
+			return true, patched
+		}
+		patched = true
+		for _, k := range t.keys {
+			if k.schema == schema && k.table == table {
+				changed[k.key] = struct{}{}
+			}
 		}
 	}
-	return false
+	return false, patched
 }
+
+// Patched is how many chunks missed a transaction streamed before their
+// low watermark and dropped its keys instead of being read again.
+func (m *Merger) Patched() uint64 { return m.patched.Load() }
 
 // chunk is one read of a table between its watermarks.
 type chunk struct {
@@ -147,7 +254,11 @@ func (m *Merger) closeChunk(c *chunk) {
 
 // Change notes a change the stream hands downstream.
 func (m *Merger) Change(e *cdc.Event) {
+	first := e.TxID != m.lastXid // a transaction's changes come together
 	m.saw(e.TxID)
+	if m.running.Load() > 0 && e.TxID != 0 {
+		m.sawKeys(e, first)
+	}
 	if m.open.Load() == 0 || e.Key == nil {
 		return
 	}
@@ -185,8 +296,12 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 		if !c.low {
 			return out
 		}
-		if c.snap == nil || m.missed(c.snap, c.lowSeq) {
+		if c.snap == nil {
 			c.stale, c.rows = true, nil
+		} else if stale, patched := m.missed(c.snap, c.lowSeq, c.schema, c.table, c.changed); stale {
+			c.stale, c.rows = true, nil
+		} else if patched {
+			m.patched.Add(1)
 		}
 		n := len(out)
 		if n == 0 {

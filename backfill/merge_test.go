@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -66,6 +67,79 @@ func TestWatermarkEmitsTheRowsNotChanged(t *testing.T) {
 		}
 		if txn.n != 4 {
 			t.Fatalf("batch of %d before: the watermark's transaction got %d acks, want 4", before, txn.n)
+		}
+	}
+}
+
+// A chunk whose snapshot missed a transaction streamed before its low
+// watermark drops the transaction's keys of its table when all are known,
+// and is read again otherwise: the transaction began before the backfill
+// did (Begin), or changed more keys than are kept.
+func TestMissedTransactionKeys(t *testing.T) {
+	key := func(id int) cdc.Row {
+		return cdc.Row{{Name: "id", Value: json.RawMessage(strconv.Itoa(id))}}
+	}
+	change := func(m *Merger, xid uint32, table string, ids ...int) {
+		for _, id := range ids {
+			e := cdc.Event{Op: cdc.OpUpdate, Schema: "public", Table: table, TxID: xid, Key: key(id), After: key(id)}
+			m.Change(&e)
+		}
+	}
+	hides := func(xids ...uint32) *snapshot { // sees all before 1000 but xids
+		s := &snapshot{xmax: 1000, xip: map[uint32]struct{}{}}
+		for _, x := range xids {
+			s.xip[x] = struct{}{}
+		}
+		return s
+	}
+	many := make([]int, keyHistory/4+1)
+	for i := range many {
+		many[i] = 1000 + i
+	}
+	for _, c := range []struct {
+		name    string
+		stream  func(m *Merger)
+		hidden  []uint32
+		stale   bool
+		dropped []string
+	}{
+		{"visible", func(m *Merger) { change(m, 10, "items", 1, 2) }, nil, false, nil},
+		{"known keys", func(m *Merger) {
+			change(m, 10, "items", 1, 2)
+			change(m, 11, "other", 3)
+			change(m, 12, "items", 4)
+		}, []uint32{10, 11}, false, []string{"1", "2"}},
+		{"begun before Begin", func(m *Merger) {
+			change(m, 10, "items", 1)
+			end := m.Begin()
+			change(m, 10, "items", 2)
+			end()
+		}, []uint32{10}, true, nil},
+		{"too many keys", func(m *Merger) { change(m, 10, "items", many...) }, []uint32{10}, true, nil},
+	} {
+		m := NewMerger()
+		var end func()
+		if c.name != "begun before Begin" {
+			end = m.Begin()
+		}
+		c.stream(m)
+		changed := map[string]struct{}{}
+		stale, _ := m.missed(hides(c.hidden...), m.seq, "public", "items", changed)
+		if stale != c.stale {
+			t.Errorf("%s: stale %v, want %v", c.name, stale, c.stale)
+		}
+		if !c.stale {
+			var got []string
+			for k := range changed {
+				got = append(got, strings.TrimSuffix(k, "\x00"))
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, c.dropped) {
+				t.Errorf("%s: dropped %v, want %v", c.name, got, c.dropped)
+			}
+		}
+		if end != nil {
+			end()
 		}
 	}
 }

@@ -36,6 +36,11 @@ func (d *Daemon) buildJobs(ctx context.Context, in intake) error {
 			Help: "Backfill chunks read again because their snapshot missed a transaction the stream passed before their low watermark.",
 		})
 		d.metrics.MustRegister(rereads)
+		merger := d.merger
+		d.metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "cdcd_backfill_chunk_missed_commits_total",
+			Help: "Backfill chunks whose snapshot missed a transaction the stream passed before their low watermark, and which dropped its keys instead of being read again.",
+		}, func() float64 { return float64(merger.Patched()) }))
 		h := &backfill.Handler{URL: d.cfg.Postgres.URL, Merger: d.merger, Streaming: d.reader.Streaming, ChunkSize: d.cfg.Jobs.ChunkSize, Rereads: rereads, Log: d.log}
 		r.Handle(backfill.KindBackfill, h)
 		r.Handle(backfill.KindExport, h)
