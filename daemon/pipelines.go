@@ -125,8 +125,13 @@ func (d *Daemon) deliveryPipeline(ctx context.Context, p *config.Pipeline, intak
 		return nil, err
 	}
 	// Every link written is also remembered as a recent write, so that
-	// the system reporting it back is known as an echo.
-	links := echo.Remember(st.Links(), st.RecentWrites())
+	// the system reporting it back is known as an echo: when a pipeline
+	// brings that system's changes in. Nothing reads the recent writes of
+	// another system.
+	var links syncstate.Links = st.Links()
+	if bringsIn(d.cfg, p.To) {
+		links = echo.Remember(links, st.RecentWrites())
+	}
 	if p.Link != nil && p.Link.Column != "" {
 		links = st.LinkBack(links, p.Link.Column)
 	}
@@ -171,4 +176,16 @@ func routes(pls []pipeline, inbound bool) []cdc.Route {
 		}
 	}
 	return rs
+}
+
+// bringsIn reports whether a pipeline of cfg applies the changes of
+// system to a table: only such a pipeline reads the recent writes to the
+// system's records (echo suppression).
+func bringsIn(cfg *config.Config, system string) bool {
+	for _, p := range cfg.Pipelines {
+		if cfg.IsInbound(p) && p.From == system {
+			return true
+		}
+	}
+	return false
 }

@@ -16,7 +16,8 @@
 //	go run ./deploy/bench/outbound -stall 60s -rows 1000000 # memory behind a stalled target
 //
 // -kafka runs cdcd with the Kafka bus (kfake, one broker, in the bench
-// process) instead of the embedded one.
+// process) instead of the embedded one; -linger sets its producer's
+// kafka.batch.linger.
 //
 // It is not a test; docs/benchmarks.md records its results.
 package main
@@ -60,9 +61,10 @@ func main() {
 	steady := flag.Int("steady", 0, "instead of a backlog, insert `n` rows a second (in transactions of n/100 rows every 10 ms) while cdcd runs, for -rows rows, and report the latency from commit to the target's request")
 	pgconf := flag.String("pgconf", "", "more postgresql.conf `lines`, separated by ';'")
 	kafka := flag.Bool("kafka", false, "run cdcd on the Kafka bus (kfake in the bench process) instead of the embedded bus")
+	linger := flag.Duration("linger", 0, "with -kafka, cdcd's kafka.batch.linger (0: cdcd's default)")
 	stall := flag.Duration("stall", 0, "instead of waiting for every request, hold every request for this long and report cdcd's RSS each second meanwhile (memory behind a stalled target with -rows changes behind it)")
 	flag.Parse()
-	o := options{steady: *steady, logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep, kafka: *kafka, stall: *stall}
+	o := options{steady: *steady, logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep, kafka: *kafka, linger: *linger, stall: *stall}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "outbound:", err)
 		os.Exit(1)
@@ -75,7 +77,8 @@ type options struct {
 	stall            time.Duration
 	fsync, keep      bool
 	kafka            bool
-	brokers          string // set when kafka is
+	linger           time.Duration // kafka.batch.linger, when set
+	brokers          string        // set when kafka is
 	cdcdBin, profile string
 	logLevel, pgconf string
 }
@@ -433,6 +436,9 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	cfg := fmt.Sprintf(config, url, slot, pub, listen, o.logLevel, t.url, t.url, o.conc)
 	if o.kafka {
 		cfg += fmt.Sprintf("kafka:\n  brokers: [%q]\n  topic_prefix: %s\n", o.brokers, slot)
+		if o.linger > 0 {
+			cfg += fmt.Sprintf("  batch: {linger: %s}\n", o.linger)
+		}
 	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return measure{}, err
