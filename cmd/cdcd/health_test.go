@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/daemon"
 	"github.com/cdcd-dev/cdcd/health"
 	"github.com/cdcd-dev/cdcd/statuspage"
 	"github.com/cdcd-dev/cdcd/statuspage/browsertest"
@@ -76,28 +74,7 @@ pipelines:
       reason: reason
       action: {expr: "after.state == 'unhealthy' ? 'trigger' : 'resolve'"}
 `, url, addr, api.URL, pd.URL(), pipelineName, pipelineName)
-	path := filepath.Join(t.TempDir(), "cdcd.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run = %v after a clean stop", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("run did not stop")
-		}
-	})
+	ended := runDaemon(t, filepath.Join(t.TempDir(), "cdcd.yaml"), yaml)
 	base := "http://" + addr
 	state := func() health.State {
 		st, err := fetchStatus(context.Background(), base, "rd")
@@ -113,8 +90,8 @@ pipelines:
 	}
 	cdctest.Eventually(t, 60*time.Second, "cdcd to stream, with the pipeline ok", func() bool {
 		select {
-		case err := <-done:
-			t.Fatalf("run ended while starting: %v", err)
+		case <-ended:
+			t.Fatal("run ended while starting")
 		default:
 		}
 		resp, err := http.Get(base + "/readyz")

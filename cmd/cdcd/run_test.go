@@ -22,22 +22,12 @@ func TestRunEmbeddedDefaultStartsAndStops(t *testing.T) {
 	url := pg.CreateDB(t, "app")
 	pg.Exec(t, "app", "CREATE TABLE contacts (id int PRIMARY KEY)")
 	addr := freeAddr(t)
-	path := filepath.Join(t.TempDir(), "cdcd.yaml")
 	yaml := fmt.Sprintf("postgres:\n  url: %q\n  tables: [contacts]\nhttp:\n  listen: %q\nlog:\n  level: warn\n", url, addr)
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
+	ended := runDaemon(t, filepath.Join(t.TempDir(), "cdcd.yaml"), yaml)
 	cdctest.Eventually(t, 30*time.Second, "cdcd to stream from the slot", func() bool {
 		select {
-		case err := <-done:
-			t.Fatalf("run ended while starting: %v", err)
+		case <-ended:
+			t.Fatal("run ended while starting")
 		default:
 		}
 		resp, err := http.Get("http://" + addr + "/readyz")
@@ -47,15 +37,6 @@ func TestRunEmbeddedDefaultStartsAndStops(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run = %v after a clean stop", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop")
-	}
 }
 
 // Regression: when the pipelines could not be built (cdcd's state store
@@ -98,8 +79,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // runDaemon writes yaml to path and runs cdcd on it until the test ends,
-// when it must stop cleanly within 30s.
-func runDaemon(t *testing.T, path, yaml string) {
+// when it must stop cleanly within 30s. The channel it returns is closed
+// if run ends before that.
+func runDaemon(t *testing.T, path, yaml string) <-chan struct{} {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -109,17 +91,19 @@ func runDaemon(t *testing.T, path, yaml string) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, daemon.RoleAll) }()
+	var runErr error
+	ended := make(chan struct{})
+	go func() { runErr = run(ctx, cfg, daemon.RoleAll); close(ended) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run = %v after a clean stop", err)
+		case <-ended:
+			if runErr != nil {
+				t.Errorf("run = %v after a clean stop", runErr)
 			}
 		case <-time.After(30 * time.Second):
 			t.Error("run did not stop within 30s")
 		}
 	})
+	return ended
 }

@@ -3,9 +3,6 @@ package inbound
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -74,56 +71,13 @@ pipelines:
     map: {email: Email, title: Title}
     match: [email]
 `, url, name, listen, sf.URL)
-	path := t.TempDir() + "/cdcd.yaml"
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	daemon := start(t, config, listen)
-	out, err := exec.Command(cdcdBin, "import", "--detach", "-c", path, "salesforce-to-contacts").CombinedOutput()
-	if err != nil {
-		t.Fatalf("cdcd import: %v: %s", err, out)
-	}
-	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
-	if len(f) < 2 || f[0] != "job" {
-		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
-	}
-	job := f[1]
-	processed := func() int {
-		v, _ := strconv.Atoi(query(t, url, `SELECT processed::text FROM cdcd.jobs WHERE id = $1`, job))
-		return v
-	}
-	poll(t, settle, func() error {
-		if p := processed(); p < 750 {
-			return fmt.Errorf("job %s processed %d, waiting for 750", job, p)
+	killedAt := importKilledAndResumed(t, url, config, listen, "salesforce-to-contacts", "salesforce", 750, n, func(job string) {
+		cursor := query(t, url, `SELECT cursor::text FROM cdcd.jobs WHERE id = $1`, job)
+		var c struct{ Next string }
+		if json.Unmarshal([]byte(cursor), &c) != nil || !strings.HasPrefix(c.Next, "bulk:750") {
+			t.Fatalf("cursor at the kill %s, want a query job's", cursor)
 		}
-		return nil
 	})
-	daemon.Kill()
-	killedAt := processed()
-	if killedAt >= n {
-		t.Fatalf("the import was done (%d) before the kill; the test proves nothing", killedAt)
-	}
-	cursor := query(t, url, `SELECT cursor::text FROM cdcd.jobs WHERE id = $1`, job)
-	var c struct{ Next string }
-	if json.Unmarshal([]byte(cursor), &c) != nil || !strings.HasPrefix(c.Next, "bulk:750") {
-		t.Fatalf("cursor at the kill %s, want a query job's", cursor)
-	}
-	daemon.Start()
-	poll(t, 2*settle, func() error {
-		if s := query(t, url, `SELECT status || ' ' || coalesce(error, '') FROM cdcd.jobs WHERE id = $1`, job); strings.TrimSpace(s) != "done" {
-			return fmt.Errorf("job %s is %q", job, s)
-		}
-		return nil
-	})
-	poll(t, settle, func() error {
-		if c := query(t, url, `SELECT count(*)::text FROM contacts`); c != strconv.Itoa(n) {
-			return fmt.Errorf("%s contacts, want %d", c, n)
-		}
-		return nil
-	})
-	if l := query(t, url, `SELECT count(*)::text FROM cdcd.links WHERE system = 'salesforce' AND local_table = 'public.contacts'`); l != strconv.Itoa(n) {
-		t.Fatalf("%s links, want %d", l, n)
-	}
 	for i, title := range titles {
 		bad := query(t, url, `SELECT count(*)::text FROM contacts WHERE substr(email, 2, 4)::int % 6 <> 0
 			AND substr(email, 2, 4)::int % 5 = $1 AND title IS DISTINCT FROM $2`, i, title)

@@ -77,55 +77,7 @@ pipelines:
     map: {email: email, first_name: firstname, last_name: lastname}
     match: [email]
 `, url, name, listen, hub.URL(), hubToken)
-	path := t.TempDir() + "/cdcd.yaml"
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	daemon := start(t, config, listen)
-	// start wrote its own copy; the import command reads this one.
-	out, err := exec.Command(cdcdBin, "import", "--detach", "-c", path, "hubspot-to-contacts").CombinedOutput()
-	if err != nil {
-		t.Fatalf("cdcd import: %v: %s", err, out)
-	}
-	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
-	if len(f) < 2 || f[0] != "job" {
-		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
-	}
-	job := f[1]
-	if _, err := strconv.Atoi(job); err != nil {
-		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
-	}
-	processed := func() int {
-		v, _ := strconv.Atoi(query(t, url, `SELECT processed::text FROM cdcd.jobs WHERE id = $1`, job))
-		return v
-	}
-	poll(t, settle, func() error {
-		if p := processed(); p < 600 {
-			return fmt.Errorf("job %s processed %d, waiting for 600", job, p)
-		}
-		return nil
-	})
-	daemon.Kill()
-	killedAt := processed()
-	if killedAt >= n {
-		t.Fatalf("the import was done (%d) before the kill; the test proves nothing", killedAt)
-	}
-	daemon.Start()
-	poll(t, 2*settle, func() error {
-		if s := query(t, url, `SELECT status || ' ' || coalesce(error, '') FROM cdcd.jobs WHERE id = $1`, job); strings.TrimSpace(s) != "done" {
-			return fmt.Errorf("job %s is %q", job, s)
-		}
-		return nil
-	})
-	poll(t, settle, func() error {
-		if c := query(t, url, `SELECT count(*)::text FROM contacts`); c != strconv.Itoa(n) {
-			return fmt.Errorf("%s contacts, want %d", c, n)
-		}
-		return nil
-	})
-	if l := query(t, url, `SELECT count(*)::text FROM cdcd.links WHERE system = 'hubspot' AND local_table = 'public.contacts'`); l != strconv.Itoa(n) {
-		t.Fatalf("%s links, want %d", l, n)
-	}
+	killedAt := importKilledAndResumed(t, url, config, listen, "hubspot-to-contacts", "hubspot", 600, n, nil)
 	if bad := query(t, url, `SELECT count(*)::text FROM contacts WHERE email LIKE 'c%' AND last_name IS DISTINCT FROM
 		CASE WHEN substr(email, 2, 4)::int % 4 = 0 THEN NULL ELSE e'O''Hara "quoted"\n' END`); bad != "0" {
 		t.Fatalf("%s contacts with the wrong last name", bad)
@@ -156,4 +108,67 @@ pipelines:
 		t.Fatalf("HubSpot received %d writes from cdcd, want only the barrier's: the import echoed back (first: %+v)", len(api), api[:min(3, len(api))])
 	}
 	t.Logf("killed at %d of %d processed; %s contacts written twice", killedAt, n, twice)
+}
+
+// importKilledAndResumed starts cdcd on config, starts an import of
+// pipeline with `cdcd import --detach`, kills cdcd with SIGKILL once the
+// job processed at least killAfter records (fewer than n), calls atKill
+// with the job's id if it is not nil, and starts cdcd again. It returns
+// once the job is done, the table holds n contacts and n links of system:
+// the records processed when cdcd was killed.
+func importKilledAndResumed(t *testing.T, url, config, listen, pipeline, system string, killAfter, n int, atKill func(job string)) int {
+	t.Helper()
+	path := t.TempDir() + "/cdcd.yaml"
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	daemon := start(t, config, listen)
+	// start wrote its own copy; the import command reads this one.
+	out, err := exec.Command(cdcdBin, "import", "--detach", "-c", path, pipeline).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cdcd import: %v: %s", err, out)
+	}
+	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
+	if len(f) < 2 || f[0] != "job" {
+		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
+	}
+	job := f[1]
+	if _, err := strconv.Atoi(job); err != nil {
+		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
+	}
+	processed := func() int {
+		v, _ := strconv.Atoi(query(t, url, `SELECT processed::text FROM cdcd.jobs WHERE id = $1`, job))
+		return v
+	}
+	poll(t, settle, func() error {
+		if p := processed(); p < killAfter {
+			return fmt.Errorf("job %s processed %d, waiting for %d", job, p, killAfter)
+		}
+		return nil
+	})
+	daemon.Kill()
+	killedAt := processed()
+	if killedAt >= n {
+		t.Fatalf("the import was done (%d) before the kill; the test proves nothing", killedAt)
+	}
+	if atKill != nil {
+		atKill(job)
+	}
+	daemon.Start()
+	poll(t, 2*settle, func() error {
+		if s := query(t, url, `SELECT status || ' ' || coalesce(error, '') FROM cdcd.jobs WHERE id = $1`, job); strings.TrimSpace(s) != "done" {
+			return fmt.Errorf("job %s is %q", job, s)
+		}
+		return nil
+	})
+	poll(t, settle, func() error {
+		if c := query(t, url, `SELECT count(*)::text FROM contacts`); c != strconv.Itoa(n) {
+			return fmt.Errorf("%s contacts, want %d", c, n)
+		}
+		return nil
+	})
+	if l := query(t, url, `SELECT count(*)::text FROM cdcd.links WHERE system = $1 AND local_table = 'public.contacts'`, system); l != strconv.Itoa(n) {
+		t.Fatalf("%s links, want %d", l, n)
+	}
+	return killedAt
 }
