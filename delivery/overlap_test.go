@@ -120,18 +120,7 @@ func TestNextWriteOfTheSameRecordWaitsForItsLink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var ofKey1 []delivery.Record
-	for _, r := range v.records() {
-		if r.Key == keyOf(1) {
-			ofKey1 = append(ofKey1, r)
-		}
-	}
-	if len(ofKey1) != 2 || ofKey1[1].ExternalID == "" {
-		t.Errorf("writes of key 1: %+v; want a create, then an update with its external id", ofKey1)
-	}
-	if l, _ := links.Link(refOf(1)); l.LSN != 200 {
-		t.Errorf("key 1 link LSN %v, want 200 (the later change)", l.LSN)
-	}
+	createdThenUpdated(t, v, links, 200)
 }
 
 // A Write waits for the bookkeeping of whichever earlier Write shares a
@@ -160,6 +149,14 @@ func TestWriteWaitsForAnyEarlierWriteOfItsRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	createdThenUpdated(t, v, links, 300)
+}
+
+// createdThenUpdated checks that key 1 was created, then updated with the
+// external id its create got, and that its link is the one of the change
+// at lsn.
+func createdThenUpdated(t *testing.T, v *vendor, links *gatedLinks, lsn cdc.LSN) {
+	t.Helper()
 	var ofKey1 []delivery.Record
 	for _, r := range v.records() {
 		if r.Key == keyOf(1) {
@@ -169,8 +166,8 @@ func TestWriteWaitsForAnyEarlierWriteOfItsRecords(t *testing.T) {
 	if len(ofKey1) != 2 || ofKey1[1].ExternalID == "" {
 		t.Errorf("writes of key 1: %+v; want a create, then an update with its external id", ofKey1)
 	}
-	if l, _ := links.Link(refOf(1)); l.LSN != 300 {
-		t.Errorf("key 1 link LSN %v, want 300 (the later change)", l.LSN)
+	if l, _ := links.Link(refOf(1)); l.LSN != lsn {
+		t.Errorf("key 1 link LSN %v, want %v (the later change)", l.LSN, lsn)
 	}
 }
 
