@@ -114,6 +114,21 @@ func TestSameChangeOnBothSides(t *testing.T) {
 	}
 }
 
+// A timestamp the local row holds in Postgres's text form is the base's
+// vendor form of the same instant: unchanged locally, so the system's
+// change of it and of another field is no conflict.
+func TestTimestampInAnotherTextFormIsUnchanged(t *testing.T) {
+	t.Parallel()
+	in := Input{System: "crm", Fields: []string{"seen", "name"},
+		Base:   vals("seen", `"2026-03-01T07:34:41.123Z"`, "name", `"Ada"`),
+		Local:  Side{Values: vals("seen", `"2026-03-01T07:34:41.123000Z"`, "name", `"Ada"`)},
+		Remote: Side{Values: vals("seen", `"2026-03-02T08:00:00Z"`, "name", `"Bea"`)}}
+	d := Resolve(context.Background(), in, Policy{Rules: chain("manual")}, nil)
+	if len(d.Conflicts) != 0 || !d.Resolved() || keys(d.ToLocal) == nil || len(d.ToLocal) != 2 {
+		t.Fatalf("conflicts %v, to local %v; want none, both fields to local", d.Conflicts, keys(d.ToLocal))
+	}
+}
+
 func TestApply(t *testing.T) {
 	t.Parallel()
 	in := contact(t0, t0)

@@ -3,11 +3,13 @@ package echo
 import (
 	"context"
 	"encoding/json"
+	"time"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/syncstate"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Layers, as the metric's layer label names them.
@@ -161,7 +163,7 @@ func equalValues(a, b any) bool {
 	case string:
 		switch y := b.(type) {
 		case string:
-			return x == y
+			return x == y || sameInstant(x, y)
 		case json.Number:
 			return numberEqual(y, x)
 		case bool:
@@ -193,6 +195,40 @@ func equalValues(a, b any) bool {
 		return true
 	}
 	return false
+}
+
+// instantLayouts are the text forms of a timestamp with a zone that
+// vendors and Postgres print: RFC 3339 (any fraction), Postgres's
+// timestamptz output, and ISO 8601 with a zone without colon (Salesforce).
+var instantLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999Z07",
+}
+
+// sameInstant reports whether a and b are both timestamps with a zone
+// that name the same instant.
+func sameInstant(a, b string) bool {
+	ta, ok := instant(a)
+	if !ok {
+		return false
+	}
+	tb, ok := instant(b)
+	return ok && ta.Equal(tb)
+}
+
+func instant(s string) (time.Time, bool) {
+	if len(s) < 20 || len(s) > 40 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') {
+		return time.Time{}, false
+	}
+	for _, layout := range instantLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func boolText(b bool) string {

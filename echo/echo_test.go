@@ -27,6 +27,14 @@ func TestEqual(t *testing.T) {
 		{`{"a":1}`, map[string]any{"a": 1, "b": 2}, false},
 		{`[1,2]`, []any{2, 1}, false},
 		{`not json`, "not json", false},
+		// One instant in the text forms vendors and Postgres print.
+		{`"2026-03-01T07:34:41.123Z"`, "2026-03-01T07:34:41.123000Z", true},
+		{`"2026-03-01T07:34:41.123Z"`, "2026-03-01 07:34:41.123+00", true},
+		{`"2026-03-01T10:00:00.000+0000"`, "2026-03-01T10:00:00Z", true},
+		{`"2026-03-01T11:00:00+01:00"`, "2026-03-01T10:00:00Z", true},
+		{`"2026-03-01T07:34:41.123Z"`, "2026-03-01T07:34:41.124Z", false},
+		{`"2026-03-01"`, "2026-03-01T00:00:00Z", false},
+		{`"2026-03-01T07:34:41Z"`, "2026-03-01T07:34:41", false}, // no zone: not an instant
 	} {
 		if got := Equal(json.RawMessage(tt.raw), tt.v); got != tt.want {
 			t.Errorf("Equal(%s, %#v) = %v, want %v", tt.raw, tt.v, got, tt.want)
