@@ -39,6 +39,8 @@ func (crmMapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, err
 			fields["name"] = v
 		case "phone":
 			fields["phone"] = v
+		case "seen":
+			fields["deleted_at"] = v
 		}
 	}
 	return syncapi.Record{Fields: fields}, true, nil
