@@ -543,3 +543,27 @@ func TestChunkLimit(t *testing.T) {
 		}
 	}
 }
+
+// Each row's values stay its own, whatever their width: rows wider than
+// what is left of the read's current block (64 KiB) once overwrote the
+// values of the row before them.
+func TestReadRowsKeepsEveryValue(t *testing.T) {
+	r := newRig(t, 300)
+	r.exec(t, `UPDATE public.items SET name = repeat(id::text || '-', 50 + id % 7 * 40)`)
+	want := r.table(t)
+	if len(want) != 300 {
+		t.Fatalf("read %d rows, want 300", len(want))
+	}
+	for k, row := range want {
+		id, _ := row.Get("id")
+		name, _ := row.Get("name")
+		var n int
+		var s string
+		if err := json.Unmarshal(id, &n); err != nil || string(id) != k {
+			t.Fatalf("key %s: id %s", k, id)
+		}
+		if err := json.Unmarshal(name, &s); err != nil || s != strings.Repeat(k+"-", 50+n%7*40) {
+			t.Fatalf("key %s: name %.80s", k, name)
+		}
+	}
+}

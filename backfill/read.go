@@ -226,12 +226,16 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 	var a arena
 	events := make([]cdc.Event, 0, min(limit, 1<<14))
 	lastKey := make([][]byte, len(keyCol))
+	ends := make([]int, len(fds))
 	for rr.NextRow() {
 		vals := rr.Values()
-		buf := a.bytes(len(vals) * 16)
+		hint := len(vals) * 16
+		for _, v := range vals {
+			hint += len(v)
+		}
+		buf := a.bytes(hint)
 		fields := a.fields(len(vals) + len(keyCol))
 		for j, v := range vals {
-			start := len(buf)
 			switch {
 			case v == nil:
 				buf = append(buf, "null"...)
@@ -240,9 +244,16 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 			default:
 				buf = enc.Append(buf, *rules[j], v)
 			}
-			fields[j] = cdc.Field{Name: names[j], Value: buf[start:len(buf):len(buf)]}
+			ends[j] = len(buf)
 		}
 		a.used(buf)
+		// Cut the values once the row is whole: an append past the block's
+		// end moved the row's first values to another array.
+		start := 0
+		for j, end := range ends[:len(vals)] {
+			fields[j] = cdc.Field{Name: names[j], Value: buf[start:end:end]}
+			start = end
+		}
 		key := fields[len(vals):]
 		for i, j := range keyCol {
 			key[i] = fields[j]
