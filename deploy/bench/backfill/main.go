@@ -8,7 +8,7 @@
 // runs, -updates single-row updates of the same table commit; at the end
 // the last event of every key in the file must equal the table's row.
 //
-//	go run ./deploy/bench/backfill [-rows 1000000] [-updates 10000] [-chunk 10000]
+//	go run ./deploy/bench/backfill [-rows 1000000] [-updates 10000] [-chunk 10000] [-pad 0]
 //
 // It is not a test; docs/benchmarks.md records its results.
 package main
@@ -40,10 +40,11 @@ func main() {
 	updates := flag.Int("updates", 10_000, "updates committed while the backfill runs")
 	chunk := flag.Int("chunk", 10000, "jobs.chunk_size")
 	bin := flag.String("cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
+	pad := flag.Int("pad", 0, "bytes of text added to every row (a wider table)")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	level := flag.String("log", "warn", "cdcd's log.level (its log is kept with -keep)")
 	flag.Parse()
-	if err := run(*rows, *updates, *chunk, *bin, *level, *keep); err != nil {
+	if err := run(*rows, *updates, *chunk, *pad, *bin, *level, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "backfill:", err)
 		os.Exit(1)
 	}
@@ -53,7 +54,7 @@ func step(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05")+" "+format+"\n", args...)
 }
 
-func run(rows, updates, chunk int, bin, level string, keep bool) error {
+func run(rows, updates, chunk, pad int, bin, level string, keep bool) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "cdcd-bench-backfill-")
 	if err != nil {
@@ -96,6 +97,14 @@ func run(rows, updates, chunk int, bin, level string, keep bool) error {
 		(ARRAY['Paris','Berlin','Lisbon','Oslo'])[1 + g % 4], (g % 100000) / 100.0, g % 1000,
 		'2026-01-01'::timestamptz + g * interval '1 second', now() FROM generate_series(1, $1) g`, rows); err != nil {
 		return err
+	}
+	if pad > 0 {
+		if _, err := pool.Exec(ctx, `ALTER TABLE items ADD COLUMN pad text`); err != nil {
+			return err
+		}
+		if _, err := pool.Exec(ctx, `UPDATE items SET pad = left(repeat(md5(id::text), $1 / 32 + 1), $1)`, pad); err != nil {
+			return err
+		}
 	}
 	if _, err := pool.Exec(ctx, `VACUUM ANALYZE items`); err != nil {
 		return err
