@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/conflict"
 	"github.com/cdcd-dev/cdcd/store"
 	"github.com/cdcd-dev/cdcd/syncstate"
@@ -131,9 +133,9 @@ func (l links) linked(object, id, localKey string, old *link, fields map[string]
 		maps.Copy(base, old.base)
 	}
 	for name, v := range fields {
-		base[name] = v // json.RawMessage encodes as itself
+		base[name] = v
 	}
-	b, err := json.Marshal(base)
+	b, err := encodeBase(base)
 	if err != nil {
 		return store.LinkedRecord{}, fmt.Errorf("encode the link's base: %w", err)
 	}
@@ -145,6 +147,38 @@ func (l links) linked(object, id, localKey string, old *link, fields map[string]
 	}
 	ref := syncstate.LinkRef{System: l.system, Object: object, Table: l.table, Key: localKey}
 	return store.LinkedRecord{Ref: ref, ExternalID: id, Base: b, Version: version}, nil
+}
+
+// encodeBase writes a base as a JSON object, fields in order. The
+// change's values (json.RawMessage) are written as they came, once known
+// to be JSON; only the values kept from the old base are encoded with
+// reflection. Every applied change writes one.
+func encodeBase(base map[string]any) ([]byte, error) {
+	b := append(make([]byte, 0, 2+32*len(base)), '{')
+	for i, name := range slices.Sorted(maps.Keys(base)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(cdc.AppendJSONString(b, name), ':')
+		switch v := base[name].(type) {
+		case json.RawMessage:
+			if v == nil {
+				b = append(b, "null"...)
+				break
+			}
+			if !json.Valid(v) {
+				return nil, fmt.Errorf("the value of field %q is not JSON", name)
+			}
+			b = append(b, v...)
+		default:
+			enc, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, enc...)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // touch moves the link's version to at when that is later: the system's

@@ -8,6 +8,8 @@ package applystate
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cdcd-dev/cdcd/cdc"
@@ -77,16 +79,27 @@ func (st State) With(s Stamp, newer bool, cols map[string]any, deleted bool) Sta
 // stampJSON is how a column's stamp is kept: [version, event id].
 type stampJSON [2]string
 
+// encodeFields writes the stamps as {"column": [version, event id], …},
+// columns in order, without reflection: every applied change writes one
+// per column.
 func encodeFields(fields map[string]Stamp) ([]byte, error) {
-	out := make(map[string]stampJSON, len(fields))
-	for c, s := range fields {
-		var v string
-		if !s.Version.IsZero() {
-			v = s.Version.UTC().Format(time.RFC3339Nano)
+	b := make([]byte, 0, 2+len(fields)*64)
+	b = append(b, '{')
+	for i, c := range slices.Sorted(maps.Keys(fields)) {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		out[c] = stampJSON{v, s.EventID}
+		s := fields[c]
+		b = cdc.AppendJSONString(b, c)
+		b = append(b, ':', '[', '"')
+		if !s.Version.IsZero() {
+			b = s.Version.UTC().AppendFormat(b, time.RFC3339Nano)
+		}
+		b = append(b, '"', ',')
+		b = cdc.AppendJSONString(b, s.EventID)
+		b = append(b, ']')
 	}
-	return json.Marshal(out)
+	return append(b, '}'), nil
 }
 
 func decodeFields(b []byte) (map[string]Stamp, error) {
@@ -95,14 +108,19 @@ func decodeFields(b []byte) (map[string]Stamp, error) {
 		return nil, err
 	}
 	out := make(map[string]Stamp, len(in))
+	var text string // the columns of a change share its version: parsed once
+	var parsed time.Time
 	for c, x := range in {
 		var s Stamp
 		if x[0] != "" {
-			t, err := time.Parse(time.RFC3339Nano, x[0])
-			if err != nil {
-				return nil, err
+			if x[0] != text {
+				t, err := time.Parse(time.RFC3339Nano, x[0])
+				if err != nil {
+					return nil, err
+				}
+				text, parsed = x[0], t
 			}
-			s.Version = t
+			s.Version = parsed
 		}
 		s.EventID = x[1]
 		out[c] = s

@@ -1,7 +1,9 @@
 package applystate
 
 import (
+	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -71,6 +73,35 @@ func TestStateWith(t *testing.T) {
 	gone := next.With(at(7, "e7"), true, nil, true)
 	if gone.Version != at(7, "").Version || gone.EventID != "e7" || len(gone.Fields) != 0 {
 		t.Fatalf("after a delete: %+v", gone)
+	}
+}
+
+// The stamps encode as encoding/json would write them, whatever the
+// column names and event ids hold.
+func TestFieldsEncodeAsJSON(t *testing.T) {
+	t.Parallel()
+	in := map[string]Stamp{"name": at(5, "e5"), "phone": {EventID: "no time"}, `q"uo\te`: at(6, "tab\tnew\nline"),
+		"<html>&": at(7, "bad \xff utf8"), "é": {Version: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600)), EventID: "\x01"}}
+	got, err := encodeFields(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]stampJSON{}
+	for c, s := range in {
+		var v string
+		if !s.Version.IsZero() {
+			v = s.Version.UTC().Format(time.RFC3339Nano)
+		}
+		want[c] = stampJSON{v, s.EventID}
+	}
+	wantJSON, _ := json.Marshal(want)
+	var a, b any
+	if err := json.Unmarshal(got, &a); err != nil {
+		t.Fatalf("%s: %v", got, err)
+	}
+	_ = json.Unmarshal(wantJSON, &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("encoded %s, encoding/json writes %s", got, wantJSON)
 	}
 }
 
