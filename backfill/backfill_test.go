@@ -515,7 +515,7 @@ func TestMergerHistory(t *testing.T) {
 // chunks, and a chunk cut short that way is not taken for the last one.
 func TestBackfillOfWideRowsReadsEveryRow(t *testing.T) {
 	r := newRig(t, 60)
-	// 60 rows of 1 MiB: chunks of 15 after the first (chunk_size 100).
+	// 60 rows of 1 MiB: chunks of 7 after the first (chunk_size 100).
 	r.exec(t, `UPDATE public.items SET name = repeat('x', 1 << 20)`)
 	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
 	done := r.wait(t, j.ID, jobs.Done)
@@ -533,9 +533,9 @@ func TestChunkLimit(t *testing.T) {
 	}{
 		{0, 0, 10000},               // nothing read: chunk_size
 		{10000, 10000 * 300, 10000}, // narrow rows: chunk_size
-		{100, 100 << 20, 15},        // 1 MiB rows: 15 fit in 16 MiB
+		{100, 100 << 20, 7},         // 1 MiB rows: 7 fit in 8 MiB
 		{1, 64 << 20, 1},            // a row wider than the budget: one at a time
-		{10000, 10000 * 4096, 4095}, // 4 KiB rows
+		{10000, 10000 * 4096, 2047}, // 4 KiB rows
 	} {
 		got := chunkLimit(10000, &chunkRead{n: c.n, bytes: c.bytes})
 		if got != c.want {

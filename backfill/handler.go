@@ -235,7 +235,7 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 // chunkBytes bounds the values a chunk holds: a chunk of wide rows is
 // cut to fewer rows than chunk_size (a chunk is held in memory, two at
 // a time, and several times over on its way to the sinks).
-const chunkBytes = 16 << 20
+const chunkBytes = 8 << 20
 
 // chunkLimit is how many rows to read in the chunk after c: size, or as
 // many rows as fit in chunkBytes if c's rows were as wide.
