@@ -122,6 +122,13 @@ func (d *Daemon) buildConsumers(pls []pipeline) error {
 // kafkaConfig is the bus's Kafka configuration.
 func kafkaConfig(cfg *config.Config, source cdc.SourceInfo) kafkabus.Config {
 	k := cfg.Kafka
+	// The config's defaults are filled in, so a zero linger was asked for:
+	// send at once. The bus (and kafka-go's writer) would take zero for
+	// its default; a microsecond sends a batch as soon as it has a message.
+	linger := k.Batch.Linger
+	if linger == 0 {
+		linger = time.Microsecond
+	}
 	return kafkabus.Config{
 		Brokers:           k.Brokers,
 		TopicPrefix:       k.TopicPrefix,
@@ -131,7 +138,7 @@ func kafkaConfig(cfg *config.Config, source cdc.SourceInfo) kafkabus.Config {
 		ReplicationFactor: k.Topics.ReplicationFactor,
 		BatchSize:         k.Batch.Size,
 		BatchBytes:        k.Batch.Bytes,
-		Linger:            k.Batch.Linger,
+		Linger:            linger,
 		BufferEvents:      k.Buffer.Events,
 		BufferBytes:       k.Buffer.Bytes,
 		Compression:       k.Compression,

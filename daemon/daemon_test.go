@@ -3,10 +3,15 @@ package daemon
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/config"
 )
 
@@ -32,5 +37,30 @@ func TestParseRole(t *testing.T) {
 	var ce *ConfigError
 	if _, err := ParseRole("writer"); !errors.As(err, &ce) {
 		t.Errorf("ParseRole(writer) = %v, want a config error", err)
+	}
+}
+
+// batch.linger: 0 sends at once, as docs/config.md says; it was taken
+// for the bus's 5 ms default.
+func TestKafkaLingerZeroSendsAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"kafka: {brokers: [\"k:9092\"]}\n", 5 * time.Millisecond},
+		{"kafka: {brokers: [\"k:9092\"], batch: {linger: 0}}\n", time.Microsecond},
+		{"kafka: {brokers: [\"k:9092\"], batch: {linger: 20ms}}\n", 20 * time.Millisecond},
+	} {
+		path := filepath.Join(t.TempDir(), "cdcd.yaml")
+		if err := os.WriteFile(path, []byte("postgres: {url: postgres://x/y, tables: [t]}\n"+tt.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path, Components())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kafkaConfig(cfg, cdc.SourceInfo{}).Linger; got != tt.want {
+			t.Errorf("%s: linger %v, want %v", strings.TrimSpace(tt.yaml), got, tt.want)
+		}
 	}
 }
