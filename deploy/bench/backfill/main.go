@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
@@ -256,57 +257,57 @@ func waitCaughtUp(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration
 	return fmt.Errorf("slot not confirmed at %s after %s", target, timeout)
 }
 
-// check compares the last event of each key in the file with the table:
-// it returns the rows read by the backfill and the keys that differ.
+// check compares the last event of each key in the file with the table,
+// every column (the events' values are read into the table's types by
+// Postgres): it returns the rows read by the backfill and the keys whose
+// last event differs from their row, or that have none.
 func check(ctx context.Context, pool *pgxpool.Pool, path string) (reads, mismatched int, err error) {
-	type row struct {
-		Qty  int     `json:"qty"`
-		City *string `json:"city"`
-	}
-	last := map[int64]row{}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE seen (seq bigint, id bigint, after jsonb)`); err != nil {
+		return 0, 0, err
+	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var e struct {
-			Op    string `json:"op"`
-			After struct {
-				ID int64 `json:"id"`
-				row
-			} `json:"after"`
+	var seq int64
+	var e struct {
+		Op    string          `json:"op"`
+		After json.RawMessage `json:"after"`
+	}
+	var key struct {
+		ID int64 `json:"id"`
+	}
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"seen"}, []string{"seq", "id", "after"}, pgx.CopyFromFunc(func() ([]any, error) {
+		if !sc.Scan() {
+			return nil, sc.Err()
 		}
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return 0, 0, err
+			return nil, err
+		}
+		if err := json.Unmarshal(e.After, &key); err != nil {
+			return nil, err
 		}
 		if e.Op == "r" {
 			reads++
 		}
-		last[e.After.ID] = e.After.row
-	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, err
-	}
-	rs, err := pool.Query(ctx, `SELECT id, qty, city FROM items`)
+		seq++
+		return []any{seq, key.ID, string(e.After)}, nil
+	}))
 	if err != nil {
 		return 0, 0, err
 	}
-	defer rs.Close()
-	for rs.Next() {
-		var id int64
-		var r row
-		if err := rs.Scan(&id, &r.Qty, &r.City); err != nil {
-			return 0, 0, err
-		}
-		got, ok := last[id]
-		if !ok || got.Qty != r.Qty || (got.City == nil) != (r.City == nil) || (got.City != nil && *got.City != *r.City) {
-			mismatched++
-		}
-	}
-	return reads, mismatched, rs.Err()
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM items i
+		LEFT JOIN (SELECT DISTINCT ON (id) id, after FROM seen ORDER BY id, seq DESC) s ON s.id = i.id
+		WHERE s.id IS NULL OR jsonb_populate_record(NULL::items, s.after) IS DISTINCT FROM i`).Scan(&mismatched)
+	return reads, mismatched, err
 }
 
 func waitReady(addr string, timeout time.Duration) error {
