@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ type Postgres struct {
 	dir    string
 	binDir string
 	asUser []string // command prefix to run as the postgres OS user, when root
+	// watchdog stops the server once this process is gone without Destroy.
+	watchdog *os.Process
 }
 
 // PostgresBinDir finds the directory holding initdb and pg_ctl: $PG_BINDIR,
@@ -116,11 +119,28 @@ func NewPostgres(settings ...string) (*Postgres, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	p.watch()
 	if err := p.Start(); err != nil {
 		p.Destroy()
 		return nil, err
 	}
 	return p, nil
+}
+
+// watch starts a process of its own that stops the server and removes its
+// files once this process has ended without Destroy: a test binary killed
+// by its timeout, a fuzzing worker stopped at the end of its fuzztime. A
+// server must not outlive its test.
+func (p *Postgres) watch() {
+	stop := strings.Join(append(append([]string{}, p.asUser...), filepath.Join(p.binDir, "pg_ctl")), " ")
+	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 1; done; %s -D '%s' -m immediate stop >/dev/null 2>&1; rm -rf '%s'`,
+		os.Getpid(), stop, p.dataDir(), p.dir)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not stopped by the test's process group
+	if cmd.Start() == nil {
+		p.watchdog = cmd.Process
+		go cmd.Wait()
+	}
 }
 
 func (p *Postgres) dataDir() string { return filepath.Join(p.dir, "data") }
@@ -170,6 +190,9 @@ func (p *Postgres) Stop(mode string) error {
 func (p *Postgres) Destroy() {
 	_ = p.Stop("immediate")
 	os.RemoveAll(p.dir)
+	if p.watchdog != nil {
+		_ = p.watchdog.Kill()
+	}
 }
 
 // URL is a connection string for the database as the postgres superuser.
