@@ -6,8 +6,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
 // cpuWatch follows, while a reader runs, the CPU time of the walsender

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
 // bench holds what every workload shares.
@@ -117,13 +118,13 @@ func run(ctx context.Context, o options) (err error) {
 		b.cdcdBin = cdcdBin
 	} else {
 		b.cdcdBin = filepath.Join(b.dir, "cdcd")
-		step(" building cdcd")
+		proc.Step(" building cdcd")
 		if out, err := exec.CommandContext(ctx, "go", "build", "-o", b.cdcdBin, "github.com/cdcd-dev/cdcd/cmd/cdcd").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build cdcd: %v: %s", err, out)
 		}
 	}
 
-	step(" starting Postgres and kfake")
+	proc.Step(" starting Postgres and kfake")
 	if b.pg, err = cdctest.NewPostgres("max_wal_size = 8GB"); err != nil {
 		return err
 	}
@@ -162,14 +163,14 @@ func run(ctx context.Context, o options) (err error) {
 		if !strings.Contains(only, w.name) {
 			continue
 		}
-		step("(%s) %s", w.name, w.title)
+		proc.Step("(%s) %s", w.name, w.title)
 		m, err := b.measure(ctx, w)
 		if err != nil {
 			return fmt.Errorf("workload %s: %w", w.name, err)
 		}
 		results = append(results, m)
 	}
-	env.loadEnd = loadAvg()
+	env.loadEnd = proc.LoadAvg()
 	report(os.Stdout, env, results, blackhole)
 	return nil
 }
@@ -203,19 +204,19 @@ func (b *bench) measure(ctx context.Context, w workload) (m measurement, err err
 	if err := b.conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&end); err != nil {
 		return m, err
 	}
-	step("    %d changes written in %.1f s; WAL ends at %s", m.changes, time.Since(began).Seconds(), end)
+	proc.Step("    %d changes written in %.1f s; WAL ends at %s", m.changes, time.Since(began).Seconds(), end)
 
 	readers := []func() error{
 		func() (err error) {
 			m.recv, err = b.recvlogical(ctx, pgSlot, pub, end)
-			step("    pg_recvlogical: %.2f s", m.recv.elapsed.Seconds())
+			proc.Step("    pg_recvlogical: %.2f s", m.recv.elapsed.Seconds())
 			return err
 		},
 		func() (err error) {
 			m.cdcd, err = b.cdcd(ctx, w, cdcdSlot, pub, end)
-			step("    cdcd: %.2f s", m.cdcd.elapsed.Seconds())
+			proc.Step("    cdcd: %.2f s", m.cdcd.elapsed.Seconds())
 			if b.noop != nil {
-				step("    http pipeline: %d requests delivered by then", b.noop.requests.Swap(0))
+				proc.Step("    http pipeline: %d requests delivered by then", b.noop.requests.Swap(0))
 			}
 			return err
 		},
@@ -245,8 +246,4 @@ func (b *bench) dropSlot(ctx context.Context, slot string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func step(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
 // environment describes the machine the figures were taken on.
@@ -22,7 +24,7 @@ type environment struct {
 }
 
 func (b *bench) environment(ctx context.Context) (environment, error) {
-	env := environment{cpus: runtime.NumCPU(), memory: memTotal(), loadStart: loadAvg()}
+	env := environment{cpus: runtime.NumCPU(), memory: memTotal(), loadStart: proc.LoadAvg()}
 	err := b.conn.QueryRow(ctx, "SHOW server_version").Scan(&env.postgres)
 	return env, err
 }
@@ -43,19 +45,6 @@ func memTotal() string {
 		}
 	}
 	return "?"
-}
-
-// loadAvg is the 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // report prints the command, the machine and one line per workload.

@@ -51,10 +51,6 @@ func main() {
 	}
 }
 
-func step(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05")+" "+format+"\n", args...)
-}
-
 func run(rows, updates, chunk, pad int, bin, level string, keep bool) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "cdcd-bench-backfill-")
@@ -68,12 +64,12 @@ func run(rows, updates, chunk, pad int, bin, level string, keep bool) error {
 	}
 	if bin == "" {
 		bin = filepath.Join(dir, "cdcd")
-		step("building cdcd")
+		proc.Step("building cdcd")
 		if out, err := exec.Command("go", "build", "-o", bin, "github.com/cdcd-dev/cdcd/cmd/cdcd").CombinedOutput(); err != nil {
 			return fmt.Errorf("build cdcd: %v\n%s", err, out)
 		}
 	}
-	step("starting Postgres")
+	proc.Step("starting Postgres")
 	pg, err := cdctest.NewPostgres()
 	if err != nil {
 		return err
@@ -88,7 +84,7 @@ func run(rows, updates, chunk, pad int, bin, level string, keep bool) error {
 		return err
 	}
 	defer pool.Close()
-	step("loading %d rows", rows)
+	proc.Step("loading %d rows", rows)
 	if _, err := pool.Exec(ctx, `CREATE TABLE items (
 		id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL, city text,
 		price numeric(12,2) NOT NULL, qty integer NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)`); err != nil {
@@ -111,7 +107,7 @@ func run(rows, updates, chunk, pad int, bin, level string, keep bool) error {
 		return err
 	}
 
-	step("COPY (SELECT * FROM items ORDER BY id) TO STDOUT into /dev/null")
+	proc.Step("COPY (SELECT * FROM items ORDER BY id) TO STDOUT into /dev/null")
 	var copyTime time.Duration
 	for range 2 { // the better of two: the first may pay for a cold cache
 		d, err := copyOut(ctx, pool)
@@ -156,7 +152,7 @@ pipelines:
 		return err
 	}
 
-	step("backfill with %d concurrent updates", updates)
+	proc.Step("backfill with %d concurrent updates", updates)
 	if b, err := exec.Command(bin, "backfill", "items-to-archive", "--detach", "-c", config).CombinedOutput(); err != nil {
 		return fmt.Errorf("cdcd backfill: %v\n%s", err, b)
 	}
@@ -193,11 +189,11 @@ pipelines:
 	if err != nil {
 		return err
 	}
-	step("waiting for the updates to reach the file")
+	proc.Step("waiting for the updates to reach the file")
 	if err := waitCaughtUp(ctx, pool, time.Minute); err != nil {
 		return err
 	}
-	step("checking the file against the table")
+	proc.Step("checking the file against the table")
 	reads, mismatched, err := check(ctx, pool, out)
 	if err != nil {
 		return err

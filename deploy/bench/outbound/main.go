@@ -104,7 +104,7 @@ func run(ctx context.Context, o options) error {
 	bin := o.cdcdBin
 	if bin == "" {
 		bin = filepath.Join(dir, "cdcd")
-		step("building cdcd")
+		proc.Step("building cdcd")
 		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/cdcd-dev/cdcd/cmd/cdcd").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build cdcd: %v: %s", err, out)
 		}
@@ -116,7 +116,7 @@ func run(ctx context.Context, o options) error {
 	if o.pgconf != "" {
 		settings = append(settings, strings.Split(o.pgconf, ";")...)
 	}
-	step("starting Postgres (fsync %v)", o.fsync)
+	proc.Step("starting Postgres (fsync %v)", o.fsync)
 	pg, err := cdctest.NewPostgres(settings...)
 	if err != nil {
 		return err
@@ -134,7 +134,7 @@ func run(ctx context.Context, o options) error {
 	tgt := startTarget()
 	defer tgt.close()
 	if o.kafka {
-		step("starting kfake")
+		proc.Step("starting kfake")
 		k, err := kfake.NewCluster(kfake.NumBrokers(1))
 		if err != nil {
 			return fmt.Errorf("start kfake: %w", err)
@@ -143,17 +143,17 @@ func run(ctx context.Context, o options) error {
 		o.brokers = k.ListenAddrs()[0]
 	}
 
-	loadStart := loadAvg()
+	loadStart := proc.LoadAvg()
 	var lines []line
 	for i := 1; i <= o.runs; i++ {
 		var l line
 		if o.steady == 0 && o.stall == 0 {
-			step("run %d: plain client, %d requests, %d goroutines", i, o.rows, o.conc)
+			proc.Step("run %d: plain client, %d requests, %d goroutines", i, o.rows, o.conc)
 			if l.plain, err = plainClient(ctx, tgt, o.rows, o.conc); err != nil {
 				return err
 			}
 		}
-		step("run %d: cdcd, %d rows", i, o.rows)
+		proc.Step("run %d: cdcd, %d rows", i, o.rows)
 		db := fmt.Sprintf("outbound_%d", i)
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 			return err
@@ -164,19 +164,19 @@ func run(ctx context.Context, o options) error {
 		if o.steady > 0 {
 			ls := l.cdcd.latencies
 			fmt.Printf("run %d (%s): %d rows at %d/s: latency from insert to the target's request p50 %v, p99 %v, max %v; peak RSS %.0f MiB; load avg %s\n",
-				i, o.bus(), o.rows, o.steady, quantile(ls, 0.5), quantile(ls, 0.99), quantile(ls, 1), float64(l.cdcd.peakRSS)/(1<<20), loadAvg())
+				i, o.bus(), o.rows, o.steady, quantile(ls, 0.5), quantile(ls, 0.99), quantile(ls, 1), float64(l.cdcd.peakRSS)/(1<<20), proc.LoadAvg())
 			continue
 		}
 		if o.stall > 0 {
 			fmt.Printf("run %d (%s): %d rows behind a target holding every request for %v: RSS each second (MiB): %s; peak RSS %.0f MiB; load avg %s\n",
-				i, o.bus(), o.rows, o.stall, mib(l.cdcd.rss), float64(l.cdcd.peakRSS)/(1<<20), loadAvg())
+				i, o.bus(), o.rows, o.stall, mib(l.cdcd.rss), float64(l.cdcd.peakRSS)/(1<<20), proc.LoadAvg())
 			continue
 		}
-		step("run %d: plain client again", i)
+		proc.Step("run %d: plain client again", i)
 		if l.plainAfter, err = plainClient(ctx, tgt, o.rows, o.conc); err != nil {
 			return err
 		}
-		l.load = loadAvg()
+		l.load = proc.LoadAvg()
 		lines = append(lines, l)
 	}
 	if o.steady == 0 && o.stall == 0 {
@@ -604,7 +604,7 @@ func insertSteadily(ctx context.Context, conn *pgx.Conn, t *target, slot string,
 	t.reset()
 	per := max(perSecond/100, 1)
 	began := time.Now()
-	defer func() { step("inserted %d rows at %.0f/s", rows, float64(rows)/time.Since(began).Seconds()) }()
+	defer func() { proc.Step("inserted %d rows at %.0f/s", rows, float64(rows)/time.Since(began).Seconds()) }()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for next := 1; next <= rows; next += per {
@@ -639,20 +639,4 @@ func dropSlot(ctx context.Context, conn *pgx.Conn, slot string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func step(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

@@ -77,3 +77,22 @@ func Tail(path string) string {
 	}
 	return string(b)
 }
+
+// LoadAvg is the machine's 1, 5 and 15 minute load averages, "?" when
+// unknown: every figure a bench prints goes with it.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// Step prints a bench's progress line, with the time, to standard error.
+func Step(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

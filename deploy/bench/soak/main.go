@@ -82,7 +82,7 @@ func run(ctx context.Context, o options) error {
 	inN := o.changes - outN
 	planned := time.Duration(float64(o.changes) / float64(o.outRate+o.inRate) * float64(time.Second))
 	if warm := planned / 5; warm < o.window+o.window/10 {
-		step("warning: the warm-up (first 20%%, %s) is shorter than a window and its pruning (%s): tables cannot be flat by then", warm.Round(time.Second), o.window+o.window/10)
+		proc.Step("warning: the warm-up (first 20%%, %s) is shorter than a window and its pruning (%s): tables cannot be flat by then", warm.Round(time.Second), o.window+o.window/10)
 	}
 	dir, err := os.MkdirTemp("", "cdcd-soak-")
 	if err != nil {
@@ -96,7 +96,7 @@ func run(ctx context.Context, o options) error {
 	bin := o.cdcdBin
 	if bin == "" {
 		bin = filepath.Join(dir, "cdcd")
-		step("building cdcd")
+		proc.Step("building cdcd")
 		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/cdcd-dev/cdcd/cmd/cdcd").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build cdcd: %v: %s", err, out)
 		}
@@ -105,7 +105,7 @@ func run(ctx context.Context, o options) error {
 	if o.fsync {
 		settings = []string{"fsync = on", "synchronous_commit = on", "full_page_writes = on"}
 	}
-	step("starting Postgres (fsync %v)", o.fsync)
+	proc.Step("starting Postgres (fsync %v)", o.fsync)
 	pg, err := cdctest.NewPostgres(settings...)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func run(ctx context.Context, o options) error {
 	defer logFile.Close()
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	step("starting cdcd")
+	proc.Step("starting cdcd")
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -162,11 +162,11 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath))
 	}
 
-	loadStart := loadAvg()
+	loadStart := proc.LoadAvg()
 	out := newOutbound(o.keys)
 	in := newInbound(o.inKeys, "http://"+listen+"/webhooks/erp")
 	smp := &sampler{pid: cmd.Process.Pid, tgt: tgt, out: out, in: in}
-	step("driving %d outbound changes at %d/s and %d inbound at %d/s (about %s), sampling every %s", outN, o.outRate, inN, o.inRate, planned.Round(time.Second), o.sample)
+	proc.Step("driving %d outbound changes at %d/s and %d inbound at %d/s (about %s), sampling every %s", outN, o.outRate, inN, o.inRate, planned.Round(time.Second), o.sample)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	g, gctx := errgroup.WithContext(loadCtx)
@@ -189,7 +189,7 @@ func run(ctx context.Context, o options) error {
 				return err
 			}
 			loadEnd = time.Since(began)
-			step("load driven in %s", loadEnd.Round(time.Second))
+			proc.Step("load driven in %s", loadEnd.Round(time.Second))
 		case err := <-exited:
 			return fmt.Errorf("cdcd exited: %v\n%s", err, proc.Tail(logPath))
 		case <-tick.C:
@@ -203,7 +203,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	// Drain: the target and public.orders must reach what was sent.
-	step("waiting for every change to arrive")
+	proc.Step("waiting for every change to arrive")
 	deadline := time.Now().Add(5 * time.Minute)
 	var missing error
 	for {
@@ -226,7 +226,7 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("machine:  %d CPUs, %s/%s; PostgreSQL %s (fsync %v, autovacuum defaults), %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, version, o.fsync, runtime.Version())
 	fmt.Printf("workload: %d outbound changes at %d/s (%d live items), %d inbound at %d/s (%d live orders, %d events a delivery); retention windows and tombstone_ttl %s\n",
 		outN, o.outRate, o.keys, inN, o.inRate, o.inKeys, max(o.inRate/10, 1), o.window)
-	fmt.Printf("load avg: %s at start, %s at the end; load driven in %s (%.0f changes/s)\n\n", loadStart, loadAvg(), loadEnd.Round(time.Second), float64(o.changes)/loadEnd.Seconds())
+	fmt.Printf("load avg: %s at start, %s at the end; load driven in %s (%.0f changes/s)\n\n", loadStart, proc.LoadAvg(), loadEnd.Round(time.Second), float64(o.changes)/loadEnd.Seconds())
 	smp.report(os.Stdout)
 	flat := smp.verdict(os.Stdout, loadEnd)
 	fmt.Println()
@@ -312,20 +312,4 @@ func waitStreaming(ctx context.Context, conn *pgx.Conn, exited <-chan error) err
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func step(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

@@ -38,7 +38,7 @@ type sampler struct {
 // take notes the tables of schema cdcd, from the catalog, and cdcd's RSS.
 func (s *sampler) take(ctx context.Context, conn *pgx.Conn, at time.Duration, loading bool) error {
 	smp := sample{at: at, loading: loading, outSent: s.out.sent.Load(), outSeen: s.tgt.requests(), inSent: s.in.sent.Load(),
-		rows: map[string]int64{}, sizes: map[string]int64{}, loadAvg1: strings.Fields(loadAvg() + " ?")[0]}
+		rows: map[string]int64{}, sizes: map[string]int64{}, loadAvg1: strings.Fields(proc.LoadAvg() + " ?")[0]}
 	var err error
 	if smp.rss, err = proc.RSS(s.pid); err != nil {
 		return fmt.Errorf("cdcd's RSS: %w", err)
@@ -74,7 +74,7 @@ func (s *sampler) progress() {
 			tables = append(tables, fmt.Sprintf("%s %d/%s", t, c.rows[t], kib(c.sizes[t])))
 		}
 	}
-	step("%4.0fs out %d sent %d delivered, in %d sent; RSS %s; %s", c.at.Seconds(), c.outSent, c.outSeen, c.inSent, mib(c.rss), strings.Join(tables, ", "))
+	proc.Step("%4.0fs out %d sent %d delivered, in %d sent; RSS %s; %s", c.at.Seconds(), c.outSent, c.outSeen, c.inSent, mib(c.rss), strings.Join(tables, ", "))
 }
 
 // report prints, at about ten moments spread over the run, every
