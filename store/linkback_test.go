@@ -2,11 +2,15 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 )
 
 func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
@@ -102,4 +106,59 @@ func slotChanges(t *testing.T, url, slot string) string {
 		t.Fatal(err)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Regression: since a group's bookkeeping became one transaction (InTx),
+// the link-back ran in a transaction of its own on a second connection
+// while InTx's held the first: as many pipelines settling at once as the
+// pool has connections (4 by default on a 2-core host) waited for each
+// other forever, and a group rolled back (its dead letters not stored, a
+// crash before the commit) left the ids written back without their links.
+// Within InTx the link-back is now part of its transaction.
+func TestLinkBackWithinInTx(t *testing.T) {
+	url := newDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, url+"&pool_max_conns=1", zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	execSQL(t, url, `CREATE TABLE public.contacts (id bigint PRIMARY KEY, hubspot_id text)`)
+	execSQL(t, url, `INSERT INTO public.contacts VALUES (7, NULL), (8, NULL)`)
+	execSQL(t, url, `SELECT pg_create_logical_replication_slot('probe_intx', 'test_decoding')`)
+	links := s.LinkBack(s.Links(), "hubspot_id")
+	link := func(id int, ext string) syncstate.Link {
+		return syncstate.Link{System: "hubspot", Object: "contacts", Table: "public.contacts",
+			Key: fmt.Sprintf(`{"id":%d}`, id), ExternalID: ext, Base: map[string]any{}}
+	}
+
+	// A rolled-back group writes no id back.
+	rolledBack := errors.New("the group is stored again")
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		if err := links.Put(ctx, []syncstate.Link{link(8, "902")}); err != nil {
+			return err
+		}
+		return rolledBack
+	})
+	if !errors.Is(err, rolledBack) {
+		t.Fatalf("InTx = %v, want the group's error", err)
+	}
+	if got := queryString(t, url, `SELECT coalesce(hubspot_id, '') FROM public.contacts WHERE id = 8`); got != "" {
+		t.Fatalf("a rolled-back group's id was written back: %q", got)
+	}
+
+	// A committed one does, under the system's origin, with one connection.
+	if err := s.InTx(ctx, func(ctx context.Context) error { return links.Put(ctx, []syncstate.Link{link(7, "901")}) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, url, `SELECT coalesce(hubspot_id, '') FROM public.contacts WHERE id = 7`); got != "901" {
+		t.Fatalf("hubspot_id = %q, want 901", got)
+	}
+	changes := slotChanges(t, url, "probe_intx")
+	msg := strings.Index(changes, "prefix: cdcd.origin, sz: 7 content:hubspot")
+	upd := strings.Index(changes, "table public.contacts: UPDATE")
+	if msg < 0 || upd < 0 || msg > upd {
+		t.Fatalf("want the origin message before the update, got:\n%s", changes)
+	}
 }
