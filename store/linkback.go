@@ -39,16 +39,27 @@ func (l *linkBack) Put(ctx context.Context, links []syncstate.Link) error {
 			bySystem[k.System] = append(bySystem[k.System], k)
 		}
 	}
+	// Within a transaction of InTx the ids are written in it (a savepoint):
+	// they are committed with their links or not at all, and no second
+	// connection is taken while the first is held (settling groups holding
+	// every connection of the pool would wait for each other forever). A
+	// transaction has one origin, so links of several systems each go in
+	// their own.
+	outer, inTx := on(ctx, l.pool.pool).(pgx.Tx)
 	for system, ks := range bySystem {
-		if err := l.write(ctx, system, ks); err != nil {
+		begin := l.pool.pool.Begin
+		if inTx && len(bySystem) == 1 {
+			begin = outer.Begin
+		}
+		if err := l.write(ctx, begin, system, ks); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (l *linkBack) write(ctx context.Context, system string, links []syncstate.Link) error {
-	tx, err := l.pool.pool.Begin(ctx)
+func (l *linkBack) write(ctx context.Context, begin func(context.Context) (pgx.Tx, error), system string, links []syncstate.Link) error {
+	tx, err := begin(ctx)
 	if err != nil {
 		return fmt.Errorf("write back external ids: %w", err)
 	}
