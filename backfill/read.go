@@ -17,14 +17,16 @@ import (
 type table struct {
 	schema, name string
 	quoted       string
-	pk           []string      // primary-key columns, in index order
+	pk           []string      // primary-key columns, in index order: the read's order and cursor
 	pkList       string        // the quoted primary-key columns, comma-separated
+	key          []string      // the columns the stream keys t's changes by, in its order
 	rel          *cdc.Relation // the columns as the stream describes them, once read
 	cols         []pgconn.FieldDescription
 	keyCol       []int
 }
 
-// describe reads t's primary key.
+// describe reads t's primary key, and the key the stream gives its
+// changes (see keyColumns).
 func describe(ctx context.Context, conn *pgconn.PgConn, t pgwal.Table) (*table, error) {
 	res := conn.ExecParams(ctx, `SELECT a.attname FROM pg_index i
 		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
@@ -46,7 +48,36 @@ func describe(ctx context.Context, conn *pgconn.PgConn, t pgwal.Table) (*table, 
 		q[i] = quoteIdent(c)
 	}
 	tb.pkList = strings.Join(q, ", ")
+	var err error
+	if tb.key, err = keyColumns(ctx, conn, t, tb.pk); err != nil {
+		return nil, err
+	}
 	return tb, nil
+}
+
+// keyColumns are the columns the stream keys t's changes by (pgwal's
+// Decoder), so that a row read has the key of the stream's changes of it:
+// the replica identity's columns in the table's column order (its primary
+// key by default, or a unique index), the primary key in index order under
+// REPLICA IDENTITY FULL (and NOTHING, which gives changes no key).
+func keyColumns(ctx context.Context, conn *pgconn.PgConn, t pgwal.Table, pk []string) ([]string, error) {
+	res := conn.ExecParams(ctx, `SELECT a.attname FROM pg_class c
+		JOIN pg_index i ON i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+		WHERE c.oid = (quote_ident($1) || '.' || quote_ident($2))::regclass
+		ORDER BY a.attnum`,
+		[][]byte{[]byte(t.Schema), []byte(t.Name)}, nil, nil, nil).Read()
+	if res.Err != nil {
+		return nil, fmt.Errorf("read replica identity of %s: %w", t, res.Err)
+	}
+	if len(res.Rows) == 0 {
+		return pk, nil
+	}
+	key := make([]string, len(res.Rows))
+	for i, r := range res.Rows {
+		key[i] = string(r[0])
+	}
+	return key, nil
 }
 
 // estimate is how many rows the backfill reads: the planner's estimate
@@ -201,17 +232,22 @@ func (s *snapshot) sees(xid uint32) bool {
 // the rows of a chunk live and die together.
 func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) ([]cdc.Event, []string, error) {
 	fds := rr.FieldDescriptions()
-	keyCol := make([]int, len(t.pk))
-	for i, k := range t.pk {
-		keyCol[i] = -1
-		for j := range fds {
-			if fds[j].Name == k {
-				keyCol[i] = j
+	keyCol, pkCol := make([]int, len(t.key)), make([]int, len(t.pk))
+	for _, c := range []struct {
+		names []string
+		idx   []int
+	}{{t.key, keyCol}, {t.pk, pkCol}} {
+		for i, k := range c.names {
+			c.idx[i] = -1
+			for j := range fds {
+				if fds[j].Name == k {
+					c.idx[i] = j
+				}
 			}
-		}
-		if keyCol[i] < 0 {
-			_, _ = rr.Close()
-			return nil, nil, fmt.Errorf("read %s: primary-key column %q not in the result", t.quoted, t.pk[i])
+			if c.idx[i] < 0 {
+				_, _ = rr.Close()
+				return nil, nil, fmt.Errorf("read %s: key column %q not in the result", t.quoted, k)
+			}
 		}
 	}
 	rules := make([]*pgtext.Rule, len(fds))
@@ -225,7 +261,7 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 	var enc pgtext.Encoder
 	var a arena
 	events := make([]cdc.Event, 0, min(limit, 1<<14))
-	lastKey := make([][]byte, len(keyCol))
+	lastKey := make([][]byte, len(pkCol))
 	ends := make([]int, len(fds))
 	for rr.NextRow() {
 		vals := rr.Values()
@@ -257,6 +293,8 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 		key := fields[len(vals):]
 		for i, j := range keyCol {
 			key[i] = fields[j]
+		}
+		for i, j := range pkCol {
 			lastKey[i] = append(lastKey[i][:0], vals[j]...)
 		}
 		events = append(events, cdc.Event{
