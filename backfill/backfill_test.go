@@ -567,3 +567,29 @@ func TestReadRowsKeepsEveryValue(t *testing.T) {
 		}
 	}
 }
+
+// A chunk holds about chunkBytes of values (one row more at most),
+// whatever chunk_size allows: the first chunk of a table of wide rows
+// too, before any chunk told how wide they are.
+func TestAChunkHoldsAboutChunkBytes(t *testing.T) {
+	r := newRig(t, 40)
+	r.exec(t, `UPDATE public.items SET name = repeat('x', 1 << 20)`)
+	ctx := context.Background()
+	conn, err := pgwal.Connect(ctx, r.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tb, err := describe(ctx, conn, pgwal.Table{Schema: "public", Name: "items"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.h.read(ctx, conn, tb, "0.test.1", nil, Params{Table: "public.items", Pipelines: []string{"a"}}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.h.Merger.closeChunk(c.c)
+	if c.bytes > chunkBytes+2<<20 || c.n == 0 {
+		t.Fatalf("a chunk of %d rows holds %d MiB of values, want about %d", c.n, c.bytes>>20, chunkBytes>>20)
+	}
+}
