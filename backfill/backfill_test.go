@@ -167,12 +167,12 @@ func (r *rig) table(t *testing.T) map[string]cdc.Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, _, _, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, nil)
+	cr, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(map[string]cdc.Row, len(rows))
-	for _, e := range rows {
+	out := make(map[string]cdc.Row, len(cr.events))
+	for _, e := range cr.events {
 		out[string(e.Key[0].Value)] = e.After
 	}
 	return out
@@ -591,5 +591,8 @@ func TestAChunkHoldsAboutChunkBytes(t *testing.T) {
 	r.h.Merger.closeChunk(c.c)
 	if c.bytes > chunkBytes+2<<20 || c.n == 0 {
 		t.Fatalf("a chunk of %d rows holds %d MiB of values, want about %d", c.n, c.bytes>>20, chunkBytes>>20)
+	}
+	if !c.more || c.n >= 40 {
+		t.Fatalf("a chunk cut at %d of 40 rows is taken for the last (more %v)", c.n, c.more)
 	}
 }

@@ -184,7 +184,7 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			return nil
 		}
 		limit = chunkLimit(size, c)
-		if c.n == c.limit {
+		if c.more {
 			readNext(c.last)
 		}
 		err = h.deliver(ctx, wm, c, wait)
@@ -226,15 +226,17 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			Float64("high_seconds", at.high.Sub(at.delivering).Seconds()).
 			Float64("stream_seconds", at.emitted.Sub(at.high).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
 			Float64("save_seconds", time.Since(saved).Seconds()).Msg("chunk durable")
-		if c.n < c.limit {
+		if !c.more {
 			return nil
 		}
 	}
 }
 
-// chunkBytes bounds the values a chunk holds: a chunk of wide rows is
-// cut to fewer rows than chunk_size (a chunk is held in memory, two at
-// a time, and several times over on its way to the sinks).
+// chunkBytes bounds the values a chunk holds (one row more at most): a
+// chunk of wide rows is cut to fewer rows than chunk_size (a chunk is held
+// in memory, two at a time, and several times over on its way to the
+// sinks). The next chunk asks for no more rows than fit (chunkLimit), so
+// that the rows past the budget are seldom read only to be dropped.
 const chunkBytes = 8 << 20
 
 // chunkLimit is how many rows to read in the chunk after c: size, or as
@@ -263,10 +265,10 @@ var (
 // not yet written.
 type chunkRead struct {
 	c     *chunk
-	limit int      // rows asked for
 	bytes int64    // the rows' values, in bytes
 	n     int      // rows read
 	last  []string // the last key read
+	more  bool     // rows may follow last (see chunkRows)
 	at    phases
 }
 
@@ -278,20 +280,15 @@ type phases struct{ began, read, delivering, high, emitted, durable time.Time }
 // read writes a chunk's low watermark and reads its rows, handing them to
 // the merger.
 func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int) (*chunkRead, error) {
-	r := &chunkRead{limit: size, at: phases{began: time.Now()}}
+	r := &chunkRead{at: phases{began: time.Now()}}
 	r.c = h.Merger.openChunk(id, tb.schema, tb.name, params.Pipelines)
-	rows, last, snap, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, params.Pipelines)
+	rows, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, chunkBytes, params.Pipelines)
 	if err != nil {
 		h.Merger.closeChunk(r.c)
 		return nil, err
 	}
-	for i := range rows {
-		for _, f := range rows[i].After {
-			r.bytes += int64(len(f.Value))
-		}
-	}
-	h.Merger.fill(r.c, rows, snap)
-	r.n, r.last, r.at.read = len(rows), last, time.Now()
+	h.Merger.fill(r.c, rows.events, rows.snap)
+	r.n, r.bytes, r.last, r.more, r.at.read = len(rows.events), rows.bytes, rows.last, rows.more, time.Now()
 	return r, nil
 }
 

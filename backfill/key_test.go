@@ -128,11 +128,11 @@ func TestChunkRowKeyIsTheStreamsKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, _, _, err := readChunk(ctx, conn, tb, "", nil, "", 10, nil)
-		if err != nil || len(rows) != 1 {
-			t.Fatalf("%s: read %d rows: %v", c.name, len(rows), err)
+		cr, err := readChunk(ctx, conn, tb, "", nil, "", 10, 0, nil)
+		if err != nil || len(cr.events) != 1 {
+			t.Fatalf("%s: read %d rows: %v", c.name, len(cr.events), err)
 		}
-		read := keyString(rows[0].Key)
+		read := keyString(cr.events[0].Key)
 		cdctest.Eventually(t, 10*time.Second, c.name+"'s update to stream", func() bool { return len(tap.of(c.name)) > 0 })
 		if got := tap.of(c.name); got[0] != read {
 			t.Errorf("%s: the stream keys the row %q, a chunk %q", c.name, got[0], read)

@@ -106,14 +106,24 @@ func estimate(ctx context.Context, conn *pgconn.PgConn, t *table, where string) 
 	return n, err
 }
 
+// chunkRows are the rows a chunk read.
+type chunkRows struct {
+	events []cdc.Event
+	last   []string  // the last key read, as text values
+	snap   *snapshot // the snapshot they were read in (nil for a read without low)
+	bytes  int64     // the rows' values, in bytes
+	more   bool      // rows may follow last: limit were read, or the read was cut at its budget
+}
+
 // readChunk writes the chunk's low watermark and reads up to limit rows
 // after the key after (nil: from the start) in key order, as op r events
 // for pipelines, in one round trip: the watermark commits first (without
 // waiting for its flush: the high watermark's flushes it), then the rows
 // are read in a transaction of its own, so its snapshot follows the low
-// watermark. It returns the rows with the last key read as text values,
-// and the snapshot they were read in (nil with low == "", a read alone).
-func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, after []string, where string, limit int, pipelines []string) ([]cdc.Event, []string, *snapshot, error) {
+// watermark. It keeps no row past the one that brings the values to
+// budget bytes (0: no budget); the rows after it are read off the
+// connection and dropped.
+func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, after []string, where string, limit int, budget int64, pipelines []string) (chunkRows, error) {
 	var b strings.Builder
 	const snapResult, rowsResult = 5, 6
 	if low != "" {
@@ -140,9 +150,7 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, a
 		b.WriteString("; COMMIT")
 	}
 	mrr := conn.Exec(ctx, b.String())
-	var events []cdc.Event
-	var last []string
-	var snap *snapshot
+	var cr chunkRows
 	var err error
 	for n := 0; mrr.NextResult(); n++ {
 		rr := mrr.ResultReader()
@@ -151,39 +159,40 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, a
 			if res.Err != nil {
 				_ = mrr.Close()
 				if n < snapResult {
-					return nil, nil, nil, fmt.Errorf("write watermark: %w", res.Err)
+					return chunkRows{}, fmt.Errorf("write watermark: %w", res.Err)
 				}
-				return nil, nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, res.Err)
+				return chunkRows{}, fmt.Errorf("read a chunk of %s: %w", t.quoted, res.Err)
 			}
 			if n == snapResult && len(res.Rows) == 1 {
-				if snap, err = parseSnapshot(string(res.Rows[0][0])); err != nil {
+				if cr.snap, err = parseSnapshot(string(res.Rows[0][0])); err != nil {
 					_ = mrr.Close()
-					return nil, nil, nil, err
+					return chunkRows{}, err
 				}
 			}
 			continue
 		}
-		events, last, err = readRows(t, rr, limit, pipelines)
-		if err != nil {
+		snap := cr.snap
+		if cr, err = readRows(t, rr, limit, budget, pipelines); err != nil {
 			_ = mrr.Close()
-			return nil, nil, nil, err
+			return chunkRows{}, err
 		}
+		cr.snap = snap
 	}
 	if err := mrr.Close(); err != nil {
-		return nil, nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
+		return chunkRows{}, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
 	}
-	if low != "" && snap == nil {
-		return nil, nil, nil, fmt.Errorf("read a chunk of %s: no snapshot returned", t.quoted)
+	if low != "" && cr.snap == nil {
+		return chunkRows{}, fmt.Errorf("read a chunk of %s: no snapshot returned", t.quoted)
 	}
 	if t.rel == nil && t.cols != nil {
 		if t.rel, err = relationOf(ctx, conn, t.cols, t.keyCol); err != nil {
-			return nil, nil, nil, err
+			return chunkRows{}, err
 		}
 	}
-	for i := range events {
-		events[i].Relation = t.rel
+	for i := range cr.events {
+		cr.events[i].Relation = t.rel
 	}
-	return events, last, snap, nil
+	return cr, nil
 }
 
 // snapshot is which transactions a read saw: all before xmax but those
@@ -227,10 +236,11 @@ func (s *snapshot) sees(xid uint32) bool {
 	return !running
 }
 
-// readRows turns a result's rows into events. A chunk's values and fields
-// are cut from a few large blocks (see arena), not allocated row by row:
-// the rows of a chunk live and die together.
-func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) ([]cdc.Event, []string, error) {
+// readRows turns a result's rows into events, keeping none past the one
+// that brings their values to budget bytes (0: no budget). A chunk's
+// values and fields are cut from a few large blocks (see arena), not
+// allocated row by row: the rows of a chunk live and die together.
+func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipelines []string) (chunkRows, error) {
 	fds := rr.FieldDescriptions()
 	keyCol, pkCol := make([]int, len(t.key)), make([]int, len(t.pk))
 	for _, c := range []struct {
@@ -246,7 +256,7 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 			}
 			if c.idx[i] < 0 {
 				_, _ = rr.Close()
-				return nil, nil, fmt.Errorf("read %s: key column %q not in the result", t.quoted, k)
+				return chunkRows{}, fmt.Errorf("read %s: key column %q not in the result", t.quoted, k)
 			}
 		}
 	}
@@ -263,7 +273,13 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 	events := make([]cdc.Event, 0, min(limit, 1<<14))
 	lastKey := make([][]byte, len(pkCol))
 	ends := make([]int, len(fds))
+	var size int64
+	cut := false
 	for rr.NextRow() {
+		if budget > 0 && size >= budget {
+			cut = true // read off the connection, not kept
+			continue
+		}
 		vals := rr.Values()
 		hint := len(vals) * 16
 		for _, v := range vals {
@@ -283,6 +299,7 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 			ends[j] = len(buf)
 		}
 		a.used(buf)
+		size += int64(len(buf))
 		// Cut the values once the row is whole: an append past the block's
 		// end moved the row's first values to another array.
 		start := 0
@@ -305,10 +322,10 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 	cols := make([]pgconn.FieldDescription, len(fds))
 	copy(cols, fds)
 	if _, err := rr.Close(); err != nil {
-		return nil, nil, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
+		return chunkRows{}, fmt.Errorf("read a chunk of %s: %w", t.quoted, err)
 	}
 	if len(events) == 0 {
-		return nil, nil, nil
+		return chunkRows{}, nil
 	}
 	if t.rel == nil {
 		t.cols, t.keyCol = cols, keyCol
@@ -317,7 +334,7 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, pipelines []string) 
 	for i, k := range lastKey {
 		last[i] = string(k)
 	}
-	return events, last, nil
+	return chunkRows{events: events, last: last, bytes: size, more: cut || len(events) == limit}, nil
 }
 
 // arena cuts a chunk's values and fields from blocks of blockSize, so that
