@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cdcd-dev/cdcd/syncstate"
+	"github.com/rs/zerolog"
 )
 
 // What the links, recent writes, audit and pending creates store within
@@ -89,5 +90,40 @@ func TestInTxLinkConflict(t *testing.T) {
 	}
 	if n := queryInt(t, url, "SELECT count(*) FROM cdcd.sync_events"); n != 0 {
 		t.Fatalf("%d audit events stored by the refused transaction", n)
+	}
+}
+
+// Regression: a link refused within InTx was explained on a second
+// connection of the pool while InTx's transaction held the first; with
+// every connection held by a settling group (4 pipelines on a 2-core
+// host's pool) each waited for another forever. It is now explained in
+// InTx's transaction, rolled back to before the refused statement.
+func TestInTxLinkConflictOnOneConnection(t *testing.T) {
+	url := newDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, url+"&pool_max_conns=1", zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Links().Put(ctx, []syncstate.Link{link(`{"id":1}`, "901")}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Audit().Record(ctx, outcomes(1, time.Now())); err != nil {
+			return err
+		}
+		return s.Links().Put(ctx, []syncstate.Link{link(`{"id":3}`, "903"), link(`{"id":2}`, "901")})
+	})
+	var ce *LinkConflictError
+	if !errors.As(err, &ce) || ce.HolderKey != `{"id":1}` || ce.ClaimantKey != `{"id":2}` {
+		t.Fatalf("InTx = %v, want the conflict", err)
+	}
+	if n := queryInt(t, url, "SELECT count(*) FROM cdcd.sync_events"); n != 0 {
+		t.Fatalf("%d audit events stored by the refused transaction", n)
+	}
+	if n := queryInt(t, url, "SELECT count(*) FROM cdcd.links"); n != 1 {
+		t.Fatalf("%d links after the refused transaction, want the holder's", n)
 	}
 }
