@@ -136,7 +136,7 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 	}
 	// The unique external id is checked at the end of the statement, after
 	// the deleted links whose ids the batch claims are gone.
-	_, err := on(ctx, l.pool).Exec(ctx, `
+	const put = `
 		WITH r AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[])
 			     AS r(system, object, local_table, local_key, external_id, base, version, lsn, deleted)
@@ -150,11 +150,33 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 		FROM r
 		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
 			external_id = excluded.external_id, base = excluded.base, deleted = excluded.deleted,
-			version = excluded.version, lsn = excluded.lsn, updated_at = excluded.updated_at`,
-		sys, obj, tbl, key, ext, base, ver, lsn, deleted)
+			version = excluded.version, lsn = excluded.lsn, updated_at = excluded.updated_at`
+	args := []any{sys, obj, tbl, key, ext, base, ver, lsn, deleted}
+	// In InTx's transaction the statement runs in a savepoint sent with it
+	// in one round trip: a refused statement is rolled back to it and
+	// explained in the transaction, on its connection. Taking a second
+	// connection while holding the first waits forever once settling
+	// groups hold every connection of the pool.
+	var err error
+	var explain querier = l.pool
+	tx, inTx := on(ctx, l.pool).(pgx.Tx)
+	if inTx {
+		b := &pgx.Batch{}
+		b.Queue("SAVEPOINT cdcd_links")
+		b.Queue(put, args...)
+		b.Queue("RELEASE SAVEPOINT cdcd_links")
+		err, explain = tx.SendBatch(ctx, b).Close(), tx
+	} else {
+		_, err = l.pool.Exec(ctx, put, args...)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "links_external_id_key" {
-		if cerr := l.conflicts(outside(ctx), links); cerr != nil {
+		if inTx {
+			if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT cdcd_links"); rbErr != nil {
+				return fmt.Errorf("put %d links: %w (and roll it back: %w)", n, err, rbErr)
+			}
+		}
+		if cerr := l.conflicts(ctx, explain, links); cerr != nil {
 			return cerr
 		}
 	}
@@ -167,7 +189,7 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 // conflicts explains a unique violation on external ids: for each link of
 // the batch, the record that holds its external id and is neither in the
 // batch nor giving it up, or another link of the batch with the same id.
-func (l *Links) conflicts(ctx context.Context, links []syncstate.Link) error {
+func (l *Links) conflicts(ctx context.Context, q querier, links []syncstate.Link) error {
 	type extRef struct{ system, object, ext string }
 	type local struct{ table, key string }
 	claimed := map[extRef]local{}
@@ -187,7 +209,7 @@ func (l *Links) conflicts(ctx context.Context, links []syncstate.Link) error {
 	for i, lk := range links {
 		sys[i], obj[i], ext[i] = lk.System, lk.Object, lk.ExternalID
 	}
-	rows, _ := l.pool.Query(ctx, `
+	rows, _ := q.Query(ctx, `
 		SELECT DISTINCT l.system, l.object, l.external_id, l.local_table, l.local_key
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS r(system, object, external_id)
 		JOIN cdcd.links l USING (system, object, external_id)

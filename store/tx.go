@@ -34,11 +34,6 @@ func on(ctx context.Context, pool *pgxpool.Pool) querier {
 	return pool
 }
 
-// outside is ctx without the transaction InTx put in it.
-func outside(ctx context.Context) context.Context {
-	return context.WithValue(ctx, txKey{}, (*openTx)(nil))
-}
-
 // InTx runs fn in one transaction: what the store's links, recent writes,
 // audit, dead letters and pending creates write with the ctx fn is given
 // is committed once fn returns nil, or not at all (fn's error is

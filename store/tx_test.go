@@ -70,8 +70,8 @@ func TestInTxCommitsAllOrNothing(t *testing.T) {
 	}
 }
 
-// A link refused within InTx is explained as outside it (the transaction
-// is aborted), and the transaction commits nothing.
+// A link refused within InTx is explained, and the transaction commits
+// nothing.
 func TestInTxLinkConflict(t *testing.T) {
 	s, url := openStore(t)
 	ctx := context.Background()
