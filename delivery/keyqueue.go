@@ -87,12 +87,13 @@ const settling = 64
 func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncstate.LinkRef]*syncstate.Link, replay bool, over func()) (runStats, error) {
 	var stats runStats
 	ended := false
+	waited := func() {}
 	callsOver := func() {
 		if ended {
 			return
 		}
 		ended = true
-		p.met.oldest.Set(0)
+		waited()
 		if over != nil {
 			over()
 		}
@@ -104,7 +105,7 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	pending := len(items)
 	p.met.depth.Add(float64(pending))
 	defer func() { p.met.depth.Sub(float64(pending)) }()
-	p.met.oldest.Set(oldestCommit(items))
+	waited = p.met.oldest.begin(oldestCommit(items))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

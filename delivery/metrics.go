@@ -1,8 +1,11 @@
 package delivery
 
 import (
-	"github.com/cdcd-dev/cdcd/internal/promshare"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cdcd-dev/cdcd/internal/promshare"
 )
 
 // metrics are one pipeline's series. Every pipeline registers the same
@@ -11,7 +14,7 @@ type metrics struct {
 	delivered, retried, dead, skipped prometheus.Counter
 	writeSeconds                      prometheus.Observer
 	depth                             prometheus.Gauge
-	oldest                            prometheus.Gauge
+	oldest                            *oldestPending
 	deadStoreFailures                 prometheus.Counter
 	deadStoreDown                     prometheus.Gauge
 }
@@ -41,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, pipeline, system string) (*metrics, e
 	}
 	oldest, err := promshare.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "cdcd_sink_oldest_pending_timestamp_seconds",
-		Help: "Commit time (Unix seconds) of the oldest change of the current batch not yet delivered or dead-lettered; 0 while none waits.",
+		Help: "Commit time (Unix seconds) of the oldest change not yet delivered or dead-lettered of the Writes whose calls are not over; 0 while none waits.",
 	}, []string{"pipeline"}))
 	if err != nil {
 		return nil, err
@@ -69,6 +72,43 @@ func newMetrics(reg prometheus.Registerer, pipeline, system string) (*metrics, e
 		skipped:           events.WithLabelValues(pipeline, system, "skipped"),
 		writeSeconds:      seconds.WithLabelValues(pipeline, system),
 		depth:             depth.WithLabelValues(pipeline),
-		oldest:            oldest.WithLabelValues(pipeline),
+		oldest:            &oldestPending{gauge: oldest.WithLabelValues(pipeline), writes: map[int]float64{}},
 	}, nil
+}
+
+// oldestPending is the gauge of the oldest change still waiting for a
+// Writer call, over every Write in flight: Writes overlap, so each keeps
+// its own oldest commit time and the gauge shows the oldest of them.
+type oldestPending struct {
+	gauge  prometheus.Gauge
+	mu     sync.Mutex
+	next   int
+	writes map[int]float64 // by Write: its oldest change's commit time
+}
+
+// begin notes a Write whose oldest change committed at t (Unix seconds);
+// end says its calls are over. end may be called more than once.
+func (o *oldestPending) begin(t float64) (end func()) {
+	o.mu.Lock()
+	id := o.next
+	o.next++
+	o.writes[id] = t
+	o.set()
+	o.mu.Unlock()
+	return func() {
+		o.mu.Lock()
+		delete(o.writes, id)
+		o.set()
+		o.mu.Unlock()
+	}
+}
+
+func (o *oldestPending) set() {
+	oldest := 0.0
+	for _, t := range o.writes {
+		if oldest == 0 || t < oldest {
+			oldest = t
+		}
+	}
+	o.gauge.Set(oldest)
 }
