@@ -3,11 +3,13 @@ package backfill
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,6 +98,13 @@ func newRig(t *testing.T, rows int) *rig {
 // newRigAt is newRig on the database at url.
 func newRigAt(t *testing.T, url string, rows int) *rig {
 	t.Helper()
+	return newRigWith(t, url, rows, nil)
+}
+
+// newRigWith is newRigAt with the stream publishing through wrap(bus),
+// when wrap is set.
+func newRigWith(t *testing.T, url string, rows int, wrap func(cdc.Publisher) cdc.Publisher) *rig {
+	t.Helper()
 	ctx := context.Background()
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	st, err := store.Open(ctx, url, log)
@@ -112,10 +121,14 @@ func newRigAt(t *testing.T, url string, rows int) *rig {
 		{Name: "a", System: "sa", Sink: r.a},
 		{Name: "b", System: "sb", Sink: r.b},
 	}, log, nil)
+	var pub cdc.Publisher = bus
+	if wrap != nil {
+		pub = wrap(bus)
+	}
 	r.reader, err = pgwal.NewReader(pgwal.Config{
 		URL: url, Slot: slotName(url), Publication: "cdcd", Tables: []pgwal.Table{{Schema: "public", Name: "items"}},
 		StatusInterval: 200 * time.Millisecond, Snapshots: merger,
-	}, bus, log, nil)
+	}, pub, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,4 +608,37 @@ func TestAChunkHoldsAboutChunkBytes(t *testing.T) {
 	if !c.more || c.n >= 40 {
 		t.Fatalf("a chunk cut at %d of 40 rows is taken for the last (more %v)", c.n, c.more)
 	}
+}
+
+// failReads fails the stream's first Publish that holds rows read, as a
+// bus gone away would: the stream drops its batch and resumes from the
+// slot's confirmed position.
+type failReads struct {
+	cdc.Publisher
+	failed atomic.Bool
+}
+
+func (f *failReads) Publish(ctx context.Context, events []cdc.Event) error {
+	for i := range events {
+		if events[i].Op == cdc.OpRead && f.failed.CompareAndSwap(false, true) {
+			return errors.New("bus gone")
+		}
+	}
+	return f.Publisher.Publish(ctx, events)
+}
+
+// A chunk whose rows the stream emitted at its high watermark but lost
+// before handing them to the bus (the stream failed and resumed from the
+// slot's confirmed position, before that watermark) is read again: the
+// backfill ends and every row reaches the sink.
+func TestBackfillRereadsAChunkTheStreamLost(t *testing.T) {
+	fail := &failReads{}
+	r := newRigWith(t, pg.DB(t, "backfill"), 300, func(p cdc.Publisher) cdc.Publisher { fail.Publisher = p; return fail })
+	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
+	r.wait(t, j.ID, jobs.Done)
+	if !fail.failed.Load() {
+		t.Fatal("no publish of rows read failed: the test did not lose a chunk")
+	}
+	want := r.table(t)
+	cdctest.Eventually(t, 10*time.Second, "the sink to hold the table", func() bool { return r.a.diff(want) == "" })
 }
