@@ -213,6 +213,11 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			dropAhead()
 			continue
 		}
+		if errors.Is(err, errReplayed) {
+			log.Info().Str("chunk", c.c.id).Msg("the stream resumed from before the chunk's high watermark, its rows perhaps lost; reading the chunk again")
+			dropAhead()
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -259,6 +264,7 @@ type readAhead struct {
 var (
 	errWatermarkLate = errors.New("watermark late")
 	errStaleRead     = errors.New("chunk read stale")
+	errReplayed      = errors.New("chunk's high watermark streamed again")
 )
 
 // chunkRead is a chunk read between its low watermark and its high one,
@@ -318,6 +324,8 @@ func (h *Handler) deliver(ctx context.Context, conn *pgconn.PgConn, r *chunkRead
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-r.c.replayed:
+		return errReplayed
 	case <-r.c.durable:
 	}
 	r.at.durable = time.Now()

@@ -220,12 +220,15 @@ type chunk struct {
 	failed        atomic.Pointer[error]
 	durable       chan struct{} // closed once the emitted rows are durable (or failed)
 	emittedOnce   chan struct{} // closed at the high watermark
+	replayed      chan struct{} // closed when the high watermark comes again (see Watermark)
+	done          bool          // the high watermark passed
 }
 
 // openChunk registers a chunk before its low watermark is written.
 func (m *Merger) openChunk(id, schema, table string, pipelines []string) *chunk {
 	c := &chunk{id: id, schema: schema, table: table, pipelines: pipelines,
-		changed: make(map[string]struct{}), durable: make(chan struct{}), emittedOnce: make(chan struct{})}
+		changed: make(map[string]struct{}), durable: make(chan struct{}), emittedOnce: make(chan struct{}),
+		replayed: make(chan struct{})}
 	m.mu.Lock()
 	m.chunks[id] = c
 	m.mu.Unlock()
@@ -247,7 +250,9 @@ func (m *Merger) closeChunk(c *chunk) {
 	m.mu.Lock()
 	if _, ok := m.chunks[c.id]; ok {
 		delete(m.chunks, c.id)
-		m.open.Add(-1)
+		if !c.done {
+			m.open.Add(-1)
+		}
 	}
 	m.mu.Unlock()
 }
@@ -265,7 +270,7 @@ func (m *Merger) Change(e *cdc.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range m.chunks {
-		if !c.low || c.schema != e.Schema || c.table != e.Table {
+		if !c.low || c.done || c.schema != e.Schema || c.table != e.Table {
 			continue
 		}
 		c.changed[keyString(e.Key)] = struct{}{}
@@ -281,6 +286,13 @@ func (m *Merger) Change(e *cdc.Event) {
 // Watermark handles a cdcd.watermark message: "low <chunk>" or
 // "high <chunk>". At a chunk's high watermark it appends the rows the
 // stream did not change to out, none if the chunk is stale.
+//
+// The chunk stays known until it is closed (durable, or given up): its
+// high watermark coming again means the stream resumed from before it,
+// having perhaps dropped the rows emitted with it before the bus had them
+// (the watermark's transaction is confirmed only once they are durable).
+// The rows are gone from the chunk (handed to the stream), so it is marked
+// replayed, for the handler to read it again.
 func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc.Event {
 	kind, id, _ := strings.Cut(string(content), " ")
 	m.mu.Lock()
@@ -288,6 +300,16 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 	c := m.chunks[id]
 	if c == nil {
 		return out // a chunk of another process or run, or one given up
+	}
+	if c.done {
+		if kind == "high" {
+			select {
+			case <-c.replayed:
+			default:
+				close(c.replayed)
+			}
+		}
+		return out
 	}
 	switch kind {
 	case "low":
@@ -326,7 +348,7 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 		c.emitted = len(out) - n
 		c.rows = nil
 		c.pending.Store(int64(c.emitted))
-		delete(m.chunks, id)
+		c.done = true
 		m.open.Add(-1)
 		close(c.emittedOnce)
 		if c.emitted == 0 {
