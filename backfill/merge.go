@@ -83,7 +83,7 @@ const keyHistory = 1 << 16
 // Begin tells the Merger a backfill runs until the returned function is
 // called: meanwhile, it keeps the keys each transaction streamed changes,
 // so that a chunk whose snapshot missed one drops them instead of being
-// read again.
+// read again. The first change streamed while none runs forgets them.
 func (m *Merger) Begin() (end func()) {
 	m.running.Add(1)
 	var once sync.Once
@@ -261,8 +261,15 @@ func (m *Merger) closeChunk(c *chunk) {
 func (m *Merger) Change(e *cdc.Event) {
 	first := e.TxID != m.lastXid // a transaction's changes come together
 	m.saw(e.TxID)
-	if m.running.Load() > 0 && e.TxID != 0 {
-		m.sawKeys(e, first)
+	if m.running.Load() > 0 {
+		if e.TxID != 0 {
+			m.sawKeys(e, first)
+		}
+	} else if m.keyLog != nil {
+		// No backfill runs: what was kept may not be whole when the next
+		// one begins (a transaction streaming meanwhile), and its xids
+		// come again after wraparound.
+		m.keyed, m.keyLog, m.keyCount, m.cur = nil, nil, 0, nil
 	}
 	if m.open.Load() == 0 || e.Key == nil {
 		return
