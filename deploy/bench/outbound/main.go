@@ -43,7 +43,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
@@ -135,12 +134,12 @@ func run(ctx context.Context, o options) error {
 	defer tgt.close()
 	if o.kafka {
 		proc.Step("starting kfake")
-		k, err := kfake.NewCluster(kfake.NumBrokers(1))
+		broker, stop, err := proc.Kafka()
 		if err != nil {
-			return fmt.Errorf("start kfake: %w", err)
+			return err
 		}
-		defer k.Close()
-		o.brokers = k.ListenAddrs()[0]
+		defer stop()
+		o.brokers = broker
 	}
 
 	loadStart := proc.LoadAvg()
@@ -435,7 +434,7 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	cfgPath := filepath.Join(dir, fmt.Sprintf("outbound-%d.yaml", run))
 	cfg := fmt.Sprintf(config, url, slot, pub, listen, o.logLevel, t.url, t.url, o.conc)
 	if o.kafka {
-		cfg += fmt.Sprintf("kafka:\n  brokers: [%q]\n  topic_prefix: %s\n", o.brokers, slot)
+		cfg += proc.KafkaConfig(o.brokers, slot)
 		if o.linger > 0 {
 			cfg += fmt.Sprintf("  batch: {linger: %s}\n", o.linger)
 		}

@@ -1,6 +1,6 @@
 // Package proc reads what the benchmarks report of a process they run
-// (Linux /proc) and gives them the little they share: a free port and the
-// end of a log.
+// (Linux /proc) and gives them the little they share: a free port, the
+// end of a log, a Kafka broker.
 package proc
 
 import (
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // PeakRSS is the process's peak resident set (VmHWM), in bytes.
@@ -95,4 +97,21 @@ func LoadAvg() string {
 // Step prints a bench's progress line, with the time, to standard error.
 func Step(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// Kafka starts a one-broker kfake cluster in this process and returns its
+// address and a func that stops it. Its records stay in this process's
+// memory, not cdcd's.
+func Kafka() (broker string, stop func(), err error) {
+	k, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return "", nil, fmt.Errorf("start kfake: %w", err)
+	}
+	return k.ListenAddrs()[0], k.Close, nil
+}
+
+// KafkaConfig is the kafka section of a cdcd config for broker, every
+// topic and consumer group named after prefix.
+func KafkaConfig(broker, prefix string) string {
+	return fmt.Sprintf("kafka:\n  brokers: [%q]\n  topic_prefix: %s\n", broker, prefix)
 }

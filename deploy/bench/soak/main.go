@@ -17,13 +17,23 @@
 // oldest, one creates a new one, so records are created and deleted for
 // as long as the run lasts, as in months of operation.
 //
-// Every -sample it notes each cdcd table's rows and total size (tables
-// are read from the catalog, so a new one is included), cdcd's resident
-// set (VmRSS) and the throughput; it prints them over time and a verdict
-// (see verdict.go), then checks every change arrived: the target's
-// requests and records, and the rows of public.orders.
+// -kafka runs cdcd on the Kafka bus instead (kfake, one broker, in the
+// bench process, whose memory is not counted: it keeps every record); its
+// topics are created beforehand and the load waits for the consumer
+// groups to be stable, so that no startup rebalance re-delivers. -split
+// runs what users scale out with: one `cdcd run --role capture` process
+// (the slot and the webhooks) and two `--role sinks` workers sharing each
+// pipeline's consumer group.
 //
-//	go run ./deploy/bench/soak [-changes 1000000] [-out-rate 1000] [-in-rate 300] [-window 60s]
+// Every -sample it notes each cdcd table's rows and total size (tables
+// are read from the catalog, so a new one is included), each cdcd
+// process's resident set (VmRSS) and go_goroutines (its /metrics), on
+// Kafka the consumer groups' lag (messages past their committed offsets,
+// from the broker) and the throughput; it prints them over time and a
+// verdict (see verdict.go), then checks every change arrived: the
+// target's requests and records, and the rows of public.orders.
+//
+//	go run ./deploy/bench/soak [-changes 1000000] [-out-rate 1000] [-in-rate 300] [-window 60s] [-kafka [-split]]
 //
 // It is not a test; docs/benchmarks.md records its results.
 package main
@@ -33,18 +43,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/cdc/kafkabus"
 	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
@@ -54,6 +67,7 @@ type options struct {
 	keys, inKeys    int
 	window, sample  time.Duration
 	fsync, keep     bool
+	kafka, split    bool
 	cdcdBin, log    string
 }
 
@@ -68,9 +82,15 @@ func main() {
 	flag.DurationVar(&o.sample, "sample", 10*time.Second, "how often tables and RSS are sampled")
 	flag.BoolVar(&o.fsync, "fsync", false, "run Postgres with fsync and synchronous_commit on")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, cdcd's log)")
+	flag.BoolVar(&o.kafka, "kafka", false, "run cdcd on the Kafka bus (kfake, one broker, in the bench process) instead of the embedded bus")
+	flag.BoolVar(&o.split, "split", false, "with -kafka: run one `cdcd run --role capture` process and two `--role sinks` workers instead of one --role all")
 	flag.StringVar(&o.cdcdBin, "cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
 	flag.StringVar(&o.log, "log", "warn", "cdcd's log level")
 	flag.Parse()
+	if o.split && !o.kafka {
+		fmt.Fprintln(os.Stderr, "soak: -split needs -kafka")
+		os.Exit(2)
+	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
@@ -128,44 +148,68 @@ func run(ctx context.Context, o options) error {
 
 	tgt := startTarget()
 	defer tgt.close()
-	listen, err := proc.FreeAddr()
-	if err != nil {
-		return err
+	// Each pipeline's consumer group and topic.
+	groups := map[string]string{
+		"soak.items-to-erp":  kafkabus.TopicName("soak", "public", "items"),
+		"soak.erp-to-orders": kafkabus.TopicName("soak", "erp", "orders"),
 	}
-	cfgPath, logPath := filepath.Join(dir, "cdcd.yaml"), filepath.Join(dir, "cdcd.log")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, config, url, listen, o.log, o.window, o.window, o.window, o.window, o.window, tgt.url, tgt.url, tgt.url, secret, o.window), 0o600); err != nil {
-		return err
+	var kafkaCfg string
+	var kcl *kgo.Client
+	if o.kafka {
+		proc.Step("starting kfake")
+		broker, stop, err := proc.Kafka()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		kafkaCfg = proc.KafkaConfig(broker, "soak")
+		if kcl, err = kgo.NewClient(kgo.SeedBrokers(broker)); err != nil {
+			return err
+		}
+		defer kcl.Close()
+		if err := createTopics(ctx, kcl, slices.Collect(maps.Values(groups))); err != nil {
+			return err
+		}
 	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
+	cfg := func(listen string) string {
+		return fmt.Sprintf(config, url, listen, o.log, o.window, o.window, o.window, o.window, o.window, tgt.url, tgt.url, tgt.url, secret, o.window) + kafkaCfg
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	proc.Step("starting cdcd")
-	if err := cmd.Start(); err != nil {
-		return err
+	roles := [][2]string{{"cdcd", "all"}}
+	if o.split {
+		roles = [][2]string{{"capture", "capture"}, {"sinks-1", "sinks"}, {"sinks-2", "sinks"}}
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var procs []*cdcdProc
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+		for _, p := range procs {
+			p.stop()
 		}
 	}()
+	for _, r := range roles {
+		proc.Step("starting cdcd %s (--role %s)", r[0], r[1])
+		p, err := startCdcd(bin, dir, r[0], r[1], cfg)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+	}
+	exited := anyExited(procs)
 	if err := waitStreaming(ctx, conn, exited); err != nil {
-		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath))
+		return err
+	}
+	if o.kafka {
+		workers := 1
+		if o.split {
+			workers = 2
+		}
+		if err := waitGroups(ctx, kcl, groups, workers, exited); err != nil {
+			return err
+		}
 	}
 
 	loadStart := proc.LoadAvg()
 	out := newOutbound(o.keys)
-	in := newInbound(o.inKeys, "http://"+listen+"/webhooks/erp")
-	smp := &sampler{pid: cmd.Process.Pid, tgt: tgt, out: out, in: in}
+	in := newInbound(o.inKeys, "http://"+procs[0].listen+"/webhooks/erp")
+	smp := &sampler{procs: procs, kafka: kcl, groups: groups, tgt: tgt, out: out, in: in}
 	proc.Step("driving %d outbound changes at %d/s and %d inbound at %d/s (about %s), sampling every %s", outN, o.outRate, inN, o.inRate, planned.Round(time.Second), o.sample)
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -191,7 +235,7 @@ func run(ctx context.Context, o options) error {
 			loadEnd = time.Since(began)
 			proc.Step("load driven in %s", loadEnd.Round(time.Second))
 		case err := <-exited:
-			return fmt.Errorf("cdcd exited: %v\n%s", err, proc.Tail(logPath))
+			return err
 		case <-tick.C:
 			if err := smp.take(ctx, conn, time.Since(began), true); err != nil {
 				return err
@@ -213,7 +257,7 @@ func run(ctx context.Context, o options) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("cdcd exited: %v\n%s", err, proc.Tail(logPath))
+			return err
 		case <-time.After(time.Second):
 		}
 	}
@@ -223,12 +267,13 @@ func run(ctx context.Context, o options) error {
 	var version string
 	_ = conn.QueryRow(ctx, "SHOW server_version").Scan(&version)
 	fmt.Printf("command:  go run ./deploy/bench/soak %s\n", strings.Join(os.Args[1:], " "))
+	fmt.Printf("cdcd:     %s\n", o.bus())
 	fmt.Printf("machine:  %d CPUs, %s/%s; PostgreSQL %s (fsync %v, autovacuum defaults), %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, version, o.fsync, runtime.Version())
 	fmt.Printf("workload: %d outbound changes at %d/s (%d live items), %d inbound at %d/s (%d live orders, %d events a delivery); retention windows and tombstone_ttl %s\n",
 		outN, o.outRate, o.keys, inN, o.inRate, o.inKeys, max(o.inRate/10, 1), o.window)
 	fmt.Printf("load avg: %s at start, %s at the end; load driven in %s (%.0f changes/s)\n\n", loadStart, proc.LoadAvg(), loadEnd.Round(time.Second), float64(o.changes)/loadEnd.Seconds())
 	smp.report(os.Stdout)
-	flat := smp.verdict(os.Stdout, loadEnd)
+	flat := smp.verdict(os.Stdout, loadEnd, int64(o.outRate+o.inRate))
 	fmt.Println()
 	if missing != nil {
 		fmt.Printf("arrived: NO: %v\n", missing)
@@ -244,6 +289,16 @@ func run(ctx context.Context, o options) error {
 		return errors.New("not flat, or not every change arrived")
 	}
 	return nil
+}
+
+func (o options) bus() string {
+	switch {
+	case o.split:
+		return "Kafka bus (kfake, 1 broker, in the bench process), one --role capture process and two --role sinks workers"
+	case o.kafka:
+		return "Kafka bus (kfake, 1 broker, in the bench process), one --role all process"
+	}
+	return "embedded bus, one process"
 }
 
 const secret = "soak-webhook-secret"
@@ -308,7 +363,7 @@ func waitStreaming(ctx context.Context, conn *pgx.Conn, exited <-chan error) err
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("cdcd exited: %v", err)
+			return err
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -9,25 +9,31 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcd-dev/cdcd/deploy/bench/proc"
 )
 
 // sample is what the soak saw at one moment.
 type sample struct {
-	at       time.Duration // since the load began
-	loading  bool          // the load was still being driven
-	rss      int64
-	outSent  int64 // outbound changes committed
-	outSeen  int64 // requests the target answered
-	inSent   int64 // inbound events answered 200
+	at       time.Duration    // since the load began
+	loading  bool             // the load was still being driven
+	rss      map[string]int64 // by process
+	gor      map[string]int64 // go_goroutines, by process
+	lag      int64            // Kafka: messages past the groups' committed offsets
+	lagParts int              // the partitions lag covers
+	outSent  int64            // outbound changes committed
+	outSeen  int64            // requests the target answered
+	inSent   int64            // inbound events answered 200
 	rows     map[string]int64
 	sizes    map[string]int64 // pg_total_relation_size
 	loadAvg1 string
 }
 
 type sampler struct {
-	pid     int
+	procs   []*cdcdProc
+	kafka   *kgo.Client       // nil on the embedded bus
+	groups  map[string]string // with kafka, each consumer group's topic
 	tgt     *target
 	out     *outbound
 	in      *inbound
@@ -35,13 +41,27 @@ type sampler struct {
 	tables  []string // every table seen, sorted
 }
 
-// take notes the tables of schema cdcd, from the catalog, and cdcd's RSS.
+// take notes the tables of schema cdcd, from the catalog, each cdcd
+// process's RSS and goroutines and, on Kafka, the consumer groups' lag.
 func (s *sampler) take(ctx context.Context, conn *pgx.Conn, at time.Duration, loading bool) error {
 	smp := sample{at: at, loading: loading, outSent: s.out.sent.Load(), outSeen: s.tgt.requests(), inSent: s.in.sent.Load(),
+		rss: map[string]int64{}, gor: map[string]int64{},
 		rows: map[string]int64{}, sizes: map[string]int64{}, loadAvg1: strings.Fields(proc.LoadAvg() + " ?")[0]}
-	var err error
-	if smp.rss, err = proc.RSS(s.pid); err != nil {
-		return fmt.Errorf("cdcd's RSS: %w", err)
+	for _, p := range s.procs {
+		rss, err := proc.RSS(p.cmd.Process.Pid)
+		if err != nil {
+			return fmt.Errorf("RSS of cdcd %s: %w", p.name, err)
+		}
+		smp.rss[p.name] = rss
+		if smp.gor[p.name], err = p.goroutines(ctx); err != nil {
+			return fmt.Errorf("goroutines of cdcd %s: %w", p.name, err)
+		}
+	}
+	if s.kafka != nil {
+		var err error
+		if smp.lag, smp.lagParts, err = groupLag(ctx, s.kafka, s.groups); err != nil {
+			return fmt.Errorf("consumer lag: %w", err)
+		}
 	}
 	rows, _ := conn.Query(ctx, `SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
 		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'cdcd' AND c.relkind IN ('r', 'p') ORDER BY 1`)
@@ -74,12 +94,20 @@ func (s *sampler) progress() {
 			tables = append(tables, fmt.Sprintf("%s %d/%s", t, c.rows[t], kib(c.sizes[t])))
 		}
 	}
-	proc.Step("%4.0fs out %d sent %d delivered, in %d sent; RSS %s; %s", c.at.Seconds(), c.outSent, c.outSeen, c.inSent, mib(c.rss), strings.Join(tables, ", "))
+	var procs []string
+	for _, p := range s.procs {
+		procs = append(procs, fmt.Sprintf("%s %s %dg", p.name, mib(c.rss[p.name]), c.gor[p.name]))
+	}
+	lag := ""
+	if s.kafka != nil {
+		lag = fmt.Sprintf(" lag %d (%d partitions);", c.lag, c.lagParts)
+	}
+	proc.Step("%4.0fs out %d sent %d delivered, in %d sent; %s;%s %s", c.at.Seconds(), c.outSent, c.outSeen, c.inSent, strings.Join(procs, ", "), lag, strings.Join(tables, ", "))
 }
 
 // report prints, at about ten moments spread over the run, every
-// table's rows and size, cdcd's RSS and the throughput since the moment
-// before.
+// table's rows and size, each cdcd process's RSS and goroutines, the
+// consumer lag and the throughput since the moment before.
 func (s *sampler) report(w io.Writer) {
 	var picked []sample
 	n := len(s.samples)
@@ -121,7 +149,15 @@ func (s *sampler) report(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	header("cdcd")
-	line("RSS (MiB)", func(_ int, p sample) string { return fmt.Sprintf("%.1f", float64(p.rss)/(1<<20)) })
+	for _, c := range s.procs {
+		line(c.name+" RSS (MiB)", func(_ int, p sample) string { return fmt.Sprintf("%.1f", float64(p.rss[c.name])/(1<<20)) })
+	}
+	for _, c := range s.procs {
+		line(c.name+" goroutines", func(_ int, p sample) string { return fmt.Sprint(p.gor[c.name]) })
+	}
+	if s.kafka != nil {
+		line("consumer lag (msgs)", func(_ int, p sample) string { return fmt.Sprint(p.lag) })
+	}
 	line("outbound committed/s", func(i int, p sample) string { return rate(i, p, func(s sample) int64 { return s.outSent }) })
 	line("outbound delivered/s", func(i int, p sample) string { return rate(i, p, func(s sample) int64 { return s.outSeen }) })
 	line("inbound accepted/s", func(i int, p sample) string { return rate(i, p, func(s sample) int64 { return s.inSent }) })

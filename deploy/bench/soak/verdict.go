@@ -21,22 +21,26 @@ import (
 //
 // The slacks cover what moves by steps rather than in proportion: a small
 // table gaining a page of its index or a few rows (256 KiB, 200 rows),
-// the Go heap between two garbage collections (8 MiB of RSS).
+// the Go heap between two garbage collections (8 MiB of RSS), the
+// goroutines of connections opened and closed (50), the messages a
+// consumer group has yet to take at one moment (a second of the load).
 const (
 	warmUp        = 0.2
 	growthBound   = 1.2
 	slackRows     = 200
 	slackBytes    = 256 << 10
 	slackRSSBytes = 8 << 20
+	// A connection's goroutines come and go with the requests in flight.
+	slackGoroutines = 50
 )
 
 // verdict prints, for every series, its two maxima and whether it is
 // flat, and reports whether all are.
-func (s *sampler) verdict(w io.Writer, loadEnd time.Duration) bool {
+func (s *sampler) verdict(w io.Writer, loadEnd time.Duration, lagSlack int64) bool {
 	warm, half := time.Duration(float64(loadEnd)*warmUp), loadEnd/2
 	flat := true
-	fmt.Fprintf(w, "verdict: flat when max(%.0fs–%.0fs] ≤ %.1f × max(%.0fs–%.0fs] + slack (%d rows, %d KiB, %d MiB RSS); warm-up the first %.0f%%\n",
-		half.Seconds(), loadEnd.Seconds(), growthBound, warm.Seconds(), half.Seconds(), slackRows, slackBytes>>10, slackRSSBytes>>20, warmUp*100)
+	fmt.Fprintf(w, "verdict: flat when max(%.0fs–%.0fs] ≤ %.1f × max(%.0fs–%.0fs] + slack (%d rows, %d KiB, %d MiB RSS, %d goroutines, %d messages of lag); warm-up the first %.0f%%\n",
+		half.Seconds(), loadEnd.Seconds(), growthBound, warm.Seconds(), half.Seconds(), slackRows, slackBytes>>10, slackRSSBytes>>20, slackGoroutines, lagSlack, warmUp*100)
 	fmt.Fprintf(w, "%-40s %14s %14s %14s  %s\n", "series", "max warm→half", "max 2nd half", "bound", "")
 	check := func(name string, slack int64, v func(sample) int64) {
 		var ref, late int64
@@ -60,6 +64,12 @@ func (s *sampler) verdict(w io.Writer, loadEnd time.Duration) bool {
 		check("cdcd."+t+" rows", slackRows, func(p sample) int64 { return p.rows[t] })
 		check("cdcd."+t+" bytes", slackBytes, func(p sample) int64 { return p.sizes[t] })
 	}
-	check("cdcd RSS bytes", slackRSSBytes, func(p sample) int64 { return p.rss })
+	for _, c := range s.procs {
+		check(c.name+" RSS bytes", slackRSSBytes, func(p sample) int64 { return p.rss[c.name] })
+		check(c.name+" goroutines", slackGoroutines, func(p sample) int64 { return p.gor[c.name] })
+	}
+	if s.kafka != nil {
+		check("consumer lag", lagSlack, func(p sample) int64 { return p.lag })
+	}
 	return flat
 }
