@@ -184,6 +184,11 @@ func (c *Consumer) session(ctx context.Context) error {
 		done chan error
 	}
 	var flights []*flight
+	// Each partition's messages after the last one committed, as of the
+	// fetch that brought it (kafka-go's Reader.Lag is -1 in a group), for
+	// the partitions committed this session; one a rebalance took away
+	// keeps what was left when it went until the session restarts.
+	lags := map[topicPartition]int64{}
 	for {
 		var in <-chan kafka.Message
 		if len(flights) < window {
@@ -224,9 +229,27 @@ func (c *Consumer) session(ctx context.Context) error {
 				return fmt.Errorf("commit offsets of group %q: %w", c.cfg.Group, err)
 			}
 			c.m.consumed.WithLabelValues(c.cfg.Group).Add(float64(len(f.msgs)))
-			c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(r.Lag()))
+			c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(lagAfter(lags, f.msgs)))
 		}
 	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// lagAfter notes in lags what is left of each partition after msgs, in
+// offset order per partition, and returns the sum over the partitions.
+func lagAfter(lags map[topicPartition]int64, msgs []kafka.Message) int64 {
+	for _, m := range msgs {
+		lags[topicPartition{m.Topic, m.Partition}] = max(m.HighWaterMark-m.Offset-1, 0)
+	}
+	var sum int64
+	for _, n := range lags {
+		sum += n
+	}
+	return sum
 }
 
 // topicPoll is how often a consumer checks whether its topics exist yet.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,4 +182,55 @@ func TestConsumerDeliversBackfillRowsOnlyToTheirPipelines(t *testing.T) {
 			t.Fatalf("delivered %v, want events 0, 2 and 3 (missing %s)", sink.ids, want)
 		}
 	}
+}
+
+// heldSink takes its first Write and holds every later one until release
+// is closed.
+type heldSink struct {
+	gateSink
+	writes  atomic.Int32
+	release chan struct{}
+}
+
+func (s *heldSink) Write(ctx context.Context, events []cdc.Event) error {
+	if s.writes.Add(1) > 1 {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.gateSink.Write(ctx, events)
+}
+
+// cdcd_kafka_consumer_lag is what the pipeline.backlog health rule reads
+// on Kafka: it must count the messages the group has not committed yet,
+// not the -1 that kafka-go's Reader.Lag gives for a consumer group.
+func TestConsumerLagCountsTheMessagesLeft(t *testing.T) {
+	k := cdctest.StartKafka(t, kfake.NumBrokers(1))
+	publishN(t, k.Brokers(), 0, 50, "")
+	cfg := ConsumerConfig{Brokers: k.Brokers(), Group: "cdcd.to-erp", Topics: []string{"cdcd.public.t"}, System: "erp", MaxBatch: 5}
+	sink := &heldSink{release: make(chan struct{})}
+	c, err := NewConsumer(cfg, sink, zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	lag := c.m.lag.WithLabelValues(cfg.Group)
+
+	// The first batch is committed, the second is held: the rest of the
+	// partitions the first batch came from is left.
+	cdctest.Eventually(t, 30*time.Second, "the first batch delivered and a second one held", func() bool {
+		return len(sink.snapshot()) > 0 && sink.writes.Load() >= 2 && metricValue(lag) != 0
+	})
+	if got, max := metricValue(lag), float64(50-len(sink.snapshot())); got <= 0 || got > max {
+		t.Fatalf("lag after the first batch = %v, want 1..%v", got, max)
+	}
+	close(sink.release)
+	cdctest.Eventually(t, 30*time.Second, "every event delivered and the lag 0", func() bool {
+		return len(sink.snapshot()) == 50 && metricValue(lag) == 0
+	})
 }

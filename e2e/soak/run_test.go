@@ -231,7 +231,7 @@ func (d *deployment) backlog() (float64, string) {
 			if strings.HasPrefix(line, q+"{") || strings.HasPrefix(line, q+" ") {
 				f := strings.Fields(line)
 				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-				if v > 0 { // a consumer's lag is -1 until it has read
+				if v > 0 {
 					n += v
 					what = append(what, line)
 				}
