@@ -41,6 +41,8 @@ func (crmMapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, err
 			fields["phone"] = v
 		case "seen":
 			fields["deleted_at"] = v
+		case "wait":
+			fields["wait"] = v
 		}
 	}
 	return syncapi.Record{Fields: fields}, true, nil

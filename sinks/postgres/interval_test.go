@@ -1,0 +1,61 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/cdc/cdctest"
+	"github.com/cdcd-dev/cdcd/config"
+	"github.com/cdcd-dev/cdcd/conflict"
+)
+
+// Regression: the local row was read back with the session's IntervalStyle
+// (and TimeZone, DateStyle pinned, not IntervalStyle), while captured
+// events, what an outbound pipeline sends and so the link's base, carry
+// intervals in ISO 8601 (P1D). A vendor's P1D written to an interval
+// column read back as "1 day" (or "@ 1 day", "1 0:00:00" in other
+// styles): a local change nobody made, so the system's next change of
+// the column was held as a conflict.
+func TestVendorIntervalIsNoLocalChange(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	for _, style := range []string{"postgres", "postgres_verbose", "sql_standard", "iso_8601"} {
+		t.Run(style, func(t *testing.T) {
+			db := "iv_" + style
+			url := pg.CreateDB(t, db)
+			pg.Exec(t, db, "ALTER DATABASE "+db+" SET IntervalStyle = '"+style+"'")
+			pg.Exec(t, db, contactsDDL)
+			pg.Exec(t, db, "ALTER TABLE contacts ADD COLUMN wait interval")
+			migrate(t, url)
+			detected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"pipeline", "rule"})
+			w, err := New("crm", testConfig(url), Inbound{Conflicts: &Conflicts{
+				Pipeline: "crm-in", Policy: conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindManual}}},
+				Columns: map[string]string{"email": "email", "firstname": "name", "wait": "wait"}, Detected: detected,
+			}}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { w.Close(context.Background()) })
+			write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ada"`, "wait", `"P1D"`))
+			for i, r := range []struct{ field, value, want string }{
+				{"firstname", `"Bea"`, "Bea"},
+				{"wait", `"PT2H30M"`, "Bea"},
+				{"firstname", `"Cy"`, "Cy"},
+			} {
+				res := write(t, w, crmRecord(cdc.OpUpdate, 2+i, "d"+string(rune('2'+i)), "512", true, r.field, r.value))
+				if res[0].Err != nil {
+					t.Fatalf("change %d: %v", i, res[0].Err)
+				}
+				if c := lastConflict(t, url); c.n != 0 {
+					t.Fatalf("change %d of %s raised a conflict: %+v", i, r.field, c)
+				}
+				if got := row(t, url, "a@x")["name"]; got != r.want {
+					t.Fatalf("change %d: name %q, want %q", i, got, r.want)
+				}
+			}
+		})
+	}
+}
