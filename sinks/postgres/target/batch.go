@@ -198,16 +198,11 @@ func (t *Table) ReadMany(ctx context.Context, tx pgx.Tx, pks []map[string]any, c
 	if t.commitTimes {
 		ts = "pg_xact_commit_timestamp(t.xmin)"
 	}
-	// The settings are read (the materialized CTE first) and pinned in
-	// one round trip, and put back only when they differed.
-	var zone, style string
-	if err := tx.QueryRow(ctx, `WITH s AS MATERIALIZED (SELECT current_setting('TimeZone') AS zone, current_setting('DateStyle') AS style)
-		SELECT zone, style, set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, MDY', true) FROM s`).Scan(&zone, &style, nil, nil); err != nil {
-		return nil, nil, fmt.Errorf("pin the session settings: %w", err)
+	restore, err := pinReadSettings(ctx, tx)
+	if err != nil {
+		return nil, nil, err
 	}
-	if zone != "UTC" || style != "ISO, MDY" {
-		defer tx.Exec(context.WithoutCancel(ctx), `SELECT set_config('TimeZone', $1, true), set_config('DateStyle', $2, true)`, zone, style)
-	}
+	defer restore()
 	// Each row is looked up by its primary key (LATERAL).
 	sql := "SELECT " + strings.Join(append(append([]string{"v.ord"}, cols...), ts), ", ") + " FROM " + a.from() +
 		" CROSS JOIN LATERAL (SELECT *, xmin FROM " + t.quoted + " WHERE " + strings.Join(conds, " AND ") + " FOR UPDATE) t"

@@ -16,7 +16,7 @@ import (
 
 // Read locks the row whose primary key is pk and returns the values of
 // columns, in order, as captured events carry them (read as the capture
-// reader reads them: UTC, ISO dates), and when the row last changed (zero
+// reader reads them: UTC, ISO dates and intervals), and when the row last changed (zero
 // unless the server tracks commit timestamps). A row that is gone has no
 // values (nil) and no time.
 func (t *Table) Read(ctx context.Context, tx pgx.Tx, pk map[string]any, columns []string) ([]json.RawMessage, time.Time, error) {
@@ -38,14 +38,11 @@ func (t *Table) Read(ctx context.Context, tx pgx.Tx, pk map[string]any, columns 
 		args = append(args, lit)
 		conds = append(conds, fmt.Sprintf("%s = $%d", pgx.Identifier{k}.Sanitize(), len(args)-1))
 	}
-	var zone, style string
-	if err := tx.QueryRow(ctx, `SELECT current_setting('TimeZone'), current_setting('DateStyle')`).Scan(&zone, &style); err != nil {
-		return nil, time.Time{}, fmt.Errorf("read the session settings: %w", err)
+	restore, err := pinReadSettings(ctx, tx)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
-	if _, err := tx.Exec(ctx, `SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, MDY', true)`); err != nil {
-		return nil, time.Time{}, fmt.Errorf("pin the session settings: %w", err)
-	}
-	defer tx.Exec(context.WithoutCancel(ctx), `SELECT set_config('TimeZone', $1, true), set_config('DateStyle', $2, true)`, zone, style)
+	defer restore()
 	sql := "SELECT " + strings.Join(append(cols, ts), ", ") + " FROM " + t.quoted + " WHERE " + strings.Join(conds, " AND ") + " FOR UPDATE"
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
