@@ -24,38 +24,54 @@ func TestVendorIntervalIsNoLocalChange(t *testing.T) {
 	pg := cdctest.StartPostgres(t)
 	for _, style := range []string{"postgres", "postgres_verbose", "sql_standard", "iso_8601"} {
 		t.Run(style, func(t *testing.T) {
-			db := "iv_" + style
-			url := pg.CreateDB(t, db)
-			pg.Exec(t, db, "ALTER DATABASE "+db+" SET IntervalStyle = '"+style+"'")
-			pg.Exec(t, db, contactsDDL)
-			pg.Exec(t, db, "ALTER TABLE contacts ADD COLUMN wait interval")
-			migrate(t, url)
-			detected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"pipeline", "rule"})
-			w, err := New("crm", testConfig(url), Inbound{Conflicts: &Conflicts{
-				Pipeline: "crm-in", Policy: conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindManual}}},
-				Columns: map[string]string{"email": "email", "firstname": "name", "wait": "wait"}, Detected: detected,
-			}}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { w.Close(context.Background()) })
-			write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ada"`, "wait", `"P1D"`))
-			for i, r := range []struct{ field, value, want string }{
-				{"firstname", `"Bea"`, "Bea"},
-				{"wait", `"PT2H30M"`, "Bea"},
-				{"firstname", `"Cy"`, "Cy"},
-			} {
-				res := write(t, w, crmRecord(cdc.OpUpdate, 2+i, "d"+string(rune('2'+i)), "512", true, r.field, r.value))
-				if res[0].Err != nil {
-					t.Fatalf("change %d: %v", i, res[0].Err)
-				}
-				if c := lastConflict(t, url); c.n != 0 {
-					t.Fatalf("change %d of %s raised a conflict: %+v", i, r.field, c)
-				}
-				if got := row(t, url, "a@x")["name"]; got != r.want {
-					t.Fatalf("change %d: name %q, want %q", i, got, r.want)
-				}
-			}
+			vendorValueIsNoLocalChange(t, pg, "iv_"+style, "IntervalStyle = '"+style+"'", "interval", `"P1D"`, `"PT2H30M"`)
 		})
+	}
+}
+
+// Regression: the same for a float8 column in a database whose sessions
+// set extra_float_digits to 0: 0.3333333333333333 read back as
+// 0.333333333333333, where captured events (extra_float_digits 3) carry
+// every digit.
+func TestVendorFloatIsNoLocalChange(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	vendorValueIsNoLocalChange(t, pg, "fl", "extra_float_digits = 0", "float8", `0.3333333333333333`, `0.6666666666666666`)
+}
+
+// vendorValueIsNoLocalChange writes first, then second, to a column of typ
+// in a database whose sessions have setting, and the system's other
+// changes around them: none may be taken for a conflict with a local
+// change.
+func vendorValueIsNoLocalChange(t *testing.T, pg *cdctest.Postgres, db, setting, typ, first, second string) {
+	url := pg.CreateDB(t, db)
+	pg.Exec(t, db, "ALTER DATABASE "+db+" SET "+setting)
+	pg.Exec(t, db, contactsDDL)
+	pg.Exec(t, db, "ALTER TABLE contacts ADD COLUMN wait "+typ)
+	migrate(t, url)
+	detected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"pipeline", "rule"})
+	w, err := New("crm", testConfig(url), Inbound{Conflicts: &Conflicts{
+		Pipeline: "crm-in", Policy: conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindManual}}},
+		Columns: map[string]string{"email": "email", "firstname": "name", "wait": "wait"}, Detected: detected,
+	}}, config.Env{Log: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(context.Background()) })
+	write(t, w, crmRecord(cdc.OpCreate, 1, "d1", "512", false, "email", `"a@x"`, "firstname", `"Ada"`, "wait", first))
+	for i, r := range []struct{ field, value, want string }{
+		{"firstname", `"Bea"`, "Bea"},
+		{"wait", second, "Bea"},
+		{"firstname", `"Cy"`, "Cy"},
+	} {
+		res := write(t, w, crmRecord(cdc.OpUpdate, 2+i, "d"+string(rune('2'+i)), "512", true, r.field, r.value))
+		if res[0].Err != nil {
+			t.Fatalf("change %d: %v", i, res[0].Err)
+		}
+		if c := lastConflict(t, url); c.n != 0 {
+			t.Fatalf("change %d of %s raised a conflict: %+v", i, r.field, c)
+		}
+		if got := row(t, url, "a@x")["name"]; got != r.want {
+			t.Fatalf("change %d: name %q, want %q", i, got, r.want)
+		}
 	}
 }
