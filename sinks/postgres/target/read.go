@@ -16,9 +16,9 @@ import (
 
 // Read locks the row whose primary key is pk and returns the values of
 // columns, in order, as captured events carry them (read as the capture
-// reader reads them: UTC, ISO dates and intervals), and when the row last changed (zero
-// unless the server tracks commit timestamps). A row that is gone has no
-// values (nil) and no time.
+// reader reads them: UTC, ISO dates and intervals, every float digit),
+// and when the row last changed (zero unless the server tracks commit
+// timestamps). A row that is gone has no values (nil) and no time.
 func (t *Table) Read(ctx context.Context, tx pgx.Tx, pk map[string]any, columns []string) ([]json.RawMessage, time.Time, error) {
 	cols := make([]string, len(columns))
 	for i, c := range columns {
