@@ -27,7 +27,8 @@
 //
 // Every -sample it notes each cdcd table's rows and total size (tables
 // are read from the catalog, so a new one is included), each cdcd
-// process's resident set (VmRSS) and go_goroutines (its /metrics), on
+// process's resident set (VmRSS), go_goroutines and heap goal
+// (go_memstats_next_gc_bytes, twice the live heap; from its /metrics), on
 // Kafka the consumer groups' lag (messages past their committed offsets,
 // from the broker) and the throughput; it prints them over time and a
 // verdict (see verdict.go), then checks every change arrived: the

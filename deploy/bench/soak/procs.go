@@ -83,31 +83,43 @@ func anyExited(ps []*cdcdProc) <-chan error {
 	return ch
 }
 
-// goroutines reads go_goroutines from the process's /metrics.
-func (p *cdcdProc) goroutines(ctx context.Context) (int64, error) {
+// runtime reads go_goroutines and go_memstats_next_gc_bytes (the heap
+// size that triggers the next collection: twice the live heap after the
+// last one) from the process's /metrics.
+func (p *cdcdProc) runtime(ctx context.Context) (goroutines, nextGC int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.listen+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
+	want := map[string]*int64{"go_goroutines": &goroutines, "go_memstats_next_gc_bytes": &nextGC}
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if dst := want[name]; ok && dst != nil {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f), err
+			if err != nil {
+				return 0, 0, fmt.Errorf("%s of %s: %w", name, p.name, err)
+			}
+			*dst = int64(f)
+			found++
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return 0, fmt.Errorf("no go_goroutines in %s's /metrics", p.name)
+	if found < len(want) {
+		return 0, 0, fmt.Errorf("no go_goroutines or go_memstats_next_gc_bytes in %s's /metrics", p.name)
+	}
+	return goroutines, nextGC, nil
 }
 
 // groupLag is, summed over the consumer groups (each of one topic), how

@@ -20,6 +20,7 @@ type sample struct {
 	loading  bool             // the load was still being driven
 	rss      map[string]int64 // by process
 	gor      map[string]int64 // go_goroutines, by process
+	nextGC   map[string]int64 // go_memstats_next_gc_bytes, by process
 	lag      int64            // Kafka: messages past the groups' committed offsets
 	lagParts int              // the partitions lag covers
 	outSent  int64            // outbound changes committed
@@ -45,7 +46,7 @@ type sampler struct {
 // process's RSS and goroutines and, on Kafka, the consumer groups' lag.
 func (s *sampler) take(ctx context.Context, conn *pgx.Conn, at time.Duration, loading bool) error {
 	smp := sample{at: at, loading: loading, outSent: s.out.sent.Load(), outSeen: s.tgt.requests(), inSent: s.in.sent.Load(),
-		rss: map[string]int64{}, gor: map[string]int64{},
+		rss: map[string]int64{}, gor: map[string]int64{}, nextGC: map[string]int64{},
 		rows: map[string]int64{}, sizes: map[string]int64{}, loadAvg1: strings.Fields(proc.LoadAvg() + " ?")[0]}
 	for _, p := range s.procs {
 		rss, err := proc.RSS(p.cmd.Process.Pid)
@@ -53,8 +54,8 @@ func (s *sampler) take(ctx context.Context, conn *pgx.Conn, at time.Duration, lo
 			return fmt.Errorf("RSS of cdcd %s: %w", p.name, err)
 		}
 		smp.rss[p.name] = rss
-		if smp.gor[p.name], err = p.goroutines(ctx); err != nil {
-			return fmt.Errorf("goroutines of cdcd %s: %w", p.name, err)
+		if smp.gor[p.name], smp.nextGC[p.name], err = p.runtime(ctx); err != nil {
+			return fmt.Errorf("runtime metrics of cdcd %s: %w", p.name, err)
 		}
 	}
 	if s.kafka != nil {
@@ -151,6 +152,9 @@ func (s *sampler) report(w io.Writer) {
 	header("cdcd")
 	for _, c := range s.procs {
 		line(c.name+" RSS (MiB)", func(_ int, p sample) string { return fmt.Sprintf("%.1f", float64(p.rss[c.name])/(1<<20)) })
+	}
+	for _, c := range s.procs {
+		line(c.name+" next GC (MiB)", func(_ int, p sample) string { return fmt.Sprintf("%.1f", float64(p.nextGC[c.name])/(1<<20)) })
 	}
 	for _, c := range s.procs {
 		line(c.name+" goroutines", func(_ int, p sample) string { return fmt.Sprint(p.gor[c.name]) })

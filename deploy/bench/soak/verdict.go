@@ -66,6 +66,7 @@ func (s *sampler) verdict(w io.Writer, loadEnd time.Duration, lagSlack int64) bo
 	}
 	for _, c := range s.procs {
 		check(c.name+" RSS bytes", slackRSSBytes, func(p sample) int64 { return p.rss[c.name] })
+		check(c.name+" next GC bytes", slackRSSBytes, func(p sample) int64 { return p.nextGC[c.name] })
 		check(c.name+" goroutines", slackGoroutines, func(p sample) int64 { return p.gor[c.name] })
 	}
 	if s.kafka != nil {
