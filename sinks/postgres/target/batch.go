@@ -245,7 +245,7 @@ func (t *Table) ReadMany(ctx context.Context, tx pgx.Tx, pks []map[string]any, c
 func (t *Table) qualifiedReturning(alias string) string {
 	cols := make([]string, len(t.pk))
 	for i, c := range t.pk {
-		cols[i] = alias + "." + pgx.Identifier{c.name}.Sanitize() + "::text"
+		cols[i] = keyText(alias+"."+pgx.Identifier{c.name}.Sanitize(), c.oid)
 	}
 	return strings.Join(cols, ", ")
 }
@@ -254,7 +254,7 @@ func (t *Table) qualifiedReturning(alias string) string {
 func (t *Table) returningAs() string {
 	cols := make([]string, len(t.pk))
 	for i, c := range t.pk {
-		cols[i] = pgx.Identifier{c.name}.Sanitize() + "::text AS k" + strconv.Itoa(i+1)
+		cols[i] = keyText(pgx.Identifier{c.name}.Sanitize(), c.oid) + " AS k" + strconv.Itoa(i+1)
 	}
 	return strings.Join(cols, ", ")
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/pgtext"
@@ -126,9 +127,30 @@ func (t *Table) Delete(ctx context.Context, tx pgx.Tx, match map[string]any, sof
 func (t *Table) returning() string {
 	cols := make([]string, len(t.pk))
 	for i, c := range t.pk {
-		cols[i] = pgx.Identifier{c.name}.Sanitize() + "::text"
+		cols[i] = keyText(pgx.Identifier{c.name}.Sanitize(), c.oid)
 	}
 	return strings.Join(cols, ", ")
+}
+
+// keyText is the text of key column expr of type oid as captured events
+// read it. The text of dates and timestamps follows the session's
+// DateStyle and TimeZone, which the writer leaves as the user set them
+// for the values it writes: a key's are formatted as ISO (UTC for a
+// timestamptz) whatever they are. Infinities and BC dates keep the
+// session's text.
+func keyText(expr string, oid uint32) string {
+	var format string
+	switch oid {
+	case pgtype.DateOID:
+		format = "to_char(" + expr + ", 'YYYY-MM-DD')"
+	case pgtype.TimestampOID:
+		format = "to_char(" + expr + ", 'YYYY-MM-DD HH24:MI:SS.US')"
+	case pgtype.TimestamptzOID:
+		format = "to_char(" + expr + " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'"
+	default:
+		return expr + "::text"
+	}
+	return "CASE WHEN isfinite(" + expr + ") AND " + expr + " >= '0001-01-01 00:00:00+00' THEN " + format + " ELSE " + expr + "::text END"
 }
 
 // scanKey reads the primary key a RETURNING t.returning() reported.
