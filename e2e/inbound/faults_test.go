@@ -64,6 +64,15 @@ func TestInboundUnderFaults(t *testing.T) {
 		execSQL(t, c.url, `UPDATE contacts SET last_name = 'Local' WHERE email = 'c200@example.com'`)
 		// ... and one on the same field, HubSpot's edit announced 5 s late.
 		raced := ids["c250@example.com"]
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("conflicts of the raced contact:\n%s", query(t, c.url, `SELECT coalesce(string_agg(id || ' ' || status || ' ' || rule || ' base=' || base::text || ' local=' || local::text || ' remote=' || remote::text || ' remote_at=' || coalesce(remote_at::text,'-') || ' detected=' || detected_at::text || ' resolved=' || coalesce(resolved_at::text, '-'), E'\n'), '') FROM cdcd.conflicts WHERE external_id = $1`, raced))
+				t.Logf("its links:\n%s", query(t, c.url, `SELECT coalesce(string_agg(row_to_json(l)::text, E'\n'), '') FROM cdcd.links l WHERE external_id = $1`, raced))
+				for _, w := range c.hub.History("contacts", raced) {
+					t.Logf("its write in HubSpot: %+v", w)
+				}
+			}
+		})
 		c.hub.HoldWebhooks(func(e hubspot.WebhookEvent) bool {
 			return strconv.FormatInt(e.ObjectID, 10) == raced && e.ChangeSource == "CRM_UI"
 		})
