@@ -77,10 +77,10 @@ pipelines:
 		}
 	}
 	cdctest.Eventually(t, 90*time.Second, "the backfill to be done", func() bool {
-		var status string
-		_ = pool.QueryRow(ctx, `SELECT status FROM cdcd.jobs ORDER BY id DESC LIMIT 1`).Scan(&status)
+		var status, reason string
+		_ = pool.QueryRow(ctx, `SELECT status, coalesce(error, '') FROM cdcd.jobs ORDER BY id DESC LIMIT 1`).Scan(&status, &reason)
 		if status == "failed" {
-			t.Fatal("the backfill failed")
+			t.Fatalf("the backfill failed: %s", reason)
 		}
 		return status == "done"
 	})

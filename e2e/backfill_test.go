@@ -97,7 +97,9 @@ pipelines:
 	cdctest.Eventually(t, 120*time.Second, "the backfill to be done", func() bool {
 		_, status := processed()
 		if status == "failed" {
-			t.Fatal("the backfill failed")
+			var reason string
+			_ = pool.QueryRow(context.Background(), `SELECT coalesce(error, '') FROM cdcd.jobs ORDER BY id DESC LIMIT 1`).Scan(&reason)
+			t.Fatalf("the backfill failed: %s", reason)
 		}
 		return status == "done"
 	})
