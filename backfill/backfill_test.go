@@ -55,6 +55,9 @@ func (s *stateSink) Write(_ context.Context, events []cdc.Event) error {
 		e := &events[i]
 		k := string(e.Key[0].Value)
 		s.ops[e.Op]++
+		if old, ok := e.Before.Get(e.Key[0].Name); ok && string(old) != k {
+			delete(s.rows, string(old)) // a change of the key
+		}
 		s.rels[e.Op] = e.Relation
 		switch e.Op {
 		case cdc.OpDelete:
@@ -348,12 +351,62 @@ func TestBackfillDropsTheKeysOfACommitNotYetVisible(t *testing.T) {
 	r.checkConverged(t)
 }
 
+// A transaction not yet visible to the chunks' snapshots that updates,
+// deletes, inserts and moves keys (into and out of a chunk's range, and
+// in several chunks) is made up for by the chunks that miss it: they drop
+// every key it touched, old and new, and the sink ends with the table.
+func TestBackfillDropsEveryKeyOfACommitNotYetVisible(t *testing.T) {
+	r, release := hiddenCommitOf(t, true, `BEGIN;
+		UPDATE public.items SET name = 'fresh' WHERE id = 5;
+		DELETE FROM public.items WHERE id = 7;
+		UPDATE public.items SET id = 1009 WHERE id = 9;
+		UPDATE public.items SET id = 0, name = 'moved' WHERE id = 250;
+		UPDATE public.items SET name = 'fresh2' WHERE id = 150;
+		INSERT INTO public.items (id, name) VALUES (2000, 'new');
+		COMMIT`)
+	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
+	r.wait(t, j.ID, jobs.Done)
+	if n := testutil.ToFloat64(r.h.Rereads); n != 0 || r.h.Merger.Patched() == 0 {
+		t.Fatalf("%v chunks read again, %d made up for the missed commit", n, r.h.Merger.Patched())
+	}
+	r.a.mu.Lock()
+	for _, k := range []string{"5", "7", "9", "150", "250"} {
+		if n := r.a.reads[k]; n != 0 {
+			t.Errorf("key %s: read by the backfill (%d), which did not see its change", k, n)
+		}
+	}
+	for _, k := range []string{"7", "9", "250"} {
+		if row, ok := r.a.rows[k]; ok {
+			t.Errorf("key %s, deleted or moved, is at the sink: %v", k, row)
+		}
+	}
+	for k, name := range map[string]string{"0": `"moved"`, "5": `"fresh"`, "150": `"fresh2"`, "2000": `"new"`, "1009": `"item 9"`} {
+		if v, _ := r.a.rows[k].Get("name"); string(v) != name {
+			t.Errorf("key %s at the sink: name %s, want %s", k, v, name)
+		}
+	}
+	if n := len(r.a.reads); n != 295 {
+		t.Errorf("%d keys read, want 295", n)
+	}
+	r.a.mu.Unlock()
+	release()
+	want := r.table(t)
+	cdctest.Eventually(t, 10*time.Second, "the sink to hold the table", func() bool { return r.a.diff(want) == "" })
+}
+
 // hiddenCommit starts a rig of 300 rows and commits an update of key 5
 // (name 'fresh') that the stream delivers but new snapshots do not see
 // until release is called: it waits for a synchronous standby that never
 // answers. With keys, a backfill is running (Merger.Begin) while it
 // streams.
 func hiddenCommit(t *testing.T, keys bool) (r *rig, release func()) {
+	t.Helper()
+	return hiddenCommitOf(t, keys, `UPDATE public.items SET name = 'fresh' WHERE id = 5`)
+}
+
+// hiddenCommitOf is hiddenCommit committing sql, which must set key 5's
+// name to 'fresh' (the sign that the stream delivered it).
+func hiddenCommitOf(t *testing.T, keys bool, sql string) (r *rig, release func()) {
 	t.Helper()
 	srv := cdctest.StartPostgres(t)
 	url := srv.CreateDB(t, "backfill")
@@ -386,7 +439,7 @@ func hiddenCommit(t *testing.T, keys bool) (r *rig, release func()) {
 	}
 	committed := make(chan error, 1)
 	go func() {
-		_, err := conn.Exec(ctx, `UPDATE public.items SET name = 'fresh' WHERE id = 5`)
+		_, err := conn.Exec(ctx, sql)
 		committed <- err
 	}()
 	// The commit is in the WAL (the stream delivers it) and waits for the
