@@ -190,3 +190,65 @@ func TestKeyHistorySpansOneBackfill(t *testing.T) {
 		}
 	}
 }
+
+// A row the stream updated between a chunk's watermarks leaving a TOASTed
+// column out (unchanged, not sent) is not dropped whole: the sink may
+// hold no row of the key but the stream's update, without that column.
+// At the high watermark the chunk emits, after the update, the columns
+// every change in the window left out, as read (the same values: none of
+// those changes touched them), naming the others unchanged. A key a change
+// sent the column for, deleted or moved is dropped as before. A change
+// the snapshot missed (streamed before the low watermark, not yet
+// visible) counts as one of the window's.
+func TestWatermarkKeepsColumnsTheStreamLeftOut(t *testing.T) {
+	val := func(s string) json.RawMessage { return json.RawMessage(s) }
+	key := func(id int) cdc.Row { return cdc.Row{{Name: "id", Value: val(strconv.Itoa(id))}} }
+	row := func(id int) cdc.Row {
+		return cdc.Row{{Name: "id", Value: val(strconv.Itoa(id))}, {Name: "v", Value: val("0")}, {Name: "big", Value: val(`"big` + strconv.Itoa(id) + `"`)}}
+	}
+	m := NewMerger()
+	end := m.Begin()
+	defer end()
+	c := m.openChunk("1.a.1", "public", "items", []string{"p"})
+	var rows []cdc.Event
+	for id := 1; id <= 8; id++ {
+		rows = append(rows, cdc.Event{Op: cdc.OpRead, Schema: "public", Table: "items", Key: key(id), After: row(id)})
+	}
+	change := func(xid uint32, op cdc.Op, id int, unchanged bool, before cdc.Row) {
+		e := cdc.Event{Op: op, Schema: "public", Table: "items", TxID: xid, Key: key(id), Before: before}
+		if op != cdc.OpDelete {
+			e.After = row(id)
+			if unchanged {
+				e.After, e.Unchanged = e.After[:2], []string{"big"}
+			}
+		}
+		m.Change(&e)
+	}
+	// Streamed before the low watermark, missed by the snapshot.
+	change(40, cdc.OpUpdate, 7, true, nil)  // big left out: kept
+	change(41, cdc.OpUpdate, 8, false, nil) // sent: dropped
+	m.Watermark([]byte("low 1.a.1"), &countAck{}, nil)
+	m.fill(c, rows, &snapshot{xmax: 100, xip: map[uint32]struct{}{40: {}, 41: {}}})
+	change(50, cdc.OpUpdate, 2, true, nil)     // big left out: kept
+	change(51, cdc.OpUpdate, 2, true, nil)     // again: still kept
+	change(52, cdc.OpUpdate, 3, true, nil)     // big left out,
+	change(53, cdc.OpUpdate, 3, false, nil)    // then sent: dropped
+	change(54, cdc.OpUpdate, 4, true, nil)     // big left out,
+	change(55, cdc.OpDelete, 4, false, nil)    // then deleted: dropped
+	change(56, cdc.OpUpdate, 5, false, nil)    // sent: dropped
+	change(57, cdc.OpUpdate, 16, true, key(6)) // moved from 6: dropped
+	out := m.Watermark([]byte("high 1.a.1"), &countAck{}, nil)
+	var got []string
+	for _, e := range out {
+		b, _ := json.Marshal(e.After)
+		got = append(got, string(e.Op)+" "+string(b)+" unchanged "+strings.Join(e.Unchanged, ","))
+	}
+	want := []string{
+		`r [{"Name":"id","Value":1},{"Name":"v","Value":0},{"Name":"big","Value":"big1"}] unchanged `,
+		`r [{"Name":"id","Value":2},{"Name":"big","Value":"big2"}] unchanged v`,
+		`r [{"Name":"id","Value":7},{"Name":"big","Value":"big7"}] unchanged v`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("emitted\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
