@@ -596,10 +596,10 @@ func TestMergerHistory(t *testing.T) {
 		t.Fatalf("8 still remembered (%v), or %d remembered", ok, len(m.seen))
 	}
 	none := &snapshot{xmax: 1, xip: map[uint32]struct{}{}} // sees nothing streamed
-	if stale, _ := m.missed(none, m.seq, "public", "items", map[string]struct{}{}); !stale {
+	if stale, _ := m.missed(none, m.seq, "public", "items", map[string][]string{}); !stale {
 		t.Fatal("missed: a snapshot seeing nothing must miss what streamed up to seq")
 	}
-	if stale, _ := m.missed(none, 0, "public", "items", map[string]struct{}{}); stale {
+	if stale, _ := m.missed(none, 0, "public", "items", map[string][]string{}); stale {
 		t.Fatal("missed: nothing streamed before seq 0")
 	}
 }

@@ -37,6 +37,12 @@ import (
 // marked stale: it is read again. A transaction streamed after the low
 // watermark needs no such care: the window removes its keys.
 //
+// An update that leaves a TOASTed column unchanged does not carry it: a
+// row dropped for such changes only (in the window, or missed) is emitted
+// with its key and the columns they all left out, as read (no change
+// touched them), the others named Unchanged, so that a sink that had no
+// row of the key gets them.
+//
 // The capture stream drives it (it is the reader's pgwal.Snapshots);
 // chunk readers Open, Fill and Wait for chunks from other goroutines.
 type Merger struct {
@@ -71,9 +77,11 @@ type txnKeys struct {
 	whole bool
 }
 
-// tableKey is one key a transaction changed.
+// tableKey is one key a transaction changed, and the columns the change
+// left out (an update of the key in place: unchanged TOAST).
 type tableKey struct {
 	schema, table, key string
+	leftOut            []string
 }
 
 // keyHistory bounds the keys the Merger keeps (about 100 bytes each); a
@@ -110,13 +118,12 @@ func (m *Merger) sawKeys(e *cdc.Event, first bool) {
 		m.forget(t)
 		return
 	}
-	t.keys = append(t.keys, tableKey{e.Schema, e.Table, keyString(e.Key)})
+	k, old, left := changeOf(e)
+	t.keys = append(t.keys, tableKey{e.Schema, e.Table, k, left})
 	m.keyCount++
-	if e.Before != nil {
-		if old := keyOf(e.Before, e.Key); old != "" {
-			t.keys = append(t.keys, tableKey{e.Schema, e.Table, old})
-			m.keyCount++
-		}
+	if old != "" {
+		t.keys = append(t.keys, tableKey{e.Schema, e.Table, old, nil})
+		m.keyCount++
 	}
 	if len(t.keys) > keyHistory/4 {
 		m.forget(t)
@@ -177,11 +184,11 @@ func (m *Merger) saw(xid uint32) {
 
 // missed reports whether snap does not see a transaction the stream
 // passed at or before sequence number upTo whose keys are not known. The
-// known keys of schema.table that such transactions changed are added
-// to changed: the stream carried those changes, a snapshot row of them
-// is older.
+// known keys of schema.table that such transactions changed are noted in
+// changed (see noteChange): the stream carried those changes, a snapshot
+// row of them is older.
 // It also reports whether snap missed any transaction it could so make up for.
-func (m *Merger) missed(snap *snapshot, upTo uint64, schema, table string, changed map[string]struct{}) (stale, patched bool) {
+func (m *Merger) missed(snap *snapshot, upTo uint64, schema, table string, changed map[string][]string) (stale, patched bool) {
 	for xid, at := range m.seen {
 		if at > upTo || snap.sees(xid) {
 			continue
@@ -193,7 +200,7 @@ func (m *Merger) missed(snap *snapshot, upTo uint64, schema, table string, chang
 		patched = true
 		for _, k := range t.keys {
 			if k.schema == schema && k.table == table {
-				changed[k.key] = struct{}{}
+				noteChange(changed, k.key, k.leftOut)
 			}
 		}
 	}
@@ -213,7 +220,7 @@ type chunk struct {
 	lowSeq        uint64              // the Merger's seq at the low watermark
 	snap          *snapshot           // the read's, set with rows
 	stale         bool                // the read missed a transaction streamed before low
-	changed       map[string]struct{} // keys the stream changed since low
+	changed       map[string][]string // keys the stream changed since low (see noteChange)
 	rows          []cdc.Event         // the rows read, set before high is written
 	emitted       int
 	pending       atomic.Int64
@@ -227,7 +234,7 @@ type chunk struct {
 // openChunk registers a chunk before its low watermark is written.
 func (m *Merger) openChunk(id, schema, table string, pipelines []string) *chunk {
 	c := &chunk{id: id, schema: schema, table: table, pipelines: pipelines,
-		changed: make(map[string]struct{}), durable: make(chan struct{}), emittedOnce: make(chan struct{}),
+		changed: make(map[string][]string), durable: make(chan struct{}), emittedOnce: make(chan struct{}),
 		replayed: make(chan struct{})}
 	m.mu.Lock()
 	m.chunks[id] = c
@@ -280,14 +287,66 @@ func (m *Merger) Change(e *cdc.Event) {
 		if !c.low || c.done || c.schema != e.Schema || c.table != e.Table {
 			continue
 		}
-		c.changed[keyString(e.Key)] = struct{}{}
-		if e.Before != nil {
+		k, old, left := changeOf(e)
+		noteChange(c.changed, k, left)
+		if old != "" {
 			// A change of the key itself: the old key's row is gone too.
-			if old := keyOf(e.Before, e.Key); old != "" {
-				c.changed[old] = struct{}{}
-			}
+			noteChange(c.changed, old, nil)
 		}
 	}
+}
+
+// changeOf is the key change e made, its old key if e changed the key
+// itself ("" if not), and the columns e left out if it updated the row in
+// place (unchanged TOAST).
+func changeOf(e *cdc.Event) (key, old string, leftOut []string) {
+	key = keyString(e.Key)
+	if e.Before != nil {
+		if old = keyOf(e.Before, e.Key); old == key {
+			old = ""
+		}
+	}
+	if e.Op == cdc.OpUpdate && old == "" && len(e.Unchanged) > 0 {
+		leftOut = e.Unchanged
+	}
+	return key, old, leftOut
+}
+
+// noteChange notes in changed a change of key k that left the columns
+// leftOut out: changed[k] is then the columns every change of k noted left
+// out, nil if any sent them all (or deleted, inserted or moved the row).
+// A row read keeps those columns (see Watermark): none of the changes
+// touched them, and the stream never sent them.
+func noteChange(changed map[string][]string, k string, leftOut []string) {
+	cols, seen := changed[k]
+	switch {
+	case !seen && len(leftOut) > 0:
+		changed[k] = slices.Clone(leftOut)
+	case !seen || cols == nil:
+		changed[k] = nil
+	default:
+		cols = slices.DeleteFunc(cols, func(c string) bool { return !slices.Contains(leftOut, c) })
+		if len(cols) == 0 {
+			cols = nil
+		}
+		changed[k] = cols
+	}
+}
+
+// leftOutRow is row e with only its key and the columns cols, the others
+// named unchanged.
+func leftOutRow(e cdc.Event, cols []string) cdc.Event {
+	after := make(cdc.Row, 0, len(e.Key)+len(cols))
+	var unchanged []string
+	for _, f := range e.After {
+		if _, key := e.Key.Get(f.Name); key || slices.Contains(cols, f.Name) {
+			after = append(after, f)
+		} else {
+			unchanged = append(unchanged, f.Name)
+		}
+	}
+	e.After, e.Unchanged = after, unchanged
+	return e
 }
 
 // Watermark handles a cdcd.watermark message: "low <chunk>" or
@@ -345,7 +404,14 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 		for i := range c.rows {
 			if len(c.changed) > 0 {
 				key = appendKey(key[:0], c.rows[i].Key)
-				if _, changed := c.changed[string(key)]; changed {
+				if cols, changed := c.changed[string(key)]; changed {
+					// The stream carried the row as new or newer; but for
+					// the columns each of its changes left out, which it
+					// never sent: they are as read.
+					if len(cols) > 0 {
+						out = append(out, leftOutRow(c.rows[i], cols))
+						out[len(out)-1].Ack = acker
+					}
 					continue
 				}
 			}

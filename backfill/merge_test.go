@@ -123,7 +123,7 @@ func TestMissedTransactionKeys(t *testing.T) {
 			end = m.Begin()
 		}
 		c.stream(m)
-		changed := map[string]struct{}{}
+		changed := map[string][]string{}
 		stale, _ := m.missed(hides(c.hidden...), m.seq, "public", "items", changed)
 		if stale != c.stale {
 			t.Errorf("%s: stale %v, want %v", c.name, stale, c.stale)
@@ -184,7 +184,7 @@ func TestKeyHistorySpansOneBackfill(t *testing.T) {
 	} {
 		m := NewMerger()
 		c.stream(m)
-		changed := map[string]struct{}{}
+		changed := map[string][]string{}
 		if stale, _ := m.missed(hides, m.seq, "public", "items", changed); !stale {
 			t.Errorf("%s: a chunk missing xid 10 drops keys %v, not read again: key 2's row read overwrites its change", c.name, changed)
 		}
