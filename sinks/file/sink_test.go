@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,31 @@ func TestAppends(t *testing.T) {
 	out, _ := os.ReadFile(path)
 	if !bytes.HasPrefix(out, line) {
 		t.Fatalf("existing content lost: %q", out)
+	}
+	checkEvents(t, parseLines(t, out[len(line):]))
+}
+
+// A process killed during a write leaves a torn last line; the next one
+// to open the file cuts it off (its events were not acknowledged, so they
+// come again) rather than append to it: every line stays an event.
+func TestOpenCutsATornLastLine(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	line := []byte(`{"before":null,"after":{"id":1},"source":{},"op":"c"}` + "\n")
+	if err := os.WriteFile(path, append(slices.Clone(line), `{"before":null,"after":{"id":2},"sou`...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSink("file", &Config{Path: path}, testEnv(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), events()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close(context.Background())
+	out, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(out, line) {
+		t.Fatalf("complete line lost: %q", out)
 	}
 	checkEvents(t, parseLines(t, out[len(line):]))
 }
