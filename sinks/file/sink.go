@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -137,16 +138,22 @@ func (s *sink) Close(context.Context) error {
 }
 
 // openFile opens path for appending, creating it with mode 0644, and
-// returns its current size. With syncDir, it also syncs the directory so
-// that a newly created file survives a crash.
+// returns its current size. A torn last line (a process killed during a
+// write) is cut off: its events were not acknowledged and come again.
+// With syncDir, it also syncs the directory so that a newly created file
+// survives a crash.
 func openFile(path string, syncDir bool) (output, int64, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, 0, err
 	}
 	info, err := f.Stat()
+	size := int64(0)
 	if err == nil && !info.Mode().IsRegular() {
 		err = fmt.Errorf(`%s is not a regular file (for standard output use path "-" or type stdout)`, path)
+	}
+	if err == nil {
+		size, err = cutTornLine(f, info.Size())
 	}
 	if err == nil && syncDir {
 		err = syncDirectory(filepath.Dir(path))
@@ -155,7 +162,32 @@ func openFile(path string, syncDir bool) (output, int64, error) {
 		f.Close()
 		return nil, 0, err
 	}
-	return f, info.Size(), nil
+	return f, size, nil
+}
+
+// cutTornLine truncates f, of size bytes, after its last newline, and
+// returns its new size.
+func cutTornLine(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	end := size
+	for end > 0 {
+		n := min(end, int64(len(buf)))
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, fmt.Errorf("read the end of %s: %w", f.Name(), err)
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if end == size {
+		return size, nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return 0, fmt.Errorf("cut the torn last line of %s: %w", f.Name(), err)
+	}
+	return end, nil
 }
 
 func syncDirectory(dir string) error {
