@@ -343,6 +343,17 @@ func TestHubSpotWebhookSyncsWithoutEcho(t *testing.T) {
 			return nil
 		})
 		c.waitERP("ada@example.com", "Ada")
+		// cdcd stores what it wrote (the link's base) once HubSpot has
+		// answered; the echoes below are compared with it. Sent before it
+		// is stored, the lastname echo met the base of Lovelace: both sides
+		// changed, so the record was read back from HubSpot (seen once
+		// under load).
+		poll(t, settle, func() error {
+			if got := query(t, c.url, `SELECT coalesce(max(base->>'lastname'), '') FROM cdcd.links WHERE system = 'hubspot' AND external_id = $1`, id); got != "Byron" {
+				return fmt.Errorf("the link's base has lastname %q, want Byron", got)
+			}
+			return nil
+		})
 		hubCalls, erpCalls := len(c.hub.Requests()), len(c.erp.Requests())
 		xmin = query(t, c.url, `SELECT xmin::text FROM contacts WHERE email = 'ada@example.com'`)
 		c.deliver(c.hubEvent("contact.propertyChange", id, "lastname", "Byron", "INTEGRATION"))
