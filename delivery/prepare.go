@@ -181,14 +181,7 @@ func (p *Pipeline) deadStoreDown(ctx context.Context, err error, try, n int) boo
 	p.met.deadStoreDown.Set(1)
 	p.log.Error().Err(err).Int("records", n).Int("try", try).
 		Msg("dead-letter store failing; the batch waits until its dead letters are stored")
-	t := time.NewTimer(p.backoff(try, nil))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return cdc.Sleep(ctx, p.backoff(try, nil))
 }
 
 // Ready reports whether the pipeline can settle what it cannot deliver:
