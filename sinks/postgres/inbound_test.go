@@ -39,8 +39,6 @@ func (crmMapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, err
 			fields["name"] = v
 		case "phone":
 			fields["phone"] = v
-		case "seen":
-			fields["deleted_at"] = v
 		case "wait":
 			fields["wait"] = v
 		}

@@ -29,6 +29,14 @@ func TestVendorIntervalIsNoLocalChange(t *testing.T) {
 	}
 }
 
+// Regression: the same for a timestamptz column: a vendor's …41.123Z read
+// back as …41.123+00, compared as text with the link's base, was a local
+// change nobody made.
+func TestVendorTimestampIsNoLocalChange(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	vendorValueIsNoLocalChange(t, pg, "ts", "TimeZone = 'Europe/Paris'", "timestamptz", `"2026-03-01T07:34:41.123Z"`, `"2026-03-02T08:00:00.5Z"`)
+}
+
 // Regression: the same for a float8 column in a database whose sessions
 // set extra_float_digits to 0: 0.3333333333333333 read back as
 // 0.333333333333333, where captured events (extra_float_digits 3) carry
@@ -41,7 +49,7 @@ func TestVendorFloatIsNoLocalChange(t *testing.T) {
 // vendorValueIsNoLocalChange writes first, then second, to a column of typ
 // in a database whose sessions have setting, and the system's other
 // changes around them: none may be taken for a conflict with a local
-// change.
+// change, and the column ends with second.
 func vendorValueIsNoLocalChange(t *testing.T, pg *cdctest.Postgres, db, setting, typ, first, second string) {
 	url := pg.CreateDB(t, db)
 	pg.Exec(t, db, "ALTER DATABASE "+db+" SET "+setting)
@@ -73,5 +81,8 @@ func vendorValueIsNoLocalChange(t *testing.T, pg *cdctest.Postgres, db, setting,
 		if got := row(t, url, "a@x")["name"]; got != r.want {
 			t.Fatalf("change %d: name %q, want %q", i, got, r.want)
 		}
+	}
+	if err := pg.ExecErr(db, `DO $$ BEGIN IF NOT (SELECT wait = ('`+second+`'::jsonb #>> '{}')::`+typ+` FROM contacts WHERE email = 'a@x') THEN RAISE 'other value'; END IF; END $$`); err != nil {
+		t.Fatalf("the column does not hold the second change's %s: %v", second, err)
 	}
 }
