@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcd-dev/cdcd/syncstate"
-	"github.com/jackc/pgx/v5"
-	"github.com/rs/zerolog"
 )
 
 func TestLinkBackWritesExternalIDUnderTheSystemsOrigin(t *testing.T) {
@@ -117,13 +116,7 @@ func slotChanges(t *testing.T, url, slot string) string {
 // Within InTx the link-back is now part of its transaction.
 func TestLinkBackWithinInTx(t *testing.T) {
 	url := newDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := Open(ctx, url+"&pool_max_conns=1", zerolog.New(zerolog.NewTestWriter(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s, ctx := oneConnection(t, url)
 	execSQL(t, url, `CREATE TABLE public.contacts (id bigint PRIMARY KEY, hubspot_id text)`)
 	execSQL(t, url, `INSERT INTO public.contacts VALUES (7, NULL), (8, NULL)`)
 	execSQL(t, url, `SELECT pg_create_logical_replication_slot('probe_intx', 'test_decoding')`)
@@ -135,7 +128,7 @@ func TestLinkBackWithinInTx(t *testing.T) {
 
 	// A rolled-back group writes no id back.
 	rolledBack := errors.New("the group is stored again")
-	err = s.InTx(ctx, func(ctx context.Context) error {
+	err := s.InTx(ctx, func(ctx context.Context) error {
 		if err := links.Put(ctx, []syncstate.Link{link(8, "902")}); err != nil {
 			return err
 		}

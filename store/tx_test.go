@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
 // What the links, recent writes, audit and pending creates store within
@@ -100,17 +101,11 @@ func TestInTxLinkConflict(t *testing.T) {
 // InTx's transaction, rolled back to before the refused statement.
 func TestInTxLinkConflictOnOneConnection(t *testing.T) {
 	url := newDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := Open(ctx, url+"&pool_max_conns=1", zerolog.New(zerolog.NewTestWriter(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s, ctx := oneConnection(t, url)
 	if err := s.Links().Put(ctx, []syncstate.Link{link(`{"id":1}`, "901")}); err != nil {
 		t.Fatal(err)
 	}
-	err = s.InTx(ctx, func(ctx context.Context) error {
+	err := s.InTx(ctx, func(ctx context.Context) error {
 		if err := s.Audit().Record(ctx, outcomes(1, time.Now())); err != nil {
 			return err
 		}
@@ -126,4 +121,19 @@ func TestInTxLinkConflictOnOneConnection(t *testing.T) {
 	if n := queryInt(t, url, "SELECT count(*) FROM cdcd.links"); n != 1 {
 		t.Fatalf("%d links after the refused transaction, want the holder's", n)
 	}
+}
+
+// oneConnection opens a store of url whose pool holds one connection,
+// and a context that ends the test after 30s instead of waiting forever
+// for a second connection.
+func oneConnection(t *testing.T, url string) (*Store, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	s, err := Open(ctx, url+"&pool_max_conns=1", zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, ctx
 }
