@@ -113,7 +113,9 @@ func Known(fields map[string]json.RawMessage, base map[string]any, writes []map[
 // Equal compares a JSON value with a decoded one as values: numbers by
 // their value, objects regardless of key order. Strings that hold numbers
 // match numbers ("42" and 42), since vendors send one where cdcd wrote the
-// other (HubSpot returns every property as a string).
+// other (HubSpot returns every property as a string). Timestamps with a
+// zone match when they name one instant, and an interval in ISO 8601
+// matches the same interval in Postgres's output ("P1D" and "1 day").
 func Equal(raw json.RawMessage, v any) bool {
 	a, err := decode(raw)
 	if err != nil {
@@ -163,7 +165,7 @@ func equalValues(a, b any) bool {
 	case string:
 		switch y := b.(type) {
 		case string:
-			return x == y || sameInstant(x, y)
+			return x == y || sameInstant(x, y) || sameInterval(x, y)
 		case json.Number:
 			return numberEqual(y, x)
 		case bool:

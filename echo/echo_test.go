@@ -35,6 +35,13 @@ func TestEqual(t *testing.T) {
 		{`"2026-03-01T07:34:41.123Z"`, "2026-03-01T07:34:41.124Z", false},
 		{`"2026-03-01"`, "2026-03-01T00:00:00Z", false},
 		{`"2026-03-01T07:34:41Z"`, "2026-03-01T07:34:41", false}, // no zone: not an instant
+		// One interval in ISO 8601 and in Postgres's output.
+		{`"1 day"`, "P1D", true},
+		{`"P1Y2M3DT4H5M6.5S"`, "1 year 2 mons 3 days 04:05:06.5", true},
+		{`"@ 1 day 2 hours ago"`, "P-1DT-2H", true},
+		{`"24:00:00"`, "P1D", false}, // a day is not 24 hours
+		{`"1 day"`, "P2D", false},
+		{`"1 day"`, "1 days", false}, // neither is ISO 8601: text only
 	} {
 		if got := Equal(json.RawMessage(tt.raw), tt.v); got != tt.want {
 			t.Errorf("Equal(%s, %#v) = %v, want %v", tt.raw, tt.v, got, tt.want)
