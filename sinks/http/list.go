@@ -119,13 +119,18 @@ func (l *lister) read(u *url.URL, header http.Header, body []byte) (imports.Page
 		}
 		p.Records = append(p.Records, rec)
 	}
-	if len(items) == 0 {
-		return p, nil
-	}
+	more, said := true, false
 	if l.HasMorePath != "" {
-		if v, ok := lookup(body, l.HasMorePath); ok && string(v) == "false" {
-			return p, nil
+		if v, ok := lookup(body, l.HasMorePath); ok {
+			v = bytes.TrimSpace(v)
+			more, said = string(v) != "false", string(v) == "true"
 		}
+	}
+	// An empty page ends the listing, unless the answer says more follow:
+	// an API that filters a page after reading it can answer an empty one
+	// in the middle.
+	if !more || len(items) == 0 && !said {
+		return p, nil
 	}
 	next, err := l.next(u, header, body, len(items))
 	if err != nil {

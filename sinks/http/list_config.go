@@ -40,7 +40,8 @@ type List struct {
 	// the listing.
 	HasMorePath string `yaml:"has_more_path"`
 	// RecordsPath locates the array of records in the answer; empty means
-	// the answer is the array. An empty page ends the listing.
+	// the answer is the array. An empty page ends the listing unless
+	// HasMorePath says true there.
 	RecordsPath string `yaml:"records_path"`
 	// IDPath locates a record's id in it. Default "id".
 	IDPath string `yaml:"id_path"`

@@ -159,3 +159,34 @@ func FuzzListRead(f *testing.F) {
 		}
 	})
 }
+
+// TestListGoesOnAfterEmptyPageWithMore imports from an API that filters
+// its pages after reading them, so that a whole page comes back empty
+// with has_more true and a next cursor: the import goes on to the pages
+// after it instead of ending there.
+func TestListGoesOnAfterEmptyPageWithMore(t *testing.T) {
+	t.Parallel()
+	hidden := func(path string) bool { return path >= "/employees/E020" && path < "/employees/E040" }
+	srv := httpapi.New(t, httpapi.Options{Paging: httpapi.Paging{Style: "cursor", MaxLimit: 20, Hidden: hidden}})
+	for i := range 100 {
+		srv.Put(fmt.Sprintf("/employees/E%03d", i), map[string]any{"id": fmt.Sprintf("E%03d", i)})
+	}
+	c := testConfig(srv)
+	c.List = &List{URL: srv.URL + "/employees?limit=20", Pagination: PageCursor, NextPath: "meta.next_cursor", HasMorePath: "meta.has_more", RecordsPath: "data"}
+	in := &collect{changes: map[string]webhook.Change{}}
+	var cursors []string
+	err := imports.Run(context.Background(), imports.Config{System: "hr", Object: "employees", Job: "1", MaxAttempts: 3, BackoffMin: time.Millisecond},
+		newWriter(t, c), in, "", func(_ context.Context, next string, _ int) error { cursors = append(cursors, next); return nil }, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		id := fmt.Sprintf("E%03d", i)
+		if _, ok := in.changes[id]; ok == (i >= 20 && i < 40) {
+			t.Fatalf("employee %s imported %v; want the 80 not hidden, got %d", id, ok, len(in.changes))
+		}
+	}
+	if len(cursors) != 5 || cursors[4] != "" {
+		t.Fatalf("pages saved with next cursors %q; want 5 pages, the last with none", cursors)
+	}
+}

@@ -24,9 +24,16 @@ import (
 //   - "link": ?page=N&per_page=N answers a bare JSON array, and a Link
 //     header with rel="next" (a path only: clients resolve it) unless
 //     it is the last page.
+//
+// Hidden, when set, names resources a page leaves out while they still
+// take their place in it, as APIs do that filter a page after reading
+// it (permissions, soft deletes): such a page may hold fewer records than
+// asked, or none, while more follow (has_more true, a next cursor or
+// link).
 type Paging struct {
 	Style    string
 	MaxLimit int
+	Hidden   func(path string) bool
 }
 
 // collection reports whether path holds no resource but has some below
@@ -66,12 +73,17 @@ func (s *Server) list(path string, q url.Values) (int, http.Header, []byte) {
 		n, err := strconv.Atoi(v)
 		return n, err == nil && n >= 0
 	}
-	page := func(from, limit int) []map[string]any {
+	// page returns the resources listed in the page of limit places from
+	// from, and how many places it took.
+	page := func(from, limit int) ([]map[string]any, int) {
 		out := []map[string]any{}
-		for i := from; i < len(paths) && i < from+limit; i++ {
-			out = append(out, s.resources[paths[i]])
+		i := from
+		for ; i < len(paths) && i < from+limit; i++ {
+			if h := s.opts.Paging.Hidden; h == nil || !h(paths[i]) {
+				out = append(out, s.resources[paths[i]])
+			}
 		}
-		return out
+		return out, i - from
 	}
 	bad := func(msg string) (int, http.Header, []byte) { return http.StatusBadRequest, nil, errorBody(msg) }
 	switch s.opts.Paging.Style {
@@ -81,7 +93,8 @@ func (s *Server) list(path string, q url.Values) (int, http.Header, []byte) {
 		if !ok1 || !ok2 || limit == 0 {
 			return bad("offset and limit must be non-negative integers, limit at least 1")
 		}
-		b, _ := json.Marshal(map[string]any{"data": page(off, min(limit, maxLimit)), "total": len(paths)})
+		data, _ := page(off, min(limit, maxLimit))
+		b, _ := json.Marshal(map[string]any{"data": data, "total": len(paths)})
 		return http.StatusOK, nil, b
 	case "link":
 		n, ok1 := num("page", 1)
@@ -90,7 +103,8 @@ func (s *Server) list(path string, q url.Values) (int, http.Header, []byte) {
 			return bad("page and per_page must be positive integers")
 		}
 		per = min(per, maxLimit)
-		b, _ := json.Marshal(page((n-1)*per, per))
+		data, _ := page((n-1)*per, per)
+		b, _ := json.Marshal(data)
 		var h http.Header
 		if n*per < len(paths) {
 			next := url.Values{"page": {strconv.Itoa(n + 1)}, "per_page": {strconv.Itoa(per)}}
@@ -110,10 +124,10 @@ func (s *Server) list(path string, q url.Values) (int, http.Header, []byte) {
 		}
 		from, _ = slices.BinarySearch(paths, string(after)+"\x00")
 	}
-	data := page(from, min(limit, maxLimit))
-	meta := map[string]any{"has_more": from+len(data) < len(paths)}
-	if from+len(data) < len(paths) {
-		meta["next_cursor"] = base64.RawURLEncoding.EncodeToString([]byte(paths[from+len(data)-1]))
+	data, took := page(from, min(limit, maxLimit))
+	meta := map[string]any{"has_more": from+took < len(paths)}
+	if from+took < len(paths) {
+		meta["next_cursor"] = base64.RawURLEncoding.EncodeToString([]byte(paths[from+took-1]))
 	}
 	b, _ := json.Marshal(map[string]any{"data": data, "meta": meta})
 	return http.StatusOK, nil, b
