@@ -78,7 +78,11 @@ func Run(ctx context.Context, cfg Config, l Lister, in Intake, cursor string, sa
 	g.Go(func() error {
 		defer close(pages)
 		at := cursor
+		// Cursors listed in this run: a system whose next cursor leads
+		// back to one of them would be listed forever.
+		seen := map[string]bool{}
 		for {
+			seen[at] = true
 			var p Page
 			err := retry(gctx, cfg, log, "list", func() (err error) {
 				p, err = l.List(gctx, cfg.Object, cfg.Fields, at)
@@ -87,8 +91,8 @@ func Run(ctx context.Context, cfg Config, l Lister, in Intake, cursor string, sa
 			if err != nil {
 				return fmt.Errorf("list %s of %s: %w", cfg.Object, cfg.System, err)
 			}
-			if p.Next == at && p.Next != "" {
-				return cdc.Permanent(fmt.Errorf("list %s of %s: the page at cursor %q names itself as the next one", cfg.Object, cfg.System, at))
+			if p.Next != "" && seen[p.Next] {
+				return cdc.Permanent(fmt.Errorf("list %s of %s: the page at cursor %q names %q as the next one, which was listed already", cfg.Object, cfg.System, at, p.Next))
 			}
 			select {
 			case pages <- p:

@@ -194,3 +194,43 @@ func vendorID(e cdc.Event) string {
 	v, _ := e.Key.Get("id")
 	return string(v[1 : len(v)-1])
 }
+
+// script is a Lister answering the pages it holds by cursor.
+type script struct {
+	mu    sync.Mutex
+	pages map[string]imports.Page
+	calls []string
+}
+
+func (s *script) List(_ context.Context, _ string, _ []string, cursor string) (imports.Page, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, cursor)
+	p, ok := s.pages[cursor]
+	if !ok {
+		return imports.Page{}, cdc.Permanent(fmt.Errorf("no page at %q", cursor))
+	}
+	return p, nil
+}
+
+// TestRunStopsOnCursorCycle: a system whose cursors lead back to a page
+// already listed (A, B, A, ...) would be listed forever; the import fails
+// for good naming the cursor instead, having listed each page once.
+func TestRunStopsOnCursorCycle(t *testing.T) {
+	t.Parallel()
+	rec := func(id string) []imports.Record { return []imports.Record{{ID: id}} }
+	l := &script{pages: map[string]imports.Page{
+		"":  {Records: rec("1"), Next: "A"},
+		"A": {Records: rec("2"), Next: "B"},
+		"B": {Records: rec("3"), Next: "A"},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := imports.Run(ctx, quick("j3"), l, &intake{}, "", func(context.Context, string, int) error { return nil }, zerolog.New(zerolog.NewTestWriter(t)))
+	l.mu.Lock()
+	calls := len(l.calls)
+	l.mu.Unlock()
+	if !cdc.IsPermanent(err) || !strings.Contains(err.Error(), `"A"`) || calls != 3 {
+		t.Fatalf("Run = %v after %d list calls; want a permanent error naming cursor \"A\" after 3", err, calls)
+	}
+}
