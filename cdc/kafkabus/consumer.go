@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +55,18 @@ type ConsumerConfig struct {
 	// added partitions, which start a rebalance that assigns them.
 	// Default 5s.
 	PartitionWatch time.Duration
+	// RebalanceTimeout is how long the group coordinator waits for every
+	// member to rejoin a rebalance. A member rejoins once the Writes it has
+	// in flight are done and their offsets committed, so that no partition
+	// moves while its messages are being written; it cancels Writes still
+	// running 5s before this timeout (a member that does not rejoin in time
+	// is dropped, and its uncommitted messages come again elsewhere).
+	// Default 30s.
+	RebalanceTimeout time.Duration
+	// DrainTimeout is how long, at a stop, the Writes in flight have to
+	// finish (and be committed) before they are cancelled; the member
+	// leaves its group after that. Default 3s.
+	DrainTimeout time.Duration
 }
 
 // Consumer group timing defaults (ConsumerConfig).
@@ -63,6 +74,11 @@ const (
 	defaultSessionTimeout = 6 * time.Second
 	defaultHeartbeat      = time.Second
 	defaultPartitionWatch = 5 * time.Second
+	defaultRebalance      = 30 * time.Second
+	defaultDrain          = 3 * time.Second
+	// commitBudget is what a member keeps of the rebalance timeout to
+	// commit and rejoin after its Writes.
+	commitBudget = 5 * time.Second
 )
 
 // Consumer feeds one consumer group's messages to a cdc.Sink and commits
@@ -70,6 +86,11 @@ const (
 // crash between delivery and commit re-delivers, so sinks must be
 // idempotent; nothing is committed that was not delivered. Messages of a
 // partition are delivered in offset order, which keeps per-key order.
+//
+// A partition moves to another member of the group (a rebalance, or a
+// clean stop) only after its owner finished or abandoned every Write of
+// it and committed what they delivered, so members that join and leave
+// cleanly deliver each message once; see the package documentation.
 type Consumer struct {
 	cfg  ConsumerConfig
 	sink cdc.Sink
@@ -89,8 +110,13 @@ func NewConsumer(cfg ConsumerConfig, sink cdc.Sink, log zerolog.Logger, reg prom
 	cfg.SessionTimeout = orDefault(cfg.SessionTimeout, defaultSessionTimeout)
 	cfg.Heartbeat = orDefault(cfg.Heartbeat, defaultHeartbeat)
 	cfg.PartitionWatch = orDefault(cfg.PartitionWatch, defaultPartitionWatch)
+	cfg.RebalanceTimeout = orDefault(cfg.RebalanceTimeout, defaultRebalance)
+	cfg.DrainTimeout = orDefault(cfg.DrainTimeout, defaultDrain)
 	if cfg.Heartbeat >= cfg.SessionTimeout {
 		return nil, fmt.Errorf("kafkabus: heartbeat %v must be shorter than the session timeout %v", cfg.Heartbeat, cfg.SessionTimeout)
+	}
+	if cfg.RebalanceTimeout <= 2*commitBudget {
+		return nil, fmt.Errorf("kafkabus: rebalance timeout %v must be longer than %v", cfg.RebalanceTimeout, 2*commitBudget)
 	}
 	m, err := newConsumerMetrics(reg)
 	if err != nil {
@@ -120,116 +146,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Msg("consumer interrupted; restarting")
 		if !cdc.Sleep(ctx, wait) {
 			return nil
-		}
-	}
-}
-
-func (c *Consumer) session(ctx context.Context) error {
-	if err := c.waitTopics(ctx); err != nil {
-		return err
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           c.cfg.Brokers,
-		GroupID:           c.cfg.Group,
-		GroupTopics:       c.cfg.Topics,
-		StartOffset:       kafka.FirstOffset,
-		MinBytes:          1,
-		MaxBytes:          16 << 20,
-		MaxWait:           250 * time.Millisecond,
-		CommitInterval:    0, // commit synchronously, after delivery
-		Dialer:            &kafka.Dialer{ClientID: c.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true},
-		SessionTimeout:    c.cfg.SessionTimeout,
-		HeartbeatInterval: c.cfg.Heartbeat,
-		// The coordinator waits this long for every member to rejoin a
-		// rebalance; live members rejoin at their next heartbeat.
-		RebalanceTimeout:       c.cfg.SessionTimeout,
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: c.cfg.PartitionWatch,
-		JoinGroupBackoff:       time.Second,
-		ErrorLogger:            kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug().Msgf(msg, args...) }),
-	})
-	defer r.Close()
-	c.log.Info().Strs("topics", c.cfg.Topics).Msg("consumer started")
-
-	// Messages are fetched ahead, up to a batch, while the sink writes;
-	// the next batch is what was fetched meanwhile, so a batch never
-	// waits for more messages than have come. An Overlapping sink gets
-	// the next batches while it still writes one; offsets are committed
-	// batch after batch, in order.
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	fetched := make(chan kafka.Message, c.cfg.MaxBatch)
-	var fetchErr error
-	wg.Go(func() {
-		defer close(fetched)
-		for {
-			m, err := r.FetchMessage(ctx)
-			if err != nil {
-				fetchErr = err
-				return
-			}
-			select {
-			case fetched <- m:
-			case <-ctx.Done():
-				fetchErr = ctx.Err()
-				return
-			}
-		}
-	})
-	window := cdc.WriteWindow(c.sink)
-	type flight struct {
-		msgs []kafka.Message
-		done chan error
-	}
-	var flights []*flight
-	// Each partition's messages after the last one committed, as of the
-	// fetch that brought it (kafka-go's Reader.Lag is -1 in a group), for
-	// the partitions committed this session; one a rebalance took away
-	// keeps what was left when it went until the session restarts.
-	lags := map[topicPartition]int64{}
-	for {
-		var in <-chan kafka.Message
-		if len(flights) < window {
-			in = fetched
-		}
-		var oldest <-chan error
-		if len(flights) > 0 {
-			oldest = flights[0].done
-		}
-		select {
-		case m, ok := <-in:
-			if !ok {
-				return fmt.Errorf("consume group %q: %w", c.cfg.Group, fetchErr)
-			}
-			f := &flight{msgs: append(make([]kafka.Message, 0, len(fetched)+1), m), done: make(chan error, 1)}
-		more:
-			for len(f.msgs) < c.cfg.MaxBatch {
-				select {
-				case m, ok := <-fetched:
-					if !ok {
-						break more
-					}
-					f.msgs = append(f.msgs, m)
-				default:
-					break more
-				}
-			}
-			flights = append(flights, f)
-			wg.Go(func() { f.done <- c.deliver(ctx, f.msgs) })
-		case err := <-oldest:
-			if err != nil {
-				return err // ctx ended: uncommitted messages come again
-			}
-			f := flights[0]
-			flights = flights[1:]
-			if err := r.CommitMessages(ctx, f.msgs...); err != nil {
-				c.m.commitErrors.Inc()
-				return fmt.Errorf("commit offsets of group %q: %w", c.cfg.Group, err)
-			}
-			c.m.consumed.WithLabelValues(c.cfg.Group).Add(float64(len(f.msgs)))
-			c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(lagAfter(lags, f.msgs)))
 		}
 	}
 }
@@ -309,8 +225,9 @@ func (c *Consumer) missingTopics(ctx context.Context, client *kafka.Client) ([]s
 }
 
 // deliver parses the messages and writes them to the sink until it takes
-// them; it fails only when ctx ends.
-func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
+// them. It fails when ctx ends, or when stop is closed before a Write
+// begins: it gives up without writing again (errAbandoned).
+func (c *Consumer) deliver(ctx context.Context, stop <-chan struct{}, msgs []kafka.Message) error {
 	events := make([]cdc.Event, 0, len(msgs))
 	for i := range msgs {
 		e, err := ParseMessage(msgs[i])
@@ -341,6 +258,11 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 	}
 	backoff := cdc.Backoff{Min: 200 * time.Millisecond, Max: 30 * time.Second}
 	for {
+		select {
+		case <-stop:
+			return errAbandoned
+		default:
+		}
 		err := c.sink.Write(ctx, events)
 		if err == nil {
 			return nil
@@ -350,11 +272,22 @@ func (c *Consumer) deliver(ctx context.Context, msgs []kafka.Message) error {
 		}
 		wait := backoff.Next()
 		c.log.Warn().Err(err).Int("events", len(events)).Float64("retry_in_seconds", wait.Seconds()).Msg("sink write failed; retrying")
-		if !cdc.Sleep(ctx, wait) {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return errAbandoned
+		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
 	}
 }
+
+// errAbandoned is a delivery given up before a Write, at a rebalance or a
+// stop: the messages are not committed and come again.
+var errAbandoned = errors.New("delivery abandoned")
 
 // ErrNotAnEvent is ParseMessage's answer for a message that is part of
 // the debezium format but not an event of its own: a tombstone, or the

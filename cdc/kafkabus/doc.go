@@ -54,6 +54,33 @@
 // room for all its events; a single Publish larger than the whole buffer
 // waits until nothing else is in flight.
 //
+// # Consumer groups and rebalances
+//
+// A Consumer reads a pipeline's topics in the consumer group
+// <prefix>.<pipeline> and commits a partition's offsets only after its
+// sink returned nil for the messages before them. When the partitions
+// move between the members (a sinks worker joins or stops, partitions are
+// added), each member, before it rejoins the group:
+//
+//   - stops fetching and drops what it fetched and did not hand over;
+//   - abandons the batches whose Write has not begun, and stops retrying
+//     failed ones, without calling the sink again;
+//   - waits for the Writes in flight, heartbeating meanwhile so that the
+//     coordinator keeps it in the group;
+//   - commits the offsets of the batches delivered, in order, up to the
+//     first abandoned one.
+//
+// The coordinator holds the rebalance until every member rejoined, so the
+// next owner of a partition starts after the last message its previous
+// owner delivered: a clean join or stop delivers no message twice. The
+// wait is bounded: at a stop, ConsumerConfig.DrainTimeout (3s), after
+// which the Writes are cancelled and the member leaves; at a rebalance,
+// the rebalance timeout (30s) less 5s to commit and rejoin. A Write still
+// running then, or a member killed (SIGKILL) or cut off, leaves its
+// uncommitted messages to be delivered again by the next owner: that is
+// the at-least-once contract, and why sinks dedupe by event id where the
+// target allows it.
+//
 // # Topics
 //
 // With CreateTopics, topics are created (Partitions, ReplicationFactor)

@@ -1,0 +1,338 @@
+package kafkabus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/cdcd-dev/cdcd/cdc"
+)
+
+// session joins the group and consumes one generation after another until
+// ctx ends or a generation fails. Leaving (Close) comes after the last
+// generation handed its partitions back.
+func (c *Consumer) session(ctx context.Context) error {
+	if err := c.waitTopics(ctx); err != nil {
+		return err
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                c.cfg.Group,
+		Brokers:           c.cfg.Brokers,
+		Topics:            c.cfg.Topics,
+		Dialer:            c.dialer(),
+		StartOffset:       kafka.FirstOffset,
+		SessionTimeout:    c.cfg.SessionTimeout,
+		HeartbeatInterval: c.cfg.Heartbeat,
+		// The coordinator waits this long for every member to rejoin a
+		// rebalance: a member rejoins once its Writes in flight are done.
+		RebalanceTimeout:       c.cfg.RebalanceTimeout,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: c.cfg.PartitionWatch,
+		JoinGroupBackoff:       time.Second,
+		ErrorLogger:            c.kafkaLog(),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group %q: %w", c.cfg.Group, err)
+	}
+	defer cg.Close()
+	c.log.Info().Strs("topics", c.cfg.Topics).Msg("consumer started")
+
+	lags := map[topicPartition]int64{}
+	for {
+		gen, err := cg.Next(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			// The group retries by itself (a rebalance in progress, a
+			// coordinator moving); say so and wait for the generation.
+			c.log.Debug().Err(err).Msg("joining the consumer group")
+			continue
+		}
+		ended := make(chan error, 1)
+		gen.Start(func(gctx context.Context) {
+			ended <- c.generation(ctx, gctx, gen, lags)
+			// Returning ends the generation, and the group would join the
+			// next one. After a rebalance gctx is done already; after a
+			// stop or an error the member is to leave instead, which
+			// Close does, and that ends gctx.
+			<-gctx.Done()
+		})
+		if err := <-ended; err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Consumer) dialer() *kafka.Dialer {
+	return &kafka.Dialer{ClientID: c.cfg.ClientID, Timeout: 10 * time.Second, DualStack: true}
+}
+
+func (c *Consumer) kafkaLog() kafka.Logger {
+	return kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug().Msgf(msg, args...) })
+}
+
+// flight is a batch handed to the sink; done gets deliver's result.
+type flight struct {
+	msgs []kafka.Message
+	done chan error
+}
+
+// generation consumes the partitions gen assigned to this member until gctx
+// ends (a rebalance: a member joined or left, partitions were added), ctx
+// ends (a stop) or a fetch fails. Then it hands the partitions back clean:
+// it stops fetching, abandons the batches whose Write has not begun, waits
+// for the Writes in flight and commits what they delivered, so the next
+// owner of a partition starts after everything this member wrote. See
+// drain for how long it waits.
+//
+// Messages are fetched ahead, up to a batch, while the sink writes; the
+// next batch is what was fetched meanwhile, so a batch never waits for
+// more messages than have come. An Overlapping sink gets the next batches
+// while it still writes one; offsets are committed batch after batch, in
+// order.
+func (c *Consumer) generation(ctx, gctx context.Context, gen *kafka.Generation, lags map[topicPartition]int64) error {
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	var fetchers sync.WaitGroup
+	defer fetchers.Wait()
+	defer stopFetch()
+	fetched := make(chan kafka.Message, c.cfg.MaxBatch)
+	fetchErr := make(chan error, 1)
+	assigned := map[topicPartition]bool{}
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			assigned[topicPartition{topic, p.ID}] = true
+			fetchers.Go(func() { c.fetch(fetchCtx, topic, p, fetched, fetchErr) })
+		}
+	}
+	// A partition that went to another member is no longer this member's
+	// lag.
+	for tp := range lags {
+		if !assigned[tp] {
+			delete(lags, tp)
+		}
+	}
+	c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(lagAfter(lags, nil)))
+	c.log.Debug().Int32("generation", gen.ID).Int("partitions", len(assigned)).Msg("partitions assigned")
+
+	// Writes outlive ctx: at a stop, drain gives them DrainTimeout.
+	wctx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	var writes sync.WaitGroup
+	defer writes.Wait()
+	defer cancelWrites()
+	stop := make(chan struct{}) // closed when the generation is over
+	window := cdc.WriteWindow(c.sink)
+	var flights []*flight
+	var why error // a fetch failure ends the generation with an error
+loop:
+	for {
+		var in <-chan kafka.Message
+		if len(flights) < window {
+			in = fetched
+		}
+		var oldest <-chan error
+		if len(flights) > 0 {
+			oldest = flights[0].done
+		}
+		select {
+		case m := <-in:
+			f := &flight{msgs: append(make([]kafka.Message, 0, len(fetched)+1), m), done: make(chan error, 1)}
+		more:
+			for len(f.msgs) < c.cfg.MaxBatch {
+				select {
+				case m := <-fetched:
+					f.msgs = append(f.msgs, m)
+				default:
+					break more
+				}
+			}
+			flights = append(flights, f)
+			writes.Go(func() { f.done <- c.deliver(wctx, stop, f.msgs) })
+		case err := <-oldest:
+			if err != nil {
+				return fmt.Errorf("deliver to group %q: %w", c.cfg.Group, err) // deliver fails only once stop is closed
+			}
+			f := flights[0]
+			flights = flights[1:]
+			if err := c.commit(gen, f.msgs, lags); err != nil {
+				return err
+			}
+		case <-gctx.Done():
+			break loop
+		case <-ctx.Done():
+			break loop
+		case why = <-fetchErr:
+			break loop
+		}
+	}
+	stopFetch()
+	close(stop)
+	if err := c.drain(ctx, gen, flights, lags, cancelWrites); err != nil {
+		return err
+	}
+	if why != nil {
+		return fmt.Errorf("consume group %q: %w", c.cfg.Group, why)
+	}
+	return nil
+}
+
+// fetch reads partition p of topic from its assigned offset into fetched
+// until ctx ends; a failure goes to failed.
+func (c *Consumer) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, fetched chan<- kafka.Message, failed chan<- error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     c.cfg.Brokers,
+		Topic:       topic,
+		Partition:   p.ID,
+		MinBytes:    1,
+		MaxBytes:    16 << 20,
+		MaxWait:     250 * time.Millisecond,
+		Dialer:      c.dialer(),
+		ErrorLogger: c.kafkaLog(),
+	})
+	defer r.Close()
+	err := r.SetOffset(p.Offset)
+	for err == nil {
+		var m kafka.Message
+		if m, err = r.FetchMessage(ctx); err != nil {
+			break
+		}
+		select {
+		case fetched <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	select {
+	case failed <- fmt.Errorf("fetch %s[%d]: %w", topic, p.ID, err):
+	default:
+	}
+}
+
+// drain waits for the flights, in order, and commits the messages of those
+// that delivered before the first that did not: a Write that was
+// abandoned or cancelled, and everything after it in the partition, comes
+// again to whoever owns the partition next. Writes that have not begun
+// are abandoned (deliver sees stop). At a stop the Writes in flight get
+// DrainTimeout; at a rebalance, the rebalance timeout less commitBudget,
+// or DrainTimeout from a stop that comes meanwhile, if that is sooner.
+// Then they are cancelled. Meanwhile the member heartbeats, so that the
+// coordinator keeps it in the group while it waits for it to rejoin.
+func (c *Consumer) drain(ctx context.Context, gen *kafka.Generation, flights []*flight, lags map[topicPartition]int64, cancelWrites func()) error {
+	if len(flights) == 0 {
+		return nil
+	}
+	began := time.Now()
+	deadline := began.Add(c.cfg.RebalanceTimeout - commitBudget)
+	dctx, drained := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer drained()
+	wg.Go(func() { c.heartbeat(dctx, gen) })
+	wg.Go(func() {
+		stopping := ctx.Done()
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				cancelWrites()
+				return
+			case <-stopping:
+				stopping = nil
+				if d := time.Now().Add(c.cfg.DrainTimeout); d.Before(deadline) {
+					deadline = d
+					t.Reset(time.Until(deadline))
+				}
+			case <-dctx.Done():
+				return
+			}
+		}
+	})
+
+	var done []kafka.Message
+	settled := true
+	for _, f := range flights {
+		if err := <-f.done; err != nil {
+			settled = false
+		}
+		if settled {
+			done = append(done, f.msgs...)
+		}
+	}
+	c.log.Debug().Int("batches", len(flights)).Int("committed", len(done)).
+		Float64("drain_seconds", time.Since(began).Seconds()).Msg("writes in flight drained")
+	if len(done) == 0 {
+		return nil
+	}
+	return c.commit(gen, done, lags)
+}
+
+// heartbeat tells the coordinator that the member of gen is alive until
+// ctx ends: the generation's own heartbeats ended with it, and a member
+// silent for the session timeout is dropped from the group. A failure
+// only means that the commit after the drain may find the member gone.
+func (c *Consumer) heartbeat(ctx context.Context, gen *kafka.Generation) {
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.Heartbeat}
+	var coordinator net.Addr
+	tick := time.NewTicker(c.cfg.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if coordinator == nil {
+			// Heartbeats go to the group's coordinator, which kafka-go's
+			// client does not look up for them.
+			res, err := client.FindCoordinator(ctx, &kafka.FindCoordinatorRequest{Key: c.cfg.Group})
+			if err == nil {
+				err = res.Error
+			}
+			if err != nil {
+				c.log.Debug().Err(err).Msg("find the group coordinator")
+				continue
+			}
+			coordinator = kafka.TCP(net.JoinHostPort(res.Coordinator.Host, strconv.Itoa(res.Coordinator.Port)))
+		}
+		res, err := client.Heartbeat(ctx, &kafka.HeartbeatRequest{Addr: coordinator, GroupID: gen.GroupID, GenerationID: gen.ID, MemberID: gen.MemberID})
+		if err == nil && res.Error != nil && !errors.Is(res.Error, kafka.RebalanceInProgress) {
+			err = res.Error
+		}
+		if err != nil {
+			c.log.Debug().Err(err).Msg("heartbeat while writes drain")
+			coordinator = nil
+		}
+	}
+}
+
+// commit commits the offsets after msgs, in offset order per partition,
+// in the generation gen.
+func (c *Consumer) commit(gen *kafka.Generation, msgs []kafka.Message, lags map[topicPartition]int64) error {
+	offsets := map[string]map[int]int64{}
+	for _, m := range msgs {
+		if offsets[m.Topic] == nil {
+			offsets[m.Topic] = map[int]int64{}
+		}
+		offsets[m.Topic][m.Partition] = m.Offset + 1
+	}
+	if err := gen.CommitOffsets(offsets); err != nil {
+		c.m.commitErrors.Inc()
+		return fmt.Errorf("commit offsets of group %q: %w", c.cfg.Group, err)
+	}
+	c.m.consumed.WithLabelValues(c.cfg.Group).Add(float64(len(msgs)))
+	c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(lagAfter(lags, msgs)))
+	return nil
+}
