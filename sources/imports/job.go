@@ -58,7 +58,8 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	if at.Done {
 		return nil
 	}
-	cfg := Config{System: src.System, Object: src.Object, Fields: src.Fields, Job: strconv.FormatInt(job.ID, 10)}
+	cfg := Config{System: src.System, Object: src.Object, Fields: src.Fields, Job: strconv.FormatInt(job.ID, 10),
+		Reject: func(ctx context.Context, record string, err error) error { return p.RecordError(ctx, record, err, 0) }}
 	return Run(ctx, cfg, src.Lister, h.Intake, at.Next, func(ctx context.Context, next string, n int) error {
 		return p.Save(ctx, cursor{Next: next, Done: next == ""}, int64(n))
 	}, h.Log.With().Str("pipeline", job.Pipeline).Logger())

@@ -2,17 +2,25 @@ package imports_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/jobs"
 	"github.com/cdcd-dev/cdcd/sources/imports"
+	"github.com/cdcd-dev/cdcd/sources/inbox"
 	"github.com/cdcd-dev/cdcd/store"
 	fake "github.com/cdcd-dev/cdcd/vendortest/hubspot"
 )
@@ -27,6 +35,12 @@ func TestMain(m *testing.M) {
 
 func jobStore(t *testing.T) *jobs.Store {
 	t.Helper()
+	s, _ := jobStorePool(t)
+	return s
+}
+
+func jobStorePool(t *testing.T) (*jobs.Store, *pgxpool.Pool) {
+	t.Helper()
 	url := pg.DB(t, "imports")
 	ctx := context.Background()
 	st, err := store.Open(ctx, url, zerolog.Nop())
@@ -39,7 +53,7 @@ func jobStore(t *testing.T) *jobs.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return jobs.NewStore(pool)
+	return jobs.NewStore(pool), pool
 }
 
 // TestJobStopsAndResumes runs an import job, stops its runner after some
@@ -121,5 +135,73 @@ func TestJobStopsAndResumes(t *testing.T) {
 	var c struct{ Done bool }
 	if json.Unmarshal(j.Cursor, &c) != nil || !c.Done {
 		t.Fatalf("cursor %s, want done", j.Cursor)
+	}
+}
+
+// TestJobRecordsRecordsItCannotHandOver imports, into a real cdcd.inbox,
+// pages holding records the intake cannot take: one without an id, one
+// whose id holds NUL, one whose id is 10 kB. Each is a record error of
+// the job, in cdcd.job_errors and its errors count, and not counted as
+// processed; the records beside them, on their page and after it, are
+// imported and the job ends done.
+func TestJobRecordsRecordsItCannotHandOver(t *testing.T) {
+	t.Parallel()
+	s, pool := jobStorePool(t)
+	ctx := context.Background()
+	in, err := inbox.Open(ctx, pool, inbox.Config{Deployment: "test"}, zerolog.New(zerolog.NewTestWriter(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	long := make([]byte, 5000)
+	_, _ = rand.Read(long)
+	longID := hex.EncodeToString(long)
+	field := cdc.Row{{Name: "email", Value: json.RawMessage(`"a@example.com"`)}}
+	l := &script{pages: map[string]imports.Page{
+		"":  {Records: []imports.Record{{ID: "1", Fields: field}, {ID: "", Fields: field}, {ID: "a\x00b", Fields: field}, {ID: "2", Fields: field}}, Next: "A"},
+		"A": {Records: []imports.Record{{ID: longID, Fields: field}, {ID: "3", Fields: field}}},
+	}}
+	h := &imports.Handler{
+		Sources: map[string]imports.Source{"crm-to-contacts": {System: "crm", Object: "contacts", Fields: []string{"email"}, Lister: l}},
+		Intake:  in, Log: zerolog.New(zerolog.NewTestWriter(t)),
+	}
+	job, err := s.Create(ctx, jobs.Spec{Kind: imports.Kind, Pipeline: "crm-to-contacts", RequestedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := jobs.NewRunner(s, jobs.RunnerConfig{Owner: "a", Lease: 3 * time.Second, Poll: 20 * time.Millisecond}, zerolog.New(zerolog.NewTestWriter(t)), nil)
+	r.Handle(imports.Kind, h)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	var j *jobs.Job
+	cdctest.Eventually(t, 60*time.Second, "the job to end", func() bool {
+		if j, err = s.Get(ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		return j.Status.Finished()
+	})
+	if j.Status != jobs.Done || j.Processed != 3 || j.Errors != 3 {
+		t.Fatalf("job %s (%s), processed %d, errors %d; want done, 3 processed, 3 errors", j.Status, j.Error, j.Processed, j.Errors)
+	}
+	errs, err := s.Errors(ctx, job.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 3 || errs[0].Record != "" || errs[1].Record != `a\x00b` || !strings.HasPrefix(errs[2].Record, longID[:100]) {
+		t.Fatalf("record errors %+v; want the record without an id, a\\x00b and the long id", errs)
+	}
+	var ids []string
+	rows, err := pool.Query(ctx, `SELECT delivery_id FROM cdcd.inbox WHERE deployment = 'test' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"import/" + strconv.FormatInt(job.ID, 10) + "/contacts/1", "import/" + strconv.FormatInt(job.ID, 10) + "/contacts/2", "import/" + strconv.FormatInt(job.ID, 10) + "/contacts/3"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("inbox holds %q, want %q", ids, want)
 	}
 }

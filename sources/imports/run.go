@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -45,7 +47,16 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the wait between attempts, which
 	// doubles from the first; a system's Retry-After waits longer.
 	BackoffMin, BackoffMax time.Duration
+	// Reject is told of each record of a page that cannot be handed over
+	// (no id, or one the intake cannot store), record naming it
+	// printably, once the rest of its page is durable and before the
+	// page is saved; nil drops them. An error of it stops Run.
+	Reject func(ctx context.Context, record string, err error) error
 }
+
+// maxID bounds a record's id, which goes into the intake's delivery ids
+// (a btree key, at most 2704 bytes).
+const maxID = 1024
 
 // Progress is told, once a page is durable in the intake, the cursor of
 // the next page ("" after the last) and how many records the page held.
@@ -107,27 +118,45 @@ func Run(ctx context.Context, cfg Config, l Lister, in Intake, cursor string, sa
 	})
 	g.Go(func() error {
 		for p := range pages {
-			changes := cfg.changes(p.Records)
+			changes, rejects := cfg.changes(p.Records)
 			err := retry(gctx, cfg, log, "hand over", func() error { return in.Accept(gctx, cfg.System, changes) })
 			if err != nil {
 				return fmt.Errorf("hand %d %s of %s to the intake: %w", len(changes), cfg.Object, cfg.System, err)
 			}
-			if err := save(gctx, p.Next, len(p.Records)); err != nil {
+			for _, r := range rejects {
+				if cfg.Reject == nil {
+					log.Warn().Err(r.err).Msg("record not imported")
+					continue
+				}
+				if err := cfg.Reject(gctx, r.record, r.err); err != nil {
+					return fmt.Errorf("record a %s not imported: %w", cfg.Object, err)
+				}
+			}
+			if err := save(gctx, p.Next, len(changes)); err != nil {
 				return fmt.Errorf("save the import's cursor: %w", err)
 			}
-			log.Debug().Int("records", len(p.Records)).Bool("last", p.Next == "").Msg("page imported")
+			log.Debug().Int("records", len(changes)).Int("rejected", len(rejects)).Bool("last", p.Next == "").Msg("page imported")
 		}
 		return nil
 	})
 	return g.Wait()
 }
 
-// changes turns a page's records into changes.
-func (cfg *Config) changes(recs []Record) []webhook.Change {
+// reject is a record that cannot be handed over.
+type reject struct {
+	record string
+	err    error
+}
+
+// changes turns a page's records into changes, and those it cannot into
+// rejects.
+func (cfg *Config) changes(recs []Record) ([]webhook.Change, []reject) {
 	out := make([]webhook.Change, 0, len(recs))
+	var rejects []reject
 	for _, r := range recs {
-		if r.ID == "" {
-			continue // nothing to link or match it by
+		if err := checkID(r.ID); err != nil {
+			rejects = append(rejects, reject{printable(r.ID), err})
+			continue
 		}
 		did := "import/" + cfg.Job + "/" + cfg.Object + "/" + r.ID + "/" + strconv.FormatInt(r.UpdatedAt.UnixMilli(), 10)
 		if r.UpdatedAt.IsZero() {
@@ -144,7 +173,34 @@ func (cfg *Config) changes(recs []Record) []webhook.Change {
 			DeliveryID: did,
 		}})
 	}
-	return out
+	return out, rejects
+}
+
+// checkID reports why id cannot name a change: nothing to link or match
+// it by, or what the intake cannot store.
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return cdc.Permanent(errors.New("the record has no id"))
+	case strings.ContainsRune(id, 0) || !utf8.ValidString(id):
+		return cdc.Permanent(errors.New("the record's id holds NUL or is not UTF-8"))
+	case len(id) > maxID:
+		return cdc.Permanent(fmt.Errorf("the record's id is %d bytes, more than %d", len(id), maxID))
+	}
+	return nil
+}
+
+// printable is id as text can hold it: NUL and invalid UTF-8 escaped,
+// cut after 200 bytes.
+func printable(id string) string {
+	if len(id) > 200 {
+		id = id[:200] + "..."
+	}
+	if strings.ContainsRune(id, 0) || !utf8.ValidString(id) {
+		q := strconv.Quote(id)
+		return q[1 : len(q)-1]
+	}
+	return id
 }
 
 // retry calls f until it succeeds, fails for good, or fails MaxAttempts
