@@ -99,15 +99,16 @@ func (l *lister) read(u *url.URL, header http.Header, body []byte) (imports.Page
 	}
 	var p imports.Page
 	idPath := cmp.Or(l.IDPath, "id")
+	ids := 0
 	for i, item := range items {
 		var members map[string]json.RawMessage
 		if err := json.Unmarshal(item, &members); err != nil || members == nil {
 			return bad("record %d is not a JSON object", i)
 		}
 		v, _ := lookup(item, idPath)
-		id := text(v)
-		if id == "" {
-			return bad("record %d has no id at id_path %q", i, idPath)
+		id := text(v) // none: the import rejects the record alone
+		if id != "" {
+			ids++
 		}
 		rec := imports.Record{ID: id}
 		for _, n := range slices.Sorted(maps.Keys(members)) {
@@ -118,6 +119,9 @@ func (l *lister) read(u *url.URL, header http.Header, body []byte) (imports.Page
 			rec.UpdatedAt = when(v)
 		}
 		p.Records = append(p.Records, rec)
+	}
+	if len(items) > 0 && ids == 0 {
+		return bad("no record has an id at id_path %q", idPath)
 	}
 	more, said := true, false
 	if l.HasMorePath != "" {
