@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +19,10 @@ import (
 // RunnerConfig tunes a Runner; zero values take the defaults.
 type RunnerConfig struct {
 	// Owner names this process in cdcd.jobs.owner; default host:pid.
+	// Each claim adds a suffix of its own ("#" and 8 hex digits), which
+	// fences that run: a job paused and resumed, or taken again after a
+	// lapse, while an earlier run of it in this process still holds a
+	// page, is no longer that run's.
 	Owner string
 	// Lease is how long a job stays this runner's without a renewal
 	// (default 30s); it is renewed every third of it. A job whose runner
@@ -132,8 +138,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		var job *Job
 		var err error
 		ready := r.readyKinds(kinds)
+		owner := r.cfg.Owner + "#" + runID()
 		if len(ready) > 0 {
-			job, err = r.s.claim(ctx, r.cfg.Owner, ready, r.cfg.Lease)
+			job, err = r.s.claim(ctx, owner, ready, r.cfg.Lease)
 		}
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn().Err(err).Msg("claim a job")
@@ -156,7 +163,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.run(ctx, job)
+			r.run(ctx, job, owner)
 			free <- struct{}{}
 			r.Wake() // another job may be waiting
 		}()
@@ -181,8 +188,15 @@ func (r *Runner) readyKinds(kinds []string) []string {
 	return out
 }
 
-// run runs one claimed job and records how it ended.
-func (r *Runner) run(ctx context.Context, job *Job) {
+// runID returns a new suffix for this process's owner name.
+func runID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// run runs one job claimed as owner and records how it ended.
+func (r *Runner) run(ctx context.Context, job *Job, owner string) {
 	log := r.log.With().Int64("job", job.ID).Str("kind", job.Kind).Str("pipeline", job.Pipeline).Logger()
 	r.running.WithLabelValues(job.Kind).Inc()
 	defer r.running.WithLabelValues(job.Kind).Dec()
@@ -193,9 +207,9 @@ func (r *Runner) run(ctx context.Context, job *Job) {
 	renewed := make(chan struct{})
 	go func() {
 		defer close(renewed)
-		r.keepLease(jctx, cancel, job.ID)
+		r.keepLease(jctx, cancel, job.ID, owner)
 	}()
-	err := r.handlers[job.Kind].Run(jctx, job, &progress{s: r.s, id: job.ID, owner: r.cfg.Owner, last: time.Now()})
+	err := r.handlers[job.Kind].Run(jctx, job, &progress{s: r.s, id: job.ID, owner: owner, last: time.Now()})
 	lost := errors.Is(context.Cause(jctx), ErrLost) || errors.Is(err, ErrLost)
 	cancel(nil)
 	<-renewed
@@ -209,7 +223,7 @@ func (r *Runner) run(ctx context.Context, job *Job) {
 		log.Info().Msg("job stopped: cancelled, paused or taken by another cdcd")
 	case ctx.Err() != nil:
 		result = "stopped"
-		if rerr := r.s.release(fctx, job.ID, r.cfg.Owner); rerr != nil && !errors.Is(rerr, ErrLost) {
+		if rerr := r.s.release(fctx, job.ID, owner); rerr != nil && !errors.Is(rerr, ErrLost) {
 			log.Warn().Err(rerr).Msg("job not handed back; it is taken again once its lease lapses")
 		}
 		log.Info().Msg("job handed back for the next start")
@@ -218,7 +232,7 @@ func (r *Runner) run(ctx context.Context, job *Job) {
 		if err != nil {
 			result = "failed"
 		}
-		if ferr := r.s.finish(fctx, job.ID, r.cfg.Owner, err); ferr != nil {
+		if ferr := r.s.finish(fctx, job.ID, owner, err); ferr != nil {
 			result = "lost"
 			log.Warn().Err(ferr).Msg("job end not recorded")
 			break
@@ -234,7 +248,7 @@ func (r *Runner) run(ctx context.Context, job *Job) {
 
 // keepLease renews the job's lease every third of it until ctx ends; it
 // cancels the job when the lease is lost or could not be renewed in time.
-func (r *Runner) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id int64) {
+func (r *Runner) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id int64, owner string) {
 	tick := time.NewTicker(r.cfg.Lease / 3)
 	defer tick.Stop()
 	renewed := time.Now()
@@ -244,7 +258,7 @@ func (r *Runner) keepLease(ctx context.Context, cancel context.CancelCauseFunc, 
 			return
 		case <-tick.C:
 		}
-		err := r.s.renew(ctx, id, r.cfg.Owner, r.cfg.Lease)
+		err := r.s.renew(ctx, id, owner, r.cfg.Lease)
 		switch {
 		case err == nil:
 			renewed = time.Now()

@@ -349,3 +349,60 @@ func TestQueuedJobsAreTakenWhenAnnounced(t *testing.T) {
 		t.Fatalf("the job queued again ran %d times in all, want 2", got)
 	}
 }
+
+// A job paused and resumed at once is claimed again by the same runner
+// while its first run, not yet told of the pause, still holds a page:
+// that run's next Save must fail, so that the job never runs twice at
+// once (both saving cursors and counting pages).
+func TestPauseResumeWhileAPageIsInHand(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	inHand, release := make(chan struct{}), make(chan struct{})
+	secondRun := make(chan struct{})
+	firstSave := make(chan error, 1)
+	var runs sync.Mutex
+	n := 0
+	r := NewRunner(s, RunnerConfig{Owner: "a", Lease: time.Hour, Poll: 50 * time.Millisecond}, zerolog.New(zerolog.NewTestWriter(t)), nil)
+	r.Handle("import", HandlerFunc(func(ctx context.Context, job *Job, p Progress) error {
+		runs.Lock()
+		n++
+		run := n
+		runs.Unlock()
+		if run > 1 {
+			close(secondRun)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		if err := p.Save(ctx, 1, 1); err != nil {
+			return err
+		}
+		close(inHand)
+		<-release
+		err := p.Save(ctx, 2, 1)
+		firstSave <- err
+		return err
+	}))
+	startRunner(t, r)
+	j, _ := s.Create(ctx, Spec{Kind: "import"})
+	r.Wake()
+	<-inHand
+	if _, err := s.Pause(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resume(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.Wake()
+	select {
+	case <-secondRun:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the resumed job was not claimed again")
+	}
+	close(release)
+	if err := <-firstSave; !errors.Is(err, ErrLost) {
+		t.Fatalf("the first run saved after the job was paused and claimed again: %v", err)
+	}
+	if got, _ := s.Get(ctx, j.ID); got.Processed != 1 || string(got.Cursor) != "1" {
+		t.Fatalf("job processed %d, cursor %s; want 1 and 1", got.Processed, got.Cursor)
+	}
+}
