@@ -61,6 +61,9 @@ func (d *Daemon) importSpec(req backfill.Request) (jobs.Spec, error) {
 	if req.Kind != imports.Kind {
 		return jobs.Spec{}, fmt.Errorf("job kind %q: want backfill, export or import", req.Kind)
 	}
+	if req.Table != "" || req.Where != "" {
+		return jobs.Spec{}, fmt.Errorf("an import takes a pipeline only: it brings every record of the system, so table and where do not apply")
+	}
 	if _, ok := d.imports[req.Pipeline]; !ok {
 		return jobs.Spec{}, fmt.Errorf("pipeline %q is not an inbound pipeline whose system lists records", req.Pipeline)
 	}

@@ -18,6 +18,7 @@ import (
 // jobsAPI serves the admin endpoints on jobs:
 //
 //	POST /api/jobs                {"kind": "backfill|export", "pipeline": "...", "table": "...", "where": "...", "by": "..."}
+//	                              {"kind": "import", "pipeline": "...", "by": "..."}
 //	GET  /api/jobs?status=&kind=
 //	GET  /api/jobs/{id}
 //	POST /api/jobs/{id}/pause|resume|cancel
@@ -49,6 +50,10 @@ func (a *jobsAPI) create(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		apiError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		apiError(w, http.StatusBadRequest, "body: one JSON object, and nothing after it")
 		return
 	}
 	if req.By == "" {
