@@ -93,18 +93,20 @@ func (d *Daemon) selectingSink(ctx context.Context, p *config.Pipeline) (cdc.Sin
 }
 
 // deadLetters is where a pipeline's undeliverable records go: cdcd's
-// store and, in Kafka mode, also <prefix>.dlq.<pipeline>.
+// store and, in Kafka mode, also <prefix>.dlq.<pipeline>, where they are
+// published from the store once stored (kafkabus.DeadLetterTopic).
 func (d *Daemon) deadLetters(p *config.Pipeline) (syncstate.DeadLetters, error) {
-	var dead syncstate.DeadLetters = d.store.DeadLetters()
 	if d.cfg.Kafka == nil {
-		return dead, nil
+		return d.store.DeadLetters(), nil
 	}
-	t, err := kafkabus.NewDeadLetterTopic(dead, kafkaConfig(d.cfg, d.env.Source), p.Name, d.log)
+	dead := d.store.DeadLettersToTopic()
+	t, err := kafkabus.NewDeadLetterTopic(dead, kafkaConfig(d.cfg, d.env.Source), p.Name, d.log, d.metrics)
 	if err != nil {
 		return nil, configError(fmt.Errorf("pipeline %s: %w", p.Name, err))
 	}
+	d.runs(t.Run)
 	d.release = append(d.release, func() { _ = t.Close(context.Background()) })
-	return t, nil
+	return dead, nil
 }
 
 func (d *Daemon) deliveryPipeline(ctx context.Context, p *config.Pipeline, intake webhook.Acceptor) (*delivery.Pipeline, error) {

@@ -61,6 +61,9 @@ type DeadLetter struct {
 // syncstate.DeadLetters.
 type DeadLetters struct {
 	pool *pgxpool.Pool
+	// topic marks new letters to be published to the pipeline's
+	// dead-letter topic (DeadLettersToTopic).
+	topic bool
 }
 
 // Put stores letters in one statement, all or none, with status dead. IDs
@@ -73,7 +76,8 @@ type DeadLetters struct {
 // A letter for a change that already has an open one (dead, waiting for or
 // in replay: the same pipeline, object, record and event, failing again
 // after a re-send) adds its attempts to that letter instead of making a
-// second.
+// second. From DeadLettersToTopic, the new letters wait to be published
+// (PublishDeadLetters); a merged one is not published again.
 func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) error {
 	letters = onePerChange(letters)
 	if len(letters) == 0 {
@@ -106,11 +110,11 @@ func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) e
 		}
 	}
 	_, err := on(ctx, d.pool).Exec(ctx, `
-		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at, claimed_id)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])
+		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at, claimed_id, topic_pending)
+		SELECT *, $15::boolean FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])
 		ON CONFLICT (pipeline, object, local_key, event_id) WHERE status IN ('dead', 'replay', 'replaying')
 		DO UPDATE SET attempts = cdcd.dead_letters.attempts + EXCLUDED.attempts`,
-		pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed, claimed)
+		pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed, claimed, d.topic)
 	if err != nil {
 		return fmt.Errorf("put %d dead letters: %w", n, err)
 	}

@@ -4,40 +4,95 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync/atomic"
+	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/internal/promshare"
 	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-// DeadLetterTopic keeps a pipeline's dead letters in the store and also
-// publishes each to the Kafka topic <prefix>.dlq.<pipeline>, for tools that
-// watch Kafka rather than Postgres. A letter is written to Kafka (acks=all)
-// before the store: if the store then fails, the retry can duplicate the
-// Kafka message (same cdcd-event-id header) but never the stored letter.
-type DeadLetterTopic struct {
-	syncstate.DeadLetters
-	topic   string
-	w       *kafka.Writer
-	topics  *Producer // creates the topic; publishes nothing
-	ensured atomic.Bool
+// HeaderDeadLetterID carries a dead letter's id in cdcd's store on the
+// dead-letter topic: the same for every copy of the letter.
+const HeaderDeadLetterID = "cdcd-dead-letter-id"
+
+// DeadLetterOutbox keeps a pipeline's dead letters until they are on the
+// topic (store.DeadLetters from DeadLettersToTopic). PublishDeadLetters
+// calls publish with up to limit letters of pipeline that were stored
+// (committed) and not yet published, oldest first, and marks them
+// published once publish returns nil; it returns how many it published.
+type DeadLetterOutbox interface {
+	PublishDeadLetters(ctx context.Context, pipeline string, limit int, publish func([]syncstate.DeadLetter) error) (int, error)
 }
 
-// NewDeadLetterTopic wraps store for the pipeline; cfg is the bus's Kafka
-// configuration (brokers, prefix, topic creation). It does not dial.
-func NewDeadLetterTopic(store syncstate.DeadLetters, cfg Config, pipeline string, log zerolog.Logger) (*DeadLetterTopic, error) {
+// DeadLetterTopic publishes a pipeline's dead letters, which its delivery
+// stores in cdcd's store, to the Kafka topic <prefix>.dlq.<pipeline>, for
+// tools that watch Kafka rather than Postgres.
+//
+// A letter is published after the transaction that stored it committed
+// (within deadLetterPoll), never from inside it: a group of writes whose
+// bookkeeping is rolled back and stored again, or a change that fails
+// again after a re-send (and so adds its attempts to its open letter),
+// publishes its letter once. The one repeat left is a crash, or a lost
+// store, between Kafka's acknowledgement and the commit that marks the
+// letter published: the next Run publishes it again, with the same
+// HeaderDeadLetterID (the letter's id in the store), by which readers
+// dedupe.
+type DeadLetterTopic struct {
+	outbox   DeadLetterOutbox
+	pipeline string
+	topic    string
+	w        *kafka.Writer
+	topics   *Producer // creates the topic; publishes nothing
+	ensured  bool
+	log      zerolog.Logger
+
+	published prometheus.Counter
+	failures  prometheus.Counter
+}
+
+// How the dead-letter topic is fed: letters per message batch, and how
+// often the outbox is read.
+const (
+	deadLetterBatch = 100
+	deadLetterPoll  = time.Second
+)
+
+// NewDeadLetterTopic publishes the pipeline's letters from outbox; cfg is
+// the bus's Kafka configuration (brokers, prefix, topic creation). It does
+// not dial.
+func NewDeadLetterTopic(outbox DeadLetterOutbox, cfg Config, pipeline string, log zerolog.Logger, reg prometheus.Registerer) (*DeadLetterTopic, error) {
 	p, err := New(cfg, log, nil)
 	if err != nil {
 		return nil, err
 	}
+	published := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cdcd_kafka_dead_letters_published_total", Help: "Dead letters published to their pipeline's dead-letter topic, by pipeline.",
+	}, []string{"pipeline"})
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cdcd_kafka_dead_letter_publish_errors_total", Help: "Failed attempts to publish stored dead letters to their topic (retried), by pipeline.",
+	}, []string{"pipeline"})
+	if reg != nil {
+		// Every pipeline's topic shares these collectors.
+		if published, err = promshare.Register(reg, published); err != nil {
+			return nil, err
+		}
+		if failures, err = promshare.Register(reg, failures); err != nil {
+			return nil, err
+		}
+	}
 	return &DeadLetterTopic{
-		DeadLetters: store,
-		topic:       TopicName(p.cfg.TopicPrefix, "dlq", pipeline),
-		topics:      p,
+		outbox:    outbox,
+		pipeline:  pipeline,
+		topic:     TopicName(p.cfg.TopicPrefix, "dlq", pipeline),
+		topics:    p,
+		log:       log.With().Str("component", "kafkabus").Str("pipeline", pipeline).Logger(),
+		published: published.WithLabelValues(pipeline),
+		failures:  failures.WithLabelValues(pipeline),
 		w: &kafka.Writer{
 			Addr:         p.addr,
 			Transport:    p.transport,
@@ -51,8 +106,62 @@ func NewDeadLetterTopic(store syncstate.DeadLetters, cfg Config, pipeline string
 // Topic is where the dead letters go.
 func (d *DeadLetterTopic) Topic() string { return d.topic }
 
+// Run publishes the letters stored for the pipeline until ctx ends,
+// looking for new ones every deadLetterPoll. A failure is logged and
+// retried with backoff; the letters wait in the store meanwhile.
+func (d *DeadLetterTopic) Run(ctx context.Context) error {
+	backoff := cdc.Backoff{Min: deadLetterPoll, Max: 30 * time.Second}
+	for {
+		n, err := d.publish(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := deadLetterPoll
+		switch {
+		case err != nil:
+			d.failures.Inc()
+			wait = backoff.Next()
+			d.log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Msg("dead letters not published; retrying")
+		case n == deadLetterBatch:
+			continue // more are waiting
+		default:
+			backoff.Reset()
+		}
+		if !cdc.Sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// publish publishes up to deadLetterBatch letters waiting in the outbox.
+func (d *DeadLetterTopic) publish(ctx context.Context) (int, error) {
+	if !d.ensured {
+		if err := d.topics.EnsureTopics(ctx, []string{d.topic}); err != nil {
+			return 0, fmt.Errorf("dead-letter topic: %w", err)
+		}
+		d.ensured = true
+	}
+	n, err := d.outbox.PublishDeadLetters(ctx, d.pipeline, deadLetterBatch, func(letters []syncstate.DeadLetter) error {
+		msgs := make([]kafka.Message, len(letters))
+		for i, l := range letters {
+			m, err := deadLetterMessageOf(d.topic, l)
+			if err != nil {
+				return err
+			}
+			msgs[i] = m
+		}
+		if err := d.w.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("publish %d dead letters to %s: %w", len(msgs), d.topic, err)
+		}
+		return nil
+	})
+	d.published.Add(float64(n))
+	return n, err
+}
+
 // deadLetterMessage is the JSON value of a dead letter on the topic.
 type deadLetterMessage struct {
+	ID       int64           `json:"id"`
 	Pipeline string          `json:"pipeline"`
 	System   string          `json:"system"`
 	Object   string          `json:"object"`
@@ -67,34 +176,19 @@ type deadLetterMessage struct {
 	Event    json.RawMessage `json:"event,omitempty"`
 }
 
-// Put publishes the letters, then stores them.
-func (d *DeadLetterTopic) Put(ctx context.Context, letters []syncstate.DeadLetter) error {
-	if len(letters) == 0 {
-		return nil
+func deadLetterMessageOf(topic string, l syncstate.DeadLetter) (kafka.Message, error) {
+	value, err := json.Marshal(deadLetterMessage{
+		ID: l.ID, Pipeline: l.Pipeline, System: l.System, Object: l.Object, Table: l.Table, Key: l.Key,
+		EventID: l.EventID, Op: cdc.Op(l.Op).String(), Error: l.Error, Attempts: l.Attempts,
+		FailedAt: l.FailedAt, Record: l.Record, Event: l.Event,
+	})
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("encode dead letter %d: %w", l.ID, err)
 	}
-	if !d.ensured.Load() {
-		if err := d.topics.EnsureTopics(ctx, []string{d.topic}); err != nil {
-			return fmt.Errorf("dead-letter topic: %w", err)
-		}
-		d.ensured.Store(true)
-	}
-	msgs := make([]kafka.Message, len(letters))
-	for i, l := range letters {
-		value, err := json.Marshal(deadLetterMessage{
-			Pipeline: l.Pipeline, System: l.System, Object: l.Object, Table: l.Table, Key: l.Key,
-			EventID: l.EventID, Op: cdc.Op(l.Op).String(), Error: l.Error, Attempts: l.Attempts,
-			FailedAt: l.FailedAt, Record: l.Record, Event: l.Event,
-		})
-		if err != nil {
-			return fmt.Errorf("encode dead letter %s: %w", l.EventID, err)
-		}
-		msgs[i] = kafka.Message{Topic: d.topic, Key: []byte(l.Key), Value: value,
-			Headers: []kafka.Header{{Key: HeaderEventID, Value: []byte(l.EventID)}}}
-	}
-	if err := d.w.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("publish %d dead letters to %s: %w", len(msgs), d.topic, err)
-	}
-	return d.DeadLetters.Put(ctx, letters)
+	return kafka.Message{Topic: topic, Key: []byte(l.Key), Value: value, Headers: []kafka.Header{
+		{Key: HeaderDeadLetterID, Value: strconv.AppendInt(nil, l.ID, 10)},
+		{Key: HeaderEventID, Value: []byte(l.EventID)},
+	}}, nil
 }
 
 // Close releases the Kafka connections.

@@ -3,38 +3,62 @@ package kafkabus
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
-	"github.com/cdcd-dev/cdcd/delivery/deliverytest"
+	"github.com/cdcd-dev/cdcd/store"
 	"github.com/cdcd-dev/cdcd/syncstate"
 )
 
-func TestDeadLettersGoToTheTopicAndTheStore(t *testing.T) {
+const dlqPipeline = "contacts-to-hubspot"
+
+// dlqFixture is a store whose dead letters go to a topic on a cluster.
+func dlqFixture(t *testing.T) (*store.Store, *DeadLetterTopic, []string) {
+	t.Helper()
 	k := cdctest.StartKafka(t, kfake.NumBrokers(1))
-	store := deliverytest.NewDeadLetters()
-	d, err := NewDeadLetterTopic(store, Config{Brokers: k.Brokers(), CreateTopics: true, Partitions: 1}, "contacts-to-hubspot", zerolog.Nop())
+	pg := cdctest.StartPostgres(t)
+	s, err := store.Open(context.Background(), pg.CreateDB(t, "app"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close(context.Background())
-	letters := []syncstate.DeadLetter{{
-		Pipeline: "contacts-to-hubspot", System: "hubspot", Object: "contacts", Table: "public.contacts",
+	t.Cleanup(s.Close)
+	d, err := NewDeadLetterTopic(s.DeadLettersToTopic(), Config{Brokers: k.Brokers(), CreateTopics: true, Partitions: 1}, dlqPipeline, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(context.Background()) })
+	return s, d, k.Brokers()
+}
+
+func dlqLetters() []syncstate.DeadLetter {
+	return []syncstate.DeadLetter{{
+		Pipeline: dlqPipeline, System: "hubspot", Object: "contacts", Table: "public.contacts",
 		Key: `{"id":7}`, EventID: "0/16B3748/0", Op: cdc.OpCreate, Error: "Property values were not valid: phone",
 		Attempts: 1, FailedAt: time.Unix(1700000000, 0).UTC(), Record: json.RawMessage(`{"phone":"x"}`),
 	}}
-	if err := d.Put(context.Background(), letters); err != nil {
+}
+
+func TestDeadLettersGoToTheTopicAndTheStore(t *testing.T) {
+	s, d, brokers := dlqFixture(t)
+	ctx := context.Background()
+	letters := dlqLetters()
+	if err := s.DeadLettersToTopic().Put(ctx, letters); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := d.publish(ctx); err != nil || n != 1 {
+		t.Fatalf("published %d, %v; want 1", n, err)
 	}
 	if d.Topic() != "cdcd.dlq.contacts-to-hubspot" {
 		t.Fatalf("topic %q", d.Topic())
 	}
-	recs := cdctest.ReadTopic(t, k.Brokers(), d.Topic())
+	recs := cdctest.ReadTopic(t, brokers, d.Topic())
 	if len(recs) != 1 {
 		t.Fatalf("%d messages on the dead-letter topic, want 1", len(recs))
 	}
@@ -48,7 +72,66 @@ func TestDeadLettersGoToTheTopicAndTheStore(t *testing.T) {
 	if id, _ := recs[0].Header(HeaderEventID); id != "0/16B3748/0" {
 		t.Fatalf("event id header %q", id)
 	}
-	if n := len(store.Letters()); n != 1 {
-		t.Fatalf("%d letters stored, want 1", n)
+	stored, err := s.ListDeadLetters(ctx, store.DeadLetterFilter{Pipeline: dlqPipeline})
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("%d letters stored (%v), want 1", len(stored), err)
+	}
+	if id, _ := recs[0].Header(HeaderDeadLetterID); got.ID != stored[0].ID || id != strconv.FormatInt(stored[0].ID, 10) {
+		t.Fatalf("letter id %d, header %q; stored as %d", got.ID, id, stored[0].ID)
+	}
+}
+
+// Regression test: on Kafka a dead letter was published before the
+// transaction that stored it committed, so a group of writes whose
+// bookkeeping was rolled back and stored again (delivery's settle retries
+// it) published its letters again, and so did a change failing again
+// after a re-send. The store keeps one letter: the topic must too.
+func TestDeadLetterOfARetriedGroupIsPublishedOnce(t *testing.T) {
+	s, d, brokers := dlqFixture(t)
+	ctx := context.Background()
+	dead := s.DeadLettersToTopic()
+	letters := dlqLetters()
+
+	// The group's first try: its letter is stored, then its audit fails
+	// and the transaction rolls back. Nothing uncommitted is published.
+	audit := errors.New("audit: connection reset")
+	err := s.InTx(ctx, func(txCtx context.Context) error {
+		if err := dead.Put(txCtx, letters); err != nil {
+			return err
+		}
+		if n, err := d.publish(ctx); err != nil || n != 0 {
+			t.Errorf("published %d (%v) while the transaction storing them was open", n, err)
+		}
+		return audit
+	})
+	if !errors.Is(err, audit) {
+		t.Fatalf("first try: %v", err)
+	}
+	// The retry commits; later the change is re-sent and fails again.
+	for range 2 {
+		if err := s.InTx(ctx, func(ctx context.Context) error { return dead.Put(ctx, letters) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	cdctest.Eventually(t, 30*time.Second, "the letter on the topic", func() bool {
+		return len(cdctest.ReadTopic(t, brokers, d.Topic())) > 0
+	})
+	if n, err := d.publish(ctx); err != nil || n != 0 {
+		t.Fatalf("published %d more (%v), want none left", n, err)
+	}
+	stored, err := s.ListDeadLetters(ctx, store.DeadLetterFilter{Pipeline: dlqPipeline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || stored[0].Attempts != 2 {
+		t.Fatalf("%d letters stored, want 1 with 2 attempts: %+v", len(stored), stored)
+	}
+	if recs := cdctest.ReadTopic(t, brokers, d.Topic()); len(recs) != 1 {
+		t.Fatalf("%d messages on %s for one dead letter, want 1", len(recs), d.Topic())
 	}
 }
