@@ -31,5 +31,6 @@
 //     handler records them with p.RecordError and goes on.
 //
 // Register handlers with Runner.Handle before Runner.Run; a kind without a
-// handler in this process stays queued for a process that has one.
+// handler in this process stays queued for a process that has one, and so
+// does a job of a pipeline its kind's handler does not have (Scoper).
 package jobs

@@ -13,12 +13,24 @@ import (
 // claim leases the oldest job of one of kinds that is queued, or running
 // under a lease that lapsed, to owner. It returns nil when there is none.
 func (s *Store) claim(ctx context.Context, owner string, kinds []string, lease time.Duration) (*Job, error) {
+	return s.claimScoped(ctx, owner, scope{kinds: kinds}, lease)
+}
+
+// scope is what a runner may claim: jobs of kinds, whatever their
+// pipeline, and jobs of pairs' kind and pipeline.
+type scope struct {
+	kinds []string
+	pairs struct{ kinds, pipelines []string }
+}
+
+func (s *Store) claimScoped(ctx context.Context, owner string, sc scope, lease time.Duration) (*Job, error) {
 	j, err := scanJob(s.pool.QueryRow(ctx, `UPDATE cdcd.jobs SET status = 'running', owner = $1,
 		lease_until = now() + $3::interval, started_at = coalesce(started_at, now()), updated_at = now()
 		WHERE id = (SELECT id FROM cdcd.jobs
-			WHERE kind = ANY($2) AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+			WHERE (kind = ANY($2) OR (kind, pipeline) IN (SELECT * FROM unnest($4::text[], $5::text[])))
+				AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
 			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+jobColumns, owner, kinds, lease.String()))
+		RETURNING `+jobColumns, owner, sc.kinds, lease.String(), sc.pairs.kinds, sc.pairs.pipelines))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

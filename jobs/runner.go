@@ -140,7 +140,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		ready := r.readyKinds(kinds)
 		owner := r.cfg.Owner + "#" + runID()
 		if len(ready) > 0 {
-			job, err = r.s.claim(ctx, owner, ready, r.cfg.Lease)
+			job, err = r.s.claimScoped(ctx, owner, r.scope(ready), r.cfg.Lease)
 		}
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn().Err(err).Msg("claim a job")
@@ -175,6 +175,33 @@ func (r *Runner) Run(ctx context.Context) error {
 // claimed only while Ready returns true.
 type Readier interface {
 	Ready() bool
+}
+
+// Scoper is implemented by a Handler that runs the jobs of some
+// pipelines only (an import, those of this process's inbound pipelines
+// that list records): a job of its kind for another pipeline is left
+// queued for a process whose handler has it (another deployment on the
+// database, or a cdcd started with a newer config), instead of being
+// claimed and failed here.
+type Scoper interface {
+	Pipelines() []string
+}
+
+// scope is what the runner may claim of the ready kinds.
+func (r *Runner) scope(ready []string) scope {
+	var sc scope
+	for _, k := range ready {
+		sp, ok := r.handlers[k].(Scoper)
+		if !ok {
+			sc.kinds = append(sc.kinds, k)
+			continue
+		}
+		for _, p := range sp.Pipelines() {
+			sc.pairs.kinds = append(sc.pairs.kinds, k)
+			sc.pairs.pipelines = append(sc.pairs.pipelines, p)
+		}
+	}
+	return sc
 }
 
 func (r *Runner) readyKinds(kinds []string) []string {

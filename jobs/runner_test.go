@@ -406,3 +406,45 @@ func TestPauseResumeWhileAPageIsInHand(t *testing.T) {
 		t.Fatalf("job processed %d, cursor %s; want 1 and 1", got.Processed, got.Cursor)
 	}
 }
+
+// Two cdcd on one database with other configs (two deployments, or one
+// not yet restarted with a new pipeline) both import: a runner leaves an
+// import of a pipeline it has no source for to the one that has, instead
+// of claiming it and failing it.
+func TestJobOfAPipelineIsLeftToTheRunnerThatHasIt(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	erp := &pages{n: 1}
+	b := testRunner(t, s, "b")
+	b.Handle("import", &scopedFunc{pipelines: []string{"erp-to-items"}, HandlerFunc: func(ctx context.Context, job *Job, p Progress) error {
+		if job.Pipeline != "erp-to-items" {
+			return fmt.Errorf("import: %q is not an inbound pipeline here", job.Pipeline)
+		}
+		return erp.Run(ctx, job, p)
+	}})
+	startRunner(t, b)
+	j, _ := s.Create(ctx, Spec{Kind: "import", Pipeline: "crm-to-contacts"})
+	mine, _ := s.Create(ctx, Spec{Kind: "import", Pipeline: "erp-to-items"})
+	b.Wake()
+	// b claims in id order: the other job, older, was passed over.
+	waitStatus(t, s, mine.ID, Done)
+	if got, _ := s.Get(ctx, j.ID); got.Status != Queued {
+		t.Fatalf("the other pipeline's import is %s (%s), want queued", got.Status, got.Error)
+	}
+	crm := &pages{n: 2}
+	a := testRunner(t, s, "a")
+	a.Handle("import", &scopedFunc{HandlerFunc: crm.Run, pipelines: []string{"crm-to-contacts"}})
+	startRunner(t, a)
+	waitStatus(t, s, j.ID, Done)
+	if got := fmt.Sprint(crm.pagesOf(j.ID)); got != "[0 1]" {
+		t.Fatalf("pages %s", got)
+	}
+}
+
+// scopedFunc is a handler of the jobs of some pipelines only.
+type scopedFunc struct {
+	HandlerFunc
+	pipelines []string
+}
+
+func (h *scopedFunc) Pipelines() []string { return h.pipelines }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/rs/zerolog"
@@ -33,6 +35,12 @@ type Handler struct {
 	Intake  Intake
 	Log     zerolog.Logger
 }
+
+var _ jobs.Scoper = (*Handler)(nil)
+
+// Pipelines returns the pipelines this handler imports (jobs.Scoper): an
+// import of another is left to a cdcd that has it.
+func (h *Handler) Pipelines() []string { return slices.Sorted(maps.Keys(h.Sources)) }
 
 // cursor is an import job's saved position.
 type cursor struct {
