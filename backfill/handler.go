@@ -120,10 +120,8 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			return err
 		}
 	}
-	// High watermarks are written on a connection of their own, so that
-	// the next chunk is read while the one before has its high watermark
-	// written, goes through the stream, is delivered and has its cursor
-	// saved.
+	// High watermarks are written on a connection of their own, ahead of
+	// delivery (see ahead).
 	wm, err := pgwal.Connect(ctx, h.URL)
 	if err != nil {
 		return err
@@ -138,44 +136,33 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		id := fmt.Sprintf("%d.%s.%d", job.ID, hex.EncodeToString(run), seq)
 		return h.read(ctx, conn, tb, id, after, params, limit)
 	}
-	limit := size // rows a chunk: size, fewer for wide rows (chunkLimit)
-	// ahead is the next chunk being read, started once the chunk before
-	// is read: it is read while that one is delivered. Its high watermark
-	// (which lets its rows go downstream) is written only once the chunk
-	// before is durable and its cursor saved, so a crash still repeats at
-	// most one chunk.
-	var ahead *readAhead
-	readNext := func(after []string) {
-		ahead = &readAhead{done: make(chan struct{})}
-		go func(a *readAhead, limit int) {
-			defer close(a.done)
-			a.r, a.err = read(after, limit)
-		}(ahead, limit)
-	}
-	// dropAhead waits for the chunk being read and forgets it.
-	dropAhead := func() {
-		if ahead == nil {
-			return
+	var a *ahead
+	defer func() {
+		if a != nil {
+			a.stop()
 		}
-		<-ahead.done
-		if ahead.r != nil {
-			h.Merger.closeChunk(ahead.r.c)
+	}()
+	// restart drops the chunks read ahead and reads again from the cursor.
+	restart := func() {
+		if a != nil {
+			a.stop()
+			a = nil
 		}
-		ahead = nil
 	}
-	defer dropAhead()
 	var stale time.Time // when the chunk first came back stale, zero if not
 	pause := 10 * time.Millisecond
 	for {
 		if err := h.waitStreaming(ctx); err != nil {
 			return err
 		}
-		if ahead == nil {
-			readNext(cur.After)
+		if a == nil {
+			a = h.startAhead(ctx, wm, read, cur.After, size)
 		}
-		<-ahead.done
-		c, err := ahead.r, ahead.err
-		ahead = nil
+		next, ok := a.next(ctx)
+		if !ok {
+			return nil
+		}
+		c, err := next.r, next.err
 		if err != nil {
 			return err
 		}
@@ -183,13 +170,9 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			h.Merger.closeChunk(c.c)
 			return nil
 		}
-		limit = chunkLimit(size, c)
-		if c.more {
-			readNext(c.last)
-		}
-		err = h.deliver(ctx, wm, c, wait)
+		err = h.deliver(ctx, c, wait)
 		if errors.Is(err, errStaleRead) {
-			dropAhead()
+			restart()
 			if h.Rereads != nil {
 				h.Rereads.Inc()
 			}
@@ -210,12 +193,12 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		stale, pause = time.Time{}, 10*time.Millisecond
 		if errors.Is(err, errWatermarkLate) {
 			log.Warn().Str("chunk", c.c.id).Msg("watermark did not come through the stream in time; reading the chunk again")
-			dropAhead()
+			restart()
 			continue
 		}
 		if errors.Is(err, errReplayed) {
 			log.Info().Str("chunk", c.c.id).Msg("the stream resumed from before the chunk's high watermark, its rows perhaps lost; reading the chunk again")
-			dropAhead()
+			restart()
 			continue
 		}
 		if err != nil {
@@ -228,8 +211,9 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		}
 		at := &c.at
 		log.Debug().Str("chunk", c.c.id).Int("rows", c.n).Float64("read_seconds", at.read.Sub(at.began).Seconds()).
-			Float64("high_seconds", at.high.Sub(at.delivering).Seconds()).
-			Float64("stream_seconds", at.emitted.Sub(at.high).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
+			Float64("high_seconds", at.high.Sub(at.asked).Seconds()).
+			Float64("held_seconds", at.released.Sub(at.high).Seconds()).
+			Float64("stream_seconds", at.emitted.Sub(at.released).Seconds()).Float64("deliver_seconds", at.durable.Sub(at.emitted).Seconds()).
 			Float64("save_seconds", time.Since(saved).Seconds()).Msg("chunk durable")
 		if !c.more {
 			return nil
@@ -253,14 +237,6 @@ func chunkLimit(size int, c *chunkRead) int {
 	return max(1, min(size, int(chunkBytes/(c.bytes/int64(c.n)+1))))
 }
 
-// readAhead is a chunk being read by a goroutine of its own: r and err
-// are set once done is closed.
-type readAhead struct {
-	done chan struct{}
-	r    *chunkRead
-	err  error
-}
-
 var (
 	errWatermarkLate = errors.New("watermark late")
 	errStaleRead     = errors.New("chunk read stale")
@@ -279,9 +255,9 @@ type chunkRead struct {
 }
 
 // phases are when a chunk began, was read, had its high watermark
-// asked for and written, was emitted by the stream and was durable: the
-// debug log's figures.
-type phases struct{ began, read, delivering, high, emitted, durable time.Time }
+// asked for and written, was released, was emitted by the stream and was
+// durable: the debug log's figures.
+type phases struct{ began, read, asked, high, released, emitted, durable time.Time }
 
 // read writes a chunk's low watermark and reads its rows, handing them to
 // the merger.
@@ -298,16 +274,13 @@ func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id s
 	return r, nil
 }
 
-// deliver writes r's high watermark on conn and waits until the rows the
-// stream emitted at the watermark are durable. The chunk is closed when it
-// returns.
-func (h *Handler) deliver(ctx context.Context, conn *pgconn.PgConn, r *chunkRead, wait time.Duration) error {
+// deliver releases r, whose high watermark is written, and waits until
+// the rows the stream emitted at the watermark are durable. The chunk is
+// closed when it returns.
+func (h *Handler) deliver(ctx context.Context, r *chunkRead, wait time.Duration) error {
 	defer h.Merger.closeChunk(r.c)
-	r.at.delivering = time.Now()
-	if err := emit(ctx, conn, "high "+r.c.id); err != nil {
-		return err
-	}
-	r.at.high = time.Now()
+	h.Merger.release(r.c)
+	r.at.released = time.Now()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {

@@ -22,6 +22,8 @@ type keyTap struct {
 	keys map[string][]string // table → keys, in stream order
 }
 
+func (k *keyTap) Gate([]byte) <-chan struct{} { return nil }
+
 func (k *keyTap) Change(e *cdc.Event) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

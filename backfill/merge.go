@@ -62,6 +62,7 @@ type Merger struct {
 	// (Begin), up to keyHistory keys, owned by the stream's goroutine.
 	running  atomic.Int32
 	patched  atomic.Uint64
+	held     atomic.Uint64 // high watermarks the stream waited at (Gate)
 	keyed    map[uint32]*txnKeys
 	keyLog   []*txnKeys // in stream order
 	keyCount int
@@ -228,6 +229,7 @@ type chunk struct {
 	durable       chan struct{} // closed once the emitted rows are durable (or failed)
 	emittedOnce   chan struct{} // closed at the high watermark
 	replayed      chan struct{} // closed when the high watermark comes again (see Watermark)
+	gate          chan struct{} // closed once the chunk may emit (see Gate)
 	done          bool          // the high watermark passed
 }
 
@@ -235,7 +237,7 @@ type chunk struct {
 func (m *Merger) openChunk(id, schema, table string, pipelines []string) *chunk {
 	c := &chunk{id: id, schema: schema, table: table, pipelines: pipelines,
 		changed: make(map[string][]string), durable: make(chan struct{}), emittedOnce: make(chan struct{}),
-		replayed: make(chan struct{})}
+		replayed: make(chan struct{}), gate: make(chan struct{})}
 	m.mu.Lock()
 	m.chunks[id] = c
 	m.mu.Unlock()
@@ -252,7 +254,7 @@ func (m *Merger) fill(c *chunk, rows []cdc.Event, snap *snapshot) {
 }
 
 // closeChunk forgets a chunk (done, or abandoned: its watermarks, if they
-// come, are ignored).
+// come, are ignored). A stream waiting at its high watermark goes on.
 func (m *Merger) closeChunk(c *chunk) {
 	m.mu.Lock()
 	if _, ok := m.chunks[c.id]; ok {
@@ -261,7 +263,51 @@ func (m *Merger) closeChunk(c *chunk) {
 			m.open.Add(-1)
 		}
 	}
+	openGate(c)
 	m.mu.Unlock()
+}
+
+// release lets the chunk's rows go downstream at its high watermark: the
+// stream waits there until then (Gate).
+func (m *Merger) release(c *chunk) {
+	m.mu.Lock()
+	openGate(c)
+	m.mu.Unlock()
+}
+
+// openGate closes c's gate once; the caller holds the Merger's lock.
+func openGate(c *chunk) {
+	select {
+	case <-c.gate:
+	default:
+		close(c.gate)
+	}
+}
+
+// Gate returns, for a chunk's high watermark, a channel closed once the
+// chunk may emit its rows (released, or closed), nil if it may now. The
+// handler writes a chunk's high watermark while the chunk before is being
+// delivered, and releases it only once that chunk is durable and its
+// cursor saved: the stream holds the rows back meanwhile, so that a crash
+// repeats one chunk at most, never the one delivered and the next.
+func (m *Merger) Gate(content []byte) <-chan struct{} {
+	kind, id, _ := strings.Cut(string(content), " ")
+	if kind != "high" {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.chunks[id]
+	if c == nil || c.done {
+		return nil
+	}
+	select {
+	case <-c.gate:
+		return nil
+	default:
+		m.held.Add(1)
+		return c.gate
+	}
 }
 
 // Change notes a change the stream hands downstream.

@@ -13,6 +13,7 @@ type metrics struct {
 	lag          prometheus.Gauge
 	reconnects   prometheus.Counter
 	publishWait  prometheus.Histogram
+	gateWait     prometheus.Histogram
 	heartbeats   prometheus.Counter
 	standby      prometheus.Gauge
 }
@@ -50,6 +51,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to hand a batch to the bus, including backpressure waits.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
+		gateWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cdcd_capture_watermark_hold_seconds",
+			Help:    "Time the stream waited at a backfill chunk's high watermark for the chunk before to be durable.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cdcd_capture_heartbeats_total",
 			Help: "Heartbeat messages written to the WAL.",
@@ -60,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.transactions, m.confirmed, m.lag, m.reconnects, m.publishWait, m.heartbeats, m.standby)
+		reg.MustRegister(m.events, m.transactions, m.confirmed, m.lag, m.reconnects, m.publishWait, m.gateWait, m.heartbeats, m.standby)
 	}
 	return m
 }

@@ -56,8 +56,18 @@ type Config struct {
 // their Ack is set to one that settles ack too (the transaction's share
 // of the tracker), so the slot is confirmed past the watermark only once
 // they are durable.
+//
+// Gate is called at each cdcd.watermark message before Watermark: when it
+// returns a channel, the stream first hands the events before the message
+// to the bus, then waits for the channel to close (answering the server
+// meanwhile) and only then calls Watermark. It lets a backfill write a
+// chunk's high watermark early while holding its rows back until the
+// chunk before is durable. The stream stops there meanwhile, so the
+// channel must close once what was handed to the bus is durable, whatever
+// comes after the message.
 type Snapshots interface {
 	Change(e *cdc.Event)
+	Gate(content []byte) <-chan struct{}
 	Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc.Event
 }
 

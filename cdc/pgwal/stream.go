@@ -329,6 +329,12 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 			return nil
 		}
 		msg := s.r.decoder.Message()
+		if gate := s.r.cfg.Snapshots.Gate(msg.Content); gate != nil {
+			if open, err := s.await(ctx, gate); !open {
+				return err
+			}
+			n = len(s.batch)
+		}
 		out := s.r.cfg.Snapshots.Watermark(msg.Content, s.txn, s.batch)
 		if len(out) == n {
 			return nil
@@ -403,6 +409,42 @@ func (s *stream) flush(ctx context.Context) error {
 		}
 		if err := s.sendStatus(false); err != nil {
 			return err
+		}
+	}
+}
+
+// await hands the pending batch to the bus and waits until gate is
+// closed, keeping the server informed. It reports false, with no error,
+// when ctx ended first.
+func (s *stream) await(ctx context.Context, gate <-chan struct{}) (bool, error) {
+	select {
+	case <-gate:
+		return true, nil
+	default:
+	}
+	if err := s.flush(ctx); err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, err
+	}
+	began := time.Now()
+	defer func() { s.r.metrics.gateWait.Observe(time.Since(began).Seconds()) }()
+	timer := time.NewTimer(time.Until(s.nextStatus))
+	defer timer.Stop()
+	for {
+		select {
+		case <-gate:
+			return true, nil
+		case <-ctx.Done():
+			return false, nil
+		case <-s.tracker.Failed():
+			return false, fmt.Errorf("bus did not acknowledge an event: %w", s.tracker.Err())
+		case <-timer.C:
+			if err := s.statusIfDue(false); err != nil {
+				return false, err
+			}
+			timer.Reset(time.Until(s.nextStatus))
 		}
 	}
 }
