@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -73,4 +74,45 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkCreate is the outbound benchmark's call (deploy/bench/outbound):
+// a POST of a record's fields to a constant URL, answered 201 with the
+// new record's id, read through id_path, from 16 goroutines.
+func BenchmarkCreate(b *testing.B) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":"%d"}`, n.Add(1))
+	}))
+	defer srv.Close()
+	c := NewConfig()
+	c.Rate = ratelimit.Rate{Requests: 1 << 30, Per: time.Second}
+	c.Create = &Request{Method: "POST", URL: srv.URL + "/items"}
+	c.IDPath = "id"
+	w, err := New("bench", c, zerolog.Nop(), ratelimit.NewLimiters())
+	if err != nil {
+		b.Fatal(err)
+	}
+	fields := map[string]any{"id": json.Number("123"), "name": "item 123", "sku": "SKU-000123", "qty": json.Number("23"),
+		"price": "123.50", "active": true, "updated_at": "2026-12-01T12:00:00.000000Z", "note": "a note about item 123"}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	start := time.Now()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		recs := []syncapi.Record{{Event: &cdc.Event{DeliveryID: "ev-1"}, Op: cdc.OpCreate, Object: "items", Key: `{"id":123}`, Fields: fields}}
+		for pb.Next() {
+			res, err := w.Write(context.Background(), recs)
+			if err != nil || res[0].Err != nil || res[0].ExternalID == "" {
+				b.Errorf("write: %v %v %+v", err, res[0].Err, res[0])
+				return
+			}
+		}
+	})
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
 }

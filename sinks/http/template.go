@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/template"
 	"text/template/parse"
 
@@ -132,6 +133,23 @@ func format(v any) (string, error) {
 		return string(b), err
 	}
 	return fmt.Sprint(v), nil
+}
+
+// textOf returns what t prints when it prints text and nothing else
+// (comments aside): ok is false when t has an action.
+func textOf(t *template.Template) (text string, ok bool) {
+	if len(t.Templates()) != 1 || t.Tree == nil || t.Tree.Root == nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, n := range t.Tree.Root.Nodes {
+		tn, ok := n.(*parse.TextNode)
+		if !ok {
+			return "", false
+		}
+		b.Write(tn.Text)
+	}
+	return b.String(), true
 }
 
 // render executes t over v.

@@ -3,13 +3,11 @@ package http
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -34,19 +32,22 @@ type Writer struct {
 	client  *http.Client
 	limiter *ratelimit.Limiter
 	ops     map[string]*operation // "create", "update", "delete"
-	headers http.Header
-	auth    Auth
-	success map[int]bool // nil: any 2xx
-	idem    string
-	idPath  []string
-	timeout time.Duration
-	list    *lister // nil: no list: section
+	// header and bodyHeader are each request's headers, without and
+	// with a body: the configured ones, Accept and a Content-Type.
+	header, bodyHeader http.Header
+	auth               Auth
+	success            map[int]bool // nil: any 2xx
+	idem               string
+	idPath             []string
+	timeout            time.Duration
+	list               *lister // nil: no list: section
 }
 
 type operation struct {
 	name   string
 	method string
 	url    *template.Template
+	fixed  *url.URL           // the URL when its template has no actions
 	body   *template.Template // nil: JSON of Fields, or no body for delete
 }
 
@@ -63,7 +64,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		name:    name,
 		log:     log,
 		ops:     map[string]*operation{},
-		headers: http.Header{},
+		header:  http.Header{},
 		auth:    c.Auth,
 		idem:    c.IdempotencyHeader,
 		timeout: c.Timeout,
@@ -75,8 +76,14 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		w.list = newLister(c.List)
 	}
 	for k, v := range c.Headers {
-		w.headers.Set(k, v)
+		w.header.Set(k, v)
 	}
+	w.bodyHeader = w.header.Clone()
+	if w.bodyHeader.Get("Content-Type") == "" {
+		w.bodyHeader.Set("Content-Type", "application/json")
+	}
+	w.header.Set("Accept", "application/json")
+	w.bodyHeader.Set("Accept", "application/json")
 	if len(c.SuccessCodes) > 0 {
 		w.success = map[int]bool{}
 		for _, code := range c.SuccessCodes {
@@ -89,6 +96,9 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		}
 		op := &operation{name: name, method: r.Method}
 		op.url, _ = parseURLTemplate(name+".url", r.URL) // parsed by Validate
+		if text, ok := textOf(op.url); ok {
+			op.fixed, _ = url.Parse(text) // nil if it does not parse: each write says so
+		}
 		if r.Body != "" {
 			op.body, _ = parseBodyTemplate(name+".body", r.Body)
 		}
@@ -148,13 +158,15 @@ func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
 		return r.ExternalID, err
 	}
 	v := newView(op.name, r)
-	target, err := render(op.url, v)
-	if err != nil {
-		return r.ExternalID, cdc.Permanent(fmt.Errorf("render %s url: %w", op.name, err))
-	}
-	u, err := url.Parse(string(target))
-	if err != nil {
-		return r.ExternalID, cdc.Permanent(fmt.Errorf("%s: rendered url does not parse; check %s.url", op.name, op.name))
+	u := op.fixed
+	if u == nil {
+		target, err := render(op.url, v)
+		if err != nil {
+			return r.ExternalID, cdc.Permanent(fmt.Errorf("render %s url: %w", op.name, err))
+		}
+		if u, err = url.Parse(string(target)); err != nil {
+			return r.ExternalID, cdc.Permanent(fmt.Errorf("%s: rendered url does not parse; check %s.url", op.name, op.name))
+		}
 	}
 	var body []byte
 	switch {
@@ -191,39 +203,84 @@ func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
 
 // do sends one request. A transport failure or timeout is a transient
 // error naming the operation and host, never the URL (it holds record
-// values).
+// values). The request goes to the client's transport as the client
+// would send it (redirects are not followed, credentials in the URL are
+// sent as basic auth) without the client's per-call copies.
 func (w *Writer) do(ctx context.Context, op *operation, u *url.URL, body []byte, eventID string) (int, http.Header, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	var rd io.Reader
+	req := newRequest(ctx, op.method, u, body)
 	if body != nil {
-		rd = bytes.NewReader(body)
+		req.Header = w.bodyHeader.Clone()
+	} else {
+		req.Header = w.header.Clone()
 	}
-	req, err := http.NewRequestWithContext(ctx, op.method, u.String(), rd)
-	if err != nil {
-		return 0, nil, nil, cdc.Permanent(fmt.Errorf("%s: build request: %w", op.name, err))
-	}
-	for k, v := range w.headers {
-		req.Header[k] = v
-	}
-	if body != nil && req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
 	if w.idem != "" && eventID != "" {
 		req.Header.Set(w.idem, eventID)
 	}
 	w.auth.authenticate(req, body, time.Now())
-	resp, err := w.client.Do(req)
+	if u.User != nil && req.Header.Get("Authorization") == "" {
+		password, _ := u.User.Password()
+		req.SetBasicAuth(u.User.Username(), password)
+	}
+	resp, err := w.client.Transport.RoundTrip(req)
 	if err != nil {
 		return 0, nil, nil, vendorhttp.TransportError(op.name+" "+u.Host, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	data, err := readBody(resp, maxResponse)
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("%s %s: read response: %w", op.name, u.Host, err)
 	}
 	return resp.StatusCode, resp.Header, data, nil
+}
+
+// newRequest is http.NewRequestWithContext for a parsed URL, which it
+// does not copy or change (the transport only reads it).
+func newRequest(ctx context.Context, method string, u *url.URL, body []byte) *http.Request {
+	req := (&http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Host:       strings.TrimSuffix(u.Host, ":"),
+	}).WithContext(ctx)
+	switch {
+	case body == nil:
+	case len(body) == 0:
+		req.Body = http.NoBody
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	default:
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	return req
+}
+
+// readBody reads up to limit bytes of resp's body, in one allocation when
+// the answer says its length.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	size := int64(512)
+	if n := resp.ContentLength; n >= 0 && n < limit {
+		size = n + 1 // room to read the end of the body
+	}
+	b := make([]byte, 0, size)
+	r := io.LimitReader(resp.Body, limit)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func (w *Writer) succeeded(status int) bool {
@@ -231,33 +288,4 @@ func (w *Writer) succeeded(status int) bool {
 		return w.success[status]
 	}
 	return status >= 200 && status < 300
-}
-
-// extractID returns the string or number at path in a JSON body, or "".
-func extractID(body []byte, path []string) string {
-	if len(path) == 0 || len(body) == 0 {
-		return ""
-	}
-	var v any
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	if d.Decode(&v) != nil {
-		return ""
-	}
-	for _, k := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = m[k]
-	}
-	switch v := v.(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	case bool:
-		return strconv.FormatBool(v)
-	}
-	return ""
 }

@@ -3,7 +3,11 @@ package http
 import (
 	"context"
 	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,4 +224,62 @@ func TestRegister(t *testing.T) {
 		}
 	}()
 	Register(r)
+}
+
+// A URL without actions is parsed once and sent as written, with the
+// headers of every request; credentials in it go as basic auth, as
+// net/http's client sends them, unless auth sets Authorization.
+func TestFixedURLRequest(t *testing.T) {
+	t.Parallel()
+	var got []*nethttp.Request
+	var bodies []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, string(b))
+		mu.Unlock()
+		w.WriteHeader(nethttp.StatusCreated)
+		fmt.Fprint(w, `{"id": "n-1"}`)
+	}))
+	defer srv.Close()
+	c := NewConfig()
+	c.Rate = ratelimit.Rate{Requests: 1000, Per: time.Second}
+	c.Headers = map[string]string{"x-tenant": "t1", "Accept": "text/plain"}
+	c.Create = &Request{Method: "POST", URL: strings.Replace(srv.URL, "http://", "http://u:p%20w@", 1) + "/items{{/* a comment */}}?a=1"}
+	w := newWriter(t, c)
+	if w.ops["create"].fixed == nil {
+		t.Fatal("create url not parsed once")
+	}
+	for range 2 {
+		if res := write(t, w, record(cdc.OpCreate, "", map[string]any{"sku": "P1"})); res.Err != nil || res.ExternalID != "n-1" {
+			t.Fatalf("create: %+v", res)
+		}
+	}
+	c.Auth = Auth{Type: "bearer", Token: "tok"}
+	if res := write(t, newWriter(t, c), record(cdc.OpCreate, "", map[string]any{"sku": "P2"})); res.Err != nil {
+		t.Fatalf("create: %+v", res)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d requests, want 3", len(got))
+	}
+	for i, r := range got {
+		if r.URL.String() != "/items?a=1" || r.Method != "POST" {
+			t.Errorf("request %d: %s %s", i, r.Method, r.URL)
+		}
+		if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Accept") != "application/json" ||
+			r.Header.Get("X-Tenant") != "t1" || r.Header.Get("Idempotency-Key") == "" {
+			t.Errorf("request %d headers: %v", i, r.Header)
+		}
+		if i < 2 {
+			if u, p, ok := r.BasicAuth(); !ok || u != "u" || p != "p w" {
+				t.Errorf("request %d: basic auth %q %q %v, want the URL's", i, u, p, ok)
+			}
+		} else if a := r.Header.Get("Authorization"); a != "Bearer tok" {
+			t.Errorf("request %d: Authorization %q, want the bearer token", i, a)
+		}
+		if r.ContentLength != int64(len(bodies[i])) || !strings.Contains(bodies[i], `"sku":"P`) {
+			t.Errorf("request %d: body %q, length %d", i, bodies[i], r.ContentLength)
+		}
+	}
 }
