@@ -27,9 +27,11 @@ type verdict struct {
 // in the stores through the ledger reading book, and advances the queues.
 // It calls called once the Writer call is over (or will not be made),
 // saying whether qs hold more to write (a retry, a later change): the
-// report says the same. The scheduler does not touch qs until the report
-// is sent.
-func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, called func(more bool)) report {
+// report says the same. It calls reply with the report once, after it
+// returns when the call's bookkeeping is still to be stored: the
+// goroutine that made the call is free for another while it waits. The
+// scheduler does not touch qs until the report is sent.
+func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, called func(more bool), reply func(report)) {
 	var once sync.Once
 	more := false
 	free := func() { once.Do(func() { called(more) }) }
@@ -53,7 +55,8 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 	}
 	p.patch(qs, recs, skip)
 	if err := p.beginCreates(ctx, qs, recs, hold, skip, replay); err != nil {
-		return report{err: err}
+		reply(report{err: err})
+		return
 	}
 	var write []Record
 	var at []int
@@ -80,7 +83,8 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 	took := end.Sub(start)
 	p.met.writeSeconds.Observe(took.Seconds())
 	if ctx.Err() != nil {
-		return report{err: ctx.Err()}
+		reply(report{err: ctx.Err()})
+		return
 	}
 
 	vs := make([]verdict, len(qs))
@@ -115,10 +119,18 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 	s := &settlement{vs: vs, results: results, took: took, end: end, replay: replay,
 		forget: p.settleCreates(recs, vs), done: make(chan error, 1)}
 	book <- s
-	if err := <-s.done; err != nil {
-		return report{err: err, more: more}
-	}
+	go func() {
+		if err := <-s.done; err != nil {
+			reply(report{err: err, more: more})
+			return
+		}
+		reply(p.advance(qs, vs, results, more))
+	}()
+}
 
+// advance moves the queues of a Writer call's verdicts on, once the
+// call's bookkeeping is stored, and returns the call's report.
+func (p *Pipeline) advance(qs []*keyQueue, vs []verdict, results []Result, more bool) report {
 	r := report{qs: qs, more: more}
 	skipped := 0
 	for i, v := range vs {

@@ -117,7 +117,9 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	var waiting []*keyQueue
 	reports := make(chan report)
 	written := make(chan bool)
-	book := newBook(p.cfg.Concurrency)
+	// Room for every attempt in flight: a call's goroutine never waits
+	// for the ledger to take its settlement, so it is free for the next.
+	book := newBook(settling * p.cfg.Concurrency)
 	var ledger sync.WaitGroup
 	ledger.Go(func() { p.ledger(ctx, book) })
 	defer func() { close(book.in); ledger.Wait() }()
@@ -141,10 +143,14 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			calling++
 			inflight++
 			book.call()
-			wg.Go(func() {
-				reports <- p.attempt(ctx, batch, replay, book.in, func(more bool) {
+			wg.Add(1)
+			p.callers.run(func() {
+				p.attempt(ctx, batch, replay, book.in, func(more bool) {
 					book.end()
 					written <- more
+				}, func(r report) {
+					reports <- r
+					wg.Done()
 				})
 			})
 		}

@@ -177,6 +177,8 @@ type Pipeline struct {
 	// stored yet; only prep's holder reads or changes them.
 	tails  tails
 	closed atomic.Bool
+	// callers make the Writer calls.
+	callers *callers
 	// deadStoreErr is the dead-letter store's last error while it fails.
 	deadStoreErr atomic.Pointer[error]
 }
@@ -213,7 +215,8 @@ func NewPipeline(cfg PipelineConfig, m Mapper, w Writer, st Stores, log zerolog.
 	return &Pipeline{
 		cfg: cfg, m: m, w: w, st: st, met: met, batch: batch, settler: settler,
 		prep: make(chan struct{}, 1), turn: make(chan struct{}, 1),
-		log: log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
+		callers: newCallers(cfg.Concurrency),
+		log:     log.With().Str("component", "delivery").Str("pipeline", cfg.Name).Logger(),
 	}, nil
 }
 
@@ -375,6 +378,7 @@ func take(ctx context.Context, turn chan struct{}) error {
 // has a Close(context.Context) error method.
 func (p *Pipeline) Close(ctx context.Context) error {
 	p.closed.Store(true)
+	p.callers.stop()
 	if c, ok := p.w.(interface{ Close(context.Context) error }); ok {
 		return c.Close(ctx)
 	}

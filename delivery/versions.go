@@ -130,6 +130,9 @@ func (p *Pipeline) heldSince(ctx context.Context, qs []*keyQueue, hold []error, 
 
 // parseVersion reads a link's version; zero when it is not a time.
 func parseVersion(s string) time.Time {
+	if s == "" {
+		return time.Time{} // most writers return none; time.Parse would build an error
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}
