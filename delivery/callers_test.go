@@ -44,3 +44,27 @@ func TestCallers(t *testing.T) {
 	wg.Wait()
 	c.stop()
 }
+
+// A run between two calls, with records ready for the next, is not idle:
+// its ledger waits for the next call's settlement rather than store a
+// group of its own for the calls that just ended.
+func TestBookIdle(t *testing.T) {
+	t.Parallel()
+	b := newBook(1)
+	if !b.idle() {
+		t.Fatal("a new book is not idle")
+	}
+	b.dispatching(true)
+	if b.idle() {
+		t.Fatal("idle with calls about to start")
+	}
+	b.dispatching(false)
+	b.call()
+	if b.idle() {
+		t.Fatal("idle with a call in flight")
+	}
+	b.end()
+	if !b.idle() {
+		t.Fatal("not idle once the calls ended and none is to start")
+	}
+}

@@ -160,6 +160,7 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 		if fail == nil && calling == 0 && len(ready)+len(waiting) == 0 && inflight == quiet {
 			callsOver()
 		}
+		book.dispatching(fail == nil && len(ready) > 0 && inflight < settling*p.cfg.Concurrency)
 		var wake <-chan time.Time
 		if fail == nil && len(waiting) > 0 {
 			timer.Reset(time.Until(earliest(waiting)))

@@ -36,12 +36,21 @@ type settlement struct {
 type book struct {
 	in      chan *settlement
 	calling atomic.Int64
-	ended   chan struct{} // a call ended; capacity 1
+	// next is set while the run has records ready for calls it is about
+	// to make: no call in flight then is a moment between two calls.
+	next  atomic.Bool
+	ended chan struct{} // a call ended; capacity 1
 }
 
 func newBook(size int) *book {
 	return &book{in: make(chan *settlement, size), ended: make(chan struct{}, 1)}
 }
+
+// dispatching says whether the run is about to make more calls.
+func (b *book) dispatching(more bool) { b.next.Store(more) }
+
+// idle reports whether no Writer call is in flight or about to start.
+func (b *book) idle() bool { return b.calling.Load() == 0 && !b.next.Load() }
 
 // call counts a Writer call about to start; end counts it over.
 func (b *book) call() { b.calling.Add(1) }
@@ -60,8 +69,8 @@ const linger = 100 * time.Millisecond
 
 // ledger stores the settlements sent to b in groups, one group at a time,
 // until b.in is closed. A group is stored once no Writer call is in
-// flight (their settlements would join the next group a moment later),
-// or once its first settlement waited linger: so a Write of records of
+// flight and none is about to start (their settlements would join the
+// next group a moment later), or once its first settlement waited linger: so a Write of records of
 // distinct keys usually stores its bookkeeping in one group, after its
 // last call.
 func (p *Pipeline) ledger(ctx context.Context, b *book) {
@@ -91,7 +100,7 @@ func (p *Pipeline) ledger(ctx context.Context, b *book) {
 				drained = true
 			}
 		}
-		if len(group) > 0 && (b.calling.Load() == 0 || !open || due == nil) {
+		if len(group) > 0 && (b.idle() || !open || due == nil) {
 			timer.Stop()
 			due = nil
 			err := p.settle(ctx, group)
