@@ -227,7 +227,8 @@ type measure struct {
 	total    time.Duration // cdcd: process start to last request
 	peakRSS  int64
 	cpu      time.Duration
-	commits  int64 // transactions committed in cdcd's database during the run
+	pgCPU    time.Duration // Postgres's, cdcd's start to the last row's bookkeeping
+	commits  int64         // transactions committed in cdcd's database during the run
 	// latencies are, sorted, each request's delay after its row's insert
 	// (meaningful with -steady only).
 	latencies []time.Duration
@@ -452,6 +453,7 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	if err != nil {
 		return measure{}, err
 	}
+	postmaster, pgCPU0 := postgresCPU(ctx, conn)
 	t.reset()
 	if o.stall > 0 {
 		release := t.stall()
@@ -542,6 +544,9 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	}
 	m.peakRSS, _ = proc.PeakRSS(cmd.Process.Pid)
 	m.cpu, _ = proc.CPUTime(cmd.Process.Pid)
+	if pgCPU, err := proc.TreeCPUTime(postmaster); err == nil && postmaster != 0 {
+		m.pgCPU = pgCPU - pgCPU0
+	}
 	if err := stop(); err != nil {
 		return m, fmt.Errorf("stop cdcd: %w\n%s", err, proc.Tail(logPath))
 	}
@@ -551,6 +556,24 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	return m, nil
 }
 
+// postgresCPU returns the PID of the postmaster serving conn and the CPU
+// time of the server so far (0, 0 when /proc does not tell).
+func postgresCPU(ctx context.Context, conn *pgx.Conn) (int, time.Duration) {
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, 0
+	}
+	postmaster, err := proc.ParentPID(backend)
+	if err != nil {
+		return 0, 0
+	}
+	cpu, err := proc.TreeCPUTime(postmaster)
+	if err != nil {
+		return 0, 0
+	}
+	return postmaster, cpu
+}
+
 func report(o options, pg *cdctest.Postgres, conn *pgx.Conn, loadStart string, lines []line) {
 	var version string
 	_ = conn.QueryRow(context.Background(), "SHOW server_version").Scan(&version)
@@ -558,16 +581,17 @@ func report(o options, pg *cdctest.Postgres, conn *pgx.Conn, loadStart string, l
 	fmt.Printf("machine:  %d CPUs, %s/%s; PostgreSQL %s (fsync %v), %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, version, o.fsync, runtime.Version())
 	fmt.Printf("workload: %d rows inserted in one transaction; pipeline concurrency %d; plain client: %d goroutines\n", o.rows, o.conc, o.conc)
 	fmt.Printf("load avg: %s at start\n\n", loadStart)
-	fmt.Printf("%4s  %14s  %14s  %14s  %6s  %14s  %9s  %11s  %16s  %s\n", "run", "plain before", "cdcd", "plain after", "ratio", "cdcd from start", "peak RSS", "cdcd CPU s", "commits/1k rows", "load avg after")
+	fmt.Printf("%4s  %14s  %14s  %14s  %6s  %14s  %9s  %11s  %9s  %16s  %s\n", "run", "plain before", "cdcd", "plain after", "ratio", "cdcd from start", "peak RSS", "cdcd CPU s", "pg CPU s", "commits/1k rows", "load avg after")
 	var ratios []float64
 	for i, l := range lines {
 		r := l.cdcd.rate() / l.ceiling()
 		ratios = append(ratios, r)
-		fmt.Printf("%4d  %12.0f/s  %12.0f/s  %12.0f/s  %6.2f  %13.2fs  %5.0f MiB  %11.1f  %16.0f  %s\n", i+1, l.plain.rate(), l.cdcd.rate(), l.plainAfter.rate(), r,
-			l.cdcd.total.Seconds(), float64(l.cdcd.peakRSS)/(1<<20), l.cdcd.cpu.Seconds(), float64(l.cdcd.commits)*1000/float64(o.rows), l.load)
+		fmt.Printf("%4d  %12.0f/s  %12.0f/s  %12.0f/s  %6.2f  %13.2fs  %5.0f MiB  %11.2f  %9.2f  %16.0f  %s\n", i+1, l.plain.rate(), l.cdcd.rate(), l.plainAfter.rate(), r,
+			l.cdcd.total.Seconds(), float64(l.cdcd.peakRSS)/(1<<20), l.cdcd.cpu.Seconds(), l.cdcd.pgCPU.Seconds(), float64(l.cdcd.commits)*1000/float64(o.rows), l.load)
 	}
 	slices.Sort(ratios)
 	fmt.Printf("\nratio = cdcd requests/s ÷ the mean of the plain client's requests/s before and after it, each from the target's first request to its last; ratios %.2f–%.2f (target ≥ 0.80);\n"+
+		"pg CPU s: the Postgres server's CPU time (backends, walsender, background processes) from cdcd's start to the last row's bookkeeping;\n"+
 		"commits/1k rows: transactions committed in cdcd's database from its start to the last row's bookkeeping, per 1,000 rows (migrations included)\n",
 		ratios[0], ratios[len(ratios)-1])
 }

@@ -115,3 +115,66 @@ func Kafka() (broker string, stop func(), err error) {
 func KafkaConfig(broker, prefix string) string {
 	return fmt.Sprintf("kafka:\n  brokers: [%q]\n  topic_prefix: %s\n", broker, prefix)
 }
+
+// TreeCPUTime is the user plus system CPU time of process pid, of its
+// children that ended (once reaped) and of those still running: for a
+// Postgres postmaster, the server's CPU time, backends included.
+func TreeCPUTime(pid int) (time.Duration, error) {
+	self, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	ticks := int64(0)
+	for _, f := range self[11:15] { // utime, stime, cutime, cstime
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	parent := strconv.Itoa(pid)
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		f, err := statFields(child)
+		if err != nil || f[1] != parent { // gone meanwhile, or not a child
+			continue
+		}
+		u, err1 := strconv.ParseInt(f[11], 10, 64)
+		s, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 == nil && err2 == nil {
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// ParentPID is the parent of process pid.
+func ParentPID(pid int) (int, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(f[1])
+}
+
+// statFields are the fields of /proc/pid/stat after the command name:
+// state is [0], ppid [1], utime [11], stime [12], cutime [13], cstime [14].
+func statFields(pid int) ([]string, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 15 {
+		return nil, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	return fields, nil
+}
