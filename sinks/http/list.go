@@ -140,6 +140,13 @@ func (l *lister) read(u *url.URL, header http.Header, body []byte) (imports.Page
 	if err != nil {
 		return imports.Page{}, err
 	}
+	if next == "" && said {
+		where := "at next_path " + strconv.Quote(l.NextPath)
+		if l.Pagination == PageLink {
+			where = "in a Link header"
+		}
+		return bad("has_more_path says more records follow, but the answer has no next page %s", where)
+	}
 	p.Next = next
 	return p, nil
 }

@@ -37,7 +37,7 @@ type List struct {
 	// empty value ends the listing.
 	NextPath string `yaml:"next_path"`
 	// HasMorePath, when set, locates a boolean in the answer; false ends
-	// the listing.
+	// the listing, and true on an answer without a next page fails it.
 	HasMorePath string `yaml:"has_more_path"`
 	// RecordsPath locates the array of records in the answer; empty means
 	// the answer is the array. An empty page ends the listing unless

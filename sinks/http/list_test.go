@@ -222,3 +222,23 @@ func TestListRecordWithoutID(t *testing.T) {
 		t.Fatalf("List with a wrong id_path = %v, want a permanent error naming id_path", err)
 	}
 }
+
+// TestListHasMoreWithoutNextPage: the answer says more records follow
+// but holds no next page where next_path says (a next_path mistyped):
+// the import fails for good naming next_path, instead of ending done
+// after the first page.
+func TestListHasMoreWithoutNextPage(t *testing.T) {
+	t.Parallel()
+	srv := httpapi.New(t, httpapi.Options{Paging: httpapi.Paging{Style: "cursor", MaxLimit: 20}})
+	for i := range 50 {
+		srv.Put(fmt.Sprintf("/employees/E%03d", i), map[string]any{"id": fmt.Sprintf("E%03d", i)})
+	}
+	c := testConfig(srv)
+	c.List = &List{URL: srv.URL + "/employees?limit=20", Pagination: PageCursor, NextPath: "meta.next", HasMorePath: "meta.has_more", RecordsPath: "data"}
+	in := &collect{changes: map[string]webhook.Change{}}
+	err := imports.Run(context.Background(), imports.Config{System: "hr", Object: "employees", Job: "1", MaxAttempts: 3, BackoffMin: time.Millisecond},
+		newWriter(t, c), in, "", func(context.Context, string, int) error { return nil }, zerolog.New(zerolog.NewTestWriter(t)))
+	if !cdc.IsPermanent(err) || !strings.Contains(err.Error(), "next_path") {
+		t.Fatalf("Run = %v with %d employees imported; want a permanent error naming next_path", err, len(in.changes))
+	}
+}
