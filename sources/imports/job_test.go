@@ -140,8 +140,9 @@ func TestJobStopsAndResumes(t *testing.T) {
 
 // TestJobRecordsRecordsItCannotHandOver imports, into a real cdcd.inbox,
 // pages holding records the intake cannot take: one without an id, one
-// whose id holds NUL, one whose id is 10 kB. Each is a record error of
-// the job, in cdcd.job_errors and its errors count, and not counted as
+// whose id holds NUL, one whose id is 10 kB, one of 3 kB of €. Each is
+// a record error of the job, in cdcd.job_errors (its id printable, cut
+// between characters) and its errors count, and not counted as
 // processed; the records beside them, on their page and after it, are
 // imported and the job ends done.
 func TestJobRecordsRecordsItCannotHandOver(t *testing.T) {
@@ -159,7 +160,7 @@ func TestJobRecordsRecordsItCannotHandOver(t *testing.T) {
 	field := cdc.Row{{Name: "email", Value: json.RawMessage(`"a@example.com"`)}}
 	l := &script{pages: map[string]imports.Page{
 		"":  {Records: []imports.Record{{ID: "1", Fields: field}, {ID: "", Fields: field}, {ID: "a\x00b", Fields: field}, {ID: "2", Fields: field}}, Next: "A"},
-		"A": {Records: []imports.Record{{ID: longID, Fields: field}, {ID: "3", Fields: field}}},
+		"A": {Records: []imports.Record{{ID: longID, Fields: field}, {ID: "3", Fields: field}, {ID: strings.Repeat("€", 1000), Fields: field}}},
 	}}
 	h := &imports.Handler{
 		Sources: map[string]imports.Source{"crm-to-contacts": {System: "crm", Object: "contacts", Fields: []string{"email"}, Lister: l}},
@@ -182,15 +183,16 @@ func TestJobRecordsRecordsItCannotHandOver(t *testing.T) {
 		}
 		return j.Status.Finished()
 	})
-	if j.Status != jobs.Done || j.Processed != 3 || j.Errors != 3 {
-		t.Fatalf("job %s (%s), processed %d, errors %d; want done, 3 processed, 3 errors", j.Status, j.Error, j.Processed, j.Errors)
+	if j.Status != jobs.Done || j.Processed != 3 || j.Errors != 4 {
+		t.Fatalf("job %s (%s), processed %d, errors %d; want done, 3 processed, 4 errors", j.Status, j.Error, j.Processed, j.Errors)
 	}
 	errs, err := s.Errors(ctx, job.ID, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(errs) != 3 || errs[0].Record != "" || errs[1].Record != `a\x00b` || !strings.HasPrefix(errs[2].Record, longID[:100]) {
-		t.Fatalf("record errors %+v; want the record without an id, a\\x00b and the long id", errs)
+	if len(errs) != 4 || errs[0].Record != "" || errs[1].Record != `a\x00b` || !strings.HasPrefix(errs[2].Record, longID[:100]) ||
+		errs[3].Record != strings.Repeat("€", 66)+"..." {
+		t.Fatalf("record errors %+v; want the record without an id, a\\x00b, the long id and the long € one cut between characters", errs)
 	}
 	var ids []string
 	rows, err := pool.Query(ctx, `SELECT delivery_id FROM cdcd.inbox WHERE deployment = 'test' ORDER BY id`)

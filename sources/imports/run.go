@@ -194,7 +194,11 @@ func checkID(id string) error {
 // cut after 200 bytes.
 func printable(id string) string {
 	if len(id) > 200 {
-		id = id[:200] + "..."
+		n := 200
+		for n > 0 && !utf8.RuneStart(id[n]) {
+			n-- // not within a character
+		}
+		id = id[:n] + "..."
 	}
 	if strings.ContainsRune(id, 0) || !utf8.ValidString(id) {
 		q := strconv.Quote(id)
