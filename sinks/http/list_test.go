@@ -242,3 +242,23 @@ func TestListHasMoreWithoutNextPage(t *testing.T) {
 		t.Fatalf("Run = %v with %d employees imported; want a permanent error naming next_path", err, len(in.changes))
 	}
 }
+
+// TestListLinkWithCommas: a Link header's next URL that keeps the
+// request's parameters holds commas (?fields=id,name), as GitHub's do;
+// the import follows it to the last page instead of ending after the
+// first.
+func TestListLinkWithCommas(t *testing.T) {
+	t.Parallel()
+	srv := httpapi.New(t, httpapi.Options{Paging: httpapi.Paging{Style: "link", MaxLimit: 20}})
+	for i := range 50 {
+		srv.Put(fmt.Sprintf("/employees/E%03d", i), map[string]any{"id": fmt.Sprintf("E%03d", i), "name": "n"})
+	}
+	c := testConfig(srv)
+	c.List = &List{URL: srv.URL + "/employees?per_page=20&fields=id,name", Pagination: PageLink}
+	in := &collect{changes: map[string]webhook.Change{}}
+	err := imports.Run(context.Background(), imports.Config{System: "hr", Object: "employees", Job: "1", MaxAttempts: 3, BackoffMin: time.Millisecond},
+		newWriter(t, c), in, "", func(context.Context, string, int) error { return nil }, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil || len(in.changes) != 50 {
+		t.Fatalf("Run = %v, %d employees imported; want 50", err, len(in.changes))
+	}
+}

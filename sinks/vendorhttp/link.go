@@ -8,21 +8,69 @@ import (
 
 // NextLink returns the target of the rel="next" link of a response's Link
 // headers (RFC 8288), as written: relative or absolute; "" when there is
-// none.
+// none. A target may hold commas and semicolons (?fields=id,name), and a
+// quoted parameter commas too: links are split where a target ends, not
+// at every comma.
 func NextLink(h http.Header) string {
 	for _, v := range h.Values("Link") {
-		for _, part := range strings.Split(v, ",") {
-			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
-			if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
-				continue
+		for v != "" {
+			var target, params string
+			target, params, v = nextLinkValue(v)
+			if target == "" {
+				break // not a link-value: nothing after it can be read
 			}
-			for _, p := range strings.Split(params, ";") {
+			for _, p := range splitParams(params) {
 				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-				if strings.EqualFold(k, "rel") && slices.Contains(strings.Fields(strings.Trim(val, `"`)), "next") {
-					return target[1 : len(target)-1]
+				if strings.EqualFold(strings.TrimSpace(k), "rel") && slices.Contains(strings.Fields(strings.Trim(strings.TrimSpace(val), `"`)), "next") {
+					return target
 				}
 			}
 		}
 	}
 	return ""
+}
+
+// nextLinkValue reads the first link-value of v, `<target>; params`,
+// and returns its target, its params and what follows its comma.
+func nextLinkValue(v string) (target, params, rest string) {
+	v = strings.TrimLeft(v, " \t,")
+	if !strings.HasPrefix(v, "<") {
+		return "", "", ""
+	}
+	end := strings.IndexByte(v, '>')
+	if end < 0 {
+		return "", "", ""
+	}
+	target, v = v[1:end], v[end+1:]
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		switch {
+		case v[i] == '"':
+			quoted = !quoted
+		case v[i] == '\\' && quoted:
+			i++
+		case v[i] == ',' && !quoted:
+			return target, v[:i], v[i+1:]
+		}
+	}
+	return target, v, ""
+}
+
+// splitParams splits a link-value's params at the semicolons outside
+// quotes.
+func splitParams(s string) []string {
+	var out []string
+	quoted, from := false, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '"':
+			quoted = !quoted
+		case s[i] == '\\' && quoted:
+			i++
+		case s[i] == ';' && !quoted:
+			out = append(out, s[from:i])
+			from = i + 1
+		}
+	}
+	return append(out, s[from:])
 }

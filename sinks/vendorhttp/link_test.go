@@ -17,6 +17,8 @@ func TestNextLink(t *testing.T) {
 		{[]string{`<https://a/p>; rel="previous"`, `</n?page=2>; rel=next`}, "/n?page=2"},
 		{[]string{`<https://a/n>; rel="prev next"`}, "https://a/n"},
 		{[]string{`https://a/n; rel="next"`, `<broken; rel="next"`}, ""},
+		{[]string{`<https://a/x?fields=id,name&page=2>; rel="next", <https://a/x?fields=id,name&page=9>; rel="last"`}, "https://a/x?fields=id,name&page=2"},
+		{[]string{`<https://a/x?f=a,b&page=1>; rel="prev", <https://a/x?f=a;b&page=3>; title="a, b; c"; rel="next"`}, "https://a/x?f=a;b&page=3"},
 	} {
 		if got := NextLink(http.Header{"Link": tc.links}); got != tc.want {
 			t.Errorf("NextLink(%q) = %q, want %q", tc.links, got, tc.want)

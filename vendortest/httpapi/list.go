@@ -23,7 +23,8 @@ import (
 //     the page after the last is empty.
 //   - "link": ?page=N&per_page=N answers a bare JSON array, and a Link
 //     header with rel="next" (a path only: clients resolve it) unless
-//     it is the last page.
+//     it is the last page; the link keeps the request's other parameters
+//     as sent, commas unescaped (?fields=id,name).
 //
 // Hidden, when set, names resources a page leaves out while they still
 // take their place in it, as APIs do that filter a page after reading
@@ -107,8 +108,13 @@ func (s *Server) list(path string, q url.Values) (int, http.Header, []byte) {
 		b, _ := json.Marshal(data)
 		var h http.Header
 		if n*per < len(paths) {
-			next := url.Values{"page": {strconv.Itoa(n + 1)}, "per_page": {strconv.Itoa(per)}}
-			h = http.Header{"Link": {fmt.Sprintf(`<%s?%s>; rel="next"`, path, next.Encode())}}
+			next := url.Values{}
+			for k, v := range q { // the request's other parameters, as GitHub's links keep them
+				next[k] = v
+			}
+			next.Set("page", strconv.Itoa(n+1))
+			next.Set("per_page", strconv.Itoa(per))
+			h = http.Header{"Link": {fmt.Sprintf(`<%s?%s>; rel="next"`, path, nextQuery(next))}}
 		}
 		return http.StatusOK, h, b
 	}
@@ -131,4 +137,10 @@ func (s *Server) list(path string, q url.Values) (int, http.Header, []byte) {
 	}
 	b, _ := json.Marshal(map[string]any{"data": data, "meta": meta})
 	return http.StatusOK, nil, b
+}
+
+// nextQuery encodes q as a link's query, commas left as they are, as
+// servers write them.
+func nextQuery(q url.Values) string {
+	return strings.ReplaceAll(q.Encode(), "%2C", ",")
 }
