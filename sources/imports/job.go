@@ -3,6 +3,7 @@ package imports
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -66,9 +67,19 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	if at.Done {
 		return nil
 	}
+	// A job lost (paused, cancelled, taken by another cdcd) stops the
+	// import at once; other errors of the store are retried.
+	lost := func(err error) error {
+		if errors.Is(err, jobs.ErrLost) {
+			return cdc.Permanent(err)
+		}
+		return err
+	}
 	cfg := Config{System: src.System, Object: src.Object, Fields: src.Fields, Job: strconv.FormatInt(job.ID, 10),
-		Reject: func(ctx context.Context, record string, err error) error { return p.RecordError(ctx, record, err, 0) }}
+		Reject: func(ctx context.Context, record string, err error) error {
+			return lost(p.RecordError(ctx, record, err, 0))
+		}}
 	return Run(ctx, cfg, src.Lister, h.Intake, at.Next, func(ctx context.Context, next string, n int) error {
-		return p.Save(ctx, cursor{Next: next, Done: next == ""}, int64(n))
+		return lost(p.Save(ctx, cursor{Next: next, Done: next == ""}, int64(n)))
 	}, h.Log.With().Str("pipeline", job.Pipeline).Logger())
 }

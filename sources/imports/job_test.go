@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"slices"
 	"strconv"
@@ -205,5 +206,31 @@ func TestJobRecordsRecordsItCannotHandOver(t *testing.T) {
 	want := []string{"import/" + strconv.FormatInt(job.ID, 10) + "/contacts/1", "import/" + strconv.FormatInt(job.ID, 10) + "/contacts/2", "import/" + strconv.FormatInt(job.ID, 10) + "/contacts/3"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("inbox holds %q, want %q", ids, want)
+	}
+}
+
+// lostProgress is a job no longer held: every write fails with ErrLost.
+type lostProgress struct{ saves int }
+
+func (p *lostProgress) Save(context.Context, any, int64) error { p.saves++; return jobs.ErrLost }
+func (p *lostProgress) SetTotal(context.Context, int64) error  { return jobs.ErrLost }
+func (p *lostProgress) RecordError(context.Context, string, error, int64) error {
+	return jobs.ErrLost
+}
+
+// TestJobLostStopsAtOnce: a job paused, cancelled or taken by another
+// cdcd stops at its first save, which is not retried like a moment
+// without the database.
+func TestJobLostStopsAtOnce(t *testing.T) {
+	t.Parallel()
+	l := &script{pages: map[string]imports.Page{"": {Records: []imports.Record{{ID: "1"}}, Next: "A"}, "A": {Records: []imports.Record{{ID: "2"}}}}}
+	h := &imports.Handler{
+		Sources: map[string]imports.Source{"crm-to-contacts": {System: "crm", Object: "contacts", Lister: l}},
+		Intake:  &intake{}, Log: zerolog.New(zerolog.NewTestWriter(t)),
+	}
+	p := &lostProgress{}
+	err := h.Run(context.Background(), &jobs.Job{ID: 1, Kind: imports.Kind, Pipeline: "crm-to-contacts"}, p)
+	if !errors.Is(err, jobs.ErrLost) || p.saves != 1 {
+		t.Fatalf("Run = %v after %d saves; want ErrLost after one save", err, p.saves)
 	}
 }

@@ -50,7 +50,7 @@ type Config struct {
 	// Reject is told of each record of a page that cannot be handed over
 	// (no id, or one the intake cannot store), record naming it
 	// printably, once the rest of its page is durable and before the
-	// page is saved; nil drops them. An error of it stops Run.
+	// page is saved; nil drops them. Its errors are retried as save's.
 	Reject func(ctx context.Context, record string, err error) error
 }
 
@@ -59,8 +59,10 @@ type Config struct {
 const maxID = 1024
 
 // Progress is told, once a page is durable in the intake, the cursor of
-// the next page ("" after the last) and how many records the page held.
-// Storing next resumes the import there. An error stops Run.
+// the next page ("" after the last) and how many records the page handed
+// over. Storing next resumes the import there. An error is retried as a
+// page is (a moment without the database does not stop the import); a
+// permanent one (cdc.Permanent) stops Run.
 type Progress func(ctx context.Context, next string, records int) error
 
 // Run lists cfg.Object from cursor to the last page, hands each page to
@@ -128,11 +130,11 @@ func Run(ctx context.Context, cfg Config, l Lister, in Intake, cursor string, sa
 					log.Warn().Err(r.err).Msg("record not imported")
 					continue
 				}
-				if err := cfg.Reject(gctx, r.record, r.err); err != nil {
+				if err := retry(gctx, cfg, log, "record a rejected record", func() error { return cfg.Reject(gctx, r.record, r.err) }); err != nil {
 					return fmt.Errorf("record a %s not imported: %w", cfg.Object, err)
 				}
 			}
-			if err := save(gctx, p.Next, len(changes)); err != nil {
+			if err := retry(gctx, cfg, log, "save", func() error { return save(gctx, p.Next, len(changes)) }); err != nil {
 				return fmt.Errorf("save the import's cursor: %w", err)
 			}
 			log.Debug().Int("records", len(changes)).Int("rejected", len(rejects)).Bool("last", p.Next == "").Msg("page imported")

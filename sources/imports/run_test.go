@@ -234,3 +234,29 @@ func TestRunStopsOnCursorCycle(t *testing.T) {
 		t.Fatalf("Run = %v after %d list calls; want a permanent error naming cursor \"A\" after 3", err, calls)
 	}
 }
+
+// TestRunRetriesSave: the store of the cursor fails twice for a moment
+// (a Postgres restart): the import waits and saves again instead of
+// failing its job, and the page saved late is not handed over again.
+func TestRunRetriesSave(t *testing.T) {
+	t.Parallel()
+	srv := fake.New(fake.Options{Limit: -1})
+	t.Cleanup(srv.Close)
+	want := seed(srv, 350)
+	in := &intake{}
+	calls, saved := 0, 0
+	save := func(_ context.Context, next string, n int) error {
+		calls++
+		if calls == 2 || calls == 3 {
+			return errors.New("save cursor of job 1: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)")
+		}
+		saved += n
+		return nil
+	}
+	if err := imports.Run(context.Background(), quick("j4"), newLister(t, srv), in, "", save, zerolog.New(zerolog.NewTestWriter(t))); err != nil {
+		t.Fatal(err)
+	}
+	if len(in.seen) != len(want) || saved != len(want) || in.calls != 4 {
+		t.Fatalf("%d contacts handed over in %d calls, %d saved; want %d in 4 calls, all saved", len(in.seen), in.calls, saved, len(want))
+	}
+}
