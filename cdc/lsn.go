@@ -12,7 +12,30 @@ type LSN uint64
 // String formats the LSN the way Postgres does: high and low 32 bits in
 // upper-case hex, separated by a slash.
 func (l LSN) String() string {
-	return fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l))
+	var b [17]byte
+	return string(l.append(b[:0]))
+}
+
+func (l LSN) append(b []byte) []byte {
+	b = appendHex(b, uint32(l>>32))
+	b = append(b, '/')
+	return appendHex(b, uint32(l))
+}
+
+// appendHex appends v in upper-case hex without leading zeros.
+func appendHex(b []byte, v uint32) []byte {
+	const digits = "0123456789ABCDEF"
+	var d [8]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = digits[v&0xF]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
 }
 
 // ParseLSN parses the "X/X" form Postgres prints.
@@ -42,7 +65,9 @@ type Position struct {
 
 // String is the event id: "<commit_lsn>/<index>".
 func (p Position) String() string {
-	return p.CommitLSN.String() + "/" + strconv.FormatUint(uint64(p.Index), 10)
+	var b [38]byte
+	s := append(p.CommitLSN.append(b[:0]), '/')
+	return string(strconv.AppendUint(s, uint64(p.Index), 10))
 }
 
 // Less reports whether p comes before q in commit order.

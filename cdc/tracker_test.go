@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -129,5 +130,21 @@ func TestLSNRoundTrip(t *testing.T) {
 	}
 	if got := (Position{CommitLSN: 0x19F4CD8, Index: 3}).String(); got != "0/19F4CD8/3" {
 		t.Fatalf("event id %q", got)
+	}
+}
+
+// LSN.String prints what fmt's %X/%X prints.
+func TestLSNStringIsHex(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, l := range []LSN{0, 1, 0xF, 0x10, 1 << 32, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF} {
+		if got, want := l.String(), fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l)); got != want {
+			t.Fatalf("LSN(%#x) = %q, want %q", uint64(l), got, want)
+		}
+	}
+	for range 10000 {
+		l := LSN(r.Uint64() >> r.IntN(64))
+		if got, want := l.String(), fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l)); got != want {
+			t.Fatalf("LSN(%#x) = %q, want %q", uint64(l), got, want)
+		}
 	}
 }
