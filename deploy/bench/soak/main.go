@@ -23,7 +23,9 @@
 // groups to be stable, so that no startup rebalance re-delivers. -split
 // runs what users scale out with: one `cdcd run --role capture` process
 // (the slot and the webhooks) and two `--role sinks` workers sharing each
-// pipeline's consumer group.
+// pipeline's consumer group; with -late-worker, the second one starts
+// that long into the load, so that its groups rebalance under load (the
+// target counts every create: one sent twice fails the arrival check).
 //
 // Every -sample it notes each cdcd table's rows and total size (tables
 // are read from the catalog, so a new one is included), each cdcd
@@ -69,6 +71,7 @@ type options struct {
 	window, sample  time.Duration
 	fsync, keep     bool
 	kafka, split    bool
+	lateWorker      time.Duration
 	cdcdBin, log    string
 }
 
@@ -85,11 +88,12 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, cdcd's log)")
 	flag.BoolVar(&o.kafka, "kafka", false, "run cdcd on the Kafka bus (kfake, one broker, in the bench process) instead of the embedded bus")
 	flag.BoolVar(&o.split, "split", false, "with -kafka: run one `cdcd run --role capture` process and two `--role sinks` workers instead of one --role all")
+	flag.DurationVar(&o.lateWorker, "late-worker", 0, "with -split: start the second sinks worker this long into the load instead of before it")
 	flag.StringVar(&o.cdcdBin, "cdcd", "", "run this cdcd binary instead of building ./cmd/cdcd")
 	flag.StringVar(&o.log, "log", "warn", "cdcd's log level")
 	flag.Parse()
-	if o.split && !o.kafka {
-		fmt.Fprintln(os.Stderr, "soak: -split needs -kafka")
+	if o.split && !o.kafka || o.lateWorker > 0 && !o.split {
+		fmt.Fprintln(os.Stderr, "soak: -split needs -kafka, -late-worker needs -split")
 		os.Exit(2)
 	}
 	if err := run(context.Background(), o); err != nil {
@@ -179,6 +183,10 @@ func run(ctx context.Context, o options) error {
 	if o.split {
 		roles = [][2]string{{"capture", "capture"}, {"sinks-1", "sinks"}, {"sinks-2", "sinks"}}
 	}
+	var late [2]string
+	if o.lateWorker > 0 {
+		roles, late = roles[:2], roles[2]
+	}
 	var procs []*cdcdProc
 	defer func() {
 		for _, p := range procs {
@@ -199,7 +207,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.kafka {
 		workers := 1
-		if o.split {
+		if o.split && o.lateWorker == 0 {
 			workers = 2
 		}
 		if err := waitGroups(ctx, kcl, groups, workers, exited); err != nil {
@@ -226,9 +234,22 @@ func run(ctx context.Context, o options) error {
 	if err := smp.take(ctx, conn, 0, true); err != nil {
 		return err
 	}
+	var joinLate <-chan time.Time
+	if o.lateWorker > 0 {
+		joinLate = time.After(o.lateWorker)
+	}
 	var loadEnd time.Duration
 	for loadEnd == 0 {
 		select {
+		case <-joinLate:
+			// Not sampled: its memory from zero would read as growth.
+			proc.Step("starting cdcd %s (--role %s) under load", late[0], late[1])
+			p, err := startCdcd(bin, dir, late[0], late[1], cfg)
+			if err != nil {
+				return err
+			}
+			procs = append(procs, p)
+			exited = merge(exited, anyExited([]*cdcdProc{p}))
 		case err := <-loadDone:
 			if err != nil {
 				return err
@@ -290,6 +311,20 @@ func run(ctx context.Context, o options) error {
 		return errors.New("not flat, or not every change arrived")
 	}
 	return nil
+}
+
+// merge yields what a and b yield.
+func merge(a, b <-chan error) <-chan error {
+	ch := make(chan error, 2)
+	go func() {
+		select {
+		case err := <-a:
+			ch <- err
+		case err := <-b:
+			ch <- err
+		}
+	}()
+	return ch
 }
 
 func (o options) bus() string {
