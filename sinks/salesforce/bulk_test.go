@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/sources/imports"
 	"github.com/cdcd-dev/cdcd/vendortest/salesforce"
 )
@@ -149,7 +150,7 @@ func TestListBulkResumes(t *testing.T) {
 				sets--
 			}
 			if sets == 0 {
-				return errStop
+				return cdc.Permanent(errStop) // a save's other errors are retried
 			}
 			return nil
 		}
