@@ -10,7 +10,10 @@
 // Two rounds: the changes create the records (none linked yet), then they
 // update every record (each linked, so each is compared for conflicts).
 //
-//	go run ./deploy/bench/inbound [-changes 100000] [-cpuprofile file]
+//	go run ./deploy/bench/inbound [-changes 100000] [-cpuprofile file] [-statements]
+//
+// -statements prints, after each of cdcd's rounds, the statements
+// Postgres spent the most executor time on (pg_stat_statements).
 //
 // It is not a test; docs/benchmarks.md records its results.
 package main
@@ -57,6 +60,7 @@ const ddl = `(id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, first_name t
 func main() {
 	n := flag.Int("changes", 100_000, "changes per round")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the apply rounds to this file")
+	flag.BoolVar(&statements, "statements", false, "print the statements of each cdcd round that took the most executor time (pg_stat_statements)")
 	flag.Parse()
 	if err := run(*n, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "inbound:", err)
@@ -64,10 +68,17 @@ func main() {
 	}
 }
 
+// statements is -statements.
+var statements bool
+
 func run(n int, cpuprofile string) error {
 	ctx := context.Background()
 	fmt.Fprintln(os.Stderr, "starting Postgres (fsync on, synchronous_commit on)...")
-	pg, err := cdctest.NewPostgres("fsync = on", "synchronous_commit = on", "full_page_writes = on", "wal_level = logical")
+	settings := []string{"fsync = on", "synchronous_commit = on", "full_page_writes = on", "wal_level = logical"}
+	if statements {
+		settings = append(settings, "shared_preload_libraries = pg_stat_statements")
+	}
+	pg, err := cdctest.NewPostgres(settings...)
 	if err != nil {
 		return err
 	}
@@ -86,6 +97,11 @@ func run(n int, cpuprofile string) error {
 	if _, err := pool.Exec(ctx, `CREATE TABLE contacts `+ddl+`; CREATE TABLE plain `+ddl); err != nil {
 		return err
 	}
+	if statements {
+		if _, err := pool.Exec(ctx, `CREATE EXTENSION pg_stat_statements`); err != nil {
+			return err
+		}
+	}
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
@@ -102,9 +118,19 @@ func run(n int, cpuprofile string) error {
 	start := time.Now().Add(-time.Hour)
 	for round, name := range []string{"create", "update"} {
 		at := start.Add(time.Duration(round) * time.Minute)
+		if statements {
+			if _, err := pool.Exec(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+				return err
+			}
+		}
 		cdcd, rss, err := viaCdcd(ctx, pool, url, n, round, at)
 		if err != nil {
 			return err
+		}
+		if statements {
+			if err := printStatements(ctx, pool, name); err != nil {
+				return err
+			}
 		}
 		plain, err := viaUnnest(ctx, pool, n, round, at)
 		if err != nil {
@@ -275,6 +301,27 @@ func (mapper) Map(_ context.Context, e *cdc.Event) (syncapi.Record, bool, error)
 		out[col] = v
 	}
 	return syncapi.Record{Op: e.Op, Object: "contacts", Key: string(cdc.AppendKey(nil, e)), Fields: out}, true, nil
+}
+
+// printStatements writes to stderr the ten statements of the round that
+// took the most executor time, with their calls and rows.
+func printStatements(ctx context.Context, pool *pgxpool.Pool, round string) error {
+	rows, err := pool.Query(ctx, `SELECT calls, rows, round(total_exec_time)::bigint, regexp_replace(left(query, 90), '\s+', ' ', 'g')
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 10`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	fmt.Fprintf(os.Stderr, "%s round, statements by executor time:\n", round)
+	for rows.Next() {
+		var calls, n, ms int64
+		var q string
+		if err := rows.Scan(&calls, &n, &ms, &q); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "  %7d ms %6d calls %8d rows  %s\n", ms, calls, n, q)
+	}
+	return rows.Err()
 }
 
 func loadavg() string {
