@@ -170,3 +170,43 @@ func diffLines(got, want []string) string {
 	}
 	return out
 }
+
+// Migration 0130 keeps the states an older cdcd wrote (a stamp per
+// column) as the list of columns stamped with the record's own stamp
+// plus the others' stamps; a stamp that differs from the record's (another
+// event, another version, nanoseconds the record's timestamptz cannot
+// hold, no version), a state without stamps and a tombstone stay as they
+// were.
+func TestMigrationFoldsTheRecordsStamps(t *testing.T) {
+	url := newDB(t)
+	applyUpTo(t, url, 129)
+	execSQL(t, url, `INSERT INTO cdcd.apply_state (system, table_name, key, version, event_id, deleted_at, fields) VALUES
+		('crm', 'public.contacts', 'all', '2026-01-02T03:04:05.123456Z', 'e9',  NULL,
+			'{"city": ["2026-01-02T03:04:05.123456Z", "e9"], "name": ["2026-01-02T03:04:05.123456Z", "e9"]}'),
+		('crm', 'public.contacts', 'some', '2026-01-02T03:04:05Z', 'e9', NULL,
+			'{"city": ["2026-01-02T03:04:05Z", "e9"], "name": ["2026-01-02T03:04:04Z", "e8"], "phone": ["2026-01-02T03:04:05Z", "e7"], "*": ["2026-01-02T03:04:05Z", "e9"]}'),
+		('crm', 'public.contacts', 'nanos', '2026-01-02T03:04:05.123457Z', 'e9', NULL,
+			'{"city": ["2026-01-02T03:04:05.1234567Z", "e9"]}'),
+		('crm', 'public.contacts', 'noversion', NULL, 'e9', NULL, '{"city": ["", "e9"]}'),
+		('crm', 'public.contacts', 'legacy', '2026-01-02T03:04:05Z', 'e9', NULL, NULL),
+		('crm', 'public.contacts', 'deleted', '2026-01-02T03:04:05Z', 'e9', now(), '{}')`)
+	s, err := Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for key, want := range map[string]string{
+		"all":       `{"": ["city", "name"]}`,
+		"some":      `{"": ["*", "city"], "name": ["2026-01-02T03:04:04Z", "e8"], "phone": ["2026-01-02T03:04:05Z", "e7"]}`,
+		"nanos":     `{"city": ["2026-01-02T03:04:05.1234567Z", "e9"]}`,
+		"noversion": `{"city": ["", "e9"]}`,
+		"deleted":   `{}`,
+	} {
+		if n := queryInt(t, url, `SELECT count(*) FROM cdcd.apply_state WHERE key = $1 AND fields = $2::jsonb`, key, want); n != 1 {
+			t.Errorf("state %s: fields not %s", key, want)
+		}
+	}
+	if n := queryInt(t, url, `SELECT count(*) FROM cdcd.apply_state WHERE key = 'legacy' AND fields IS NULL`); n != 1 {
+		t.Errorf("the state without stamps changed")
+	}
+}

@@ -75,7 +75,7 @@ func loaded(st State, version *time.Time, deleted bool, fields []byte) (State, e
 		return st, nil
 	}
 	var err error
-	if st.Fields, err = decodeFields(fields); err != nil {
+	if st.Fields, err = decodeFields(fields, Stamp{st.Version, st.EventID}); err != nil {
 		return State{}, fmt.Errorf("decode the applied versions of the columns: %w", err)
 	}
 	return st, nil
@@ -87,7 +87,7 @@ func (r Records) Save(ctx context.Context, tx DB, key string, st State, deleted 
 	if !st.Version.IsZero() {
 		version = &st.Version
 	}
-	fields, err := encodeFields(st.Fields)
+	fields, err := encodeFields(st.Fields, Stamp{st.Version, st.EventID})
 	if err != nil {
 		return fmt.Errorf("encode the applied versions of the columns: %w", err)
 	}
@@ -163,7 +163,7 @@ func (r Records) QueueSaveMany(b *pgx.Batch, keys []string, states []State) erro
 		if !st.Version.IsZero() {
 			versions[i] = &st.Version
 		}
-		enc, err := encodeFields(st.Fields)
+		enc, err := encodeFields(st.Fields, Stamp{st.Version, st.EventID})
 		if err != nil {
 			return fmt.Errorf("encode the applied versions of the columns: %w", err)
 		}

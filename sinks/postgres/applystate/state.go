@@ -8,6 +8,7 @@ package applystate
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -79,14 +80,48 @@ func (st State) With(s Stamp, newer bool, cols map[string]any, deleted bool) Sta
 // stampJSON is how a column's stamp is kept: [version, event id].
 type stampJSON [2]string
 
-// encodeFields writes the stamps as {"column": [version, event id], …},
-// columns in order, without reflection: every applied change writes one
-// per column.
-func encodeFields(fields map[string]Stamp) ([]byte, error) {
-	b := make([]byte, 0, 2+len(fields)*64)
+// rowStamped is the key under which the stamps list the columns whose
+// stamp is the record's own (the state's version and event id): a column
+// name is never empty. Most changes set every column they carry with the
+// record's new stamp, so a state keeps a list of names instead of a
+// stamp per column. A state written before (every column with its own
+// stamp) reads the same.
+const rowStamped = ""
+
+// encodeFields writes the stamps as {"": [column, …], "column": [version,
+// event id], …}: the columns stamped with row, the record's stamp, by
+// name, the others with their stamp, columns in order, without
+// reflection: every applied change writes one. Only a row stamp that the
+// state's timestamptz holds exactly (a version, in microseconds) is
+// folded, so that a column's stamp reads back as it was.
+func encodeFields(fields map[string]Stamp, row Stamp) ([]byte, error) {
+	fold := !row.Version.IsZero() && row.Version.Equal(row.Version.Truncate(time.Microsecond))
+	b := make([]byte, 0, 2+len(fields)*16)
 	b = append(b, '{')
-	for i, c := range slices.Sorted(maps.Keys(fields)) {
-		if i > 0 {
+	var own []string
+	if fold {
+		n := 0
+		for _, c := range slices.Sorted(maps.Keys(fields)) {
+			if s := fields[c]; s.EventID != row.EventID || !s.Version.Equal(row.Version) {
+				own = append(own, c)
+				continue
+			}
+			if n == 0 {
+				b = append(b, `"":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = cdc.AppendJSONString(b, c)
+			n++
+		}
+		if n > 0 {
+			b = append(b, ']')
+		}
+	} else {
+		own = slices.Sorted(maps.Keys(fields))
+	}
+	for _, c := range own {
+		if len(b) > 1 {
 			b = append(b, ',')
 		}
 		s := fields[c]
@@ -102,15 +137,30 @@ func encodeFields(fields map[string]Stamp) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func decodeFields(b []byte) (map[string]Stamp, error) {
-	var in map[string]stampJSON
+// decodeFields reads what encodeFields wrote, with row the record's
+// stamp, and the stamps of a state written before there was a list of
+// columns stamped with the record's own.
+func decodeFields(b []byte, row Stamp) (map[string]Stamp, error) {
+	var in map[string][]string
 	if err := json.Unmarshal(b, &in); err != nil {
 		return nil, err
 	}
-	out := make(map[string]Stamp, len(in))
+	out := make(map[string]Stamp, len(in)+len(in[rowStamped]))
+	if !row.Version.IsZero() {
+		row.Version = row.Version.UTC() // as a stamp of its own reads back
+	}
+	for _, c := range in[rowStamped] {
+		out[c] = row
+	}
 	var text string // the columns of a change share its version: parsed once
 	var parsed time.Time
 	for c, x := range in {
+		if c == rowStamped {
+			continue
+		}
+		if len(x) != 2 {
+			return nil, fmt.Errorf("the stamp of column %q has %d parts, want 2", c, len(x))
+		}
 		var s Stamp
 		if x[0] != "" {
 			if x[0] != text {

@@ -82,7 +82,7 @@ func TestFieldsEncodeAsJSON(t *testing.T) {
 	t.Parallel()
 	in := map[string]Stamp{"name": at(5, "e5"), "phone": {EventID: "no time"}, `q"uo\te`: at(6, "tab\tnew\nline"),
 		"<html>&": at(7, "bad \xff utf8"), "é": {Version: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600)), EventID: "\x01"}}
-	got, err := encodeFields(in)
+	got, err := encodeFields(in, Stamp{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +108,68 @@ func TestFieldsEncodeAsJSON(t *testing.T) {
 func TestFieldsRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := map[string]Stamp{"name": at(5, "e5"), "phone": {EventID: "no time"}}
-	b, err := encodeFields(in)
+	b, err := encodeFields(in, Stamp{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := decodeFields(b)
+	out, err := decodeFields(b, Stamp{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(out) != 2 || !out["name"].Version.Equal(in["name"].Version) || out["name"].EventID != "e5" ||
 		!out["phone"].Version.IsZero() || out["phone"].EventID != "no time" {
 		t.Fatalf("round trip of %s: %+v", b, out)
+	}
+}
+
+// The columns stamped with the record's stamp are kept by name, the
+// others with their stamps, and read back the same; a record's stamp
+// with nanoseconds (which the state's timestamptz cannot hold) or without
+// a version is not folded.
+func TestFieldsFoldTheRecordsStamp(t *testing.T) {
+	t.Parallel()
+	nanos := Stamp{Version: t0.Add(time.Nanosecond), EventID: "e9"}
+	for _, tt := range []struct {
+		name   string
+		fields map[string]Stamp
+		row    Stamp
+		want   string
+	}{
+		{"every column the record's", map[string]Stamp{"name": at(5, "e5"), "city": at(5, "e5")}, at(5, "e5"),
+			`{"":["city","name"]}`},
+		{"some of another change", map[string]Stamp{"name": at(5, "e5"), "city": at(4, "e4"), "*": at(5, "e5")}, at(5, "e5"),
+			`{"":["*","name"],"city":["2026-01-02T03:04:09Z","e4"]}`},
+		{"none the record's", map[string]Stamp{"city": at(4, "e4")}, at(5, "e5"),
+			`{"city":["2026-01-02T03:04:09Z","e4"]}`},
+		{"nanoseconds", map[string]Stamp{"city": nanos}, nanos,
+			`{"city":["2026-01-02T03:04:05.000000001Z","e9"]}`},
+		{"no version", map[string]Stamp{"city": {EventID: "e9"}}, Stamp{EventID: "e9"},
+			`{"city":["","e9"]}`},
+		{"no columns", map[string]Stamp{}, at(5, "e5"), `{}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := encodeFields(tt.fields, tt.row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.want {
+				t.Fatalf("encoded %s, want %s", b, tt.want)
+			}
+			if !json.Valid(b) {
+				t.Fatalf("%s is not JSON", b)
+			}
+			out, err := decodeFields(b, tt.row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != len(tt.fields) {
+				t.Fatalf("read back %v, want %v", out, tt.fields)
+			}
+			for c, s := range tt.fields {
+				if got := out[c]; !got.Version.Equal(s.Version) || got.EventID != s.EventID {
+					t.Errorf("column %s read back %+v, want %+v", c, got, s)
+				}
+			}
+		})
 	}
 }
