@@ -48,6 +48,20 @@ type Writer struct {
 	useOrigin bool // replication origin, else a logical message
 	table     *target.Table
 	pruned    time.Time
+
+	// session holds, between Writes, the connection on which the
+	// replication origin's session is set up (nil until one is): a Write
+	// that takes it saves setting the session up and resetting it. Its
+	// capacity is one; a Write that finds it empty (another Write has the
+	// connection) tags its transaction with a message.
+	session chan *heldConn
+}
+
+// heldConn is a connection kept out of the pool with the origin's
+// session set up on it.
+type heldConn struct {
+	conn *pgxpool.Conn
+	used time.Time // when a Write last used it
 }
 
 var (
@@ -77,14 +91,17 @@ func New(name string, cfg *Config, in Inbound, env config.Env) (*Writer, error) 
 	if origin == "" {
 		origin = name
 	}
+	session := make(chan *heldConn, 1)
+	session <- nil
 	return &Writer{
-		cfg:    *cfg,
-		in:     in,
-		origin: origin,
-		pool:   pool,
-		state:  applystate.Records{System: origin, Table: cfg.Table, TTL: cfg.TombstoneTTL},
-		links:  links{system: origin, table: cfg.Table, pool: pool},
-		log:    env.Log.With().Str("component", "postgres_writer").Str("table", cfg.Table).Logger(),
+		session: session,
+		cfg:     *cfg,
+		in:      in,
+		origin:  origin,
+		pool:    pool,
+		state:   applystate.Records{System: origin, Table: cfg.Table, TTL: cfg.TombstoneTTL},
+		links:   links{system: origin, table: cfg.Table, pool: pool},
+		log:     env.Log.With().Str("component", "postgres_writer").Str("table", cfg.Table).Logger(),
 	}, nil
 }
 
@@ -96,8 +113,13 @@ func (w *Writer) MaxBatch() int { return maxBatch }
 // into an echo that follows it and dropped with it.
 func (w *Writer) EveryChange() bool { return true }
 
-// Close closes the connection pool.
-func (w *Writer) Close(context.Context) error {
+// Close frees the replication origin's session and closes the connection
+// pool. It waits for a Write in flight to end.
+func (w *Writer) Close(ctx context.Context) error {
+	if held := <-w.session; held != nil {
+		w.endSession(ctx, held.conn)
+	}
+	w.session <- nil
 	w.pool.Close()
 	return nil
 }
@@ -193,23 +215,12 @@ func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi
 		return nil, err
 	}
 	w.prune(ctx)
-	conn, err := w.pool.Acquire(ctx)
-	if err != nil {
-		return nil, classify("connect to the local database", err)
-	}
-	defer conn.Release()
-	session, err := w.originSession(ctx, conn)
+	conn, session, err := w.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if session {
-		defer func() {
-			cleanup := context.WithoutCancel(ctx)
-			if _, err := conn.Exec(cleanup, "SELECT pg_replication_origin_session_reset()"); err != nil {
-				conn.Conn().Close(cleanup) // the pool drops it; the server frees the origin
-			}
-		}()
-	}
+	committed := false
+	defer func() { w.release(ctx, conn, session, committed) }()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, classify("begin", err)
@@ -235,6 +246,7 @@ func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi
 	if err := tx.Commit(ctx); err != nil {
 		return nil, classify("commit", err)
 	}
+	committed = true
 	if len(conflicting) > 0 {
 		if err := w.resolveConflicts(ctx, conflicting, theirs, theirsHeld); err != nil {
 			return nil, err
@@ -248,22 +260,84 @@ func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi
 	return results, nil
 }
 
-// originSession sets up the replication origin on conn when that mode is
-// in use. It reports false when the transaction must be tagged with a
-// message instead: the origin is busy in another session (Postgres allows
-// one session per origin).
-func (w *Writer) originSession(ctx context.Context, conn *pgxpool.Conn) (bool, error) {
-	if !w.UsesReplicationOrigin() {
-		return false, nil
+// idleCheck is how long the held connection may idle before a Write
+// checks it is alive, as the pool does for its idle connections.
+const idleCheck = time.Second
+
+// acquire returns the connection for a Write's transaction, and whether
+// the replication origin's session is set up on it. In that mode a Write
+// takes the held connection, or sets the session up on a new one; it
+// reports false when the transaction must be tagged with a message
+// instead: another Write has the connection, or another session holds the
+// origin (Postgres allows one session per origin).
+func (w *Writer) acquire(ctx context.Context) (*pgxpool.Conn, bool, error) {
+	if w.UsesReplicationOrigin() {
+		select {
+		case held := <-w.session:
+			return w.withSession(ctx, held)
+		default:
+		}
 	}
-	_, err := conn.Exec(ctx, "SELECT pg_replication_origin_session_setup($1)", cdc.OriginName(w.origin))
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, classify("connect to the local database", err)
+	}
+	return conn, false, nil
+}
+
+// withSession returns held's connection when it is alive, else a new one
+// with the session set up. It puts nil back in w.session when it returns
+// no connection with the session, so the next Write tries again.
+func (w *Writer) withSession(ctx context.Context, held *heldConn) (*pgxpool.Conn, bool, error) {
+	if held != nil {
+		if time.Since(held.used) < idleCheck || held.conn.Ping(ctx) == nil {
+			return held.conn, true, nil
+		}
+		held.conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it; the server frees the origin
+		held.conn.Release()
+	}
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		w.session <- nil
+		return nil, false, classify("connect to the local database", err)
+	}
+	_, err = conn.Exec(ctx, "SELECT pg_replication_origin_session_setup($1)", cdc.OriginName(w.origin))
 	switch {
 	case err == nil:
-		return true, nil
+		return conn, true, nil
 	case hasCode(err, codeObjectInUse):
-		return false, nil
+		w.session <- nil
+		return conn, false, nil
 	}
-	return false, classify("set up the replication origin session", err)
+	conn.Release()
+	w.session <- nil
+	return nil, false, classify("set up the replication origin session", err)
+}
+
+// release ends a Write's use of conn. A connection with the origin's
+// session is kept for the next Write once its transaction committed;
+// after a failure the session is reset and the connection goes back to
+// the pool.
+func (w *Writer) release(ctx context.Context, conn *pgxpool.Conn, session, committed bool) {
+	if !session {
+		conn.Release()
+		return
+	}
+	if committed && !conn.Conn().IsClosed() {
+		w.session <- &heldConn{conn: conn, used: time.Now()}
+		return
+	}
+	w.endSession(ctx, conn)
+	w.session <- nil
+}
+
+// endSession resets the origin's session on conn and releases it.
+func (w *Writer) endSession(ctx context.Context, conn *pgxpool.Conn) {
+	cleanup := context.WithoutCancel(ctx)
+	if _, err := conn.Exec(cleanup, "SELECT pg_replication_origin_session_reset()"); err != nil {
+		conn.Conn().Close(cleanup) // the pool drops it; the server frees the origin
+	}
+	conn.Release()
 }
 
 // prune drops expired tombstones at most every config.PruneEvery of the
