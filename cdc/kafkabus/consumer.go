@@ -332,6 +332,8 @@ type consumerMetrics struct {
 	lag          *prometheus.GaugeVec
 	commitErrors prometheus.Counter
 	invalid      prometheus.Counter
+	drain        *prometheus.HistogramVec
+	abandoned    *prometheus.CounterVec
 }
 
 func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
@@ -348,6 +350,14 @@ func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cdcd_kafka_invalid_messages_total", Help: "Messages skipped because they are not cdcd events.",
 		}),
+		drain: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cdcd_kafka_drain_seconds",
+			Help:    "Time a member took, at a rebalance or a stop, to finish its Writes in flight and commit them before handing its partitions back, by consumer group.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 13),
+		}, []string{"group"}),
+		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcd_kafka_abandoned_messages_total", Help: "Messages handed back uncommitted at a rebalance or a stop (their Write not begun, failed, or cut at the drain's limit), delivered again by the next owner, by consumer group.",
+		}, []string{"group"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -364,6 +374,12 @@ func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
 		return nil, err
 	}
 	if m.invalid, err = promshare.Register(reg, m.invalid); err != nil {
+		return nil, err
+	}
+	if m.drain, err = promshare.Register(reg, m.drain); err != nil {
+		return nil, err
+	}
+	if m.abandoned, err = promshare.Register(reg, m.abandoned); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -262,21 +262,25 @@ func (c *Consumer) drain(ctx context.Context, gen *kafka.Generation, flights []*
 	})
 
 	var done []kafka.Message
-	settled := true
+	left := 0
 	for _, f := range flights {
-		if err := <-f.done; err != nil {
-			settled = false
+		if err := <-f.done; err != nil || left > 0 {
+			left += len(f.msgs)
+			continue
 		}
-		if settled {
-			done = append(done, f.msgs...)
+		done = append(done, f.msgs...)
+	}
+	if len(done) > 0 {
+		if err := c.commit(gen, done, lags); err != nil {
+			return err
 		}
 	}
-	c.log.Debug().Int("batches", len(flights)).Int("committed", len(done)).
-		Float64("drain_seconds", time.Since(began).Seconds()).Msg("writes in flight drained")
-	if len(done) == 0 {
-		return nil
-	}
-	return c.commit(gen, done, lags)
+	took := time.Since(began)
+	c.m.drain.WithLabelValues(c.cfg.Group).Observe(took.Seconds())
+	c.m.abandoned.WithLabelValues(c.cfg.Group).Add(float64(left))
+	c.log.Info().Int("committed", len(done)).Int("handed_back", left).
+		Float64("drain_seconds", took.Seconds()).Msg("writes in flight drained; partitions handed back")
+	return nil
 }
 
 // heartbeat tells the coordinator that the member of gen is alive until

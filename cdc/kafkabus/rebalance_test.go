@@ -182,3 +182,79 @@ func TestRebalanceDeliversEachMessageOnce(t *testing.T) {
 		t.Fatalf("%d of %d messages delivered more than once: %v", len(twice), n, twice[:min(len(twice), 20)])
 	}
 }
+
+// committed returns the sum of group's committed offsets on topic: the
+// messages it committed, counting from offset 0.
+func committed(t *testing.T, brokers []string, group, topic string, partitions int) int64 {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	ids := make([]int, partitions)
+	for i := range ids {
+		ids[i] = i
+	}
+	res, err := c.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ids}})
+	if err != nil || res.Error != nil {
+		t.Fatalf("offsets of %s: %v %v", group, err, res.Error)
+	}
+	var sum int64
+	for _, p := range res.Topics[topic] {
+		sum += max(p.CommittedOffset, 0)
+	}
+	return sum
+}
+
+// A stop hands the partitions back like a rebalance: the Writes in flight
+// finish within DrainTimeout and are committed; past it they are
+// cancelled, not committed, and come again to the next member.
+func TestStopDrainsTheWritesInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		drain   time.Duration
+		release bool
+	}{
+		{"finished", 30 * time.Second, true},
+		{"cut", 200 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			k := cdctest.StartKafka(t, kfake.NumBrokers(1))
+			const group, topic = "cdcd.stop", "cdcd.public.t"
+			brokers := k.Brokers()
+			publishSeq(t, brokers, 0, 100)
+			d := &deliveries{}
+			held := make(chan struct{})
+			a := &vendorSink{d: d}
+			a.gate.Store(&held)
+			cfg := ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, System: "erp", MaxBatch: 5, DrainTimeout: tc.drain}
+			stop := runConsumer(t, cfg, a)
+			cdctest.Eventually(t, 60*time.Second, "Writes in flight", func() bool { return a.active.Load() >= 2 })
+
+			stopped := make(chan struct{})
+			go func() { stop(); close(stopped) }()
+			if tc.release {
+				close(held)
+			}
+			select {
+			case <-stopped:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the consumer did not stop")
+			}
+			n, _ := d.count()
+			if tc.release && n == 0 {
+				t.Fatal("the Writes in flight at the stop delivered nothing")
+			}
+			if c := committed(t, brokers, group, topic, 6); c != int64(n) {
+				t.Fatalf("%d messages committed, %d delivered", c, n)
+			}
+
+			runConsumer(t, cfg, &vendorSink{d: d})
+			cdctest.Eventually(t, 60*time.Second, "every message delivered", func() bool {
+				n, _ := d.count()
+				return n == 100
+			})
+			if _, twice := d.count(); len(twice) > 0 {
+				t.Fatalf("delivered more than once: %v", twice)
+			}
+		})
+	}
+}
