@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -236,7 +237,7 @@ func (r *Runner) run(ctx context.Context, job *Job, owner string) {
 		defer close(renewed)
 		r.keepLease(jctx, cancel, job.ID, owner)
 	}()
-	err := r.handlers[job.Kind].Run(jctx, job, &progress{s: r.s, id: job.ID, owner: owner, last: time.Now()})
+	err := runHandler(jctx, r.handlers[job.Kind], job, &progress{s: r.s, id: job.ID, owner: owner, last: time.Now()}, log)
 	lost := errors.Is(context.Cause(jctx), ErrLost) || errors.Is(err, ErrLost)
 	cancel(nil)
 	<-renewed
@@ -271,6 +272,19 @@ func (r *Runner) run(ctx context.Context, job *Job, owner string) {
 		}
 	}
 	r.finished.WithLabelValues(job.Kind, result).Inc()
+}
+
+// runHandler runs h, turning a panic into the job's failure: one job's
+// bug does not stop cdcd and every pipeline with it, nor come back at
+// each start. The stack goes to the log.
+func runHandler(ctx context.Context, h Handler, job *Job, p Progress, log zerolog.Logger) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error().Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).Msg("job handler panicked; the job is failed")
+			err = fmt.Errorf("internal error: %v", v)
+		}
+	}()
+	return h.Run(ctx, job, p)
 }
 
 // keepLease renews the job's lease every third of it until ctx ends; it

@@ -448,3 +448,32 @@ type scopedFunc struct {
 }
 
 func (h *scopedFunc) Pipelines() []string { return h.pipelines }
+
+// panics is a handler whose Run panics, as a lister meeting an answer it
+// does not expect might.
+type panics struct{}
+
+func (panics) Run(context.Context, *Job, Progress) error {
+	panic("index out of range [3] with length 3")
+}
+
+// A handler that panics fails its job with the panic for a reason; the
+// runner and cdcd go on, and run the next job.
+func TestPanickingHandlerFailsItsJobOnly(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	r := testRunner(t, s, "a")
+	r.Handle("import", panics{})
+	h := &pages{n: 2}
+	r.Handle("backfill", h)
+	startRunner(t, r)
+	bad, _ := s.Create(ctx, Spec{Kind: "import"})
+	failed := waitStatus(t, s, bad.ID, Failed)
+	if want := "internal error: index out of range [3] with length 3"; failed.Error != want {
+		t.Fatalf("failed job's error %q, want %q", failed.Error, want)
+	}
+	good, _ := s.Create(ctx, Spec{Kind: "backfill"})
+	if done := waitStatus(t, s, good.ID, Done); done.Processed != 2 {
+		t.Fatalf("job after the panic %+v", done)
+	}
+}
