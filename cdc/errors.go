@@ -24,6 +24,9 @@ func Permanent(err error) error {
 // IsPermanent reports whether err, or an error it wraps, was marked
 // Permanent.
 func IsPermanent(err error) bool {
+	if err == nil {
+		return false // no errors.As: its target escapes, an allocation a call
+	}
 	var p *permanentError
 	return errors.As(err, &p)
 }

@@ -386,7 +386,8 @@ type fanout struct {
 
 func (f *fanout) Ack(err error) {
 	if err != nil {
-		f.failed.CompareAndSwap(nil, &err)
+		failed := err // only a failure's address is taken: no allocation an ack
+		f.failed.CompareAndSwap(nil, &failed)
 	}
 	if f.pending.Add(-1) == 0 {
 		if p := f.failed.Load(); p != nil {

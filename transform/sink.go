@@ -29,27 +29,51 @@ type selected struct {
 }
 
 func (s *selected) Write(ctx context.Context, events []cdc.Event) error {
-	out := s.buf[:0]
+	// Until a change is left out, a pipeline without a columns rule hands
+	// the batch to the sink as it came: a backfill's chunk is 10,000
+	// events of 300 bytes, not copied.
+	copying := len(s.m.cols.Allow) > 0 || len(s.m.cols.Deny) > 0
+	var out []cdc.Event
+	if copying {
+		out = s.buf[:0]
+	}
 	for i := range events {
 		e := &events[i]
 		ok, err := s.m.Selects(ctx, e)
 		switch {
 		case cdc.IsPermanent(err):
 			s.log.Error().Err(err).Str("event_id", e.ID()).Str("table", e.Schema+"."+e.Table).Msg("change left out: the pipeline cannot select it")
-			continue
+			ok = false
 		case err != nil:
+			s.release(out, copying)
 			return fmt.Errorf("select changes: %w", err)
-		case ok:
+		}
+		switch {
+		case !copying && !ok:
+			out, copying = append(s.buf[:0], events[:i]...), true
+		case copying && ok:
 			out = append(out, s.m.visible(*e))
 		}
 	}
+	if !copying {
+		out = events
+	}
 	if len(out) == 0 {
+		s.release(out, copying)
 		return nil
 	}
 	err := s.sink.Write(ctx, out)
-	clear(out) // keep no events alive between writes
-	s.buf = out[:0]
+	s.release(out, copying)
 	return err
+}
+
+// release keeps out, when it is a copy, for the next Write, holding no
+// event alive.
+func (s *selected) release(out []cdc.Event, copied bool) {
+	if copied {
+		clear(out)
+		s.buf = out[:0]
+	}
 }
 
 func (s *selected) Close(ctx context.Context) error { return s.sink.Close(ctx) }

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -61,6 +62,52 @@ func TestSelect(t *testing.T) {
 	}
 }
 
+// A pipeline without a columns rule that takes every change of a batch
+// hands the sink the batch as it came; one that leaves a change out hands
+// it the others, in order.
+func TestSelectPassesABatchTakenWhole(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, Spec{Ops: []string{config.OpCreate}}, nil)
+	var out keepSink
+	s := Select(&out, m, zerolog.Nop())
+	events := []cdc.Event{*insert(row("id", "1")), *insert(row("id", "2")), *insert(row("id", "3"))}
+	if err := s.Write(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.got) != 3 || out.first != &events[0] {
+		t.Fatalf("a batch taken whole reached the sink as %d events, copied %v", len(out.got), out.first != &events[0])
+	}
+	for _, drop := range []int{0, 1, 2} {
+		events := []cdc.Event{*insert(row("id", "1")), *insert(row("id", "2")), *insert(row("id", "3"))}
+		events[drop].Op = cdc.OpDelete
+		if err := s.Write(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range out.got {
+			got = append(got, string(e.Key[0].Value))
+		}
+		want := []string{"1", "2", "3"}
+		want = append(want[:drop:drop], want[drop+1:]...)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("delete %d left out: the sink got %v, want %v", drop, got, want)
+		}
+	}
+}
+
+// keepSink keeps a copy of the last batch it was handed, and where that
+// batch began.
+type keepSink struct {
+	got   []cdc.Event
+	first *cdc.Event
+}
+
+func (s *keepSink) Write(_ context.Context, events []cdc.Event) error {
+	s.got, s.first = append([]cdc.Event(nil), events...), &events[0]
+	return nil
+}
+func (s *keepSink) Close(context.Context) error { return nil }
+
 // A lookup that fails is retried: Write fails and writes nothing.
 func TestSelectLookupFailure(t *testing.T) {
 	t.Parallel()
@@ -90,3 +137,29 @@ func TestSelectKeepsTheSinksBatchSize(t *testing.T) {
 		t.Fatalf("MaxBatch of a selected plain sink: %d, want 0 (the bus's)", got)
 	}
 }
+
+// BenchmarkSelectChunk writes a backfill chunk's worth of changes through
+// a pipeline that takes them all.
+func BenchmarkSelectChunk(b *testing.B) {
+	m, err := New(Spec{}, nil, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := Select(discardSink{}, m, zerolog.Nop())
+	events := make([]cdc.Event, 10000)
+	for i := range events {
+		events[i] = *insert(row("id", "1", "name", `"x"`))
+		events[i].Op = cdc.OpRead
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Write(context.Background(), events); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type discardSink struct{}
+
+func (discardSink) Write(context.Context, []cdc.Event) error { return nil }
+func (discardSink) Close(context.Context) error              { return nil }
