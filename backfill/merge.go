@@ -461,7 +461,11 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 					continue
 				}
 			}
-			out = append(out, c.rows[i])
+			if n == 0 && len(out) == i {
+				out = out[:i+1] // the row is in place: no copy
+			} else {
+				out = append(out, c.rows[i])
+			}
 			out[len(out)-1].Ack = acker
 		}
 		c.emitted = len(out) - n
@@ -486,7 +490,8 @@ type rowAck struct {
 
 func (a *rowAck) Ack(err error) {
 	if err != nil {
-		a.c.failed.CompareAndSwap(nil, &err)
+		failed := err // only a failure's address is taken: no allocation a row
+		a.c.failed.CompareAndSwap(nil, &failed)
 	}
 	a.txn.Ack(err)
 	if a.c.pending.Add(-1) == 0 {
