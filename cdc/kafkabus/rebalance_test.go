@@ -151,11 +151,13 @@ func TestRebalanceDeliversEachMessageOnce(t *testing.T) {
 		return groupState(brokers, group) == "PreparingRebalance"
 	})
 	// Hold on until the second member delivers, which it must not do with
-	// what the first still writes, or for a while: a member that waits
-	// for its Writes holds the rebalance up meanwhile.
+	// what the first still writes, or for longer than the session
+	// timeout: a member that waits for its Writes holds the rebalance up
+	// meanwhile, and must stay in the group while it does.
 	rebalancing := time.Now()
-	cdctest.Eventually(t, 60*time.Second, "the second member to deliver, or 3s", func() bool {
-		return b.done.Load() > 0 || time.Since(rebalancing) > 3*time.Second
+	hold := defaultSessionTimeout + 2*time.Second
+	cdctest.Eventually(t, 60*time.Second, "the second member to deliver, or the hold", func() bool {
+		return b.done.Load() > 0 || time.Since(rebalancing) > hold
 	})
 	a.gate.Store(nil)
 	close(held)
