@@ -46,17 +46,20 @@ func (w *Writer) List(ctx context.Context, object string, _ []string, cursor str
 	if l == nil {
 		return imports.Page{}, cdc.Permanent(errors.New("list: the system has no list: section; add one saying how its records are listed"))
 	}
-	target := cursor
-	if target == "" {
-		var b strings.Builder
-		if err := l.url.Execute(&b, struct{ Object string }{url.PathEscape(object)}); err != nil {
-			return imports.Page{}, cdc.Permanent(fmt.Errorf("list: render list.url: %w", err))
-		}
-		target = b.String()
+	var b strings.Builder
+	if err := l.url.Execute(&b, struct{ Object string }{url.PathEscape(object)}); err != nil {
+		return imports.Page{}, cdc.Permanent(fmt.Errorf("list: render list.url: %w", err))
 	}
-	u, err := l.page(target)
+	first, err := l.page(b.String())
 	if err != nil {
 		return imports.Page{}, err
+	}
+	u := first
+	if cursor != "" {
+		if u, err = l.page(cursor); err != nil {
+			return imports.Page{}, err
+		}
+		restore(u, first.Query())
 	}
 	if err := w.limiter.Wait(ctx); err != nil {
 		return imports.Page{}, err
@@ -72,7 +75,58 @@ func (w *Writer) List(ctx context.Context, object string, _ []string, cursor str
 		}
 		return imports.Page{}, err
 	}
-	return l.read(u, header, body)
+	p, err := l.read(u, header, body)
+	if err == nil && p.Next != "" {
+		p.Next = conceal(p.Next, first.Query())
+	}
+	return p, err
+}
+
+// fromListURL starts the fragment of a cursor that names the parameters
+// of its query left out since list.url gives them.
+const fromListURL = "from-list-url="
+
+// conceal leaves out of a next page's URL, the cursor saved in the job,
+// the parameters of list.url's query it repeats with the same values (an
+// api_key, say): the cursor is shown by `cdcd jobs show`, the jobs API and
+// any pipeline reading the jobs table. It names them in its fragment, which
+// is never sent, for restore.
+func conceal(next string, listed url.Values) string {
+	u, err := url.Parse(next)
+	if err != nil || len(listed) == 0 {
+		return next
+	}
+	q := u.Query()
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(listed)) {
+		if slices.Equal(q[name], listed[name]) {
+			q.Del(name)
+			names = append(names, url.QueryEscape(name))
+		}
+	}
+	if len(names) == 0 {
+		return next
+	}
+	u.RawQuery = q.Encode()
+	u.Fragment = fromListURL + strings.Join(names, ",")
+	return u.String()
+}
+
+// restore puts back in u the parameters conceal left out, from list.url's
+// query.
+func restore(u *url.URL, listed url.Values) {
+	names, ok := strings.CutPrefix(u.Fragment, fromListURL)
+	if !ok {
+		return
+	}
+	u.Fragment, u.RawFragment = "", ""
+	q := u.Query()
+	for _, name := range strings.Split(names, ",") {
+		if n, err := url.QueryUnescape(name); err == nil && listed.Has(n) {
+			q[n] = listed[n]
+		}
+	}
+	u.RawQuery = q.Encode()
 }
 
 // page parses a page's URL and checks it is on the first page's host.

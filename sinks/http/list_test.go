@@ -262,3 +262,47 @@ func TestListLinkWithCommas(t *testing.T) {
 		t.Fatalf("Run = %v, %d employees imported; want 50", err, len(in.changes))
 	}
 }
+
+// A key in list.url's query string is sent with every page but never put
+// in a saved cursor: cdcd.jobs.cursor is shown by `cdcd jobs show`, the
+// jobs API and any pipeline that reads the jobs table.
+func TestListCursorHoldsNoKeyOfListURL(t *testing.T) {
+	t.Parallel()
+	for _, style := range []string{"cursor", "link", "offset"} {
+		t.Run(style, func(t *testing.T) {
+			t.Parallel()
+			srv := httpapi.New(t, httpapi.Options{Paging: httpapi.Paging{Style: style, MaxLimit: 20}})
+			for i := range 50 {
+				srv.Put(fmt.Sprintf("/employees/E%03d", i), map[string]any{"id": fmt.Sprintf("E%03d", i)})
+			}
+			c := testConfig(srv)
+			c.List = &List{URL: srv.URL + "/employees?api_key=s3cret&limit=20", Pagination: map[string]string{"cursor": PageCursor, "link": PageLink, "offset": PageOffset}[style],
+				NextPath: "meta.next_cursor", HasMorePath: "meta.has_more", RecordsPath: "data"}
+			if style == "link" {
+				c.List.NextPath, c.List.HasMorePath, c.List.RecordsPath = "", "", ""
+			}
+			in := &collect{changes: map[string]webhook.Change{}}
+			var cursors []string
+			err := imports.Run(context.Background(), imports.Config{System: "hr", Object: "employees", Job: "1", MaxAttempts: 3, BackoffMin: time.Millisecond},
+				newWriter(t, c), in, "", func(_ context.Context, cursor string, _ int) error { cursors = append(cursors, cursor); return nil },
+				zerolog.New(zerolog.NewTestWriter(t)))
+			if err != nil || len(in.changes) != 50 {
+				t.Fatalf("Run = %v, %d employees imported; want 50", err, len(in.changes))
+			}
+			for _, cur := range cursors {
+				if strings.Contains(cur, "s3cret") {
+					t.Fatalf("saved cursor %q holds list.url's key", cur)
+				}
+			}
+			reqs := srv.Requests()
+			for _, r := range reqs {
+				if q, _ := url.ParseQuery(r.RawQuery); q.Get("api_key") != "s3cret" || q.Get("limit") != "20" {
+					t.Fatalf("page asked as %q, without list.url's api_key and limit", r.RawQuery)
+				}
+			}
+			if len(reqs) < 3 {
+				t.Fatalf("%d pages asked, want 3 or more", len(reqs))
+			}
+		})
+	}
+}
