@@ -195,7 +195,11 @@ func (d *deadStoreError) Unwrap() error { return d.err }
 // store stores the bookkeeping of group, but the links of refused
 // records, which it dead-letters: see settle.
 func (p *Pipeline) store(ctx context.Context, group []*settlement, refused map[syncstate.LinkRef]*syncstate.LinkConflictError) error {
-	var links []syncstate.Link
+	n := 0
+	for _, s := range group {
+		n += len(s.vs)
+	}
+	links := make([]syncstate.Link, 0, n)
 	for _, s := range group {
 		for i := range s.vs {
 			v := &s.vs[i]
@@ -221,8 +225,8 @@ func (p *Pipeline) store(ctx context.Context, group []*settlement, refused map[s
 		}
 	}
 	var letters []syncstate.DeadLetter
-	var outcomes []syncstate.Outcome
-	var all []verdict
+	outcomes := make([]syncstate.Outcome, 0, n)
+	all := make([]verdict, 0, n)
 	var forget []syncstate.LinkRef
 	var replayed []verdict
 	for _, s := range group {

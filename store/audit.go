@@ -28,6 +28,7 @@ func (a *Audit) Record(ctx context.Context, outcomes []syncstate.Outcome) error 
 		return nil
 	}
 	now := time.Now()
+	row := make([]any, 0, len(auditColumns)) // CopyFrom encodes each row before it asks for the next
 	_, err := on(ctx, a.pool).CopyFrom(ctx, pgx.Identifier{"cdcd", "sync_events"}, auditColumns,
 		pgx.CopyFromSlice(len(outcomes), func(i int) ([]any, error) {
 			o := &outcomes[i]
@@ -39,8 +40,9 @@ func (a *Audit) Record(ctx context.Context, outcomes []syncstate.Outcome) error 
 			if o.Error != "" {
 				errText = &o.Error
 			}
-			return []any{at, o.Pipeline, o.System, o.Object, storable(o.Key), storable(o.EventID), o.Op.String(), string(o.Status),
-				int32(o.Attempt), float64(o.Latency) / float64(time.Millisecond), errText}, nil
+			row = append(row[:0], at, o.Pipeline, o.System, o.Object, storable(o.Key), storable(o.EventID), o.Op.String(), string(o.Status),
+				int32(o.Attempt), float64(o.Latency)/float64(time.Millisecond), errText)
+			return row, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("record %d audit events: %w", len(outcomes), err)

@@ -105,15 +105,21 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 	// Rows are locked in key order, whatever order the batch came in: two
 	// Puts of overlapping links (concurrent Writes, a replay) wait for each
 	// other instead of deadlocking.
-	links = slices.SortedFunc(slices.Values(links), func(a, b syncstate.Link) int {
+	n := len(links)
+	order := make([]int, n) // links in key order, without copying them
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &links[i], &links[j]
 		return cmp.Or(strings.Compare(a.System, b.System), strings.Compare(a.Object, b.Object),
 			strings.Compare(a.Table, b.Table), strings.Compare(a.Key, b.Key))
 	})
-	n := len(links)
 	sys, obj, tbl, key, ext, base := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ver, lsn := make([]*string, n), make([]*string, n)
 	deleted := make([]bool, n)
-	for i, lk := range links {
+	for i, at := range order {
+		lk := &links[at]
 		if lk.ExternalID == "" {
 			return fmt.Errorf("put link %s %s %s %s: empty external id", lk.System, lk.Object, lk.Table, lk.Key)
 		}
