@@ -67,8 +67,9 @@
 //     failed ones, without calling the sink again;
 //   - waits for the Writes in flight, heartbeating meanwhile so that the
 //     coordinator keeps it in the group;
-//   - commits the offsets of the batches delivered, in order, up to the
-//     first abandoned one.
+//   - commits what was delivered, in each partition up to its first
+//     message that was not (an abandoned or cancelled batch holds back
+//     only its own partitions).
 //
 // The coordinator holds the rebalance until every member rejoined, so the
 // next owner of a partition starts after the last message its previous

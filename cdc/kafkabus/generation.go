@@ -220,10 +220,10 @@ func (c *Consumer) fetch(ctx context.Context, topic string, p kafka.PartitionAss
 	}
 }
 
-// drain waits for the flights, in order, and commits the messages of those
-// that delivered before the first that did not: a Write that was
-// abandoned or cancelled, and everything after it in the partition, comes
-// again to whoever owns the partition next. Writes that have not begun
+// drain waits for the flights and commits what they delivered, up to
+// the first message of each partition that was not (committable): a
+// Write that was abandoned or cancelled, and everything after it in its
+// partitions, comes again to whoever owns the partitions next. Writes that have not begun
 // are abandoned (deliver sees stop). At a stop the Writes in flight get
 // DrainTimeout; at a rebalance, the rebalance timeout less commitBudget,
 // or DrainTimeout from a stop that comes meanwhile, if that is sooner.
@@ -261,15 +261,11 @@ func (c *Consumer) drain(ctx context.Context, gen *kafka.Generation, flights []*
 		}
 	})
 
-	var done []kafka.Message
-	left := 0
-	for _, f := range flights {
-		if err := <-f.done; err != nil || left > 0 {
-			left += len(f.msgs)
-			continue
-		}
-		done = append(done, f.msgs...)
+	delivered := make([]bool, len(flights))
+	for i, f := range flights {
+		delivered[i] = <-f.done == nil
 	}
+	done, left := committable(flights, delivered)
 	if len(done) > 0 {
 		if err := c.commit(gen, done, lags); err != nil {
 			return err
@@ -281,6 +277,29 @@ func (c *Consumer) drain(ctx context.Context, gen *kafka.Generation, flights []*
 	c.log.Info().Int("committed", len(done)).Int("handed_back", left).
 		Float64("drain_seconds", took.Seconds()).Msg("writes in flight drained; partitions handed back")
 	return nil
+}
+
+// committable splits the messages of flights, in order, into those that
+// can be committed (every earlier message of their partition was
+// delivered) and the number of those left to the partitions' next owner:
+// a flight's messages when it was not delivered, and the later ones of
+// the same partitions, which must come again after them.
+func committable(flights []*flight, delivered []bool) (done []kafka.Message, left int) {
+	blocked := map[topicPartition]bool{}
+	for i, f := range flights {
+		for _, m := range f.msgs {
+			tp := topicPartition{m.Topic, m.Partition}
+			if !delivered[i] {
+				blocked[tp] = true
+			}
+			if blocked[tp] {
+				left++
+				continue
+			}
+			done = append(done, m)
+		}
+	}
+	return done, left
 }
 
 // heartbeat tells the coordinator that the member of gen is alive until

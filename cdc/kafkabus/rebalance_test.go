@@ -260,3 +260,24 @@ func TestStopDrainsTheWritesInFlight(t *testing.T) {
 		})
 	}
 }
+
+// A drain commits, per partition, what was delivered before the first
+// batch that was not: a failed batch holds back only its own partitions.
+func TestDrainCommitsEachPartitionUpToItsFirstUndelivered(t *testing.T) {
+	t.Parallel()
+	msg := func(p int, off int64) kafka.Message { return kafka.Message{Topic: "t", Partition: p, Offset: off} }
+	flights := []*flight{
+		{msgs: []kafka.Message{msg(0, 10), msg(1, 20)}}, // delivered
+		{msgs: []kafka.Message{msg(1, 21), msg(2, 30)}}, // failed: holds back partitions 1 and 2
+		{msgs: []kafka.Message{msg(0, 11), msg(1, 22)}}, // delivered: partition 0 is committed, 1 is not
+		{msgs: []kafka.Message{msg(2, 31), msg(3, 40)}}, // delivered: only partition 3 is committed
+	}
+	done, left := committable(flights, []bool{true, false, true, true})
+	var got []string
+	for _, m := range done {
+		got = append(got, fmt.Sprintf("%d@%d", m.Partition, m.Offset))
+	}
+	if want := []string{"0@10", "1@20", "0@11", "3@40"}; !slices.Equal(got, want) || left != 4 {
+		t.Fatalf("committable %v with %d left, want %v with 4", got, left, want)
+	}
+}
