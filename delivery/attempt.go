@@ -27,8 +27,10 @@ type verdict struct {
 // in the stores through the ledger reading book, and advances the queues.
 // It calls called once the Writer call is over (or will not be made),
 // saying whether qs hold more to write (a retry, a later change): the
-// report says the same. It calls reply with the report once, after it
-// returns when the call's bookkeeping is still to be stored: the
+// report says the same. It calls reply with the report once, always
+// after called (a run that has its last report may return, and called
+// would wait for it forever), and after it returns when the call's
+// bookkeeping is still to be stored: the
 // goroutine that made the call is free for another while it waits. The
 // scheduler does not touch qs until the report is sent.
 func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, called func(more bool), reply func(report)) {
@@ -55,6 +57,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 	}
 	p.patch(qs, recs, skip)
 	if err := p.beginCreates(ctx, qs, recs, hold, skip, replay); err != nil {
+		free()
 		reply(report{err: err})
 		return
 	}
@@ -83,6 +86,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 	took := end.Sub(start)
 	p.met.writeSeconds.Observe(took.Seconds())
 	if ctx.Err() != nil {
+		free()
 		reply(report{err: ctx.Err()})
 		return
 	}
