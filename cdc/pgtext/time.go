@@ -49,14 +49,31 @@ func appendTimestamp(dst, s []byte, tz bool) []byte {
 	} else if i != len(s) {
 		return cdc.AppendJSONString(dst, s)
 	}
-	if offset != 0 {
-		t := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], 0, time.UTC).Add(-time.Duration(offset) * time.Second)
-		y, mo, d := t.Date()
-		if y < 1 || y > 9999 {
-			return cdc.AppendJSONString(dst, s)
+	if offset == 0 {
+		// The fields are in UTC as read, each checked digit by digit:
+		// copy them rather than format them again.
+		dst = append(dst, '"')
+		dst = append(dst, s[:10]...)
+		dst = append(dst, 'T')
+		dst = append(dst, s[11:19]...)
+		dst = append(dst, '.')
+		frac := 0
+		if i > 19 {
+			frac = i - 20
+			dst = append(dst, s[20:i]...)
 		}
-		f = [6]int{y, int(mo), d, t.Hour(), t.Minute(), t.Second()}
+		dst = append(dst, "000000"[frac:]...)
+		if tz {
+			dst = append(dst, 'Z')
+		}
+		return append(dst, '"')
 	}
+	t := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], 0, time.UTC).Add(-time.Duration(offset) * time.Second)
+	y, mo, d := t.Date()
+	if y < 1 || y > 9999 {
+		return cdc.AppendJSONString(dst, s)
+	}
+	f = [6]int{y, int(mo), d, t.Hour(), t.Minute(), t.Second()}
 	dst = append(dst, '"')
 	dst = appendDigits(dst, f[0], 4)
 	dst = append(dst, '-')
