@@ -28,7 +28,9 @@
 //   - Run returns nil when the job is done, or an error that fails it; the
 //     error text is kept in cdcd.jobs.error and an operator may resume the
 //     job from its cursor. Per-record failures do not fail a job: the
-//     handler records them with p.RecordError and goes on.
+//     handler records them with p.RecordError and goes on. A record an
+//     import handed over and its pipeline dead-lettered is counted by the
+//     dead-letter store (jobs/failures, the one writer of job_errors).
 //
 // Register handlers with Runner.Handle before Runner.Run; a kind without a
 // handler in this process stays queued for a process that has one, and so

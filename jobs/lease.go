@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcd-dev/cdcd/jobs/failures"
 )
 
 // claim leases the oldest job of one of kinds that is queued, or running
@@ -116,13 +118,11 @@ func (p *progress) RecordError(ctx context.Context, record string, cause error, 
 		return fmt.Errorf("record error of job %d: %w", p.id, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	tag, err := tx.Exec(ctx, `UPDATE cdcd.jobs SET errors = errors + 1, updated_at = now()
-		WHERE id = $1 AND owner = $2 AND status = 'running'`, p.id, p.owner)
+	tag, err := tx.Exec(ctx, `SELECT FROM cdcd.jobs WHERE id = $1 AND owner = $2 AND status = 'running' FOR UPDATE`, p.id, p.owner)
 	if err := fenced(tag.RowsAffected(), err, "record error of job", p.id); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO cdcd.job_errors (job_id, record, error, dead_letter_id)
-		VALUES ($1, $2, $3, nullif($4, 0))`, p.id, record, cause.Error(), deadLetter); err != nil {
+	if err := failures.Record(ctx, tx, []failures.Failure{{Job: p.id, Record: record, Error: cause.Error(), DeadLetter: deadLetter}}); err != nil {
 		return fmt.Errorf("record error of job %d: %w", p.id, err)
 	}
 	if err := tx.Commit(ctx); err != nil {

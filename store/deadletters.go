@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/cdc"
+	"github.com/cdcd-dev/cdcd/jobs/failures"
 	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,6 +79,10 @@ type DeadLetters struct {
 // after a re-send) adds its attempts to that letter instead of making a
 // second. From DeadLettersToTopic, the new letters wait to be published
 // (PublishDeadLetters); a merged one is not published again.
+//
+// A new letter of a change an import job handed over (event id
+// "import/<job>/...") counts in that job's errors, with a job error
+// linked to the letter (failures.Record), in the same transaction.
 func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) error {
 	letters = onePerChange(letters)
 	if len(letters) == 0 {
@@ -109,16 +114,43 @@ func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) e
 			ev[i] = l.Event
 		}
 	}
-	_, err := on(ctx, d.pool).Exec(ctx, `
-		INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at, claimed_id, topic_pending)
-		SELECT *, $15::boolean FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])
-		ON CONFLICT (pipeline, object, local_key, event_id) WHERE status IN ('dead', 'replay', 'replaying')
-		DO UPDATE SET attempts = cdcd.dead_letters.attempts + EXCLUDED.attempts`,
-		pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed, claimed, d.topic)
-	if err != nil {
-		return fmt.Errorf("put %d dead letters: %w", n, err)
+	imports := false
+	for _, l := range letters {
+		if _, ok := failures.ImportJob(l.EventID); ok {
+			imports = true
+			break
+		}
 	}
-	return nil
+	// xmax = 0 tells a letter inserted from one merged into an open one.
+	put := func(q querier) error {
+		rows, _ := q.Query(ctx, `
+			INSERT INTO cdcd.dead_letters (pipeline, system, object, local_table, local_key, raw_key, event_id, op, record, event, error, attempts, failed_at, claimed_id, topic_pending)
+			SELECT *, $15::boolean FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::bytea[], $11::text[], $12::int4[], $13::timestamptz[], $14::text[])
+			ON CONFLICT (pipeline, object, local_key, event_id) WHERE status IN ('dead', 'replay', 'replaying')
+			DO UPDATE SET attempts = cdcd.dead_letters.attempts + EXCLUDED.attempts
+			RETURNING id, event_id, local_key, error, xmax = 0`,
+			pipe, sys, obj, tbl, key, rawKey, evID, op, rec, ev, errText, attempts, failed, claimed, d.topic)
+		var fs []failures.Failure
+		var f failures.Failure
+		var event string
+		var added bool
+		_, err := pgx.ForEachRow(rows, []any{&f.DeadLetter, &event, &f.Record, &f.Error, &added}, func() error {
+			if job, ok := failures.ImportJob(event); ok && added {
+				f.Job = job
+				fs = append(fs, f)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("put %d dead letters: %w", n, err)
+		}
+		return failures.Record(ctx, q, fs)
+	}
+	q := on(ctx, d.pool)
+	if _, inTx := q.(pgx.Tx); imports && !inTx {
+		return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return put(tx) })
+	}
+	return put(q)
 }
 
 // onePerChange merges letters of the same change (pipeline, object,
