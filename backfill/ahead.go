@@ -3,6 +3,7 @@ package backfill
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,13 +19,27 @@ import (
 // watermark's commit and its trip through the stream overlap the delivery
 // of the chunk before, and a crash still repeats at most one chunk.
 //
+// The stream waits at a held high watermark, and every change behind it
+// with it, for the delivery of the chunk before. So a high watermark is
+// written ahead only while chunks are delivered in under aheadBudget;
+// after a slower one (a rate-limited system, a sink retrying), it is
+// written once the chunks before are saved, as the stream then never
+// waits.
+//
 // At most three chunks are held: one being delivered, one whose high
 // watermark is written, one read.
 type ahead struct {
-	out  chan step // chunks with their high watermark written, in order
-	quit chan struct{}
-	wg   sync.WaitGroup
+	out   chan step // chunks with their high watermark written, in order
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	slow  atomic.Bool  // the last chunk delivered took aheadBudget or more
+	saved atomic.Int64 // chunks handed over and saved
+	wake  chan struct{}
 }
+
+// aheadBudget is the longest delivery after which the next high watermark
+// is still written ahead of the chunk before being saved.
+const aheadBudget = 100 * time.Millisecond
 
 // step is a chunk read (with n 0 once the table's end is reached), or
 // the error that ended the reading.
@@ -41,7 +56,7 @@ type readFunc func(after []string, limit int) (*chunkRead, error)
 // short by stop (a cancelled query closes its connection): they end on
 // ctx only.
 func (h *Handler) startAhead(ctx context.Context, wm *pgconn.PgConn, read readFunc, after []string, size int) *ahead {
-	a := &ahead{out: make(chan step), quit: make(chan struct{})}
+	a := &ahead{out: make(chan step), quit: make(chan struct{}), wake: make(chan struct{}, 1)}
 	reads := make(chan step)
 	a.wg.Add(2)
 	go func() {
@@ -62,12 +77,27 @@ func (h *Handler) startAhead(ctx context.Context, wm *pgconn.PgConn, read readFu
 	go func() {
 		defer a.wg.Done()
 		defer close(a.out)
+		var sent int64
 		for s := range reads {
+			if s.err == nil && s.r.n > 0 && a.slow.Load() {
+				if !a.waitSaved(sent) {
+					h.Merger.closeChunk(s.r.c)
+					for s := range reads {
+						if s.r != nil {
+							h.Merger.closeChunk(s.r.c)
+						}
+					}
+					return
+				}
+				// The chunks before are saved: the stream need not wait.
+				h.Merger.release(s.r.c)
+			}
 			if s.err == nil && s.r.n > 0 {
 				s.r.at.asked = time.Now()
 				s.err = emit(ctx, wm, "high "+s.r.c.id)
 				s.r.at.high = time.Now()
 			}
+			sent++
 			if !a.send(a.out, s, h.Merger) {
 				// Drain the reader, which may be sending.
 				for s := range reads {
@@ -80,6 +110,30 @@ func (h *Handler) startAhead(ctx context.Context, wm *pgconn.PgConn, read readFu
 		}
 	}()
 	return a
+}
+
+// waitSaved waits until n chunks handed over are saved; false if stop
+// came first.
+func (a *ahead) waitSaved(n int64) bool {
+	for a.saved.Load() < n {
+		select {
+		case <-a.wake:
+		case <-a.quit:
+			return false
+		}
+	}
+	return true
+}
+
+// savedOne tells that the chunk last handed over is durable and its cursor
+// saved, its delivery having taken took.
+func (a *ahead) savedOne(took time.Duration) {
+	a.slow.Store(took >= aheadBudget)
+	a.saved.Add(1)
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
 }
 
 // send hands s over on ch, or closes its chunk if stop came first.

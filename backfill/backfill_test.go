@@ -845,3 +845,26 @@ func TestBackfillHoldsAChunksRowsUntilTheCursorBeforeIsSaved(t *testing.T) {
 		t.Fatal("the stream never reached a chunk's high watermark before the chunk before was durable: the test did not overlap them")
 	}
 }
+
+// With a sink slower than aheadBudget a chunk, the next high watermark is
+// written only once the chunk before is saved: the stream, and every
+// change behind it, is held at most for the first slow delivery, not for
+// each.
+func TestBackfillToASlowSinkDoesNotHoldTheStream(t *testing.T) {
+	check := &cursorCheck{chunk: 100}
+	r := newRigWith(t, pg.DB(t, "backfill"), 1000, func(p cdc.Publisher) cdc.Publisher { check.Publisher = p; return check })
+	check.pool = r.pool
+	r.a.delay.Store(int64(aheadBudget + 50*time.Millisecond))
+	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
+	r.wait(t, j.ID, jobs.Done)
+	want := r.table(t)
+	cdctest.Eventually(t, 30*time.Second, "the sink to hold the table", func() bool { return r.a.diff(want) == "" })
+	check.mu.Lock()
+	defer check.mu.Unlock()
+	if len(check.errs) > 0 {
+		t.Fatalf("rows read reached the bus more than a chunk past the saved cursor: %v", check.errs)
+	}
+	if held := r.h.Merger.held.Load(); held > 2 {
+		t.Fatalf("the stream waited at %d of 10 high watermarks for a slow delivery before, want 2 at most", held)
+	}
+}

@@ -209,6 +209,7 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 		if err := p.Save(ctx, cur, int64(c.n)); err != nil {
 			return err
 		}
+		a.savedOne(c.at.durable.Sub(c.at.emitted))
 		at := &c.at
 		log.Debug().Str("chunk", c.c.id).Int("rows", c.n).Float64("read_seconds", at.read.Sub(at.began).Seconds()).
 			Float64("high_seconds", at.high.Sub(at.asked).Seconds()).
