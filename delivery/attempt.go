@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/syncstate"
@@ -102,6 +104,11 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 		case err == nil:
 			v.err = results[i].Err
 			v.extID = firstNonEmpty(results[i].ExternalID, recs[i].ExternalID)
+			if v.err == nil && p.st.Links != nil && v.extID != recs[i].ExternalID {
+				if v.err = linkable(v.extID); v.err != nil {
+					v.extID = ""
+				}
+			}
 		}
 		switch {
 		case v.skip != "", v.err == nil:
@@ -227,6 +234,30 @@ func (p *Pipeline) backoff(attempt int, err error) time.Duration {
 		d = after
 	}
 	return d
+}
+
+// maxExternalID bounds the external id of a link: the links' unique
+// index takes keys of at most 2704 bytes.
+const maxExternalID = 1024
+
+// unlinkedError is a record the system took, answering an id that no
+// link can hold. Its create, applied, stays pending (see settleCreates).
+type unlinkedError struct{ why string }
+
+func (e *unlinkedError) Error() string {
+	return "the system answered an id that " + e.why + ", which cdcd cannot link; the record was written to the system unlinked"
+}
+
+// linkable reports why a system's answered id cannot be linked: text
+// cannot hold it, or the links' index cannot. Linking fails for good.
+func linkable(id string) error {
+	switch {
+	case strings.IndexByte(id, 0) >= 0 || !utf8.ValidString(id):
+		return cdc.Permanent(&unlinkedError{"holds NUL or is not UTF-8"})
+	case len(id) > maxExternalID:
+		return cdc.Permanent(&unlinkedError{fmt.Sprintf("is %d bytes, more than %d", len(id), maxExternalID)})
+	}
+	return nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -100,7 +100,8 @@ func (p *Pipeline) settleCreates(recs []Record, vs []verdict) []syncstate.LinkRe
 		if !q.pending || !isCreate(&recs[i]) || v.skip != "" {
 			continue
 		}
-		if v.err != nil && (errors.Is(v.err, ErrOutcomeUnknown) || recs[i].Unsettled) {
+		var unlinked *unlinkedError
+		if v.err != nil && (errors.Is(v.err, ErrOutcomeUnknown) || recs[i].Unsettled || errors.As(v.err, &unlinked)) {
 			continue
 		}
 		q.pending = false

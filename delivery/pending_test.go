@@ -139,3 +139,28 @@ func TestPendingCreateSettledByItsError(t *testing.T) {
 		t.Fatalf("still pending: %v", refs)
 	}
 }
+
+// A create answered with an id no link can hold (NUL in it) is
+// dead-lettered, not linked; it was applied, so it stays pending: a
+// replay of the letter looks the record up rather than create it again.
+func TestUnlinkableIDKeepsItsCreatePending(t *testing.T) {
+	t.Parallel()
+	links, pending := deliverytest.NewLinks(), deliverytest.NewPendingCreates()
+	c := &creator{answer: func(_ context.Context, _ int, recs []delivery.Record) ([]delivery.Result, error) {
+		res := linked(recs)
+		res[0].ExternalID = "a\x00b"
+		return res, nil
+	}}
+	if err := settlingPipeline(t, c, links, pending).Write(context.Background(), []cdc.Event{ev(1, 0, 1, cdc.OpCreate), ev(1, 1, 2, cdc.OpCreate)}); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := links.Link(refOf(1)); ok {
+		t.Fatalf("row 1 linked to %q", l.ExternalID)
+	}
+	if _, ok := links.Link(refOf(2)); !ok {
+		t.Fatal("row 2 not linked")
+	}
+	if refs := pending.Refs(); len(refs) != 1 || refs[0] != refOf(1) {
+		t.Fatalf("pending %v, want row 1's create", refs)
+	}
+}
