@@ -6,15 +6,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/cdcd-dev/cdcd/cdc"
 )
 
 // RunnerConfig tunes a Runner; zero values take the defaults.
@@ -38,7 +45,18 @@ type RunnerConfig struct {
 	Poll time.Duration
 	// Concurrency bounds the jobs this runner runs at once (default 2).
 	Concurrency int
+	// RetryMin is the first wait before a job that failed on a lost
+	// connection runs again from its cursor (default 1s); it doubles
+	// with each such failure in a row without progress, up to
+	// retryLimit runs.
+	RetryMin time.Duration
 }
+
+// retryLimit bounds the runs in a row without progress of a job that
+// fails on a lost connection: with RetryMin 1s, the last comes about a
+// minute after the first failure, time for a Postgres restart or a
+// failover.
+const retryLimit = 7
 
 // Runner claims jobs and runs them through the handler of their kind.
 type Runner struct {
@@ -49,6 +67,7 @@ type Runner struct {
 	wake     chan struct{}
 	running  *prometheus.GaugeVec
 	finished *prometheus.CounterVec
+	retries  *prometheus.CounterVec
 }
 
 // NewRunner returns a Runner on s; register handlers with Handle, then Run.
@@ -66,6 +85,9 @@ func NewRunner(s *Store, cfg RunnerConfig, log zerolog.Logger, reg prometheus.Re
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
 	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
 	r := &Runner{
 		s: s, cfg: cfg, log: log.With().Str("component", "jobs").Logger(),
 		handlers: make(map[string]Handler), wake: make(chan struct{}, 1),
@@ -75,9 +97,12 @@ func NewRunner(s *Store, cfg RunnerConfig, log zerolog.Logger, reg prometheus.Re
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcd_jobs_finished_total", Help: "Job runs this process ended, by kind and outcome (done, failed, stopped, lost).",
 		}, []string{"kind", "result"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcd_jobs_retries_total", Help: "Job runs started again from their cursor after failing on a lost connection, by kind.",
+		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(r.running, r.finished)
+		reg.MustRegister(r.running, r.finished, r.retries)
 	}
 	return r
 }
@@ -237,7 +262,7 @@ func (r *Runner) run(ctx context.Context, job *Job, owner string) {
 		defer close(renewed)
 		r.keepLease(jctx, cancel, job.ID, owner)
 	}()
-	err := runHandler(jctx, r.handlers[job.Kind], job, &progress{s: r.s, id: job.ID, owner: owner, last: time.Now()}, log)
+	err := r.runRetrying(jctx, job, owner, log)
 	lost := errors.Is(context.Cause(jctx), ErrLost) || errors.Is(err, ErrLost)
 	cancel(nil)
 	<-renewed
@@ -272,6 +297,78 @@ func (r *Runner) run(ctx context.Context, job *Job, owner string) {
 		}
 	}
 	r.finished.WithLabelValues(job.Kind, result).Inc()
+}
+
+// Retrier is implemented by a Handler whose jobs may run again from their
+// cursor when a run failed on a lost connection (a backfill, whose
+// connections to Postgres a restart cuts), where its own retries do not
+// cover it. An import retries each page itself and is not one.
+type Retrier interface {
+	RetriesLostConnections() bool
+}
+
+// runRetrying runs the job's handler and, for a Retrier, runs it again
+// from the job's saved cursor when it failed on a lost connection
+// (Postgres restarted, a failover, a network cut): a long backfill goes
+// on by itself instead of waiting for `cdcd jobs resume`. Other failures,
+// and retryLimit runs in a row that failed so without progress, end it.
+func (r *Runner) runRetrying(ctx context.Context, job *Job, owner string, log zerolog.Logger) error {
+	rt, ok := r.handlers[job.Kind].(Retrier)
+	retries := ok && rt.RetriesLostConnections()
+	wait := r.cfg.RetryMin
+	for tries := 1; ; tries++ {
+		err := runHandler(ctx, r.handlers[job.Kind], job, &progress{s: r.s, id: job.ID, owner: owner, last: time.Now()}, log)
+		if err == nil || ctx.Err() != nil || !retries || !ConnectionLost(err) || tries == retryLimit {
+			return err
+		}
+		processed := job.Processed
+		log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Int("run", tries).Msg("job lost its connection; running it again from its cursor")
+		r.retries.WithLabelValues(job.Kind).Inc()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		fresh, gerr := r.s.Get(ctx, job.ID)
+		for gerr != nil && ConnectionLost(gerr) && tries < retryLimit {
+			tries++
+			wait = min(2*wait, 30*time.Second)
+			if !cdc.Sleep(ctx, wait) {
+				return err
+			}
+			fresh, gerr = r.s.Get(ctx, job.ID)
+		}
+		if gerr != nil {
+			return err
+		}
+		if fresh.Owner != owner || fresh.Status != Running {
+			return ErrLost
+		}
+		job = fresh
+		if job.Processed > processed {
+			tries, wait = 0, r.cfg.RetryMin
+			continue
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// ConnectionLost reports whether err came of a connection lost or
+// refused, or a server shutting down, rather than of what was asked:
+// asking again later may succeed.
+func ConnectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 57P01-57P03: the server shuts down
+		// or starts.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || pgconn.SafeToRetry(err)
 }
 
 // runHandler runs h, turning a panic into the job's failure: one job's

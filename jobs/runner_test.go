@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 )
@@ -475,5 +479,64 @@ func TestPanickingHandlerFailsItsJobOnly(t *testing.T) {
 	good, _ := s.Create(ctx, Spec{Kind: "backfill"})
 	if done := waitStatus(t, s, good.ID, Done); done.Processed != 2 {
 		t.Fatalf("job after the panic %+v", done)
+	}
+}
+
+// cut is a pages handler, a Retrier, whose runs fail with err before
+// their first page, fails times over.
+type cut struct {
+	pages
+	err   error
+	fails atomic.Int32
+	runs  atomic.Int32
+}
+
+func (h *cut) RetriesLostConnections() bool { return true }
+
+func (h *cut) Run(ctx context.Context, job *Job, p Progress) error {
+	h.runs.Add(1)
+	if h.fails.Add(-1) >= 0 {
+		return h.err
+	}
+	return h.pages.Run(ctx, job, p)
+}
+
+// A backfill whose connection Postgres cut (a restart) runs again from
+// its cursor by itself; one that failed for another reason fails at once,
+// and one cut on every run gives up after retryLimit runs.
+func TestJobRunsAgainAfterALostConnection(t *testing.T) {
+	lost := fmt.Errorf("read chunk: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"})
+	for _, tc := range []struct {
+		name  string
+		err   error
+		fails int32
+		want  Status
+		runs  int32
+	}{
+		{"restart", lost, 2, Done, 3},
+		{"refused", fmt.Errorf("connect: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), 1, Done, 2},
+		{"not a connection", errors.New(`column "x" does not exist`), 1, Failed, 1},
+		{"cut every time", lost, 100, Failed, retryLimit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t)
+			r := NewRunner(s, RunnerConfig{Owner: "a", Lease: 900 * time.Millisecond, Poll: 50 * time.Millisecond, RetryMin: time.Millisecond},
+				zerolog.New(zerolog.NewTestWriter(t)), nil)
+			h := &cut{pages: pages{n: 3}, err: tc.err}
+			h.fails.Store(tc.fails)
+			r.Handle("backfill", h)
+			startRunner(t, r)
+			j, _ := s.Create(context.Background(), Spec{Kind: "backfill"})
+			end := waitStatus(t, s, j.ID, tc.want)
+			if got := h.runs.Load(); got != tc.runs {
+				t.Fatalf("%d runs, want %d (job %+v)", got, tc.runs, end)
+			}
+			if tc.want == Done && fmt.Sprint(h.pagesOf(j.ID)) != "[0 1 2]" {
+				t.Fatalf("pages %v", h.pagesOf(j.ID))
+			}
+			if tc.want == Failed && end.Error != tc.err.Error() {
+				t.Fatalf("error %q, want %q", end.Error, tc.err)
+			}
+		})
 	}
 }
