@@ -3,6 +3,7 @@ package kafkabus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -41,7 +42,8 @@ type DeadLetterOutbox interface {
 // store, between Kafka's acknowledgement and the commit that marks the
 // letter published: the next Run publishes it again, with the same
 // HeaderDeadLetterID (the letter's id in the store), by which readers
-// dedupe.
+// dedupe. A letter too large for one Kafka message goes without its record
+// and event ("omitted": true); the store keeps them.
 type DeadLetterTopic struct {
 	outbox   DeadLetterOutbox
 	pipeline string
@@ -144,19 +146,57 @@ func (d *DeadLetterTopic) publish(ctx context.Context) (int, error) {
 	n, err := d.outbox.PublishDeadLetters(ctx, d.pipeline, deadLetterBatch, func(letters []syncstate.DeadLetter) error {
 		msgs := make([]kafka.Message, len(letters))
 		for i, l := range letters {
-			m, err := deadLetterMessageOf(d.topic, l)
+			m, err := deadLetterMessageOf(d.topic, l, false)
 			if err != nil {
 				return err
 			}
 			msgs[i] = m
 		}
-		if err := d.w.WriteMessages(ctx, msgs...); err != nil {
+		err := d.w.WriteMessages(ctx, msgs...)
+		if tooLarge(err) {
+			err = d.publishApart(ctx, letters, msgs)
+		}
+		if err != nil {
 			return fmt.Errorf("publish %d dead letters to %s: %w", len(msgs), d.topic, err)
 		}
 		return nil
 	})
 	d.published.Add(float64(n))
 	return n, err
+}
+
+// publishApart publishes the letters one at a time, after their batch was
+// too large for Kafka: a letter too large by itself is published without
+// its record and event (Omitted), which stay in the store, rather than
+// holding back every later letter. Letters of the batch that Kafka took
+// before it failed are published again, with the same id.
+func (d *DeadLetterTopic) publishApart(ctx context.Context, letters []syncstate.DeadLetter, msgs []kafka.Message) error {
+	for i, l := range letters {
+		err := d.w.WriteMessages(ctx, msgs[i])
+		if !tooLarge(err) {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		d.log.Warn().Int64("dead_letter_id", l.ID).Int("bytes", len(msgs[i].Value)).
+			Msg("dead letter too large for its topic; published without its record and event")
+		m, err := deadLetterMessageOf(d.topic, l, true)
+		if err != nil {
+			return err
+		}
+		if err := d.w.WriteMessages(ctx, m); err != nil {
+			return fmt.Errorf("dead letter %d without its record: %w", l.ID, err)
+		}
+	}
+	return nil
+}
+
+// tooLarge says whether err is a message too large for the writer's batch
+// or the topic's max.message.bytes.
+func tooLarge(err error) bool {
+	var client kafka.MessageTooLargeError
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, &client)
 }
 
 // deadLetterMessage is the JSON value of a dead letter on the topic.
@@ -174,14 +214,23 @@ type deadLetterMessage struct {
 	FailedAt time.Time       `json:"failed_at"`
 	Record   json.RawMessage `json:"record,omitempty"`
 	Event    json.RawMessage `json:"event,omitempty"`
+	// Omitted says Record and Event were left out: with them the letter
+	// was larger than Kafka takes in one message. They are in the store.
+	Omitted bool `json:"omitted,omitempty"`
 }
 
-func deadLetterMessageOf(topic string, l syncstate.DeadLetter) (kafka.Message, error) {
-	value, err := json.Marshal(deadLetterMessage{
+// deadLetterMessageOf is the message of l on topic; omit leaves out its
+// record and event.
+func deadLetterMessageOf(topic string, l syncstate.DeadLetter, omit bool) (kafka.Message, error) {
+	v := deadLetterMessage{
 		ID: l.ID, Pipeline: l.Pipeline, System: l.System, Object: l.Object, Table: l.Table, Key: l.Key,
 		EventID: l.EventID, Op: cdc.Op(l.Op).String(), Error: l.Error, Attempts: l.Attempts,
 		FailedAt: l.FailedAt, Record: l.Record, Event: l.Event,
-	})
+	}
+	if omit {
+		v.Record, v.Event, v.Omitted = nil, nil, true
+	}
+	value, err := json.Marshal(v)
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encode dead letter %d: %w", l.ID, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,45 @@ func TestDeadLetterOfARetriedGroupIsPublishedOnce(t *testing.T) {
 	}
 	if recs := cdctest.ReadTopic(t, brokers, d.Topic()); len(recs) != 1 {
 		t.Fatalf("%d messages on %s for one dead letter, want 1", len(recs), d.Topic())
+	}
+}
+
+// Regression test: a letter larger than Kafka takes in one message (a row
+// with a large column) failed every publish of the batch it was in, so it
+// and every later letter of the pipeline never reached the topic. It is
+// published without its record and event, which stay in the store.
+func TestOversizedDeadLetterDoesNotHoldBackTheOthers(t *testing.T) {
+	s, d, brokers := dlqFixture(t)
+	ctx := context.Background()
+	big := dlqLetters()
+	big[0].Record = json.RawMessage(`{"notes":"` + strings.Repeat("x", 2<<20) + `"}`)
+	small := dlqLetters()
+	small[0].Key, small[0].EventID = `{"id":8}`, "0/16B3748/1"
+	dead := s.DeadLettersToTopic()
+	for _, l := range [][]syncstate.DeadLetter{big, small} {
+		if err := dead.Put(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := d.publish(ctx); err != nil || n != 2 {
+		t.Fatalf("published %d, %v; want 2", n, err)
+	}
+	recs := cdctest.ReadTopic(t, brokers, d.Topic())
+	if len(recs) != 2 {
+		t.Fatalf("%d messages on the dead-letter topic, want 2", len(recs))
+	}
+	var got deadLetterMessage
+	if err := json.Unmarshal(recs[0].Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.EventID != big[0].EventID || got.Record != nil || !got.Omitted || got.ID == 0 {
+		t.Fatalf("oversized letter published as %s", recs[0].Value[:min(len(recs[0].Value), 300)])
+	}
+	got = deadLetterMessage{}
+	if err := json.Unmarshal(recs[1].Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.EventID != small[0].EventID || string(got.Record) != `{"phone":"x"}` || got.Omitted {
+		t.Fatalf("second letter published as %s", recs[1].Value)
 	}
 }
