@@ -234,3 +234,29 @@ func TestConsumerLagCountsTheMessagesLeft(t *testing.T) {
 		return len(sink.snapshot()) == 50 && metricValue(lag) == 0
 	})
 }
+
+// Regression test: the lag was only noted from the messages a member
+// committed, so a member whose sink took nothing since it got its
+// partitions (a sink down from the start, or partitions taken over at a
+// rebalance) reported a lag of 0 however much was waiting, and the
+// pipeline.backlog health rule did not see it.
+func TestConsumerLagCountsTheMessagesOfAStalledSink(t *testing.T) {
+	k := cdctest.StartKafka(t, kfake.NumBrokers(1))
+	publishN(t, k.Brokers(), 0, 50, "")
+	cfg := ConsumerConfig{Brokers: k.Brokers(), Group: "cdcd.to-erp", Topics: []string{"cdcd.public.t"}, System: "erp", MaxBatch: 5}
+	held := make(chan struct{})
+	defer close(held)
+	sink := &vendorSink{d: &deliveries{}}
+	sink.gate.Store(&held)
+	c, err := NewConsumer(cfg, sink, zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	lag := c.m.lag.WithLabelValues(cfg.Group)
+	cdctest.Eventually(t, 30*time.Second, "a Write held", func() bool { return sink.active.Load() > 0 })
+	cdctest.Eventually(t, 30*time.Second, "the lag to count the 50 messages", func() bool { return metricValue(lag) == 50 })
+}

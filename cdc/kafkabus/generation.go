@@ -115,12 +115,13 @@ func (c *Consumer) generation(ctx, gctx context.Context, gen *kafka.Generation, 
 		}
 	}
 	// A partition that went to another member is no longer this member's
-	// lag.
+	// lag; one it got counts from where it starts.
 	for tp := range lags {
 		if !assigned[tp] {
 			delete(lags, tp)
 		}
 	}
+	c.startLags(ctx, gen, lags)
 	c.m.lag.WithLabelValues(c.cfg.Group).Set(float64(lagAfter(lags, nil)))
 	c.log.Debug().Int32("generation", gen.ID).Int("partitions", len(assigned)).Msg("partitions assigned")
 
@@ -183,6 +184,44 @@ loop:
 		return fmt.Errorf("consume group %q: %w", c.cfg.Group, why)
 	}
 	return nil
+}
+
+// startLags notes in lags what is left of each partition gen assigned,
+// from the offset it starts at to its end, so that a sink taking nothing
+// from the start (down, or stalled on partitions taken over at a
+// rebalance) shows its backlog; commits update them after. Without an
+// answer from the brokers, a partition counts from its first commit.
+func (c *Consumer) startLags(ctx context.Context, gen *kafka.Generation, lags map[topicPartition]int64) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	starts := map[topicPartition]int64{}
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			starts[topicPartition{topic, p.ID}] = p.Offset
+			req.Topics[topic] = append(req.Topics[topic], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+		}
+	}
+	if len(starts) == 0 {
+		return
+	}
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 5 * time.Second}
+	res, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		c.log.Debug().Err(err).Msg("end offsets of the assigned partitions")
+		return
+	}
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
+			tp := topicPartition{topic, p.Partition}
+			start, ok := starts[tp]
+			if !ok || p.Error != nil || p.LastOffset < 0 {
+				continue
+			}
+			if start < 0 { // nothing committed yet: from the first offset kept
+				start = max(p.FirstOffset, 0)
+			}
+			lags[tp] = max(p.LastOffset-start, 0)
+		}
+	}
 }
 
 // fetch reads partition p of topic from its assigned offset into fetched
