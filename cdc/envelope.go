@@ -34,20 +34,37 @@ func AppendEnvelope(dst []byte, e *Event, src *SourceInfo, now time.Time) []byte
 	if e.After != nil && len(e.Unchanged) > 0 {
 		dst = appendUnavailable(dst[:len(dst)-1], len(e.After) > 0, e.Unchanged)
 	}
+	dst = appendSourceHead(dst, src, e.Source)
+	dst = strconv.AppendInt(dst, e.CommitTime.UnixMilli(), 10)
+	dst = appendSourceTable(dst, src, e.Op == OpRead, e.Schema, e.Table)
+	dst = appendPosition(dst, e)
+	dst = append(dst, `","ts_ms":`...)
+	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	return appendTail(dst, e)
+}
+
+// appendSourceHead appends the source block's start, up to its ts_ms's
+// value: version, connector (postgresql for source "" or SourcePostgres,
+// else the source), name.
+func appendSourceHead(dst []byte, src *SourceInfo, source string) []byte {
 	dst = append(dst, `,"source":{"version":`...)
 	dst = AppendJSONString(dst, src.Version)
 	connector := "postgresql"
-	if e.Source != "" && e.Source != SourcePostgres {
-		connector = e.Source
+	if source != "" && source != SourcePostgres {
+		connector = source
 	}
 	dst = append(dst, `,"connector":`...)
 	dst = AppendJSONString(dst, connector)
 	dst = append(dst, `,"name":`...)
 	dst = AppendJSONString(dst, src.Name)
-	dst = append(dst, `,"ts_ms":`...)
-	dst = strconv.AppendInt(dst, e.CommitTime.UnixMilli(), 10)
+	return append(dst, `,"ts_ms":`...)
+}
+
+// appendSourceTable appends the source block's snapshot, db, schema and
+// table.
+func appendSourceTable(dst []byte, src *SourceInfo, snapshot bool, schema, table string) []byte {
 	dst = append(dst, `,"snapshot":`...)
-	if e.Op == OpRead {
+	if snapshot {
 		dst = append(dst, `"true"`...)
 	} else {
 		dst = append(dst, `"false"`...)
@@ -55,9 +72,15 @@ func AppendEnvelope(dst []byte, e *Event, src *SourceInfo, now time.Time) []byte
 	dst = append(dst, `,"db":`...)
 	dst = AppendJSONString(dst, src.DB)
 	dst = append(dst, `,"schema":`...)
-	dst = AppendJSONString(dst, e.Schema)
+	dst = AppendJSONString(dst, schema)
 	dst = append(dst, `,"table":`...)
-	dst = AppendJSONString(dst, e.Table)
+	return AppendJSONString(dst, table)
+}
+
+// appendPosition appends the source block's rest (txId, lsn and index of
+// a WAL event, origin), closes it and opens op, up to its value's closing
+// quote.
+func appendPosition(dst []byte, e *Event) []byte {
 	if e.Pos.CommitLSN != 0 {
 		dst = append(dst, `,"txId":`...)
 		dst = strconv.AppendUint(dst, uint64(e.TxID), 10)
@@ -73,9 +96,12 @@ func AppendEnvelope(dst []byte, e *Event, src *SourceInfo, now time.Time) []byte
 		dst = AppendJSONString(dst, e.Origin)
 	}
 	dst = append(dst, `},"op":"`...)
-	dst = append(dst, byte(e.Op))
-	dst = append(dst, `","ts_ms":`...)
-	dst = strconv.AppendInt(dst, now.UnixMilli(), 10)
+	return append(dst, byte(e.Op))
+}
+
+// appendTail appends what follows the envelope's ts_ms (the inbound block,
+// the unchanged list) and closes it.
+func appendTail(dst []byte, e *Event) []byte {
 	if e.DeliveryID != "" || e.Partial || e.Refetch || e.OriginHint != "" {
 		dst = appendInbound(dst, e)
 	}
@@ -140,6 +166,13 @@ func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -183,6 +216,17 @@ func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// plain8 reports whether none of the eight bytes of x needs escaping or
+// checking as UTF-8: each is ASCII, at least 0x20, not '"' and not '\\'.
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	// Each term sets a byte's high bit where the byte is not ASCII (x),
+	// below 0x20, the quote or the backslash (a zero byte of theirs); a
+	// borrow may set more only above such a byte.
+	return (x|(x-ones*0x20)&^x|(quote-ones)&^quote|(backslash-ones)&^backslash)&highs == 0
 }
 
 // appendInbound appends the "inbound" block of a vendor's event.

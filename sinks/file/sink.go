@@ -52,6 +52,7 @@ type sink struct {
 	out    output // nil for standard output
 	size   int64  // length of the file after the last successful Write
 	buf    []byte
+	enc    cdc.Envelopes
 	closed bool
 }
 
@@ -91,7 +92,7 @@ func (s *sink) Write(ctx context.Context, events []cdc.Event) error {
 	buf := s.buf[:0]
 	now := s.now()
 	for i := range events {
-		buf = cdc.AppendEnvelope(buf, &events[i], &s.src, now)
+		buf = s.enc.Append(buf, &events[i], &s.src, now)
 		buf = append(buf, '\n')
 	}
 	if cap(buf) <= maxKeptBuffer {

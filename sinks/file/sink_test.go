@@ -314,3 +314,33 @@ func newSink(typ string, cfg config.Validator, env config.Env) (cdc.Sink, error)
 	c := &config.Config{Systems: map[string]*config.System{"out": {Name: "out", Type: typ, Config: cfg}}}
 	return c.NewSink(r, "out", env)
 }
+
+// Every line is cdc.AppendEnvelope's bytes for its event, over writes of
+// events of different tables and shapes one after the other.
+func TestLinesAreTheEnvelopes(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	s, err := newSink("stdout", &StdoutConfig{}, testEnv(t, &out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := events()
+	for i := range other {
+		other[i].Schema, other[i].Table, other[i].Op = "sales", "orders", cdc.OpRead
+		other[i].After = append(other[i].After, cdc.Field{Name: "total", Value: json.RawMessage(`"1.50"`)})
+	}
+	now := time.UnixMilli(1700000000000)
+	s.(*sink).now = func() time.Time { return now }
+	var want []byte
+	for _, batch := range [][]cdc.Event{events(), other, append(events()[:1], other...), events()} {
+		if err := s.Write(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		for i := range batch {
+			want = append(cdc.AppendEnvelope(want, &batch[i], &src, now), '\n')
+		}
+	}
+	if out.String() != string(want) {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
