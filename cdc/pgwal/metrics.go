@@ -72,12 +72,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // event counts one captured change. Only the stream goroutine calls it.
-func (m *metrics) event(e *cdc.Event) {
+func (m *metrics) event(e *cdc.Event) { m.counter(e).Inc() }
+
+// eventRun counts captured changes, each run of one table's and op's (a
+// chunk's rows) with one addition.
+func (m *metrics) eventRun(events []cdc.Event) {
+	for i := 0; i < len(events); {
+		e := &events[i]
+		j := i + 1
+		for j < len(events) && events[j].Op == e.Op && events[j].Table == e.Table && events[j].Schema == e.Schema {
+			j++
+		}
+		m.counter(e).Add(float64(j - i))
+		i = j
+	}
+}
+
+func (m *metrics) counter(e *cdc.Event) prometheus.Counter {
 	k := tableOp{e.Schema, e.Table, e.Op}
 	c, ok := m.byTable[k]
 	if !ok {
 		c = m.events.WithLabelValues(e.Schema+"."+e.Table, e.Op.String())
 		m.byTable[k] = c
 	}
-	c.Inc()
+	return c
 }

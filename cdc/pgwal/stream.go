@@ -345,9 +345,7 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 		if n == 0 {
 			s.batchSince = time.Now()
 		}
-		for i := n; i < len(out); i++ {
-			s.r.metrics.event(&out[i])
-		}
+		s.r.metrics.eventRun(out[n:])
 	case StepMessage:
 		if s.txn == nil {
 			msg := s.r.decoder.Message()
