@@ -202,7 +202,7 @@ pipelines:
 	copyRate := float64(rows) / copyTime.Seconds()
 	rate := float64(rows) / took.Seconds()
 	fmt.Printf("rows\tCOPY to /dev/null\t\tcdcd backfill to file\t\tratio\ttarget\tcdcd peak RSS\tcdcd CPU\tupdates during\trows read\tkeys differing\n")
-	fmt.Printf("%d\t%.2fs %.0f/s\t\t%.2fs %.0f/s\t\t%.2f\t≥0.5\t%.0f MiB\t%.1fs (%.1fµs/row)\t%d\t%d\t%d\n",
+	fmt.Printf("%d\t%.2fs %.0f/s\t\t%.2fs %.0f/s\t\t%.2f\t≥0.5\t%.0f MiB\t%.2fs (%.2fµs/row)\t%d\t%d\t%d\n",
 		rows, copyTime.Seconds(), copyRate, took.Seconds(), rate, rate/copyRate, float64(rss)/(1<<20),
 		(cpuAfter - cpuBefore).Seconds(), float64((cpuAfter-cpuBefore).Microseconds())/float64(rows), updates, reads, mismatched)
 	if mismatched > 0 {
