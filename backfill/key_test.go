@@ -61,6 +61,8 @@ func TestChunkRowKeyIsTheStreamsKey(t *testing.T) {
 		{"k_text", "id text", "id", `E'it''s \\ "q" \n \t \u00e9 \u0001 end'`, ""},
 		{"k_composite", "a int, b text", "a, b", "7, 'x,y'", ""},
 		{"k_composite_rev", "a int, b text", "b, a", "7, 'x'", ""},
+		{"k_apart", "a int, m int, b text", "a, b", "7, 0, 'x'", ""},
+		{"k_second", "m int, id int", "id", "0, 8", ""},
 		{"k_numeric", "id numeric(12,2)", "id", "1.50", ""},
 		{"k_numeric_free", "id numeric", "id", "1.500000000000000000001", ""},
 		{"k_float", "id float8", "id", "0.1", ""},
@@ -135,6 +137,11 @@ func TestChunkRowKeyIsTheStreamsKey(t *testing.T) {
 			t.Fatalf("%s: read %d rows: %v", c.name, len(cr.events), err)
 		}
 		read := keyString(cr.events[0].Key)
+		for _, f := range cr.events[0].Key {
+			if v, ok := cr.events[0].After.Get(f.Name); !ok || string(v) != string(f.Value) {
+				t.Errorf("%s: key column %s is %s, %s in the row", c.name, f.Name, f.Value, v)
+			}
+		}
 		cdctest.Eventually(t, 10*time.Second, c.name+"'s update to stream", func() bool { return len(tap.of(c.name)) > 0 })
 		if got := tap.of(c.name); got[0] != read {
 			t.Errorf("%s: the stream keys the row %q, a chunk %q", c.name, got[0], read)

@@ -268,6 +268,21 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipeli
 			rules[j] = &r
 		}
 	}
+	// The key is the row's own fields when its columns are adjacent in
+	// the row (a leading id): no fields of its own.
+	keyAt := -1
+	if len(keyCol) > 0 {
+		keyAt = keyCol[0]
+		for i, j := range keyCol {
+			if j != keyAt+i {
+				keyAt = -1
+			}
+		}
+	}
+	keyFields := len(keyCol)
+	if keyAt >= 0 {
+		keyFields = 0
+	}
 	var enc pgtext.Encoder
 	var a arena
 	events := make([]cdc.Event, 0, min(limit, 1<<14))
@@ -286,7 +301,7 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipeli
 			hint += len(v)
 		}
 		buf := a.bytes(hint)
-		fields := a.fields(len(vals) + len(keyCol))
+		fields := a.fields(len(vals) + keyFields)
 		for j, v := range vals {
 			switch {
 			case v == nil:
@@ -307,9 +322,14 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipeli
 			fields[j] = cdc.Field{Name: names[j], Value: buf[start:end:end]}
 			start = end
 		}
-		key := fields[len(vals):]
-		for i, j := range keyCol {
-			key[i] = fields[j]
+		var key []cdc.Field
+		if keyAt >= 0 {
+			key = fields[keyAt : keyAt+len(keyCol) : keyAt+len(keyCol)]
+		} else {
+			key = fields[len(vals):]
+			for i, j := range keyCol {
+				key[i] = fields[j]
+			}
 		}
 		for i, j := range pkCol {
 			lastKey[i] = append(lastKey[i][:0], vals[j]...)
