@@ -225,9 +225,10 @@ func (c *Consumer) missingTopics(ctx context.Context, client *kafka.Client) ([]s
 }
 
 // deliver parses the messages and writes them to the sink until it takes
-// them. It fails when ctx ends, or when stop is closed before a Write
-// begins: it gives up without writing again (errAbandoned).
-func (c *Consumer) deliver(ctx context.Context, stop <-chan struct{}, msgs []kafka.Message) error {
+// them. It fails when ctx ends, when begin says no before the first Write
+// (the batch was abandoned), or when stop is closed before a Write is
+// tried again: it gives up without writing again (errAbandoned).
+func (c *Consumer) deliver(ctx context.Context, stop <-chan struct{}, begin func() bool, msgs []kafka.Message) error {
 	events := make([]cdc.Event, 0, len(msgs))
 	for i := range msgs {
 		e, err := ParseMessage(msgs[i])
@@ -256,13 +257,11 @@ func (c *Consumer) deliver(ctx context.Context, stop <-chan struct{}, msgs []kaf
 	if len(events) == 0 {
 		return nil
 	}
+	if !begin() {
+		return errAbandoned
+	}
 	backoff := cdc.Backoff{Min: 200 * time.Millisecond, Max: 30 * time.Second}
 	for {
-		select {
-		case <-stop:
-			return errAbandoned
-		default:
-		}
 		err := c.sink.Write(ctx, events)
 		if err == nil {
 			return nil

@@ -63,8 +63,10 @@
 // added), each member, before it rejoins the group:
 //
 //   - stops fetching and drops what it fetched and did not hand over;
-//   - abandons the batches whose Write has not begun, and stops retrying
-//     failed ones, without calling the sink again;
+//   - abandons the batches after the last one whose Write began (an
+//     earlier one not begun yet is still written, or the later one could
+//     not be committed), and stops retrying failed ones, without calling
+//     the sink again;
 //   - waits for the Writes in flight, heartbeating meanwhile so that the
 //     coordinator keeps it in the group;
 //   - commits what was delivered, in each partition up to its first

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -83,14 +84,39 @@ func (c *Consumer) kafkaLog() kafka.Logger {
 
 // flight is a batch handed to the sink; done gets deliver's result.
 type flight struct {
-	msgs []kafka.Message
-	done chan error
+	msgs  []kafka.Message
+	done  chan error
+	state atomic.Int32 // flightPending, then flightWriting or flightAbandoned
+}
+
+// A flight's state: its first Write begins only if it was not abandoned.
+const (
+	flightPending int32 = iota
+	flightWriting
+	flightAbandoned
+)
+
+// begin says whether f's first Write may begin: it was not abandoned.
+func (f *flight) begin() bool {
+	return f.state.CompareAndSwap(flightPending, flightWriting) || f.state.Load() == flightWriting
+}
+
+// abandonPending abandons the flights after the last one whose Write
+// began. An earlier flight not begun yet is still written: a later batch
+// of the same partitions that was delivered could not be committed past
+// it, and its next owner would deliver it again.
+func abandonPending(flights []*flight) {
+	for i := len(flights) - 1; i >= 0; i-- {
+		if !flights[i].state.CompareAndSwap(flightPending, flightAbandoned) {
+			return
+		}
+	}
 }
 
 // generation consumes the partitions gen assigned to this member until gctx
 // ends (a rebalance: a member joined or left, partitions were added), ctx
 // ends (a stop) or a fetch fails. Then it hands the partitions back clean:
-// it stops fetching, abandons the batches whose Write has not begun, waits
+// it stops fetching, abandons the batches after the last one begun, waits
 // for the Writes in flight and commits what they delivered, so the next
 // owner of a partition starts after everything this member wrote. See
 // drain for how long it waits.
@@ -157,7 +183,7 @@ loop:
 				}
 			}
 			flights = append(flights, f)
-			writes.Go(func() { f.done <- c.deliver(wctx, stop, f.msgs) })
+			writes.Go(func() { f.done <- c.deliver(wctx, stop, f.begin, f.msgs) })
 		case err := <-oldest:
 			if err != nil {
 				return fmt.Errorf("deliver to group %q: %w", c.cfg.Group, err) // deliver fails only once stop is closed
@@ -176,6 +202,7 @@ loop:
 		}
 	}
 	stopFetch()
+	abandonPending(flights)
 	close(stop)
 	if err := c.drain(ctx, gen, flights, lags, cancelWrites); err != nil {
 		return err
@@ -262,8 +289,9 @@ func (c *Consumer) fetch(ctx context.Context, topic string, p kafka.PartitionAss
 // drain waits for the flights and commits what they delivered, up to
 // the first message of each partition that was not (committable): a
 // Write that was abandoned or cancelled, and everything after it in its
-// partitions, comes again to whoever owns the partitions next. Writes that have not begun
-// are abandoned (deliver sees stop). At a stop the Writes in flight get
+// partitions, comes again to whoever owns the partitions next. The
+// flights after the last one begun are abandoned (abandonPending) and
+// failed ones are not tried again (deliver sees stop). At a stop the Writes in flight get
 // DrainTimeout; at a rebalance, the rebalance timeout less commitBudget,
 // or DrainTimeout from a stop that comes meanwhile, if that is sooner.
 // Then they are cancelled. Meanwhile the member heartbeats, so that the
