@@ -186,6 +186,7 @@ type stream struct {
 
 	batch      []cdc.Event
 	batchSince time.Time
+	emitted    int      // events of batch that a watermark added (a chunk's rows)
 	txn        *cdc.Txn // open transaction, nil between transactions
 	lastSealed cdc.LSN  // end of the newest transaction handed to the bus
 	sent       cdc.LSN  // last position reported to the server
@@ -340,6 +341,7 @@ func (s *stream) decode(ctx context.Context, payload []byte) error {
 			return nil
 		}
 		s.txn.Add(len(out) - n)
+		s.emitted += len(out) - n
 		s.r.decoder.Stamp(out[n:])
 		s.batch = out
 		if n == 0 {
@@ -391,9 +393,11 @@ func (s *stream) flush(ctx context.Context) error {
 		if err == nil {
 			s.r.metrics.publishWait.Observe(time.Since(began).Seconds())
 			// The bus owns the events now. Size the next batch like this
-			// one: a full-size batch is large, and under light load most
-			// batches hold a few events.
-			s.batch = make([]cdc.Event, 0, min(s.r.cfg.BatchSize, max(64, 2*len(s.batch))))
+			// one's changes: a full-size batch is large, and under light
+			// load most batches hold a few events. A chunk's rows do not
+			// count: they come as a slice of their own (Snapshots).
+			s.batch = make([]cdc.Event, 0, min(s.r.cfg.BatchSize, max(64, 2*(len(s.batch)-s.emitted))))
+			s.emitted = 0
 			return nil
 		}
 		if ctx.Err() != nil {
