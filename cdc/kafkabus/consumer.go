@@ -51,9 +51,10 @@ type ConsumerConfig struct {
 	// Heartbeat is how often a member tells the coordinator it is alive;
 	// it is also how soon the others learn of a rebalance. Default 1s.
 	Heartbeat time.Duration
-	// PartitionWatch is how often the group leader checks its topics for
-	// added partitions, which start a rebalance that assigns them.
-	// Default 5s.
+	// PartitionWatch is how often a member checks its topics for added
+	// partitions, which start a rebalance that assigns them, and for
+	// topics created or deleted, after which it joins the group again
+	// with the topics that exist. Default 5s.
 	PartitionWatch time.Duration
 	// RebalanceTimeout is how long the group coordinator waits for every
 	// member to rejoin a rebalance. A member rejoins once the Writes it has
@@ -139,6 +140,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errTopicsChanged) {
+			c.log.Info().Msg("topics of the group created or deleted; joining again with those that exist")
+			continue
+		}
 		if time.Since(began) > time.Minute {
 			backoff.Reset()
 		}
@@ -171,29 +176,31 @@ func lagAfter(lags map[topicPartition]int64, msgs []kafka.Message) int64 {
 // topicPoll is how often a consumer checks whether its topics exist yet.
 const topicPoll = time.Second
 
-// waitTopics returns once every topic of the group exists, or ctx ends. A
-// member that joins its group before the producer created the topics is
-// assigned no partitions, and kafka-go does not rebalance when they appear:
-// it would deliver nothing until restarted.
-func (c *Consumer) waitTopics(ctx context.Context) error {
+// waitTopics returns the topics of the group that exist once one does, or
+// ctx ends. A group is joined with those only: kafka-go's leader assigns
+// no partition at all, of any topic, while one of them is missing. The
+// generation watches for the others (watchPartitions), and the session is
+// joined again with them once they are created.
+func (c *Consumer) waitTopics(ctx context.Context) ([]string, error) {
 	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 10 * time.Second}
 	tick := time.NewTicker(topicPoll)
 	defer tick.Stop()
 	logged := false
 	for {
 		missing, err := c.missingTopics(ctx, client)
-		switch {
-		case err != nil:
-			return err
-		case len(missing) == 0:
-			return nil
-		case !logged:
+		if err != nil {
+			return nil, err
+		}
+		if len(missing) > 0 && !logged {
 			c.log.Info().Strs("topics", missing).Msg("waiting for topics to be created")
 			logged = true
 		}
+		if len(missing) < len(c.cfg.Topics) {
+			return slices.DeleteFunc(slices.Clone(c.cfg.Topics), func(t string) bool { return slices.Contains(missing, t) }), nil
+		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-tick.C:
 		}
 	}
@@ -333,6 +340,7 @@ type consumerMetrics struct {
 	invalid      prometheus.Counter
 	drain        *prometheus.HistogramVec
 	abandoned    *prometheus.CounterVec
+	generations  *prometheus.CounterVec
 }
 
 func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
@@ -357,6 +365,9 @@ func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
 		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcd_kafka_abandoned_messages_total", Help: "Messages handed back uncommitted at a rebalance or a stop (their Write not begun, failed, or cut at the drain's limit), delivered again by the next owner, by consumer group.",
 		}, []string{"group"}),
+		generations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcd_kafka_generations_total", Help: "Generations of its consumer group a member took part in (one per rebalance), by consumer group.",
+		}, []string{"group"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -379,6 +390,9 @@ func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
 		return nil, err
 	}
 	if m.abandoned, err = promshare.Register(reg, m.abandoned); err != nil {
+		return nil, err
+	}
+	if m.generations, err = promshare.Register(reg, m.generations); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -86,6 +86,11 @@
 //
 // # Topics
 //
+// A consumer group reads those of its topics that exist; a topic created or
+// deleted while it runs makes each member join again with the topics that
+// exist then (kafka-go assigns no partition of any topic while one of the
+// topics it was given is missing).
+//
 // With CreateTopics, topics are created (Partitions, ReplicationFactor)
 // before their first message, whether listed up front with EnsureTopics or
 // met while streaming; a topic that already exists is used as it is.

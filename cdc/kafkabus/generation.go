@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -19,30 +20,32 @@ import (
 // ctx ends or a generation fails. Leaving (Close) comes after the last
 // generation handed its partitions back.
 func (c *Consumer) session(ctx context.Context) error {
-	if err := c.waitTopics(ctx); err != nil {
+	topics, err := c.waitTopics(ctx)
+	if err != nil {
 		return err
 	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                c.cfg.Group,
 		Brokers:           c.cfg.Brokers,
-		Topics:            c.cfg.Topics,
+		Topics:            topics,
 		Dialer:            c.dialer(),
 		StartOffset:       kafka.FirstOffset,
 		SessionTimeout:    c.cfg.SessionTimeout,
 		HeartbeatInterval: c.cfg.Heartbeat,
 		// The coordinator waits this long for every member to rejoin a
 		// rebalance: a member rejoins once its Writes in flight are done.
-		RebalanceTimeout:       c.cfg.RebalanceTimeout,
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: c.cfg.PartitionWatch,
-		JoinGroupBackoff:       time.Second,
-		ErrorLogger:            c.kafkaLog(),
+		RebalanceTimeout: c.cfg.RebalanceTimeout,
+		// The generation watches the partition counts itself
+		// (watchPartitions): kafka-go's watcher ends every generation at
+		// once while a topic is missing.
+		JoinGroupBackoff: time.Second,
+		ErrorLogger:      c.kafkaLog(),
 	})
 	if err != nil {
 		return fmt.Errorf("consumer group %q: %w", c.cfg.Group, err)
 	}
 	defer cg.Close()
-	c.log.Info().Strs("topics", c.cfg.Topics).Msg("consumer started")
+	c.log.Info().Strs("topics", topics).Msg("consumer started")
 
 	lags := map[topicPartition]int64{}
 	for {
@@ -56,12 +59,19 @@ func (c *Consumer) session(ctx context.Context) error {
 			c.log.Debug().Err(err).Msg("joining the consumer group")
 			continue
 		}
+		c.m.generations.WithLabelValues(c.cfg.Group).Inc()
 		ended := make(chan error, 1)
 		gen.Start(func(gctx context.Context) {
-			ended <- c.generation(ctx, gctx, gen, lags)
-			// Returning ends the generation, and the group would join the
-			// next one. After a rebalance gctx is done already; after a
-			// stop or an error the member is to leave instead, which
+			err := c.generation(ctx, gctx, gen, topics, lags)
+			if errors.Is(err, errPartitionsChanged) {
+				// Returning ends the generation: the member rejoins,
+				// which starts a rebalance that assigns the partitions.
+				ended <- nil
+				return
+			}
+			ended <- err
+			// After a rebalance gctx is done already; after a stop or an
+			// error the member is to leave instead of rejoining, which
 			// Close does, and that ends gctx.
 			<-gctx.Done()
 		})
@@ -126,13 +136,15 @@ func abandonPending(flights []*flight) {
 // more messages than have come. An Overlapping sink gets the next batches
 // while it still writes one; offsets are committed batch after batch, in
 // order.
-func (c *Consumer) generation(ctx, gctx context.Context, gen *kafka.Generation, lags map[topicPartition]int64) error {
+func (c *Consumer) generation(ctx, gctx context.Context, gen *kafka.Generation, topics []string, lags map[topicPartition]int64) error {
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	var fetchers sync.WaitGroup
 	defer fetchers.Wait()
 	defer stopFetch()
 	fetched := make(chan kafka.Message, c.cfg.MaxBatch)
 	fetchErr := make(chan error, 1)
+	changed := make(chan error, 1)
+	fetchers.Go(func() { c.watchPartitions(fetchCtx, topics, changed) })
 	assigned := map[topicPartition]bool{}
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
@@ -199,6 +211,8 @@ loop:
 			break loop
 		case why = <-fetchErr:
 			break loop
+		case why = <-changed:
+			break loop
 		}
 	}
 	stopFetch()
@@ -211,6 +225,82 @@ loop:
 		return fmt.Errorf("consume group %q: %w", c.cfg.Group, why)
 	}
 	return nil
+}
+
+// errPartitionsChanged ends a generation whose topics' partition counts
+// changed: the member rejoins the group. errTopicsChanged ends the
+// session: a topic of the group was created or deleted, and the group is
+// joined again with the topics that exist (see waitTopics).
+var (
+	errPartitionsChanged = errors.New("partitions of the topics changed")
+	errTopicsChanged     = errors.New("topics of the group created or deleted")
+)
+
+// watchPartitions sends on changed, and returns, once one of the group's
+// topics was created or deleted since the session subscribed to topics
+// (errTopicsChanged), or the partition count of one differs from what it
+// was when the watch began (errPartitionsChanged), looking every
+// PartitionWatch until ctx ends. A failed look is tried again at the
+// next.
+func (c *Consumer) watchPartitions(ctx context.Context, topics []string, changed chan<- error) {
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: 10 * time.Second}
+	tick := time.NewTicker(c.cfg.PartitionWatch)
+	defer tick.Stop()
+	var first map[string]int
+	for {
+		if counts, err := c.partitionCounts(ctx, client); err == nil {
+			exist := 0
+			for _, n := range counts {
+				if n > 0 {
+					exist++
+				}
+			}
+			subscribed := true
+			for _, t := range topics {
+				subscribed = subscribed && counts[t] > 0
+			}
+			switch {
+			case !subscribed || exist != len(topics):
+				changed <- errTopicsChanged
+				return
+			case first == nil:
+				first = counts
+			case !maps.Equal(first, counts):
+				c.log.Info().Msg("partitions of the topics changed; rejoining the group")
+				changed <- errPartitionsChanged
+				return
+			}
+		} else if ctx.Err() == nil {
+			c.log.Debug().Err(err).Msg("watch the partitions of the topics")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// partitionCounts returns the number of partitions of each topic of the
+// group, 0 for a topic that does not exist. The request creates none.
+func (c *Consumer) partitionCounts(ctx context.Context, client *kafka.Client) (map[string]int, error) {
+	res, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: c.cfg.Topics})
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int, len(c.cfg.Topics))
+	for _, t := range c.cfg.Topics {
+		counts[t] = 0
+	}
+	for _, t := range res.Topics {
+		if t.Error != nil && !errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			return nil, fmt.Errorf("metadata of topic %q: %w", t.Name, t.Error)
+		}
+		if t.Error == nil {
+			counts[t.Name] = len(t.Partitions)
+		}
+	}
+	return counts, nil
 }
 
 // startLags notes in lags what is left of each partition gen assigned,
