@@ -13,10 +13,11 @@ type LSN uint64
 // upper-case hex, separated by a slash.
 func (l LSN) String() string {
 	var b [17]byte
-	return string(l.append(b[:0]))
+	return string(l.Append(b[:0]))
 }
 
-func (l LSN) append(b []byte) []byte {
+// Append appends the LSN as String formats it to b.
+func (l LSN) Append(b []byte) []byte {
 	b = appendHex(b, uint32(l>>32))
 	b = append(b, '/')
 	return appendHex(b, uint32(l))
@@ -66,7 +67,7 @@ type Position struct {
 // String is the event id: "<commit_lsn>/<index>".
 func (p Position) String() string {
 	var b [38]byte
-	s := append(p.CommitLSN.append(b[:0]), '/')
+	s := append(p.CommitLSN.Append(b[:0]), '/')
 	return string(strconv.AppendUint(s, uint64(p.Index), 10))
 }
 

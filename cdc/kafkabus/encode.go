@@ -177,25 +177,7 @@ func appendEventID(dst []byte, e *cdc.Event) []byte {
 	if e.DeliveryID != "" {
 		return append(dst, e.DeliveryID...)
 	}
-	lsn := e.Pos.CommitLSN
-	dst = appendUpperHex(dst, uint32(lsn>>32))
-	dst = append(dst, '/')
-	dst = appendUpperHex(dst, uint32(lsn))
+	dst = e.Pos.CommitLSN.Append(dst)
 	dst = append(dst, '/')
 	return strconv.AppendUint(dst, uint64(e.Pos.Index), 10)
-}
-
-func appendUpperHex(dst []byte, v uint32) []byte {
-	const digits = "0123456789ABCDEF"
-	var b [8]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = digits[v&0xF]
-		v >>= 4
-		if v == 0 {
-			break
-		}
-	}
-	return append(dst, b[i:]...)
 }
