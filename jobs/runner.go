@@ -318,47 +318,42 @@ func (r *Runner) runRetrying(ctx context.Context, job *Job, owner string, log ze
 	wait := r.cfg.RetryMin
 	for tries := 1; ; tries++ {
 		err := runHandler(ctx, r.handlers[job.Kind], job, &progress{s: r.s, id: job.ID, owner: owner, last: time.Now()}, log)
-		if err == nil || ctx.Err() != nil || !retries || !ConnectionLost(err) || tries == retryLimit {
+		if err == nil || ctx.Err() != nil || !retries || !connectionLost(err) || tries == retryLimit {
 			return err
 		}
-		processed := job.Processed
 		log.Warn().Err(err).Float64("retry_in_seconds", wait.Seconds()).Int("run", tries).Msg("job lost its connection; running it again from its cursor")
 		r.retries.WithLabelValues(job.Kind).Inc()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		fresh, gerr := r.s.Get(ctx, job.ID)
-		for gerr != nil && ConnectionLost(gerr) && tries < retryLimit {
-			tries++
-			wait = min(2*wait, 30*time.Second)
+		// Wait, then read the job again for its cursor; a read cut as well
+		// counts as a run without progress.
+		var fresh *Job
+		for {
 			if !cdc.Sleep(ctx, wait) {
 				return err
 			}
-			fresh, gerr = r.s.Get(ctx, job.ID)
-		}
-		if gerr != nil {
-			return err
+			wait = min(2*wait, 30*time.Second)
+			var gerr error
+			if fresh, gerr = r.s.Get(ctx, job.ID); gerr == nil {
+				break
+			}
+			if !connectionLost(gerr) || tries == retryLimit {
+				return err
+			}
+			tries++
 		}
 		if fresh.Owner != owner || fresh.Status != Running {
 			return ErrLost
 		}
-		job = fresh
-		if job.Processed > processed {
+		if fresh.Processed > job.Processed {
 			tries, wait = 0, r.cfg.RetryMin
-			continue
 		}
-		wait = min(2*wait, 30*time.Second)
+		job = fresh
 	}
 }
 
-// ConnectionLost reports whether err came of a connection lost or
+// connectionLost reports whether err came of a connection lost or
 // refused, or a server shutting down, rather than of what was asked:
 // asking again later may succeed.
-func ConnectionLost(err error) bool {
+func connectionLost(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// 08: connection exception; 57P01-57P03: the server shuts down
