@@ -1,8 +1,8 @@
 package daemon
 
 import (
-	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,23 +20,13 @@ func TestConflictsAPI(t *testing.T) {
 	defer srv.Close()
 	call := func(method, path, token, body string) (int, map[string]any, []any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var buf bytes.Buffer
-		buf.ReadFrom(resp.Body)
+		code, b := adminCall(t, method, srv.URL+path, token, body)
 		var obj map[string]any
 		var list []any
-		if json.Unmarshal(buf.Bytes(), &obj) != nil {
-			_ = json.Unmarshal(buf.Bytes(), &list)
+		if json.Unmarshal(b, &obj) != nil {
+			_ = json.Unmarshal(b, &list)
 		}
-		return resp.StatusCode, obj, list
+		return code, obj, list
 	}
 	if code, _, _ := call("GET", "/api/conflicts", "", ""); code != 401 {
 		t.Fatalf("no token: %d", code)
@@ -79,4 +69,24 @@ func TestConflictsAPI(t *testing.T) {
 	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "set http.admin_token") {
 		t.Fatalf("without a token configured: %d %s", rec.Code, rec.Body)
 	}
+}
+
+// adminCall sends body to url with the admin token, if not empty, and
+// returns the answer's status and body.
+func adminCall(t *testing.T, method, url, token, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,17 +29,8 @@ func TestJobsAPIRefusesBadRequests(t *testing.T) {
 	defer srv.Close()
 	post := func(token, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", srv.URL+"/api/jobs", strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, b := adminCall(t, "POST", srv.URL+"/api/jobs", token, body)
+		return code, string(b)
 	}
 	good := `{"kind":"import","pipeline":"crm-to-contacts"}`
 	for _, tc := range []struct {
