@@ -2,8 +2,6 @@ package inbound
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -57,20 +55,7 @@ pipelines:
     map: {email: email, first_name: firstname}
     match: [email]
 `, url, name, listen, hub.URL(), hubToken)
-	path := t.TempDir() + "/cdcd.yaml"
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start(t, config, listen)
-	out, err := exec.Command(cdcdBin, "import", "--detach", "-c", path, "hubspot-to-contacts").CombinedOutput()
-	if err != nil {
-		t.Fatalf("cdcd import: %v: %s", err, out)
-	}
-	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
-	if len(f) < 2 || f[0] != "job" {
-		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
-	}
-	job := f[1]
+	_, job := startImport(t, config, listen, "hubspot-to-contacts")
 	poll(t, settle, func() error {
 		s := query(t, url, `SELECT status || ' ' || processed || ' ' || errors FROM cdcd.jobs WHERE id = $1`, job)
 		if s != "done 5 2" {

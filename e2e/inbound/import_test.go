@@ -118,24 +118,7 @@ pipelines:
 // the records processed when cdcd was killed.
 func importKilledAndResumed(t *testing.T, url, config, listen, pipeline, system string, killAfter, n int, atKill func(job string)) int {
 	t.Helper()
-	path := t.TempDir() + "/cdcd.yaml"
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	daemon := start(t, config, listen)
-	// start wrote its own copy; the import command reads this one.
-	out, err := exec.Command(cdcdBin, "import", "--detach", "-c", path, pipeline).CombinedOutput()
-	if err != nil {
-		t.Fatalf("cdcd import: %v: %s", err, out)
-	}
-	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
-	if len(f) < 2 || f[0] != "job" {
-		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
-	}
-	job := f[1]
-	if _, err := strconv.Atoi(job); err != nil {
-		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
-	}
+	daemon, job := startImport(t, config, listen, pipeline)
 	processed := func() int {
 		v, _ := strconv.Atoi(query(t, url, `SELECT processed::text FROM cdcd.jobs WHERE id = $1`, job))
 		return v
@@ -171,4 +154,28 @@ func importKilledAndResumed(t *testing.T, url, config, listen, pipeline, system 
 		t.Fatalf("%s links, want %d", l, n)
 	}
 	return killedAt
+}
+
+// startImport starts cdcd on config and an import of pipeline with
+// `cdcd import --detach`, and returns the daemon and the job's id.
+func startImport(t *testing.T, config, listen, pipeline string) (*e2etest.Process, string) {
+	t.Helper()
+	path := t.TempDir() + "/cdcd.yaml"
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	daemon := start(t, config, listen)
+	// start wrote its own copy; the import command reads this one.
+	out, err := exec.Command(cdcdBin, "import", "--detach", "-c", path, pipeline).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cdcd import: %v: %s", err, out)
+	}
+	f := strings.Fields(string(out)) // job <id> import <pipeline> queued 0
+	if len(f) < 2 || f[0] != "job" {
+		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
+	}
+	if _, err := strconv.Atoi(f[1]); err != nil {
+		t.Fatalf("cdcd import --detach printed %q, want the job's line", out)
+	}
+	return daemon, f[1]
 }
