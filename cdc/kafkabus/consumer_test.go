@@ -74,7 +74,9 @@ func publishN(t *testing.T, brokers []string, start, n int, origin string) {
 	}
 }
 
-func runConsumer(t *testing.T, cfg ConsumerConfig, sink cdc.Sink) (stop func()) {
+// runConsumer runs a consumer until stop is called or the test ends; stop
+// waits for Run to return and reports its error.
+func runConsumer(t *testing.T, cfg ConsumerConfig, sink cdc.Sink) (c *Consumer, stop func()) {
 	t.Helper()
 	c, err := NewConsumer(cfg, sink, zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
 	if err != nil {
@@ -93,7 +95,7 @@ func runConsumer(t *testing.T, cfg ConsumerConfig, sink cdc.Sink) (stop func()) 
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return c, stop
 }
 
 func TestConsumerDeliversInOrderAndCommitsOnlyDelivered(t *testing.T) {
@@ -102,7 +104,7 @@ func TestConsumerDeliversInOrderAndCommitsOnlyDelivered(t *testing.T) {
 	cfg := ConsumerConfig{Brokers: k.Brokers(), Group: "cdcd.to-erp", Topics: []string{"cdcd.public.t"}, System: "erp"}
 
 	sink := &gateSink{}
-	stop := runConsumer(t, cfg, sink)
+	_, stop := runConsumer(t, cfg, sink)
 	cdctest.Eventually(t, 30*time.Second, "50 events delivered", func() bool { return len(sink.snapshot()) == 50 })
 	stop()
 	// Per key, positions increase (ids are "0/<lsn hex>/0", same width here).
@@ -119,7 +121,7 @@ func TestConsumerDeliversInOrderAndCommitsOnlyDelivered(t *testing.T) {
 	// same group gets the messages once the sink is back.
 	publishN(t, k.Brokers(), 50, 10, "")
 	down := &gateSink{blocked: true}
-	stop = runConsumer(t, cfg, down)
+	_, stop = runConsumer(t, cfg, down)
 	cdctest.Eventually(t, 30*time.Second, "the failing sink to be retried", func() bool {
 		down.mu.Lock()
 		defer down.mu.Unlock()
@@ -211,14 +213,7 @@ func TestConsumerLagCountsTheMessagesLeft(t *testing.T) {
 	publishN(t, k.Brokers(), 0, 50, "")
 	cfg := ConsumerConfig{Brokers: k.Brokers(), Group: "cdcd.to-erp", Topics: []string{"cdcd.public.t"}, System: "erp", MaxBatch: 5}
 	sink := &heldSink{release: make(chan struct{})}
-	c, err := NewConsumer(cfg, sink, zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	c, _ := runConsumer(t, cfg, sink)
 	lag := c.m.lag.WithLabelValues(cfg.Group)
 
 	// The first batch is committed, the second is held: the rest of the
@@ -248,14 +243,7 @@ func TestConsumerLagCountsTheMessagesOfAStalledSink(t *testing.T) {
 	defer close(held)
 	sink := &vendorSink{d: &deliveries{}}
 	sink.gate.Store(&held)
-	c, err := NewConsumer(cfg, sink, zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	c, _ := runConsumer(t, cfg, sink)
 	lag := c.m.lag.WithLabelValues(cfg.Group)
 	cdctest.Eventually(t, 30*time.Second, "a Write held", func() bool { return sink.active.Load() > 0 })
 	cdctest.Eventually(t, 30*time.Second, "the lag to count the 50 messages", func() bool { return metricValue(lag) == 50 })

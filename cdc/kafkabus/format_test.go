@@ -173,7 +173,7 @@ func TestConsumerReadsDebeziumFormatBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			sink := &recordSink{}
-			c, _ := newConsumerForTest(t, ConsumerConfig{Brokers: k.Brokers(), Group: prefix, Topics: []string{prefix + ".public.contacts"}, System: "erp"}, sink)
+			c, _ := runConsumer(t, ConsumerConfig{Brokers: k.Brokers(), Group: prefix, Topics: []string{prefix + ".public.contacts"}, System: "erp"}, sink)
 			cdctest.Eventually(t, 30*time.Second, "six events delivered", func() bool { return len(sink.snapshot()) >= 6 })
 			got := sink.snapshot()
 			if len(got) != 6 {
@@ -197,25 +197,6 @@ func TestConsumerReadsDebeziumFormatBack(t *testing.T) {
 }
 
 func rowJSON(r cdc.Row) string { return string(cdc.AppendKey(nil, &cdc.Event{Key: r})) }
-
-// newConsumerForTest runs a consumer until the test ends.
-func newConsumerForTest(t *testing.T, cfg ConsumerConfig, sink cdc.Sink) (*Consumer, context.CancelFunc) {
-	t.Helper()
-	c, err := NewConsumer(cfg, sink, testLogger(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
-	return c, cancel
-}
 
 func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte(`{"id":2}`), []byte(`{"op":"c","after":{"id":2},"source":{"lsn":1}}`), HeaderOldKey, []byte(`{"id":1}`))

@@ -142,7 +142,7 @@ func TestRebalanceDeliversEachMessageOnce(t *testing.T) {
 	held := make(chan struct{})
 	a := &vendorSink{d: d, delay: 10 * time.Millisecond}
 	a.gate.Store(&held)
-	stopA := runConsumer(t, cfg, a)
+	_, stopA := runConsumer(t, cfg, a)
 	cdctest.Eventually(t, 60*time.Second, "the first member to have Writes in flight", func() bool { return a.active.Load() >= 2 })
 
 	b := &vendorSink{d: d, delay: 10 * time.Millisecond}
@@ -228,7 +228,7 @@ func TestStopDrainsTheWritesInFlight(t *testing.T) {
 			a := &vendorSink{d: d}
 			a.gate.Store(&held)
 			cfg := ConsumerConfig{Brokers: brokers, Group: group, Topics: []string{topic}, System: "erp", MaxBatch: 5, DrainTimeout: tc.drain}
-			stop := runConsumer(t, cfg, a)
+			_, stop := runConsumer(t, cfg, a)
 			cdctest.Eventually(t, 60*time.Second, "Writes in flight", func() bool { return a.active.Load() >= 2 })
 
 			stopped := make(chan struct{})
@@ -298,7 +298,7 @@ func TestMembersJoiningAndLeavingOverAndOverDeliverEachMessageOnce(t *testing.T)
 	runConsumer(t, cfg, &vendorSink{d: d})
 	const rounds = 10
 	for i := range rounds {
-		stop := runConsumer(t, cfg, &vendorSink{d: d})
+		_, stop := runConsumer(t, cfg, &vendorSink{d: d})
 		cdctest.Eventually(t, 60*time.Second, "both members to hold partitions", func() bool {
 			return len(assignedTo(brokers, group)) == 2
 		})

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -57,14 +56,7 @@ func TestDeletedTopicDoesNotStopTheGroup(t *testing.T) {
 	publishTable(t, brokers, "u", 0, 10)
 	cfg := ConsumerConfig{Brokers: brokers, Group: "cdcd.deleted", Topics: []string{kept, deleted}, System: "erp", MaxBatch: 5, PartitionWatch: 200 * time.Millisecond}
 	d := &deliveries{}
-	c, err := NewConsumer(cfg, &vendorSink{d: d}, zerolog.New(zerolog.NewTestWriter(t)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	c, _ := runConsumer(t, cfg, &vendorSink{d: d})
 	cdctest.Eventually(t, 60*time.Second, "the messages of both topics delivered", func() bool {
 		n, _ := d.count()
 		return n == 30
@@ -72,7 +64,7 @@ func TestDeletedTopicDoesNotStopTheGroup(t *testing.T) {
 	generations := c.m.generations.WithLabelValues(cfg.Group)
 	before := metricValue(generations)
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
-	if res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{deleted}}); err != nil || res.Errors[deleted] != nil {
+	if res, err := client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{deleted}}); err != nil || res.Errors[deleted] != nil {
 		t.Fatalf("delete topic %s: %v %v", deleted, err, res)
 	}
 	cdctest.Eventually(t, 60*time.Second, "the member to rejoin without the deleted topic", func() bool {
