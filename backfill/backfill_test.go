@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -202,19 +203,28 @@ func (r *rig) exec(t *testing.T, sql string, args ...any) {
 	}
 }
 
-// table reads public.items as the stream encodes it: key → row.
-func (r *rig) table(t *testing.T) map[string]cdc.Row {
+// items connects to the rig's database, closed at the test's end, and
+// describes public.items.
+func (r *rig) items(t *testing.T) (*pgconn.PgConn, *table) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgwal.Connect(ctx, r.url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	t.Cleanup(func() { conn.Close(context.Background()) })
 	tb, err := describe(ctx, conn, pgwal.Table{Schema: "public", Name: "items"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return conn, tb
+}
+
+// table reads public.items as the stream encodes it: key → row.
+func (r *rig) table(t *testing.T) map[string]cdc.Row {
+	t.Helper()
+	ctx := context.Background()
+	conn, tb := r.items(t)
 	cr, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -673,15 +683,7 @@ func TestAChunkHoldsAboutChunkBytes(t *testing.T) {
 	r := newRig(t, 40)
 	r.exec(t, `UPDATE public.items SET name = repeat('x', 1 << 20)`)
 	ctx := context.Background()
-	conn, err := pgwal.Connect(ctx, r.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tb, err := describe(ctx, conn, pgwal.Table{Schema: "public", Name: "items"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, tb := r.items(t)
 	c, err := r.h.read(ctx, conn, tb, "0.test.1", nil, Params{Table: "public.items", Pipelines: []string{"a"}}, 100)
 	if err != nil {
 		t.Fatal(err)
