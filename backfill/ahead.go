@@ -82,11 +82,7 @@ func (h *Handler) startAhead(ctx context.Context, wm *pgconn.PgConn, read readFu
 			if s.err == nil && s.r.n > 0 && a.slow.Load() {
 				if !a.waitSaved(sent) {
 					h.Merger.closeChunk(s.r.c)
-					for s := range reads {
-						if s.r != nil {
-							h.Merger.closeChunk(s.r.c)
-						}
-					}
+					drain(reads, h.Merger)
 					return
 				}
 				// The chunks before are saved: the stream need not wait.
@@ -99,17 +95,22 @@ func (h *Handler) startAhead(ctx context.Context, wm *pgconn.PgConn, read readFu
 			}
 			sent++
 			if !a.send(a.out, s, h.Merger) {
-				// Drain the reader, which may be sending.
-				for s := range reads {
-					if s.r != nil {
-						h.Merger.closeChunk(s.r.c)
-					}
-				}
+				drain(reads, h.Merger)
 				return
 			}
 		}
 	}()
 	return a
+}
+
+// drain closes the chunks the reader still sends on reads, until it ends
+// (it may be sending when stop comes).
+func drain(reads <-chan step, m *Merger) {
+	for s := range reads {
+		if s.r != nil {
+			m.closeChunk(s.r.c)
+		}
+	}
 }
 
 // waitSaved waits until n chunks handed over are saved; false if stop
