@@ -92,6 +92,13 @@ func (h *Handler) startAhead(ctx context.Context, wm *pgconn.PgConn, read readFu
 				s.r.at.asked = time.Now()
 				s.err = emit(ctx, wm, "high "+s.r.c.id)
 				s.r.at.high = time.Now()
+				if s.err != nil {
+					// Nothing delivers the chunk: forget it, so that the
+					// stream does not wait at its watermark if it was
+					// written after all.
+					h.Merger.closeChunk(s.r.c)
+					s.r = nil
+				}
 			}
 			sent++
 			if !a.send(a.out, s, h.Merger) {
