@@ -42,16 +42,8 @@ func nextLinkValue(v string) (target, params, rest string) {
 		return "", "", ""
 	}
 	target, v = v[1:end], v[end+1:]
-	quoted := false
-	for i := 0; i < len(v); i++ {
-		switch {
-		case v[i] == '"':
-			quoted = !quoted
-		case v[i] == '\\' && quoted:
-			i++
-		case v[i] == ',' && !quoted:
-			return target, v[:i], v[i+1:]
-		}
+	if i := indexUnquoted(v, ','); i >= 0 {
+		return target, v[:i], v[i+1:]
 	}
 	return target, v, ""
 }
@@ -60,17 +52,29 @@ func nextLinkValue(v string) (target, params, rest string) {
 // quotes.
 func splitParams(s string) []string {
 	var out []string
-	quoted, from := false, 0
+	for {
+		i := indexUnquoted(s, ';')
+		if i < 0 {
+			return append(out, s)
+		}
+		out = append(out, s[:i])
+		s = s[i+1:]
+	}
+}
+
+// indexUnquoted returns the index of the first c of s outside a quoted
+// string (where a backslash escapes the next byte), or -1.
+func indexUnquoted(s string, c byte) int {
+	quoted := false
 	for i := 0; i < len(s); i++ {
 		switch {
 		case s[i] == '"':
 			quoted = !quoted
 		case s[i] == '\\' && quoted:
 			i++
-		case s[i] == ';' && !quoted:
-			out = append(out, s[from:i])
-			from = i + 1
+		case s[i] == c && !quoted:
+			return i
 		}
 	}
-	return append(out, s[from:])
+	return -1
 }

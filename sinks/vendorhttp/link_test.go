@@ -19,6 +19,7 @@ func TestNextLink(t *testing.T) {
 		{[]string{`https://a/n; rel="next"`, `<broken; rel="next"`}, ""},
 		{[]string{`<https://a/x?fields=id,name&page=2>; rel="next", <https://a/x?fields=id,name&page=9>; rel="last"`}, "https://a/x?fields=id,name&page=2"},
 		{[]string{`<https://a/x?f=a,b&page=1>; rel="prev", <https://a/x?f=a;b&page=3>; title="a, b; c"; rel="next"`}, "https://a/x?f=a;b&page=3"},
+		{[]string{`<https://a/p>; title="say \"a, b; c\""; rel="prev", <https://a/n>; rel="next"`}, "https://a/n"},
 	} {
 		if got := NextLink(http.Header{"Link": tc.links}); got != tc.want {
 			t.Errorf("NextLink(%q) = %q, want %q", tc.links, got, tc.want)
