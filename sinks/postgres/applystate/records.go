@@ -87,11 +87,8 @@ func (r Records) Save(ctx context.Context, tx DB, key string, st State, deleted 
 	if !st.Version.IsZero() {
 		version = &st.Version
 	}
-	fields, err := encodeFields(st.Fields, Stamp{st.Version, st.EventID})
-	if err != nil {
-		return fmt.Errorf("encode the applied versions of the columns: %w", err)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO cdcd.apply_state AS s (system, table_name, key, version, event_id, deleted_at, fields)
+	fields := encodeFields(st.Fields, Stamp{st.Version, st.EventID})
+	_, err := tx.Exec(ctx, `INSERT INTO cdcd.apply_state AS s (system, table_name, key, version, event_id, deleted_at, fields)
 		VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::bool THEN now() END, $7::jsonb)
 		ON CONFLICT (system, table_name, key) DO UPDATE SET
 			version = COALESCE(EXCLUDED.version, s.version),
@@ -163,11 +160,7 @@ func (r Records) QueueSaveMany(b *pgx.Batch, keys []string, states []State) erro
 		if !st.Version.IsZero() {
 			versions[i] = &st.Version
 		}
-		enc, err := encodeFields(st.Fields, Stamp{st.Version, st.EventID})
-		if err != nil {
-			return fmt.Errorf("encode the applied versions of the columns: %w", err)
-		}
-		events[i], fields[i] = st.EventID, string(enc)
+		events[i], fields[i] = st.EventID, string(encodeFields(st.Fields, Stamp{st.Version, st.EventID}))
 	}
 	q := b.Queue(`INSERT INTO cdcd.apply_state AS s (system, table_name, key, version, event_id, deleted_at, fields)
 		SELECT $1, $2, k.key, k.version, k.event_id, NULL, k.fields::jsonb

@@ -94,7 +94,7 @@ const rowStamped = ""
 // reflection: every applied change writes one. Only a row stamp that the
 // state's timestamptz holds exactly (a version, in microseconds) is
 // folded, so that a column's stamp reads back as it was.
-func encodeFields(fields map[string]Stamp, row Stamp) ([]byte, error) {
+func encodeFields(fields map[string]Stamp, row Stamp) []byte {
 	fold := !row.Version.IsZero() && row.Version.Equal(row.Version.Truncate(time.Microsecond))
 	b := make([]byte, 0, 2+len(fields)*16)
 	b = append(b, '{')
@@ -134,7 +134,7 @@ func encodeFields(fields map[string]Stamp, row Stamp) ([]byte, error) {
 		b = cdc.AppendJSONString(b, s.EventID)
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // decodeFields reads what encodeFields wrote, with row the record's
