@@ -62,6 +62,8 @@ type DeadLetterTopic struct {
 const (
 	deadLetterBatch = 100
 	deadLetterPoll  = time.Second
+	// publishTimeout bounds one attempt at publishing a batch of letters.
+	publishTimeout = 30 * time.Second
 )
 
 // NewDeadLetterTopic publishes the pipeline's letters from outbox; cfg is
@@ -143,6 +145,13 @@ func (d *DeadLetterTopic) publish(ctx context.Context) (int, error) {
 		}
 		d.ensured = true
 	}
+	// The outbox holds the letters' rows locked in a transaction while
+	// they are published: a broker that does not answer ends the attempt
+	// (the transaction rolls back, the next attempt comes after the
+	// backoff) instead of keeping the transaction open through the
+	// writer's own retries.
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
 	n, err := d.outbox.PublishDeadLetters(ctx, d.pipeline, deadLetterBatch, func(letters []syncstate.DeadLetter) error {
 		msgs := make([]kafka.Message, len(letters))
 		for i, l := range letters {
