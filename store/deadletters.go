@@ -72,7 +72,9 @@ type DeadLetters struct {
 // letter holds, it can be stored: Record and Event are kept byte for byte,
 // and so is a Key that text cannot hold (a NUL, invalid UTF-8), beside a
 // readable local_key. Other text (ids, names, the error) that text cannot
-// hold is stored with U+FFFD in place of the bytes it refuses.
+// hold is stored with U+FFFD in place of the bytes it refuses. An error
+// longer than syncstate.MaxErrorBytes is stored cut to that, with a note
+// saying so (syncstate.CutError).
 //
 // A letter for a change that already has an open one (dead, waiting for or
 // in replay: the same pipeline, object, record and event, failing again
@@ -97,7 +99,7 @@ func (d *DeadLetters) Put(ctx context.Context, letters []syncstate.DeadLetter) e
 	now := time.Now()
 	for i, l := range letters {
 		pipe[i], sys[i], obj[i], tbl[i], key[i], evID[i] = storable(l.Pipeline), storable(l.System), storable(l.Object), storable(l.Table), storable(l.Key), storable(l.EventID)
-		op[i], errText[i], attempts[i], failed[i] = l.Op.String(), storable(l.Error), int32(l.Attempts), l.FailedAt
+		op[i], errText[i], attempts[i], failed[i] = l.Op.String(), storedError(l.Error), int32(l.Attempts), l.FailedAt
 		if l.FailedAt.IsZero() {
 			failed[i] = now
 		}
@@ -204,6 +206,12 @@ func storable(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
+// storedError is an error's text as a dead letter keeps it: storable,
+// and cut to syncstate.MaxErrorBytes.
+func storedError(text string) string {
+	return syncstate.CutError(storable(text), syncstate.MaxErrorBytes)
+}
+
 // Replays takes up to limit dead letters of pipeline that an operator asked
 // to replay, oldest first, and marks them replaying. A dead letter is taken
 // by one caller only, however many call at once, until ReplayLease passes
@@ -238,7 +246,7 @@ func (d *DeadLetters) Replays(ctx context.Context, pipeline string, limit int) (
 
 // Resolve records the outcome of replaying dead letter id, which Replays
 // returned: nil marks it replayed, an error puts it back to dead with the
-// error as LastError. Either way it counts one more attempt.
+// error as LastError (stored as Put stores a letter's error). Either way it counts one more attempt.
 // syncstate.ErrReplayInterrupted instead puts it back to wait for a replay,
 // counting nothing. A dead letter that is not replaying is an error
 // wrapping ErrNotReplaying or ErrNotFound.
@@ -248,7 +256,7 @@ func (d *DeadLetters) Resolve(ctx context.Context, id int64, replayErr error) er
 	}
 	var msg *string
 	if replayErr != nil {
-		s := replayErr.Error()
+		s := storedError(replayErr.Error())
 		msg = &s
 	}
 	tag, err := on(ctx, d.pool).Exec(ctx, `

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 )
@@ -22,7 +24,7 @@ type DeadLetter struct {
 	Op       cdc.Op
 	Record   json.RawMessage // the mapped Record's fields, as JSON
 	Event    json.RawMessage // the source event's envelope
-	Error    string          // the system's error text
+	Error    string          // the system's error text; the store keeps MaxErrorBytes of it
 	Attempts int
 	FailedAt time.Time
 	// ClaimedID is the external id the record was refused a link to,
@@ -55,4 +57,26 @@ type ExternalRef struct{ Object, ID string }
 // letters again.
 type ClaimReplayer interface {
 	ReplayClaims(ctx context.Context, pipeline string, ids []ExternalRef) (int, error)
+}
+
+// MaxErrorBytes is the most of its error's text a dead letter keeps (the
+// store, Error and LastError alike): a system can answer a failure with a
+// body of megabytes, which would then weigh on the store, every listing of
+// the letters and their Kafka topic. A longer text is cut (CutError).
+const MaxErrorBytes = 64 << 10
+
+// CutError is text whole if it has at most limit bytes. A longer text is
+// cut, at a character's start, to its head followed by a note saying it
+// was cut and how long it was, limit bytes in all (for a limit of 40 or
+// more). Cutting valid UTF-8 leaves valid UTF-8.
+func CutError(text string, limit int) string {
+	if len(text) <= limit {
+		return text
+	}
+	note := " … [cut: " + strconv.Itoa(len(text)) + " bytes in all]"
+	n := max(limit-len(note), 0)
+	for n > 0 && !utf8.RuneStart(text[n]) {
+		n--
+	}
+	return text[:n] + note
 }
