@@ -42,8 +42,15 @@ type DeadLetterOutbox interface {
 // store, between Kafka's acknowledgement and the commit that marks the
 // letter published: the next Run publishes it again, with the same
 // HeaderDeadLetterID (the letter's id in the store), by which readers
-// dedupe. A letter too large for one Kafka message goes without its record
-// and event ("omitted": true); the store keeps them.
+// dedupe.
+//
+// A letter too large for one Kafka message (the writer's batch or the
+// topic's max.message.bytes) goes without its record and event
+// ("omitted": true), and if still too large, with its error cut to
+// publishedErrorBytes as well; the store keeps them. One too large even
+// so (its key alone is) is left off the topic, logged and counted in
+// cdcd_kafka_dead_letters_unpublishable_total. No letter holds back the
+// ones after it.
 type DeadLetterTopic struct {
 	outbox   DeadLetterOutbox
 	pipeline string
@@ -53,8 +60,9 @@ type DeadLetterTopic struct {
 	ensured  bool
 	log      zerolog.Logger
 
-	published prometheus.Counter
-	failures  prometheus.Counter
+	published     prometheus.Counter
+	failures      prometheus.Counter
+	unpublishable prometheus.Counter
 }
 
 // How the dead-letter topic is fed: letters per message batch, and how
@@ -62,6 +70,10 @@ type DeadLetterTopic struct {
 const (
 	deadLetterBatch = 100
 	deadLetterPoll  = time.Second
+	// publishedErrorBytes is how much of its error a letter too large for
+	// one message keeps on the topic, once its record and event are left
+	// out: enough to tell what happened; the store has the rest.
+	publishedErrorBytes = 1 << 10
 	// publishTimeout bounds one attempt at publishing a batch of letters.
 	publishTimeout = 30 * time.Second
 )
@@ -80,6 +92,9 @@ func NewDeadLetterTopic(outbox DeadLetterOutbox, cfg Config, pipeline string, lo
 	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cdcd_kafka_dead_letter_publish_errors_total", Help: "Failed attempts to publish stored dead letters to their topic (retried), by pipeline.",
 	}, []string{"pipeline"})
+	unpublishable := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cdcd_kafka_dead_letters_unpublishable_total", Help: "Dead letters left off their pipeline's dead-letter topic because even their smallest form is too large for one message (kept in the store), by pipeline.",
+	}, []string{"pipeline"})
 	if reg != nil {
 		// Every pipeline's topic shares these collectors.
 		if published, err = promshare.Register(reg, published); err != nil {
@@ -88,15 +103,19 @@ func NewDeadLetterTopic(outbox DeadLetterOutbox, cfg Config, pipeline string, lo
 		if failures, err = promshare.Register(reg, failures); err != nil {
 			return nil, err
 		}
+		if unpublishable, err = promshare.Register(reg, unpublishable); err != nil {
+			return nil, err
+		}
 	}
 	return &DeadLetterTopic{
-		outbox:    outbox,
-		pipeline:  pipeline,
-		topic:     TopicName(p.cfg.TopicPrefix, "dlq", pipeline),
-		topics:    p,
-		log:       log.With().Str("component", "kafkabus").Str("pipeline", pipeline).Logger(),
-		published: published.WithLabelValues(pipeline),
-		failures:  failures.WithLabelValues(pipeline),
+		outbox:        outbox,
+		pipeline:      pipeline,
+		topic:         TopicName(p.cfg.TopicPrefix, "dlq", pipeline),
+		topics:        p,
+		log:           log.With().Str("component", "kafkabus").Str("pipeline", pipeline).Logger(),
+		published:     published.WithLabelValues(pipeline),
+		failures:      failures.WithLabelValues(pipeline),
+		unpublishable: unpublishable.WithLabelValues(pipeline),
 		w: &kafka.Writer{
 			Addr:         p.addr,
 			Transport:    p.transport,
@@ -155,7 +174,7 @@ func (d *DeadLetterTopic) publish(ctx context.Context) (int, error) {
 	n, err := d.outbox.PublishDeadLetters(ctx, d.pipeline, deadLetterBatch, func(letters []syncstate.DeadLetter) error {
 		msgs := make([]kafka.Message, len(letters))
 		for i, l := range letters {
-			m, err := deadLetterMessageOf(d.topic, l, false)
+			m, err := deadLetterMessageOf(d.topic, l, wholeLetter)
 			if err != nil {
 				return err
 			}
@@ -175,37 +194,67 @@ func (d *DeadLetterTopic) publish(ctx context.Context) (int, error) {
 }
 
 // publishApart publishes the letters one at a time, after their batch was
-// too large for Kafka: a letter too large by itself is published without
-// its record and event (Omitted), which stay in the store, rather than
-// holding back every later letter. Letters of the batch that Kafka took
-// before it failed are published again, with the same id.
+// too large for Kafka, each in the largest of its forms that Kafka takes;
+// one that fits in none is left out (see DeadLetterTopic). Letters of the
+// batch that Kafka took before it failed are published again, with the
+// same id.
 func (d *DeadLetterTopic) publishApart(ctx context.Context, letters []syncstate.DeadLetter, msgs []kafka.Message) error {
 	for i, l := range letters {
-		err := d.w.WriteMessages(ctx, msgs[i])
-		if !tooLarge(err) {
-			if err != nil {
+		m, form := msgs[i], wholeLetter
+		for {
+			err := d.w.WriteMessages(ctx, m)
+			if err == nil {
+				break
+			}
+			if !tooLarge(err) {
+				return fmt.Errorf("dead letter %d: %w", l.ID, err)
+			}
+			if form == smallestLetter {
+				d.unpublishable.Inc()
+				d.log.Error().Int64("dead_letter_id", l.ID).Int("bytes", len(m.Key)+len(m.Value)).
+					Msg("dead letter too large for its topic even without its record, event and most of its error; left off the topic, kept in the store")
+				break
+			}
+			form++
+			d.log.Warn().Int64("dead_letter_id", l.ID).Int("bytes", len(m.Key)+len(m.Value)).Stringer("next_form", form).
+				Msg("dead letter too large for its topic; publishing less of it")
+			if m, err = deadLetterMessageOf(d.topic, l, form); err != nil {
 				return err
 			}
-			continue
-		}
-		d.log.Warn().Int64("dead_letter_id", l.ID).Int("bytes", len(msgs[i].Value)).
-			Msg("dead letter too large for its topic; published without its record and event")
-		m, err := deadLetterMessageOf(d.topic, l, true)
-		if err != nil {
-			return err
-		}
-		if err := d.w.WriteMessages(ctx, m); err != nil {
-			return fmt.Errorf("dead letter %d without its record: %w", l.ID, err)
 		}
 	}
 	return nil
 }
 
 // tooLarge says whether err is a message too large for the writer's batch
-// or the topic's max.message.bytes.
+// or the topic's max.message.bytes (for any of the messages written).
 func tooLarge(err error) bool {
 	var client kafka.MessageTooLargeError
-	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, &client)
+	if errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, &client) {
+		return true
+	}
+	var each kafka.WriteErrors
+	if errors.As(err, &each) {
+		for _, err := range each {
+			if err != nil && tooLarge(err) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// letterForm is how much of a dead letter its message carries.
+type letterForm int
+
+const (
+	wholeLetter    letterForm = iota // everything; the error as the store keeps it
+	withoutRecord                    // no record or event (Omitted)
+	smallestLetter                   // no record or event, the error cut to publishedErrorBytes
+)
+
+func (f letterForm) String() string {
+	return [...]string{"whole", "without_record", "error_cut"}[f]
 }
 
 // deadLetterMessage is the JSON value of a dead letter on the topic.
@@ -224,20 +273,24 @@ type deadLetterMessage struct {
 	Record   json.RawMessage `json:"record,omitempty"`
 	Event    json.RawMessage `json:"event,omitempty"`
 	// Omitted says Record and Event were left out: with them the letter
-	// was larger than Kafka takes in one message. They are in the store.
+	// was larger than Kafka takes in one message. They are in the store,
+	// and so is the whole of an Error that ends "… [cut: N bytes in all]"
+	// (up to syncstate.MaxErrorBytes of it).
 	Omitted bool `json:"omitted,omitempty"`
 }
 
-// deadLetterMessageOf is the message of l on topic; omit leaves out its
-// record and event.
-func deadLetterMessageOf(topic string, l syncstate.DeadLetter, omit bool) (kafka.Message, error) {
+// deadLetterMessageOf is the message of l, in form, on topic.
+func deadLetterMessageOf(topic string, l syncstate.DeadLetter, form letterForm) (kafka.Message, error) {
 	v := deadLetterMessage{
 		ID: l.ID, Pipeline: l.Pipeline, System: l.System, Object: l.Object, Table: l.Table, Key: l.Key,
-		EventID: l.EventID, Op: cdc.Op(l.Op).String(), Error: l.Error, Attempts: l.Attempts,
-		FailedAt: l.FailedAt, Record: l.Record, Event: l.Event,
+		EventID: l.EventID, Op: cdc.Op(l.Op).String(), Error: syncstate.CutError(l.Error, syncstate.MaxErrorBytes),
+		Attempts: l.Attempts, FailedAt: l.FailedAt, Record: l.Record, Event: l.Event,
 	}
-	if omit {
+	if form >= withoutRecord {
 		v.Record, v.Event, v.Omitted = nil, nil, true
+	}
+	if form >= smallestLetter {
+		v.Error = syncstate.CutError(v.Error, publishedErrorBytes)
 	}
 	value, err := json.Marshal(v)
 	if err != nil {
