@@ -35,6 +35,24 @@ type Links struct {
 // another local record holds it. The pipeline dead-letters the claimant.
 type LinkConflictError = syncstate.LinkConflictError
 
+// getLinks reads the links of refs ($1-$4: their systems, objects, tables
+// and keys). Each link is looked up by the primary key (LATERAL, not
+// flattened into a join by OFFSET 0): planned with a batch's size known,
+// a join read every link of the table into a hash for each batch once it
+// held a few thousand links (16 ms for 500 refs among 20,000 links,
+// 1.3 ms by the key).
+const getLinks = `
+		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base, l.deleted,
+		       coalesce(l.version, ''),
+		       -- a position past the server's WAL is another cluster's (a
+		       -- restore into a new one): it orders nothing here
+		       coalesce(CASE WHEN l.lsn <= pg_current_wal_lsn() THEN l.lsn::text END, ''), l.updated_at,
+		       EXISTS (SELECT 1 FROM cdcd.conflicts c WHERE c.status <> 'resolved'
+		               AND c.local_table = l.local_table AND c.local_key = l.local_key)
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
+		CROSS JOIN LATERAL (SELECT * FROM cdcd.links l WHERE l.system = r.system AND l.object = r.object
+			AND l.local_table = r.local_table AND l.local_key = r.local_key OFFSET 0) l`
+
 // Get returns the links of refs that exist, in one query.
 func (l *Links) Get(ctx context.Context, refs []syncstate.LinkRef) (map[syncstate.LinkRef]*syncstate.Link, error) {
 	out := make(map[syncstate.LinkRef]*syncstate.Link, len(refs))
@@ -45,16 +63,7 @@ func (l *Links) Get(ctx context.Context, refs []syncstate.LinkRef) (map[syncstat
 	for i, r := range refs {
 		sys[i], obj[i], tbl[i], key[i] = r.System, r.Object, r.Table, r.Key
 	}
-	rows, _ := on(ctx, l.pool).Query(ctx, `
-		SELECT l.system, l.object, l.local_table, l.local_key, l.external_id, l.base, l.deleted,
-		       coalesce(l.version, ''),
-		       -- a position past the server's WAL is another cluster's (a
-		       -- restore into a new one): it orders nothing here
-		       coalesce(CASE WHEN l.lsn <= pg_current_wal_lsn() THEN l.lsn::text END, ''), l.updated_at,
-		       EXISTS (SELECT 1 FROM cdcd.conflicts c WHERE c.status <> 'resolved'
-		               AND c.local_table = l.local_table AND c.local_key = l.local_key)
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
-		JOIN cdcd.links l USING (system, object, local_table, local_key)`,
+	rows, _ := on(ctx, l.pool).Query(ctx, getLinks,
 		sys, obj, tbl, key)
 	var (
 		lk   syncstate.Link

@@ -18,6 +18,14 @@ type PendingCreates struct {
 // PendingCreates returns the store of pending creates.
 func (s *Store) PendingCreates() *PendingCreates { return &PendingCreates{pool: s.pool} }
 
+// pendingOf reads which of refs ($1-$4) are pending, by the primary key,
+// one ref at a time, as getLinks.
+const pendingOf = `
+		SELECT p.system, p.object, p.local_table, p.local_key
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
+		CROSS JOIN LATERAL (SELECT * FROM cdcd.pending_creates p WHERE p.system = r.system AND p.object = r.object
+			AND p.local_table = r.local_table AND p.local_key = r.local_key OFFSET 0) p`
+
 // Pending returns the refs of refs that are pending, in one query.
 func (p *PendingCreates) Pending(ctx context.Context, refs []syncstate.LinkRef) (map[syncstate.LinkRef]bool, error) {
 	out := map[syncstate.LinkRef]bool{}
@@ -25,10 +33,7 @@ func (p *PendingCreates) Pending(ctx context.Context, refs []syncstate.LinkRef) 
 		return out, nil
 	}
 	sys, obj, tbl, key := refColumns(refs)
-	rows, _ := p.pool.Query(ctx, `
-		SELECT system, object, local_table, local_key
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(system, object, local_table, local_key)
-		JOIN cdcd.pending_creates USING (system, object, local_table, local_key)`, sys, obj, tbl, key)
+	rows, _ := p.pool.Query(ctx, pendingOf, sys, obj, tbl, key)
 	var r syncstate.LinkRef
 	if _, err := pgx.ForEachRow(rows, []any{&r.System, &r.Object, &r.Table, &r.Key}, func() error {
 		out[r] = true
