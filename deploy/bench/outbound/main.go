@@ -61,9 +61,10 @@ func main() {
 	pgconf := flag.String("pgconf", "", "more postgresql.conf `lines`, separated by ';'")
 	kafka := flag.Bool("kafka", false, "run cdcd on the Kafka bus (kfake in the bench process) instead of the embedded bus")
 	linger := flag.Duration("linger", 0, "with -kafka, cdcd's kafka.batch.linger (0: cdcd's default)")
+	statements := flag.Bool("statements", false, "print Postgres's CPU by process and the statements that took the most executor time (pg_stat_statements) after each cdcd run")
 	stall := flag.Duration("stall", 0, "instead of waiting for every request, hold every request for this long and report cdcd's RSS each second meanwhile (memory behind a stalled target with -rows changes behind it)")
 	flag.Parse()
-	o := options{steady: *steady, logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep, kafka: *kafka, linger: *linger, stall: *stall}
+	o := options{steady: *steady, logLevel: *logLevel, pgconf: *pgconf, rows: *rows, conc: *conc, runs: *runs, fsync: *fsync, cdcdBin: *cdcdBin, profile: *profile, keep: *keep, kafka: *kafka, linger: *linger, stall: *stall, statements: *statements}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "outbound:", err)
 		os.Exit(1)
@@ -74,6 +75,7 @@ type options struct {
 	rows, conc, runs int
 	steady           int
 	stall            time.Duration
+	statements       bool
 	fsync, keep      bool
 	kafka            bool
 	linger           time.Duration // kafka.batch.linger, when set
@@ -111,6 +113,9 @@ func run(ctx context.Context, o options) error {
 	var settings []string
 	if o.fsync {
 		settings = []string{"fsync = on", "synchronous_commit = on", "full_page_writes = on"}
+	}
+	if o.statements {
+		settings = append(settings, "shared_preload_libraries = 'pg_stat_statements'")
 	}
 	if o.pgconf != "" {
 		settings = append(settings, strings.Split(o.pgconf, ";")...)
@@ -454,6 +459,13 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 		return measure{}, err
 	}
 	postmaster, pgCPU0 := postgresCPU(ctx, conn)
+	var children pgProcesses
+	if o.statements {
+		if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()"); err != nil {
+			return measure{}, err
+		}
+		children = pgChildren(postmaster)
+	}
 	t.reset()
 	if o.stall > 0 {
 		release := t.stall()
@@ -546,6 +558,11 @@ func cdcdRun(ctx context.Context, url, bin, dir string, t *target, o options, ru
 	m.cpu, _ = proc.CPUTime(cmd.Process.Pid)
 	if pgCPU, err := proc.TreeCPUTime(postmaster); err == nil && postmaster != 0 {
 		m.pgCPU = pgCPU - pgCPU0
+	}
+	if o.statements {
+		if err := printPostgresWork(ctx, conn, postmaster, children, o.rows); err != nil {
+			return m, err
+		}
 	}
 	if err := stop(); err != nil {
 		return m, fmt.Errorf("stop cdcd: %w\n%s", err, proc.Tail(logPath))
