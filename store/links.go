@@ -165,7 +165,10 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 		FROM r
 		ON CONFLICT (system, object, local_table, local_key) DO UPDATE SET
 			external_id = excluded.external_id, base = excluded.base, deleted = excluded.deleted,
-			version = excluded.version, lsn = excluded.lsn, updated_at = excluded.updated_at`
+			version = excluded.version, lsn = excluded.lsn, updated_at = excluded.updated_at,
+			-- moved only by a delete: a live link's update then changes
+			-- no indexed column (HOT, migration 0166)
+			deleted_at = CASE WHEN excluded.deleted THEN excluded.deleted_at ELSE l.deleted_at END`
 	args := []any{sys, obj, tbl, key, ext, base, ver, lsn, deleted}
 	// In InTx's transaction the statement runs in a savepoint sent with it
 	// in one round trip: a refused statement is rolled back to it and
@@ -333,10 +336,10 @@ func (s *Store) PruneDeletedLinks(ctx context.Context, olderThan time.Duration) 
 	cutoff := time.Now().Add(-olderThan)
 	// The outer conditions are checked again on a link written meanwhile
 	// (live again): it stays.
-	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.links WHERE deleted AND updated_at < $1
+	n, err := s.pruneChunks(ctx, `DELETE FROM cdcd.links WHERE deleted AND deleted_at < $1
 		AND (system, object, local_table, local_key) IN (
 			SELECT system, object, local_table, local_key FROM cdcd.links
-			WHERE deleted AND updated_at < $1 ORDER BY updated_at LIMIT $2)`, cutoff)
+			WHERE deleted AND deleted_at < $1 ORDER BY deleted_at LIMIT $2)`, cutoff)
 	if err != nil && ctx.Err() == nil {
 		err = fmt.Errorf("prune the links deleted before %s: %w", cutoff.Format(time.RFC3339), err)
 	}

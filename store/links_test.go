@@ -227,3 +227,44 @@ func TestConcurrentPutsOfOverlappingLinksNeverDeadlock(t *testing.T) {
 		t.Fatalf("%d deadlocks", n)
 	}
 }
+
+// The links of a Write are updated at each sync: an update of a live link
+// changes no indexed column and finds room on its page, so Postgres adds
+// no index entries for it (a HOT update, migration 0166). Before, the
+// index of deleted links by updated_at made every update write an entry
+// in each index.
+func TestLiveLinkUpdatesAddNoIndexEntries(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	put := func(round int) []syncstate.Link {
+		ls := make([]syncstate.Link, 100)
+		for i := range ls {
+			ls[i] = link(fmt.Sprintf(`{"id":%d}`, i), fmt.Sprint(900+i))
+			ls[i].Base = map[string]any{"email": fmt.Sprintf("a%d@example.com", i), "round": json.Number(fmt.Sprint(round))}
+			ls[i].LSN = cdc.LSN(0x16B3748 + round)
+		}
+		return ls
+	}
+	if err := s.Links().Put(ctx, put(1)); err != nil {
+		t.Fatal(err)
+	}
+	var updated, hot int64
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Links().Put(ctx, put(2)); err != nil {
+			return err
+		}
+		return on(ctx, s.pool).QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
+			WHERE schemaname = 'cdcd' AND relname = 'links'`).Scan(&updated, &hot)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated != 100 || hot != updated {
+		t.Fatalf("%d of %d link updates were HOT, want all 100", hot, updated)
+	}
+	got, err := s.Links().Get(ctx, []syncstate.LinkRef{ref(`{"id":7}`)})
+	if err != nil || got[ref(`{"id":7}`)].Base["round"] != json.Number("2") {
+		t.Fatalf("link after the update: %v, %v", got, err)
+	}
+}

@@ -69,8 +69,8 @@ func TestRunRetentionPrunesResolvedDeadLetters(t *testing.T) {
 func TestPruneDeletedLinks(t *testing.T) {
 	s, url := openStore(t)
 	execSQL(t, url, `
-		INSERT INTO cdcd.links (system, object, local_table, local_key, external_id, deleted, updated_at)
-		SELECT 'crm', 'contacts', 'public.contacts', v.kind || '-' || i, v.kind || '-' || i, v.deleted, now() - v.age
+		INSERT INTO cdcd.links (system, object, local_table, local_key, external_id, deleted, updated_at, deleted_at)
+		SELECT 'crm', 'contacts', 'public.contacts', v.kind || '-' || i, v.kind || '-' || i, v.deleted, now() - v.age, now() - v.age
 		FROM (VALUES ('gone', true, interval '2 hours'), ('recent', true, interval '10 minutes'), ('live', false, interval '30 days')) AS v(kind, deleted, age)
 		CROSS JOIN LATERAL generate_series(1, CASE v.kind WHEN 'gone' THEN $1::int ELSE 3 END) i`, 2*pruneChunk+3)
 	n, err := s.PruneDeletedLinks(context.Background(), time.Hour)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
@@ -208,5 +209,29 @@ func TestMigrationFoldsTheRecordsStamps(t *testing.T) {
 	}
 	if n := queryInt(t, url, `SELECT count(*) FROM cdcd.apply_state WHERE key = 'legacy' AND fields IS NULL`); n != 1 {
 		t.Errorf("the state without stamps changed")
+	}
+}
+
+// Migration 0166 finds deleted links by deleted_at instead of updated_at:
+// a link deleted before it is pruned by when it was deleted (its
+// updated_at then), not by when the migration ran.
+func TestMigrationKeepsWhenLinksWereDeleted(t *testing.T) {
+	url := newDB(t)
+	applyUpTo(t, url, 165)
+	execSQL(t, url, `INSERT INTO cdcd.links (system, object, local_table, local_key, external_id, deleted, updated_at) VALUES
+		('crm', 'contacts', 'public.contacts', 'gone', '1', true, now() - interval '2 hours'),
+		('crm', 'contacts', 'public.contacts', 'recent', '2', true, now() - interval '10 minutes'),
+		('crm', 'contacts', 'public.contacts', 'live', '3', false, now() - interval '30 days')`)
+	s, err := Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, err := s.PruneDeletedLinks(context.Background(), time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want the link deleted 2 hours ago", n, err)
+	}
+	if got := queryInt(t, url, "SELECT count(*) FROM cdcd.links WHERE local_key IN ('recent', 'live')"); got != 2 {
+		t.Errorf("%d of the live and the recently deleted link kept, want 2", got)
 	}
 }
