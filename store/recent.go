@@ -101,30 +101,47 @@ func ReadRecentWritesOf(ctx context.Context, tx pgx.Tx, system string, objects, 
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, _ := tx.Query(ctx, `
+	b := &pgx.Batch{}
+	QueueReadRecentWritesOf(b, system, objects, ids, out)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// QueueReadRecentWritesOf queues ReadRecentWritesOf's query in b, for a
+// caller that sends it with others in one round trip: once b's results
+// are read, out[i] holds the writes of record i. out must be as long as
+// ids.
+func QueueReadRecentWritesOf(b *pgx.Batch, system string, objects, ids []string, out [][]map[string]any) {
+	if len(ids) == 0 {
+		return
+	}
+	b.Queue(`
 		SELECT r.ord, w.fields FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(object, external_id, ord)
 		CROSS JOIN LATERAL (SELECT fields, written_at FROM cdcd.recent_writes
 			WHERE system = $1 AND object = r.object AND external_id = r.external_id AND written_at > now() - $4::interval
 			ORDER BY written_at DESC LIMIT $5) w
 		ORDER BY r.ord, w.written_at DESC`,
-		system, objects, ids, RecentWindow, recentPerRecord)
-	var (
-		ord int64
-		b   []byte
-	)
-	_, err := pgx.ForEachRow(rows, []any{&ord, &b}, func() error {
-		if ord < 1 || ord > int64(len(ids)) {
-			return fmt.Errorf("record %d reported of %d", ord, len(ids))
+		system, objects, ids, RecentWindow, recentPerRecord).Query(func(rows pgx.Rows) error {
+		var (
+			ord int64
+			b   []byte
+		)
+		_, err := pgx.ForEachRow(rows, []any{&ord, &b}, func() error {
+			if ord < 1 || ord > int64(len(ids)) {
+				return fmt.Errorf("record %d reported of %d", ord, len(ids))
+			}
+			var m map[string]any
+			if err := decodeBase(b, &m); err != nil {
+				return err
+			}
+			out[ord-1] = append(out[ord-1], m)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read the recent writes to %d records of %s: %w", len(ids), system, err)
 		}
-		var m map[string]any
-		if err := decodeBase(b, &m); err != nil {
-			return err
-		}
-		out[ord-1] = append(out[ord-1], m)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read the recent writes to %d records of %s: %w", len(ids), system, err)
-	}
-	return out, nil
 }

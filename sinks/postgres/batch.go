@@ -3,12 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/sinks/postgres/applystate"
@@ -52,6 +54,7 @@ func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		}
 		return err
 	}
+	saved := false // the last run's savepoint is still set
 	for i := 0; i < len(records); {
 		if done[i] {
 			i++
@@ -65,7 +68,8 @@ func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 			i++
 			continue
 		}
-		got, alone, err := w.applyRun(ctx, tx, records, held, run)
+		got, alone, err := w.applyRun(ctx, tx, records, held, run, saved)
+		saved = err == nil
 		switch {
 		case errors.Is(err, errOneByOne):
 			w.log.Debug().Int("records", len(run)).Str("cause", cause(err)).Msg("run applied one by one")
@@ -165,27 +169,29 @@ type ran struct {
 	out outcome
 }
 
-// runSavepoint is the savepoint a run is applied in. The run's last
-// statements release it (see runState.store), in the round trip of its
-// writes.
+// runSavepoint is the savepoint a run is applied in. It is set in the
+// round trip of the run's reads and stays set after the run's writes
+// (their results are checked after the round trip that sends them): the
+// next run's reads release it, or the commit does.
 const runSavepoint = "cdcd_run"
 
 // applyRun takes the run's records through the apply steps together, in
 // a savepoint of tx. It returns what became of each, and the records to
 // apply on their own (their conflict is open). errOneByOne means the run
 // was rolled back and its records are to be applied one by one; another
-// error that the transaction is lost.
-func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int) ([]ran, []int, error) {
-	if _, err := tx.Exec(ctx, "SAVEPOINT "+runSavepoint); err != nil {
-		return nil, nil, classify("savepoint", err)
-	}
-	r := &runState{w: w, tx: tx, got: make([]ran, len(run))}
+// error that the transaction is lost. release says the savepoint of the
+// run before is still set; after a nil error this run's is.
+func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int, release bool) ([]ran, []int, error) {
+	r := &runState{w: w, tx: tx, got: make([]ran, len(run)), release: release}
 	var err error
 	for _, i := range run {
 		r.changes = append(r.changes, &change{rec: &records[i], held: held[i], object: w.object(&records[i]), id: vendorID(records[i].Event)})
 	}
 	err = r.apply(ctx)
 	if err != nil {
+		if !r.saved {
+			return nil, nil, classify("apply "+w.cfg.Table, err)
+		}
 		if !errors.Is(err, errOneByOne) && !refused(err) && !cdc.IsPermanent(err) && !errors.Is(err, target.ErrNotBatchable) {
 			return nil, nil, classify("apply "+w.cfg.Table, err)
 		}
@@ -213,6 +219,15 @@ type runState struct {
 	changes []*change
 	got     []ran
 	decided []bool // the record's way ended: got holds what became of it
+	saved   bool   // the run's savepoint is set
+	release bool   // the savepoint of the run before is still set
+
+	// What read found, at each change's place.
+	writes    [][]map[string]any // the recent writes to the system's record
+	states    []applystate.State // the state of the change's Key
+	stateRead []bool             // states holds the state of the change's Key
+	open      []bool             // the system's record has an open conflict
+	pin       *target.Pin        // the read settings, pinned for the local rows' read; nil when not
 }
 
 // end ends record k's way with a verdict, a failure of its own, or
@@ -248,7 +263,7 @@ func (r *runState) each(fn func(k int, c *change) error) error {
 
 func (r *runState) apply(ctx context.Context) error {
 	r.decided = make([]bool, len(r.changes))
-	for _, step := range [...]func(context.Context) error{r.readLinks, r.skipEchoes, r.skipKnown, r.checkStates, r.checkConflicts, r.store} {
+	for _, step := range [...]func(context.Context) error{r.read, r.skipEchoes, r.skipKnown, r.checkStates, r.checkConflicts, r.store} {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -256,24 +271,78 @@ func (r *runState) apply(ctx context.Context) error {
 	return nil
 }
 
-// readLinks locks and reads the links of the run's records. Two records
+// read sets the run's savepoint and reads what the steps after it need,
+// in one round trip: it locks and reads the links of the run's records,
+// reads their recent writes (the echo check), locks and reads the states
+// of the records' Keys (the state of a record without a Key is read once
+// its link is known), finds the records with an open conflict and pins
+// the read settings for the local rows' read. Locks are taken in the
+// order the steps took them one by one: links, then states. Two records
 // linked to one row are not independent.
-func (r *runState) readLinks(ctx context.Context) error {
-	var keys []linkKey
-	var at []int
-	_ = r.each(func(k int, c *change) error {
+func (r *runState) read(ctx context.Context) error {
+	w, n := r.w, len(r.changes)
+	var (
+		keys       []linkKey
+		at, states []int
+		stateKeys  []string
+	)
+	for k, c := range r.changes {
 		if c.id != "" {
 			keys, at = append(keys, linkKey{c.object, c.id}), append(at, k)
 		}
+		if c.rec.Key != "" {
+			stateKeys, states = append(stateKeys, c.rec.Key), append(states, k)
+		}
+	}
+	b := &pgx.Batch{}
+	if r.release {
+		b.Queue("RELEASE SAVEPOINT " + runSavepoint)
+	}
+	b.Queue("SAVEPOINT " + runSavepoint).Exec(func(pgconn.CommandTag) error {
+		r.saved = true
 		return nil
 	})
-	links, err := r.w.links.loadMany(ctx, r.tx, keys)
-	if err != nil {
+	links := make([]*link, len(keys))
+	w.links.queueLoadMany(b, keys, links)
+	objects, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, key := range keys {
+		objects[i], ids[i] = key.object, key.id
+	}
+	writes := make([][]map[string]any, len(keys))
+	store.QueueReadRecentWritesOf(b, w.origin, objects, ids, writes)
+	loaded := make([]applystate.State, len(stateKeys))
+	w.state.QueueLoadMany(b, stateKeys, loaded)
+	var open []int64
+	if w.in.Conflicts != nil && len(keys) > 0 {
+		b.Queue(`SELECT DISTINCT r.ord FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(object, external_id, ord)
+			JOIN cdcd.conflicts c ON c.system = $1 AND c.object = r.object AND c.external_id = r.external_id AND c.status <> 'resolved'`,
+			w.origin, objects, ids).Query(func(rows pgx.Rows) error {
+			var err error
+			open, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			return err
+		})
+		r.pin = target.QueuePinReadSettings(b)
+	}
+	if err := r.tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
+	r.writes, r.open = make([][]map[string]any, n), make([]bool, n)
+	r.states, r.stateRead = make([]applystate.State, n), make([]bool, n)
+	for i, k := range at {
+		r.writes[k] = writes[i]
+	}
+	for _, o := range open {
+		if o < 1 || o > int64(len(at)) {
+			return fmt.Errorf("open conflict %d reported of %d", o, len(at))
+		}
+		r.open[at[o-1]] = true
+	}
+	for i, k := range states {
+		r.states[k], r.stateRead[k] = loaded[i], true
+	}
 	rows := map[string]bool{}
-	for n, k := range at {
-		lk := links[n]
+	for i, k := range at {
+		lk := links[i]
 		r.changes[k].link = lk
 		if lk == nil {
 			continue
@@ -292,34 +361,19 @@ func (r *runState) readLinks(ctx context.Context) error {
 // in one statement.
 func (r *runState) skipEchoes(ctx context.Context) error {
 	w := r.w
-	var objects, ids []string
-	var need []int
-	errRead := errors.New("read the recent writes")
 	layers := make([]string, len(r.changes))
-	_ = r.each(func(k int, c *change) error {
-		layer, err := w.echoWith(c.rec, c.link, func(object, id string) ([]map[string]any, error) {
-			objects, ids, need = append(objects, object), append(ids, id), append(need, k)
-			return nil, errRead
-		})
-		if err == nil {
-			layers[k] = layer
-		}
-		return nil
+	err := r.each(func(k int, c *change) error {
+		var err error
+		layers[k], err = w.echoWith(c.rec, c.link, func(string, string) ([]map[string]any, error) { return r.writes[k], nil })
+		return err
 	})
-	if len(need) > 0 {
-		writes, err := store.ReadRecentWritesOf(ctx, r.tx, w.origin, objects, ids)
-		if err != nil {
-			return err
-		}
-		for n, k := range need {
-			c := r.changes[k]
-			if layers[k], err = w.echoWith(c.rec, c.link, func(string, string) ([]map[string]any, error) { return writes[n], nil }); err != nil {
-				return err
-			}
-		}
+	if err != nil {
+		return err
 	}
-	var ats []time.Time
-	objects, ids = nil, nil
+	var (
+		objects, ids []string
+		ats          []time.Time
+	)
 	for k, layer := range layers {
 		if layer == "" {
 			continue
@@ -364,13 +418,23 @@ func (r *runState) checkStates(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	states, err := r.w.state.LoadMany(ctx, r.tx, keys)
+	var unread []string
+	var unreadAt []int
+	for _, k := range at {
+		if c := r.changes[k]; !r.stateRead[k] || c.stateKey != c.rec.Key {
+			unread, unreadAt = append(unread, c.stateKey), append(unreadAt, k)
+		}
+	}
+	states, err := r.w.state.LoadMany(ctx, r.tx, unread)
 	if err != nil {
 		return err
 	}
-	for n, k := range at {
+	for i, k := range unreadAt {
+		r.states[k] = states[i]
+	}
+	for _, k := range at {
 		c := r.changes[k]
-		c.state = states[n]
+		c.state = r.states[k]
 		if v := r.w.stateVerdict(c); v != nil {
 			r.end(k, v, nil)
 		}
@@ -386,29 +450,17 @@ func (r *runState) checkConflicts(ctx context.Context) error {
 	if w.in.Conflicts == nil {
 		return nil
 	}
-	var objects, ids []string
-	var at []int
+	if r.pin != nil {
+		defer r.pin.Restore(ctx, r.tx)
+	}
 	_ = r.each(func(k int, c *change) error {
-		if c.link != nil {
-			objects, ids, at = append(objects, c.object), append(ids, c.id), append(at, k)
+		if c.link != nil && r.open[k] {
+			r.end(k, nil, nil)
 		}
 		return nil
 	})
-	if len(at) == 0 {
-		return nil
-	}
-	rows, _ := r.tx.Query(ctx, `SELECT DISTINCT r.ord FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(object, external_id, ord)
-		JOIN cdcd.conflicts c ON c.system = $1 AND c.object = r.object AND c.external_id = r.external_id AND c.status <> 'resolved'`,
-		w.origin, objects, ids)
-	open, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return err
-	}
-	for _, n := range open {
-		r.end(at[n-1], nil, nil)
-	}
 	var pks []map[string]any
-	at = at[:0]
+	var at []int
 	_ = r.each(func(k int, c *change) error {
 		if c.link != nil {
 			pks, at = append(pks, c.match), append(at, k)
@@ -419,7 +471,11 @@ func (r *runState) checkConflicts(ctx context.Context) error {
 		return nil
 	}
 	fields, cols := w.compared()
-	values, times, err := w.table.ReadMany(ctx, r.tx, pks, cols)
+	read := w.table.ReadMany
+	if r.pin != nil {
+		read = w.table.ReadManyPinned
+	}
+	values, times, err := read(ctx, r.tx, pks, cols)
 	if err != nil {
 		return err
 	}
@@ -442,8 +498,10 @@ func (r *runState) checkConflicts(ctx context.Context) error {
 
 // store writes the changes left to their rows (linked ones by their
 // primary key, the others by their match values), per set of columns
-// in one statement, then links the rows, records the states and
-// releases the run's savepoint, all in one round trip.
+// in one statement, then links the rows and records the states. The
+// upserts of rows not linked go first, one round trip each, since
+// their links need the keys they report; the linked rows' updates, the
+// links and the states then go in one round trip.
 func (r *runState) store(ctx context.Context) error {
 	w := r.w
 	type group struct {
@@ -467,23 +525,28 @@ func (r *runState) store(ctx context.Context) error {
 		g.at = append(g.at, k)
 		return nil
 	})
+	// The linked rows are updated in the round trip that writes the
+	// links and states, which name each row by its link's key; the keys
+	// the updates report are checked against them after it.
+	b := &pgx.Batch{}
 	localKeys := make([]string, len(r.changes))
+	type queued struct {
+		at  []int
+		got []string // the local key each update reported
+	}
+	var checks []queued
 	for _, name := range slices.Sorted(maps.Keys(updates)) {
 		g := updates[name]
 		rows, pks := make([]map[string]any, len(g.at)), make([]map[string]any, len(g.at))
 		for n, k := range g.at {
 			rows[n], pks[n] = r.changes[k].rec.Fields, r.changes[k].match
+			localKeys[k] = r.changes[k].link.localKey
 		}
-		got, err := w.table.UpdateMany(ctx, r.tx, g.cols, rows, pks)
-		if err != nil {
+		got := make([]string, len(g.at))
+		if err := w.table.QueueUpdateMany(b, g.cols, rows, pks, got); err != nil {
 			return err
 		}
-		for n, k := range g.at {
-			if got[n] == "" {
-				return errOneByOne // the linked row is gone: write recreates it
-			}
-			localKeys[k] = got[n]
-		}
+		checks = append(checks, queued{g.at, got})
 	}
 	match := slices.Sorted(slices.Values(w.cfg.Match))
 	for _, name := range slices.Sorted(maps.Keys(upserts)) {
@@ -530,11 +593,19 @@ func (r *runState) store(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
 	store.QueueLinkRecords(b, links)
 	if err := w.state.QueueSaveMany(b, keys, states); err != nil {
 		return err
 	}
-	b.Queue("RELEASE SAVEPOINT " + runSavepoint)
-	return r.tx.SendBatch(ctx, b).Close()
+	if err := r.tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	for _, q := range checks {
+		for n, k := range q.at {
+			if q.got[n] != localKeys[k] {
+				return errOneByOne // the linked row is gone (write recreates it), or its key reads otherwise than the link's
+			}
+		}
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -11,6 +13,7 @@ import (
 	"github.com/cdcd-dev/cdcd/cdc/cdctest"
 	"github.com/cdcd-dev/cdcd/config"
 	"github.com/cdcd-dev/cdcd/conflict"
+	"github.com/cdcd-dev/cdcd/syncapi"
 )
 
 // linkedTo returns the system's record ids linked to the contact email,
@@ -165,5 +168,69 @@ func TestBatchConflicts(t *testing.T) {
 	}
 	if a, b := row(t, url, "a@x")["name"], row(t, url, "b@x")["name"]; a != "Ann" || b != "Cyd" || remote != "Bee" {
 		t.Fatalf("names %s, %s, conflict's remote %s; want Ann kept, Cyd applied, Bee joined the conflict", a, b, remote)
+	}
+}
+
+// Runs of one Write roll back alone: a run that has to be applied one by
+// one (a linked row deleted locally, a value the table refuses) keeps
+// what the runs before it wrote, whose savepoint the next run's reads
+// release, and each record ends as it would alone.
+func TestBatchRunsRollBackAlone(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	url := hostileDB(t, pg, "runs")
+	w := newWriter(t, "crm", testConfig(url))
+	emails := map[string]string{"801": "a@x", "802": "b@x", "803": "c@x", "804": "d@x", "805": "e@x", "806": "f@x", "807": "g@x", "808": "h@x"}
+	var creates []syncapi.Record
+	for _, id := range slices.Sorted(maps.Keys(emails)) {
+		creates = append(creates, crmRecord(cdc.OpCreate, 1, "c"+id, id, false, "email", `"`+emails[id]+`"`, "firstname", `"New"`))
+	}
+	write(t, w, creates...)
+	pg.Exec(t, "runs", `DELETE FROM contacts WHERE email = 'c@x'`)
+	update := func(id, name string) syncapi.Record {
+		return crmRecord(cdc.OpUpdate, 2, "u"+id, id, false, "email", `"`+emails[id]+`"`, "firstname", `"`+name+`"`)
+	}
+	poison := update("806", "Fay")
+	poison.Fields["score"] = "abc"
+	res := write(t, w,
+		update("801", "Ada"), update("802", "Bob"), // a run that applies
+		crmRecord(cdc.OpDelete, 2, "x805", "805", false, "email", `"e@x"`),
+		update("803", "Cy"), update("804", "Dee"), // c's row is gone: one by one
+		crmRecord(cdc.OpDelete, 2, "x808", "808", false, "email", `"h@x"`),
+		poison, update("807", "Gus"), // f is refused: one by one
+	)
+	for i, r := range res {
+		if (r.Err != nil) != (i == 6) {
+			t.Errorf("record %d: %v", i, r.Err)
+		}
+	}
+	if !cdc.IsPermanent(res[6].Err) {
+		t.Errorf("the refused record: %v, want a permanent error", res[6].Err)
+	}
+	for email, name := range map[string]string{"a@x": "Ada", "b@x": "Bob", "c@x": "Cy", "d@x": "Dee", "f@x": "New", "g@x": "Gus"} {
+		if got := row(t, url, email); got["name"] != name {
+			t.Errorf("%s: %v, want name %s", email, got, name)
+		}
+	}
+	for _, email := range []string{"e@x", "h@x"} {
+		if got := row(t, url, email); got != nil {
+			t.Errorf("the deleted record %s is there: %v", email, got)
+		}
+	}
+	for id, email := range map[string]string{"801": "a@x", "802": "b@x", "803": "c@x", "804": "d@x", "806": "f@x", "807": "g@x"} {
+		if got, _ := linkedTo(t, url, email); got != id {
+			t.Errorf("%s linked to %q, want %s", email, got, id)
+		}
+	}
+
+	// Redelivered, the same changes fail nothing and change nothing.
+	pg.Exec(t, "runs", `UPDATE contacts SET name = 'Local' WHERE email = 'g@x'`)
+	again := write(t, w, update("801", "Ada"), update("802", "Bob"), update("803", "Cy"), update("804", "Dee"), update("807", "Gus"))
+	for i, r := range again {
+		if r.Err != nil {
+			t.Errorf("redelivered record %d: %v", i, r.Err)
+		}
+	}
+	if got := row(t, url, "g@x")["name"]; got != "Local" {
+		t.Errorf("g@x: name %s after a redelivery, want the local change kept", got)
 	}
 }

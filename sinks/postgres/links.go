@@ -64,47 +64,48 @@ func (l links) load(ctx context.Context, tx pgx.Tx, object, id string) (*link, e
 	return lk, nil
 }
 
-// loadMany is load for each of keys, in one query: the result holds the
-// link of keys[i] at i (nil when there is none). The keys must be
-// distinct.
-func (l links) loadMany(ctx context.Context, tx pgx.Tx, keys []linkKey) ([]*link, error) {
-	out := make([]*link, len(keys))
+// queueLoadMany queues, in b, the reading of the links of keys (which
+// must be distinct), locked, in one query: once b's results are read,
+// out[i] holds the link of keys[i] (nil when there is none). out must be
+// as long as keys.
+func (l links) queueLoadMany(b *pgx.Batch, keys []linkKey, out []*link) {
 	if len(keys) == 0 {
-		return out, nil
+		return
 	}
 	objects, ids := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		objects[i], ids[i] = k.object, k.id
 	}
 	// Each link is looked up by its index (LATERAL), in key order.
-	rows, _ := tx.Query(ctx, `SELECT r.ord, l.local_table, l.local_key, l.base, coalesce(l.version, '')
+	b.Queue(`SELECT r.ord, l.local_table, l.local_key, l.base, coalesce(l.version, '')
 		FROM (SELECT * FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(object, external_id, ord) ORDER BY external_id, object) r
 		CROSS JOIN LATERAL (SELECT * FROM cdcd.links WHERE system = $1 AND object = r.object AND external_id = r.external_id FOR UPDATE) l`,
-		l.system, objects, ids)
-	var (
-		ord                 int64
-		table, key, version string
-		base                []byte
-	)
-	_, err := pgx.ForEachRow(rows, []any{&ord, &table, &key, &base, &version}, func() error {
-		if ord < 1 || ord > int64(len(keys)) {
-			return fmt.Errorf("link %d reported of %d", ord, len(keys))
+		l.system, objects, ids).Query(func(rows pgx.Rows) error {
+		var (
+			ord                 int64
+			table, key, version string
+			base                []byte
+		)
+		_, err := pgx.ForEachRow(rows, []any{&ord, &table, &key, &base, &version}, func() error {
+			if ord < 1 || ord > int64(len(keys)) {
+				return fmt.Errorf("link %d reported of %d", ord, len(keys))
+			}
+			if table != l.table {
+				return nil // linked to a record of another table
+			}
+			lk := &link{localKey: key}
+			lk.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
+			if err := decodeBase(base, &lk.base); err != nil {
+				return fmt.Errorf("decode the link's base: %w", err)
+			}
+			out[ord-1] = lk
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read the links: %w", err)
 		}
-		if table != l.table {
-			return nil // linked to a record of another table
-		}
-		lk := &link{localKey: key}
-		lk.version, _ = time.Parse(time.RFC3339Nano, version) // a version that is no time compares as unknown
-		if err := decodeBase(base, &lk.base); err != nil {
-			return fmt.Errorf("decode the link's base: %w", err)
-		}
-		out[ord-1] = lk
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read the links: %w", err)
-	}
-	return out, nil
 }
 
 // decodeBase keeps numbers exact (json.Number): the base is compared

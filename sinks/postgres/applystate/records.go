@@ -109,31 +109,47 @@ func (r Records) LoadMany(ctx context.Context, tx pgx.Tx, keys []string) ([]Stat
 	if len(keys) == 0 {
 		return out, nil
 	}
-	// Each key is looked up by the primary key (LATERAL): a plan made
-	// when the table was small must not scan it whole for every batch.
-	rows, _ := tx.Query(ctx, `SELECT k.ord, s.version, s.event_id, s.deleted_at IS NOT NULL, COALESCE(s.deleted_at > now() - $4::interval, false), s.fields
-		FROM (SELECT * FROM unnest($3::text[]) WITH ORDINALITY AS k(key, ord) ORDER BY key) k
-		CROSS JOIN LATERAL (SELECT * FROM cdcd.apply_state WHERE system = $1 AND table_name = $2 AND key = k.key FOR UPDATE) s`,
-		r.System, r.Table, keys, ttlInterval(r.TTL))
-	var (
-		ord     int64
-		st      State
-		version *time.Time
-		deleted bool
-		fields  []byte
-	)
-	_, err := pgx.ForEachRow(rows, []any{&ord, &version, &st.EventID, &deleted, &st.Tombstoned, &fields}, func() error {
-		if ord < 1 || ord > int64(len(keys)) {
-			return fmt.Errorf("state %d reported of %d", ord, len(keys))
-		}
-		got, err := loaded(st, version, deleted, fields)
-		out[ord-1] = got
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read the applied versions: %w", err)
+	b := &pgx.Batch{}
+	r.QueueLoadMany(b, keys, out)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// QueueLoadMany queues LoadMany's query in b, for a caller that sends it
+// with others in one round trip: once b's results are read, out[i]
+// holds the state of keys[i]. out must be as long as keys.
+func (r Records) QueueLoadMany(b *pgx.Batch, keys []string, out []State) {
+	if len(keys) == 0 {
+		return
+	}
+	// Each key is looked up by the primary key (LATERAL): a plan made
+	// when the table was small must not scan it whole for every batch.
+	b.Queue(`SELECT k.ord, s.version, s.event_id, s.deleted_at IS NOT NULL, COALESCE(s.deleted_at > now() - $4::interval, false), s.fields
+		FROM (SELECT * FROM unnest($3::text[]) WITH ORDINALITY AS k(key, ord) ORDER BY key) k
+		CROSS JOIN LATERAL (SELECT * FROM cdcd.apply_state WHERE system = $1 AND table_name = $2 AND key = k.key FOR UPDATE) s`,
+		r.System, r.Table, keys, ttlInterval(r.TTL)).Query(func(rows pgx.Rows) error {
+		var (
+			ord     int64
+			st      State
+			version *time.Time
+			deleted bool
+			fields  []byte
+		)
+		_, err := pgx.ForEachRow(rows, []any{&ord, &version, &st.EventID, &deleted, &st.Tombstoned, &fields}, func() error {
+			if ord < 1 || ord > int64(len(keys)) {
+				return fmt.Errorf("state %d reported of %d", ord, len(keys))
+			}
+			got, err := loaded(st, version, deleted, fields)
+			out[ord-1] = got
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("read the applied versions: %w", err)
+		}
+		return nil
+	})
 }
 
 // SaveMany is Save for each of keys, none deleted, in one statement.

@@ -98,6 +98,21 @@ func (t *Table) keys(rows pgx.Rows, n int) ([]string, error) {
 // primary key is pks[i] to rows[i]'s values, and returns each row's local
 // key ("" when there is no row). The primary keys must be distinct.
 func (t *Table) UpdateMany(ctx context.Context, tx pgx.Tx, cols []string, rows, pks []map[string]any) ([]string, error) {
+	out := make([]string, len(rows))
+	b := &pgx.Batch{}
+	if err := t.QueueUpdateMany(b, cols, rows, pks, out); err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// QueueUpdateMany queues UpdateMany's statement in b, for a caller that
+// sends it with others in one round trip: once b's results are read,
+// out[i] holds row i's local key. out must be as long as rows.
+func (t *Table) QueueUpdateMany(b *pgx.Batch, cols []string, rows, pks []map[string]any, out []string) error {
 	a := &arrays{t: t}
 	isKey := map[string]bool{}
 	var conds, sets []string
@@ -105,7 +120,7 @@ func (t *Table) UpdateMany(ctx context.Context, tx pgx.Tx, cols []string, rows, 
 		isKey[c.name] = true
 		expr, err := a.add(c.name, valuesOf(pks, c.name))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		conds = append(conds, "t."+pgx.Identifier{c.name}.Sanitize()+" = "+expr)
 	}
@@ -115,7 +130,7 @@ func (t *Table) UpdateMany(ctx context.Context, tx pgx.Tx, cols []string, rows, 
 		}
 		expr, err := a.add(c, valuesOf(rows, c))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sets = append(sets, pgx.Identifier{c}.Sanitize()+" = "+expr)
 	}
@@ -125,11 +140,12 @@ func (t *Table) UpdateMany(ctx context.Context, tx pgx.Tx, cols []string, rows, 
 	}
 	sql := "UPDATE " + t.quoted + " AS t SET " + strings.Join(sets, ", ") + " FROM " + a.from() +
 		" WHERE " + strings.Join(conds, " AND ") + " RETURNING v.ord, " + t.qualifiedReturning("t")
-	r, err := tx.Query(ctx, sql, a.args...)
-	if err != nil {
-		return nil, err
-	}
-	return t.keys(r, len(rows))
+	b.Queue(sql, a.args...).Query(func(r pgx.Rows) error {
+		got, err := t.keys(r, len(rows))
+		copy(out, got)
+		return err
+	})
+	return nil
 }
 
 // UpsertMany inserts each row, or updates the columns it carries besides
@@ -181,6 +197,17 @@ func (t *Table) UpsertMany(ctx context.Context, tx pgx.Tx, cols, match []string,
 // key, what Read returns: the values of columns (nil when the row is
 // gone) and when the row last changed.
 func (t *Table) ReadMany(ctx context.Context, tx pgx.Tx, pks []map[string]any, columns []string) ([][]json.RawMessage, []time.Time, error) {
+	restore, err := pinReadSettings(ctx, tx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer restore()
+	return t.ReadManyPinned(ctx, tx, pks, columns)
+}
+
+// ReadManyPinned is ReadMany in a transaction whose read settings are
+// pinned already (QueuePinReadSettings).
+func (t *Table) ReadManyPinned(ctx context.Context, tx pgx.Tx, pks []map[string]any, columns []string) ([][]json.RawMessage, []time.Time, error) {
 	a := &arrays{t: t}
 	var conds []string
 	for _, c := range t.pk {
@@ -198,11 +225,6 @@ func (t *Table) ReadMany(ctx context.Context, tx pgx.Tx, pks []map[string]any, c
 	if t.commitTimes {
 		ts = "pg_xact_commit_timestamp(t.xmin)"
 	}
-	restore, err := pinReadSettings(ctx, tx)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer restore()
 	// Each row is looked up by its primary key (LATERAL).
 	sql := "SELECT " + strings.Join(append(append([]string{"v.ord"}, cols...), ts), ", ") + " FROM " + a.from() +
 		" CROSS JOIN LATERAL (SELECT *, xmin FROM " + t.quoted + " WHERE " + strings.Join(conds, " AND ") + " FOR UPDATE) t"
