@@ -17,7 +17,7 @@ func (c *Config) CheckTemplates(rec *syncapi.Record) []config.FieldError {
 		if r.req == nil {
 			continue
 		}
-		v := newView(r.op, rec)
+		v := newView(r.op, rec, true)
 		if t, err := parseURLTemplate(r.op+".url", r.req.URL); err == nil {
 			if err := tmpl.Check(t, v); err != nil {
 				errs = append(errs, config.FieldError{Path: r.op + ".url", Msg: err.Error()})

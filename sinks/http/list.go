@@ -64,7 +64,7 @@ func (w *Writer) List(ctx context.Context, object string, _ []string, cursor str
 	if err := w.limiter.Wait(ctx); err != nil {
 		return imports.Page{}, err
 	}
-	status, header, body, err := w.do(ctx, &operation{name: "list", method: http.MethodGet}, u, nil, "")
+	status, header, body, err := w.do(ctx, newOperation("list", http.MethodGet), u, nil, "")
 	if err != nil {
 		return imports.Page{}, err
 	}

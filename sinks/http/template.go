@@ -24,9 +24,11 @@ type view struct {
 	Fields     map[string]any
 }
 
-func newView(op string, r *syncapi.Record) view {
+// newView is what a template sees of r; EventID is left empty unless
+// eventID, since only templates and the idempotency header use it.
+func newView(op string, r *syncapi.Record, eventID bool) view {
 	v := view{Op: op, Object: r.Object, Key: r.Key, ExternalID: r.ExternalID, Fields: r.Fields}
-	if r.Event != nil {
+	if r.Event != nil && eventID {
 		v.EventID = r.Event.ID()
 	}
 	if v.Fields == nil {

@@ -33,11 +33,16 @@ type Writer struct {
 	limiter *ratelimit.Limiter
 	ops     map[string]*operation // "create", "update", "delete"
 	// header and bodyHeader are each request's headers, without and
-	// with a body: the configured ones, Accept and a Content-Type.
+	// with a body: the configured ones, Accept, a Content-Type and
+	// constant credentials (bearer, basic). A request shares them (the
+	// transport only reads them) unless it sets its own: an hmac
+	// signature, an idempotency key, credentials from the URL.
 	header, bodyHeader http.Header
 	auth               Auth
+	signs              bool         // auth is per request (hmac)
 	success            map[int]bool // nil: any 2xx
 	idem               string
+	idemKey            string // idem in canonical form
 	idPath             []string
 	timeout            time.Duration
 	list               *lister // nil: no list: section
@@ -49,6 +54,14 @@ type operation struct {
 	url    *template.Template
 	fixed  *url.URL           // the URL when its template has no actions
 	body   *template.Template // nil: JSON of Fields, or no body for delete
+	// eventID: a template or the idempotency header may use the event's id.
+	eventID bool
+	proto   *http.Request // what each request copies: the method and protocol
+}
+
+func newOperation(name, method string) *operation {
+	return &operation{name: name, method: method,
+		proto: &http.Request{Method: method, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}}
 }
 
 var _ syncapi.Batcher = (*Writer)(nil)
@@ -69,6 +82,7 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		idem:    c.IdempotencyHeader,
 		timeout: c.Timeout,
 	}
+	w.idemKey = http.CanonicalHeaderKey(w.idem)
 	if c.IDPath != "" {
 		w.idPath = strings.Split(c.IDPath, ".")
 	}
@@ -84,6 +98,12 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 	}
 	w.header.Set("Accept", "application/json")
 	w.bodyHeader.Set("Accept", "application/json")
+	w.signs = c.Auth.Type == "hmac"
+	if !w.signs {
+		for _, h := range []http.Header{w.header, w.bodyHeader} {
+			w.auth.authenticate(&http.Request{Header: h}, nil, time.Time{})
+		}
+	}
 	if len(c.SuccessCodes) > 0 {
 		w.success = map[int]bool{}
 		for _, code := range c.SuccessCodes {
@@ -94,11 +114,12 @@ func New(name string, c *Config, log zerolog.Logger, limiters *ratelimit.Limiter
 		if r == nil {
 			continue
 		}
-		op := &operation{name: name, method: r.Method}
+		op := newOperation(name, r.Method)
 		op.url, _ = parseURLTemplate(name+".url", r.URL) // parsed by Validate
 		if text, ok := textOf(op.url); ok {
 			op.fixed, _ = url.Parse(text) // nil if it does not parse: each write says so
 		}
+		op.eventID = op.fixed == nil || r.Body != "" || w.idem != ""
 		if r.Body != "" {
 			op.body, _ = parseBodyTemplate(name+".body", r.Body)
 		}
@@ -157,7 +178,7 @@ func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
 	if err != nil {
 		return r.ExternalID, err
 	}
-	v := newView(op.name, r)
+	v := newView(op.name, r, op.eventID)
 	u := op.fixed
 	if u == nil {
 		target, err := render(op.url, v)
@@ -209,17 +230,23 @@ func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
 func (w *Writer) do(ctx context.Context, op *operation, u *url.URL, body []byte, eventID string) (int, http.Header, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	req := newRequest(ctx, op.method, u, body)
+	req := newRequest(ctx, op.proto, u, body)
+	req.Header = w.header
 	if body != nil {
-		req.Header = w.bodyHeader.Clone()
-	} else {
-		req.Header = w.header.Clone()
+		req.Header = w.bodyHeader
 	}
-	if w.idem != "" && eventID != "" {
-		req.Header.Set(w.idem, eventID)
+	idem := w.idem != "" && eventID != ""
+	userAuth := u.User != nil && req.Header.Get("Authorization") == ""
+	if w.signs || idem || userAuth {
+		req.Header = extend(req.Header)
 	}
-	w.auth.authenticate(req, body, time.Now())
-	if u.User != nil && req.Header.Get("Authorization") == "" {
+	if idem {
+		req.Header[w.idemKey] = []string{eventID}
+	}
+	if w.signs {
+		w.auth.authenticate(req, body, time.Now())
+	}
+	if userAuth && req.Header.Get("Authorization") == "" {
 		password, _ := u.User.Password()
 		req.SetBasicAuth(u.User.Username(), password)
 	}
@@ -235,29 +262,51 @@ func (w *Writer) do(ctx context.Context, op *operation, u *url.URL, body []byte,
 	return resp.StatusCode, resp.Header, data, nil
 }
 
-// newRequest is http.NewRequestWithContext for a parsed URL, which it
-// does not copy or change (the transport only reads it).
-func newRequest(ctx context.Context, method string, u *url.URL, body []byte) *http.Request {
-	req := (&http.Request{
-		Method:     method,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Host:       strings.TrimSuffix(u.Host, ":"),
-	}).WithContext(ctx)
+// extend copies h to add or replace values: the values themselves are
+// shared, since nothing changes a value in place.
+func extend(h http.Header) http.Header {
+	c := make(http.Header, len(h)+2)
+	for k, v := range h {
+		c[k] = v
+	}
+	return c
+}
+
+// newRequest is proto, a request without a context, URL or body, for
+// ctx, u (which it does not copy or change: the transport only reads it)
+// and body, in one copy.
+func newRequest(ctx context.Context, proto *http.Request, u *url.URL, body []byte) *http.Request {
+	req := proto.WithContext(ctx)
+	req.URL, req.Host = u, strings.TrimSuffix(u.Host, ":")
 	switch {
 	case body == nil:
 	case len(body) == 0:
 		req.Body = http.NoBody
 		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	default:
+		b := newBody(body)
 		req.ContentLength = int64(len(body))
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Body, req.GetBody = b, b.again
 	}
 	return req
 }
+
+// requestBody is a request's body; the transport reads it again from
+// its start (again) when it resends the request on another connection.
+type requestBody struct {
+	bytes.Reader
+	b []byte
+}
+
+func newBody(b []byte) *requestBody {
+	r := &requestBody{b: b}
+	r.Reset(b)
+	return r
+}
+
+func (r *requestBody) Close() error { return nil }
+
+func (r *requestBody) again() (io.ReadCloser, error) { return newBody(r.b), nil }
 
 // readBody reads up to limit bytes of resp's body, in one allocation when
 // the answer says its length.
@@ -267,9 +316,11 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		size = n + 1 // room to read the end of the body
 	}
 	b := make([]byte, 0, size)
-	r := io.LimitReader(resp.Body, limit)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
+	for int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := resp.Body.Read(b[len(b):min(int64(cap(b)), limit)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			return b, nil
@@ -277,10 +328,8 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		if err != nil {
 			return b, err
 		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
 	}
+	return b, nil
 }
 
 func (w *Writer) succeeded(status int) bool {
