@@ -107,47 +107,53 @@ func decodeBase(b []byte, dst *map[string]any) error {
 // a conflict with a link that stays is a *LinkConflictError (joined, one per
 // conflict) and nothing is written.
 func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
-	links = lastPerRef(links)
-	if len(links) == 0 {
+	order := lastInKeyOrder(links)
+	if len(order) == 0 {
 		return nil
 	}
-	// Rows are locked in key order, whatever order the batch came in: two
-	// Puts of overlapping links (concurrent Writes, a replay) wait for each
-	// other instead of deadlocking.
-	n := len(links)
-	order := make([]int, n) // links in key order, without copying them
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(i, j int) int {
-		a, b := &links[i], &links[j]
-		return cmp.Or(strings.Compare(a.System, b.System), strings.Compare(a.Object, b.Object),
-			strings.Compare(a.Table, b.Table), strings.Compare(a.Key, b.Key))
-	})
-	sys, obj, tbl, key, ext, base := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	// The arrays point into links (a pointer in an interface is not a
+	// copy), and the bases and LSNs are slices of one string each, so
+	// encoding them allocates per array, not per element.
+	n := len(order)
+	sys, obj, tbl, key, ext, base := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 	ver, lsn := make([]*string, n), make([]*string, n)
 	deleted := make([]bool, n)
+	bases, lsns := make([]string, n), make([]string, n)
+	var buf []byte
+	lsnBuf := make([]byte, 0, 17*n) // an LSN is at most 17 characters
+	ends, lsnEnds := make([]int, n), make([]int, n)
 	for i, at := range order {
 		lk := &links[at]
 		if lk.ExternalID == "" {
 			return fmt.Errorf("put link %s %s %s %s: empty external id", lk.System, lk.Object, lk.Table, lk.Key)
 		}
-		b := []byte("{}")
-		if !lk.Deleted && lk.Base != nil {
+		if lk.Deleted || lk.Base == nil {
+			buf = append(buf, "{}"...)
+		} else {
 			var err error
-			if b, err = jsonvalue.Marshal(lk.Base); err != nil {
+			if buf, err = jsonvalue.Append(buf, lk.Base); err != nil {
 				return fmt.Errorf("put link %s %s %s %s: encode base: %w", lk.System, lk.Object, lk.Table, lk.Key, err)
 			}
 		}
-		sys[i], obj[i], tbl[i], key[i], ext[i], base[i] = lk.System, lk.Object, lk.Table, lk.Key, lk.ExternalID, string(b)
+		if lk.LSN != 0 {
+			lsnBuf = lk.LSN.Append(lsnBuf)
+		}
+		ends[i], lsnEnds[i] = len(buf), len(lsnBuf)
+	}
+	all, allLSN := string(buf), string(lsnBuf)
+	from, lsnFrom := 0, 0
+	for i, at := range order {
+		lk := &links[at]
+		bases[i], lsns[i] = all[from:ends[i]], allLSN[lsnFrom:lsnEnds[i]]
+		sys[i], obj[i], tbl[i], key[i], ext[i], base[i] = &lk.System, &lk.Object, &lk.Table, &lk.Key, &lk.ExternalID, &bases[i]
 		deleted[i] = lk.Deleted
 		if lk.Version != "" {
 			ver[i] = &lk.Version
 		}
 		if lk.LSN != 0 {
-			s := lk.LSN.String()
-			lsn[i] = &s
+			lsn[i] = &lsns[i]
 		}
+		from, lsnFrom = ends[i], lsnEnds[i]
 	}
 	// The unique external id is checked at the end of the statement, after
 	// the deleted links whose ids the batch claims are gone.
@@ -194,7 +200,7 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 				return fmt.Errorf("put %d links: %w (and roll it back: %w)", n, err, rbErr)
 			}
 		}
-		if cerr := l.conflicts(ctx, explain, links); cerr != nil {
+		if cerr := l.conflicts(ctx, explain, inOrder(links, order)); cerr != nil {
 			return cerr
 		}
 	}
@@ -249,20 +255,40 @@ func (l *Links) conflicts(ctx context.Context, q querier, links []syncstate.Link
 	return errors.Join(errs...)
 }
 
-// lastPerRef drops all but the last link of each ref, keeping order.
-func lastPerRef(links []syncstate.Link) []syncstate.Link {
-	last := make(map[syncstate.LinkRef]int, len(links))
-	for i, lk := range links {
-		last[syncstate.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] = i
+// lastInKeyOrder returns the indexes of links in key order, the last link
+// of each ref only. Rows are locked in key order, whatever order the
+// batch came in: two Puts of overlapping links (concurrent Writes, a
+// replay) wait for each other instead of deadlocking.
+func lastInKeyOrder(links []syncstate.Link) []int {
+	order := make([]int, len(links)) // links in key order, without copying them
+	for i := range order {
+		order[i] = i
 	}
-	if len(last) == len(links) {
-		return links
-	}
-	out := make([]syncstate.Link, 0, len(last))
-	for i, lk := range links {
-		if last[syncstate.LinkRef{System: lk.System, Object: lk.Object, Table: lk.Table, Key: lk.Key}] == i {
-			out = append(out, lk)
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &links[i], &links[j]
+		return cmp.Or(strings.Compare(a.System, b.System), strings.Compare(a.Object, b.Object),
+			strings.Compare(a.Table, b.Table), strings.Compare(a.Key, b.Key), cmp.Compare(i, j))
+	})
+	kept := order[:0]
+	for k, at := range order {
+		if k+1 < len(order) && sameRef(&links[at], &links[order[k+1]]) {
+			continue // a later link of the same ref follows
 		}
+		kept = append(kept, at)
+	}
+	return kept
+}
+
+func sameRef(a, b *syncstate.Link) bool {
+	return a.System == b.System && a.Object == b.Object && a.Table == b.Table && a.Key == b.Key
+}
+
+// inOrder returns the links at indexes order, in the order of links.
+func inOrder(links []syncstate.Link, order []int) []syncstate.Link {
+	at := slices.Sorted(slices.Values(order))
+	out := make([]syncstate.Link, len(at))
+	for i, k := range at {
+		out[i] = links[k]
 	}
 	return out
 }
