@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -26,21 +25,27 @@ type verdict struct {
 }
 
 // attempt writes the heads of qs in one Writer call, settles each record
-// in the stores through the ledger reading book, and advances the queues.
+// in the stores through the ledger of b, and advances the queues.
 // It calls called once the Writer call is over (or will not be made),
 // saying whether qs hold more to write (a retry, a later change): the
-// report says the same. It calls reply with the report once, always
-// after called (a run that has its last report may return, and called
-// would wait for it forever), and after it returns when the call's
-// bookkeeping is still to be stored: the
-// goroutine that made the call is free for another while it waits. The
-// scheduler does not touch qs until the report is sent.
-func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, book chan<- *settlement, called func(more bool), reply func(report)) {
-	var once sync.Once
+// report says the same. The call is reported once, always after called
+// (a run that has its last report may return, and called would wait for
+// it forever): by reply when it fails before its bookkeeping, otherwise
+// by the ledger once the call's bookkeeping is stored, after attempt
+// returned: the goroutine that made the call is free for another
+// meanwhile. The scheduler does not touch qs until the call is reported.
+func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, b *book, called func(more bool), reply func(report)) {
+	freed := false
 	more := false
-	free := func() { once.Do(func() { called(more) }) }
+	free := func() {
+		if !freed {
+			freed = true
+			called(more)
+		}
+	}
 	defer free()
-	recs := make([]Record, len(qs))
+	s := newCall(len(qs))
+	recs, hold, skip := s.recs, s.hold, s.skip
 	start := time.Now()
 	for i, q := range qs {
 		it := q.items[0]
@@ -51,7 +56,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 		recs[i] = it.rec
 		recs[i].ExternalID = q.externalID(it.rec.Op)
 	}
-	hold, skip := p.checkVersions(ctx, qs, recs)
+	p.checkVersions(ctx, qs, recs, hold, skip)
 	for i, q := range qs {
 		if q.items[0].born && recs[i].ExternalID == "" && !q.pending && hold[i] == nil && skip[i] == "" {
 			skip[i] = "created and deleted before delivery"
@@ -63,14 +68,13 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 		reply(report{err: err})
 		return
 	}
-	var write []Record
-	var at []int
+	write, at := s.write[:0], s.at[:0]
 	for i := range recs {
 		if hold[i] == nil && skip[i] == "" {
 			write, at = append(write, recs[i]), append(at, i)
 		}
 	}
-	results := make([]Result, len(recs))
+	results := s.results
 	var err error
 	if len(write) > 0 {
 		var written []Result
@@ -93,7 +97,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 		return
 	}
 
-	vs := make([]verdict, len(qs))
+	vs := s.vs
 	for i, q := range qs {
 		v := verdict{q: q, it: q.items[0], err: err, skip: skip[i]}
 		switch {
@@ -127,16 +131,39 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, boo
 		more = more || !v.readyAt.IsZero() || len(q.items) > 1
 	}
 	free()
-	s := &settlement{vs: vs, results: results, took: took, end: end, replay: replay,
-		forget: p.settleCreates(recs, vs), done: make(chan error, 1)}
-	book <- s
-	go func() {
-		if err := <-s.done; err != nil {
-			reply(report{err: err, more: more})
-			return
-		}
-		reply(p.advance(qs, vs, results, more))
-	}()
+	s.took, s.end, s.replay, s.qs, s.more = took, end, replay, qs, more
+	s.forget = p.settleCreates(recs, vs)
+	b.in <- &s.settlement
+}
+
+// call is what one attempt allocates, in one allocation: its settlement
+// and the records it writes. A call of one record (a Writer that takes
+// one a call) keeps its slices inline.
+type call struct {
+	settlement
+	recs, write []Record
+	hold        []error
+	skip        []string
+	at          []int
+	rec1        [1]Record
+	write1      [1]Record
+	hold1       [1]error
+	skip1       [1]string
+	at1         [1]int
+	result1     [1]Result
+	verdict1    [1]verdict
+}
+
+func newCall(n int) *call {
+	c := &call{}
+	if n == 1 {
+		c.recs, c.write, c.hold, c.skip, c.at = c.rec1[:], c.write1[:], c.hold1[:], c.skip1[:], c.at1[:]
+		c.results, c.vs = c.result1[:], c.verdict1[:]
+		return c
+	}
+	c.recs, c.write, c.hold, c.skip, c.at = make([]Record, n), make([]Record, n), make([]error, n), make([]string, n), make([]int, n)
+	c.results, c.vs = make([]Result, n), make([]verdict, n)
+	return c
 }
 
 // advance moves the queues of a Writer call's verdicts on, once the

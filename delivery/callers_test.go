@@ -50,7 +50,7 @@ func TestCallers(t *testing.T) {
 // group of its own for the calls that just ended.
 func TestBookIdle(t *testing.T) {
 	t.Parallel()
-	b := newBook(1)
+	b := newBook(1, nil)
 	if !b.idle() {
 		t.Fatal("a new book is not idle")
 	}

@@ -28,27 +28,27 @@ import (
 // (unchanged TOASTed columns) keep their earlier values. The merged record
 // carries the latest event: its id, position and commit LSN.
 func (p *Pipeline) coalesce(items []*item, now time.Time) ([]*item, []syncstate.Outcome) {
-	at := make(map[string]int, len(items))
-	last := map[int]*item{}     // the original item whose event kept[i] carries
-	folded := map[int][]*item{} // the originals folded into kept[i]
+	at := make(map[identity]int, len(items))
+	last := make([]*item, 0, len(items)) // the original item whose event kept[i] carries
+	folded := map[int][]*item{}          // the originals folded into kept[i]
 	kept := items[:0:0]
 	for _, it := range items {
 		if it.rec.Key == "" {
-			kept = append(kept, it)
+			kept, last = append(kept, it), append(last, it)
 			continue
 		}
 		id := it.identity()
 		i, ok := at[id]
 		if !ok {
 			at[id] = len(kept)
-			last[len(kept)] = it
-			kept = append(kept, it)
+			kept, last = append(kept, it), append(last, it)
 			continue
 		}
 		folded[i] = append(folded[i], last[i])
 		last[i] = it
 		born := it.rec.Op == cdc.OpDelete && (kept[i].rec.Op == cdc.OpCreate || kept[i].born)
-		kept[i] = &item{rec: merge(kept[i].rec, it.rec), table: it.table, born: born}
+		kept[i] = newItemOf(merge(kept[i].rec, it.rec), it.table)
+		kept[i].born = born
 	}
 	var gone []syncstate.Outcome
 	for i := range kept {

@@ -19,6 +19,7 @@ type keyQueue struct {
 	base    map[string]any // the fields last synced, from the link or the last write
 	pending bool           // a create of the record was sent and not settled (Settler)
 	readyAt time.Time
+	first   [1]*item // items' first array: most queues hold one item
 }
 
 // externalID is the id a record with op is written with: none after a
@@ -50,13 +51,16 @@ type report struct {
 // queues groups items by local record, in order, and seeds each queue
 // with its record's link and pending create.
 func (p *Pipeline) queues(items []*item, links map[syncstate.LinkRef]*syncstate.Link, pending map[syncstate.LinkRef]bool) []*keyQueue {
-	at := make(map[string]*keyQueue, len(items))
-	var qs []*keyQueue
+	at := make(map[identity]*keyQueue, len(items))
+	qs := make([]*keyQueue, 0, len(items))
+	all := make([]keyQueue, 0, len(items)) // never grown: its queues do not move
 	for _, it := range items {
 		id := it.identity()
 		q := at[id]
 		if q == nil {
-			q = &keyQueue{}
+			all = append(all, keyQueue{})
+			q = &all[len(all)-1]
+			q.items = q.first[:0]
 			if ref, ok := it.ref(p.cfg.System); ok {
 				if l := links[ref]; l != nil {
 					q.extID = l.ExternalID
@@ -115,11 +119,11 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 	}
 	ready := p.queues(items, links, creates)
 	var waiting []*keyQueue
-	reports := make(chan report)
+	reports := make(chan []report)
 	written := make(chan bool)
 	// Room for every attempt in flight: a call's goroutine never waits
 	// for the ledger to take its settlement, so it is free for the next.
-	book := newBook(settling * p.cfg.Concurrency)
+	book := newBook(settling*p.cfg.Concurrency, reports)
 	var ledger sync.WaitGroup
 	ledger.Go(func() { p.ledger(ctx, book) })
 	defer func() { close(book.in); ledger.Wait() }()
@@ -145,12 +149,12 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			book.call()
 			wg.Add(1)
 			p.callers.run(func() {
-				p.attempt(ctx, batch, replay, book.in, func(more bool) {
+				defer wg.Done()
+				p.attempt(ctx, batch, replay, book, func(more bool) {
 					book.end()
 					written <- more
 				}, func(r report) {
-					reports <- r
-					wg.Done()
+					reports <- []report{r}
 				})
 			})
 		}
@@ -172,31 +176,35 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 			if !more {
 				quiet++
 			}
-		case r := <-reports:
-			inflight--
-			if !r.more {
-				quiet--
-			}
-			if r.err != nil {
-				if fail == nil {
-					fail = r.err
-					cancel()
-				}
-				continue
-			}
-			stats.add(r.stats)
-			pending -= r.resolved
-			p.met.depth.Sub(float64(r.resolved))
+		case rs := <-reports:
 			now := time.Now()
-			for _, q := range r.qs {
-				switch {
-				case len(q.items) == 0:
-				case q.readyAt.After(now):
-					waiting = append(waiting, q)
-				default:
-					ready = append(ready, q)
+			resolved := 0
+			for _, r := range rs {
+				inflight--
+				if !r.more {
+					quiet--
+				}
+				if r.err != nil {
+					if fail == nil {
+						fail = r.err
+						cancel()
+					}
+					continue
+				}
+				stats.add(r.stats)
+				resolved += r.resolved
+				for _, q := range r.qs {
+					switch {
+					case len(q.items) == 0:
+					case q.readyAt.After(now):
+						waiting = append(waiting, q)
+					default:
+						ready = append(ready, q)
+					}
 				}
 			}
+			pending -= resolved
+			p.met.depth.Sub(float64(resolved))
 		case <-wake:
 			now := time.Now()
 			still := waiting[:0]

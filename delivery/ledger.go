@@ -20,7 +20,8 @@ import (
 // links were not stored yet, written again after the restart (pending
 // creates make that safe for writers whose creates are not idempotent).
 
-// settlement is the bookkeeping of one Writer call.
+// settlement is the bookkeeping of one Writer call, and what the ledger
+// needs to report the call once it is stored.
 type settlement struct {
 	vs      []verdict
 	results []Result
@@ -28,26 +29,34 @@ type settlement struct {
 	end     time.Time
 	replay  bool
 	forget  []syncstate.LinkRef // pending creates the call settled
-	done    chan error
+	qs      []*keyQueue         // the queues whose heads the call wrote
+	more    bool                // qs hold more to write
 }
 
 // book is a run's ledger: where its Writer calls send their settlements,
-// and how many calls are in flight.
+// how many calls are in flight, and where the calls are reported.
 type book struct {
 	in      chan *settlement
+	reports chan<- []report
 	calling atomic.Int64
 	// next is set while the run has records ready for calls it is about
 	// to make: no call in flight then is a moment between two calls.
-	next  atomic.Bool
-	ended chan struct{} // a call ended; capacity 1
+	next atomic.Bool
+	// maybeIdle has a token once the run may have become idle (its last
+	// call in flight ended, or it has no more calls to make); capacity 1.
+	maybeIdle chan struct{}
 }
 
-func newBook(size int) *book {
-	return &book{in: make(chan *settlement, size), ended: make(chan struct{}, 1)}
+func newBook(size int, reports chan<- []report) *book {
+	return &book{in: make(chan *settlement, size), reports: reports, maybeIdle: make(chan struct{}, 1)}
 }
 
 // dispatching says whether the run is about to make more calls.
-func (b *book) dispatching(more bool) { b.next.Store(more) }
+func (b *book) dispatching(more bool) {
+	if b.next.Swap(more) && !more {
+		b.wake()
+	}
+}
 
 // idle reports whether no Writer call is in flight or about to start.
 func (b *book) idle() bool { return b.calling.Load() == 0 && !b.next.Load() }
@@ -56,9 +65,14 @@ func (b *book) idle() bool { return b.calling.Load() == 0 && !b.next.Load() }
 func (b *book) call() { b.calling.Add(1) }
 
 func (b *book) end() {
-	b.calling.Add(-1)
+	if b.calling.Add(-1) == 0 {
+		b.wake()
+	}
+}
+
+func (b *book) wake() {
 	select {
-	case b.ended <- struct{}{}:
+	case b.maybeIdle <- struct{}{}:
 	default:
 	}
 }
@@ -68,59 +82,70 @@ func (b *book) end() {
 const linger = 100 * time.Millisecond
 
 // ledger stores the settlements sent to b in groups, one group at a time,
-// until b.in is closed. A group is stored once no Writer call is in
-// flight and none is about to start (their settlements would join the
-// next group a moment later), or once its first settlement waited linger: so a Write of records of
-// distinct keys usually stores its bookkeeping in one group, after its
-// last call.
+// until b.in is closed, and sends the reports of each group's calls to
+// b.reports once it is stored (or failed). A group is stored once no
+// Writer call is in flight and none is about to start (their settlements
+// would join the next group a moment later), or once its first
+// settlement waited linger: so a Write of records of distinct keys
+// usually stores its bookkeeping in one group, after its last call. While
+// a group waits, the settlements that come meanwhile stay queued in b.in
+// (which has room for every call's) until the group is stored: the ledger
+// wakes once the run may be idle or the linger is over, not per call.
 func (p *Pipeline) ledger(ctx context.Context, b *book) {
 	var group []*settlement
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var due <-chan time.Time
 	open := true
-	add := func(s *settlement, ok bool) {
-		if !ok {
-			open = false
-			return
-		}
-		if len(group) == 0 {
-			timer.Reset(linger)
-			due = timer.C
-		}
-		group = append(group, s)
-	}
 	for open || len(group) > 0 {
+		if len(group) == 0 && open {
+			s, ok := <-b.in
+			if !ok {
+				open = false
+				continue
+			}
+			group = append(group, s)
+			timer.Reset(linger)
+			// A settlement that waits for others wakes the ledger when the
+			// run may be idle; an earlier token is stale.
+			select {
+			case <-b.maybeIdle:
+			default:
+			}
+		}
+		due := false
+		for !due && open && !b.idle() {
+			select {
+			case <-b.maybeIdle:
+			case <-timer.C:
+				due = true
+			}
+		}
+		timer.Stop()
 		for drained := false; open && !drained; {
 			select {
 			case s, ok := <-b.in:
-				add(s, ok)
+				if !ok {
+					open = false
+					break
+				}
+				group = append(group, s)
 			default:
 				drained = true
 			}
 		}
-		if len(group) > 0 && (b.idle() || !open || due == nil) {
-			timer.Stop()
-			due = nil
-			err := p.settle(ctx, group)
-			for _, s := range group {
-				s.done <- err
+		err := p.settle(ctx, group)
+		reports := make([]report, len(group))
+		for i, s := range group {
+			if err != nil {
+				reports[i] = report{err: err, more: s.more}
+			} else {
+				reports[i] = p.advance(s.qs, s.vs, s.results, s.more)
 			}
-			clear(group)
-			group = group[:0]
-			continue
 		}
-		if !open {
-			continue
-		}
-		select {
-		case s, ok := <-b.in:
-			add(s, ok)
-		case <-b.ended:
-		case <-due:
-			due = nil
-		}
+		b.reports <- reports
+		clear(group)
+		group = group[:0]
 	}
 }
 

@@ -275,12 +275,12 @@ func (p *Pipeline) Write(ctx context.Context, events []cdc.Event) error {
 // tail is a Write whose Writer calls are over and whose last bookkeeping
 // may still be being stored.
 type tail struct {
-	records map[string]bool // the identities of its records
-	done    chan struct{}   // closed once its bookkeeping is stored, or failed
+	records map[identity]bool // the identities of its records
+	done    chan struct{}     // closed once its bookkeeping is stored, or failed
 }
 
 func newTail(items []*item) *tail {
-	t := &tail{records: make(map[string]bool, len(items)), done: make(chan struct{})}
+	t := &tail{records: make(map[identity]bool, len(items)), done: make(chan struct{})}
 	for _, it := range items {
 		t.records[it.identity()] = true
 	}

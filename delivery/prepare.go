@@ -23,10 +23,15 @@ type item struct {
 	born bool
 }
 
-// identity names the local record: records of one identity are written in
+// identity names a local record: records of one identity are written in
 // order, one at a time.
-func (it *item) identity() string {
-	return it.table + "\x00" + it.rec.Object + "\x00" + it.rec.Key
+type identity struct{ table, object, key string }
+
+func (it *item) identity() identity { return identity{it.table, it.rec.Object, it.rec.Key} }
+
+// newItemOf is the item of rec, a change to a record of table.
+func newItemOf(rec Record, table string) *item {
+	return &item{rec: rec, table: table}
 }
 
 func (it *item) ref(system string) (syncstate.LinkRef, bool) {
@@ -43,9 +48,22 @@ func tableOf(e *cdc.Event) string {
 	return e.Schema + "." + e.Table
 }
 
+// tables names the tables of a Write's events, once per table rather
+// than once per event.
+type tables struct {
+	schema, table, name string
+}
+
+func (t *tables) of(e *cdc.Event) string {
+	if t.name == "" || e.Schema != t.schema || e.Table != t.table {
+		t.schema, t.table, t.name = e.Schema, e.Table, tableOf(e)
+	}
+	return t.name
+}
+
 // newItem fills what the Mapper left empty: the event, its op, the
 // pipeline's object and the event's key.
-func (p *Pipeline) newItem(e *cdc.Event, rec Record) *item {
+func (p *Pipeline) newItem(e *cdc.Event, rec Record, names *tables) *item {
 	if rec.Event == nil {
 		rec.Event = e
 	}
@@ -58,7 +76,7 @@ func (p *Pipeline) newItem(e *cdc.Event, rec Record) *item {
 	if rec.Key == "" && len(e.Key) > 0 {
 		rec.Key = string(cdc.AppendKey(nil, e))
 	}
-	return &item{rec: rec, table: tableOf(e)}
+	return newItemOf(rec, names.of(e))
 }
 
 // prepare maps the events into items, coalesces them, dead-letters the
@@ -68,6 +86,7 @@ func (p *Pipeline) prepare(ctx context.Context, events []cdc.Event) ([]*item, er
 	var letters []syncstate.DeadLetter
 	var outcomes []syncstate.Outcome
 	now := time.Now()
+	var names tables
 	for i := range events {
 		e := &events[i]
 		rec, ok, err := p.m.Map(ctx, e)
@@ -76,14 +95,14 @@ func (p *Pipeline) prepare(ctx context.Context, events []cdc.Event) ([]*item, er
 		}
 		switch {
 		case err != nil:
-			it := p.newItem(e, Record{})
+			it := p.newItem(e, Record{}, &names)
 			letters = append(letters, p.deadLetter(it, fmt.Errorf("map: %w", err), now))
 			outcomes = append(outcomes, p.outcome(it, syncstate.StatusDeadLettered, now, 0, letters[len(letters)-1].Error))
 			p.logDead(it, "mapping")
 		case !ok:
-			outcomes = append(outcomes, p.outcome(p.newItem(e, Record{}), syncstate.StatusSkipped, now, 0, "filtered"))
+			outcomes = append(outcomes, p.outcome(p.newItem(e, Record{}, &names), syncstate.StatusSkipped, now, 0, "filtered"))
 		default:
-			items = append(items, p.newItem(e, rec))
+			items = append(items, p.newItem(e, rec, &names))
 		}
 	}
 	if p.cfg.Coalesce {

@@ -180,7 +180,7 @@ func (p *Pipeline) rebuild(ctx context.Context, dl *syncstate.DeadLetter) (*item
 		if !ok {
 			return nil, nil
 		}
-		it := p.newItem(e, rec)
+		it := p.newItem(e, rec, &tables{})
 		it.letter = dl
 		return it, nil
 	}
@@ -189,7 +189,9 @@ func (p *Pipeline) rebuild(ctx context.Context, dl *syncstate.DeadLetter) (*item
 		return nil, fmt.Errorf("decode dead letter %d record: %w", dl.ID, err)
 	}
 	rec := Record{Event: e, Op: dl.Op, Object: dl.Object, Key: dl.Key, Fields: fields}
-	return &item{rec: rec, table: dl.Table, letter: dl}, nil
+	it := newItemOf(rec, dl.Table)
+	it.letter = dl
+	return it, nil
 }
 
 // superseded reports whether a newer change to the replayed record was

@@ -25,20 +25,19 @@ const heldReason = "held by an open conflict; its resolution is synced instead"
 // record is compared with it.
 var errRemoteMoved = errors.New("the record changed in the system since the last sync; holding this change until that one is compared with it")
 
-// checkVersions returns, per record, why it must not be written now: the
+// checkVersions sets, per record, why it must not be written now: the
 // system changed it since the version in its link (RemoteMoved is told, so
 // the change is compared on the inbound side, which then moves the link's
 // version), or the record is held by an open conflict (skip). Records
 // that may be written have neither.
-func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Record) (hold []error, skip []string) {
-	hold, skip = make([]error, len(recs)), make([]string, len(recs))
+func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Record, hold []error, skip []string) {
 	if p.st.Links == nil {
-		return hold, skip
+		return
 	}
 	p.heldSince(ctx, qs, hold, skip)
 	v, ok := p.w.(Versioner)
 	if !ok || p.cfg.RemoteMoved == nil {
-		return hold, skip
+		return
 	}
 	var ids []string
 	var at []int
@@ -48,14 +47,14 @@ func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Rec
 		}
 	}
 	if len(ids) == 0 {
-		return hold, skip
+		return
 	}
 	remote, err := v.Versions(ctx, p.cfg.Object, ids)
 	if err != nil {
 		for _, i := range at {
 			hold[i] = fmt.Errorf("read the system's version of the record: %w", err)
 		}
-		return hold, skip
+		return
 	}
 	// Candidates read their link again: the inbound side may have compared
 	// the system's change and moved the version since this Write began.
@@ -69,14 +68,14 @@ func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Rec
 		}
 	}
 	if len(moved) == 0 {
-		return hold, skip
+		return
 	}
 	links, err := p.st.Links.Get(ctx, refs)
 	if err != nil {
 		for _, i := range moved {
 			hold[i] = fmt.Errorf("read the record's link: %w", err)
 		}
-		return hold, skip
+		return
 	}
 	for k, i := range moved {
 		l := links[refs[k]]
@@ -96,7 +95,6 @@ func (p *Pipeline) checkVersions(ctx context.Context, qs []*keyQueue, recs []Rec
 			hold[i] = fmt.Errorf("%w (and handing the system's change over failed: %v)", errRemoteMoved, err)
 		}
 	}
-	return hold, skip
 }
 
 // heldSince skips the retried records whose record a conflict has held
