@@ -111,50 +111,47 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 	if len(order) == 0 {
 		return nil
 	}
-	// The arrays point into links (a pointer in an interface is not a
-	// copy), and the bases and LSNs are slices of one string each, so
-	// encoding them allocates per array, not per element.
-	n := len(order)
-	sys, obj, tbl, key, ext, base := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-	ver, lsn := make([]*string, n), make([]*string, n)
-	deleted := make([]bool, n)
-	bases, lsns := make([]string, n), make([]string, n)
-	var buf []byte
-	lsnBuf := make([]byte, 0, 17*n) // an LSN is at most 17 characters
-	ends, lsnEnds := make([]int, n), make([]int, n)
-	for i, at := range order {
+	// The arrays go in Postgres's text form, one string each, which pgx
+	// sends as it is: encoding them allocates per array, not per element.
+	var sys, obj, tbl, key, ext, base, ver, lsn, deleted textArray
+	var enc []byte // one base's JSON
+	for _, at := range order {
 		lk := &links[at]
 		if lk.ExternalID == "" {
 			return fmt.Errorf("put link %s %s %s %s: empty external id", lk.System, lk.Object, lk.Table, lk.Key)
 		}
-		if lk.Deleted || lk.Base == nil {
-			buf = append(buf, "{}"...)
-		} else {
+		enc = append(enc[:0], "{}"...)
+		if !lk.Deleted && lk.Base != nil {
 			var err error
-			if buf, err = jsonvalue.Append(buf, lk.Base); err != nil {
+			if enc, err = jsonvalue.Append(enc[:0], lk.Base); err != nil {
 				return fmt.Errorf("put link %s %s %s %s: encode base: %w", lk.System, lk.Object, lk.Table, lk.Key, err)
 			}
 		}
-		if lk.LSN != 0 {
-			lsnBuf = lk.LSN.Append(lsnBuf)
-		}
-		ends[i], lsnEnds[i] = len(buf), len(lsnBuf)
-	}
-	all, allLSN := string(buf), string(lsnBuf)
-	from, lsnFrom := 0, 0
-	for i, at := range order {
-		lk := &links[at]
-		bases[i], lsns[i] = all[from:ends[i]], allLSN[lsnFrom:lsnEnds[i]]
-		sys[i], obj[i], tbl[i], key[i], ext[i], base[i] = &lk.System, &lk.Object, &lk.Table, &lk.Key, &lk.ExternalID, &bases[i]
-		deleted[i] = lk.Deleted
+		sys.add(lk.System)
+		obj.add(lk.Object)
+		tbl.add(lk.Table)
+		key.add(lk.Key)
+		ext.add(lk.ExternalID)
+		base.addBytes(enc)
 		if lk.Version != "" {
-			ver[i] = &lk.Version
+			ver.add(lk.Version)
+		} else {
+			ver.null()
 		}
 		if lk.LSN != 0 {
-			lsn[i] = &lsns[i]
+			lsn.start()
+			lsn.b = lk.LSN.Append(lsn.b)
+		} else {
+			lsn.null()
 		}
-		from, lsnFrom = ends[i], lsnEnds[i]
+		deleted.start()
+		if lk.Deleted {
+			deleted.b = append(deleted.b, 't')
+		} else {
+			deleted.b = append(deleted.b, 'f')
+		}
 	}
+	n := len(order)
 	// The unique external id is checked at the end of the statement, after
 	// the deleted links whose ids the batch claims are gone.
 	const put = `
@@ -175,7 +172,7 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 			-- moved only by a delete: a live link's update then changes
 			-- no indexed column (HOT, migration 0166)
 			deleted_at = CASE WHEN excluded.deleted THEN excluded.deleted_at ELSE l.deleted_at END`
-	args := []any{sys, obj, tbl, key, ext, base, ver, lsn, deleted}
+	args := []any{sys.String(), obj.String(), tbl.String(), key.String(), ext.String(), base.String(), ver.String(), lsn.String(), deleted.String()}
 	// In InTx's transaction the statement runs in a savepoint sent with it
 	// in one round trip: a refused statement is rolled back to it and
 	// explained in the transaction, on its connection. Taking a second
@@ -253,6 +250,54 @@ func (l *Links) conflicts(ctx context.Context, q querier, links []syncstate.Link
 		return fmt.Errorf("put links: find external id conflicts: %w", err)
 	}
 	return errors.Join(errs...)
+}
+
+// textArray builds an array in Postgres's text form: {"a","b",NULL}.
+type textArray struct{ b []byte }
+
+// start begins the next element.
+func (a *textArray) start() {
+	if len(a.b) == 0 {
+		a.b = append(a.b, '{')
+	} else {
+		a.b = append(a.b, ',')
+	}
+}
+
+func (a *textArray) null() {
+	a.start()
+	a.b = append(a.b, "NULL"...)
+}
+
+func (a *textArray) add(s string) {
+	a.start()
+	a.b = append(a.b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			a.b = append(a.b, '\\')
+		}
+		a.b = append(a.b, s[i])
+	}
+	a.b = append(a.b, '"')
+}
+
+func (a *textArray) addBytes(s []byte) {
+	a.start()
+	a.b = append(a.b, '"')
+	for _, c := range s {
+		if c == '"' || c == '\\' {
+			a.b = append(a.b, '\\')
+		}
+		a.b = append(a.b, c)
+	}
+	a.b = append(a.b, '"')
+}
+
+func (a *textArray) String() string {
+	if len(a.b) == 0 {
+		return "{}"
+	}
+	return string(append(a.b, '}'))
 }
 
 // lastInKeyOrder returns the indexes of links in key order, the last link

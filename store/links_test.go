@@ -268,3 +268,47 @@ func TestLiveLinkUpdatesAddNoIndexEntries(t *testing.T) {
 		t.Fatalf("link after the update: %v, %v", got, err)
 	}
 }
+
+// Put sends its arrays in Postgres's text form: values that form quotes,
+// escapes or reads as NULL come back as they were.
+func TestLinksPutQuotesEveryValue(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	links := s.Links()
+	odd := []string{``, `NULL`, `"`, `\`, `\"`, `a,b`, `{x}`, ` spaced `, "tab\tnew\nline", `{"id":"q\"uote"}`, "ünï ☃"}
+	var put []syncstate.Link
+	var refs []syncstate.LinkRef
+	for i, v := range odd {
+		l := link(fmt.Sprintf(`{"k":%q}`, v)+v, "ext-"+v+fmt.Sprint(i))
+		l.Object = "obj" + v
+		l.Version = v
+		l.Base = map[string]any{"v" + v: v}
+		l.LSN = cdc.LSN(i + 1)
+		put = append(put, l)
+		refs = append(refs, syncstate.LinkRef{System: l.System, Object: l.Object, Table: l.Table, Key: l.Key})
+	}
+	gone := link(`{"id":"deleted"}`, `del"\`)
+	gone.Deleted = true
+	put = append(put, gone)
+	refs = append(refs, ref(gone.Key))
+	if err := links.Put(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	got, err := links.Get(ctx, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range put {
+		g := got[refs[i]]
+		if g == nil {
+			t.Errorf("link %d (%q): missing", i, want.Key)
+			continue
+		}
+		if g.ExternalID != want.ExternalID || g.Version != want.Version || g.LSN != want.LSN || g.Deleted != want.Deleted {
+			t.Errorf("link %d: got %+v, want %+v", i, *g, want)
+		}
+		if !want.Deleted && (len(g.Base) != 1 || g.Base["v"+odd[i]] != odd[i]) {
+			t.Errorf("link %d: base %#v", i, g.Base)
+		}
+	}
+}
