@@ -284,29 +284,14 @@ func newRequest(ctx context.Context, proto *http.Request, u *url.URL, body []byt
 		req.Body = http.NoBody
 		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	default:
-		b := newBody(body)
+		// A NopCloser of a bytes.Reader, which the transport knows is in
+		// memory: it writes the headers and the body in one write.
 		req.ContentLength = int64(len(body))
-		req.Body, req.GetBody = b, b.again
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	return req
 }
-
-// requestBody is a request's body; the transport reads it again from
-// its start (again) when it resends the request on another connection.
-type requestBody struct {
-	bytes.Reader
-	b []byte
-}
-
-func newBody(b []byte) *requestBody {
-	r := &requestBody{b: b}
-	r.Reset(b)
-	return r
-}
-
-func (r *requestBody) Close() error { return nil }
-
-func (r *requestBody) again() (io.ReadCloser, error) { return newBody(r.b), nil }
 
 // readBody reads up to limit bytes of resp's body, in one allocation when
 // the answer says its length.
