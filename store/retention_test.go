@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcd-dev/cdcd/syncstate"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -82,5 +83,31 @@ func TestPruneDeletedLinks(t *testing.T) {
 	}
 	if got := queryInt(t, url, "SELECT count(*) FROM cdcd.links WHERE local_key NOT LIKE 'gone-%'"); got != 6 {
 		t.Errorf("%d live and recently deleted links kept, want 6", got)
+	}
+}
+
+// A link is pruned by when its record's delete was delivered, not by when
+// it was made: a link made long ago and deleted now stays for the window
+// (it skips a change re-sent after a crash, older than the delete), and
+// goes once the window is over.
+func TestPruneDeletedLinksByTheirDelete(t *testing.T) {
+	t.Parallel()
+	s, url := openStore(t)
+	ctx := context.Background()
+	old := link(`{"id":1}`, "901")
+	if err := s.Links().Put(ctx, []syncstate.Link{old}); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, url, `UPDATE cdcd.links SET deleted_at = now() - interval '2 hours', updated_at = now() - interval '2 hours'`)
+	old.Deleted = true
+	if err := s.Links().Put(ctx, []syncstate.Link{old}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneDeletedLinks(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("pruned %d, %v; want the link deleted just now kept", n, err)
+	}
+	execSQL(t, url, `UPDATE cdcd.links SET deleted_at = deleted_at - interval '2 hours'`)
+	if n, err := s.PruneDeletedLinks(ctx, time.Hour); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want the link deleted 2 hours ago", n, err)
 	}
 }
