@@ -57,3 +57,33 @@ func RetryAfterOf(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// transientError marks a failure of the target itself, not of the records
+// written (a deadlock, a lock or statement timeout, a lost connection, a
+// server shutting down).
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// Transient marks err as the target's failure, not the records': the write
+// is retried with backoff for as long as it lasts, and the attempt is not
+// counted toward a record's tries, so it never dead-letters a record (a
+// pipeline's max_age still does). A Writer returns it for the whole call,
+// or as the Err of each record it concerns.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &transientError{err}
+}
+
+// IsTransient reports whether err, or an error it wraps, was marked
+// Transient.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var t *transientError
+	return errors.As(err, &t)
+}

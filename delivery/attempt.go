@@ -114,11 +114,14 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, b *
 				}
 			}
 		}
+		if v.skip == "" && cdc.IsTransient(v.err) && !cdc.IsPermanent(v.err) {
+			v.it.waits++
+		}
 		switch {
 		case v.skip != "", v.err == nil:
 		case cdc.IsPermanent(v.err):
 			v.class = "permanent"
-		case v.it.attempt >= p.cfg.MaxAttempts:
+		case v.it.attempt-v.it.waits >= p.cfg.MaxAttempts:
 			v.class = "retries_exhausted"
 		case end.Sub(v.it.first) >= p.cfg.MaxAge:
 			v.class = "max_age"

@@ -6,7 +6,9 @@
 //
 // A Writer only speaks its vendor's API; it never retries or sleeps on its
 // own. It classifies each failure: cdc.Permanent for what retrying cannot
-// fix, cdc.RetryAfter for a delay the vendor asked for, anything else is
-// transient (sinks/vendorhttp classifies HTTP answers so). Rate limits
+// fix, cdc.RetryAfter for a delay the vendor asked for, cdc.Transient for
+// the target's trouble rather than the record's (retried without counting
+// toward MaxAttempts), anything else is retried and counted
+// (sinks/vendorhttp classifies HTTP answers so). Rate limits
 // are the Writer's: package ratelimit keeps one budget per vendor account.
 package delivery

@@ -269,3 +269,61 @@ func cmpPos(positions []cdc.Position, a, b string) int {
 	return slices.IndexFunc(positions, func(p cdc.Position) bool { return p.String() == a }) -
 		slices.IndexFunc(positions, func(p cdc.Position) bool { return p.String() == b })
 }
+
+// A failure the Writer marks cdc.Transient (the target's: a deadlock, a
+// lost connection), of the whole call or of one record, is retried with
+// backoff however many times it comes and never counts toward
+// max_attempts: the record is delivered once it is gone, not
+// dead-lettered. A failure of the record's own still counts.
+func TestTransientFailuresAreRetriedWithoutCountingAttempts(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		set      func(v *vendor)
+		wantDead bool
+	}{
+		{"the whole call", func(v *vendor) {
+			v.callFail = func(call int) (error, bool) {
+				if call <= 6 {
+					return cdc.Transient(errors.New("deadlock detected")), false
+				}
+				return nil, false
+			}
+		}, false},
+		{"one record", func(v *vendor) {
+			v.fail = func(_ delivery.Record, attempt int) error {
+				if attempt <= 6 {
+					return cdc.Transient(errors.New("lock timeout"))
+				}
+				return nil
+			}
+		}, false},
+		{"the record's own failures still count", func(v *vendor) {
+			v.fail = func(_ delivery.Record, attempt int) error {
+				if attempt <= 6 {
+					return cdc.Transient(errors.New("lock timeout"))
+				}
+				return transient("HTTP 503")
+			}
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v := newVendor()
+			tt.set(v)
+			h := newHarness(t, delivery.PipelineConfig{MaxAttempts: 2}, v)
+			e := ev(1, 0, 1, cdc.OpCreate, "a=1")
+			h.write(t, e)
+			dead := len(h.dead.Letters())
+			if tt.wantDead {
+				if dead != 1 || len(v.attemptTimes(e.ID())) != 8 {
+					t.Fatalf("%d dead letters after %d tries, want 1 after 8 (6 transient, then 2 of its own)", dead, len(v.attemptTimes(e.ID())))
+				}
+				return
+			}
+			if dead != 0 || v.fields(1)["a"] != "1" {
+				t.Fatalf("%d dead letters, vendor has %v; want the record delivered after its transient failures", dead, v.fields(1))
+			}
+		})
+	}
+}

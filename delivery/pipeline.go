@@ -29,7 +29,8 @@ type PipelineConfig struct {
 	// keys, run at once (default 4).
 	Concurrency int
 	// MaxAttempts bounds the attempts for one record before it is
-	// dead-lettered (default 8).
+	// dead-lettered (default 8). Attempts that failed cdc.Transient do not
+	// count.
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the delay before a retry (defaults
 	// 200ms and 1m). The delay grows exponentially with full jitter above

@@ -16,6 +16,7 @@ type item struct {
 	rec     Record
 	table   string    // the event's schema.table
 	attempt int       // attempts made so far
+	waits   int       // of them, failed for the system's sake (cdc.Transient): not counted toward MaxAttempts
 	first   time.Time // start of the first attempt
 	letter  *syncstate.DeadLetter
 	// born: a delete whose record's create was folded into it (coalesce),

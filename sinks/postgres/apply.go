@@ -29,13 +29,14 @@ const (
 )
 
 // apply applies one record in a savepoint of tx. A record the table or
-// the server refuses (bad data, a constraint, but also a deadlock or a
-// timeout of its statement), or that cannot be read back from the system
-// when its comparison needs that, is rolled back to the savepoint and its
-// error reported in its own Result, permanent or not, so that the other
-// records of the batch apply and only it is retried or dead-lettered. The
-// returned error means the transaction is lost (the connection failed, ctx
-// ended) and fails the batch.
+// the server refuses for its own sake (bad data, a constraint), or that
+// cannot be read back from the system when its comparison needs that, is
+// rolled back to the savepoint and its error reported in its own Result,
+// permanent or not, so that the other records of the batch apply and only
+// it is retried or dead-lettered. The returned error fails the batch: the
+// transaction is lost (the connection failed, ctx ended), or the server's
+// trouble (a deadlock, a timeout: see transient) is no fault of the
+// record's.
 // held is the system's record as refetch read it for the comparison (nil
 // when it was not read).
 func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row) (syncapi.Result, outcome, error) {

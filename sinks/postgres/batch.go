@@ -29,7 +29,8 @@ import (
 // When a run's statement is refused (one record's data, or two records
 // that turn out to reach the same row), the run is rolled back to its
 // savepoint and its records applied one by one, so only the record at
-// fault fails.
+// fault fails. The server's trouble (a deadlock, a timeout: see
+// transient) fails the whole Write instead.
 
 // errOneByOne means a run cannot be applied as one: its records are
 // applied one by one.
@@ -192,7 +193,7 @@ func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		if !r.saved {
 			return nil, nil, classify("apply "+w.cfg.Table, err)
 		}
-		if !errors.Is(err, errOneByOne) && !refused(err) && !cdc.IsPermanent(err) && !errors.Is(err, target.ErrNotBatchable) {
+		if transient(err) || !errors.Is(err, errOneByOne) && !refused(err) && !cdc.IsPermanent(err) && !errors.Is(err, target.ErrNotBatchable) {
 			return nil, nil, classify("apply "+w.cfg.Table, err)
 		}
 		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+runSavepoint); rbErr != nil {

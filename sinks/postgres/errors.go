@@ -3,6 +3,9 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -14,6 +17,8 @@ const (
 	codeInsufficientPrivilege = "42501"
 	codeObjectInUse           = "55006"
 	codeProtocolViolation     = "08P01"
+	codeLockNotAvailable      = "55P03"
+	codeReadOnlyTransaction   = "25006"
 )
 
 // classify wraps err with op and marks it permanent when retrying cannot
@@ -29,8 +34,9 @@ const (
 //     (a NUL in a value sent as text) and the session goes on. At FATAL
 //     severity the connection is gone, which is transient.
 //
-// Everything else, serialization failures (40001), deadlocks (40P01),
-// timeouts and connection errors included, stays transient.
+// Everything else stays retryable; of it, what is the server's trouble
+// rather than the record's (serialization failures, deadlocks, timeouts,
+// connection errors) fails the whole Write (see transient).
 func classify(op string, err error) error {
 	err = fmt.Errorf("%s: %w", op, err)
 	var pgErr *pgconn.PgError
@@ -60,9 +66,53 @@ func (e readError) Error() string { return e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
 
 // failsAlone reports whether err fails only the record being applied: a
-// refused statement, or a record that could not be read back.
+// statement refused for the record's sake (not the server's: see
+// transient), or a record that could not be read back.
 func failsAlone(err error) bool {
-	return refused(err) || errors.As(err, new(readError))
+	return (refused(err) && !transient(err)) || errors.As(err, new(readError))
+}
+
+// transient reports whether err is the local server's trouble, not the
+// records': it fails the whole Write (cdc.Transient), nothing applied, to
+// be retried as it was, however long it lasts. That is
+//   - class 40, the transaction rolled back: serialization failure
+//     (40001), deadlock (40P01);
+//   - 55P03, lock_not_available (lock_timeout, NOWAIT);
+//   - class 57, operator intervention: a statement cancelled
+//     (statement_timeout, pg_cancel_backend: 57014), the server shutting
+//     down or starting up (57P01-57P03);
+//   - class 08 (but 08P01 at ERROR, see classify), class 53 (too many
+//     connections, disk full, out of memory), class 58 (I/O errors), and
+//     25006 (a read-only transaction: the server is a standby now);
+//   - no answer at all: the connection refused, reset, closed or timed
+//     out.
+//
+// A record read back from its system failed for the system's sake, not
+// the server's (readError): that is never transient here.
+func transient(err error) bool {
+	if errors.As(err, new(readError)) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		code := pgErr.Code
+		switch {
+		case code == codeProtocolViolation:
+			return pgErr.Severity != "ERROR"
+		case code == codeLockNotAvailable, code == codeReadOnlyTransaction:
+			return true
+		}
+		for _, class := range [...]string{"08", "40", "53", "57", "58"} {
+			if strings.HasPrefix(code, class) {
+				return true
+			}
+		}
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.As(err, new(*pgconn.ConnectError)) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.Timeout(err)
 }
 
 func hasCode(err error, code string) bool {

@@ -196,11 +196,23 @@ func probeOrigin(ctx context.Context, conn *pgx.Conn, name string) (bool, error)
 // a tombstoned record) has a nil Err; its Result.Version is the version
 // already applied, which is newer. A record the table refuses (a
 // constraint violation, bad data, an unknown column) gets a permanent
-// Err, and one whose statement failed otherwise (a deadlock, a timeout)
-// or that could not be read back from the system a transient Err; the
-// others still apply. A failure of the connection or
-// the transaction fails the whole call and nothing is applied.
+// Err, and one the server refuses otherwise for its sake (a trigger's
+// exception) or that could not be read back from the system a transient
+// Err; the others still apply. The server's trouble (a deadlock, a
+// serialization failure, a lock or statement timeout, a lost connection,
+// a shutdown: see transient) fails the whole call, marked cdc.Transient,
+// and nothing is applied; so does any other failure of the connection or
+// the transaction, unmarked.
 func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
+	res, err := w.writeBatch(ctx, records)
+	if err != nil && !cdc.IsPermanent(err) && transient(err) {
+		err = cdc.Transient(err)
+	}
+	return res, err
+}
+
+// writeBatch is Write, its errors not yet marked transient.
+func (w *Writer) writeBatch(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
 	start := time.Now()
 	if err := w.setup(ctx); err != nil {
 		return nil, err
