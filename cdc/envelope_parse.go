@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // ParseEnvelope reads back an event written by AppendEnvelope, with its
@@ -67,10 +68,13 @@ func ParseEnvelope(key, value []byte) (Event, error) {
 		e.Source = c
 	}
 	var err error
-	if e.Before, err = parseRow(env.Before); err != nil {
+	// json.Unmarshal checked the whole value is valid JSON, and copied
+	// before and after: their rows are split without a decoder, and
+	// their values are slices of those copies.
+	if e.Before, err = splitRow(env.Before); err != nil {
 		return Event{}, fmt.Errorf("parse envelope before: %w", err)
 	}
-	if e.After, err = parseRow(env.After); err != nil {
+	if e.After, err = splitRow(env.After); err != nil {
 		return Event{}, fmt.Errorf("parse envelope after: %w", err)
 	}
 	e.After = dropUnavailable(e.After, e.Unchanged)
@@ -142,6 +146,114 @@ func parseRow(b []byte) (Row, error) {
 		return nil, err
 	}
 	return row, nil
+}
+
+// splitRow is parseRow for b known to be valid JSON: it finds each
+// member's name and value by scanning, and the values are slices of b.
+func splitRow(b []byte) (Row, error) {
+	i := skipSpace(b, 0)
+	if i == len(b) || bytes.Equal(bytes.TrimSpace(b), nullJSON) {
+		return nil, nil
+	}
+	if b[i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	row := Row{}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return row, nil
+	}
+	for i < len(b) {
+		end := endOfValue(b, i) // the name, a string
+		name, err := memberName(b[i:end])
+		if err != nil {
+			return nil, err
+		}
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // the colon
+		end = endOfValue(b, i)
+		row = append(row, Field{Name: name, Value: json.RawMessage(b[i:end:end])})
+		i = skipSpace(b, end)
+		if i < len(b) && b[i] == '}' {
+			return row, nil
+		}
+		i = skipSpace(b, i+1) // the comma
+	}
+	return nil, errors.New("unexpected end of JSON input")
+}
+
+// memberName returns the string a JSON string literal q holds.
+func memberName(q []byte) (string, error) {
+	if len(q) < 2 || q[0] != '"' {
+		return "", errors.New("object key is not a string")
+	}
+	body := q[1 : len(q)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), nil
+	}
+	var s string // escapes, or bytes encoding/json replaces
+	if err := json.Unmarshal(q, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// skipSpace returns the index of the first byte of b at or after i that
+// is not JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// endOfValue returns the index just past the JSON value of valid JSON
+// that starts at b[i].
+func endOfValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = endOfValue(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) {
+		switch b[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j
+		}
+		j++
+	}
+	return j
 }
 
 // unwrapSchema returns the payload of a message written with its schema

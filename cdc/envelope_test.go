@@ -164,3 +164,41 @@ func TestEnvelopeRoundTripInbound(t *testing.T) {
 }
 
 func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// splitRow reads every valid JSON value as parseRow does: the same
+// members, names and values, or an error from both.
+func FuzzSplitRowMatchesParseRow(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":"x\"}","c":{"d":[1,{"e":"]"}]},"d":null}`, ` { "a" : true , "\u00e9\n" : -1.5e3 } `,
+		`{}`, `null`, `[1]`, `"s"`, `{"a":"\\","b\\":"\ud800"}`, "{\"\xff\":1}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		want, wantErr := parseRow(b)
+		got, err := splitRow(b)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v, want %v", b, err, wantErr)
+		}
+		if (got == nil) != (want == nil) || len(got) != len(want) {
+			t.Fatalf("%q: %q, want %q", b, got, want)
+		}
+		for i := range want {
+			if got[i].Name != want[i].Name || string(got[i].Value) != string(want[i].Value) {
+				t.Fatalf("%q: member %d is %q, want %q", b, i, got[i], want[i])
+			}
+		}
+	})
+}
+
+func BenchmarkParseEnvelope(b *testing.B) {
+	e := sampleEvent()
+	key, value := AppendKey(nil, &e), AppendEnvelope(nil, &e, &SourceInfo{}, time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseEnvelope(key, value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
