@@ -86,12 +86,15 @@ type Kafka struct {
 }
 
 // KafkaGroup times the sinks workers' consumer groups: how soon a silent
-// worker's partitions move to the others, how often members check in and
-// how soon added partitions are read.
+// worker's partitions move to the others, how often members check in, how
+// soon added partitions are read, and how long a rebalance and a stop wait
+// for the writes in flight.
 type KafkaGroup struct {
-	SessionTimeout time.Duration `yaml:"session_timeout"`
-	Heartbeat      time.Duration `yaml:"heartbeat"`
-	PartitionWatch time.Duration `yaml:"partition_watch"`
+	SessionTimeout   time.Duration `yaml:"session_timeout"`
+	Heartbeat        time.Duration `yaml:"heartbeat"`
+	PartitionWatch   time.Duration `yaml:"partition_watch"`
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	DrainTimeout     time.Duration `yaml:"drain_timeout"`
 }
 
 // KafkaTopics says whether and how cdcd creates missing topics.
@@ -125,7 +128,8 @@ func (k *Kafka) SetDefaults() {
 		Topics:      KafkaTopics{Create: true, Partitions: d.Partitions, ReplicationFactor: d.ReplicationFactor},
 		Batch:       KafkaBatch{Size: d.BatchSize, Bytes: d.BatchBytes, Linger: d.Linger},
 		Buffer:      KafkaBuffer{Events: d.BufferEvents, Bytes: d.BufferBytes},
-		Group:       KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second},
+		Group: KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second,
+			RebalanceTimeout: kafkabus.DefaultRebalanceTimeout, DrainTimeout: kafkabus.DefaultDrainTimeout},
 		Compression: d.Compression,
 		Format:      d.Format,
 		Tombstones:  !d.NoTombstones,

@@ -120,6 +120,12 @@ func TestLoadErrors(t *testing.T) {
 		{"kafka group", pg + "kafka:\n  brokers: ['k:9092']\n  group: {session_timeout: 6s, heartbeat: 6s, partition_watch: 0s}\n", nil,
 			"cdcd.yaml:5:32: kafka.group.heartbeat: must be more than 0 and less than kafka.group.session_timeout (6s); a third of it or less is usual\n" +
 				"cdcd.yaml:5:47: kafka.group.partition_watch: must be more than 0"},
+		{"kafka group timeouts", pg + "kafka:\n  brokers: ['k:9092']\n  group:\n    rebalance_timeout: 10s\n    drain_timeout: 0s\n", nil,
+			"cdcd.yaml:6:5: kafka.group.rebalance_timeout: 10s is out of range (more than 10s: a member keeps 5s of it to commit and rejoin; at most 1h)\n" +
+				"cdcd.yaml:7:5: kafka.group.drain_timeout: 0s is out of range (more than 0, at most 1h)"},
+		{"kafka group timeouts too long", pg + "kafka:\n  brokers: ['k:9092']\n  group: {rebalance_timeout: 2h, drain_timeout: 61m}\n", nil,
+			"cdcd.yaml:5:11: kafka.group.rebalance_timeout: 2h0m0s is out of range (more than 10s: a member keeps 5s of it to commit and rejoin; at most 1h)\n" +
+				"cdcd.yaml:5:34: kafka.group.drain_timeout: 1h1m0s is out of range (more than 0, at most 1h)"},
 
 		// HTTP and log.
 		{"http and log", pg + "http: {listen: 8080, idle_timeout: 0s, max_connections: 0}\nlog: {level: verbose, format: text}\n", nil,

@@ -26,6 +26,7 @@ kafka:
   topics: {create: false, partitions: 12, replication_factor: 3}
   batch: {size: 500, bytes: 524288, linger: 10ms}
   buffer: {events: 5000, bytes: 33554432}
+  group: {rebalance_timeout: 45s, drain_timeout: 10s}
   compression: zstd
   format: cdcd
   tombstones: false
@@ -89,7 +90,7 @@ func TestLoadFullExample(t *testing.T) {
 			Topics:      KafkaTopics{Create: false, Partitions: 12, ReplicationFactor: 3},
 			Batch:       KafkaBatch{Size: 500, Bytes: 524288, Linger: 10 * time.Millisecond},
 			Buffer:      KafkaBuffer{Events: 5000, Bytes: 32 << 20},
-			Group:       KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second},
+			Group:       KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second, RebalanceTimeout: 45 * time.Second, DrainTimeout: 10 * time.Second},
 			Compression: "zstd",
 			Format:      "cdcd",
 		},
@@ -101,18 +102,18 @@ func TestLoadFullExample(t *testing.T) {
 		Health:    DefaultHealth(),
 		Retention: DefaultRetention(),
 		Systems: map[string]*System{
-			"crm": {Name: "crm", Type: "fake", Line: 27, Config: &fakeConfig{
+			"crm": {Name: "crm", Type: "fake", Line: 28, Config: &fakeConfig{
 				URL: "https://crm.example.com", Token: "dev-token",
 				Rate: fakeRate{Requests: 50, Per: time.Second},
 				Tags: []string{"a", "b"}, Enabled: true, Ratio: 0.5, Retries: 3,
 			}, Webhook: &fakeWebhook{Secrets: []string{"whsec"}}},
-			"out": {Name: "out", Type: "nokeys", Line: 37, Config: &noKeys{}},
+			"out": {Name: "out", Type: "nokeys", Line: 38, Config: &noKeys{}},
 		},
 		Pipelines: []*Pipeline{
-			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 40),
-			defaultPipeline("orders-out", "public.orders", "out", 43),
+			defaultPipeline("contacts-to-crm", "public.contacts", "crm", 41),
+			defaultPipeline("orders-out", "public.orders", "out", 44),
 			func() *Pipeline {
-				p := defaultPipeline("crm-inbound", "crm", "public.crm_contacts", 46)
+				p := defaultPipeline("crm-inbound", "crm", "public.crm_contacts", 47)
 				p.Object, p.Match = "contacts", []string{"email"}
 				return p
 			}(),
@@ -160,7 +161,7 @@ func TestKafkaDefaults(t *testing.T) {
 		Topics:      KafkaTopics{Create: true, Partitions: 6, ReplicationFactor: 1},
 		Batch:       KafkaBatch{Size: 10, Bytes: 1048576, Linger: 5 * time.Millisecond},
 		Buffer:      KafkaBuffer{Events: 100000, Bytes: 67108864},
-		Group:       KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second},
+		Group:       KafkaGroup{SessionTimeout: 6 * time.Second, Heartbeat: time.Second, PartitionWatch: 5 * time.Second, RebalanceTimeout: 30 * time.Second, DrainTimeout: 3 * time.Second},
 		Compression: "none",
 		Format:      "debezium",
 		Tombstones:  true,

@@ -170,6 +170,12 @@ func (k *Kafka) validate(v *problems) {
 	if k.Group.PartitionWatch <= 0 {
 		v.add("kafka.group.partition_watch", "must be more than 0")
 	}
+	if r := k.Group.RebalanceTimeout; r <= kafkabus.MinRebalanceTimeout || r > time.Hour {
+		v.add("kafka.group.rebalance_timeout", fmt.Sprintf("%s is out of range (more than %s: a member keeps 5s of it to commit and rejoin; at most 1h)", r, kafkabus.MinRebalanceTimeout))
+	}
+	if d := k.Group.DrainTimeout; d <= 0 || d > time.Hour {
+		v.add("kafka.group.drain_timeout", fmt.Sprintf("%s is out of range (more than 0, at most 1h)", d))
+	}
 	v.oneOf("kafka.compression", k.Compression, kafkabus.Compressions)
 	v.oneOf("kafka.format", k.Format, kafkabus.Formats)
 }

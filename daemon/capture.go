@@ -106,9 +106,11 @@ func (d *Daemon) buildConsumers(pls []pipeline) error {
 			ClientID: k.ClientID,
 			// how soon a silent worker's partitions move, and added ones
 			// are read: docs/config.md
-			SessionTimeout: k.Group.SessionTimeout,
-			Heartbeat:      k.Group.Heartbeat,
-			PartitionWatch: k.Group.PartitionWatch,
+			SessionTimeout:   k.Group.SessionTimeout,
+			Heartbeat:        k.Group.Heartbeat,
+			PartitionWatch:   k.Group.PartitionWatch,
+			RebalanceTimeout: k.Group.RebalanceTimeout,
+			DrainTimeout:     k.Group.DrainTimeout,
 		}, p.sink, d.log, d.metrics)
 		if err != nil {
 			return configError(fmt.Errorf("pipeline %s: %w", p.name, err))

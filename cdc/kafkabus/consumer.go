@@ -75,11 +75,17 @@ const (
 	defaultSessionTimeout = 6 * time.Second
 	defaultHeartbeat      = time.Second
 	defaultPartitionWatch = 5 * time.Second
-	defaultRebalance      = 30 * time.Second
-	defaultDrain          = 3 * time.Second
 	// commitBudget is what a member keeps of the rebalance timeout to
 	// commit and rejoin after its Writes.
 	commitBudget = 5 * time.Second
+)
+
+// Defaults and bounds of ConsumerConfig.RebalanceTimeout and DrainTimeout.
+const (
+	DefaultRebalanceTimeout = 30 * time.Second
+	DefaultDrainTimeout     = 3 * time.Second
+	// MinRebalanceTimeout: a RebalanceTimeout must be longer.
+	MinRebalanceTimeout = 2 * commitBudget
 )
 
 // Consumer feeds one consumer group's messages to a cdc.Sink and commits
@@ -111,13 +117,13 @@ func NewConsumer(cfg ConsumerConfig, sink cdc.Sink, log zerolog.Logger, reg prom
 	cfg.SessionTimeout = orDefault(cfg.SessionTimeout, defaultSessionTimeout)
 	cfg.Heartbeat = orDefault(cfg.Heartbeat, defaultHeartbeat)
 	cfg.PartitionWatch = orDefault(cfg.PartitionWatch, defaultPartitionWatch)
-	cfg.RebalanceTimeout = orDefault(cfg.RebalanceTimeout, defaultRebalance)
-	cfg.DrainTimeout = orDefault(cfg.DrainTimeout, defaultDrain)
+	cfg.RebalanceTimeout = orDefault(cfg.RebalanceTimeout, DefaultRebalanceTimeout)
+	cfg.DrainTimeout = orDefault(cfg.DrainTimeout, DefaultDrainTimeout)
 	if cfg.Heartbeat >= cfg.SessionTimeout {
 		return nil, fmt.Errorf("kafkabus: heartbeat %v must be shorter than the session timeout %v", cfg.Heartbeat, cfg.SessionTimeout)
 	}
-	if cfg.RebalanceTimeout <= 2*commitBudget {
-		return nil, fmt.Errorf("kafkabus: rebalance timeout %v must be longer than %v", cfg.RebalanceTimeout, 2*commitBudget)
+	if cfg.RebalanceTimeout <= MinRebalanceTimeout {
+		return nil, fmt.Errorf("kafkabus: rebalance timeout %v must be longer than %v", cfg.RebalanceTimeout, MinRebalanceTimeout)
 	}
 	m, err := newConsumerMetrics(reg)
 	if err != nil {
