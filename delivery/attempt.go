@@ -22,6 +22,9 @@ type verdict struct {
 	class   string // why a failed record is dead: permanent, retries_exhausted, max_age
 	extID   string
 	readyAt time.Time // retry time; zero when delivered or dead
+	// encoded is the record's fields as the Writer encoded them
+	// (Result.Encoded), when they are the fields its link keeps.
+	encoded []byte
 }
 
 // attempt writes the heads of qs in one Writer call, settles each record
@@ -62,7 +65,7 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, b *
 			skip[i] = "created and deleted before delivery"
 		}
 	}
-	p.patch(qs, recs, skip)
+	patched := p.patch(qs, recs, skip)
 	if err := p.beginCreates(ctx, qs, recs, hold, skip, replay); err != nil {
 		free()
 		reply(report{err: err})
@@ -108,6 +111,9 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, b *
 		case err == nil:
 			v.err = results[i].Err
 			v.extID = firstNonEmpty(results[i].ExternalID, recs[i].ExternalID)
+			if !patched { // the Writer had the fields the link keeps
+				v.encoded = results[i].Encoded
+			}
 			if v.err == nil && p.st.Links != nil && v.extID != recs[i].ExternalID {
 				if v.err = linkable(v.extID); v.err != nil {
 					v.extID = ""
@@ -230,14 +236,14 @@ func (p *Pipeline) resolve(ctx context.Context, vs []verdict) error {
 
 // link is the link after a successful write. A delete keeps the link,
 // Deleted: its id, and no Base.
-func (p *Pipeline) link(ref syncstate.LinkRef, it *item, extID, version string, now time.Time) syncstate.Link {
+func (p *Pipeline) link(ref syncstate.LinkRef, it *item, extID, version string, encoded []byte, now time.Time) syncstate.Link {
 	l := syncstate.Link{
 		System: ref.System, Object: ref.Object, Table: ref.Table, Key: ref.Key,
 		ExternalID: extID, Version: version, LSN: it.rec.Event.Pos.CommitLSN, UpdatedAt: now,
 	}
 	l.Deleted = it.rec.Op == cdc.OpDelete
 	if !l.Deleted {
-		l.Base = it.rec.Fields
+		l.Base, l.BaseJSON = it.rec.Fields, encoded
 		if l.Base == nil {
 			l.Base = map[string]any{}
 		}

@@ -237,7 +237,7 @@ func (p *Pipeline) store(ctx context.Context, group []*settlement, refused map[s
 				continue
 			}
 			if ok && v.extID != "" {
-				links = append(links, p.link(ref, v.it, v.extID, s.results[i].Version, s.end))
+				links = append(links, p.link(ref, v.it, v.extID, s.results[i].Version, v.encoded, s.end))
 			}
 		}
 	}

@@ -141,8 +141,8 @@ func parseVersion(s string) time.Time {
 // patch skips the updates of linked records that change no field since
 // the last sync (whatever the writer: an update of a column that is not
 // mapped sends nothing), and cuts the others down to the fields changed
-// for a Patcher.
-func (p *Pipeline) patch(qs []*keyQueue, recs []Record, skip []string) {
+// for a Patcher: then it reports patched.
+func (p *Pipeline) patch(qs []*keyQueue, recs []Record, skip []string) (patched bool) {
 	pw, ok := p.w.(Patcher)
 	patches := ok && pw.PatchesFields()
 	for i, q := range qs {
@@ -151,10 +151,11 @@ func (p *Pipeline) patch(qs []*keyQueue, recs []Record, skip []string) {
 			if len(changed) == 0 {
 				skip[i] = "unchanged since the last sync"
 			} else if patches {
-				recs[i].Fields = changed
+				recs[i].Fields, patched = changed, true
 			}
 		}
 	}
+	return patched
 }
 
 // changedFields returns the fields of an update that differ from base

@@ -115,24 +115,31 @@ func (l *Links) Put(ctx context.Context, links []syncstate.Link) error {
 	// sends as it is: encoding them allocates per array, not per element.
 	var sys, obj, tbl, key, ext, base, ver, lsn, deleted textArray
 	var enc []byte // one base's JSON
-	for _, at := range order {
+	for i, at := range order {
 		lk := &links[at]
 		if lk.ExternalID == "" {
 			return fmt.Errorf("put link %s %s %s %s: empty external id", lk.System, lk.Object, lk.Table, lk.Key)
 		}
-		enc = append(enc[:0], "{}"...)
-		if !lk.Deleted && lk.Base != nil {
+		b := lk.BaseJSON
+		switch {
+		case lk.Deleted || b == nil && lk.Base == nil:
+			b = []byte("{}")
+		case b == nil:
 			var err error
 			if enc, err = jsonvalue.Append(enc[:0], lk.Base); err != nil {
 				return fmt.Errorf("put link %s %s %s %s: encode base: %w", lk.System, lk.Object, lk.Table, lk.Key, err)
 			}
+			b = enc
 		}
 		sys.add(lk.System)
 		obj.add(lk.Object)
 		tbl.add(lk.Table)
 		key.add(lk.Key)
 		ext.add(lk.ExternalID)
-		base.addBytes(enc)
+		base.addBytes(b)
+		if i == 0 { // room for the others, if they are about this size
+			base.b = slices.Grow(base.b, len(base.b)*(len(order)-1)+len(order)*len(base.b)/4)
+		}
 		if lk.Version != "" {
 			ver.add(lk.Version)
 		} else {

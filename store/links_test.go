@@ -312,3 +312,28 @@ func TestLinksPutQuotesEveryValue(t *testing.T) {
 		}
 	}
 }
+
+// A link's BaseJSON, when set, is stored as its base: the writer's own
+// encoding of the fields, not encoded again.
+func TestLinksPutStoresBaseJSON(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	l := link(`{"id":1}`, "901")
+	l.Base = map[string]any{"email": "a@example.com"}
+	l.BaseJSON = []byte(`{"email": "a@example.com", "n": 1}`) // what the writer sent
+	gone := link(`{"id":2}`, "902")
+	gone.Deleted, gone.BaseJSON = true, []byte(`{"x":1}`)
+	if err := s.Links().Put(ctx, []syncstate.Link{l, gone}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Links().Get(ctx, []syncstate.LinkRef{ref(`{"id":1}`), ref(`{"id":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := got[ref(`{"id":1}`)].Base; len(b) != 2 || b["n"] != json.Number("1") {
+		t.Fatalf("base %#v, want the BaseJSON's", b)
+	}
+	if g := got[ref(`{"id":2}`)]; !g.Deleted || len(g.Base) != 0 {
+		t.Fatalf("deleted link %+v keeps a base", g)
+	}
+}

@@ -56,6 +56,10 @@ type Result struct {
 	// Err is nil on success. cdc.Permanent errors are dead-lettered at once;
 	// others are retried (no sooner than cdc.RetryAfterOf says).
 	Err error
+	// Encoded, when set, is the JSON of the record's Fields as the Writer
+	// sent them (jsonvalue's encoding, e.g. a request's body): the engine
+	// stores it as the link's base instead of encoding the fields again.
+	Encoded []byte
 }
 
 // Writer writes records to one external system.

@@ -17,9 +17,12 @@ type Link struct {
 	Key        string // local key (JSON of the key columns)
 	ExternalID string
 	Base       map[string]any // mapped field values last written or received
-	Version    string         // the system's version/updated-at after the last sync
-	LSN        cdc.LSN        // commit LSN of the local change last synced
-	UpdatedAt  time.Time
+	// BaseJSON, when set, is Base encoded as JSON already (the body the
+	// writer sent): Put stores it instead of encoding Base.
+	BaseJSON  []byte
+	Version   string  // the system's version/updated-at after the last sync
+	LSN       cdc.LSN // commit LSN of the local change last synced
+	UpdatedAt time.Time
 	// Held is set when the local record has an open conflict: its changes
 	// are not synced until the conflict is resolved, and the resolution,
 	// a change of its own, carries the record's values then.

@@ -143,11 +143,15 @@ func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi
 	results := make([]syncapi.Result, len(records))
 	for i := range records {
 		r := &records[i]
-		id, err := w.write(ctx, r)
+		var encoded []byte
+		id, err := w.write(ctx, r, &encoded)
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
 		results[i] = syncapi.Result{ExternalID: id, Err: err}
+		if err == nil {
+			results[i].Encoded = encoded
+		}
 	}
 	w.log.Debug().Int("records", len(records)).Msg("batch written")
 	return results, nil
@@ -172,8 +176,9 @@ func (w *Writer) pick(r *syncapi.Record) (*operation, error) {
 	return second, nil
 }
 
-// write sends one record and returns its external id.
-func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
+// write sends one record and returns its external id. When the request's
+// body is the JSON of the record's fields, it sets *encoded to it.
+func (w *Writer) write(ctx context.Context, r *syncapi.Record, encoded *[]byte) (string, error) {
 	op, err := w.pick(r)
 	if err != nil {
 		return r.ExternalID, err
@@ -195,6 +200,7 @@ func (w *Writer) write(ctx context.Context, r *syncapi.Record) (string, error) {
 		body, err = render(op.body, v)
 	case op.name != "delete":
 		body, err = jsonvalue.Marshal(v.Fields)
+		*encoded = body
 	}
 	if err != nil {
 		return r.ExternalID, cdc.Permanent(fmt.Errorf("render %s body: %w", op.name, err))
