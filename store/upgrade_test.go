@@ -235,3 +235,27 @@ func TestMigrationKeepsWhenLinksWereDeleted(t *testing.T) {
 		t.Errorf("%d of the live and the recently deleted link kept, want 2", got)
 	}
 }
+
+// Migration 0170 fills the states' pages half at insert (their updates
+// fit their page: HOT, see applystate's TestStateUpdatesAddNoIndexEntries);
+// the states kept before it stay as they were.
+func TestMigrationLeavesRoomInStatePages(t *testing.T) {
+	url := newDB(t)
+	applyUpTo(t, url, 169)
+	execSQL(t, url, `INSERT INTO cdcd.apply_state (system, table_name, key, version, event_id, deleted_at, fields) VALUES
+		('crm', 'public.contacts', 'live', '2026-01-02T03:04:05Z', 'e9', NULL, '{"": ["city", "name"]}'),
+		('crm', 'public.contacts', 'deleted', '2026-01-02T03:04:05Z', 'e8', now(), '{}')`)
+	s, err := Open(context.Background(), url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if n := queryInt(t, url, `SELECT count(*) FROM pg_class WHERE oid = 'cdcd.apply_state'::regclass AND 'fillfactor=50' = ANY(reloptions)`); n != 1 {
+		t.Errorf("cdcd.apply_state has no fillfactor of 50")
+	}
+	if n := queryInt(t, url, `SELECT count(*) FROM cdcd.apply_state WHERE
+		(key = 'live' AND event_id = 'e9' AND deleted_at IS NULL AND fields = '{"": ["city", "name"]}')
+		OR (key = 'deleted' AND event_id = 'e8' AND deleted_at IS NOT NULL AND fields = '{}')`); n != 2 {
+		t.Errorf("%d of the 2 states kept as they were", n)
+	}
+}

@@ -2,6 +2,7 @@ package applystate
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -84,5 +85,64 @@ func TestRecords(t *testing.T) {
 	rows, _ := conn.Query(ctx, `SELECT key FROM cdcd.apply_state ORDER BY key`)
 	if keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(keys) != 1 || keys[0] != "1" {
 		t.Fatalf("after pruning: keys %v, %v; want only the live record's", keys, err)
+	}
+}
+
+// A state's update adds no index entries (HOT): the writer updates a
+// record's state with every change it applies, a round of changes
+// updating every state of a page in one statement.
+func TestStateUpdatesAddNoIndexEntries(t *testing.T) {
+	pg := cdctest.StartPostgres(t)
+	url := pg.CreateDB(t, "app")
+	ctx := context.Background()
+	st, err := store.Open(ctx, url, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	crm := Records{System: "crm", Table: "public.contacts", TTL: time.Hour}
+	keys := make([]string, 200)
+	save := func(sec int, event string) {
+		t.Helper()
+		states := make([]State, len(keys))
+		for i := range keys {
+			keys[i] = fmt.Sprintf(`{"id":"%d"}`, 1000+i)
+			states[i] = State{}.With(at(sec, event), true, map[string]any{"email": "x", "name": "y", "city": "z"}, false)
+		}
+		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return crm.SaveMany(ctx, tx, keys, states) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(1, "e1")
+	var updated, hot int64
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		states := make([]State, len(keys))
+		for i := range keys {
+			states[i] = State{}.With(at(2, "e2"), true, map[string]any{"email": "x", "name": "y", "city": "z"}, false)
+		}
+		if err := crm.SaveMany(ctx, tx, keys, states); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
+			WHERE schemaname = 'cdcd' AND relname = 'apply_state'`).Scan(&updated, &hot)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated != int64(len(keys)) || hot != updated {
+		t.Fatalf("%d of %d state updates were HOT, want all %d", hot, updated, len(keys))
+	}
+	var got State
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) (err error) {
+		got, err = crm.Load(ctx, tx, keys[7])
+		return err
+	})
+	if err != nil || got.EventID != "e2" {
+		t.Fatalf("state after the update: %+v, %v", got, err)
 	}
 }
