@@ -239,7 +239,7 @@ func (p *Pipeline) resolve(ctx context.Context, vs []verdict) error {
 func (p *Pipeline) link(ref syncstate.LinkRef, it *item, extID, version string, encoded []byte, now time.Time) syncstate.Link {
 	l := syncstate.Link{
 		System: ref.System, Object: ref.Object, Table: ref.Table, Key: ref.Key,
-		ExternalID: extID, Version: version, LSN: it.rec.Event.Pos.CommitLSN, UpdatedAt: now,
+		ExternalID: extID, Version: storableVersion(version), LSN: it.rec.Event.Pos.CommitLSN, UpdatedAt: now,
 	}
 	l.Deleted = it.rec.Op == cdc.OpDelete
 	if !l.Deleted {
@@ -294,6 +294,17 @@ func linkable(id string) error {
 		return cdc.Permanent(&unlinkedError{fmt.Sprintf("is %d bytes, more than %d", len(id), maxExternalID)})
 	}
 	return nil
+}
+
+// storableVersion is the system's version of a record as its link keeps
+// it: none ("", compared as unknown) when text cannot hold it (a NUL,
+// invalid UTF-8). Stored, it would fail the links of the record's whole
+// group at every try, though the system took the record.
+func storableVersion(v string) string {
+	if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+		return ""
+	}
+	return v
 }
 
 func firstNonEmpty(s ...string) string {
