@@ -160,6 +160,8 @@ pipelines:
 	if err != nil {
 		return err
 	}
+	postmaster, pgBefore := postgresCPU(ctx, pool)
+	load := proc.LoadAvg()
 	updated := make(chan error, 1)
 	go func() { updated <- update(ctx, pool, rows, updates) }()
 	var took time.Duration
@@ -189,6 +191,12 @@ pipelines:
 	if err != nil {
 		return err
 	}
+	var pgCPU time.Duration
+	if postmaster != 0 {
+		if after, err := proc.TreeCPUTime(postmaster); err == nil {
+			pgCPU = after - pgBefore
+		}
+	}
 	proc.Step("waiting for the updates to reach the file")
 	if err := waitCaughtUp(ctx, pool, time.Minute); err != nil {
 		return err
@@ -201,14 +209,26 @@ pipelines:
 
 	copyRate := float64(rows) / copyTime.Seconds()
 	rate := float64(rows) / took.Seconds()
-	fmt.Printf("rows\tCOPY to /dev/null\t\tcdcd backfill to file\t\tratio\ttarget\tcdcd peak RSS\tcdcd CPU\tupdates during\trows read\tkeys differing\n")
-	fmt.Printf("%d\t%.2fs %.0f/s\t\t%.2fs %.0f/s\t\t%.2f\t≥0.5\t%.0f MiB\t%.2fs (%.2fµs/row)\t%d\t%d\t%d\n",
+	cpu := cpuAfter - cpuBefore
+	fmt.Printf("rows\tCOPY to /dev/null\t\tcdcd backfill to file\t\tratio\ttarget\tcdcd peak RSS\tcdcd CPU\tPostgres CPU\tcores busy\tupdates during\trows read\tkeys differing\tload at start\n")
+	fmt.Printf("%d\t%.2fs %.0f/s\t\t%.2fs %.0f/s\t\t%.2f\t≥0.5\t%.0f MiB\t%.2fs (%.2fµs/row)\t%.2fs\t%.2f\t%d\t%d\t%d\t%s\n",
 		rows, copyTime.Seconds(), copyRate, took.Seconds(), rate, rate/copyRate, float64(rss)/(1<<20),
-		(cpuAfter - cpuBefore).Seconds(), float64((cpuAfter-cpuBefore).Microseconds())/float64(rows), updates, reads, mismatched)
+		cpu.Seconds(), float64(cpu.Microseconds())/float64(rows), pgCPU.Seconds(), (cpu+pgCPU).Seconds()/took.Seconds(),
+		updates, reads, mismatched, load)
 	if mismatched > 0 {
 		return errors.New("the file's last state differs from the table")
 	}
 	return nil
+}
+
+// postgresCPU returns the PID of the postmaster serving pool and the CPU
+// time of the server so far (0, 0 when /proc does not tell).
+func postgresCPU(ctx context.Context, pool *pgxpool.Pool) (int, time.Duration) {
+	var backend int
+	if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, 0
+	}
+	return proc.ServerCPU(backend)
 }
 
 func copyOut(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {

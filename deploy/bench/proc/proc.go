@@ -155,6 +155,20 @@ func TreeCPUTime(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
+// ServerCPU returns the postmaster of Postgres backend process backend
+// and the server's CPU time so far (TreeCPUTime), or 0, 0 when /proc does
+// not tell.
+func ServerCPU(backend int) (postmaster int, cpu time.Duration) {
+	postmaster, err := ParentPID(backend)
+	if err != nil {
+		return 0, 0
+	}
+	if cpu, err = TreeCPUTime(postmaster); err != nil {
+		return 0, 0
+	}
+	return postmaster, cpu
+}
+
 // ParentPID is the parent of process pid.
 func ParentPID(pid int) (int, error) {
 	f, err := statFields(pid)
