@@ -24,3 +24,17 @@ func dropCache(out output, off, n int64) {
 		_ = rc.Control(func(fd uintptr) { _ = unix.Fadvise(int(fd), start, off+n-start, unix.FADV_DONTNEED) })
 	}
 }
+
+// startWriteback asks the kernel to begin writing the n bytes at off to
+// disk without waiting for it (sync_file_range), so that the sync of a
+// batch written in pieces overlaps the encoding of the pieces after. The
+// sync still makes them durable: this is advice, errors are ignored.
+func startWriteback(out output, off, n int64) {
+	f, ok := out.(*os.File)
+	if !ok {
+		return
+	}
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE) })
+	}
+}

@@ -169,14 +169,17 @@ func TestAppends(t *testing.T) {
 // fakeOutput records what the sink does to its file.
 type fakeOutput struct {
 	data     []byte
+	writes   int
 	syncs    int
 	syncErr  error
 	writeErr error
+	failOn   int // with writeErr, the write that fails (1 the first); 0: all
 	closed   bool
 }
 
 func (f *fakeOutput) Write(p []byte) (int, error) {
-	if f.writeErr != nil {
+	f.writes++
+	if f.writeErr != nil && (f.failOn == 0 || f.failOn == f.writes) {
 		n := len(p) / 2
 		f.data = append(f.data, p[:n]...)
 		return n, f.writeErr
@@ -241,6 +244,38 @@ func TestFailedWriteRollsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkEvents(t, parseLines(t, out.data[len("old\n"):]))
+	}
+}
+
+// A synced batch of more than pieceBytes is written in pieces and synced
+// once; a piece that fails rolls back the pieces before it.
+func TestLargeBatchInPieces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	wide := json.RawMessage(`"` + strings.Repeat("x", 1000) + `"`)
+	batch := make([]cdc.Event, 3000) // about 3 MB of lines
+	for i := range batch {
+		batch[i] = cdc.Event{Op: cdc.OpRead, Source: cdc.SourcePostgres, Schema: "public", Table: "contacts",
+			Pos: cdc.Position{CommitLSN: 1, Index: uint32(i)}, Key: cdc.Row{{Name: "id", Value: json.RawMessage(`1`)}},
+			After: cdc.Row{{Name: "id", Value: json.RawMessage(`1`)}, {Name: "note", Value: wide}}}
+	}
+	s, out := fakeSink(t, true)
+	if err := s.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if out.writes < 3 || out.syncs != 1 {
+		t.Errorf("%d writes and %d syncs, want 3 or more and 1", out.writes, out.syncs)
+	}
+	if n := len(parseLines(t, out.data[len("old\n"):])); n != len(batch) {
+		t.Errorf("%d lines, want %d", n, len(batch))
+	}
+	good := string(out.data)
+	out.writes, out.failOn, out.writeErr = 0, 2, errors.New("boom")
+	if err := s.Write(ctx, batch); err == nil {
+		t.Fatal("a failed piece did not fail the Write")
+	}
+	if string(out.data) != good {
+		t.Errorf("file not rolled back: %d bytes, want %d", len(out.data), len(good))
 	}
 }
 
