@@ -231,6 +231,7 @@ type chunk struct {
 	replayed      chan struct{} // closed when the high watermark comes again (see Watermark)
 	gate          chan struct{} // closed once the chunk may emit (see Gate)
 	done          bool          // the high watermark passed
+	merged        bool          // rows holds only what the high watermark emits (see merge)
 }
 
 // openChunk registers a chunk before its low watermark is written.
@@ -306,6 +307,13 @@ func (m *Merger) Gate(content []byte) <-chan struct{} {
 		return nil
 	default:
 		m.held.Add(1)
+		// The stream is at the chunk's high watermark: it has noted every
+		// change the rows must drop. Dropping them now, while it waits,
+		// keeps the pass out of the chain from the release to the rows'
+		// delivery.
+		if c.low && !c.merged {
+			m.merge(c)
+		}
 		return c.gate
 	}
 }
@@ -430,43 +438,20 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 		if !c.low {
 			return out
 		}
-		if c.snap == nil {
-			c.stale, c.rows = true, nil
-		} else if stale, patched := m.missed(c.snap, c.lowSeq, c.schema, c.table, c.changed); stale {
-			c.stale, c.rows = true, nil
-		} else if patched {
-			m.patched.Add(1)
+		if !c.merged {
+			m.merge(c)
 		}
 		n := len(out)
 		if n == 0 {
 			// Nothing before the rows in the batch: the rows' slice, the
 			// chunk's no more, becomes it (a chunk is megabytes of events).
-			out = c.rows[:0]
+			out = c.rows
 		} else {
-			out = slices.Grow(out, len(c.rows))
+			out = append(out, c.rows...)
 		}
 		acker := &rowAck{txn: ack, c: c}
-		var key []byte
-		for i := range c.rows {
-			if len(c.changed) > 0 {
-				key = appendKey(key[:0], c.rows[i].Key)
-				if cols, changed := c.changed[string(key)]; changed {
-					// The stream carried the row as new or newer; but for
-					// the columns each of its changes left out, which it
-					// never sent: they are as read.
-					if len(cols) > 0 {
-						out = append(out, leftOutRow(c.rows[i], cols))
-						out[len(out)-1].Ack = acker
-					}
-					continue
-				}
-			}
-			if n == 0 && len(out) == i {
-				out = out[:i+1] // the row is in place: no copy
-			} else {
-				out = append(out, c.rows[i])
-			}
-			out[len(out)-1].Ack = acker
+		for i := n; i < len(out); i++ {
+			out[i].Ack = acker
 		}
 		c.emitted = len(out) - n
 		c.rows = nil
@@ -479,6 +464,45 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 		}
 	}
 	return out
+}
+
+// merge drops from c's rows, in place, those of the keys the stream
+// changed between c's watermarks (see noteChange), or all of them if c's
+// read missed a transaction whose keys are not known (c is then stale).
+// The stream has passed c's high watermark: no change is noted for c
+// after it.
+func (m *Merger) merge(c *chunk) {
+	c.merged = true
+	if c.snap == nil {
+		c.stale, c.rows = true, nil
+		return
+	}
+	if stale, patched := m.missed(c.snap, c.lowSeq, c.schema, c.table, c.changed); stale {
+		c.stale, c.rows = true, nil
+		return
+	} else if patched {
+		m.patched.Add(1)
+	}
+	if len(c.changed) == 0 {
+		return
+	}
+	kept := c.rows[:0]
+	var key []byte
+	for i := range c.rows {
+		key = appendKey(key[:0], c.rows[i].Key)
+		if cols, changed := c.changed[string(key)]; changed {
+			// The stream carried the row as new or newer; but for the
+			// columns each of its changes left out, which it never sent:
+			// they are as read.
+			if len(cols) > 0 {
+				kept = append(kept, leftOutRow(c.rows[i], cols))
+			}
+			continue
+		}
+		kept = append(kept, c.rows[i]) // in place until a row is dropped
+	}
+	clear(c.rows[len(kept):])
+	c.rows = kept
 }
 
 // rowAck settles each row a chunk emitted in the watermark's transaction
