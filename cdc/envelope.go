@@ -82,13 +82,24 @@ func appendSourceTable(dst []byte, src *SourceInfo, snapshot bool, schema, table
 // quote.
 func appendPosition(dst []byte, e *Event) []byte {
 	if e.Pos.CommitLSN != 0 {
-		dst = append(dst, `,"txId":`...)
-		dst = strconv.AppendUint(dst, uint64(e.TxID), 10)
-		dst = append(dst, `,"lsn":`...)
-		dst = strconv.AppendUint(dst, uint64(e.Pos.CommitLSN), 10)
-		dst = append(dst, `,"index":`...)
+		dst = appendTxn(dst, e)
 		dst = strconv.AppendUint(dst, uint64(e.Pos.Index), 10)
 	}
+	return appendOrigin(dst, e)
+}
+
+// appendTxn appends the source block's txId and lsn, and opens index.
+func appendTxn(dst []byte, e *Event) []byte {
+	dst = append(dst, `,"txId":`...)
+	dst = strconv.AppendUint(dst, uint64(e.TxID), 10)
+	dst = append(dst, `,"lsn":`...)
+	dst = strconv.AppendUint(dst, uint64(e.Pos.CommitLSN), 10)
+	return append(dst, `,"index":`...)
+}
+
+// appendOrigin appends the source block's origin, closes it and opens op,
+// up to its value's closing quote.
+func appendOrigin(dst []byte, e *Event) []byte {
 	dst = append(dst, `,"origin":`...)
 	if e.Origin == "" {
 		dst = append(dst, "null"...)

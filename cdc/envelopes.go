@@ -20,6 +20,16 @@ type Envelopes struct {
 
 	nowMS   int64
 	nowText []byte // `","ts_ms":<nowMS>`
+
+	commit     time.Time
+	commitText []byte // ts_ms's value for commit
+	txn        txnKey
+	txnText    []byte // `,"txId":<xid>,"lsn":<lsn>,"index":` for txn
+}
+
+type txnKey struct {
+	xid uint32
+	lsn LSN
 }
 
 type headKey struct {
@@ -50,12 +60,24 @@ func (n *Envelopes) Append(dst []byte, e *Event, src *SourceInfo, now time.Time)
 		n.head, n.headText = hk, appendSourceHead(n.headText[:0], src, source)
 	}
 	dst = append(dst, n.headText...)
-	dst = strconv.AppendInt(dst, e.CommitTime.UnixMilli(), 10)
+	if !e.CommitTime.Equal(n.commit) || n.commitText == nil {
+		n.commit = e.CommitTime
+		n.commitText = strconv.AppendInt(n.commitText[:0], e.CommitTime.UnixMilli(), 10)
+	}
+	dst = append(dst, n.commitText...)
 	if tk := (tableKey{src.DB, e.Schema, e.Table, e.Op == OpRead, true}); tk != n.table {
 		n.table, n.tblText = tk, appendSourceTable(n.tblText[:0], src, tk.snapshot, e.Schema, e.Table)
 	}
 	dst = append(dst, n.tblText...)
-	dst = appendPosition(dst, e)
+	if e.Pos.CommitLSN != 0 {
+		// A transaction's events, a chunk's rows: one xid and LSN.
+		if tk := (txnKey{e.TxID, e.Pos.CommitLSN}); tk != n.txn || n.txnText == nil {
+			n.txn, n.txnText = tk, appendTxn(n.txnText[:0], e)
+		}
+		dst = append(dst, n.txnText...)
+		dst = strconv.AppendUint(dst, uint64(e.Pos.Index), 10)
+	}
+	dst = appendOrigin(dst, e)
 	if ms := now.UnixMilli(); ms != n.nowMS || n.nowText == nil {
 		n.nowMS = ms
 		n.nowText = strconv.AppendInt(append(n.nowText[:0], `","ts_ms":`...), ms, 10)

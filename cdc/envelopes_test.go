@@ -7,7 +7,7 @@ import (
 )
 
 // envelopeEvents are events one writer may take one after the other:
-// rows of one table, another table's, inbound events, a delete, TOASTed
+// rows of one table, another table's, other transactions', inbound events, a delete, TOASTed
 // columns, names that need escaping, a row that loses a column.
 func envelopeEvents() []Event {
 	e := sampleEvent()
@@ -30,7 +30,12 @@ func envelopeEvents() []Event {
 		Partial: true, OriginHint: "x", After: Row{{"email", json.RawMessage(`"e"`)}}, CommitTime: time.UnixMilli(5)}
 	empty := read
 	empty.After, empty.Unchanged = Row{}, []string{"body"}
-	return []Event{read, read2, read2, fewer, read, renamed, e, read, odd, del, inbound, read, e, empty, read}
+	// Another transaction: its LSN, its xid, its commit time alone changed.
+	lsn, xid, at := read2, read2, read2
+	lsn.Pos.CommitLSN++
+	xid.TxID++
+	at.CommitTime = at.CommitTime.Add(time.Second)
+	return []Event{read, read2, read2, lsn, xid, at, fewer, read, renamed, e, read, odd, del, inbound, read, e, empty, read}
 }
 
 // Envelopes gives AppendEnvelope's bytes, whatever came before.
