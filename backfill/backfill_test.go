@@ -40,12 +40,13 @@ func TestMain(m *testing.M) {
 // stateSink keeps what a system would hold: the last row written per key,
 // and counts what it was sent.
 type stateSink struct {
-	delay atomic.Int64 // nanoseconds each Write takes, as a sync would
-	mu    sync.Mutex
-	rows  map[string]cdc.Row
-	reads map[string]int // op r events per key
-	ops   map[cdc.Op]int
-	rels  map[cdc.Op]*cdc.Relation // the last of each op
+	delay   atomic.Int64 // nanoseconds each Write takes, as a sync would
+	forgets atomic.Bool  // keeps copies of the rows (cdc.Forgetful), not the rows
+	mu      sync.Mutex
+	rows    map[string]cdc.Row
+	reads   map[string]int // op r events per key
+	ops     map[cdc.Op]int
+	rels    map[cdc.Op]*cdc.Relation // the last of each op
 }
 
 func newStateSink() *stateSink {
@@ -73,13 +74,22 @@ func (s *stateSink) Write(_ context.Context, events []cdc.Event) error {
 			if e.Op == cdc.OpRead {
 				s.reads[k]++
 			}
-			s.rows[k] = withUnchanged(s.rows[k], e)
+			row := withUnchanged(s.rows[k], e)
+			if s.forgets.Load() {
+				row = slices.Clone(row)
+				for i := range row {
+					row[i].Value = slices.Clone(row[i].Value)
+				}
+			}
+			s.rows[k] = row
 		}
 	}
 	return nil
 }
 
 func (s *stateSink) Close(context.Context) error { return nil }
+
+func (s *stateSink) ForgetsEvents() bool { return s.forgets.Load() }
 
 // withUnchanged is e's row over prev, as a system applies an update: the
 // columns e leaves out (Unchanged) keep their value in prev, in prev's
@@ -119,6 +129,7 @@ type rig struct {
 	jobs   *jobs.Store
 	runner *jobs.Runner
 	a, b   *stateSink
+	bus    *cdc.LocalBus
 	reader *pgwal.Reader
 	h      *Handler
 }
@@ -157,6 +168,7 @@ func newRigWith(t *testing.T, url string, rows int, wrap func(cdc.Publisher) cdc
 		{Name: "a", System: "sa", Sink: r.a},
 		{Name: "b", System: "sb", Sink: r.b},
 	}, log, nil)
+	r.bus = bus
 	var pub cdc.Publisher = bus
 	if wrap != nil {
 		pub = wrap(bus)
@@ -225,7 +237,7 @@ func (r *rig) table(t *testing.T) map[string]cdc.Row {
 	t.Helper()
 	ctx := context.Background()
 	conn, tb := r.items(t)
-	cr, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, 0, nil)
+	cr, err := readChunk(ctx, conn, tb, "", nil, "", 1<<30, 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +299,23 @@ func (r *rig) wait(t *testing.T, id int64, want jobs.Status) *jobs.Job {
 // The DBLog guarantee: with updates, deletes and inserts racing the
 // backfill, what the sink holds last per key equals the table, and the
 // rows read reach only the pipeline backfilled.
+//
+// With sinks that forget their events once delivered, the chunks after one
+// reuse its memory (Handler.Reuse), and the outcome is the same.
 func TestBackfillWithConcurrentChangesConverges(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reuse=%v", reuse), func(t *testing.T) { backfillWithConcurrentChanges(t, reuse) })
+	}
+}
+
+func backfillWithConcurrentChanges(t *testing.T, reuse bool) {
 	r := newRig(t, 3000)
+	reused := prometheus.NewCounter(prometheus.CounterOpts{Name: "reused"})
+	if reuse {
+		r.a.forgets.Store(true)
+		r.b.forgets.Store(true)
+		r.h.Reuse, r.h.Reused = r.bus.Forgets, reused
+	}
 	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
 
 	stop := make(chan struct{})
@@ -343,6 +370,9 @@ func TestBackfillWithConcurrentChangesConverges(t *testing.T) {
 	}
 	if n := r.a.count(cdc.OpRead); n < 2000 {
 		t.Fatalf("pipeline a got %d rows read", n)
+	}
+	if n := testutil.ToFloat64(reused); reuse && n < 10 {
+		t.Fatalf("the memory of %v chunks of 30 was reused, want most", n)
 	}
 	// Rows read describe their columns as the stream does (Kafka's schema
 	// blocks are made from it).
@@ -684,7 +714,7 @@ func TestAChunkHoldsAboutChunkBytes(t *testing.T) {
 	r.exec(t, `UPDATE public.items SET name = repeat('x', 1 << 20)`)
 	ctx := context.Background()
 	conn, tb := r.items(t)
-	c, err := r.h.read(ctx, conn, tb, "0.test.1", nil, Params{Table: "public.items", Pipelines: []string{"a"}}, 100)
+	c, err := r.h.read(ctx, conn, tb, "0.test.1", nil, Params{Table: "public.items", Pipelines: []string{"a"}}, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,14 @@ type Handler struct {
 	// WatermarkTimeout bounds the wait for a chunk's high watermark to come
 	// through the stream (default 1m); a chunk that times out is read again.
 	WatermarkTimeout time.Duration
+	// Reuse, if set, reports whether every sink the rows of the pipelines
+	// go to forgets them once delivered (cdc.Forgetful, LocalBus.Forgets):
+	// a chunk's memory is then reused by the chunks read after it is
+	// delivered.
+	Reuse func(pipelines []string) bool
+	// Reused, if set, counts chunks whose memory was handed to the reads
+	// after them (Reuse).
+	Reused prometheus.Counter
 	// Rereads, if set, counts chunks read again because their snapshot
 	// missed a transaction the stream passed before their low watermark
 	// (see Merger).
@@ -131,10 +139,14 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
 	seq := 0
+	var sp *spare
+	if h.Reuse != nil && h.Reuse(params.Pipelines) {
+		sp = &spare{}
+	}
 	read := func(after []string, limit int) (*chunkRead, error) {
 		seq++
 		id := fmt.Sprintf("%d.%s.%d", job.ID, hex.EncodeToString(run), seq)
-		return h.read(ctx, conn, tb, id, after, params, limit)
+		return h.read(ctx, conn, tb, id, after, params, limit, sp)
 	}
 	var a *ahead
 	defer func() {
@@ -210,6 +222,13 @@ func (h *Handler) Run(ctx context.Context, job *jobs.Job, p jobs.Progress) error
 			return err
 		}
 		a.savedOne(c.at.durable.Sub(c.at.emitted))
+		if sp != nil {
+			// Every sink delivered the rows and forgets them.
+			sp.put(c.mem)
+			if h.Reused != nil {
+				h.Reused.Inc()
+			}
+		}
 		at := &c.at
 		log.Debug().Str("chunk", c.c.id).Int("rows", c.n).Float64("read_seconds", at.read.Sub(at.began).Seconds()).
 			Float64("high_seconds", at.high.Sub(at.asked).Seconds()).
@@ -252,6 +271,7 @@ type chunkRead struct {
 	n     int      // rows read
 	last  []string // the last key read
 	more  bool     // rows may follow last (see chunkRows)
+	mem   chunkMemory
 	at    phases
 }
 
@@ -262,16 +282,16 @@ type phases struct{ began, read, asked, high, released, emitted, durable time.Ti
 
 // read writes a chunk's low watermark and reads its rows, handing them to
 // the merger.
-func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int) (*chunkRead, error) {
+func (h *Handler) read(ctx context.Context, conn *pgconn.PgConn, tb *table, id string, after []string, params Params, size int, sp *spare) (*chunkRead, error) {
 	r := &chunkRead{at: phases{began: time.Now()}}
 	r.c = h.Merger.openChunk(id, tb.schema, tb.name, params.Pipelines)
-	rows, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, chunkBytes, params.Pipelines)
+	rows, err := readChunk(ctx, conn, tb, "low "+id, after, params.Where, size, chunkBytes, params.Pipelines, sp)
 	if err != nil {
 		h.Merger.closeChunk(r.c)
 		return nil, err
 	}
 	h.Merger.fill(r.c, rows.events, rows.snap)
-	r.n, r.bytes, r.last, r.more, r.at.read = len(rows.events), rows.bytes, rows.last, rows.more, time.Now()
+	r.n, r.bytes, r.last, r.more, r.mem, r.at.read = len(rows.events), rows.bytes, rows.last, rows.more, rows.mem, time.Now()
 	return r, nil
 }
 

@@ -132,7 +132,7 @@ func TestChunkRowKeyIsTheStreamsKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cr, err := readChunk(ctx, conn, tb, "", nil, "", 10, 0, nil)
+		cr, err := readChunk(ctx, conn, tb, "", nil, "", 10, 0, nil, nil)
 		if err != nil || len(cr.events) != 1 {
 			t.Fatalf("%s: read %d rows: %v", c.name, len(cr.events), err)
 		}

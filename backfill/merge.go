@@ -445,7 +445,10 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 		if n == 0 {
 			// Nothing before the rows in the batch: the rows' slice, the
 			// chunk's no more, becomes it (a chunk is megabytes of events).
-			out = c.rows
+			// Without room past the rows: the stream's next events go to
+			// an array of their own, so that the chunk's holds only its
+			// rows, which the chunks after may reuse (see spare).
+			out = c.rows[:len(c.rows):len(c.rows)]
 		} else {
 			out = append(out, c.rows...)
 		}

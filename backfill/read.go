@@ -109,10 +109,11 @@ func estimate(ctx context.Context, conn *pgconn.PgConn, t *table, where string) 
 // chunkRows are the rows a chunk read.
 type chunkRows struct {
 	events []cdc.Event
-	last   []string  // the last key read, as text values
-	snap   *snapshot // the snapshot they were read in (nil for a read without low)
-	bytes  int64     // the rows' values, in bytes
-	more   bool      // rows may follow last: limit were read, or the read was cut at its budget
+	mem    chunkMemory // what events and their rows are cut from
+	last   []string    // the last key read, as text values
+	snap   *snapshot   // the snapshot they were read in (nil for a read without low)
+	bytes  int64       // the rows' values, in bytes
+	more   bool        // rows may follow last: limit were read, or the read was cut at its budget
 }
 
 // readChunk writes the chunk's low watermark and reads up to limit rows
@@ -122,8 +123,9 @@ type chunkRows struct {
 // are read in a transaction of its own, so its snapshot follows the low
 // watermark. It keeps no row past the one that brings the values to
 // budget bytes (0: no budget); the rows after it are read off the
-// connection and dropped.
-func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, after []string, where string, limit int, budget int64, pipelines []string) (chunkRows, error) {
+// connection and dropped. The rows are cut from sp's memory where it has
+// some (nil: fresh memory).
+func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, after []string, where string, limit int, budget int64, pipelines []string, sp *spare) (chunkRows, error) {
 	var b strings.Builder
 	const snapResult, rowsResult = 5, 6
 	if low != "" {
@@ -172,7 +174,7 @@ func readChunk(ctx context.Context, conn *pgconn.PgConn, t *table, low string, a
 			continue
 		}
 		snap := cr.snap
-		if cr, err = readRows(t, rr, limit, budget, pipelines); err != nil {
+		if cr, err = readRows(t, rr, limit, budget, pipelines, sp); err != nil {
 			_ = mrr.Close()
 			return chunkRows{}, err
 		}
@@ -239,8 +241,9 @@ func (s *snapshot) sees(xid uint32) bool {
 // readRows turns a result's rows into events, keeping none past the one
 // that brings their values to budget bytes (0: no budget). A chunk's
 // values and fields are cut from a few large blocks (see arena), not
-// allocated row by row: the rows of a chunk live and die together.
-func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipelines []string) (chunkRows, error) {
+// allocated row by row: the rows of a chunk live and die together. The
+// events and blocks come from sp where it has some.
+func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipelines []string, sp *spare) (chunkRows, error) {
 	fds := rr.FieldDescriptions()
 	keyCol, pkCol := make([]int, len(t.key)), make([]int, len(t.pk))
 	for _, c := range []struct {
@@ -284,8 +287,8 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipeli
 		keyFields = 0
 	}
 	var enc pgtext.Encoder
-	var a arena
-	events := make([]cdc.Event, 0, min(limit, 1<<14))
+	a := arena{spare: sp}
+	events := sp.takeEvents(min(limit, 1<<14))
 	lastKey := make([][]byte, len(pkCol))
 	ends := make([]int, len(fds))
 	var size int64
@@ -354,23 +357,34 @@ func readRows(t *table, rr *pgconn.ResultReader, limit int, budget int64, pipeli
 	for i, k := range lastKey {
 		last[i] = string(k)
 	}
-	return chunkRows{events: events, last: last, bytes: size, more: cut || len(events) == limit}, nil
+	a.mem.events = events
+	return chunkRows{events: events, mem: a.mem, last: last, bytes: size, more: cut || len(events) == limit}, nil
 }
 
 // arena cuts a chunk's values and fields from blocks of blockSize, so that
 // reading a row allocates nothing but what a block's end cannot hold.
 type arena struct {
-	buf  []byte
-	flds []cdc.Field
+	buf   []byte
+	flds  []cdc.Field
+	spare *spare      // where blocks come from, nil: fresh memory
+	mem   chunkMemory // the blocks cut
 }
 
-const blockSize = 64 << 10
+const (
+	blockSize  = 64 << 10
+	fieldBlock = blockSize / 64 // fields a block
+)
 
 // bytes returns an empty slice to append a row's values to, with at least
 // hint bytes of room. Call used with what was appended.
 func (a *arena) bytes(hint int) []byte {
 	if cap(a.buf)-len(a.buf) < hint {
-		a.buf = make([]byte, 0, max(blockSize, hint))
+		if hint > blockSize {
+			a.buf = make([]byte, 0, hint)
+		} else {
+			a.buf = a.spare.takeBytes()
+			a.mem.bufs = append(a.mem.bufs, a.buf)
+		}
 	}
 	return a.buf[len(a.buf):]
 }
@@ -387,7 +401,12 @@ func (a *arena) used(b []byte) {
 // fields returns n fields of a block.
 func (a *arena) fields(n int) []cdc.Field {
 	if cap(a.flds)-len(a.flds) < n {
-		a.flds = make([]cdc.Field, 0, max(blockSize/64, n))
+		if n > fieldBlock {
+			a.flds = make([]cdc.Field, 0, n)
+		} else {
+			a.flds = a.spare.takeFields()
+			a.mem.flds = append(a.mem.flds, a.flds)
+		}
 	}
 	f := a.flds[len(a.flds) : len(a.flds)+n : len(a.flds)+n]
 	a.flds = a.flds[:len(a.flds)+n]

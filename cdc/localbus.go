@@ -111,6 +111,19 @@ func NewLocalBus(cfg LocalBusConfig, routes []Route, log zerolog.Logger, reg pro
 	return b
 }
 
+// Forgets reports whether every route of the named pipelines has a sink
+// that forgets its events once delivered (Forgetful): the events of those
+// pipelines alone (Event.Pipelines) are then read by no one once settled.
+// The bus itself keeps nothing of a settled event.
+func (b *LocalBus) Forgets(pipelines []string) bool {
+	for _, r := range b.routes {
+		if slices.Contains(pipelines, r.Name) && !Forgets(r.Sink) {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrClosed is returned by Publish after Close.
 var ErrClosed = errors.New("bus closed")
 

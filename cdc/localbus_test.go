@@ -347,3 +347,25 @@ func TestLocalBusClosesWhileOverlappingWritesHang(t *testing.T) {
 		t.Errorf("acknowledged %v, though no Write succeeded", got)
 	}
 }
+
+type forgetfulSink struct{ recordingSink }
+
+func (*forgetfulSink) ForgetsEvents() bool { return true }
+
+// A backfill reuses its rows' memory only when every route of its
+// pipelines forgets the events it delivered.
+func TestLocalBusForgets(t *testing.T) {
+	bus := NewLocalBus(LocalBusConfig{}, []Route{
+		{Name: "file", Sink: &forgetfulSink{}},
+		{Name: "keeps", Sink: &recordingSink{}},
+	}, zerolog.Nop(), nil)
+	defer bus.Close(context.Background())
+	for _, c := range []struct {
+		pipelines []string
+		want      bool
+	}{{[]string{"file"}, true}, {[]string{"file", "keeps"}, false}, {[]string{"keeps"}, false}, {[]string{"none"}, true}} {
+		if got := bus.Forgets(c.pipelines); got != c.want {
+			t.Errorf("Forgets(%v) = %v, want %v", c.pipelines, got, c.want)
+		}
+	}
+}

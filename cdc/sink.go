@@ -42,3 +42,22 @@ func WriteWindow(sink Sink) int {
 type Batcher interface {
 	MaxBatch() int
 }
+
+// A Forgetful sink reads nothing of the events a Write took once the
+// Write returned: not an event, a row, a value, nor a slice of them (it
+// encodes or copies what it keeps). ForgetsEvents reports whether that
+// holds; a wrapper asks the sink it wraps. A sink that does not implement
+// it is taken to keep its events.
+//
+// A backfill reuses the memory of a chunk's rows for the chunks after it,
+// once every route they went to delivered them, only when every sink they
+// go to forgets them (LocalBus.Forgets).
+type Forgetful interface {
+	ForgetsEvents() bool
+}
+
+// Forgets reports whether sink is Forgetful and forgets its events.
+func Forgets(sink Sink) bool {
+	f, ok := sink.(Forgetful)
+	return ok && f.ForgetsEvents()
+}

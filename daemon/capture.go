@@ -23,7 +23,8 @@ func (d *Daemon) buildCapture(ctx context.Context, pls []pipeline, in intake) er
 	if in.publisher != nil {
 		pub = in.publisher
 	} else {
-		pub = d.localBus(pls)
+		bus := d.localBus(pls)
+		d.forgets, pub = bus.Forgets, bus
 	}
 	d.closes(pub.Close) // closes the in-process sinks too
 	if len(in.systems) > 0 || in.inbox != nil {
@@ -54,7 +55,7 @@ func (d *Daemon) buildCapture(ctx context.Context, pls []pipeline, in intake) er
 
 // localBus is the in-process bus with one route per outbound pipeline
 // (every change to standard output when there is no pipeline at all).
-func (d *Daemon) localBus(pls []pipeline) cdc.Publisher {
+func (d *Daemon) localBus(pls []pipeline) *cdc.LocalBus {
 	rs := routes(pls, false)
 	if len(d.cfg.Pipelines) == 0 {
 		rs = append(rs, cdc.Route{Name: "stdout", System: "stdout", Sink: file.NewStdout(d.env)})

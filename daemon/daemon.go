@@ -67,7 +67,8 @@ type Daemon struct {
 	policies map[string]store.ConflictPolicy
 
 	reader    *pgwal.Reader
-	merger    *backfill.Merger // merges backfills into the reader's stream
+	merger    *backfill.Merger              // merges backfills into the reader's stream
+	forgets   func(pipelines []string) bool // whether the in-process bus's sinks of the pipelines forget their events, nil in Kafka mode
 	pipelines int
 	// imports are what each inbound pipeline whose system lists records
 	// imports, by pipeline.

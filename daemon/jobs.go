@@ -41,7 +41,13 @@ func (d *Daemon) buildJobs(ctx context.Context, in intake) error {
 			Name: "cdcd_backfill_chunk_missed_commits_total",
 			Help: "Backfill chunks whose snapshot missed a transaction the stream passed before their low watermark, and which dropped its keys instead of being read again.",
 		}, func() float64 { return float64(merger.Patched()) }))
-		h := &backfill.Handler{URL: d.cfg.Postgres.URL, Merger: d.merger, Streaming: d.reader.Streaming, ChunkSize: d.cfg.Jobs.ChunkSize, Rereads: rereads, Log: d.log}
+		reused := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cdcd_backfill_chunk_memory_reused_total",
+			Help: "Backfill chunks whose memory the chunks read after them reused, every sink of their pipelines forgetting their rows once delivered.",
+		})
+		d.metrics.MustRegister(reused)
+		h := &backfill.Handler{URL: d.cfg.Postgres.URL, Merger: d.merger, Streaming: d.reader.Streaming, ChunkSize: d.cfg.Jobs.ChunkSize,
+			Reuse: d.forgets, Reused: reused, Rereads: rereads, Log: d.log}
 		r.Handle(backfill.KindBackfill, h)
 		r.Handle(backfill.KindExport, h)
 		if err := d.initialSnapshots(ctx, js); err != nil {

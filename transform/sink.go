@@ -86,6 +86,10 @@ func (s *selected) MaxBatch() int {
 	return 0
 }
 
+// ForgetsEvents is the wrapped sink's (cdc.Forgetful): what Write copies
+// it clears once the sink returns.
+func (s *selected) ForgetsEvents() bool { return cdc.Forgets(s.sink) }
+
 // visible returns e with only the columns the pipeline sees in Before,
 // After and Unchanged.
 func (m *Mapper) visible(e cdc.Event) cdc.Event {

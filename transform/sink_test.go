@@ -163,3 +163,20 @@ type discardSink struct{}
 
 func (discardSink) Write(context.Context, []cdc.Event) error { return nil }
 func (discardSink) Close(context.Context) error              { return nil }
+
+type forgetfulSink struct{ captureSink }
+
+func (*forgetfulSink) ForgetsEvents() bool { return true }
+
+// The wrapper forgets its events as the sink it wraps does (cdc.Forgetful):
+// what it copies, it clears.
+func TestSelectForgetsAsItsSink(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, Spec{}, nil)
+	if cdc.Forgets(Select(&captureSink{}, m, zerolog.Nop())) {
+		t.Error("a sink that keeps its events is taken to forget them")
+	}
+	if !cdc.Forgets(Select(&forgetfulSink{}, m, zerolog.Nop())) {
+		t.Error("a sink that forgets its events is taken to keep them")
+	}
+}

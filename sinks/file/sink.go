@@ -149,6 +149,11 @@ func (s *sink) Write(ctx context.Context, events []cdc.Event) error {
 // MaxBatch is how many events a Write takes at most.
 func (s *sink) MaxBatch() int { return maxBatch }
 
+// ForgetsEvents reports that Write keeps nothing of its events once it
+// returns (cdc.Forgetful): it encodes them, and keeps only column names,
+// which are strings.
+func (s *sink) ForgetsEvents() bool { return true }
+
 // Close closes the file; it does not close standard output. Everything a
 // successful Write returned for is already written, so there is nothing
 // to flush.

@@ -379,3 +379,13 @@ func TestLinesAreTheEnvelopes(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// The file and stdout writers keep nothing of an event past its Write
+// (they encode it): a backfill may reuse its rows' memory.
+func TestForgetsEvents(t *testing.T) {
+	t.Parallel()
+	s, _ := fakeSink(t, true)
+	if !cdc.Forgets(s) || !cdc.Forgets(NewStdout(testEnv(t, nil))) {
+		t.Error("the file writer is taken to keep its events")
+	}
+}
