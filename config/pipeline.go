@@ -45,7 +45,7 @@ type Pipeline struct {
 	MaxAttempts int     `yaml:"max_attempts"`
 	Backoff     Backoff `yaml:"backoff"`
 	// MaxAge dead-letters a record still undelivered this long after its
-	// change committed; 0 means no limit.
+	// first try; 0 means delivery's default, 24 hours.
 	MaxAge time.Duration `yaml:"max_age"`
 	// Snapshot "initial" makes cdcd backfill the pipeline once, at its first
 	// start: a new pipeline starts with its table's rows. Pipelines from a
@@ -242,7 +242,7 @@ func (p *Pipeline) validate(v *problems, path string, fromTable bool) {
 		v.add(path+".backoff.max", fmt.Sprintf("%s is less than backoff.min (%s)", p.Backoff.Max, p.Backoff.Min))
 	}
 	if p.MaxAge < 0 {
-		v.add(path+".max_age", "must not be negative (0 means no limit)")
+		v.add(path+".max_age", "must not be negative (0 means 24 hours)")
 	}
 	v.oneOf(path+".snapshot", p.Snapshot, []string{"", "never", "initial"})
 	if fromTable {

@@ -137,7 +137,7 @@ func TestPipelineErrors(t *testing.T) {
 			"cdcd.yaml:7:5: pipelines[0].concurrency: must be at least 1\n" +
 				"cdcd.yaml:8:5: pipelines[0].max_attempts: must be at least 1\n" +
 				"cdcd.yaml:9:15: pipelines[0].backoff.min: must be more than 0\n" +
-				"cdcd.yaml:10:5: pipelines[0].max_age: must not be negative (0 means no limit)\n" +
+				"cdcd.yaml:10:5: pipelines[0].max_age: must not be negative (0 means 24 hours)\n" +
 				"cdcd.yaml:11:15: pipelines[0].coalesce: \"maybe\" is not a boolean (true or false)"},
 		{"link", head + "    link: {}\n  - {name: q, from: crm, to: crm.x.y, object: c, match: [email], link: {column: id}}\n",
 			"cdcd.yaml:7:5: pipelines[0].link.column: required (the local column that holds the external id)\n" +
