@@ -393,8 +393,13 @@ func (r *runState) skipKnown(ctx context.Context) error {
 	return r.each(func(k int, c *change) error {
 		if v, _ := r.w.skipKnown(ctx, nil, c); v != nil {
 			r.end(k, v, nil)
+			return nil
 		}
-		return nil
+		v, err := r.w.skipDecided(ctx, r.tx, c)
+		if v != nil {
+			r.end(k, v, nil)
+		}
+		return err
 	})
 }
 

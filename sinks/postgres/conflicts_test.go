@@ -162,6 +162,50 @@ func TestConflicts(t *testing.T) {
 			t.Fatalf("resolved for the local name: row %v (by email a@x: %v); want ada@x, Ann", got, row(t, url, "a@x"))
 		}
 	})
+	// Regression (TestInboundUnderFaults on Kafka, 2 runs in 20): an
+	// operator decided a conflict for the local side; then the system's
+	// webhook of the very change the conflict held (the same time: it
+	// was late) came, was compared with the base again, and opened a
+	// second conflict, escalated, which held the record's decision back
+	// from the system for good. What a decided conflict took into account
+	// (the system's fields as of its remote time) is known: a change of
+	// them as of then or before opens nothing.
+	t.Run("a late change the decided conflict took into account opens no second conflict", func(t *testing.T) {
+		w, url, _ := setup(t, newest...)
+		raced := change("d2", "Bea", 0)
+		write(t, w, raced)
+		st, err := store.Open(context.Background(), url, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		open, err := st.ListConflicts(context.Background(), "open", 0)
+		if err != nil || len(open) != 1 {
+			t.Fatalf("open conflicts %v, %v", open, err)
+		}
+		if _, err := st.ResolveConflict(context.Background(), open[0].ID, conflict.ChoiceLocal, nil, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		late := change("d2-webhook", "Bea", 0)
+		late.Event.CommitTime = raced.Event.CommitTime
+		older := change("d1-webhook", "Bee", 0)
+		older.Event.CommitTime = raced.Event.CommitTime.Add(-time.Second)
+		for i, r := range write(t, w, late, older) {
+			if r.Err != nil {
+				t.Fatalf("record %d: %v", i, r.Err)
+			}
+		}
+		if c := lastConflict(t, url); c.n != 1 || c.status != "resolved" {
+			t.Fatalf("after the late changes: %d conflicts, the last %+v; want the one, resolved", c.n, c)
+		}
+		if got := row(t, url, "a@x"); got == nil || got["name"] != "Ann" {
+			t.Fatalf("row %v; want Ann, as decided", got)
+		}
+		// A later change of the field is the system's news: it is compared.
+		if res := write(t, w, change("d3", "Cleo", 5*time.Minute)); res[0].Err != nil || row(t, url, "a@x")["name"] != "Cleo" {
+			t.Fatalf("a later change: %v, row %v; want Cleo (newest)", res[0].Err, row(t, url, "a@x"))
+		}
+	})
 	t.Run("prefer the system", func(t *testing.T) {
 		w, url, _ := setup(t, conflict.Rule{Kind: conflict.KindPrefer, Side: "crm"})
 		write(t, w, change("d2", "Bea", 0))

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,7 +19,7 @@ import (
 // newest version of the record that is now applied.
 func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row) (outcome, time.Time, error) {
 	c := &change{rec: rec, held: held, object: w.object(rec), id: vendorID(rec.Event)}
-	for _, s := range [...]step{w.readLink, w.skipEcho, w.skipKnown, w.checkState, w.checkConflict} {
+	for _, s := range [...]step{w.readLink, w.skipEcho, w.skipKnown, w.skipDecided, w.checkState, w.checkConflict} {
 		v, err := s(ctx, tx, c)
 		if err != nil {
 			return failed, time.Time{}, err
@@ -96,6 +97,56 @@ func (w *Writer) skipKnown(_ context.Context, _ pgx.Tx, c *change) (*verdict, er
 	if lk != nil && e != nil && e.Refetch && !lk.version.IsZero() && !e.CommitTime.After(lk.version) {
 		return &verdict{skippedStale, lk.version}, nil
 	}
+	return nil, nil
+}
+
+// skipDecided leaves out of a change the fields that a decided conflict
+// of its record took into account: the system's values as of the
+// conflict's remote time, which the decision settled (store.ResolveConflict
+// moves the link's version to that time). A change no later than that (a
+// webhook delivered after the decision) is otherwise compared with the
+// base again, which the decision has not moved while its values are on
+// their way to the system, and opens a second conflict over what was
+// decided, holding the decision back. A change left with none of its
+// compared fields is skipped. Only a change no later than the link's
+// version costs the look-up.
+func (w *Writer) skipDecided(ctx context.Context, tx pgx.Tx, c *change) (*verdict, error) {
+	e, lk := c.rec.Event, c.link
+	if w.in.Conflicts == nil || lk == nil || e == nil || e.Refetch || c.rec.Op == cdc.OpDelete ||
+		e.CommitTime.IsZero() || lk.version.IsZero() {
+		return nil, nil
+	}
+	at := e.CommitTime.Truncate(time.Microsecond) // as timestamptz keeps remote_at
+	if at.After(lk.version) {
+		return nil, nil
+	}
+	rows, _ := tx.Query(ctx, `SELECT DISTINCT jsonb_object_keys(remote) FROM cdcd.conflicts
+		WHERE system = $1 AND object = $2 AND external_id = $3 AND status = 'resolved' AND remote_at >= $4`,
+		w.origin, c.object, c.id, at)
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, classify("apply "+w.cfg.Table, err)
+	}
+	if len(known) == 0 {
+		return nil, nil
+	}
+	fields := maps.Clone(c.rec.Fields)
+	for _, f := range known {
+		if col, ok := w.in.Conflicts.Columns[f]; ok {
+			delete(fields, col)
+		}
+	}
+	left := false
+	for _, col := range w.in.Conflicts.Columns {
+		if _, ok := fields[col]; ok {
+			left = true
+			break
+		}
+	}
+	if !left {
+		return &verdict{skippedStale, lk.version}, nil
+	}
+	c.rec = w.only(c.rec, fields)
 	return nil, nil
 }
 
