@@ -123,6 +123,10 @@ func (p *Pipeline) attempt(ctx context.Context, qs []*keyQueue, replay bool, b *
 		if v.skip == "" && cdc.IsTransient(v.err) && !cdc.IsPermanent(v.err) {
 			v.it.waits++
 		}
+		// A call that failed as a whole for the system's sake does not say
+		// which record caused it: its records are tried in calls of their
+		// own, so that one whose write keeps failing so holds back no other.
+		v.it.alone = err != nil && hold[i] == nil && skip[i] == "" && cdc.IsTransient(err) && !cdc.IsPermanent(err)
 		switch {
 		case v.skip != "", v.err == nil:
 		case cdc.IsPermanent(v.err):

@@ -228,16 +228,25 @@ func (p *Pipeline) deliver(ctx context.Context, items []*item, links map[syncsta
 }
 
 // take picks the next Writer call: up to MaxBatch queues whose heads have
-// distinct keys, oldest ready first.
+// distinct keys, oldest ready first; or one queue whose head goes alone
+// (its last call failed as a whole: see item.alone).
 func (p *Pipeline) take(ready []*keyQueue) (batch, rest []*keyQueue) {
 	if p.batch == 1 {
 		return ready[:1:1], ready[1:]
 	}
 	keys := make(map[string]bool, min(p.batch, len(ready)))
 	rest = make([]*keyQueue, 0, len(ready))
+	single := false
 	for _, q := range ready {
 		k := q.items[0].rec.Key
-		if len(batch) < p.batch && !keys[k] {
+		switch {
+		case single:
+		case q.items[0].alone:
+			if len(batch) == 0 {
+				batch, single = append(batch, q), true
+				continue
+			}
+		case len(batch) < p.batch && !keys[k]:
 			keys[k] = true
 			batch = append(batch, q)
 			continue

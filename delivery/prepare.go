@@ -22,6 +22,10 @@ type item struct {
 	// born: a delete whose record's create was folded into it (coalesce),
 	// so the record may never have reached the system.
 	born bool
+	// alone: the last call the record was in failed as a whole for the
+	// system's sake, which names no record; its next call is its own
+	// (take).
+	alone bool
 }
 
 // identity names a local record: records of one identity are written in
