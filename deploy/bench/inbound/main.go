@@ -115,7 +115,7 @@ func run(n int, cpuprofile string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Printf("inbound apply: %d changes a round into a 10-column table, %d CPUs, load average %s\n\n", n, runtime.NumCPU(), loadavg())
+	fmt.Printf("inbound apply: %d changes a round into a 10-column table, %d CPUs, load average %s\n\n", n, runtime.NumCPU(), proc.LoadAvg())
 	fmt.Printf("| round | cdcd apply | unnest upsert, 1,000 rows a statement | ratio (target ≥ 0.5) | cdcd peak RSS |\n|---|---|---|---|---|\n")
 	start := time.Now().Add(-time.Hour)
 	for round, name := range []string{"create", "update"} {
@@ -148,7 +148,7 @@ func run(n int, cpuprofile string) error {
 			IS NOT DISTINCT FROM (p.first_name, p.last_name, p.phone, p.company, p.city, p.country, p.score, p.last_seen))`).Scan(&linked, &same); err != nil {
 		return err
 	}
-	fmt.Printf("\nlinks: %d; rows equal in both tables: %d of %d; load average after: %s\n", linked, same, n, loadavg())
+	fmt.Printf("\nlinks: %d; rows equal in both tables: %d of %d; load average after: %s\n", linked, same, n, proc.LoadAvg())
 	if linked != int64(n) || same != int64(n) {
 		return fmt.Errorf("the two tables differ or links are missing")
 	}
@@ -342,11 +342,3 @@ func printStatements(ctx context.Context, pool *pgxpool.Pool, round string) erro
 	return rows.Err()
 }
 
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := string(b)
-	if len(f) > 14 {
-		f = f[:14]
-	}
-	return f
-}
