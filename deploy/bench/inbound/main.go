@@ -341,4 +341,3 @@ func printStatements(ctx context.Context, pool *pgxpool.Pool, round string) erro
 	}
 	return rows.Err()
 }
-
