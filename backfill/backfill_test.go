@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 // and counts what it was sent.
 type stateSink struct {
 	delay   atomic.Int64 // nanoseconds each Write takes, as a sync would
+	onRead  func()       // called before a Write holding rows read, when set
 	forgets atomic.Bool  // keeps copies of the rows (cdc.Forgetful), not the rows
 	mu      sync.Mutex
 	rows    map[string]cdc.Row
@@ -56,6 +57,9 @@ func newStateSink() *stateSink {
 func (s *stateSink) Write(_ context.Context, events []cdc.Event) error {
 	if d := s.delay.Load(); d > 0 {
 		time.Sleep(time.Duration(d))
+	}
+	if s.onRead != nil && slices.ContainsFunc(events, func(e cdc.Event) bool { return e.Op == cdc.OpRead }) {
+		s.onRead()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -316,9 +320,23 @@ func backfillWithConcurrentChanges(t *testing.T, reuse bool) {
 		r.b.forgets.Store(true)
 		r.h.Reuse, r.h.Reused = r.bus.Forgets, reused
 	}
+	// Each delivery of rows read waits for three more changes to commit,
+	// so that changes race every chunk however fast the backfill runs.
+	var made atomic.Int64
+	stop := make(chan struct{})
+	r.a.onRead = func() {
+		want := made.Load() + 3
+		deadline := time.Now().Add(10 * time.Second)
+		for made.Load() < want && time.Now().Before(deadline) {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
 	j := r.start(t, KindBackfill, "a", Params{Table: "public.items", Pipelines: []string{"a"}})
 
-	stop := make(chan struct{})
 	changed := make(chan int, 1)
 	go func() {
 		n := 0
@@ -350,6 +368,7 @@ func backfillWithConcurrentChanges(t *testing.T, reuse bool) {
 				return
 			}
 			n++
+			made.Add(1)
 		}
 	}()
 	done := r.wait(t, j.ID, jobs.Done)
