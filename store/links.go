@@ -1,10 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -94,11 +92,15 @@ func (l *Links) Get(ctx context.Context, refs []syncstate.LinkRef) (map[syncstat
 }
 
 // decodeBase keeps numbers exact (json.Number), as the base is compared
-// with values received later.
+// with values received later. It decodes as a json.Decoder with UseNumber
+// does, without making one for each base.
 func decodeBase(b []byte, dst *map[string]any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	return d.Decode(dst)
+	m, err := jsonvalue.DecodeObject(b)
+	if err != nil {
+		return err
+	}
+	*dst = m
+	return nil
 }
 
 // Put upserts links in one statement, all or none. UpdatedAt is set to the
