@@ -8,6 +8,7 @@ import (
 
 	"github.com/cdcd-dev/cdcd/cdc"
 	"github.com/cdcd-dev/cdcd/syncstate"
+	"github.com/jackc/pgx/v5"
 )
 
 func outcomes(n int, at time.Time) []syncstate.Outcome {
@@ -100,6 +101,7 @@ func BenchmarkAuditRecord(b *testing.B) {
 	for _, size := range []int{1, 10, 100, 1000} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			batch := outcomes(size, time.Now())
+			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				if err := s.Audit().Record(ctx, batch); err != nil {
@@ -108,5 +110,64 @@ func BenchmarkAuditRecord(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "rows/s")
 		})
+	}
+}
+
+// Record stores each outcome as the plain values it was built from did
+// (a time, strings, a float, a nil *string for no error), written here
+// with the same COPY into a copy of the table.
+func TestAuditRecordStoresThePlainValues(t *testing.T) {
+	s, url := openStore(t)
+	ctx := context.Background()
+	rec := []syncstate.Outcome{
+		{Pipeline: "p", System: "hubspot", Object: "contacts", Key: `{"id":1}`, EventID: "0/1/1", Op: cdc.OpCreate,
+			Status: syncstate.StatusDelivered, Attempt: 1, Latency: 1500 * time.Microsecond},
+		{At: time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.FixedZone("x", 3600)), Pipeline: "p", System: "s", Object: "o",
+			Key: "bad \xff key", EventID: "nul \x00 id", Op: cdc.OpDelete, Status: syncstate.StatusRetried,
+			Attempt: 300, Latency: 123456789 * time.Nanosecond, Error: "503 Service Unavailable"},
+		{At: time.Unix(1, 1), Op: cdc.OpUpdate, Status: syncstate.StatusRetried, Attempt: -1, Latency: -time.Second, Error: "x"},
+		{At: time.Unix(2, 0), Op: cdc.OpRead, Status: syncstate.StatusDelivered, Key: "é\n\t\\", Latency: 1},
+	}
+	if err := s.Audit().Record(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE cdcd.sync_events_plain (LIKE cdcd.sync_events INCLUDING DEFAULTS)"); err != nil {
+		t.Fatal(err)
+	}
+	var now time.Time
+	if err := conn.QueryRow(ctx, "SELECT at FROM cdcd.sync_events WHERE pipeline = 'p' AND system = 'hubspot'").Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"cdcd", "sync_events_plain"}, auditColumns,
+		pgx.CopyFromSlice(len(rec), func(i int) ([]any, error) {
+			o := rec[i]
+			at := o.At
+			if at.IsZero() {
+				at = now
+			}
+			var errText *string
+			if o.Error != "" {
+				errText = &o.Error
+			}
+			return []any{at, o.Pipeline, o.System, o.Object, storable(o.Key), storable(o.EventID), o.Op.String(), string(o.Status),
+				int32(o.Attempt), float64(o.Latency) / float64(time.Millisecond), errText}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cols = "at, pipeline, system, object, local_key, event_id, op, status, attempt, latency_ms, error"
+	if n := queryInt(t, url, `SELECT count(*) FROM (
+		(SELECT `+cols+` FROM cdcd.sync_events EXCEPT ALL SELECT `+cols+` FROM cdcd.sync_events_plain)
+		UNION ALL
+		(SELECT `+cols+` FROM cdcd.sync_events_plain EXCEPT ALL SELECT `+cols+` FROM cdcd.sync_events)) d`); n != 0 {
+		t.Fatalf("%d rows differ from the plain values' rows", n)
+	}
+	if n := queryInt(t, url, "SELECT count(*) FROM cdcd.sync_events WHERE error IS NULL"); n != 2 {
+		t.Fatalf("%d rows without error, want 2", n)
 	}
 }
