@@ -21,13 +21,22 @@ func (m *Mapper) mapFields(st *state, e *cdc.Event) (map[string]any, error) {
 	if row == nil {
 		row = e.Before
 	}
+	vt := &st.text
 	if len(m.fields) == 0 {
-		fields := make(map[string]any, len(row))
+		n := 0
+		for i := range row {
+			if m.cols.Visible(row[i].Name) {
+				vt.add(row[i].Value)
+				n++
+			}
+		}
+		vt.seal()
+		fields := make(map[string]any, n)
 		for i := range row {
 			if !m.cols.Visible(row[i].Name) {
 				continue
 			}
-			v, err := decodeValue(row[i].Value)
+			v, err := vt.decode(row[i].Value)
 			if err != nil {
 				return nil, fmt.Errorf("column %s: %w", row[i].Name, err)
 			}
@@ -35,6 +44,19 @@ func (m *Mapper) mapFields(st *state, e *cdc.Event) (map[string]any, error) {
 		}
 		return fields, nil
 	}
+	// The column sources' values, found in the row once: its index, or -1.
+	st.cols = st.cols[:0]
+	for i := range m.fields {
+		if t := &m.fields[i]; !t.src.IsConst && t.prog == nil {
+			at := slices.IndexFunc(row, func(f cdc.Field) bool { return f.Name == t.src.Column })
+			if at >= 0 {
+				vt.add(row[at].Value)
+			}
+			st.cols = append(st.cols, at)
+		}
+	}
+	vt.seal()
+	cols := st.cols
 	fields := make(map[string]any, len(m.fields))
 	for i := range m.fields {
 		t := &m.fields[i]
@@ -54,12 +76,13 @@ func (m *Mapper) mapFields(st *state, e *cdc.Event) (map[string]any, error) {
 				return nil, fmt.Errorf("map.%s: %w", t.name, err)
 			}
 		default:
-			raw, ok := row.Get(t.src.Column)
-			if !ok {
+			at := cols[0]
+			cols = cols[1:]
+			if at < 0 {
 				continue
 			}
 			var err error
-			if v, err = decodeValue(raw); err != nil {
+			if v, err = vt.decode(row[at].Value); err != nil {
 				return nil, fmt.Errorf("map.%s: column %s: %w", t.name, t.src.Column, err)
 			}
 		}

@@ -71,6 +71,8 @@ type state struct {
 	lookup  map[string]map[string]any
 	keyVals []any
 	buf     []byte
+	text    valueText // the record's values' text
+	cols    []int     // the column sources' places in the row
 }
 
 // New compiles spec. Every problem is returned at once, joined, as
@@ -275,19 +277,19 @@ func (m *Mapper) op(o cdc.Op) (cdc.Op, string, bool) {
 func (m *Mapper) fillEnv(st *state, e *cdc.Event, op string) error {
 	st.env = env{Op: op, Table: e.Schema + "." + e.Table, Lookup: st.lookup}
 	if e.Key != nil {
-		if err := rowMap(st.key, e.Key, m.read); err != nil {
+		if err := rowMap(st.key, e.Key, m.read, &st.text); err != nil {
 			return fmt.Errorf("key: %w", err)
 		}
 		st.env.Key = st.key
 	}
 	if e.Before != nil {
-		if err := rowMap(st.before, e.Before, m.visibleRead); err != nil {
+		if err := rowMap(st.before, e.Before, m.visibleRead, &st.text); err != nil {
 			return fmt.Errorf("before: %w", err)
 		}
 		st.env.Before = st.before
 	}
 	if e.After != nil {
-		if err := rowMap(st.after, e.After, m.visibleRead); err != nil {
+		if err := rowMap(st.after, e.After, m.visibleRead, &st.text); err != nil {
 			return fmt.Errorf("after: %w", err)
 		}
 		st.env.After = st.after
@@ -327,6 +329,7 @@ func (m *Mapper) release(st *state) {
 	clear(st.lookup)
 	clear(st.keyVals)
 	st.env = env{}
+	st.text.text = "" // held by the record's fields, not by the pool
 	m.pool.Put(st)
 }
 

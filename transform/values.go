@@ -26,10 +26,13 @@ func decodeValue(raw json.RawMessage) (any, error) {
 		return true, nil
 	case c == 'f':
 		return false, nil
-	case c == '"' && len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0:
-		return string(raw[1 : len(raw)-1]), nil
-	case c == '-' || ('0' <= c && c <= '9'):
-		return json.Number(raw), nil
+	case c == '"' || c == '-' || ('0' <= c && c <= '9'):
+		if p, ok := plainText(raw); ok {
+			if c == '"' {
+				return string(p), nil
+			}
+			return json.Number(p), nil
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -38,6 +41,55 @@ func decodeValue(raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("decode column value: %w", err)
 	}
 	return v, nil
+}
+
+// plainText returns the text of a value that decodes to it as it is: a
+// string without escapes (the text between its quotes) or a number.
+func plainText(raw json.RawMessage) ([]byte, bool) {
+	switch c := raw[0]; {
+	case c == '"' && len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0:
+		return raw[1 : len(raw)-1], true
+	case c == '-' || ('0' <= c && c <= '9'):
+		return raw, true
+	}
+	return nil, false
+}
+
+// valueText decodes the values of one record with the text of its plain
+// strings and numbers copied once, into one string they share, rather
+// than once each: add every value, then seal, then decode each in the
+// order added.
+type valueText struct {
+	buf  []byte
+	text string
+	off  int
+}
+
+func (t *valueText) add(raw json.RawMessage) {
+	if len(raw) > 0 {
+		if p, ok := plainText(raw); ok {
+			t.buf = append(t.buf, p...)
+		}
+	}
+}
+
+func (t *valueText) seal() {
+	t.text, t.off, t.buf = string(t.buf), 0, t.buf[:0]
+}
+
+// decode decodes raw as decodeValue does; raw is the next value added.
+func (t *valueText) decode(raw json.RawMessage) (any, error) {
+	if len(raw) > 0 {
+		if p, ok := plainText(raw); ok {
+			s := t.text[t.off : t.off+len(p)]
+			t.off += len(p)
+			if raw[0] == '"' {
+				return s, nil
+			}
+			return json.Number(s), nil
+		}
+	}
+	return decodeValue(raw)
 }
 
 // exprValue converts a decoded value for expressions: a json.Number
@@ -127,13 +179,20 @@ func fieldValue(v any) (any, error) {
 	return decodeValue(b)
 }
 
-// rowMap decodes the visible columns of a row into m for expressions.
-func rowMap(m map[string]any, r cdc.Row, visible func(string) bool) error {
+// rowMap decodes the visible columns of a row into m for expressions,
+// their text copied once through vt.
+func rowMap(m map[string]any, r cdc.Row, visible func(string) bool, vt *valueText) error {
+	for i := range r {
+		if visible(r[i].Name) {
+			vt.add(r[i].Value)
+		}
+	}
+	vt.seal()
 	for i := range r {
 		if !visible(r[i].Name) {
 			continue
 		}
-		v, err := decodeValue(r[i].Value)
+		v, err := vt.decode(r[i].Value)
 		if err != nil {
 			return fmt.Errorf("column %s: %w", r[i].Name, err)
 		}
