@@ -232,6 +232,7 @@ type chunk struct {
 	gate          chan struct{} // closed once the chunk may emit (see Gate)
 	done          bool          // the high watermark passed
 	merged        bool          // rows holds only what the high watermark emits (see merge)
+	truncated     bool          // the stream truncated the table since low
 }
 
 // openChunk registers a chunk before its low watermark is written.
@@ -332,13 +333,18 @@ func (m *Merger) Change(e *cdc.Event) {
 		// come again after wraparound.
 		m.keyed, m.keyLog, m.keyCount, m.cur = nil, nil, 0, nil
 	}
-	if m.open.Load() == 0 || e.Key == nil {
+	truncate := e.Op == cdc.OpTruncate
+	if m.open.Load() == 0 || (e.Key == nil && !truncate) {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range m.chunks {
 		if !c.low || c.done || c.schema != e.Schema || c.table != e.Table {
+			continue
+		}
+		if truncate {
+			c.truncated = true
 			continue
 		}
 		k, old, left := changeOf(e)
@@ -470,8 +476,9 @@ func (m *Merger) Watermark(content []byte, ack cdc.Acker, out []cdc.Event) []cdc
 }
 
 // merge drops from c's rows, in place, those of the keys the stream
-// changed between c's watermarks (see noteChange), or all of them if c's
-// read missed a transaction whose keys are not known (c is then stale).
+// changed between c's watermarks (see noteChange), all of them if the
+// stream truncated the table meanwhile, or all of them if c's read missed
+// a transaction whose keys are not known (c is then stale).
 // The stream has passed c's high watermark: no change is noted for c
 // after it.
 func (m *Merger) merge(c *chunk) {
@@ -485,6 +492,13 @@ func (m *Merger) merge(c *chunk) {
 		return
 	} else if patched {
 		m.patched.Add(1)
+	}
+	if c.truncated {
+		// Every row read is gone: older than the truncate the stream
+		// carried, or inserted after it, which the stream carries too.
+		clear(c.rows)
+		c.rows = nil
+		return
 	}
 	if len(c.changed) == 0 {
 		return

@@ -294,3 +294,51 @@ func TestGateDropsChangedKeysWhileHeld(t *testing.T) {
 		t.Fatalf("emitted %v, want %v", got, want)
 	}
 }
+
+// A truncate of the table between a chunk's watermarks removed every row
+// the chunk read: its rows, older than the truncate the stream carried
+// before them, are not emitted (a topic's consumer would hold them again
+// after the truncate). Whether the stream reaches the high watermark
+// held (Gate) or not.
+func TestWatermarkDropsTheRowsOfATruncatedTable(t *testing.T) {
+	key := func(id int) cdc.Row {
+		return cdc.Row{{Name: "id", Value: json.RawMessage(strconv.Itoa(id))}}
+	}
+	for _, held := range []bool{false, true} {
+		m := NewMerger()
+		c := m.openChunk("1.a.1", "public", "items", []string{"p"})
+		var rows []cdc.Event
+		for id := 1; id <= 4; id++ {
+			rows = append(rows, cdc.Event{Op: cdc.OpRead, Schema: "public", Table: "items", Key: key(id), After: key(id)})
+		}
+		m.Watermark([]byte("low 1.a.1"), &countAck{}, nil)
+		m.fill(c, rows, &snapshot{xmax: 100, xip: map[uint32]struct{}{}})
+		other := cdc.Event{Op: cdc.OpTruncate, Schema: "public", Table: "other", TxID: 50}
+		m.Change(&other)
+		trunc := cdc.Event{Op: cdc.OpTruncate, Schema: "public", Table: "items", TxID: 50}
+		m.Change(&trunc)
+		if held {
+			gate := m.Gate([]byte("high 1.a.1"))
+			if gate == nil {
+				t.Fatal("a chunk not released is not held at its high watermark")
+			}
+			m.release(c)
+			<-gate
+		} else {
+			m.release(c)
+		}
+		out := m.Watermark([]byte("high 1.a.1"), &countAck{}, nil)
+		if len(out) != 0 {
+			var got []string
+			for _, e := range out {
+				got = append(got, string(e.Key[0].Value))
+			}
+			t.Fatalf("held %v: emitted %v after the table's truncate, want none", held, got)
+		}
+		select {
+		case <-c.emittedOnce:
+		default:
+			t.Fatalf("held %v: the high watermark did not settle the chunk", held)
+		}
+	}
+}
