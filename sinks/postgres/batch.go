@@ -31,29 +31,51 @@ import (
 // savepoint and its records applied one by one, so only the record at
 // fault fails. The server's trouble (a deadlock, a timeout: see
 // transient) fails the whole Write instead.
+//
+// A conflict is resolved after its transaction commits. A record that
+// would reach the row of a conflict of its transaction (linked to it, or
+// matched to it) ends the transaction before it (errRowInConflict): the
+// records from it on are applied in a transaction after the resolution,
+// as they would be in Writes after the conflict's.
+
+// errRowInConflict means a record would reach the row of a conflict
+// found in its transaction and not yet resolved: it is rolled back and
+// applied in a transaction after the resolution.
+var errRowInConflict = errors.New("the record reaches the row of a conflict not yet resolved")
 
 // errOneByOne means a run cannot be applied as one: its records are
 // applied one by one.
 var errOneByOne = errors.New("the run's records are applied one by one")
 
 // applyAll applies the records not done, in order, in tx, filling in
-// results and counts; it returns the records left to resolveConflicts.
-// The returned error means the transaction is lost.
-func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Record, done []bool, held []cdc.Row, results []syncapi.Result, counts *[outcomes]int) ([]int, error) {
+// results and counts and marking them done; it returns the records left
+// to resolveConflicts, and more when it stopped before a record that
+// reaches the row of one of them (see errRowInConflict). The returned
+// error means the transaction is lost.
+func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Record, done []bool, held []cdc.Row, results []syncapi.Result, counts *[outcomes]int) ([]int, bool, error) {
 	var conflicting []int
+	busy := map[string]bool{} // the rows of conflicting
 	note := func(i int, res syncapi.Result, out outcome) {
 		results[i] = res
 		counts[out]++
+		done[i] = true
 		if out == conflicted {
 			conflicting = append(conflicting, i)
 		}
 	}
 	one := func(i int) error {
-		res, out, err := w.apply(ctx, tx, &records[i], held[i])
+		res, out, err := w.apply(ctx, tx, &records[i], held[i], busy)
 		if err == nil {
 			note(i, res, out)
 		}
 		return err
+	}
+	stop := func(err error) ([]int, bool, error) {
+		if errors.Is(err, errRowInConflict) {
+			slices.Sort(conflicting)
+			return conflicting, true, nil
+		}
+		return nil, false, err
 	}
 	saved := false // the last run's savepoint is still set
 	for i := 0; i < len(records); {
@@ -64,19 +86,19 @@ func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		run := w.run(records, done, i)
 		if len(run) < 2 {
 			if err := one(i); err != nil {
-				return nil, err
+				return stop(err)
 			}
 			i++
 			continue
 		}
-		got, alone, err := w.applyRun(ctx, tx, records, held, run, saved)
+		got, alone, err := w.applyRun(ctx, tx, records, held, run, saved, busy)
 		saved = err == nil
 		switch {
 		case errors.Is(err, errOneByOne):
 			w.log.Debug().Int("records", len(run)).Str("cause", cause(err)).Msg("run applied one by one")
 			alone = run
 		case err != nil:
-			return nil, err
+			return nil, false, err
 		}
 		for k, i := range run {
 			if got != nil && got[k].out != outcomes {
@@ -85,13 +107,13 @@ func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		}
 		for _, i := range alone {
 			if err := one(i); err != nil {
-				return nil, err
+				return stop(err)
 			}
 		}
 		i = run[len(run)-1] + 1
 	}
 	slices.Sort(conflicting)
-	return conflicting, nil
+	return conflicting, false, nil
 }
 
 // cause names why a run was applied one by one, without values.
@@ -102,6 +124,9 @@ func cause(err error) string {
 	}
 	if errors.Is(err, target.ErrNotBatchable) {
 		return "unknown column"
+	}
+	if errors.Is(err, errRowInConflict) {
+		return "a record reaches a conflict's row"
 	}
 	return "records share a row"
 }
@@ -181,9 +206,11 @@ const runSavepoint = "cdcd_run"
 // apply on their own (their conflict is open). errOneByOne means the run
 // was rolled back and its records are to be applied one by one; another
 // error that the transaction is lost. release says the savepoint of the
-// run before is still set; after a nil error this run's is.
-func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int, release bool) ([]ran, []int, error) {
-	r := &runState{w: w, tx: tx, got: make([]ran, len(run)), release: release}
+// run before is still set; after a nil error this run's is. busy holds
+// the rows of the transaction's conflicts so far; after a nil error it
+// holds the run's too.
+func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int, release bool, busy map[string]bool) ([]ran, []int, error) {
+	r := &runState{w: w, tx: tx, got: make([]ran, len(run)), release: release, busy: busy, conflictRows: map[string]bool{}}
 	var err error
 	for _, i := range run {
 		r.changes = append(r.changes, &change{rec: &records[i], held: held[i], object: w.object(&records[i]), id: vendorID(records[i].Event)})
@@ -204,6 +231,9 @@ func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		}
 		return nil, nil, errors.Join(errOneByOne, err)
 	}
+	for row := range r.conflictRows {
+		busy[row] = true
+	}
 	var alone []int
 	for k, g := range r.got {
 		if g.out == outcomes {
@@ -222,6 +252,9 @@ type runState struct {
 	decided []bool // the record's way ended: got holds what became of it
 	saved   bool   // the run's savepoint is set
 	release bool   // the savepoint of the run before is still set
+
+	busy         map[string]bool // the rows of the transaction's conflicts before the run
+	conflictRows map[string]bool // the rows of the run's conflicts
 
 	// What read found, at each change's place.
 	writes    [][]map[string]any // the recent writes to the system's record
@@ -348,7 +381,7 @@ func (r *runState) read(ctx context.Context) error {
 		if lk == nil {
 			continue
 		}
-		if rows[lk.localKey] {
+		if rows[lk.localKey] || r.busy[lk.localKey] {
 			return errOneByOne
 		}
 		rows[lk.localKey] = true
@@ -497,6 +530,9 @@ func (r *runState) checkConflicts(ctx context.Context) error {
 		}
 		if v := w.conflictVerdict(c, t); v != nil {
 			r.end(k, v, nil)
+			if v.out == conflicted {
+				r.conflictRows[c.link.localKey] = true
+			}
 		}
 	}
 	return nil
@@ -580,8 +616,8 @@ func (r *runState) store(ctx context.Context) error {
 		rows   = map[string]bool{}
 	)
 	err := r.each(func(k int, c *change) error {
-		if rows[localKeys[k]] {
-			return errOneByOne // two records reached one row
+		if rows[localKeys[k]] || r.busy[localKeys[k]] || r.conflictRows[localKeys[k]] {
+			return errOneByOne // two records reached one row, or a record a conflict's
 		}
 		rows[localKeys[k]] = true
 		if c.id != "" {

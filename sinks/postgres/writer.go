@@ -202,7 +202,11 @@ func probeOrigin(ctx context.Context, conn *pgx.Conn, name string) (bool, error)
 // serialization failure, a lock or statement timeout, a lost connection,
 // a shutdown: see transient) fails the whole call, marked cdc.Transient,
 // and nothing is applied; so does any other failure of the connection or
-// the transaction, unmarked.
+// the transaction, unmarked. The records end as they would in a Write
+// each, in order: a record that would reach the row of a conflicting
+// record before it is applied in a transaction after that conflict's
+// resolution (see writeTx), and a failure then leaves applied what was
+// committed before it, which a retry finds applied or held.
 func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
 	res, err := w.writeBatch(ctx, records)
 	if err != nil && !cdc.IsPermanent(err) && transient(err) {
@@ -227,25 +231,49 @@ func (w *Writer) writeBatch(ctx context.Context, records []syncapi.Record) ([]sy
 		return nil, err
 	}
 	w.prune(ctx)
+	txs, session := 0, false
+	for more := true; more; txs++ {
+		if more, session, err = w.writeTx(ctx, records, done, held, results, &counts); err != nil {
+			return nil, err
+		}
+	}
+	w.log.Debug().Int("applied", counts[applied]).Int("skipped_stale", counts[skippedStale]).
+		Int("skipped_tombstoned", counts[skippedTombstoned]).Int("skipped_echo", counts[skippedEcho]).
+		Int("skipped_gone", counts[skippedGone]).Int("held", counts[heldConflict]).Int("conflicts", counts[conflicted]).
+		Int("failed", counts[failed]).
+		Int("transactions", txs).Bool("replication_origin", session).Dur("took", time.Since(start)).Msg("batch applied")
+	return results, nil
+}
+
+// writeTx applies the records not done in one transaction tagged with
+// the origin, then resolves the conflicts found (resolveConflicts). It
+// stops before a record that would reach the row of a conflict found in
+// the transaction, since, applied before that conflict is resolved, it
+// would end otherwise than in a Write after it (it could take the row
+// and its link over, and the conflict vanish), and reports more: the
+// records left are applied in a transaction after the resolution. A Write
+// of distinct rows is one transaction. session says the transaction was
+// tagged with the replication origin's session.
+func (w *Writer) writeTx(ctx context.Context, records []syncapi.Record, done []bool, held []cdc.Row, results []syncapi.Result, counts *[outcomes]int) (more, session bool, err error) {
 	conn, session, err := w.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return false, false, err
 	}
 	committed := false
 	defer func() { w.release(ctx, conn, session, committed) }()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return nil, classify("begin", err)
+		return false, session, classify("begin", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if !session {
 		if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", cdc.OriginMessage, w.origin); err != nil {
-			return nil, classify("tag the transaction with its origin", err)
+			return false, session, classify("tag the transaction with its origin", err)
 		}
 	}
-	left, err := w.applyAll(ctx, tx, records, done, held, results, &counts)
+	left, more, err := w.applyAll(ctx, tx, records, done, held, results, counts)
 	if err != nil {
-		return nil, err
+		return false, session, err
 	}
 	var (
 		conflicting []*syncapi.Record
@@ -256,20 +284,15 @@ func (w *Writer) writeBatch(ctx context.Context, records []syncapi.Record) ([]sy
 		conflicting, theirs, theirsHeld = append(conflicting, &records[i]), append(theirs, &results[i]), append(theirsHeld, held[i])
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, classify("commit", err)
+		return false, session, classify("commit", err)
 	}
 	committed = true
 	if len(conflicting) > 0 {
 		if err := w.resolveConflicts(ctx, conflicting, theirs, theirsHeld); err != nil {
-			return nil, err
+			return false, session, err
 		}
 	}
-	w.log.Debug().Int("applied", counts[applied]).Int("skipped_stale", counts[skippedStale]).
-		Int("skipped_tombstoned", counts[skippedTombstoned]).Int("skipped_echo", counts[skippedEcho]).
-		Int("skipped_gone", counts[skippedGone]).Int("held", counts[heldConflict]).Int("conflicts", counts[conflicted]).
-		Int("failed", counts[failed]).
-		Bool("replication_origin", session).Dur("took", time.Since(start)).Msg("batch applied")
-	return results, nil
+	return more, session, nil
 }
 
 // idleCheck is how long the held connection may idle before a Write
