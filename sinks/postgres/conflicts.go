@@ -31,7 +31,8 @@ type threeWay struct {
 // compare locks the local row, compares it and the change with the
 // link's base, and decides the conflicting fields by the policy. A change
 // to a record whose conflict is still open joins that conflict: its
-// values become the conflict's remote side and nothing is applied. held
+// values become the conflict's remote side (those of a change older than
+// that side only where it has none) and nothing is applied. held
 // is the system's record when refetch read it (nil: it is read here if
 // needed).
 func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, lk *link, pk map[string]any, held cdc.Row) (threeWay, error) {
@@ -39,7 +40,11 @@ func (w *Writer) compare(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, lk
 	object, id := w.object(rec), vendorID(rec.Event)
 	remote := c.Remote(w.relevant(rec.Event))
 	rb, _ := json.Marshal(remote)
-	tag, err := tx.Exec(ctx, `UPDATE cdcd.conflicts SET remote = remote || $4::jsonb, remote_at = GREATEST(remote_at, $5)
+	// A change older than the conflict's remote side adds the fields the
+	// side lacks and replaces none: a newer change set them.
+	tag, err := tx.Exec(ctx, `UPDATE cdcd.conflicts
+		SET remote = CASE WHEN $5 < remote_at THEN $4::jsonb || remote ELSE remote || $4::jsonb END,
+			remote_at = GREATEST(remote_at, $5)
 		WHERE system = $1 AND object = $2 AND external_id = $3 AND status <> 'resolved'`,
 		w.origin, object, id, string(rb), nullTime(rec.Event.CommitTime))
 	if err != nil {

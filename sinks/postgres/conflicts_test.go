@@ -132,6 +132,27 @@ func TestConflicts(t *testing.T) {
 			t.Fatalf("the held record moved: %+v, row %v", c, row(t, url, "a@x"))
 		}
 	})
+	// Regression: a change that joined an open conflict was merged into
+	// its remote side whatever its time, so a change delivered late
+	// replaced the newer value there, which the conflict's resolution
+	// then applied.
+	t.Run("an older change joining an open conflict keeps the newer remote value", func(t *testing.T) {
+		w, url, _ := setup(t, newest...)
+		first := change("d2", "Bea", 0)
+		write(t, w, first)
+		newer := change("d3", "Cleo", 0)
+		newer.Event.CommitTime = first.Event.CommitTime.Add(2 * time.Second)
+		older := change("d4", "Dan", 0)
+		older.Event.CommitTime = first.Event.CommitTime.Add(time.Second)
+		moved := crmRecord(cdc.OpUpdate, 3, "d5", "512", true, "email", `"ada@x"`)
+		moved.Event.CommitTime = first.Event.CommitTime.Add(time.Second)
+		write(t, w, newer)
+		write(t, w, older)
+		write(t, w, moved)
+		if c := lastConflict(t, url); c.n != 1 || c.remote != `{"email": "ada@x", "firstname": "Cleo"}` {
+			t.Fatalf("conflict %+v; want remote Cleo, and the older change's other field", c)
+		}
+	})
 	// Regression (soak, seed 30 on Kafka): HubSpot's change of another
 	// field reached the record while its conflict held it, and joined the
 	// conflict; deciding the conflict applied only the field in dispute,
