@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,8 +26,9 @@ const maxKeptBuffer = 8 << 20
 const maxBatch = 12288
 
 // pieceBytes is how much of a batch is written at a time when it is
-// synced: each piece's writeback starts while the next is encoded, so
-// that the sync at the end waits for the last piece, not the batch.
+// synced: each piece is written and its writeback started while the next
+// is encoded, so that the sync at the end waits for the last piece, not
+// the batch (writePieces).
 const pieceBytes = 1 << 20
 
 var errClosed = errors.New("file sink is closed")
@@ -56,9 +56,9 @@ type sink struct {
 	open  func(path string, syncDir bool) (output, int64, error)
 
 	w      io.Writer
-	out    output // nil for standard output
-	size   int64  // length of the file after the last successful Write
-	buf    []byte
+	out    output    // nil for standard output
+	size   int64     // length of the file after the last successful Write
+	bufs   [2][]byte // the batch's buffers (two alternate in pieces)
 	enc    cdc.Envelopes
 	closed bool
 }
@@ -98,34 +98,24 @@ func (s *sink) Write(ctx context.Context, events []cdc.Event) error {
 
 	// Standard output and an unsynced file take the batch in one write;
 	// a synced file in pieces (see pieceBytes).
-	piece := math.MaxInt
-	if s.out != nil && s.fsync {
-		piece = pieceBytes
-	}
-	buf := s.buf[:0]
 	now := s.now()
-	written := int64(0)
+	var written int64
 	var err error
-	for i := range events {
-		buf = s.enc.Append(buf, &events[i], &s.src, now)
-		buf = append(buf, '\n')
-		if len(buf) >= piece && i < len(events)-1 {
-			if _, err = s.w.Write(buf); err != nil {
-				break
-			}
-			startWriteback(s.out, s.size+written, int64(len(buf)))
-			written += int64(len(buf))
-			buf = buf[:0]
-		}
-	}
-	if err == nil {
-		_, err = s.w.Write(buf)
-		written += int64(len(buf))
-	}
-	if cap(buf) <= maxKeptBuffer {
-		s.buf = buf
+	if s.out != nil && s.fsync {
+		written, err = s.writePieces(events, now)
 	} else {
-		s.buf = nil
+		buf := s.bufs[0][:0]
+		for i := range events {
+			buf = s.enc.Append(buf, &events[i], &s.src, now)
+			buf = append(buf, '\n')
+		}
+		_, err = s.w.Write(buf)
+		written = int64(len(buf))
+		if cap(buf) <= maxKeptBuffer {
+			s.bufs[0] = buf
+		} else {
+			s.bufs[0] = nil
+		}
 	}
 	if s.out == nil {
 		return err

@@ -277,6 +277,19 @@ func TestLargeBatchInPieces(t *testing.T) {
 	if string(out.data) != good {
 		t.Errorf("file not rolled back: %d bytes, want %d", len(out.data), len(good))
 	}
+	if out.writes != 2 || out.syncs != 1 {
+		t.Errorf("after the failed piece: %d writes and %d syncs, want 2 and 1 (none after the failure)", out.writes, out.syncs)
+	}
+	out.writeErr = nil // the retry: whole again, after the batch before
+	if err := s.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out.data), good) {
+		t.Error("the retry changed what the batch before wrote")
+	}
+	if n := len(parseLines(t, out.data[len(good):])); n != len(batch) {
+		t.Errorf("the retry wrote %d lines, want %d", n, len(batch))
+	}
 }
 
 func TestStdout(t *testing.T) {
