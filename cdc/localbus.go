@@ -68,12 +68,22 @@ type route struct {
 	bus     *LocalBus
 	mu      sync.Mutex
 	queue   []*Event
+	spans   []span // the Publishes whose events are the queue's and no other route's
+	head    int    // the events taken off the queue so far
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
 	writes  prometheus.Counter
 	retries prometheus.Counter
 	depth   prometheus.Gauge
+}
+
+// span is the events of one Publish that one route, and no other,
+// matched every one of: a Write of them alone takes them as they were
+// published, not copied.
+type span struct {
+	first  int // the queue position of events[0], counted like route.head
+	events []Event
 }
 
 // NewLocalBus starts one worker per route.
@@ -132,6 +142,7 @@ var ErrClosed = errors.New("bus closed")
 func (b *LocalBus) Publish(ctx context.Context, events []Event) error {
 	matched := make([][]*Event, len(b.routes))
 	n := 0
+	shared := false
 	for i := range events {
 		e := &events[i]
 		k := 0
@@ -144,10 +155,13 @@ func (b *LocalBus) Publish(ctx context.Context, events []Event) error {
 		switch {
 		case k == 0:
 			e.Settle(nil)
-		case k > 1 && e.Ack != nil:
-			f := &fanout{parent: e.Ack}
-			f.pending.Store(int32(k))
-			e.Ack = f
+		case k > 1:
+			shared = true
+			if e.Ack != nil {
+				f := &fanout{parent: e.Ack}
+				f.pending.Store(int32(k))
+				e.Ack = f
+			}
 		}
 		n += k
 	}
@@ -180,7 +194,11 @@ func (b *LocalBus) Publish(ctx context.Context, events []Event) error {
 	}
 	for j, r := range b.routes {
 		if len(matched[j]) > 0 {
-			r.enqueue(matched[j])
+			var whole []Event
+			if !shared && len(matched[j]) == len(events) {
+				whole = events
+			}
+			r.enqueue(matched[j], whole)
 		}
 	}
 	return nil
@@ -236,8 +254,13 @@ func (r *route) matches(e *Event) bool {
 	return true
 }
 
-func (r *route) enqueue(events []*Event) {
+// enqueue queues the route's events; whole, when set, is the Publish's
+// events, the same as events and matched by no other route.
+func (r *route) enqueue(events []*Event, whole []Event) {
 	r.mu.Lock()
+	if whole != nil {
+		r.spans = append(r.spans, span{first: r.head + len(r.queue), events: whole})
+	}
 	r.queue = append(r.queue, events...)
 	r.depth.Set(float64(len(r.queue)))
 	r.mu.Unlock()
@@ -272,9 +295,25 @@ func (r *route) drained() <-chan struct{} {
 // flight is a batch handed to the sink: its events in the route's queue
 // and the Write's outcome.
 type flight struct {
-	taken []*Event
-	batch []Event
-	done  chan bool // false: closed while the sink was failing
+	taken   []*Event
+	batch   []Event // a copy of taken, or part of a span's events (spanned)
+	spanned bool
+	done    chan bool // false: closed while the sink was failing
+}
+
+// within returns the n events at queue position first when one span
+// holds them all, nil otherwise. r.mu is held.
+func (r *route) within(first, n int) []Event {
+	for _, s := range r.spans {
+		if s.first <= first && first+n <= s.first+len(s.events) {
+			i := first - s.first
+			return s.events[i : i+n : i+n]
+		}
+		if s.first > first {
+			break
+		}
+	}
+	return nil
 }
 
 func (r *route) run() {
@@ -311,16 +350,27 @@ func (r *route) run() {
 			}
 			n := min(len(r.queue)-off, size)
 			taken := r.queue[off : off+n : off+n]
+			var spanned []Event
+			if n > 0 {
+				spanned = r.within(r.head+off, n)
+			}
 			r.mu.Unlock()
 			if n > 0 {
 				f := &flight{taken: taken, done: make(chan bool, 1)}
-				if k := len(spare); k > 0 {
+				switch k := len(spare); {
+				case spanned != nil:
+					// The events as published: the bus owns them
+					// (Publisher), and no other route reads them.
+					f.batch, f.spanned = spanned, true
+				case k > 0:
 					f.batch, spare = spare[k-1][:0], spare[:k-1]
-				} else {
+				default:
 					f.batch = make([]Event, 0, n)
 				}
-				for _, e := range taken {
-					f.batch = append(f.batch, *e)
+				if !f.spanned {
+					for _, e := range taken {
+						f.batch = append(f.batch, *e)
+					}
 				}
 				flights = append(flights, f)
 				go func() { f.done <- r.write(ctx, f.batch) }()
@@ -361,10 +411,19 @@ func (r *route) run() {
 		r.mu.Lock()
 		clear(r.queue[:n]) // taken shares this array
 		r.queue = r.queue[n:]
+		r.head += n
+		k := 0
+		for k < len(r.spans) && r.spans[k].first+len(r.spans[k].events) <= r.head {
+			r.spans[k] = span{}
+			k++
+		}
+		r.spans = r.spans[k:]
 		r.depth.Set(float64(len(r.queue)))
 		r.mu.Unlock()
-		clear(f.batch)
-		spare = append(spare, f.batch)
+		if !f.spanned {
+			clear(f.batch)
+			spare = append(spare, f.batch)
+		}
 		r.writes.Add(float64(n))
 		r.bus.release(n)
 	}

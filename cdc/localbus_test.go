@@ -369,3 +369,82 @@ func TestLocalBusForgets(t *testing.T) {
 		}
 	}
 }
+
+// firstSink records where the first event of each Write lies.
+type firstSink struct {
+	recordingSink
+	firsts []*Event
+}
+
+func (s *firstSink) Write(ctx context.Context, events []Event) error {
+	s.mu.Lock()
+	s.firsts = append(s.firsts, &events[0])
+	s.mu.Unlock()
+	return s.recordingSink.Write(ctx, events)
+}
+
+func (s *firstSink) MaxBatch() int { return 2 }
+
+func (s *firstSink) written() []*Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Event(nil), s.firsts...)
+}
+
+// A Publish whose events one route takes all of, and no other route any,
+// reaches that route's sink as published, not copied, in Writes of its
+// size; events another route takes too, or a Write holding the events of
+// two Publishes, are copies.
+func TestLocalBusHandsAWholePublishUncopied(t *testing.T) {
+	ctx := context.Background()
+	alone, shared, other := &firstSink{}, &firstSink{}, &firstSink{}
+	bus := NewLocalBus(LocalBusConfig{}, []Route{
+		{Name: "alone", System: "a", Sink: alone, Match: func(e *Event) bool { return e.Table == "alone" }},
+		{Name: "shared", System: "s", Sink: shared, Match: func(e *Event) bool { return e.Table != "alone" }},
+		{Name: "other", System: "o", Sink: other, Match: func(e *Event) bool { return e.Table == "both" }},
+	}, zerolog.Nop(), nil)
+	defer bus.Close(ctx)
+	tr := NewTracker(0)
+	x := tr.Open()
+	publish := func(table string, n int) []Event {
+		events := make([]Event, n)
+		for i := range events {
+			events[i] = Event{Table: table, Pos: Position{100, uint32(i)}, Ack: x}
+		}
+		x.Add(n)
+		if err := bus.Publish(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+		return events
+	}
+	mine := publish("alone", 3)
+	both := publish("both", 1)
+	x.Seal(200)
+	waitFor(t, "confirmation", func() bool { return tr.Confirmed() == 200 })
+	if got := alone.written(); len(got) != 2 || got[0] != &mine[0] || got[1] != &mine[2] {
+		t.Errorf("the route alone wrote from %v, want the published %v and %v", got, &mine[0], &mine[2])
+	}
+	for _, s := range []*firstSink{shared, other} {
+		if got := s.written(); len(got) != 1 || got[0] == &both[0] {
+			t.Errorf("a route sharing the events wrote from %v, want a copy of %v", got, &both[0])
+		}
+	}
+
+	// Two Publishes queued behind a Write: one Write of both, a copy.
+	alone.block = make(chan struct{})
+	x = tr.Open()
+	first := publish("alone", 1)
+	waitFor(t, "the blocked write", func() bool { return len(alone.written()) == 3 })
+	publish("alone", 1)
+	publish("alone", 1)
+	x.Seal(300)
+	close(alone.block)
+	waitFor(t, "confirmation", func() bool { return tr.Confirmed() == 300 })
+	got := alone.written()
+	if len(got) != 4 || got[2] != &first[0] {
+		t.Fatalf("writes from %v, want 4, the third from the published %v", got, &first[0])
+	}
+	if want := 6; len(alone.ids()) != want {
+		t.Errorf("%d events delivered, want %d", len(alone.ids()), want)
+	}
+}

@@ -8,6 +8,9 @@ import "context"
 // Delivery is at-least-once, so Write must be idempotent (upsert by
 // external id, keyed by Event.ID). Events for one key arrive in order.
 // Write is not called concurrently on one Sink, unless it is Overlapping.
+// Write reads its events and does not change them: they may be the
+// publisher's own (the in-process bus hands a route the events of a
+// Publish that it alone takes as they were published).
 type Sink interface {
 	Write(ctx context.Context, events []Event) error
 	Close(ctx context.Context) error
