@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -39,22 +38,14 @@ const (
 // trouble (a deadlock, a timeout: see transient) is no fault of the
 // record's.
 // held is the system's record as refetch read it for the comparison (nil
-// when it was not read). busy holds the rows of the transaction's
-// conflicts: a record that reaches one is rolled back and
-// errRowInConflict returned; one that conflicts adds its row.
-func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row, busy map[string]bool) (syncapi.Result, outcome, error) {
+// when it was not read).
+func (w *Writer) apply(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row) (syncapi.Result, outcome, error) {
 	res := syncapi.Result{ExternalID: rec.ExternalID}
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return res, failed, classify("savepoint", err)
 	}
-	out, version, err := w.applyIn(ctx, sp, rec, held, busy)
-	if errors.Is(err, errRowInConflict) {
-		if rbErr := sp.Rollback(ctx); rbErr != nil {
-			return res, failed, classify("roll back to savepoint", rbErr)
-		}
-		return res, failed, err
-	}
+	out, version, err := w.applyIn(ctx, sp, rec, held)
 	if err != nil {
 		if !cdc.IsPermanent(err) && !failsAlone(err) {
 			return res, failed, err

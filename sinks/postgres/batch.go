@@ -32,29 +32,26 @@ import (
 // fault fails. The server's trouble (a deadlock, a timeout: see
 // transient) fails the whole Write instead.
 //
-// A conflict is resolved after its transaction commits. A record that
-// would reach the row of a conflict of its transaction (linked to it, or
-// matched to it) ends the transaction before it (errRowInConflict): the
-// records from it on are applied in a transaction after the resolution,
-// as they would be in Writes after the conflict's.
-
-// errRowInConflict means a record would reach the row of a conflict
-// found in its transaction and not yet resolved: it is rolled back and
-// applied in a transaction after the resolution.
-var errRowInConflict = errors.New("the record reaches the row of a conflict not yet resolved")
+// A conflict is resolved after its transaction commits, without the
+// origin (resolveConflicts). The records after a conflicting one are
+// applied in a transaction after that resolution, as they would be in
+// Writes after its own: applied before it, a record could take its row
+// and link over (a second system record matched to the row), or hold a
+// value its decision writes (a unique email), and the conflict would
+// end otherwise. A record of its run before it that reaches its row
+// sends the run one by one.
 
 // errOneByOne means a run cannot be applied as one: its records are
 // applied one by one.
 var errOneByOne = errors.New("the run's records are applied one by one")
 
 // applyAll applies the records not done, in order, in tx, filling in
-// results and counts and marking them done; it returns the records left
-// to resolveConflicts, and more when it stopped before a record that
-// reaches the row of one of them (see errRowInConflict). The returned
-// error means the transaction is lost.
+// results and counts and marking them done, until a record conflicts: it
+// returns the records left to resolveConflicts, and more when records
+// after them are left to apply. The returned error means the transaction
+// is lost.
 func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Record, done []bool, held []cdc.Row, results []syncapi.Result, counts *[outcomes]int) ([]int, bool, error) {
 	var conflicting []int
-	busy := map[string]bool{} // the rows of conflicting
 	note := func(i int, res syncapi.Result, out outcome) {
 		results[i] = res
 		counts[out]++
@@ -64,21 +61,14 @@ func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		}
 	}
 	one := func(i int) error {
-		res, out, err := w.apply(ctx, tx, &records[i], held[i], busy)
+		res, out, err := w.apply(ctx, tx, &records[i], held[i])
 		if err == nil {
 			note(i, res, out)
 		}
 		return err
 	}
-	stop := func(err error) ([]int, bool, error) {
-		if errors.Is(err, errRowInConflict) {
-			slices.Sort(conflicting)
-			return conflicting, true, nil
-		}
-		return nil, false, err
-	}
 	saved := false // the last run's savepoint is still set
-	for i := 0; i < len(records); {
+	for i := 0; i < len(records) && len(conflicting) == 0; {
 		if done[i] {
 			i++
 			continue
@@ -86,12 +76,12 @@ func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		run := w.run(records, done, i)
 		if len(run) < 2 {
 			if err := one(i); err != nil {
-				return stop(err)
+				return nil, false, err
 			}
 			i++
 			continue
 		}
-		got, alone, err := w.applyRun(ctx, tx, records, held, run, saved, busy)
+		got, alone, err := w.applyRun(ctx, tx, records, held, run, saved)
 		saved = err == nil
 		switch {
 		case errors.Is(err, errOneByOne):
@@ -101,19 +91,22 @@ func (w *Writer) applyAll(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 			return nil, false, err
 		}
 		for k, i := range run {
-			if got != nil && got[k].out != outcomes {
+			if got != nil && got[k].out != outcomes && !got[k].later {
 				note(i, got[k].res, got[k].out)
 			}
 		}
 		for _, i := range alone {
+			if len(conflicting) > 0 {
+				break
+			}
 			if err := one(i); err != nil {
-				return stop(err)
+				return nil, false, err
 			}
 		}
 		i = run[len(run)-1] + 1
 	}
 	slices.Sort(conflicting)
-	return conflicting, false, nil
+	return conflicting, slices.Contains(done, false), nil
 }
 
 // cause names why a run was applied one by one, without values.
@@ -124,9 +117,6 @@ func cause(err error) string {
 	}
 	if errors.Is(err, target.ErrNotBatchable) {
 		return "unknown column"
-	}
-	if errors.Is(err, errRowInConflict) {
-		return "a record reaches a conflict's row"
 	}
 	return "records share a row"
 }
@@ -189,10 +179,12 @@ func (w *Writer) runKeys(rec *syncapi.Record) []string {
 }
 
 // ran is what became of one record of a run; out is outcomes when the
-// record is applied on its own.
+// record is applied on its own, later when it is left to a transaction
+// after the run's conflict is resolved.
 type ran struct {
-	res syncapi.Result
-	out outcome
+	res   syncapi.Result
+	out   outcome
+	later bool
 }
 
 // runSavepoint is the savepoint a run is applied in. It is set in the
@@ -206,11 +198,9 @@ const runSavepoint = "cdcd_run"
 // apply on their own (their conflict is open). errOneByOne means the run
 // was rolled back and its records are to be applied one by one; another
 // error that the transaction is lost. release says the savepoint of the
-// run before is still set; after a nil error this run's is. busy holds
-// the rows of the transaction's conflicts so far; after a nil error it
-// holds the run's too.
-func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int, release bool, busy map[string]bool) ([]ran, []int, error) {
-	r := &runState{w: w, tx: tx, got: make([]ran, len(run)), release: release, busy: busy, conflictRows: map[string]bool{}}
+// run before is still set; after a nil error this run's is.
+func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Record, held []cdc.Row, run []int, release bool) ([]ran, []int, error) {
+	r := &runState{w: w, tx: tx, got: make([]ran, len(run)), release: release, conflictRows: map[string]bool{}}
 	var err error
 	for _, i := range run {
 		r.changes = append(r.changes, &change{rec: &records[i], held: held[i], object: w.object(&records[i]), id: vendorID(records[i].Event)})
@@ -231,12 +221,9 @@ func (w *Writer) applyRun(ctx context.Context, tx pgx.Tx, records []syncapi.Reco
 		}
 		return nil, nil, errors.Join(errOneByOne, err)
 	}
-	for row := range r.conflictRows {
-		busy[row] = true
-	}
 	var alone []int
 	for k, g := range r.got {
-		if g.out == outcomes {
+		if g.out == outcomes && !g.later {
 			alone = append(alone, run[k])
 		}
 	}
@@ -253,7 +240,6 @@ type runState struct {
 	saved   bool   // the run's savepoint is set
 	release bool   // the savepoint of the run before is still set
 
-	busy         map[string]bool // the rows of the transaction's conflicts before the run
 	conflictRows map[string]bool // the rows of the run's conflicts
 
 	// What read found, at each change's place.
@@ -381,7 +367,7 @@ func (r *runState) read(ctx context.Context) error {
 		if lk == nil {
 			continue
 		}
-		if rows[lk.localKey] || r.busy[lk.localKey] {
+		if rows[lk.localKey] {
 			return errOneByOne
 		}
 		rows[lk.localKey] = true
@@ -535,6 +521,14 @@ func (r *runState) checkConflicts(ctx context.Context) error {
 			}
 		}
 	}
+	// The records after the first that conflicts wait for its resolution,
+	// the ones to apply on their own with the others.
+	first := slices.IndexFunc(r.got, func(g ran) bool { return g.out == conflicted })
+	for k := first + 1; first >= 0 && k < len(r.changes); k++ {
+		if !r.decided[k] || r.got[k].out == outcomes {
+			r.decided[k], r.got[k].later = true, true
+		}
+	}
 	return nil
 }
 
@@ -616,7 +610,7 @@ func (r *runState) store(ctx context.Context) error {
 		rows   = map[string]bool{}
 	)
 	err := r.each(func(k int, c *change) error {
-		if rows[localKeys[k]] || r.busy[localKeys[k]] || r.conflictRows[localKeys[k]] {
+		if rows[localKeys[k]] || r.conflictRows[localKeys[k]] {
 			return errOneByOne // two records reached one row, or a record a conflict's
 		}
 		rows[localKeys[k]] = true

@@ -48,21 +48,29 @@ func state(t *testing.T, url string) []string {
 // failing, and the same conflicts. Random Writes of creates, updates and
 // deletes of distinct records (a Writer call holds one change of a record
 // at most: see delivery's take), some refused, with local deletes and
-// edits between them; without conflict handling (records sharing rows by
-// their emails) and with it (manual: the local value kept, the conflict
-// escalated).
+// edits between them; records share rows by their emails; without
+// conflict handling, and with it: manual (the local value kept, the
+// conflict escalated) and decided by the policy (merge, then newest: the
+// local edits are later, and their commit times tracked; the decision
+// written to the row, an email the system changed included).
 func TestBatchAppliesAsOneByOne(t *testing.T) {
-	for _, compare := range []bool{false, true} {
-		t.Run(fmt.Sprintf("conflicts %v", compare), func(t *testing.T) { batchAppliesAsOneByOne(t, compare) })
+	for _, rules := range [][]conflict.Rule{nil, {{Kind: conflict.KindManual}},
+		{{Kind: conflict.KindMerge}, {Kind: conflict.KindNewest}, {Kind: conflict.KindManual}}} {
+		name := "no conflicts"
+		if rules != nil {
+			name = "conflicts " + string(rules[0].Kind)
+		}
+		t.Run(name, func(t *testing.T) { batchAppliesAsOneByOne(t, rules) })
 	}
 }
 
-func batchAppliesAsOneByOne(t *testing.T, compare bool) {
-	pg := cdctest.StartPostgres(t)
+func batchAppliesAsOneByOne(t *testing.T, rules []conflict.Rule) {
+	pg := cdctest.StartPostgres(t, "track_commit_timestamp = on")
 	batchURL, singleURL := hostileDB(t, pg, "batched"), hostileDB(t, pg, "single")
 	in := Inbound{}
+	compare := rules != nil
 	if compare {
-		in.Conflicts = &Conflicts{Pipeline: "crm-in", Policy: conflict.Policy{Rules: []conflict.Rule{{Kind: conflict.KindManual}}},
+		in.Conflicts = &Conflicts{Pipeline: "crm-in", Policy: conflict.Policy{Rules: rules},
 			Columns: map[string]string{"email": "email", "firstname": "name"}}
 	}
 	newW := func(url string) *Writer {

@@ -16,34 +16,19 @@ import (
 // applyIn takes the record through the apply steps in order, each of
 // which may end its way with a verdict (skipped, held, left to the
 // conflict's resolution), and stores what is left of it. It returns the
-// newest version of the record that is now applied. busy holds the rows
-// of the transaction's conflicts, which the record must not reach
-// (errRowInConflict); a record that conflicts adds its row.
-func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row, busy map[string]bool) (outcome, time.Time, error) {
+// newest version of the record that is now applied.
+func (w *Writer) applyIn(ctx context.Context, tx pgx.Tx, rec *syncapi.Record, held cdc.Row) (outcome, time.Time, error) {
 	c := &change{rec: rec, held: held, object: w.object(rec), id: vendorID(rec.Event)}
 	for _, s := range [...]step{w.readLink, w.skipEcho, w.skipKnown, w.skipDecided, w.checkState, w.checkConflict} {
 		v, err := s(ctx, tx, c)
 		if err != nil {
 			return failed, time.Time{}, err
 		}
-		if c.link != nil && busy[c.link.localKey] {
-			return failed, time.Time{}, errRowInConflict
-		}
 		if v != nil {
-			if v.out == conflicted {
-				busy[c.link.localKey] = true
-			}
 			return v.out, v.version, nil
 		}
 	}
-	if c.link == nil && c.rec.Op == cdc.OpDelete && len(busy) > 0 {
-		return failed, time.Time{}, errRowInConflict // its row is known once deleted
-	}
-	out, version, err := w.store(ctx, tx, c)
-	if err == nil && busy[c.localKey] {
-		return failed, time.Time{}, errRowInConflict
-	}
-	return out, version, err
+	return w.store(ctx, tx, c)
 }
 
 // change is one record on its way through the apply steps, with what
@@ -59,7 +44,6 @@ type change struct {
 	stamp      applystate.Stamp
 	newer      bool           // newer than every change applied to the record
 	carried    map[string]any // the fields the change sets, before the conflict step
-	localKey   string         // the row store wrote
 }
 
 // verdict ends a record's steps before it is stored: what became of it,
@@ -258,7 +242,6 @@ func (w *Writer) store(ctx context.Context, tx pgx.Tx, c *change) (outcome, time
 	if err != nil {
 		return failed, time.Time{}, classify(fmt.Sprintf("apply %s to %s", opName(rec.Op), w.cfg.Table), err)
 	}
-	c.localKey = localKey
 	if err := w.relink(ctx, tx, c, localKey); err != nil {
 		return failed, time.Time{}, classify("apply "+w.cfg.Table, err)
 	}

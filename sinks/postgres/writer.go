@@ -203,10 +203,10 @@ func probeOrigin(ctx context.Context, conn *pgx.Conn, name string) (bool, error)
 // a shutdown: see transient) fails the whole call, marked cdc.Transient,
 // and nothing is applied; so does any other failure of the connection or
 // the transaction, unmarked. The records end as they would in a Write
-// each, in order: a record that would reach the row of a conflicting
-// record before it is applied in a transaction after that conflict's
-// resolution (see writeTx), and a failure then leaves applied what was
-// committed before it, which a retry finds applied or held.
+// each, in order: the records after one that conflicts are applied in a
+// transaction after that conflict's resolution (see writeTx), and a
+// failure then leaves applied what was committed before it, which a
+// retry finds applied or held.
 func (w *Writer) Write(ctx context.Context, records []syncapi.Record) ([]syncapi.Result, error) {
 	res, err := w.writeBatch(ctx, records)
 	if err != nil && !cdc.IsPermanent(err) && transient(err) {
@@ -247,13 +247,11 @@ func (w *Writer) writeBatch(ctx context.Context, records []syncapi.Record) ([]sy
 
 // writeTx applies the records not done in one transaction tagged with
 // the origin, then resolves the conflicts found (resolveConflicts). It
-// stops before a record that would reach the row of a conflict found in
-// the transaction, since, applied before that conflict is resolved, it
-// would end otherwise than in a Write after it (it could take the row
-// and its link over, and the conflict vanish), and reports more: the
-// records left are applied in a transaction after the resolution. A Write
-// of distinct rows is one transaction. session says the transaction was
-// tagged with the replication origin's session.
+// stops after the first record (or run) that conflicts and reports more:
+// the records after it are applied in a transaction after the
+// resolution, as in a Write after it (see applyAll). A Write without
+// conflicts is one transaction. session says the transaction was tagged
+// with the replication origin's session.
 func (w *Writer) writeTx(ctx context.Context, records []syncapi.Record, done []bool, held []cdc.Row, results []syncapi.Result, counts *[outcomes]int) (more, session bool, err error) {
 	conn, session, err := w.acquire(ctx)
 	if err != nil {
