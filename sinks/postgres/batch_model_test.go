@@ -95,8 +95,9 @@ func batchAppliesAsOneByOne(t *testing.T, rules []conflict.Rule) {
 		for write := range 4 {
 			var recs []syncapi.Record
 			// A Writer call holds one change of a record at most (see
-			// delivery's take): a later change of a record whose earlier
-			// change conflicts would be applied before the conflict is.
+			// delivery's take). With two allowed (a fourth of the records
+			// repeated), seed 3 differs without conflict handling: an
+			// update applies batched and finds its record not linked alone.
 			order := r.Perm(len(ids))
 			for n := range 2 + r.IntN(len(ids)-1) {
 				sec += r.IntN(3) // sometimes no newer than the change before
